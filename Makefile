@@ -1,0 +1,45 @@
+# make run   -> install everything and start the demo (mock providers, demo users and chats)
+# make test  -> install everything (with dev tools) and run ruff, mypy --strict and pytest
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PACKAGES := msgcenter connectors handoff bot storage dashboard_api
+
+.PHONY: run test lint typecheck pytest install install-dev migrate clean
+
+$(BIN)/python:
+	$(PYTHON) -c 'import sys; sys.exit("msgcenter needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(VENV)/.installed $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+run: install
+	$(BIN)/msgcenter demo
+
+migrate: install
+	$(BIN)/msgcenter migrate
+
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install-dev
+	$(BIN)/mypy
+
+pytest: install-dev
+	$(BIN)/pytest -q
+
+test: lint typecheck pytest
+
+clean:
+	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

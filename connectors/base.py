@@ -1,0 +1,143 @@
+"""The contract every channel connector keeps, in plain dataclasses.
+
+A connector turns provider updates into :class:`InboundMessage` values and
+hands them to the inbox; it sends :class:`OutboundMessage` values and answers
+with the provider's message id, or raises :class:`DeliveryError`. No provider
+type (aiogram, aiosmtpd, Graph API JSON) crosses this boundary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file or place the customer sent, described; the bytes stay with the provider or disk."""
+
+    kind: str  # image, document, audio, video, voice, sticker, location, contact, file
+    name: str | None = None
+    mime_type: str | None = None
+    size: int | None = None
+    ref: str | None = None  # provider file id, or a path under the data dir
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"kind": self.kind}
+        for key in ("name", "mime_type", "size", "ref"):
+            value = getattr(self, key)
+            if value is not None:
+                data[key] = value
+        if self.meta:
+            data["meta"] = self.meta
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """One message a customer wrote, as a channel delivered it."""
+
+    channel: str  # "Telegram" | "WhatsApp" | "Email"
+    chat_external_id: str
+    message_external_id: str
+    text: str
+    customer_name: str
+    customer_phone: str | None = None
+    customer_email: str | None = None
+    customer_username: str | None = None
+    subject: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+    reply_to_external_id: str | None = None
+    sent_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """One reply to deliver on the chat's channel."""
+
+    message_id: int
+    chat_id: int
+    channel: str
+    chat_external_id: str
+    text: str
+    customer_name: str = ""
+    customer_email: str | None = None
+    subject: str | None = None
+    reply_to_external_id: str | None = None
+    # Earlier provider message ids of the conversation (email References), oldest first.
+    thread_external_ids: tuple[str, ...] = ()
+    attachments: tuple[Attachment, ...] = ()
+
+
+class DeliveryError(Exception):
+    """A send failed. ``retryable`` errors are tried again later; the rest fail the message."""
+
+    def __init__(
+        self, reason: str, *, retryable: bool, retry_after: float | None = None, code: str = ""
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class StatusUpdate:
+    """A provider's receipt for a message we sent: delivered, read or failed."""
+
+    channel: str
+    message_external_id: str
+    status: str  # "sent" | "delivered" | "read" | "failed"
+    error: str | None = None
+    at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InboundEdit:
+    """A customer changed the text of a message they sent earlier."""
+
+    channel: str
+    chat_external_id: str
+    message_external_id: str
+    text: str
+
+
+class Sink(Protocol):
+    """Where connectors hand what providers deliver; each call returns after the commit."""
+
+    async def receive(self, messages: Sequence[InboundMessage]) -> Sequence[Any]:
+        """Store customer messages (idempotently, all in one commit)."""
+        ...
+
+    async def status(self, updates: Sequence[StatusUpdate]) -> None:
+        """Record delivery receipts of our outbound messages."""
+        ...
+
+    async def edit(self, edit: InboundEdit) -> None:
+        """Update the stored text of an edited customer message."""
+        ...
+
+
+class Connector(Protocol):
+    """A channel: started with the service, asked to send replies, stopped at shutdown.
+
+    Optional extras a connector may define (looked up with ``getattr``):
+    ``web_routes() -> list[aiohttp.web.RouteDef]`` for provider webhooks,
+    ``reply_refusal(last_customer_message_at, now) -> str | None`` when the
+    channel refuses a reply now (WhatsApp's 24-hour window), and
+    ``typing(chat_external_id)`` to show the customer that an agent types.
+    """
+
+    channel: str
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def send(self, message: OutboundMessage) -> str:
+        """Deliver ``message``; return the provider's message id, or raise DeliveryError."""
+        ...

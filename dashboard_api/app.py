@@ -1,0 +1,70 @@
+"""The dashboard API as an aiohttp application (the factory the service mounts)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+
+from dashboard_api import chats, system, users
+from dashboard_api.errors import error_middleware
+from dashboard_api.openapi import build_openapi
+from dashboard_api.routing import Route, to_aiohttp
+from dashboard_api.system import OPENAPI
+from dashboard_api.typedefs import CONTEXT, ApiContext
+
+ROUTES: list[Route] = [*users.ROUTES, *chats.ROUTES, *system.ROUTES]
+
+
+def cors_middleware(origins: Sequence[str]) -> Middleware:
+    """Lets the listed browser origins (e.g. the seed's Next.js dashboard) call the API."""
+    allowed = set(origins)
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        origin = request.headers.get("Origin")
+        if origin not in allowed:
+            return await handler(request)
+        headers = {
+            "Access-Control-Allow-Origin": origin,
+            "Access-Control-Allow-Credentials": "true",
+            "Vary": "Origin",
+        }
+        if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+            headers["Access-Control-Allow-Methods"] = "GET, POST, PATCH, DELETE, OPTIONS"
+            headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+            headers["Access-Control-Max-Age"] = "600"
+            return web.Response(status=204, headers=headers)
+        response = await handler(request)
+        response.headers.update(headers)
+        return response
+
+    return middleware
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await handler(request)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    return response
+
+
+def create_api(
+    context: ApiContext,
+    *,
+    client_max_size: int = 1024 * 1024,
+    cors_origins: Sequence[str] = (),
+    extra_routes: Iterable[Route] = (),
+) -> web.Application:
+    """The API app: routes, error handling, and ``context`` for the handlers."""
+    middlewares: list[Middleware] = [security_headers, error_middleware]
+    if cors_origins:
+        middlewares.insert(0, cors_middleware(cors_origins))
+    app = web.Application(middlewares=middlewares, client_max_size=client_max_size)
+    app[CONTEXT] = context
+    routes = [*ROUTES, *extra_routes]
+    app.add_routes([to_aiohttp(route) for route in routes])
+    app[OPENAPI] = build_openapi(routes)
+    return app

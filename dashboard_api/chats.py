@@ -1,0 +1,178 @@
+"""The seed's chat endpoints, plus the queue, claims and explicit actions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from dashboard_api import schemas as s
+from dashboard_api.errors import ApiError
+from dashboard_api.routing import Call, Route, json_response
+from handoff.desk import ChatChange
+from handoff.errors import NotFound
+from handoff.modes import Action
+from handoff.queries import ChatFilter, Page
+
+TAG = "chats"
+
+
+def _paged(call: Call, page: Page) -> web.Response:
+    headers = {}
+    if page.next_cursor:
+        params = {k: v for k, v in call.request.query.items() if k != "cursor"}
+        params["cursor"] = page.next_cursor
+        url = call.request.url.with_query(None).path + "?" + urlencode(params)
+        headers["Link"] = f'<{url}>; rel="next"'
+        headers["X-Next-Cursor"] = page.next_cursor
+    return json_response(page.rows, headers=headers)
+
+
+async def list_chats(call: Call) -> web.Response:
+    query = call.query_as(s.ChatListQuery)
+    since = None
+    if query.updated_since:
+        try:
+            since = datetime.fromisoformat(query.updated_since)
+        except ValueError as exc:
+            raise ApiError(
+                422, "validation_error", "updated_since must be an ISO 8601 time",
+                {"fields": [{"field": "updated_since", "message": "not an ISO 8601 time"}]},
+            ) from exc  # fmt: skip
+        if since.tzinfo is None:
+            raise ApiError(422, "validation_error", "updated_since needs a time zone offset")
+    chat_filter = ChatFilter(
+        mode=query.mode,
+        channel=query.channel.value if query.channel else None,
+        assigned=query.assigned,
+        q=query.q or None,
+        updated_since=since,
+        limit=query.limit,
+        cursor=query.cursor,
+    )
+    return _paged(call, await call.context.core.queries.list_chats(call.actor, chat_filter))
+
+
+async def queue(call: Call) -> web.Response:
+    query = call.query_as(s.QueueQuery)
+    return _paged(call, await call.context.core.queries.queue(query.limit, query.cursor))
+
+
+async def chat_detail(call: Call) -> web.Response:
+    query = call.query_as(s.DetailQuery)
+    detail = await call.context.core.queries.detail(
+        call.actor, call.int_param("chat_id"), limit=query.limit, before=query.before
+    )
+    return json_response(detail)
+
+
+async def create_chat(call: Call) -> web.Response:
+    body = call.body_as(s.CreateChat)
+    core = call.context.core
+    chat = await core.desk.create_chat(call.actor, body.model_dump())
+    return json_response(await core.queries.detail(call.actor, chat.id), status=201)
+
+
+async def update_chat(call: Call) -> web.Response:
+    body = call.body_as(s.UpdateChat)
+    core = call.context.core
+    change = ChatChange(
+        mode=body.mode,
+        assign="assigned_agent_id" in body.model_fields_set,
+        assigned_agent_id=body.assigned_agent_id,
+        online=body.online,
+    )
+    chat = await core.desk.change(call.actor, call.int_param("chat_id"), change)
+    try:
+        return json_response(await core.queries.detail(call.actor, chat.id))
+    except NotFound:  # an agent who handed the chat on no longer sees it: the row says so
+        return json_response(await core.queries.row(chat))
+
+
+async def send_message(call: Call) -> web.Response:
+    body = call.body_as(s.SendMessage)
+    message = await call.context.core.desk.reply(call.actor, body.chat_id, body.text)
+    return json_response(message, status=201)
+
+
+async def mark_read(call: Call) -> web.Response:
+    chat_id = call.int_param("chat_id")
+    row = await call.context.core.desk.mark_read(call.actor, chat_id)
+    return json_response(
+        {"message": "marked as read", "chat_id": chat_id, "unread": 0, "chat": row}
+    )
+
+
+def _action_route(path: str, action: Action, summary: str, *, with_agent: bool = False) -> Route:
+    async def handler(call: Call) -> web.Response:
+        agent_id = reason = None
+        if isinstance(call.body, s.AssignRequest):
+            agent_id, reason = call.body.agent_id, call.body.reason
+        elif isinstance(call.body, s.ActionRequest):
+            reason = call.body.reason
+        row = await call.context.core.desk.act(
+            call.actor, call.int_param("chat_id"), action, to_agent_id=agent_id, reason=reason
+        )
+        return json_response(row)
+
+    return Route(
+        "POST",
+        f"/chats/{{chat_id}}/{path}",
+        handler,
+        summary,
+        TAG,
+        body=s.AssignRequest if with_agent else s.ActionRequest,
+        body_optional=not with_agent,
+        response=s.ChatRow,
+        responses={404: "no such chat (or not yours)", 409: "not allowed in the chat's mode"},
+    )
+
+
+ROUTES = [
+    Route(
+        "GET", "/chats/", list_chats,
+        "List chats, most recent activity first. Agents see the chats assigned to them.",
+        TAG, query=s.ChatListQuery, response=list[s.ChatRow],
+    ),
+    Route(
+        "POST", "/chats/", create_chat, "Create a chat (agents: assigned to themselves).", TAG,
+        body=s.CreateChat, response=s.ChatDetail, status=201,
+        responses={409: "a chat with this customer on this channel exists"},
+    ),
+    Route(
+        "GET", "/chats/queue", queue, "Chats waiting for an agent, longest waiting first.", TAG,
+        query=s.QueueQuery, response=list[s.ChatRow],
+    ),
+    Route(
+        "POST", "/chats/messages", send_message,
+        "Send an agent's reply (queued for delivery on the chat's channel).", TAG,
+        body=s.SendMessage, response=s.MessageOut, status=201,
+        responses={404: "no such chat (or not yours)", 409: "the channel refuses a reply now"},
+    ),
+    Route(
+        "GET", "/chats/{chat_id}", chat_detail,
+        "A chat with its profile and latest messages (page back with before=<message id>).",
+        TAG, query=s.DetailQuery, response=s.ChatDetail, responses={404: "no such chat"},
+    ),
+    Route(
+        "PATCH", "/chats/{chat_id}", update_chat,
+        "Change mode, assigned agent or online; illegal mode changes are 409.", TAG,
+        body=s.UpdateChat, response=s.ChatDetail,
+        responses={404: "no such chat (or not yours)", 409: "illegal mode change"},
+    ),
+    Route(
+        "POST", "/chats/{chat_id}/read", mark_read, "Mark the customer's messages read.", TAG,
+        response=s.ReadResponse, responses={404: "no such chat (or not yours)"},
+    ),
+    _action_route("claim", Action.CLAIM, "Take a chat from the queue."),
+    _action_route("take-over", Action.TAKE_OVER, "Take a bot, paused or closed chat yourself."),
+    _action_route("assign", Action.ASSIGN, "Assign the chat to an agent.", with_agent=True),
+    _action_route("transfer", Action.TRANSFER, "Hand your chat to another agent.", with_agent=True),
+    _action_route("unassign", Action.UNASSIGN, "Put the chat back in the queue."),
+    _action_route("pause", Action.PAUSE, "Pause: neither the bot nor assignment acts."),
+    _action_route("resume", Action.RESUME, "Resume a paused chat: the bot answers again."),
+    _action_route("return-to-bot", Action.RETURN_TO_BOT, "Hand the chat back to the bot."),
+    _action_route("close", Action.CLOSE, "Close the chat."),
+    _action_route("reopen", Action.REOPEN, "Reopen a closed chat."),
+]  # fmt: skip

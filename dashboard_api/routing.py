@@ -1,0 +1,124 @@
+"""One route table drives both the aiohttp router and ``/openapi.json``.
+
+A :class:`Route` says who may call it (public, any user, admins) and what it
+takes (a pydantic body, a pydantic query); the wrapper checks the token, parses
+and validates the input, and hands the handler a typed :class:`Call`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from dashboard_api.auth import actor_for, bearer_token, user_for_token
+from dashboard_api.errors import ApiError, validation_details, validation_message
+from dashboard_api.typedefs import CONTEXT, ApiContext
+from handoff.modes import Actor
+from storage.models import User
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(slots=True)
+class Call:
+    request: web.Request
+    context: ApiContext
+    user: User | None = None
+    body: BaseModel | None = None
+    query: BaseModel | None = None
+
+    @property
+    def actor(self) -> Actor:
+        if self.user is None:
+            raise ApiError(401, "unauthorized", "a bearer token is required")
+        return actor_for(self.user)
+
+    def body_as(self, model: type[M]) -> M:
+        assert isinstance(self.body, model)
+        return self.body
+
+    def query_as(self, model: type[M]) -> M:
+        assert isinstance(self.query, model)
+        return self.query
+
+    def int_param(self, name: str) -> int:
+        raw = self.request.match_info[name]
+        if not raw.isdigit() or len(raw) > 18:
+            raise ApiError(404, "not_found", f"no such {name.removesuffix('_id')}: {raw!r}")
+        return int(raw)
+
+
+Handler = Callable[[Call], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    tag: str
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: Any = None  # a pydantic model, list[model], or None (see responses)
+    body_optional: bool = False  # an empty body is fine (the handler gets None)
+    status: int = 200
+    access: str = "user"  # "public", "user" or "admin"
+    responses: dict[int, str] = field(default_factory=dict)
+
+
+def to_aiohttp(route: Route) -> web.RouteDef:
+    async def endpoint(request: web.Request) -> web.StreamResponse:
+        call = Call(request, request.app[CONTEXT])
+        if route.access != "public":
+            token = bearer_token(request.headers.get("Authorization"))
+            call.user, _ = await user_for_token(call.context.tokens, token)
+            if route.access == "admin" and not call.actor.is_admin:
+                raise ApiError(403, "forbidden", "only admins may do this")
+        if route.query is not None:
+            call.query = parse_query(request, route.query)
+        if route.body is not None:
+            call.body = await parse_body(request, route.body, optional=route.body_optional)
+        return await route.handler(call)
+
+    return web.route(route.method, route.path, endpoint)
+
+
+def parse_query(request: web.Request, model: type[M]) -> M:
+    try:
+        return model.model_validate(dict(request.query))
+    except ValidationError as exc:
+        raise ApiError(
+            422, "validation_error", validation_message(exc), validation_details(exc)
+        ) from exc
+
+
+async def parse_body(request: web.Request, model: type[M], *, optional: bool = False) -> M | None:
+    raw = await request.read()
+    if not raw.strip():
+        if optional:
+            return None
+        raise ApiError(400, "empty_body", "a JSON body is required")
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "malformed_json", f"the body is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ApiError(422, "validation_error", "the body must be a JSON object")
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        raise ApiError(
+            422, "validation_error", validation_message(exc), validation_details(exc)
+        ) from exc
+
+
+def json_response(
+    data: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.json_response(data, status=status, headers=headers)

@@ -1,0 +1,204 @@
+"""Request and response bodies. Requests are strict (no extra fields, no coercion)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from storage.models import Channel, Mode, Role
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4096 * 4)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+Short = Annotated[str, StringConstraints(strip_whitespace=True, max_length=512)]
+Id = Annotated[int, Field(ge=1, le=2**53)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Query(BaseModel):
+    """Query strings arrive as text: numbers are converted, unknown keys refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- requests ----------------------------------------------------------------------------
+
+
+class LoginRequest(Strict):
+    identifier: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=254)
+    ]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+
+
+class CreateChat(Strict):
+    customer_name: Name
+    channel: Channel
+    customer_phone: Short | None = None
+    customer_email: Short | None = None
+    customer_address: Short | None = None
+    subject: Short | None = None
+
+
+class UpdateChat(Strict):
+    mode: Mode | None = None
+    assigned_agent_id: Id | None = None
+    online: bool | None = None
+
+
+class SendMessage(Strict):
+    chat_id: Id
+    text: Text
+    sender: Literal["agent"] = "agent"
+
+
+class ActionRequest(Strict):
+    reason: Short | None = None
+
+
+class AssignRequest(Strict):
+    agent_id: Id
+    reason: Short | None = None
+
+
+class CreateUser(Strict):
+    username: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=64)]
+    password: Annotated[str, StringConstraints(min_length=8, max_length=1024)]
+    role: Role = Role.AGENT
+    email: Short | None = None
+    display_name: Name | None = None
+    capacity: Annotated[int, Field(ge=0, le=1000)] | None = None
+
+
+class UpdateUser(Strict):
+    display_name: Name | None = None
+    email: Short | None = None
+    role: Role | None = None
+    capacity: Annotated[int, Field(ge=0, le=1000)] | None = None
+    active: bool | None = None
+    password: Annotated[str, StringConstraints(min_length=8, max_length=1024)] | None = None
+
+
+class ChatListQuery(Query):
+    mode: Mode | None = None
+    channel: Channel | None = None
+    assigned: Annotated[str, StringConstraints(max_length=32)] | None = None
+    q: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+    updated_since: Annotated[str, StringConstraints(max_length=64)] | None = None
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+    cursor: Annotated[str, StringConstraints(max_length=512)] | None = None
+
+
+class QueueQuery(Query):
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+    cursor: Annotated[str, StringConstraints(max_length=512)] | None = None
+
+
+class DetailQuery(Query):
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+    before: Annotated[int, Field(ge=1)] | None = None
+
+
+# -- responses (documentation and tests; handlers build plain dicts) ----------------------
+
+
+class Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class LastMessage(Open):
+    text: str
+    sender: str
+    time: str | None
+
+
+class ChatRow(Open):
+    id: int
+    name: str
+    channel: Channel
+    online: bool
+    unread: int
+    mode: Mode
+    last_message_at: str | None
+    last_message: LastMessage | None
+    assigned_agent_id: int | None
+    assigned_agent_name: str | None
+    queued: bool
+    created_at: str | None
+    updated_at: str | None
+
+
+class MessageOut(Open):
+    id: int
+    chat_id: int
+    text: str
+    sender: Literal["customer", "agent", "bot", "system"]
+    status: Literal["queued", "sent", "delivered", "read", "failed"]
+    time: str
+    created_at: str | None
+    internal: bool
+    agent_id: int | None
+    attachments: list[dict[str, Any]]
+    error: str | None
+
+
+class Profile(Open):
+    phone: str | None
+    email: str | None
+    address: str | None
+    lastActive: str
+
+
+class ChatDetail(ChatRow):
+    profile: Profile
+    messages: list[MessageOut]
+    has_more: bool
+
+
+class UserOut(Open):
+    id: int
+    username: str
+    email: str | None
+    role: Role
+    display_name: str
+    capacity: int
+    active: bool
+
+
+class AgentOut(Open):
+    id: int
+    display_name: str
+    role: Role
+    capacity: int
+    open_chats: int
+
+
+class LoginResponse(Open):
+    access_token: str
+    token_type: Literal["bearer"]
+    expires_in: int
+    user: UserOut
+
+
+class ReadResponse(Open):
+    message: str
+    chat_id: int
+    unread: int
+
+
+class Health(Open):
+    status: Literal["ok", "degraded"]
+    checks: dict[str, str]
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: dict[str, Any]
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail

@@ -1,0 +1,42 @@
+"""Health and the OpenAPI document."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+
+from dashboard_api import schemas as s
+from dashboard_api.routing import Call, Route, json_response
+
+log = logging.getLogger(__name__)
+
+
+async def healthz(call: Call) -> web.Response:
+    """Each part's status; 503 when one of them fails."""
+    checks: dict[str, str] = {}
+    healthy = True
+    for name, check in call.context.health.items():
+        try:
+            checks[name] = await asyncio.wait_for(check(), timeout=2)
+        except Exception as exc:  # noqa: BLE001 - reported as that part's status
+            log.warning("health check %s failed: %s", name, exc)
+            checks[name] = f"error: {type(exc).__name__}"
+            healthy = False
+    body = {"status": "ok" if healthy else "degraded", "checks": checks}
+    return json_response(body, status=200 if healthy else 503)
+
+
+async def openapi(call: Call) -> web.Response:
+    return json_response(call.request.app[OPENAPI])
+
+
+OPENAPI = web.AppKey("msgcenter.openapi", dict)
+
+ROUTES = [
+    Route("GET", "/healthz", healthz, "Service health: database, event bus, connectors.",
+          "system", response=s.Health, access="public", responses={503: "a part is failing"}),
+    Route("GET", "/openapi.json", openapi, "This API's OpenAPI 3.1 description.", "system",
+          access="public"),
+]  # fmt: skip

@@ -1,0 +1,381 @@
+"""What people do with chats: reply, assign, transfer, claim, pause, close, read.
+
+Each method is one writer operation: it loads the chat, checks that the actor
+may touch it, plans the change with ``handoff.modes``, applies it, records it
+and emits the events; nothing is written when any check fails.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from tortoise import timezone
+
+from connectors.base import Attachment
+from handoff import events, modes
+from handoff.errors import Conflict, Invalid, NotFound
+from handoff.events import Event
+from handoff.modes import Action, Actor, Transition
+from handoff.queries import can_read
+from handoff.records import record_transition
+from handoff.staff import OPEN_MODES, Staff
+from handoff.unit import Unit, Writer
+from handoff.views import Presenter, chat_audience, chat_values, message_values, preview
+from storage.models import Channel, Chat, Message, Mode, Sender, Status, User
+
+log = logging.getLogger(__name__)
+
+# Checks a reply may still be sent on the chat's channel (e.g. WhatsApp's 24-hour window).
+ReplyPolicy = Callable[[Chat, datetime], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatChange:
+    """A PATCH of the seed's API: any of mode, assignee, online."""
+
+    mode: Mode | None = None
+    assign: bool = False  # True when assigned_agent_id was given (it may be None)
+    assigned_agent_id: int | None = None
+    online: bool | None = None
+
+
+class Desk:
+    def __init__(self, writer: Writer, staff: Staff, presenter: Presenter) -> None:
+        self.writer = writer
+        self.staff = staff
+        self.presenter = presenter
+        self.reply_policies: dict[str, ReplyPolicy] = {}
+        # Called after a commit that queued outbound messages (wakes the outbox).
+        self.on_queued: list[Callable[[], None]] = []
+        # Called after a commit that changed a chat's mode or assignee.
+        self.on_transition: list[Callable[[int, Transition], None]] = []
+
+    # -- messages -------------------------------------------------------------------------
+
+    async def reply(
+        self,
+        actor: Actor,
+        chat_id: int,
+        text: str,
+        attachments: Sequence[Attachment] = (),
+    ) -> dict[str, Any]:
+        """Queue an agent's reply for delivery; a reply to a bot or closed chat takes it over."""
+
+        async def operation(unit: Unit) -> dict[str, Any]:
+            chat = await self._writable_chat(actor, chat_id)
+            now = timezone.now()
+            policy = self.reply_policies.get(str(chat.channel))
+            if policy is not None:
+                policy(chat, now)
+            if chat.mode in (Mode.BOT, Mode.CLOSED):
+                await self._transition(unit, chat, Action.TAKE_OVER, actor, now=now)
+            message = await self._queue_message(
+                unit, chat, text, Sender.AGENT, now, agent_id=actor.user_id, attachments=attachments
+            )
+            return message
+
+        return await self.writer.run(operation)
+
+    async def post(
+        self, chat_id: int, text: str, sender: Sender, *, internal: bool = False
+    ) -> dict[str, Any]:
+        """A message from the bot or the system to the customer (or an internal note)."""
+
+        async def operation(unit: Unit) -> dict[str, Any]:
+            chat = await Chat.get_or_none(id=chat_id)
+            if chat is None:
+                raise NotFound(f"chat {chat_id} not found")
+            return await self._queue_message(
+                unit, chat, text, sender, timezone.now(), internal=internal
+            )
+
+        return await self.writer.run(operation)
+
+    async def mark_read(self, actor: Actor, chat_id: int) -> dict[str, Any]:
+        """The customer's messages are read: unread count to zero."""
+
+        async def operation(unit: Unit) -> dict[str, Any]:
+            chat = await self._writable_chat(actor, chat_id)
+            await Message.filter(
+                chat_id=chat.id, sender=Sender.CUSTOMER, status=Status.SENT
+            ).update(status=Status.READ)
+            chat.unread_count = 0
+            chat.updated_at = timezone.now()
+            await chat.save(update_fields=["unread_count", "updated_at"])
+            row = await self._row(chat)
+            unit.emit(Event(events.CHAT_READ, chat.id, {"chat": row}, chat_audience(chat)))
+            return row
+
+        return await self.writer.run(operation)
+
+    # -- mode and assignment ------------------------------------------------------------
+
+    async def act(
+        self,
+        actor: Actor,
+        chat_id: int,
+        action: Action,
+        *,
+        to_agent_id: int | None = None,
+        reason: str | None = None,
+    ) -> dict[str, Any]:
+        """Take one action of the mode table (pause, close, claim, assign, ...)."""
+
+        async def operation(unit: Unit) -> dict[str, Any]:
+            chat = await self._writable_chat(actor, chat_id, queue_ok=action == Action.CLAIM)
+            await self._transition(
+                unit, chat, action, actor, to_agent_id=to_agent_id, reason=reason
+            )
+            return await self._row(chat)
+
+        return await self.writer.run(operation)
+
+    async def change(self, actor: Actor, chat_id: int, change: ChatChange) -> Chat:
+        """Apply a PATCH: the assignment first, then the mode, then ``online``; all or nothing."""
+
+        async def operation(unit: Unit) -> Chat:
+            chat = await self._writable_chat(actor, chat_id)
+            for action, agent_id in _patch_plan(chat, actor, change):
+                await self._transition(unit, chat, action, actor, to_agent_id=agent_id)
+            if change.online is not None and change.online != chat.online:
+                chat.online = change.online
+                chat.updated_at = timezone.now()
+                await chat.save(update_fields=["online", "updated_at"])
+                row = await self._row(chat)
+                unit.emit(Event(events.CHAT_UPDATED, chat.id, {"chat": row}, chat_audience(chat)))
+            return chat
+
+        return await self.writer.run(operation)
+
+    async def create_chat(self, actor: Actor, fields: dict[str, Any]) -> Chat:
+        """A chat started from the dashboard (e.g. to write to a customer first)."""
+
+        async def operation(unit: Unit) -> Chat:
+            channel = Channel(fields["channel"])
+            external_id = _external_id_for(channel, fields)
+            if external_id and await Chat.filter(channel=channel, external_id=external_id).exists():
+                existing = await Chat.get(channel=channel, external_id=external_id)
+                raise Conflict(
+                    "a chat with this customer on this channel exists",
+                    code="chat_exists",
+                    chat_id=existing.id,
+                )
+            now = timezone.now()
+            mine = not actor.is_admin
+            chat = await Chat.create(
+                channel=channel,
+                external_id=external_id,
+                customer_name=fields["customer_name"],
+                customer_phone=fields.get("customer_phone"),
+                customer_email=fields.get("customer_email"),
+                customer_address=fields.get("customer_address"),
+                subject=fields.get("subject"),
+                mode=Mode.AGENT if mine else Mode.BOT,
+                assigned_agent_id=actor.user_id if mine else None,
+                activity_at=now,
+            )
+            row = await self._row(chat)
+            unit.emit(Event(events.CHAT_CREATED, chat.id, {"chat": row}, chat_audience(chat)))
+            return chat
+
+        return await self.writer.run(operation)
+
+    # -- inside an operation ------------------------------------------------------------
+
+    async def _writable_chat(self, actor: Actor, chat_id: int, *, queue_ok: bool = False) -> Chat:
+        """The chat, if ``actor`` may change it: admins any, agents theirs (the queue: claim)."""
+        chat = await Chat.get_or_none(id=chat_id)
+        if chat is None or not can_read(chat, actor):
+            raise NotFound(f"chat {chat_id} not found")
+        if not actor.is_admin and chat.assigned_agent_id != actor.user_id and not queue_ok:
+            raise NotFound(f"chat {chat_id} waits in the queue: claim it first", code="claim_first")
+        return chat
+
+    async def _transition(
+        self,
+        unit: Unit,
+        chat: Chat,
+        action: Action,
+        actor: Actor,
+        *,
+        to_agent_id: int | None = None,
+        reason: str | None = None,
+        now: datetime | None = None,
+    ) -> Transition:
+        transition = modes.plan(
+            mode=chat.mode,
+            assignee=chat.assigned_agent_id,
+            action=action,
+            actor=actor,
+            to_agent_id=to_agent_id,
+            reason=reason,
+        )
+        if transition.to_agent_id is not None and transition.assignee_changed:
+            await self._check_can_take(transition.to_agent_id, chat.id)
+        note = await record_transition(chat, transition, self.staff, now or timezone.now())
+        row = await self._row(chat)
+        audience = chat_audience(chat, transition.from_agent_id)
+        unit.emit(
+            Event(
+                events.MESSAGE_CREATED,
+                chat.id,
+                {"message": self.presenter.message(message_values(note)), "chat": row},
+                audience,
+            )
+        )
+        unit.emit(
+            Event(
+                events.CHAT_UPDATED,
+                chat.id,
+                {"chat": row, "transition": _transition_view(transition)},
+                audience,
+            )
+        )
+        if transition.to_mode == Mode.AGENT and transition.from_mode != Mode.AGENT:
+            unit.emit(
+                Event(
+                    events.HANDOFF,
+                    chat.id,
+                    {"chat": row, "reason": chat.handoff_reason, "by": str(actor.kind)},
+                    audience,
+                )
+            )
+        for callback in self.on_transition:
+            unit.after_commit(lambda cb=callback: cb(chat.id, transition))  # type: ignore[misc]
+        return transition
+
+    async def _check_can_take(self, agent_id: int, chat_id: int) -> None:
+        """The agent exists, is active and has room for one more open chat."""
+        agent = await User.get_or_none(id=agent_id)
+        if agent is None or not agent.active:
+            raise Invalid(f"user {agent_id} is not an active agent", field="assigned_agent_id")
+        load = (
+            await Chat.filter(assigned_agent_id=agent_id, mode__in=OPEN_MODES)
+            .exclude(id=chat_id)
+            .count()
+        )
+        if load >= agent.capacity:
+            raise Conflict(
+                f"{agent.display_name or agent.username} is at capacity "
+                f"({load} of {agent.capacity} open chats)",
+                code="agent_at_capacity",
+                agent_id=agent_id,
+                capacity=agent.capacity,
+            )
+
+    async def _queue_message(
+        self,
+        unit: Unit,
+        chat: Chat,
+        text: str,
+        sender: Sender,
+        now: datetime,
+        *,
+        agent_id: int | None = None,
+        internal: bool = False,
+        attachments: Sequence[Attachment] = (),
+    ) -> dict[str, Any]:
+        message = await Message.create(
+            chat_id=chat.id,
+            text=text,
+            sender=sender,
+            status=Status.SENT if internal else Status.QUEUED,
+            internal=internal,
+            agent_id=agent_id,
+            attachments=[attachment.as_dict() for attachment in attachments],
+        )
+        if not internal:
+            chat.last_message_at = message.created_at
+            chat.last_message_text = preview(text)
+            chat.last_message_sender = sender.value
+            chat.activity_at = message.created_at
+            chat.updated_at = now
+            await chat.save(
+                update_fields=[
+                    "last_message_at",
+                    "last_message_text",
+                    "last_message_sender",
+                    "activity_at",
+                    "updated_at",
+                ]
+            )
+            for callback in self.on_queued:
+                unit.after_commit(callback)
+        view = self.presenter.message(message_values(message))
+        row = await self._row(chat)
+        unit.emit(
+            Event(
+                events.MESSAGE_CREATED, chat.id, {"message": view, "chat": row}, chat_audience(chat)
+            )
+        )
+        return view
+
+    async def _row(self, chat: Chat) -> dict[str, Any]:
+        agent = chat.assigned_agent_id
+        names = await self.staff.names({agent}) if agent is not None else {}
+        return self.presenter.chat_row(chat_values(chat), names)
+
+
+def _transition_view(transition: Transition) -> dict[str, Any]:
+    return {
+        "action": str(transition.action),
+        "from": str(transition.from_mode),
+        "to": str(transition.to_mode),
+        "from_agent_id": transition.from_agent_id,
+        "to_agent_id": transition.to_agent_id,
+        "by": transition.actor.user_id,
+        "reason": transition.reason,
+    }
+
+
+def _patch_plan(chat: Chat, actor: Actor, change: ChatChange) -> list[tuple[Action, int | None]]:
+    """The seed's PATCH ``{mode, assigned_agent_id}`` as actions of the mode table."""
+    steps: list[tuple[Action, int | None]] = []
+    mode = chat.mode
+    if change.assign:
+        if change.mode == Mode.BOT:
+            raise Invalid("a chat in bot mode has no agent", field="assigned_agent_id")
+        target = change.assigned_agent_id
+        if target is None:
+            if mode == Mode.AGENT:
+                steps.append((Action.UNASSIGN, None))
+            elif change.mode in (None, Mode.AGENT):
+                steps.append((Action.HANDOFF, None))
+        elif mode == Mode.AGENT and chat.assigned_agent_id is not None and not actor.is_admin:
+            steps.append((Action.TRANSFER, target))
+        elif not (mode == Mode.AGENT and chat.assigned_agent_id == target):
+            steps.append((Action.ASSIGN, target))
+        if steps and steps[-1][0] != Action.UNASSIGN:
+            mode = Mode.AGENT
+    wanted = change.mode
+    if wanted is None or wanted == mode:
+        return steps
+    if wanted == Mode.AGENT:
+        if mode == Mode.CLOSED:
+            steps.append((Action.REOPEN, None))
+        elif actor.is_admin:
+            steps.append((Action.HANDOFF, None))
+        else:
+            steps.append((Action.TAKE_OVER, None))
+    elif wanted == Mode.PAUSED:
+        steps.append((Action.PAUSE, None))
+    elif wanted == Mode.CLOSED:
+        steps.append((Action.CLOSE, None))
+    else:  # back to the bot
+        back = {Mode.AGENT: Action.RETURN_TO_BOT, Mode.PAUSED: Action.RESUME}
+        steps.append((back.get(mode, Action.REOPEN), None))
+    return steps
+
+
+def _external_id_for(channel: Channel, fields: dict[str, Any]) -> str | None:
+    """The provider address a dashboard-created chat is reached at, when it has one."""
+    if channel == Channel.WHATSAPP and fields.get("customer_phone"):
+        digits = "".join(ch for ch in str(fields["customer_phone"]) if ch.isdigit())
+        return digits or None
+    if channel == Channel.EMAIL and fields.get("customer_email"):
+        return str(fields["customer_email"]).strip().lower()
+    return None

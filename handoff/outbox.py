@@ -1,0 +1,255 @@
+"""Outbound delivery: queued replies go to their channel, with retries, in order per chat.
+
+A reply is stored ``queued`` by the desk (or the bot) and the outbox is woken
+after the commit. The worker sends the oldest queued message of each chat (so
+a customer never sees replies out of order), records ``sent`` with the
+provider's id, or on a retryable error waits with exponential backoff and
+jitter (or the provider's retry-after) and finally records ``failed`` with the
+reason. Every change is published as ``message.updated``. On start the worker
+picks up whatever is still queued, so a reply survives a crash; a message sent
+just before a crash may be sent again (at least once, never lost).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from tortoise import timezone
+
+from connectors.base import Attachment, Connector, DeliveryError, OutboundMessage, StatusUpdate
+from handoff import events
+from handoff.events import Event
+from handoff.unit import Unit, Writer
+from handoff.views import Presenter, chat_audience, message_values
+from storage.models import Chat, Message, Mode, Sender, Status
+
+log = logging.getLogger(__name__)
+
+# Receipts only move a message forward: a late "delivered" never undoes "read".
+RANK = {Status.QUEUED: 0, Status.SENT: 1, Status.DELIVERED: 2, Status.READ: 3, Status.FAILED: 4}
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    max_attempts: int = 8
+    base_seconds: float = 1.0
+    max_seconds: float = 300.0
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        """Seconds to wait before try number ``attempt + 1`` (full jitter, capped)."""
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.max_seconds)
+        ceiling: float = min(self.max_seconds, self.base_seconds * 2.0 ** (attempt - 1))
+        return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not crypto
+
+
+class Outbox:
+    def __init__(
+        self,
+        writer: Writer,
+        presenter: Presenter,
+        connectors: Mapping[str, Connector],
+        *,
+        retry: RetryPolicy | None = None,
+        concurrency: int = 16,
+    ) -> None:
+        self.writer = writer
+        self.presenter = presenter
+        self.connectors = connectors
+        self.retry = retry or RetryPolicy()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._in_flight: set[int] = set()  # chat ids being sent to right now
+        self._sends: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(concurrency)
+        self.sent = 0
+        self.failed = 0
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="outbox")
+            self.wake()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            task, self._task = self._task, None
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                log.debug("outbox stopped")
+        if self._sends:
+            await asyncio.gather(*list(self._sends), return_exceptions=True)
+
+    async def queue_depth(self) -> int:
+        return await Message.filter(status=Status.QUEUED, internal=False).count()
+
+    async def _run(self) -> None:
+        while True:
+            wait = await self._dispatch_due()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+            self._wake.clear()
+
+    async def _dispatch_due(self) -> float:
+        """Start sending each chat's oldest queued message that is due; seconds to next due."""
+        now = timezone.now()
+        rows = (
+            await Message.filter(status=Status.QUEUED, internal=False)
+            .exclude(chat_id__in=list(self._in_flight))
+            .order_by("id")
+            .limit(500)
+            .values("id", "chat_id", "next_attempt_at", "chat__channel")
+        )
+        seen: set[int] = set()
+        next_due = 30.0
+        for row in rows:
+            chat_id = row["chat_id"]
+            if chat_id in seen:
+                continue
+            seen.add(chat_id)
+            if str(row["chat__channel"]) not in self.connectors:
+                continue  # the channel is not running here: the message waits, it is not lost
+            due_at: datetime | None = row["next_attempt_at"]
+            if due_at is not None and due_at > now:
+                next_due = min(next_due, (due_at - now).total_seconds())
+                continue
+            self._in_flight.add(chat_id)
+            task = asyncio.get_running_loop().create_task(self._deliver(row["id"], chat_id))
+            self._sends.add(task)
+            task.add_done_callback(self._sends.discard)
+        return max(next_due, 0.01)
+
+    async def _deliver(self, message_id: int, chat_id: int) -> None:
+        try:
+            async with self._slots:
+                await self._deliver_one(message_id)
+        except Exception:
+            log.exception("delivering message %d failed unexpectedly", message_id)
+        finally:
+            self._in_flight.discard(chat_id)
+            self.wake()  # the chat's next message, if any
+
+    async def _deliver_one(self, message_id: int) -> None:
+        message = await Message.get_or_none(id=message_id).select_related("chat")
+        if message is None or message.status != Status.QUEUED:
+            return
+        chat: Chat = message.chat
+        if message.sender == Sender.BOT and chat.mode != Mode.BOT:
+            # The chat left bot mode after the bot answered: its answer is never sent.
+            await self._finish(message_id, Status.FAILED, error="not sent: a human took over")
+            return
+        connector = self.connectors[str(chat.channel)]
+        outbound = await self._outbound(message, chat)
+        try:
+            external_id = await connector.send(outbound)
+        except DeliveryError as exc:
+            attempts = message.attempts + 1
+            if exc.retryable and attempts < self.retry.max_attempts:
+                delay = self.retry.delay(attempts, exc.retry_after)
+                log.info("message %d: %s; retry %d in %.1f s", message_id, exc, attempts, delay)
+                await self._retry_later(message_id, attempts, delay, exc.reason)
+            else:
+                log.warning("message %d failed: %s", message_id, exc.reason)
+                await self._finish(message_id, Status.FAILED, error=exc.reason, attempts=attempts)
+            return
+        await self._finish(message_id, Status.SENT, external_id=external_id)
+
+    async def _outbound(self, message: Message, chat: Chat) -> OutboundMessage:
+        earlier = (
+            await Message.filter(chat_id=chat.id, external_id__not_isnull=True, id__lt=message.id)
+            .order_by("-id")
+            .limit(20)
+            .values_list("external_id", "sender")
+        )
+        customer_ids = [ext for ext, sender in earlier if sender == Sender.CUSTOMER]
+        return OutboundMessage(
+            message_id=message.id,
+            chat_id=chat.id,
+            channel=str(chat.channel),
+            chat_external_id=chat.external_id or "",
+            text=message.text,
+            customer_name=chat.customer_name,
+            customer_email=chat.customer_email,
+            subject=chat.subject,
+            reply_to_external_id=customer_ids[0] if customer_ids else None,
+            thread_external_ids=tuple(reversed([ext for ext, _ in earlier])),
+            attachments=tuple(
+                Attachment(**{k: v for k, v in a.items() if k != "kind"}, kind=a["kind"])
+                for a in message.attachments or []
+            ),
+        )
+
+    async def _retry_later(self, message_id: int, attempts: int, delay: float, error: str) -> None:
+        async def operation(unit: Unit) -> None:
+            await Message.filter(id=message_id).update(
+                attempts=attempts,
+                next_attempt_at=timezone.now() + timedelta(seconds=delay),
+                error=error[:512],
+            )
+
+        await self.writer.run(operation)
+
+    async def _finish(
+        self,
+        message_id: int,
+        status: Status,
+        *,
+        external_id: str | None = None,
+        error: str | None = None,
+        attempts: int | None = None,
+    ) -> None:
+        async def operation(unit: Unit) -> None:
+            changes: dict[str, Any] = {"status": status, "error": error[:512] if error else None}
+            if external_id is not None:
+                changes["external_id"] = external_id
+            if attempts is not None:
+                changes["attempts"] = attempts
+            await Message.filter(id=message_id).update(**changes)
+            await self._emit_updated(unit, message_id)
+
+        await self.writer.run(operation)
+        if status == Status.SENT:
+            self.sent += 1
+        elif status == Status.FAILED:
+            self.failed += 1
+
+    async def record_statuses(self, updates: Sequence[StatusUpdate]) -> None:
+        """Apply provider receipts (delivered/read/failed) to our outbound messages."""
+
+        async def operation(unit: Unit) -> None:
+            for update in updates:
+                try:
+                    status = Status(update.status)
+                except ValueError:
+                    continue
+                message = (
+                    await Message.filter(external_id=update.message_external_id)
+                    .exclude(sender=Sender.CUSTOMER)
+                    .first()
+                )
+                if message is None or RANK[status] <= RANK[Status(message.status)]:
+                    continue  # unknown, repeated or out of order: nothing to change
+                changes: dict[str, Any] = {"status": status}
+                if status == Status.FAILED:
+                    changes["error"] = (update.error or "the provider reported a failure")[:512]
+                await Message.filter(id=message.id).update(**changes)
+                await self._emit_updated(unit, message.id)
+
+        await self.writer.run(operation)
+
+    async def _emit_updated(self, unit: Unit, message_id: int) -> None:
+        message = await Message.get(id=message_id).select_related("chat")
+        chat = message.chat
+        view = self.presenter.message(message_values(message))
+        unit.emit(Event(events.MESSAGE_UPDATED, chat.id, {"message": view}, chat_audience(chat)))

@@ -1,0 +1,194 @@
+"""The read side: chat lists, the queue and chat detail, scoped to who is asking.
+
+Every list is one query for the rows (ordered by last activity, paged by a
+keyset cursor) plus one cached lookup of agent names: no query per row. The
+last message's text/sender/time come from columns kept on the chat.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from tortoise.expressions import Q, Subquery
+
+from handoff.errors import Forbidden, Invalid, NotFound
+from handoff.modes import Actor
+from handoff.staff import Staff
+from handoff.views import CHAT_FIELDS, MESSAGE_FIELDS, Presenter, chat_values
+from storage.models import Chat, Message, Mode
+
+MAX_LIMIT = 200
+
+
+@dataclass(frozen=True, slots=True)
+class ChatFilter:
+    mode: Mode | None = None
+    channel: str | None = None
+    assigned: str | None = None  # "me", "none", "any" or an agent id (admins)
+    q: str | None = None
+    updated_since: datetime | None = None
+    limit: int = 50
+    cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    rows: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+def encode_cursor(activity_at: datetime, chat_id: int) -> str:
+    raw = json.dumps([activity_at.isoformat(), chat_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        stamp, chat_id = json.loads(raw)
+        return datetime.fromisoformat(stamp), int(chat_id)
+    except (binascii.Error, ValueError, TypeError) as exc:
+        raise Invalid("cursor is not one this server gave out", field="cursor") from exc
+
+
+def visible_to(actor: Actor) -> Q:
+    """The chats a person may read: admins all; agents theirs and the queue."""
+    if actor.is_admin:
+        return Q()
+    return Q(assigned_agent_id=actor.user_id) | Q(mode=Mode.AGENT, assigned_agent_id=None)
+
+
+def can_read(chat: Chat, actor: Actor) -> bool:
+    if actor.is_admin:
+        return True
+    queued = chat.mode == Mode.AGENT and chat.assigned_agent_id is None
+    return chat.assigned_agent_id == actor.user_id or queued
+
+
+class ChatQueries:
+    def __init__(self, staff: Staff, presenter: Presenter) -> None:
+        self.staff = staff
+        self.presenter = presenter
+
+    async def list_chats(self, actor: Actor, chat_filter: ChatFilter) -> Page:
+        query = Chat.filter(self._scope(actor, chat_filter.assigned))
+        if chat_filter.mode is not None:
+            query = query.filter(mode=chat_filter.mode)
+        if chat_filter.channel is not None:
+            query = query.filter(channel=chat_filter.channel)
+        if chat_filter.updated_since is not None:
+            query = query.filter(updated_at__gte=chat_filter.updated_since)
+        if chat_filter.q:
+            query = query.filter(_search(chat_filter.q))
+        return await self._page(query, chat_filter.limit, chat_filter.cursor)
+
+    async def queue(self, limit: int = 50, cursor: str | None = None) -> Page:
+        """Chats in agent mode that nobody has yet, oldest waiting first."""
+        query = Chat.filter(mode=Mode.AGENT, assigned_agent_id=None)
+        offset_id = 0
+        if cursor:
+            offset_id = _decode_offset(cursor)
+        rows = (
+            await query.order_by("queued_at", "id")
+            .offset(offset_id)
+            .limit(min(limit, MAX_LIMIT) + 1)
+            .values(*CHAT_FIELDS)
+        )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = _encode_offset(offset_id + limit) if more else None
+        return Page(await self._present(rows), next_cursor)
+
+    async def chat(self, actor: Actor, chat_id: int) -> Chat:
+        """The chat if ``actor`` may read it; NotFound otherwise (no hint that it exists)."""
+        chat = await Chat.get_or_none(id=chat_id)
+        if chat is None or not can_read(chat, actor):
+            raise NotFound(f"chat {chat_id} not found")
+        return chat
+
+    async def detail(
+        self, actor: Actor, chat_id: int, *, limit: int = 50, before: int | None = None
+    ) -> dict[str, Any]:
+        """The seed's detail shape: the chat, its profile and its latest messages."""
+        chat = await self.chat(actor, chat_id)
+        messages = Message.filter(chat_id=chat_id)
+        if before is not None:
+            messages = messages.filter(id__lt=before)
+        rows = await messages.order_by("-id").limit(limit + 1).values(*MESSAGE_FIELDS)
+        has_more = len(rows) > limit
+        rows = rows[:limit]
+        rows.reverse()
+        chat_row = chat_values(chat)
+        detail = (await self._present([chat_row]))[0]
+        detail["profile"] = self.presenter.profile(chat_row)
+        detail["messages"] = [self.presenter.message(row) for row in rows]
+        detail["has_more"] = has_more
+        detail["next_before"] = rows[0]["id"] if has_more and rows else None
+        return detail
+
+    async def row(self, chat: Chat) -> dict[str, Any]:
+        return (await self._present([chat_values(chat)]))[0]
+
+    def _scope(self, actor: Actor, assigned: str | None) -> Q:
+        if not actor.is_admin:
+            if assigned not in (None, "me"):
+                raise Forbidden(
+                    "agents list their own chats; waiting chats are at /chats/queue",
+                    field="assigned",
+                )
+            return Q(assigned_agent_id=actor.user_id)
+        if assigned in (None, "any"):
+            return Q()
+        if assigned == "me":
+            return Q(assigned_agent_id=actor.user_id)
+        if assigned == "none":
+            return Q(assigned_agent_id=None)
+        if assigned.isdigit():
+            return Q(assigned_agent_id=int(assigned))
+        raise Invalid("assigned must be me, none, any or an agent id", field="assigned")
+
+    async def _page(self, query: Any, limit: int, cursor: str | None) -> Page:
+        if cursor:
+            stamp, last_id = decode_cursor(cursor)
+            query = query.filter(Q(activity_at__lt=stamp) | Q(activity_at=stamp, id__lt=last_id))
+        rows = await query.order_by("-activity_at", "-id").limit(limit + 1).values(*CHAT_FIELDS)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = encode_cursor(rows[-1]["activity_at"], rows[-1]["id"]) if more else None
+        return Page(await self._present(rows), next_cursor)
+
+    async def _present(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        ids = {row["assigned_agent_id"] for row in rows if row["assigned_agent_id"] is not None}
+        names = await self.staff.names(ids) if ids else {}
+        return [self.presenter.chat_row(row, names) for row in rows]
+
+
+def _search(text: str) -> Q:
+    """Name, phone, email or any message's text contains ``text`` (case-insensitive)."""
+    in_messages = Subquery(Message.filter(text__icontains=text).values("chat_id"))
+    return (
+        Q(customer_name__icontains=text)
+        | Q(customer_phone__icontains=text)
+        | Q(customer_email__icontains=text)
+        | Q(id__in=in_messages)
+    )
+
+
+def _encode_offset(offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode().rstrip("=")
+
+
+def _decode_offset(cursor: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        offset = int(json.loads(raw)["offset"])
+    except (binascii.Error, ValueError, TypeError, KeyError) as exc:
+        raise Invalid("cursor is not one this server gave out", field="cursor") from exc
+    if offset < 0:
+        raise Invalid("cursor is not one this server gave out", field="cursor")
+    return offset

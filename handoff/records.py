@@ -1,0 +1,63 @@
+"""Applying a planned transition to a chat: its fields, the audit row and the internal note."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from handoff.modes import Transition, describe
+from handoff.staff import Staff
+from handoff.views import preview
+from storage.models import Chat, ChatTransition, Message, Mode, Sender, Status
+
+
+async def record_transition(
+    chat: Chat, transition: Transition, staff: Staff, now: datetime
+) -> Message:
+    """Move ``chat`` as ``transition`` says, record who did it, and note it in the chat.
+
+    Runs inside a writer operation; the caller emits the events.
+    """
+    chat.mode = transition.to_mode
+    chat.assigned_agent_id = transition.to_agent_id
+    waiting = transition.to_mode == Mode.AGENT and transition.to_agent_id is None
+    if waiting and chat.queued_at is None:
+        chat.queued_at = now
+    elif not waiting:
+        chat.queued_at = None
+    if transition.to_mode == Mode.AGENT and transition.from_mode != Mode.AGENT:
+        chat.handoff_reason = transition.reason or str(transition.action)
+    elif transition.to_mode == Mode.BOT:
+        chat.handoff_reason = None
+        chat.bot_fallbacks = 0
+    chat.updated_at = now
+    await chat.save(
+        update_fields=[
+            "mode",
+            "assigned_agent_id",
+            "queued_at",
+            "handoff_reason",
+            "bot_fallbacks",
+            "updated_at",
+        ]
+    )
+    actor = transition.actor
+    await ChatTransition.create(
+        chat_id=chat.id,
+        action=transition.action.value,
+        from_mode=transition.from_mode.value,
+        to_mode=transition.to_mode.value,
+        from_agent_id=transition.from_agent_id,
+        to_agent_id=transition.to_agent_id,
+        actor_kind=actor.kind.value,
+        actor_id=actor.user_id,
+        reason=transition.reason,
+    )
+    wanted = {i for i in (transition.to_agent_id, transition.from_agent_id) if i is not None}
+    names = await staff.names(wanted) if wanted else {}
+    return await Message.create(
+        chat_id=chat.id,
+        text=preview(describe(transition, names)),
+        sender=Sender.SYSTEM,
+        status=Status.SENT,
+        internal=True,
+    )

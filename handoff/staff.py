@@ -1,0 +1,197 @@
+"""The people who work the desk: accounts, argon2 passwords, names for display.
+
+Password hashing is CPU-heavy by design; it runs in a worker thread so the
+event loop keeps serving while someone logs in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F
+from tortoise.functions import Count
+
+from handoff.errors import Conflict, Invalid, NotFound
+from storage.models import Chat, Mode, Role, User
+
+USERNAME = re.compile(r"^[A-Za-z0-9_.-]{2,64}$")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+OPEN_MODES = (Mode.AGENT, Mode.PAUSED)
+
+
+class Passwords:
+    """argon2id hashing with the configured cost."""
+
+    def __init__(self, *, time_cost: int = 3, memory_kib: int = 65536) -> None:
+        self._hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib)
+        self._dummy = self._hasher.hash("not a real password")
+
+    async def hash(self, password: str) -> str:
+        return await asyncio.to_thread(self._hasher.hash, password)
+
+    async def verify(self, password_hash: str | None, password: str) -> bool:
+        """Check a password; an unknown user is checked against a dummy hash (same timing)."""
+        return await asyncio.to_thread(self._verify, password_hash or self._dummy, password)
+
+    def _verify(self, password_hash: str, password: str) -> bool:
+        try:
+            return bool(self._hasher.verify(password_hash, password))
+        except (VerificationError, InvalidHashError):
+            return False
+
+
+@dataclass(frozen=True, slots=True)
+class NewUser:
+    username: str
+    password: str
+    role: Role = Role.AGENT
+    email: str | None = None
+    display_name: str | None = None
+    capacity: int | None = None
+
+
+def user_view(user: User, load: int | None = None) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "id": user.id,
+        "username": user.username,
+        "email": user.email,
+        "role": str(user.role),
+        "display_name": user.display_name or user.username,
+        "capacity": user.capacity,
+        "active": user.active,
+        "created_at": user.created_at.isoformat(),
+    }
+    if load is not None:
+        view["open_chats"] = load
+    return view
+
+
+class Staff:
+    """Creates, finds and changes users; keeps a small cache of display names."""
+
+    NAME_TTL = 30.0
+
+    def __init__(self, passwords: Passwords, *, default_capacity: int = 5) -> None:
+        self.passwords = passwords
+        self.default_capacity = default_capacity
+        self._names: dict[int, str] = {}
+        self._names_loaded = 0.0
+
+    async def create(self, new: NewUser) -> User:
+        _check_identity(new.username, new.email)
+        _check_password(new.password)
+        if new.capacity is not None and new.capacity < 0:
+            raise Invalid("capacity cannot be negative", field="capacity")
+        if await User.filter(username=new.username).exists():
+            raise Conflict(f"username {new.username!r} is taken", code="username_taken")
+        if new.email and await User.filter(email=new.email).exists():
+            raise Conflict(f"email {new.email!r} is taken", code="email_taken")
+        try:
+            user = await User.create(
+                username=new.username,
+                email=new.email,
+                password_hash=await self.passwords.hash(new.password),
+                role=new.role,
+                display_name=new.display_name or new.username,
+                capacity=self.default_capacity if new.capacity is None else new.capacity,
+            )
+        except IntegrityError as exc:  # a concurrent create took the name first
+            raise Conflict("username or email is taken", code="username_taken") from exc
+        self._names[user.id] = user.display_name
+        return user
+
+    async def authenticate(self, identifier: str, password: str) -> User | None:
+        """The active user with this username or email and password, else None."""
+        if "@" in identifier:
+            user = await User.get_or_none(email=identifier)
+        else:
+            user = await User.get_or_none(username=identifier)
+        ok = await self.passwords.verify(user.password_hash if user else None, password)
+        if user is None or not ok or not user.active:
+            return None
+        return user
+
+    async def get(self, user_id: int) -> User:
+        user = await User.get_or_none(id=user_id)
+        if user is None:
+            raise NotFound(f"user {user_id} not found")
+        return user
+
+    async def update(self, user_id: int, changes: dict[str, Any]) -> User:
+        """Apply ``changes`` (display_name, email, role, capacity, active, password)."""
+        user = await self.get(user_id)
+        if "email" in changes and changes["email"] != user.email:
+            _check_identity(user.username, changes["email"])
+            if changes["email"] and await User.filter(email=changes["email"]).exists():
+                raise Conflict(f"email {changes['email']!r} is taken", code="email_taken")
+        if changes.get("capacity") is not None and changes["capacity"] < 0:
+            raise Invalid("capacity cannot be negative", field="capacity")
+        revoke = False
+        for key in ("display_name", "email", "role", "capacity", "active"):
+            if key in changes and changes[key] is not None:
+                setattr(user, key, changes[key])
+        if changes.get("email", "") is None:
+            user.email = None
+        if changes.get("active") is False:
+            revoke = True
+        if changes.get("password"):
+            _check_password(changes["password"])
+            user.password_hash = await self.passwords.hash(changes["password"])
+            revoke = True
+        await user.save()
+        if revoke:  # existing tokens stop working
+            await User.filter(id=user.id).update(token_version=F("token_version") + 1)
+            await user.refresh_from_db(fields=["token_version"])
+        self._names[user.id] = user.display_name or user.username
+        return user
+
+    async def set_password(self, username: str, password: str) -> User:
+        user = await User.get_or_none(username=username)
+        if user is None:
+            raise NotFound(f"user {username!r} not found")
+        return await self.update(user.id, {"password": password})
+
+    async def list(self) -> list[User]:
+        return await User.all().order_by("id")
+
+    async def loads(self) -> dict[int, int]:
+        """Open chats (agent or paused mode) per assigned agent."""
+        rows = (
+            await Chat.filter(mode__in=OPEN_MODES, assigned_agent_id__not_isnull=True)
+            .annotate(open_chats=Count("id"))
+            .group_by("assigned_agent_id")
+            .values_list("assigned_agent_id", "open_chats")
+        )
+        return {int(agent_id): int(count) for agent_id, count in rows}
+
+    async def names(self, ids: set[int] | None = None) -> dict[int, str]:
+        """Display names by user id, from a cache refreshed every few seconds or on a miss."""
+        stale = time.monotonic() - self._names_loaded > self.NAME_TTL
+        if stale or (ids and not ids <= self._names.keys()):
+            rows = await User.all().values_list("id", "display_name", "username")
+            self._names = {uid: name or username for uid, name, username in rows}
+            self._names_loaded = time.monotonic()
+        return self._names
+
+
+def _check_identity(username: str, email: str | None) -> None:
+    if not USERNAME.match(username):
+        raise Invalid(
+            "username must be 2-64 letters, digits, dots, dashes or underscores", field="username"
+        )
+    if email and not EMAIL.match(email):
+        raise Invalid("email is not a valid address", field="email")
+
+
+def _check_password(password: str) -> None:
+    if len(password) < 8:
+        raise Invalid("password must be at least 8 characters", field="password")
+    if len(password) > 1024:
+        raise Invalid("password is too long", field="password")

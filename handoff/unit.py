@@ -1,0 +1,150 @@
+"""Group commit: every state change runs as an operation inside a shared transaction.
+
+SQLite gives the service one connection behind a lock, so a transaction per
+message caps ingest at a few hundred per second. The :class:`Writer` takes the
+operations that arrive while a commit is in progress and runs them together in
+the next transaction, each inside its own savepoint: a failing operation is
+rolled back alone and its caller gets the exception, the others commit. Every
+caller is answered only after the commit that holds its work, then the events
+the operations emitted are published, in commit order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from tortoise.transactions import in_transaction
+
+from handoff.events import Event, EventBus
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class Unit:
+    """What one operation leaves for after the commit: events and follow-up callbacks."""
+
+    events: list[Event] = field(default_factory=list)
+    after: list[Callable[[], None]] = field(default_factory=list)
+
+    def emit(self, event: Event) -> None:
+        self.events.append(event)
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once the operation is committed (never if it is rolled back)."""
+        self.after.append(callback)
+
+
+Operation = Callable[[Unit], Awaitable[T]]
+
+
+@dataclass(slots=True)
+class _Pending:
+    operation: Operation[Any]
+    future: asyncio.Future[Any]
+    unit: Unit = field(default_factory=Unit)
+
+
+class Writer:
+    """Runs operations in batched transactions, one batch at a time."""
+
+    def __init__(self, bus: EventBus, *, max_batch: int = 256) -> None:
+        self._bus = bus
+        self._max_batch = max_batch
+        self._pending: deque[_Pending] = deque()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.batches = 0
+        self.operations = 0
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="writer")
+
+    async def stop(self) -> None:
+        """Finish what is queued, then stop."""
+        if self._task is None:
+            return
+        task, self._task = self._task, None
+        self._wake.set()
+        while self._pending:
+            await asyncio.sleep(0)
+            if task.done():
+                break
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            log.debug("writer stopped")
+
+    async def run(self, operation: Operation[T]) -> T:
+        """Run ``operation`` in the next batch; return its result after the commit."""
+        if self._task is None:
+            raise RuntimeError("writer is not running")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._pending.append(_Pending(operation, future))
+        self._wake.set()
+        return await future
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                count = min(len(self._pending), self._max_batch)
+                batch = [self._pending.popleft() for _ in range(count)]
+                await self._commit(batch)
+
+    async def _commit(self, batch: list[_Pending]) -> None:
+        results: list[tuple[_Pending, Any, BaseException | None]] = []
+        try:
+            async with in_transaction():
+                for item in batch:
+                    try:
+                        async with in_transaction():  # a savepoint: this operation alone
+                            value = await item.operation(item.unit)
+                    except Exception as exc:  # noqa: BLE001 - handed to the operation's caller
+                        results.append((item, None, exc))
+                    else:
+                        results.append((item, value, None))
+        except Exception as exc:
+            log.exception("batch of %d operations failed to commit", len(batch))
+            for item in batch:
+                if not item.future.done():
+                    item.future.set_exception(exc)
+            return
+        self.batches += 1
+        self.operations += len(batch)
+        await self._after_commit(results)
+
+    async def _after_commit(
+        self, results: list[tuple[_Pending, Any, BaseException | None]]
+    ) -> None:
+        events = [
+            event for item, _, error in results if error is None for event in item.unit.events
+        ]
+        if events:
+            try:
+                await self._bus.publish(events)
+            except Exception:
+                log.exception("publishing %d events failed", len(events))
+        for item, value, error in results:
+            if error is None:
+                for callback in item.unit.after:
+                    try:
+                        callback()
+                    except Exception:
+                        log.exception("after-commit callback failed")
+            if item.future.done():  # the caller went away; its work is committed anyway
+                continue
+            if error is None:
+                item.future.set_result(value)
+            else:
+                item.future.set_exception(error)

@@ -1,0 +1,150 @@
+"""How chats and messages look to the dashboard: the seed's shapes, plus added fields.
+
+The same dictionaries are returned by the API and carried in events, so a
+dashboard renders a pushed change exactly like a fetched one. Functions take
+rows as dicts (``QuerySet.values()``) to keep list queries free of model
+instantiation.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from handoff.events import Audience
+from storage.models import Chat, Message, Mode
+
+CHAT_FIELDS = (
+    "id",
+    "channel",
+    "external_id",
+    "customer_name",
+    "customer_phone",
+    "customer_email",
+    "customer_address",
+    "customer_username",
+    "subject",
+    "mode",
+    "online",
+    "unread_count",
+    "assigned_agent_id",
+    "queued_at",
+    "last_message_at",
+    "last_customer_message_at",
+    "last_message_text",
+    "last_message_sender",
+    "activity_at",
+    "handoff_reason",
+    "created_at",
+    "updated_at",
+)
+MESSAGE_FIELDS = (
+    "id",
+    "chat_id",
+    "text",
+    "sender",
+    "status",
+    "internal",
+    "agent_id",
+    "attachments",
+    "error",
+    "created_at",
+)
+PREVIEW_LENGTH = 200
+
+
+def preview(text: str) -> str:
+    """The start of a message for the chat list."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= PREVIEW_LENGTH else flat[: PREVIEW_LENGTH - 1] + "…"
+
+
+def chat_values(chat: Chat) -> dict[str, Any]:
+    """A model instance as the dict :meth:`Presenter.chat_row` takes."""
+    return {name: getattr(chat, name) for name in CHAT_FIELDS}
+
+
+def message_values(message: Message) -> dict[str, Any]:
+    return {name: getattr(message, name) for name in MESSAGE_FIELDS}
+
+
+class Presenter:
+    """Formats rows for one display time zone (times like the seed's "10:27")."""
+
+    def __init__(self, timezone: str = "UTC") -> None:
+        self.zone = ZoneInfo(timezone)
+
+    def when(self, value: datetime | None) -> str | None:
+        return value.astimezone(self.zone).isoformat() if value is not None else None
+
+    def clock(self, value: datetime) -> str:
+        return value.astimezone(self.zone).strftime("%H:%M")
+
+    def chat_row(self, row: dict[str, Any], agent_names: dict[int, str]) -> dict[str, Any]:
+        """The list shape: ``{id, name, channel, online, unread, mode, last_message_at, ...}``."""
+        agent_id = row["assigned_agent_id"]
+        last_text = row["last_message_text"]
+        return {
+            "id": row["id"],
+            "name": row["customer_name"],
+            "channel": str(row["channel"]),
+            "online": bool(row["online"]),
+            "unread": row["unread_count"],
+            "mode": str(row["mode"]),
+            "last_message_at": self.when(row["last_message_at"]),
+            "last_message": None
+            if last_text is None
+            else {
+                "text": last_text,
+                "sender": row["last_message_sender"],
+                "time": self.when(row["last_message_at"]),
+            },
+            "assigned_agent_id": agent_id,
+            "assigned_agent_name": agent_names.get(agent_id) if agent_id is not None else None,
+            "queued": row["mode"] == Mode.AGENT and agent_id is None,
+            "queued_at": self.when(row["queued_at"]) if agent_id is None else None,
+            "handoff_reason": row["handoff_reason"],
+            "subject": row["subject"],
+            "phone": row["customer_phone"],
+            "email": row["customer_email"],
+            "activity_at": self.when(row["activity_at"]),
+            "created_at": self.when(row["created_at"]),
+            "updated_at": self.when(row["updated_at"]),
+        }
+
+    def profile(self, row: dict[str, Any]) -> dict[str, Any]:
+        last_active = row["last_customer_message_at"]
+        return {
+            "phone": row["customer_phone"],
+            "email": row["customer_email"],
+            "address": row["customer_address"],
+            "username": row["customer_username"],
+            "lastActive": "Online" if row["online"] else "Offline",
+            "last_active_at": self.when(last_active),
+        }
+
+    def message(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The seed's ``{id, text, sender, status, time}``, plus the full timestamp and more."""
+        created: datetime = row["created_at"]
+        return {
+            "id": row["id"],
+            "chat_id": row["chat_id"],
+            "text": row["text"],
+            "sender": str(row["sender"]),
+            "status": str(row["status"]),
+            "time": self.clock(created),
+            "created_at": self.when(created),
+            "internal": bool(row["internal"]),
+            "agent_id": row["agent_id"],
+            "attachments": row["attachments"] or [],
+            "error": row["error"],
+        }
+
+
+def chat_audience(chat: Chat, *also: int | None) -> Audience:
+    """Who may see an event about ``chat``: its agent (and ``also``), or all agents if queued."""
+    agents = frozenset(a for a in (chat.assigned_agent_id, *also) if a is not None)
+    return Audience(
+        agent_ids=agents, queue=chat.mode == Mode.AGENT and chat.assigned_agent_id is None
+    )

@@ -1,0 +1,1 @@
+"""msgcenter: a customer-service message center."""

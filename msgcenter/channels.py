@@ -1,0 +1,71 @@
+"""Which channel connectors run, built from settings and plugged into the core.
+
+Each ``_<channel>`` function turns its settings section into the connector's
+own config (connectors never import msgcenter) and returns the connector, or
+None when the channel is disabled.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from aiohttp import web
+
+from connectors.base import Connector, Sink
+from msgcenter.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Factory = Callable[[Settings, Sink], Connector | None]
+
+
+def _telegram(settings: Settings, sink: Sink) -> Connector | None:
+    return None
+
+
+def _whatsapp(settings: Settings, sink: Sink) -> Connector | None:
+    return None
+
+
+def _email(settings: Settings, sink: Sink) -> Connector | None:
+    return None
+
+
+FACTORIES: tuple[Factory, ...] = (_telegram, _whatsapp, _email)
+
+
+def build_connectors(settings: Settings, sink: Sink) -> list[Connector]:
+    connectors = []
+    for factory in FACTORIES:
+        connector = factory(settings, sink)
+        if connector is not None:
+            connectors.append(connector)
+    return connectors
+
+
+def add_web_routes(app: web.Application, connectors: list[Connector]) -> None:
+    """Mount the provider webhooks of the connectors that have them."""
+    for connector in connectors:
+        routes = getattr(connector, "web_routes", None)
+        if routes is not None:
+            app.add_routes(routes())
+
+
+@asynccontextmanager
+async def running(connectors: list[Connector]) -> AsyncIterator[None]:
+    """Start every connector; stop them in reverse order, also after a failed start."""
+    started: list[Connector] = []
+    try:
+        for connector in connectors:
+            await connector.start()
+            started.append(connector)
+            log.info("%s connector started", connector.channel)
+        yield
+    finally:
+        for connector in reversed(started):
+            try:
+                await connector.stop()
+            except Exception:
+                log.exception("stopping the %s connector failed", connector.channel)

@@ -1,0 +1,199 @@
+"""The ``msgcenter`` command: serve, demo, migrate, user management."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from aiohttp import web
+
+from handoff.errors import DomainError
+from handoff.staff import NewUser, Passwords, Staff
+from msgcenter import demo as demo_data
+from msgcenter.logs import setup_logging
+from msgcenter.service import build_app, build_service
+from msgcenter.settings import Settings, SettingsError, load_settings
+from storage.db import Database, is_sqlite, migrate
+from storage.models import Role
+
+log = logging.getLogger("msgcenter")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="msgcenter", description=__doc__)
+    parser.add_argument("--config", help="config file (default: $MSGCENTER_CONFIG or config.toml)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the service")
+    serve.add_argument("--host", help="override server.host")
+    serve.add_argument("--port", type=int, help="override server.port")
+
+    demo = commands.add_parser("demo", help="run the service with demo users and chats")
+    demo.add_argument("--host", help="override server.host")
+    demo.add_argument("--port", type=int, help="override server.port")
+
+    commands.add_parser("migrate", help="apply database migrations")
+
+    user = commands.add_parser("user", help="manage users").add_subparsers(
+        dest="user_command", required=True
+    )
+    add = user.add_parser("add", help="create a user")
+    add.add_argument("username")
+    add.add_argument("--role", choices=[r.value for r in Role], default=Role.AGENT.value)
+    add.add_argument("--password", help="the password (asked for when left out)")
+    add.add_argument("--email")
+    add.add_argument("--name", help="display name")
+    add.add_argument("--capacity", type=int, help="max open chats")
+    user.add_parser("list", help="list users")
+    passwd = user.add_parser("passwd", help="set a user's password")
+    passwd.add_argument("username")
+    passwd.add_argument("--password", help="the new password (asked for when left out)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+    except SettingsError as exc:
+        print(f"msgcenter: configuration error: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(settings.logging.level, settings.logging.format)
+    commands: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
+        "serve": _serve,
+        "demo": _demo,
+        "migrate": _migrate,
+        "user": _user,
+    }
+    try:
+        return commands[args.command](args, settings)
+    except SettingsError as exc:
+        print(f"msgcenter: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except DomainError as exc:
+        print(f"msgcenter: {exc.message}", file=sys.stderr)
+        return 1
+
+
+def _migrate(_args: argparse.Namespace, settings: Settings) -> int:
+    asyncio.run(migrate(settings.storage.url))
+    print(f"database is up to date ({settings.storage.url.split('://', 1)[0]})")
+    return 0
+
+
+def _with_server(args: argparse.Namespace, settings: Settings) -> Settings:
+    server = settings.server.model_copy(
+        update={k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    )
+    return settings.model_copy(update={"server": server})
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    settings = _with_server(args, settings)
+    app = build_app(settings)
+    log.info("msgcenter listening on http://%s:%d", settings.server.host, settings.server.port)
+    web.run_app(
+        app, host=settings.server.host, port=settings.server.port, print=None, access_log=None
+    )
+    return 0
+
+
+def demo_settings(settings: Settings) -> Settings:
+    """The demo keeps its data in its own SQLite file beside the real one."""
+    if not is_sqlite(settings.storage.url):
+        return settings
+    data_dir = settings.storage.data_dir / "demo"
+    storage = settings.storage.model_copy(
+        update={"url": f"sqlite://{data_dir / 'msgcenter.db'}", "data_dir": data_dir}
+    )
+    return settings.model_copy(update={"storage": storage})
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    settings = demo_settings(_with_server(args, settings))
+    service = build_service(settings)
+    app = build_app(settings, service)
+
+    async def seed(_app: web.Application) -> None:
+        users = await demo_data.seed_users(service.core.staff)
+        created = await demo_data.seed_chats(users[1])
+        base = f"http://{settings.server.host}:{settings.server.port}"
+        print(
+            "\n".join(
+                [
+                    "",
+                    "msgcenter demo (DEMO ONLY: these logins are public, never use them for real)",
+                    f"  dashboard API: {base}   (OpenAPI: {base}/openapi.json)",
+                    "  admin / admin123      agent / agent123",
+                    f"  data: {settings.storage.url}  ({created} demo chats created)",
+                    f"  try:  curl -s -X POST {base}/auth/login -H 'Content-Type: application/json'"
+                    ' -d \'{"identifier":"admin","password":"admin123"}\'',
+                    "",
+                ]
+            ),
+            flush=True,
+        )
+
+    app.on_startup.append(seed)
+    web.run_app(
+        app, host=settings.server.host, port=settings.server.port, print=None, access_log=None
+    )
+    return 0
+
+
+def _user(args: argparse.Namespace, settings: Settings) -> int:
+    async def run() -> int:
+        await migrate(settings.storage.url)
+        database = Database(settings.storage.url)
+        await database.open(run_migrations=False)
+        staff = Staff(
+            Passwords(
+                time_cost=settings.auth.argon2_time_cost,
+                memory_kib=settings.auth.argon2_memory_kib,
+            ),
+            default_capacity=settings.handoff.default_capacity,
+        )
+        try:
+            if args.user_command == "list":
+                loads = await staff.loads()
+                for user in await staff.list():
+                    state = "active" if user.active else "inactive"
+                    print(
+                        f"{user.id:>4}  {user.username:<20} {user.role:<6} {state:<8} "
+                        f"{loads.get(user.id, 0)}/{user.capacity} open  {user.email or ''}"
+                    )
+                return 0
+            password = args.password or _ask_password()
+            if args.user_command == "add":
+                user = await staff.create(
+                    NewUser(
+                        args.username, password, Role(args.role), args.email, args.name,
+                        args.capacity,
+                    )
+                )  # fmt: skip
+                print(f"created {user.role} {user.username} (id {user.id})")
+            else:
+                await staff.set_password(args.username, password)
+                print(f"password changed for {args.username}; their old tokens no longer work")
+            return 0
+        finally:
+            await database.close()
+
+    return asyncio.run(run())
+
+
+def _ask_password() -> str:
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != first:
+        raise SystemExit("msgcenter: the passwords differ")
+    return first
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""Demo data: the seed document's users and four chats, for trying msgcenter out.
+
+The demo passwords are public; they are printed as demo-only and the demo runs
+on its own database file so they never end up in a real deployment's data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from tortoise import timezone
+from tortoise.transactions import in_transaction
+
+from handoff.staff import NewUser, Staff
+from storage.models import Channel, Chat, Message, Mode, Role, Sender, Status, User
+
+DEMO_USERS = (
+    NewUser("admin", "admin123", Role.ADMIN, "admin@example.com", "Admin", 10),
+    NewUser("agent", "agent123", Role.AGENT, "agent@example.com", "Agent Smith", 5),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DemoChat:
+    name: str
+    channel: Channel
+    external_id: str
+    mode: Mode
+    assigned: bool
+    unread: int
+    online: bool
+    phone: str | None
+    email: str | None
+    address: str | None
+    # (sender, text) oldest first; the last ``unread`` customer messages stay unread.
+    messages: tuple[tuple[Sender, str], ...]
+
+
+C, A, B = Sender.CUSTOMER, Sender.AGENT, Sender.BOT
+DEMO_CHATS = (
+    DemoChat(
+        "John Doe", Channel.WHATSAPP, "6281234567890", Mode.AGENT, True, 2, True,
+        "+62 812-3456-7890", "john.doe@email.com", "Jakarta Selatan",
+        ((C, "Halo!"), (B, "Hi John! How can we help you today?"),
+         (C, "I'd like to talk to a person about my order"),
+         (A, "Hello John, this is Agent Smith. What is your order number?"),
+         (C, "It's INV-2041"), (C, "It hasn't arrived yet")),
+    ),
+    DemoChat(
+        "Sarah Williams", Channel.TELEGRAM, "100200300", Mode.BOT, False, 0, False,
+        None, None, "Bandung",
+        ((C, "Hi, what are your opening hours?"),
+         (B, "We answer chats every day from 08:00 to 20:00 (WIB).")),
+    ),
+    DemoChat(
+        "Maria Lopez", Channel.EMAIL, "maria.lopez@example.org", Mode.BOT, False, 1, False,
+        None, "maria.lopez@example.org", "Surabaya",
+        ((C, "Do you ship to Surabaya?"),),
+    ),
+    DemoChat(
+        "Ahmed Hassan", Channel.WHATSAPP, "6289876543210", Mode.PAUSED, True, 0, False,
+        "+62 898-7654-3210", None, "Depok",
+        ((C, "Can I change my delivery address?"),
+         (A, "Of course, please send me the new address."),
+         (C, "Jl. Margonda Raya 100, Depok"),
+         (A, "Thanks! I'll check with the warehouse and get back to you.")),
+    ),
+)  # fmt: skip
+
+
+async def seed_users(staff: Staff) -> list[User]:
+    """The demo admin and agent, created if missing."""
+    users = []
+    for new in DEMO_USERS:
+        user = await User.get_or_none(username=new.username)
+        users.append(user or await staff.create(new))
+    return users
+
+
+async def seed_chats(agent: User) -> int:
+    """The seed's four demo chats, created once; returns how many were created."""
+    created = 0
+    start = timezone.now() - timedelta(hours=2)
+    for index, demo in enumerate(DEMO_CHATS):
+        if await Chat.filter(channel=demo.channel, external_id=demo.external_id).exists():
+            continue
+        async with in_transaction():
+            await _create_chat(demo, agent, start + timedelta(minutes=20 * index))
+        created += 1
+    return created
+
+
+async def _create_chat(demo: DemoChat, agent: User, start: datetime) -> None:
+    times = [start + timedelta(minutes=3 * i) for i in range(len(demo.messages))]
+    chat = await Chat.create(
+        channel=demo.channel,
+        external_id=demo.external_id,
+        customer_name=demo.name,
+        customer_phone=demo.phone,
+        customer_email=demo.email,
+        customer_address=demo.address,
+        subject="Shipping question" if demo.channel == Channel.EMAIL else None,
+        mode=demo.mode,
+        online=demo.online,
+        unread_count=demo.unread,
+        assigned_agent_id=agent.id if demo.assigned else None,
+        activity_at=times[-1],
+        last_message_at=times[-1],
+    )
+    customer_indexes = [i for i, (sender, _) in enumerate(demo.messages) if sender == C]
+    unread = set(customer_indexes[len(customer_indexes) - demo.unread :]) if demo.unread else set()
+    for i, ((sender, text), when) in enumerate(zip(demo.messages, times, strict=True)):
+        status = Status.SENT if sender == C and i in unread else Status.READ
+        if sender != C:
+            status = Status.DELIVERED
+        message = await Message.create(
+            chat_id=chat.id,
+            text=text,
+            sender=sender,
+            status=status,
+            agent_id=agent.id if sender == A else None,
+            external_id=f"demo-{demo.external_id}-{i}",
+        )
+        message.created_at = when
+        await message.save(update_fields=["created_at"])
+        if sender == C:
+            chat.last_customer_message_at = when
+    last_sender, last_text = demo.messages[-1]
+    chat.last_message_text = last_text
+    chat.last_message_sender = last_sender.value
+    await chat.save()

@@ -1,0 +1,217 @@
+"""Typed settings: config.toml, overridden by ``MSGCENTER_<SECTION>__<KEY>`` env vars.
+
+Settings are loaded and validated once at start-up. A wrong value raises
+:class:`SettingsError` whose message names the key, e.g. ``server.port``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+ENV_PREFIX = "MSGCENTER_"
+DEFAULT_CONFIG = "config.toml"
+
+
+class SettingsError(Exception):
+    """A setting is missing, malformed or out of range; the message names the key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    public_url: str = "http://127.0.0.1:8000"
+    client_max_size: int = Field(default=1024 * 1024, ge=1024)
+    timezone: str = "UTC"
+    cors_origins: list[str] = Field(default_factory=list)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+
+class StorageSettings(_Section):
+    url: str = "sqlite://data/msgcenter.db"
+    data_dir: Path = Path("data")
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        scheme = value.split("://", 1)[0]
+        if "://" not in value or scheme not in {"sqlite", "postgres", "postgresql", "asyncpg"}:
+            raise ValueError("must start with sqlite://, postgres:// or postgresql://")
+        return value
+
+
+class EventsSettings(_Section):
+    url: str = "memory://"
+
+
+class AuthSettings(_Section):
+    jwt_secret: SecretStr | None = None
+    token_ttl_minutes: int = Field(default=720, ge=1, le=60 * 24 * 30)
+    login_max_failures: int = Field(default=5, ge=1)
+    login_window_seconds: int = Field(default=300, ge=1)
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_kib: int = Field(default=65536, ge=8)
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().encode()) < 32:
+            raise ValueError("must be at least 32 bytes (HS256 key)")
+        return value
+
+
+class HandoffSettings(_Section):
+    auto_assign: bool = True
+    default_capacity: int = Field(default=5, ge=0)
+
+
+class LoggingSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["text", "json"] = "text"
+
+
+class TelegramSettings(_Section):
+    enabled: bool = False
+    mode: Literal["polling", "webhook"] = "polling"
+    api_base: str = "https://api.telegram.org"
+    token: SecretStr | None = None
+    webhook_secret: SecretStr | None = None
+
+
+class WhatsAppSettings(_Section):
+    enabled: bool = False
+    graph_base: str = "https://graph.facebook.com"
+    api_version: str = "v21.0"
+    phone_number_id: str = ""
+    access_token: SecretStr | None = None
+    app_secret: SecretStr | None = None
+    verify_token: SecretStr | None = None
+
+
+class EmailSettings(_Section):
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=2525, ge=0, le=65535)
+    hostname: str = "localhost"
+    domains: list[str] = Field(default_factory=lambda: ["support.example.com"])
+    address: str = "support@support.example.com"
+    relay_host: str = "127.0.0.1"
+    relay_port: int = Field(default=25, ge=0, le=65535)
+    max_message_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+
+
+class ChannelsSettings(_Section):
+    telegram: TelegramSettings = TelegramSettings()
+    whatsapp: WhatsAppSettings = WhatsAppSettings()
+    email: EmailSettings = EmailSettings()
+
+
+class Settings(_Section):
+    """Every setting of the service; see config.toml for what each one means."""
+
+    server: ServerSettings = ServerSettings()
+    storage: StorageSettings = StorageSettings()
+    events: EventsSettings = EventsSettings()
+    auth: AuthSettings = AuthSettings()
+    handoff: HandoffSettings = HandoffSettings()
+    logging: LoggingSettings = LoggingSettings()
+    channels: ChannelsSettings = ChannelsSettings()
+
+
+def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Turn ``MSGCENTER_A__B__C=value`` variables into ``{"a": {"b": {"c": value}}}``.
+
+    A value that looks like a JSON list or object is parsed as JSON, so lists
+    can be given too: ``MSGCENTER_CHANNELS__EMAIL__DOMAINS='["a.example"]'``.
+    """
+    tree: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__")]
+        value: Any = raw
+        if raw[:1] in "[{":
+            try:
+                value = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise SettingsError(f"{'.'.join(path)}: not valid JSON ({exc.msg})") from exc
+        node = tree
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise SettingsError(f"{'.'.join(path)}: conflicts with another variable")
+            node = child
+        node[path[-1]] = value
+    return tree
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        current = merged.get(key)
+        if isinstance(current, dict) and isinstance(value, Mapping):
+            merged[key] = _merge(current, value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(root)"
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown setting"
+        lines.append(f"{key}: {message}")
+    return "; ".join(lines)
+
+
+def build_settings(data: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Settings:
+    """Validate ``data`` (a parsed config file) with env overrides applied on top."""
+    merged = _merge(dict(data), env_overrides(os.environ if environ is None else environ))
+    try:
+        return Settings.model_validate(merged)
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc)) from exc
+
+
+def load_settings(
+    path: str | Path | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Read the config file (``path``, ``$MSGCENTER_CONFIG`` or ./config.toml) and validate it.
+
+    A missing default file is fine (built-in defaults apply); a missing file
+    that was asked for by name is an error.
+    """
+    env = os.environ if environ is None else environ
+    explicit = path is not None or "MSGCENTER_CONFIG" in env
+    config_path = Path(path if path is not None else env.get("MSGCENTER_CONFIG", DEFAULT_CONFIG))
+    data: dict[str, Any] = {}
+    if config_path.exists():
+        try:
+            data = tomllib.loads(config_path.read_text("utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"{config_path}: {exc}") from exc
+    elif explicit:
+        raise SettingsError(f"config file {config_path} does not exist")
+    return build_settings(data, env)

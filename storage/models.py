@@ -1,0 +1,169 @@
+"""The database tables: users, chats, messages and the record of every mode change.
+
+Models hold data only. Every change of chat state goes through ``handoff``;
+nothing here fires events or side effects.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from tortoise import fields
+from tortoise.indexes import Index
+from tortoise.models import Model
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    AGENT = "agent"
+
+
+class Channel(StrEnum):
+    TELEGRAM = "Telegram"
+    WHATSAPP = "WhatsApp"
+    EMAIL = "Email"
+
+
+class Mode(StrEnum):
+    BOT = "bot"
+    AGENT = "agent"
+    PAUSED = "paused"
+    CLOSED = "closed"
+
+
+class Sender(StrEnum):
+    CUSTOMER = "customer"
+    AGENT = "agent"
+    BOT = "bot"
+    SYSTEM = "system"
+
+
+class Status(StrEnum):
+    """Customer messages are ``sent`` then ``read``; outbound ones go queued -> sent -> ...."""
+
+    QUEUED = "queued"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    FAILED = "failed"
+
+
+class User(Model):
+    id = fields.IntField(primary_key=True)
+    username = fields.CharField(max_length=64, unique=True)
+    email = fields.CharField(max_length=254, unique=True, null=True)
+    password_hash = fields.CharField(max_length=255)
+    role = fields.CharEnumField(Role, max_length=16, default=Role.AGENT)
+    display_name = fields.CharField(max_length=128, default="")
+    capacity = fields.IntField(default=5)
+    active = fields.BooleanField(default=True)
+    # Bumped when the password changes or the account is deactivated: older tokens stop working.
+    token_version = fields.IntField(default=0)
+    last_seen_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "users"
+
+
+class Chat(Model):
+    id = fields.IntField(primary_key=True)
+    channel = fields.CharEnumField(Channel, max_length=16)
+    # The provider's id of the conversation: Telegram chat id, WhatsApp user, email address.
+    external_id = fields.CharField(max_length=255, null=True)
+    customer_name = fields.CharField(max_length=255)
+    customer_phone = fields.CharField(max_length=64, null=True)
+    customer_email = fields.CharField(max_length=254, null=True)
+    customer_address = fields.CharField(max_length=512, null=True)
+    customer_username = fields.CharField(max_length=255, null=True)
+    subject = fields.CharField(max_length=998, null=True)
+    mode = fields.CharEnumField(Mode, max_length=16, default=Mode.BOT)
+    online = fields.BooleanField(default=False)
+    unread_count = fields.IntField(default=0)
+    assigned_agent: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="chats", null=True, on_delete=fields.SET_NULL
+    )
+    assigned_agent_id: int | None
+    # When the chat last entered the waiting queue (agent mode, nobody assigned): queue order.
+    queued_at = fields.DatetimeField(null=True)
+    last_message_at = fields.DatetimeField(null=True)
+    last_customer_message_at = fields.DatetimeField(null=True)
+    last_message_text = fields.CharField(max_length=200, null=True)
+    last_message_sender = fields.CharField(max_length=16, null=True)
+    # Sort key of the chat list: the last message's time, or the creation time before any.
+    activity_at = fields.DatetimeField()
+    bot_fallbacks = fields.IntField(default=0)
+    handoff_reason = fields.CharField(max_length=255, null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "chats"
+        unique_together = (("channel", "external_id"),)
+        indexes = (
+            Index(fields=("activity_at", "id")),
+            Index(fields=("assigned_agent_id", "activity_at")),
+            Index(fields=("mode", "activity_at")),
+            Index(fields=("mode", "queued_at")),
+            Index(fields=("updated_at",)),
+        )
+
+
+class Message(Model):
+    id = fields.IntField(primary_key=True)
+    chat: fields.ForeignKeyRelation[Chat] = fields.ForeignKeyField(
+        "models.Chat", related_name="messages", on_delete=fields.CASCADE
+    )
+    chat_id: int
+    text = fields.TextField()
+    sender = fields.CharEnumField(Sender, max_length=16)
+    status = fields.CharEnumField(Status, max_length=16)
+    # An internal note (e.g. "assigned to Ann by Bob") is shown to agents, never sent.
+    internal = fields.BooleanField(default=False)
+    # The provider's message id: Telegram "chat:message_id", WhatsApp wamid, email Message-ID.
+    external_id = fields.CharField(max_length=255, null=True)
+    agent: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="messages", null=True, on_delete=fields.SET_NULL
+    )
+    agent_id: int | None
+    attachments: fields.Field[list[dict[str, Any]]] = fields.JSONField(default=list)
+    reply_to_external_id = fields.CharField(max_length=255, null=True)
+    error = fields.CharField(max_length=512, null=True)
+    attempts = fields.IntField(default=0)
+    next_attempt_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "messages"
+        unique_together = (("chat_id", "external_id"),)
+        indexes = (
+            Index(fields=("chat_id", "id")),
+            Index(fields=("external_id",)),
+            Index(fields=("status", "next_attempt_at")),
+        )
+
+
+class ChatTransition(Model):
+    """One change of a chat's mode or assignee, with who made it and why."""
+
+    id = fields.IntField(primary_key=True)
+    chat: fields.ForeignKeyRelation[Chat] = fields.ForeignKeyField(
+        "models.Chat", related_name="transitions", on_delete=fields.CASCADE
+    )
+    chat_id: int
+    action = fields.CharField(max_length=32)
+    from_mode = fields.CharField(max_length=16)
+    to_mode = fields.CharField(max_length=16)
+    from_agent_id = fields.IntField(null=True)
+    to_agent_id = fields.IntField(null=True)
+    actor_kind = fields.CharField(max_length=16)
+    actor_id = fields.IntField(null=True)
+    reason = fields.CharField(max_length=255, null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "chat_transitions"
+        indexes = (Index(fields=("chat_id", "id")),)

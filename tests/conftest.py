@@ -1,0 +1,101 @@
+"""Shared fixtures: a real database per test (SQLite file, and PostgreSQL when configured),
+the whole service as an aiohttp app, and a small API client that logs in."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from tortoise.backends.base.executor import EXECUTOR_CACHE
+
+from msgcenter import demo
+from msgcenter.service import SERVICE, Service, build_app
+from msgcenter.settings import Settings
+from tests.support import Api, ClientFactory, make_settings
+
+POSTGRES_URL = os.environ.get("MSGCENTER_TEST_POSTGRES_URL")
+
+
+def _backends() -> list[Any]:
+    return [
+        "sqlite",
+        pytest.param(
+            "postgres",
+            marks=pytest.mark.skipif(
+                not POSTGRES_URL, reason="MSGCENTER_TEST_POSTGRES_URL is not set"
+            ),
+        ),
+    ]
+
+
+@pytest.fixture(params=_backends())
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh, empty database: a SQLite file, or a new PostgreSQL database dropped after."""
+    # Tortoise caches insert SQL per connection name, not per dialect; tests switch dialects.
+    EXECUTOR_CACHE.clear()
+    if request.param == "sqlite":
+        yield f"sqlite://{tmp_path / 'msgcenter.db'}"
+        return
+    assert POSTGRES_URL
+    name = f"msgcenter_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(POSTGRES_URL)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    base, _, _ = POSTGRES_URL.rpartition("/")
+    yield f"{base}/{name}"
+    admin = await asyncpg.connect(POSTGRES_URL)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+def settings(db_url: str, tmp_path: Path) -> Settings:
+    return make_settings(db_url, tmp_path / "data")
+
+
+@pytest.fixture
+async def anon(aiohttp_client: ClientFactory, settings: Settings) -> Api:
+    """The service with the seed's demo users and chats, and no token."""
+    client = await aiohttp_client(build_app(settings))
+    service: Service = client.app[SERVICE]
+    users = await demo.seed_users(service.core.staff)
+    await demo.seed_chats(users[1])
+    return Api(client)
+
+
+@pytest.fixture
+async def admin(anon: Api) -> Api:
+    return await anon.login("admin", "admin123")
+
+
+@pytest.fixture
+async def agent(anon: Api) -> Api:
+    return await anon.login("agent", "agent123")
+
+
+# .ci/run sets MSGCENTER_TEST_REQUIRE_SERVICES: there, a skipped test is a failure (the
+# PostgreSQL, Redis and browser tests must run in CI, not quietly skip).
+REQUIRE_SERVICES = bool(os.environ.get("MSGCENTER_TEST_REQUIRE_SERVICES"))
+_skipped: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if REQUIRE_SERVICES and report.skipped:
+        _skipped.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _skipped:
+        print(f"\n{len(_skipped)} tests skipped where CI requires them to run:")
+        for nodeid in _skipped[:20]:
+            print(f"  {nodeid}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

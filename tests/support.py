@@ -1,0 +1,72 @@
+"""Test support: settings for tests and a small dashboard API client that logs in."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from msgcenter.service import SERVICE, Service
+from msgcenter.settings import Settings, build_settings
+
+TEST_SECRET = "test-secret-" + "x" * 40
+
+
+def make_settings(db_url: str, data_dir: Path, **sections: dict[str, Any]) -> Settings:
+    """Test settings: cheap password hashing, a fixed key, nothing from the environment."""
+    data: dict[str, Any] = {
+        "storage": {"url": db_url, "data_dir": str(data_dir)},
+        "auth": {"jwt_secret": TEST_SECRET, "argon2_time_cost": 1, "argon2_memory_kib": 64},
+        "server": {"port": 0},
+    }
+    for section, values in sections.items():
+        data[section] = {**data.get(section, {}), **values}
+    return build_settings(data, environ={})
+
+
+class Api:
+    """A logged-in dashboard client: ``await api.get("/chats/")`` -> (status, json)."""
+
+    def __init__(self, client: TestClient[web.Request, web.Application], token: str | None = None):
+        self.client = client
+        self.token = token
+
+    @property
+    def service(self) -> Service:
+        return self.client.app[SERVICE]  # type: ignore[index]
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    async def call(
+        self, method: str, path: str, body: Any = None, **kwargs: Any
+    ) -> tuple[int, Any]:
+        headers = {**self.headers(), **kwargs.pop("headers", {})}
+        if body is not None:
+            kwargs["json"] = body
+        async with self.client.request(method, path, headers=headers, **kwargs) as response:
+            data = await response.json() if response.content_type == "application/json" else None
+            self.last_headers = response.headers
+            return response.status, data
+
+    async def get(self, path: str, **kwargs: Any) -> tuple[int, Any]:
+        return await self.call("GET", path, **kwargs)
+
+    async def post(self, path: str, body: Any = None, **kwargs: Any) -> tuple[int, Any]:
+        return await self.call("POST", path, body, **kwargs)
+
+    async def patch(self, path: str, body: Any = None, **kwargs: Any) -> tuple[int, Any]:
+        return await self.call("PATCH", path, body, **kwargs)
+
+    async def login(self, identifier: str, password: str) -> Api:
+        status, data = await self.post(
+            "/auth/login", {"identifier": identifier, "password": password}
+        )
+        assert status == 200, data
+        return Api(self.client, data["access_token"])
+
+
+ClientFactory = Callable[..., Awaitable[TestClient[web.Request, web.Application]]]
