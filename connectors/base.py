@@ -51,6 +51,9 @@ class InboundMessage:
     subject: str | None = None
     attachments: tuple[Attachment, ...] = ()
     reply_to_external_id: str | None = None
+    # Provider message ids this message answers (email In-Reply-To and References): when
+    # one of them is a message of ours, the message joins that message's chat.
+    thread_refs: tuple[str, ...] = ()
     sent_at: datetime | None = None
 
 

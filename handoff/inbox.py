@@ -220,7 +220,9 @@ class Inbox:
     ) -> tuple[Chat, bool]:
         chat_id = self.chat_ids.get(key)
         chat = None
-        if chat_id is not None:
+        if inbound.thread_refs:
+            chat = await self._chat_of_thread(inbound)
+        if chat is None and chat_id is not None:
             chat = await Chat.get_or_none(id=chat_id)
         if chat is None:
             chat = await Chat.get_or_none(channel=inbound.channel, external_id=key[1])
@@ -238,6 +240,16 @@ class Inbox:
             activity_at=now,
         )
         return chat, True
+
+    async def _chat_of_thread(self, inbound: InboundMessage) -> Chat | None:
+        """The chat of the newest message this one refers to (an email reply), if any."""
+        refs = list(inbound.thread_refs[-50:])
+        message = (
+            await Message.filter(external_id__in=refs, chat__channel=inbound.channel)
+            .order_by("-id")
+            .first()
+        )
+        return await Chat.get_or_none(id=message.chat_id) if message is not None else None
 
     async def _touch_chat(
         self, chat: Chat, inbound: InboundMessage, message: Message, now: object
