@@ -159,16 +159,18 @@ class Inbox:
         key = (inbound.channel, inbound.chat_external_id)
         now = timezone.now()
         chat, created = await self._find_or_create_chat(inbound, key, now)
-        if created:
-            unit.after_commit(lambda: self.chat_ids.put(key, chat.id))
-        elif await Message.filter(
-            chat_id=chat.id, external_id=inbound.message_external_id
-        ).exists():
+        duplicate = (
+            not created
+            and await Message.filter(
+                chat_id=chat.id, external_id=inbound.message_external_id
+            ).exists()
+        )
+        if duplicate:
             return Received(
                 chat.id, None, True, False, chat.mode, inbound.channel, inbound.text,
                 chat.customer_name,
             )  # fmt: skip
-        else:
+        if chat.external_id == inbound.chat_external_id:  # not a thread joined by reference
             unit.after_commit(lambda: self.chat_ids.put(key, chat.id))
 
         message = await Message.create(
