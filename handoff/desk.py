@@ -367,7 +367,7 @@ def _patch_plan(chat: Chat, actor: Actor, change: ChatChange) -> list[tuple[Acti
         steps.append((Action.CLOSE, None))
     else:  # back to the bot
         back = {Mode.AGENT: Action.RETURN_TO_BOT, Mode.PAUSED: Action.RESUME}
-        steps.append((back.get(mode, Action.REOPEN), None))
+        steps.append((back.get(mode, Action.REOPEN_TO_BOT), None))
     return steps
 
 

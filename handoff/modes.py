@@ -29,7 +29,8 @@ class Action(StrEnum):
     RESUME = "resume"
     RETURN_TO_BOT = "return_to_bot"
     CLOSE = "close"
-    REOPEN = "reopen"  # a person reopens a closed chat
+    REOPEN = "reopen"  # a person reopens a closed chat to work on it
+    REOPEN_TO_BOT = "reopen_to_bot"  # a person reopens a closed chat for the bot
     CUSTOMER_WROTE = "customer_wrote"  # a customer writes to a closed chat
 
 
@@ -76,7 +77,7 @@ TABLE: dict[Mode, dict[Mode, frozenset[Action]]] = {
         Mode.CLOSED: frozenset({A.CLOSE}),
     },
     Mode.CLOSED: {
-        Mode.BOT: frozenset({A.CUSTOMER_WROTE, A.REOPEN}),
+        Mode.BOT: frozenset({A.CUSTOMER_WROTE, A.REOPEN_TO_BOT}),
         Mode.AGENT: frozenset({A.REOPEN, A.ASSIGN, A.TAKE_OVER}),
     },
 }
@@ -223,6 +224,7 @@ def describe(transition: Transition, agent_names: dict[int, str]) -> str:
         Action.RETURN_TO_BOT: f"Returned to the bot by {who}",
         Action.CLOSE: f"Closed by {who}{reason}",
         Action.REOPEN: f"Reopened by {who}",
+        Action.REOPEN_TO_BOT: f"Reopened for the bot by {who}",
         Action.CUSTOMER_WROTE: "Reopened: the customer wrote again",
     }
     return texts[transition.action]

@@ -129,4 +129,5 @@ async def _create_chat(demo: DemoChat, agent: User, start: datetime) -> None:
     last_sender, last_text = demo.messages[-1]
     chat.last_message_text = last_text
     chat.last_message_sender = last_sender.value
+    chat.created_at = times[0]
     await chat.save()

@@ -1,0 +1,216 @@
+"""Bad input on every route: a clear JSON error, and nothing written."""
+
+from __future__ import annotations
+
+import io
+import time
+from typing import Any
+
+import jwt
+import pytest
+
+from dashboard_api.app import ROUTES
+from storage.models import Chat, ChatTransition, Message, User
+from tests.support import TEST_SECRET, Api
+
+PROTECTED = [route for route in ROUTES if route.access != "public"]
+WITH_BODY = [route for route in ROUTES if route.body is not None and not route.body_optional]
+
+
+def _path(path: str, chat_id: int = 1, user_id: int = 1) -> str:
+    return path.replace("{chat_id}", str(chat_id)).replace("{user_id}", str(user_id))
+
+
+async def _counts() -> tuple[int, int, int, int]:
+    return (
+        await Chat.all().count(),
+        await Message.all().count(),
+        await User.all().count(),
+        await ChatTransition.all().count(),
+    )
+
+
+def _assert_error(status: int, body: Any, expected_status: int, code: str | None = None) -> None:
+    assert status == expected_status, body
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"code", "message", "details"}
+    assert body["error"]["message"]
+    if code is not None:
+        assert body["error"]["code"] == code
+
+
+def _token(**claims: Any) -> str:
+    now = int(time.time())
+    payload = {"sub": "1", "role": "admin", "ver": 0, "iat": now, "exp": now + 600, **claims}
+    return jwt.encode(payload, claims.pop("key", TEST_SECRET), algorithm="HS256")
+
+
+@pytest.mark.parametrize("route", PROTECTED, ids=lambda r: f"{r.method} {r.path}")
+async def test_no_token_is_401(anon: Api, route: Any) -> None:
+    before = await _counts()
+    status, body = await anon.call(route.method, _path(route.path), {})
+    _assert_error(status, body, 401, "unauthorized")
+    assert anon.last_headers["WWW-Authenticate"] == "Bearer"
+    assert await _counts() == before
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "not-a-jwt",
+        _token(exp=int(time.time()) - 10, iat=int(time.time()) - 100),
+        _token() + "x",
+        jwt.encode({"sub": "1", "iat": 1, "exp": 2**31}, "another-key-" + "y" * 40, "HS256"),
+        _token(sub="999"),
+        _token(ver=5),
+    ],
+    ids=["garbage", "expired", "tampered", "other-key", "unknown-user", "old-version"],
+)
+async def test_bad_tokens_are_401(anon: Api, token: str) -> None:
+    status, body = await Api(anon.client, token).get("/chats/")
+    _assert_error(status, body, 401)
+    assert body["error"]["code"] in {"invalid_token", "token_expired"}
+
+
+async def test_unsigned_alg_none_token_is_refused(anon: Api) -> None:
+    header = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0"  # {"alg":"none","typ":"JWT"}
+    unsigned = jwt.encode({"sub": "1", "iat": 1, "exp": 2**31}, key="", algorithm="none")
+    assert unsigned.startswith(header)
+    status, body = await Api(anon.client, unsigned).get("/chats/")
+    _assert_error(status, body, 401, "invalid_token")
+
+
+async def test_expired_token_says_so(anon: Api) -> None:
+    expired = _token(exp=int(time.time()) - 10, iat=int(time.time()) - 100)
+    status, body = await Api(anon.client, expired).get("/auth/me")
+    _assert_error(status, body, 401, "token_expired")
+
+
+@pytest.mark.parametrize("route", WITH_BODY, ids=lambda r: f"{r.method} {r.path}")
+async def test_malformed_json_is_400(admin: Api, route: Any) -> None:
+    before = await _counts()
+    for raw in (b'{"chat_id": 1,', b"\xff\xfe", b"not json"):
+        status, body = await admin.call(route.method, _path(route.path), data=raw)
+        _assert_error(status, body, 400, "malformed_json")
+    status, body = await admin.call(route.method, _path(route.path), data=b"")
+    _assert_error(status, body, 400, "empty_body")
+    status, body = await admin.call(route.method, _path(route.path), data=b"[1, 2]")
+    _assert_error(status, body, 422, "validation_error")
+    assert await _counts() == before
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "payload", "field"),
+    [
+        ("POST", "/chats/messages", {"chat_id": 1}, "text"),
+        ("POST", "/chats/messages", {"text": "hi"}, "chat_id"),
+        ("POST", "/chats/messages", {"chat_id": "1", "text": "hi"}, "chat_id"),
+        ("POST", "/chats/messages", {"chat_id": 1, "text": 5}, "text"),
+        ("POST", "/chats/messages", {"chat_id": 1, "text": "   "}, "text"),
+        ("POST", "/chats/messages", {"chat_id": 1, "text": "hi", "sender": "customer"}, "sender"),
+        ("POST", "/chats/messages", {"chat_id": 1, "text": "hi", "extra": 1}, "extra"),
+        ("PATCH", "/chats/1", {"mode": "sleeping"}, "mode"),
+        ("PATCH", "/chats/1", {"online": "yes"}, "online"),
+        ("PATCH", "/chats/1", {"assigned_agent_id": -1}, "assigned_agent_id"),
+        ("POST", "/chats/", {"customer_name": "A", "channel": "Fax"}, "channel"),
+        ("POST", "/chats/", {"channel": "Email"}, "customer_name"),
+        ("POST", "/auth/login", {"identifier": "admin"}, "password"),
+        ("POST", "/auth/login", {"identifier": 1, "password": "x"}, "identifier"),
+        ("POST", "/users", {"username": "x1", "password": "short"}, "password"),
+        ("POST", "/users", {"username": "bob", "password": "longenough", "role": "boss"}, "role"),
+        ("PATCH", "/users/1", {"capacity": -1}, "capacity"),
+        ("POST", "/chats/1/assign", {"agent_id": "two"}, "agent_id"),
+    ],
+)
+async def test_missing_and_wrong_fields_are_422_naming_the_field(
+    admin: Api, method: str, path: str, payload: dict[str, Any], field: str
+) -> None:
+    before = await _counts()
+    status, body = await admin.call(method, path, payload)
+    _assert_error(status, body, 422, "validation_error")
+    assert field in body["error"]["message"]
+    assert field in {f["field"] for f in body["error"]["details"]["fields"]}
+    assert await _counts() == before
+
+
+@pytest.mark.parametrize(
+    ("path", "query"),
+    [("/chats/", "limit=0"), ("/chats/", "limit=abc"), ("/chats/", "mode=x"),
+     ("/chats/", "cursor=@@@"), ("/chats/", "updated_since=yesterday"), ("/chats/", "foo=1"),
+     ("/chats/1", "before=-3"), ("/chats/queue", "limit=1000")],
+)  # fmt: skip
+async def test_bad_query_parameters_are_422(admin: Api, path: str, query: str) -> None:
+    status, body = await admin.get(f"{path}?{query}")
+    _assert_error(status, body, 422)
+
+
+async def test_huge_bodies_are_413(admin: Api) -> None:
+    before = await _counts()
+    huge = b'{"chat_id": 1, "text": "' + b"x" * (2 * 1024 * 1024) + b'"}'
+    status, body = await admin.call("POST", "/chats/messages", data=io.BytesIO(huge))
+    _assert_error(status, body, 413, "payload_too_large")
+    assert await _counts() == before
+
+
+async def test_overlong_message_text_is_422(admin: Api) -> None:
+    status, body = await admin.post("/chats/messages", {"chat_id": 1, "text": "x" * 20000})
+    _assert_error(status, body, 422)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "payload"),
+    [
+        ("GET", "/chats/999", None),
+        ("GET", "/chats/abc", None),
+        ("GET", "/chats/99999999999999999999999", None),
+        ("PATCH", "/chats/999", {"mode": "agent"}),
+        ("POST", "/chats/999/read", None),
+        ("POST", "/chats/999/close", None),
+        ("POST", "/chats/messages", {"chat_id": 999, "text": "hi"}),
+        ("GET", "/users/999", None),
+        ("PATCH", "/users/999", {"capacity": 3}),
+        ("GET", "/no/such/route", None),
+    ],
+)
+async def test_unknown_ids_are_404(
+    admin: Api, method: str, path: str, payload: dict[str, Any] | None
+) -> None:
+    before = await _counts()
+    status, body = await admin.call(method, path, payload)
+    _assert_error(status, body, 404, "not_found")
+    assert await _counts() == before
+
+
+async def test_wrong_method_is_405_json(admin: Api) -> None:
+    status, body = await admin.call("DELETE", "/chats/messages")
+    _assert_error(status, body, 405, "method_not_allowed")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "payload"),
+    [
+        ("GET", "/users", None),
+        ("GET", "/users/1", None),
+        ("POST", "/users", {"username": "mallory", "password": "password123"}),
+        ("PATCH", "/users/2", {"capacity": 100}),
+    ],
+)
+async def test_agents_cannot_use_admin_routes(
+    agent: Api, method: str, path: str, payload: dict[str, Any] | None
+) -> None:
+    before = await _counts()
+    status, body = await agent.call(method, path, payload)
+    _assert_error(status, body, 403, "forbidden")
+    assert await _counts() == before
+
+
+async def test_illegal_mode_change_is_409_listing_the_allowed_ones(admin: Api) -> None:
+    _, chats = await admin.get("/chats/")
+    sarah = next(c for c in chats if c["name"] == "Sarah Williams")
+    assert (await admin.post(f"/chats/{sarah['id']}/close"))[0] == 200
+    before = await _counts()
+    status, body = await admin.patch(f"/chats/{sarah['id']}", {"mode": "paused"})
+    _assert_error(status, body, 409, "illegal_transition")
+    assert body["error"]["details"]["mode"] == "closed"
+    assert {m["to"] for m in body["error"]["details"]["allowed"]} == {"bot", "agent"}
+    assert await _counts() == before

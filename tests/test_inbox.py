@@ -1,0 +1,117 @@
+"""Ingest: each customer message stored exactly once, in one commit, counted exactly."""
+
+from __future__ import annotations
+
+import asyncio
+
+from connectors.base import Attachment, InboundMessage
+from handoff import events
+from storage.models import Chat, ChatTransition, Message, Mode
+from tests.support import Api
+
+
+def inbound(text: str, msg_id: str, *, who: str = "628111", name: str = "Budi") -> InboundMessage:
+    return InboundMessage(
+        channel="WhatsApp",
+        chat_external_id=who,
+        message_external_id=msg_id,
+        text=text,
+        customer_name=name,
+        customer_phone=who,
+    )
+
+
+async def test_a_new_customer_gets_a_chat_in_bot_mode(admin: Api) -> None:
+    received = await admin.service.core.inbox.receive(inbound("Halo", "wamid.1"))
+    assert received.stored and received.chat_created and received.mode == Mode.BOT
+    _, chats = await admin.get("/chats/?channel=WhatsApp&q=Budi")
+    assert [(c["name"], c["unread"], c["mode"]) for c in chats] == [("Budi", 1, "bot")]
+    assert chats[0]["last_message"]["text"] == "Halo"
+
+
+async def test_the_same_message_twice_is_stored_once(admin: Api) -> None:
+    inbox = admin.service.core.inbox
+    first = await inbox.receive(inbound("Halo", "wamid.1"))
+    again = await inbox.receive(inbound("Halo", "wamid.1"))
+    assert first.stored and again.duplicate and again.chat_id == first.chat_id
+    assert await Message.filter(chat_id=first.chat_id).count() == 1
+    assert (await Chat.get(id=first.chat_id)).unread_count == 1
+
+
+async def test_a_batch_is_stored_in_order_with_duplicates_inside_it_once(admin: Api) -> None:
+    batch = [
+        inbound("one", "w1"),
+        inbound("two", "w2"),
+        inbound("one", "w1"),
+        inbound("x", "w3", who="62999"),
+    ]
+    results = await admin.service.core.inbox.receive_many(batch)
+    assert [r.duplicate for r in results] == [False, False, True, False]
+    texts = (
+        await Message.filter(chat_id=results[0].chat_id)
+        .order_by("id")
+        .values_list("text", flat=True)
+    )
+    assert texts == ["one", "two"]
+
+
+async def test_a_customer_writing_to_a_closed_chat_reopens_it(admin: Api) -> None:
+    inbox = admin.service.core.inbox
+    first = await inbox.receive(inbound("Halo", "w1"))
+    assert (await admin.post(f"/chats/{first.chat_id}/close"))[0] == 200
+    again = await inbox.receive(inbound("Masih ada?", "w2"))
+    assert again.chat_id == first.chat_id
+    assert again.mode == Mode.BOT
+    last = await ChatTransition.filter(chat_id=first.chat_id).order_by("-id").first()
+    assert last is not None
+    assert (last.action, last.from_mode, last.to_mode, last.actor_kind) == (
+        "customer_wrote", "closed", "bot", "customer",
+    )  # fmt: skip
+    _, detail = await admin.get(f"/chats/{first.chat_id}")
+    assert detail["mode"] == "bot"
+    assert any(m["internal"] and "customer wrote again" in m["text"] for m in detail["messages"])
+
+
+async def test_concurrent_arrivals_share_commits_and_count_exactly(admin: Api) -> None:
+    """Many messages at once from a few customers: one chat each, every unread counted."""
+    core = admin.service.core
+    batches_before = core.writer.batches
+    messages = [inbound(f"m{i}", f"wamid.{i}", who=f"62800{i % 5}") for i in range(200)]
+    results = await asyncio.gather(*(core.inbox.receive(m) for m in messages))
+    assert all(r.stored for r in results)
+    again = await asyncio.gather(*(core.inbox.receive(m) for m in messages[:50]))
+    assert all(r.duplicate for r in again)
+    chats = await Chat.filter(external_id__startswith="62800").order_by("external_id")
+    assert [c.unread_count for c in chats] == [40] * 5
+    assert await Message.filter(chat_id__in=[c.id for c in chats]).count() == 200
+    # Group commit: far fewer transactions than messages.
+    assert core.writer.batches - batches_before < 100
+
+
+async def test_events_follow_the_commit(admin: Api) -> None:
+    subscription = admin.service.core.bus.subscribe()
+    received = await admin.service.core.inbox.receive(inbound("Halo", "w1"))
+    created = await asyncio.wait_for(subscription.get(), 1)
+    message = await asyncio.wait_for(subscription.get(), 1)
+    subscription.close()
+    assert created is not None and message is not None
+    assert (created.type, message.type) == (events.CHAT_CREATED, events.MESSAGE_CREATED)
+    assert message.data["message"]["text"] == "Halo"
+    assert message.data["chat"]["unread"] == 1
+    assert message.chat_id == received.chat_id
+    assert message.seq > created.seq
+    assert not message.audience.admits(user_id=99, is_admin=False)  # a bot chat: admins only
+
+
+async def test_attachments_are_kept_and_previewed(admin: Api) -> None:
+    photo = Attachment(kind="image", mime_type="image/jpeg", ref="file-123", size=2048)
+    message = InboundMessage(
+        channel="Telegram", chat_external_id="42", message_external_id="7", text="",
+        customer_name="Sari", attachments=(photo,),
+    )  # fmt: skip
+    received = await admin.service.core.inbox.receive(message)
+    _, detail = await admin.get(f"/chats/{received.chat_id}")
+    assert detail["messages"][0]["attachments"] == [
+        {"kind": "image", "mime_type": "image/jpeg", "size": 2048, "ref": "file-123"}
+    ]
+    assert detail["last_message"]["text"] == "[image]"

@@ -1,0 +1,62 @@
+"""Settings: config.toml, env overrides, and errors that name the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from msgcenter.settings import SettingsError, build_settings, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_shipped_config_loads_with_the_documented_defaults() -> None:
+    settings = load_settings(ROOT / "config.toml", environ={})
+    assert (settings.server.host, settings.server.port) == ("127.0.0.1", 8000)
+    assert settings.storage.url == "sqlite://data/msgcenter.db"
+    assert settings.events.url == "memory://"
+    assert settings.auth.jwt_secret is None  # no secret has a default
+
+
+def test_env_vars_override_any_key() -> None:
+    settings = build_settings(
+        {"server": {"port": 8000}},
+        environ={
+            "MSGCENTER_SERVER__PORT": "9001",
+            "MSGCENTER_CHANNELS__EMAIL__DOMAINS": '["a.example", "b.example"]',
+            "MSGCENTER_AUTH__JWT_SECRET": "s" * 40,
+            "UNRELATED": "x",
+        },
+    )
+    assert settings.server.port == 9001
+    assert settings.channels.email.domains == ["a.example", "b.example"]
+    assert settings.auth.jwt_secret is not None
+    assert "s" * 40 not in repr(settings)  # secrets never show in logs or reprs
+
+
+@pytest.mark.parametrize(
+    ("data", "env", "key"),
+    [
+        ({"server": {"port": "eighty"}}, {}, "server.port"),
+        ({}, {"MSGCENTER_SERVER__PORT": "70000"}, "server.port"),
+        ({"server": {"timezone": "Mars/Olympus"}}, {}, "server.timezone"),
+        ({"storage": {"url": "mysql://x"}}, {}, "storage.url"),
+        ({"auth": {"jwt_secret": "short"}}, {}, "auth.jwt_secret"),
+        ({"server": {"prot": 1}}, {}, "server.prot"),
+        ({}, {"MSGCENTER_LOGGING__LEVEL": "LOUD"}, "logging.level"),
+        ({}, {"MSGCENTER_CHANNELS__EMAIL__DOMAINS": "[broken"}, "channels.email.domains"),
+    ],
+)
+def test_a_bad_value_names_its_key(data: dict[str, object], env: dict[str, str], key: str) -> None:
+    with pytest.raises(SettingsError, match=key.replace(".", r"\.")):
+        build_settings(data, environ=env)
+
+
+def test_a_named_config_file_must_exist(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="does not exist"):
+        load_settings(tmp_path / "missing.toml", environ={})
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[server\nport = 1\n")
+    with pytest.raises(SettingsError, match=r"broken\.toml"):
+        load_settings(broken, environ={})
