@@ -7,14 +7,14 @@ from collections.abc import Iterable, Sequence
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from dashboard_api import chats, system, users
+from dashboard_api import chats, system, users, ws
 from dashboard_api.errors import error_middleware
 from dashboard_api.openapi import build_openapi
 from dashboard_api.routing import Route, to_aiohttp
 from dashboard_api.system import OPENAPI
 from dashboard_api.typedefs import CONTEXT, ApiContext
 
-ROUTES: list[Route] = [*users.ROUTES, *chats.ROUTES, *system.ROUTES]
+ROUTES: list[Route] = [*users.ROUTES, *chats.ROUTES, *ws.ROUTES, *system.ROUTES]
 
 
 def cors_middleware(origins: Sequence[str]) -> Middleware:
@@ -64,6 +64,7 @@ def create_api(
         middlewares.insert(0, cors_middleware(cors_origins))
     app = web.Application(middlewares=middlewares, client_max_size=client_max_size)
     app[CONTEXT] = context
+    ws.setup_websocket(app)
     routes = [*ROUTES, *extra_routes]
     app.add_routes([to_aiohttp(route) for route in routes])
     app[OPENAPI] = build_openapi(routes)

@@ -104,6 +104,11 @@ async def mark_read(call: Call) -> web.Response:
     )
 
 
+async def typing(call: Call) -> web.Response:
+    await call.context.core.typing(call.actor, call.int_param("chat_id"))
+    return json_response({"typing": True})
+
+
 def _action_route(path: str, action: Action, summary: str, *, with_agent: bool = False) -> Route:
     async def handler(call: Call) -> web.Response:
         agent_id = reason = None
@@ -164,6 +169,11 @@ ROUTES = [
     Route(
         "POST", "/chats/{chat_id}/read", mark_read, "Mark the customer's messages read.", TAG,
         response=s.ReadResponse, responses={404: "no such chat (or not yours)"},
+    ),
+    Route(
+        "POST", "/chats/{chat_id}/typing", typing,
+        "The agent is typing: shown on other dashboards and, where it can, to the customer.",
+        TAG, responses={404: "no such chat (or not yours)"},
     ),
     _action_route("claim", Action.CLAIM, "Take a chat from the queue."),
     _action_route("take-over", Action.TAKE_OVER, "Take a bot, paused or closed chat yourself."),

@@ -70,9 +70,14 @@ class Route:
     status: int = 200
     access: str = "user"  # "public", "user" or "admin"
     responses: dict[int, str] = field(default_factory=dict)
+    # A plain aiohttp handler that does its own auth and parsing (the WebSocket); documented only.
+    raw: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None
 
 
 def to_aiohttp(route: Route) -> web.RouteDef:
+    if route.raw is not None:
+        return web.route(route.method, route.path, route.raw)
+
     async def endpoint(request: web.Request) -> web.StreamResponse:
         call = Call(request, request.app[CONTEXT])
         if route.access != "public":

@@ -7,6 +7,7 @@ from aiohttp import web
 from dashboard_api import schemas as s
 from dashboard_api.errors import ApiError
 from dashboard_api.routing import Call, Route, json_response
+from handoff.presence import HEARTBEAT_TTL
 from handoff.staff import NewUser, user_view
 
 TAG = "users"
@@ -93,6 +94,18 @@ async def update_user(call: Call) -> web.Response:
     return json_response(user_view(user, (await staff.loads()).get(user.id, 0)))
 
 
+async def heartbeat(call: Call) -> web.Response:
+    """Keeps the caller online for a minute (for clients without the WebSocket)."""
+    assert call.user is not None
+    await call.context.core.presence.heartbeat(call.user.id, HEARTBEAT_TTL)
+    return json_response({"online": True, "ttl": HEARTBEAT_TTL})
+
+
+async def presence(call: Call) -> web.Response:
+    online = await call.context.core.presence.online()
+    return json_response({"online": sorted(online)})
+
+
 ROUTES = [
     Route(
         "POST", "/auth/login", login, "Log in with username or email; returns a bearer token.",
@@ -100,6 +113,8 @@ ROUTES = [
         responses={401: "wrong credentials", 429: "too many failed attempts"},
     ),
     Route("GET", "/auth/me", me, "The logged-in user.", "auth", response=s.UserOut),
+    Route("POST", "/presence", heartbeat, "Heartbeat: stay online for a minute.", TAG),
+    Route("GET", "/presence", presence, "Ids of the users online now.", TAG),
     Route("GET", "/agents", agents, "Active users who can take chats.", TAG,
           response=list[s.AgentOut]),
     Route("GET", "/users", list_users, "All users (admins).", TAG, response=list[s.UserOut],

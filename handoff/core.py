@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from connectors.base import Connector, InboundEdit, InboundMessage, StatusUpdate
+from connectors.base import Connector, DeliveryError, InboundEdit, InboundMessage, StatusUpdate
+from handoff import events
 from handoff.desk import Desk
 from handoff.errors import Conflict
-from handoff.events import EventBus
+from handoff.eventlog import EventLog
+from handoff.events import Event, EventBus
 from handoff.inbox import Inbox, Received
+from handoff.modes import Actor
 from handoff.outbox import Outbox
+from handoff.presence import MemoryPresence, Presence, PresenceStore
 from handoff.queries import ChatQueries
 from handoff.staff import Passwords, Staff
 from handoff.unit import Writer
-from handoff.views import Presenter
+from handoff.views import Presenter, chat_audience
 from storage.models import Chat
+
+log = logging.getLogger(__name__)
+
+TYPING_EVERY = 4.0  # seconds: Telegram shows "typing" for about five
 
 
 @dataclass(slots=True)
@@ -29,7 +39,10 @@ class Core:
     desk: Desk
     queries: ChatQueries
     outbox: Outbox
+    log: EventLog
+    presence: Presence
     connectors: dict[str, Connector] = field(default_factory=dict)
+    _typing: dict[int, float] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -39,8 +52,11 @@ class Core:
         *,
         timezone: str = "UTC",
         default_capacity: int = 5,
+        postgres: bool = False,
+        presence_store: PresenceStore | None = None,
     ) -> Core:
-        writer = Writer(bus)
+        log = EventLog(postgres=postgres)
+        writer = Writer(bus, log)
         staff = Staff(passwords, default_capacity=default_capacity)
         presenter = Presenter(timezone)
         connectors: dict[str, Connector] = {}
@@ -53,6 +69,8 @@ class Core:
             desk=Desk(writer, staff, presenter),
             queries=ChatQueries(staff, presenter),
             outbox=Outbox(writer, presenter, connectors),
+            log=log,
+            presence=Presence(presence_store or MemoryPresence(), writer),
             connectors=connectors,
         )
         core.desk.on_queued.append(core.outbox.wake)
@@ -75,11 +93,32 @@ class Core:
     def start(self) -> None:
         """Start the writer; call after the database is open (its context must be visible)."""
         self.writer.start()
+        self.presence.start()
 
     async def stop(self) -> None:
+        await self.presence.stop()
         await self.outbox.stop()
         await self.inbox.drain()
         await self.writer.stop()
+
+    async def typing(self, actor: Actor, chat_id: int) -> None:
+        """An agent types in ``chat_id``: tell the other dashboards, and the customer if the
+        channel can show it (at most every few seconds per chat)."""
+        chat = await self.desk.writable_chat(actor, chat_id)
+        data = {"chat_id": chat.id, "user_id": actor.user_id, "name": actor.name}
+        await self.bus.publish([Event(events.CHAT_TYPING, chat.id, data, chat_audience(chat))])
+        connector = self.connectors.get(str(chat.channel))
+        show = getattr(connector, "typing", None)
+        now = time.monotonic()
+        if show is None or not chat.external_id or self._typing.get(chat.id, 0) > now:
+            return
+        self._typing[chat.id] = now + TYPING_EVERY
+        if len(self._typing) > 10_000:
+            self._typing = {k: v for k, v in self._typing.items() if v > now}
+        try:
+            await show(chat.external_id)
+        except DeliveryError as exc:  # a typing hint is best effort
+            log.info("typing hint for chat %d not shown: %s", chat.id, exc.reason)
 
 
 class CoreSink:

@@ -66,7 +66,7 @@ class Desk:
         """Queue an agent's reply for delivery; a reply to a bot or closed chat takes it over."""
 
         async def operation(unit: Unit) -> dict[str, Any]:
-            chat = await self._writable_chat(actor, chat_id)
+            chat = await self.writable_chat(actor, chat_id)
             now = timezone.now()
             policy = self.reply_policies.get(str(chat.channel))
             if policy is not None:
@@ -99,7 +99,7 @@ class Desk:
         """The customer's messages are read: unread count to zero."""
 
         async def operation(unit: Unit) -> dict[str, Any]:
-            chat = await self._writable_chat(actor, chat_id)
+            chat = await self.writable_chat(actor, chat_id)
             await Message.filter(
                 chat_id=chat.id, sender=Sender.CUSTOMER, status=Status.SENT
             ).update(status=Status.READ)
@@ -126,7 +126,7 @@ class Desk:
         """Take one action of the mode table (pause, close, claim, assign, ...)."""
 
         async def operation(unit: Unit) -> dict[str, Any]:
-            chat = await self._writable_chat(actor, chat_id, queue_ok=action == Action.CLAIM)
+            chat = await self.writable_chat(actor, chat_id, queue_ok=action == Action.CLAIM)
             await self._transition(
                 unit, chat, action, actor, to_agent_id=to_agent_id, reason=reason
             )
@@ -138,7 +138,7 @@ class Desk:
         """Apply a PATCH: the assignment first, then the mode, then ``online``; all or nothing."""
 
         async def operation(unit: Unit) -> Chat:
-            chat = await self._writable_chat(actor, chat_id)
+            chat = await self.writable_chat(actor, chat_id)
             for action, agent_id in _patch_plan(chat, actor, change):
                 await self._transition(unit, chat, action, actor, to_agent_id=agent_id)
             if change.online is not None and change.online != chat.online:
@@ -186,7 +186,7 @@ class Desk:
 
     # -- inside an operation ------------------------------------------------------------
 
-    async def _writable_chat(self, actor: Actor, chat_id: int, *, queue_ok: bool = False) -> Chat:
+    async def writable_chat(self, actor: Actor, chat_id: int, *, queue_ok: bool = False) -> Chat:
         """The chat, if ``actor`` may change it: admins any, agents theirs (the queue: claim)."""
         chat = await Chat.get_or_none(id=chat_id)
         if chat is None or not can_read(chat, actor):

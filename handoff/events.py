@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
-import itertools
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -46,7 +44,7 @@ class Event:
     chat_id: int | None
     data: dict[str, Any]
     audience: Audience = field(default_factory=Audience)
-    seq: int = 0
+    seq: int | None = None  # set by the event log; None for passing signals (typing)
 
     def frame(self) -> dict[str, Any]:
         """The wire form: ``{"type", "seq", "chat_id", "data"}``."""
@@ -96,9 +94,9 @@ class Subscription:
 
 
 class EventBus(Protocol):
-    """Publishes committed events to every subscriber, in order, each with a rising ``seq``."""
+    """Carries committed events (already numbered by the event log) to every subscriber."""
 
-    async def publish(self, events: Sequence[Event]) -> Sequence[Event]: ...
+    async def publish(self, events: Sequence[Event]) -> None: ...
 
     def subscribe(self, max_pending: int = 1000) -> Subscription: ...
 
@@ -110,14 +108,11 @@ class MemoryEventBus:
 
     def __init__(self) -> None:
         self._subscribers: set[Subscription] = set()
-        self._seq = itertools.count(1)
 
-    async def publish(self, events: Sequence[Event]) -> Sequence[Event]:
-        numbered = [dataclasses.replace(event, seq=next(self._seq)) for event in events]
-        for event in numbered:
+    async def publish(self, events: Sequence[Event]) -> None:
+        for event in events:
             for subscriber in list(self._subscribers):
                 subscriber.offer(event)
-        return numbered
 
     def subscribe(self, max_pending: int = 1000) -> Subscription:
         subscription = Subscription(self, max_pending)

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from tortoise.transactions import in_transaction
 
+from handoff.eventlog import EventLog
 from handoff.events import Event, EventBus
 
 log = logging.getLogger(__name__)
@@ -55,8 +56,9 @@ class _Pending:
 class Writer:
     """Runs operations in batched transactions, one batch at a time."""
 
-    def __init__(self, bus: EventBus, *, max_batch: int = 256) -> None:
+    def __init__(self, bus: EventBus, log: EventLog, *, max_batch: int = 256) -> None:
         self._bus = bus
+        self._log = log
         self._max_batch = max_batch
         self._pending: deque[_Pending] = deque()
         self._wake = asyncio.Event()
@@ -114,6 +116,10 @@ class Writer:
                         results.append((item, None, exc))
                     else:
                         results.append((item, value, None))
+                events = [
+                    e for item, _, error in results if error is None for e in item.unit.events
+                ]
+                numbered = await self._log.append(events)
         except Exception as exc:
             log.exception("batch of %d operations failed to commit", len(batch))
             for item in batch:
@@ -122,14 +128,11 @@ class Writer:
             return
         self.batches += 1
         self.operations += len(batch)
-        await self._after_commit(results)
+        await self._after_commit(results, numbered)
 
     async def _after_commit(
-        self, results: list[tuple[_Pending, Any, BaseException | None]]
+        self, results: list[tuple[_Pending, Any, BaseException | None]], events: list[Event]
     ) -> None:
-        events = [
-            event for item, _, error in results if error is None for event in item.unit.events
-        ]
         if events:
             try:
                 await self._bus.publish(events)

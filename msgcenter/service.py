@@ -23,7 +23,7 @@ from handoff.events import MemoryEventBus
 from handoff.staff import Passwords
 from msgcenter.channels import add_web_routes, build_connectors, running
 from msgcenter.settings import Settings
-from storage.db import Database
+from storage.db import Database, is_sqlite
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,7 @@ def build_service(settings: Settings) -> Service:
         passwords,
         timezone=settings.server.timezone,
         default_capacity=settings.handoff.default_capacity,
+        postgres=not is_sqlite(settings.storage.url),
     )
     secret = load_or_create_secret(
         settings.auth.jwt_secret.get_secret_value() if settings.auth.jwt_secret else None,

@@ -61,6 +61,8 @@ class User(Model):
     # Bumped when the password changes or the account is deactivated: older tokens stop working.
     token_version = fields.IntField(default=0)
     last_seen_at = fields.DatetimeField(null=True)
+    # When a chat was last given to this person: the longest idle gets the next one.
+    last_assigned_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
@@ -167,3 +169,19 @@ class ChatTransition(Model):
     class Meta:
         table = "chat_transitions"
         indexes = (Index(fields=("chat_id", "id")),)
+
+
+class EventRecord(Model):
+    """A published event, kept for a while so a reconnecting dashboard can resume by seq."""
+
+    seq = fields.BigIntField(primary_key=True, generated=False)
+    type = fields.CharField(max_length=32)
+    chat_id = fields.IntField(null=True)
+    data: fields.Field[dict[str, Any]] = fields.JSONField()
+    # Who may see it: {"agents": [...], "queue": bool, "everyone": bool}
+    audience: fields.Field[dict[str, Any]] = fields.JSONField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "events"
+        indexes = (Index(fields=("created_at",)),)

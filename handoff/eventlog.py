@@ -1,0 +1,105 @@
+"""The event log: every durable event gets its ``seq`` in the transaction that made it.
+
+Numbers are allocated while the writer's transaction holds the write lock
+(SQLite has one writer; on PostgreSQL an advisory lock serialises the
+allocation across processes until commit), so ``seq`` order is commit order in
+every process. The log keeps recent events so a dashboard that reconnects with
+``after_seq`` gets exactly what it missed, in order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from tortoise import timezone
+from tortoise.connection import get_connection
+from tortoise.functions import Max, Min
+
+from handoff.events import Audience, Event
+from storage.models import EventRecord
+
+ADVISORY_LOCK = 0x6D7367  # "msg": one number for the whole event log
+
+
+def audience_dict(audience: Audience) -> dict[str, Any]:
+    return {
+        "agents": sorted(audience.agent_ids),
+        "queue": audience.queue,
+        "everyone": audience.everyone,
+    }
+
+
+def audience_of(data: dict[str, Any]) -> Audience:
+    return Audience(
+        agent_ids=frozenset(int(a) for a in data.get("agents", [])),
+        queue=bool(data.get("queue")),
+        everyone=bool(data.get("everyone")),
+    )
+
+
+class EventLog:
+    def __init__(self, *, postgres: bool, keep: timedelta = timedelta(hours=24)) -> None:
+        self.postgres = postgres
+        self.keep = keep
+
+    async def append(self, events: Sequence[Event]) -> list[Event]:
+        """Number and store ``events``; call inside the writer's transaction."""
+        if not events:
+            return []
+        if self.postgres:
+            await get_connection("default").execute_query(
+                f"SELECT pg_advisory_xact_lock({ADVISORY_LOCK})"
+            )
+        last = await self.last_seq()
+        numbered = [dataclasses.replace(e, seq=last + i) for i, e in enumerate(events, 1)]
+        await EventRecord.bulk_create(
+            [
+                EventRecord(
+                    seq=event.seq,
+                    type=event.type,
+                    chat_id=event.chat_id,
+                    data=event.data,
+                    audience=audience_dict(event.audience),
+                )
+                for event in numbered
+            ]
+        )
+        return numbered
+
+    async def last_seq(self) -> int:
+        return await _aggregate(Max("seq")) or 0
+
+    async def since(self, after_seq: int, limit: int = 1000) -> list[Event] | None:
+        """Events after ``after_seq`` in order, or None when some of them are no longer kept."""
+        first = await _aggregate(Min("seq"))
+        if first is not None and after_seq + 1 < first:
+            return None
+        if first is None and after_seq < await self.last_seq():
+            return None
+        rows = (
+            await EventRecord.filter(seq__gt=after_seq)
+            .order_by("seq")
+            .limit(limit)
+            .values("seq", "type", "chat_id", "data", "audience")
+        )
+        return [
+            Event(
+                row["type"], row["chat_id"], row["data"], audience_of(row["audience"]), row["seq"]
+            )
+            for row in rows
+        ]
+
+    async def prune(self) -> int:
+        """Forget events older than the retention; the newest one is always kept."""
+        last = await self.last_seq()
+        cutoff = timezone.now() - self.keep
+        return await EventRecord.filter(created_at__lt=cutoff, seq__lt=last).delete()
+
+
+async def _aggregate(function: Max | Min) -> int | None:
+    rows = await EventRecord.all().annotate(value=function).values("value")
+    value = rows[0]["value"] if rows else None
+    return int(value) if value is not None else None

@@ -1,0 +1,147 @@
+"""Who is online: an agent is online while a dashboard socket is open or heartbeats come.
+
+The store says who is online (in memory for one process; Redis for several);
+:class:`Presence` turns changes into ``presence.updated`` events and tells
+listeners (automatic assignment) when someone comes online.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from tortoise import timezone
+
+from handoff import events
+from handoff.events import Audience, Event
+from handoff.unit import Unit, Writer
+from storage.models import User
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_TTL = 60.0  # seconds a heartbeat keeps someone online without a socket
+
+
+class PresenceStore(Protocol):
+    async def connect(self, user_id: int, connection: str) -> None: ...
+
+    async def disconnect(self, user_id: int, connection: str) -> None: ...
+
+    async def heartbeat(self, user_id: int, ttl: float) -> None: ...
+
+    async def online(self) -> set[int]: ...
+
+    async def close(self) -> None: ...
+
+
+class MemoryPresence:
+    """Presence of one process: open sockets and heartbeat deadlines."""
+
+    def __init__(self) -> None:
+        self._sockets: dict[int, set[str]] = {}
+        self._until: dict[int, float] = {}
+
+    async def connect(self, user_id: int, connection: str) -> None:
+        self._sockets.setdefault(user_id, set()).add(connection)
+
+    async def disconnect(self, user_id: int, connection: str) -> None:
+        sockets = self._sockets.get(user_id)
+        if sockets is not None:
+            sockets.discard(connection)
+            if not sockets:
+                del self._sockets[user_id]
+
+    async def heartbeat(self, user_id: int, ttl: float) -> None:
+        self._until[user_id] = time.monotonic() + ttl
+
+    async def online(self) -> set[int]:
+        now = time.monotonic()
+        for user_id in [u for u, until in self._until.items() if until <= now]:
+            del self._until[user_id]
+        return set(self._sockets) | set(self._until)
+
+    async def close(self) -> None:
+        self._sockets.clear()
+        self._until.clear()
+
+
+class Presence:
+    """Publishes presence changes and wakes listeners when an agent comes online."""
+
+    def __init__(self, store: PresenceStore, writer: Writer, *, sweep_seconds: float = 5.0) -> None:
+        self.store = store
+        self.writer = writer
+        self.sweep_seconds = sweep_seconds
+        self.on_online: list[Callable[[int], None]] = []
+        self._known: set[int] = set()
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._sweep(), name="presence")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def connected(self, user_id: int, connection: str) -> None:
+        await self.store.connect(user_id, connection)
+        await self.refresh()
+
+    async def disconnected(self, user_id: int, connection: str) -> None:
+        await self.store.disconnect(user_id, connection)
+        await self.refresh()
+
+    async def heartbeat(self, user_id: int, ttl: float = HEARTBEAT_TTL) -> None:
+        await self.store.heartbeat(user_id, ttl)
+        await self.refresh()
+
+    async def online(self) -> set[int]:
+        return await self.store.online()
+
+    async def refresh(self) -> None:
+        """Compare who is online with what was last published; publish the difference."""
+        async with self._lock:
+            now_online = await self.store.online()
+            came = now_online - self._known
+            went = self._known - now_online
+            self._known = now_online
+        if came or went:
+            await self._publish(came, went)
+        for user_id in came:
+            for listener in self.on_online:
+                listener(user_id)
+
+    async def _publish(self, came: set[int], went: set[int]) -> None:
+        async def operation(unit: Unit) -> None:
+            now = timezone.now()
+            changed = came | went
+            await User.filter(id__in=list(changed)).update(last_seen_at=now)
+            for user_id in sorted(changed):
+                unit.emit(
+                    Event(
+                        events.PRESENCE_UPDATED,
+                        None,
+                        {"user_id": user_id, "online": user_id in came, "at": now.isoformat()},
+                        Audience(everyone=True),
+                    )
+                )
+
+        await self.writer.run(operation)
+
+    async def _sweep(self) -> None:
+        """Heartbeats expire silently: look now and then (also picks up other processes)."""
+        while True:
+            await asyncio.sleep(self.sweep_seconds)
+            try:
+                await self.refresh()
+            except Exception:
+                log.exception("presence sweep failed")

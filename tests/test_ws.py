@@ -1,0 +1,194 @@
+"""The WebSocket event stream: pushed, filtered per user, resumable, closed when it must be."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import aiohttp
+import jwt
+import pytest
+from aiohttp import WSMsgType
+
+from connectors.base import InboundMessage
+from handoff.events import Event, MemoryEventBus
+from storage.models import EventRecord, User
+from tests.support import TEST_SECRET, Api
+
+
+async def _next(ws: aiohttp.ClientWebSocketResponse, kind: str, timeout: float = 2.0) -> Any:
+    """The next frame of ``kind`` (others are skipped)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        message = await ws.receive(timeout=max(deadline - time.monotonic(), 0.01))
+        assert message.type == WSMsgType.TEXT, message
+        frame = json.loads(message.data)
+        if frame["type"] == kind:
+            return frame
+
+
+async def _frames(ws: aiohttp.ClientWebSocketResponse, quiet: float = 0.3) -> list[Any]:
+    """Every frame until the socket has been quiet for ``quiet`` seconds."""
+    frames = []
+    while True:
+        try:
+            message = await ws.receive(timeout=quiet)
+        except TimeoutError:
+            return frames
+        if message.type != WSMsgType.TEXT:
+            return frames
+        frames.append(json.loads(message.data))
+
+
+def _customer(text: str, msg_id: str, who: str = "62811") -> InboundMessage:
+    return InboundMessage(
+        channel="WhatsApp", chat_external_id=who, message_external_id=msg_id, text=text,
+        customer_name="Budi", customer_phone=who,
+    )  # fmt: skip
+
+
+async def _connect(api: Api, **params: Any) -> aiohttp.ClientWebSocketResponse:
+    query = "&".join(f"{k}={v}" for k, v in {"token": api.token, **params}.items())
+    ws = await api.client.ws_connect(f"/ws?{query}")
+    await _next(ws, "hello")
+    return ws
+
+
+async def test_a_customer_message_is_pushed_to_the_admin(admin: Api) -> None:
+    ws = await _connect(admin)
+    received = await admin.service.core.inbox.receive(_customer("Halo", "w1"))
+    frame = await _next(ws, "message.created")
+    assert frame["chat_id"] == received.chat_id
+    assert frame["data"]["message"]["text"] == "Halo"
+    assert frame["data"]["chat"]["unread"] == 1  # enough to render without a request
+    assert isinstance(frame["seq"], int)
+    await ws.close()
+
+
+async def test_the_token_may_come_as_a_subprotocol(admin: Api) -> None:
+    ws = await admin.client.ws_connect("/ws", protocols=("bearer", admin.token or ""))
+    assert ws.protocol == "bearer"
+    hello = await _next(ws, "hello")
+    assert hello["data"]["role"] == "admin"
+    await ws.close()
+
+
+@pytest.mark.parametrize("query", ["", "?token=garbage", "?token=a.b.c", "?after_seq=x&token=ok"])
+async def test_bad_tokens_are_refused_before_the_upgrade(anon: Api, query: str) -> None:
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await anon.client.ws_connect(f"/ws{query}")
+    assert refused.value.status == 401
+
+
+async def test_an_agent_sees_only_their_chats_and_the_queue(admin: Api, agent: Api) -> None:
+    ws = await _connect(agent)
+    _, chats = await admin.get("/chats/")
+    ids = {chat["name"]: chat["id"] for chat in chats}
+    inbox = admin.service.core.inbox
+    await inbox.receive(_customer("not yours", "w1"))  # a new bot chat
+    await admin.post("/chats/messages", {"chat_id": ids["Maria Lopez"], "text": "admin's now"})
+    await admin.post(f"/chats/{ids['John Doe']}/read")  # the agent's chat
+    await admin.patch(f"/chats/{ids['Sarah Williams']}", {"mode": "agent"})  # to the queue
+    frames = await _frames(ws)
+    chat_ids = {frame["chat_id"] for frame in frames if frame["chat_id"] is not None}
+    assert chat_ids == {ids["John Doe"], ids["Sarah Williams"]}
+    assert "chat.read" in {f["type"] for f in frames}
+    await ws.close()
+
+
+async def test_transferring_a_chat_away_tells_the_old_agent_then_stops(
+    admin: Api, agent: Api
+) -> None:
+    _, chats = await agent.get("/chats/")
+    john = next(c["id"] for c in chats if c["name"] == "John Doe")
+    _, me = await admin.get("/auth/me")
+    ws = await _connect(agent)
+    await admin.post(f"/chats/{john}/assign", {"agent_id": me["id"]})
+    update = await _next(ws, "chat.updated")
+    assert update["data"]["chat"]["assigned_agent_id"] == me["id"]
+    await admin.post("/chats/messages", {"chat_id": john, "text": "mine now"})
+    assert all(f["chat_id"] != john for f in await _frames(ws))
+    await ws.close()
+
+
+async def test_resume_delivers_exactly_the_missed_events_in_order(admin: Api) -> None:
+    ws = await _connect(admin)
+    inbox = admin.service.core.inbox
+    await inbox.receive(_customer("one", "w1"))
+    seen = await _frames(ws)
+    last = seen[-1]["seq"]
+    await ws.close()
+    for i in range(2, 6):
+        await inbox.receive(_customer(f"msg {i}", f"w{i}"))
+    resumed = await admin.client.ws_connect(f"/ws?token={admin.token}&after_seq={last}")
+    frames = [f for f in await _frames(resumed) if f["type"] != "hello"]
+    texts = [f["data"]["message"]["text"] for f in frames if f["type"] == "message.created"]
+    assert texts == ["msg 2", "msg 3", "msg 4", "msg 5"]
+    seqs = [f["seq"] for f in frames]
+    assert seqs == list(range(last + 1, last + 1 + len(seqs)))
+    await inbox.receive(_customer("live", "w9"))
+    assert (await _next(resumed, "message.created"))["data"]["message"]["text"] == "live"
+    await resumed.close()
+
+
+async def test_resume_from_a_forgotten_seq_asks_for_a_resync(admin: Api) -> None:
+    inbox = admin.service.core.inbox
+    for i in range(3):
+        await inbox.receive(_customer(f"m{i}", f"w{i}"))
+    oldest = await EventRecord.all().order_by("seq").first()
+    assert oldest is not None
+    await EventRecord.filter(seq__lte=oldest.seq + 2).delete()
+    ws = await admin.client.ws_connect(f"/ws?token={admin.token}&after_seq={oldest.seq - 1}")
+    frames = await _frames(ws)
+    assert [f["type"] for f in frames] == ["hello", "resync"]
+    await ws.close()
+
+
+async def test_the_socket_closes_when_its_token_expires(anon: Api) -> None:
+    user = await User.get(username="agent")
+    now = int(time.time())
+    claims = {"sub": str(user.id), "role": "agent", "ver": 0, "iat": now, "exp": now + 1}
+    token = jwt.encode(claims, TEST_SECRET, algorithm="HS256")
+    ws = await anon.client.ws_connect(f"/ws?token={token}")
+    closed = await ws.receive(timeout=5)
+    while closed.type == WSMsgType.TEXT:
+        closed = await ws.receive(timeout=5)
+    assert closed.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.CLOSING)
+    assert ws.close_code == 4001
+
+
+async def test_typing_and_presence_are_pushed(admin: Api, agent: Api) -> None:
+    ws = await _connect(admin)
+    agent_ws = await _connect(agent)
+    _, me = await agent.get("/auth/me")
+    online = await _next(ws, "presence.updated")
+    assert online["data"] == online["data"] | {"user_id": me["id"], "online": True}
+    assert me["id"] in (await admin.get("/presence"))[1]["online"]
+    _, chats = await agent.get("/chats/")
+    assert (await agent.post(f"/chats/{chats[0]['id']}/typing"))[0] == 200
+    typing = await _next(ws, "chat.typing")
+    assert typing["data"]["user_id"] == me["id"]
+    assert typing["seq"] is None  # a passing signal, not part of the resumable log
+    await agent_ws.close()
+    offline = await _next(ws, "presence.updated")
+    assert offline["data"]["online"] is False
+    await ws.close()
+
+
+async def test_shutdown_closes_sockets_with_going_away(admin: Api) -> None:
+    ws = await _connect(admin)
+    await admin.client.server.close()  # the service stops; the client is still there
+    message = await ws.receive(timeout=5)
+    assert (message.type, message.data) == (WSMsgType.CLOSE, aiohttp.WSCloseCode.GOING_AWAY)
+
+
+async def test_a_listener_that_cannot_keep_up_is_dropped_not_buffered() -> None:
+    bus = MemoryEventBus()
+    slow = bus.subscribe(max_pending=3)
+    await bus.publish([Event("message.created", 1, {}, seq=i) for i in range(1, 10)])
+    assert slow.overflowed and slow.closed
+    drained = [await slow.get() for _ in range(4)]
+    assert drained[-1] is None  # the end marker arrives even though the queue was full
+    assert await asyncio.wait_for(slow.get(), 0.1) is None
