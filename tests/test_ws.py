@@ -18,9 +18,9 @@ from storage.models import EventRecord, User
 from tests.support import TEST_SECRET, Api
 
 
-async def _next(ws: aiohttp.ClientWebSocketResponse, kind: str, timeout: float = 2.0) -> Any:
+async def _next(ws: aiohttp.ClientWebSocketResponse, kind: str, within: float = 2.0) -> Any:
     """The next frame of ``kind`` (others are skipped)."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while True:
         message = await ws.receive(timeout=max(deadline - time.monotonic(), 0.01))
         assert message.type == WSMsgType.TEXT, message
