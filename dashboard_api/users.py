@@ -89,8 +89,10 @@ async def update_user(call: Call) -> web.Response:
         changes.get("active") is False or changes.get("role") == "agent"
     ):
         raise ApiError(409, "conflict", "you cannot deactivate or demote yourself")
-    staff = call.context.core.staff
+    core = call.context.core
+    staff = core.staff
     user = await staff.update(user_id, changes)
+    core.assigner.kick()  # more capacity, or someone active again
     return json_response(user_view(user, (await staff.loads()).get(user.id, 0)))
 
 

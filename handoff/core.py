@@ -10,6 +10,7 @@ from datetime import datetime
 
 from connectors.base import Connector, DeliveryError, InboundEdit, InboundMessage, StatusUpdate
 from handoff import events
+from handoff.assignment import Assigner
 from handoff.desk import Desk
 from handoff.errors import Conflict
 from handoff.eventlog import EventLog
@@ -41,6 +42,7 @@ class Core:
     outbox: Outbox
     log: EventLog
     presence: Presence
+    assigner: Assigner
     connectors: dict[str, Connector] = field(default_factory=dict)
     _typing: dict[int, float] = field(default_factory=dict)
 
@@ -54,23 +56,27 @@ class Core:
         default_capacity: int = 5,
         postgres: bool = False,
         presence_store: PresenceStore | None = None,
+        auto_assign: bool = True,
     ) -> Core:
         log = EventLog(postgres=postgres)
         writer = Writer(bus, log)
         staff = Staff(passwords, default_capacity=default_capacity)
         presenter = Presenter(timezone)
         connectors: dict[str, Connector] = {}
+        desk = Desk(writer, staff, presenter, postgres=postgres)
+        presence = Presence(presence_store or MemoryPresence(), writer)
         core = cls(
             bus=bus,
             writer=writer,
             staff=staff,
             presenter=presenter,
             inbox=Inbox(writer, staff, presenter),
-            desk=Desk(writer, staff, presenter),
+            desk=desk,
             queries=ChatQueries(staff, presenter),
             outbox=Outbox(writer, presenter, connectors),
             log=log,
-            presence=Presence(presence_store or MemoryPresence(), writer),
+            presence=presence,
+            assigner=Assigner(writer, desk, presence, enabled=auto_assign, postgres=postgres),
             connectors=connectors,
         )
         core.desk.on_queued.append(core.outbox.wake)
@@ -94,8 +100,10 @@ class Core:
         """Start the writer; call after the database is open (its context must be visible)."""
         self.writer.start()
         self.presence.start()
+        self.assigner.start()
 
     async def stop(self) -> None:
+        await self.assigner.stop()
         await self.presence.stop()
         await self.outbox.stop()
         await self.inbox.drain()

@@ -19,6 +19,7 @@ from connectors.base import Attachment
 from handoff import events, modes
 from handoff.errors import Conflict, Invalid, NotFound
 from handoff.events import Event
+from handoff.locks import ASSIGNMENT, exclusive
 from handoff.modes import Action, Actor, Transition
 from handoff.queries import can_read
 from handoff.records import record_transition
@@ -44,8 +45,11 @@ class ChatChange:
 
 
 class Desk:
-    def __init__(self, writer: Writer, staff: Staff, presenter: Presenter) -> None:
+    def __init__(
+        self, writer: Writer, staff: Staff, presenter: Presenter, *, postgres: bool = False
+    ) -> None:
         self.writer = writer
+        self.postgres = postgres
         self.staff = staff
         self.presenter = presenter
         self.reply_policies: dict[str, ReplyPolicy] = {}
@@ -66,13 +70,14 @@ class Desk:
         """Queue an agent's reply for delivery; a reply to a bot or closed chat takes it over."""
 
         async def operation(unit: Unit) -> dict[str, Any]:
+            await exclusive(ASSIGNMENT, postgres=self.postgres)
             chat = await self.writable_chat(actor, chat_id)
             now = timezone.now()
             policy = self.reply_policies.get(str(chat.channel))
             if policy is not None:
                 policy(chat, now)
             if chat.mode in (Mode.BOT, Mode.CLOSED):
-                await self._transition(unit, chat, Action.TAKE_OVER, actor, now=now)
+                await self.transition(unit, chat, Action.TAKE_OVER, actor, now=now)
             message = await self._queue_message(
                 unit, chat, text, Sender.AGENT, now, agent_id=actor.user_id, attachments=attachments
             )
@@ -126,10 +131,9 @@ class Desk:
         """Take one action of the mode table (pause, close, claim, assign, ...)."""
 
         async def operation(unit: Unit) -> dict[str, Any]:
+            await exclusive(ASSIGNMENT, postgres=self.postgres)
             chat = await self.writable_chat(actor, chat_id, queue_ok=action == Action.CLAIM)
-            await self._transition(
-                unit, chat, action, actor, to_agent_id=to_agent_id, reason=reason
-            )
+            await self.transition(unit, chat, action, actor, to_agent_id=to_agent_id, reason=reason)
             return await self._row(chat)
 
         return await self.writer.run(operation)
@@ -138,9 +142,10 @@ class Desk:
         """Apply a PATCH: the assignment first, then the mode, then ``online``; all or nothing."""
 
         async def operation(unit: Unit) -> Chat:
+            await exclusive(ASSIGNMENT, postgres=self.postgres)
             chat = await self.writable_chat(actor, chat_id)
             for action, agent_id in _patch_plan(chat, actor, change):
-                await self._transition(unit, chat, action, actor, to_agent_id=agent_id)
+                await self.transition(unit, chat, action, actor, to_agent_id=agent_id)
             if change.online is not None and change.online != chat.online:
                 chat.online = change.online
                 chat.updated_at = timezone.now()
@@ -195,7 +200,7 @@ class Desk:
             raise NotFound(f"chat {chat_id} waits in the queue: claim it first", code="claim_first")
         return chat
 
-    async def _transition(
+    async def transition(
         self,
         unit: Unit,
         chat: Chat,

@@ -15,13 +15,11 @@ from datetime import timedelta
 from typing import Any
 
 from tortoise import timezone
-from tortoise.connection import get_connection
 from tortoise.functions import Max, Min
 
 from handoff.events import Audience, Event
+from handoff.locks import EVENT_LOG, exclusive
 from storage.models import EventRecord
-
-ADVISORY_LOCK = 0x6D7367  # "msg": one number for the whole event log
 
 
 def audience_dict(audience: Audience) -> dict[str, Any]:
@@ -49,10 +47,7 @@ class EventLog:
         """Number and store ``events``; call inside the writer's transaction."""
         if not events:
             return []
-        if self.postgres:
-            await get_connection("default").execute_query(
-                f"SELECT pg_advisory_xact_lock({ADVISORY_LOCK})"
-            )
+        await exclusive(EVENT_LOG, postgres=self.postgres)
         last = await self.last_seq()
         numbered = [dataclasses.replace(e, seq=last + i) for i, e in enumerate(events, 1)]
         await EventRecord.bulk_create(

@@ -27,6 +27,18 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+TRANSIENT_TRIES = 3
+# PostgreSQL: deadlock detected, serialization failure (two processes touched the same rows).
+TRANSIENT_STATES = {"40P01", "40001"}
+
+
+def _transient(exc: BaseException | None) -> bool:
+    while exc is not None:
+        if getattr(exc, "sqlstate", None) in TRANSIENT_STATES:
+            return True
+        exc = exc.__cause__
+    return False
+
 
 @dataclass(slots=True)
 class Unit:
@@ -109,13 +121,8 @@ class Writer:
         try:
             async with in_transaction():
                 for item in batch:
-                    try:
-                        async with in_transaction():  # a savepoint: this operation alone
-                            value = await item.operation(item.unit)
-                    except Exception as exc:  # noqa: BLE001 - handed to the operation's caller
-                        results.append((item, None, exc))
-                    else:
-                        results.append((item, value, None))
+                    value, error = await self._run_one(item)
+                    results.append((item, value, error))
                 events = [
                     e for item, _, error in results if error is None for e in item.unit.events
                 ]
@@ -129,6 +136,19 @@ class Writer:
         self.batches += 1
         self.operations += len(batch)
         await self._after_commit(results, numbered)
+
+    async def _run_one(self, item: _Pending) -> tuple[Any, BaseException | None]:
+        """Run one operation in its own savepoint; a lost lock race is tried again."""
+        for attempt in range(1, TRANSIENT_TRIES + 1):
+            item.unit = Unit()
+            try:
+                async with in_transaction():  # a savepoint: this operation alone
+                    return await item.operation(item.unit), None
+            except Exception as exc:  # noqa: BLE001 - handed to the operation's caller
+                if not (_transient(exc) and attempt < TRANSIENT_TRIES):
+                    return None, exc
+                log.info("operation hit %s; trying again", type(exc).__name__)
+        raise AssertionError("unreachable")
 
     async def _after_commit(
         self, results: list[tuple[_Pending, Any, BaseException | None]], events: list[Event]

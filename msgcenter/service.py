@@ -56,6 +56,7 @@ def build_service(settings: Settings) -> Service:
         timezone=settings.server.timezone,
         default_capacity=settings.handoff.default_capacity,
         postgres=not is_sqlite(settings.storage.url),
+        auto_assign=settings.handoff.auto_assign,
     )
     secret = load_or_create_secret(
         settings.auth.jwt_secret.get_secret_value() if settings.auth.jwt_secret else None,

@@ -1,0 +1,147 @@
+"""Automatic assignment: a chat that needs a human goes to an online agent with room.
+
+The least loaded online agent under their capacity gets the chat that has
+waited longest; among equally loaded agents, the one idle longest (oldest last
+assignment). When nobody can take it, the chat waits in the queue, and the
+queue drains by itself when an agent comes online or frees capacity (close,
+transfer, return to the bot, a higher capacity) and every few seconds anyway.
+
+The decision is made in the database inside one writer operation, under the
+assignment lock on PostgreSQL, so two processes reacting to the same event
+never give one chat twice or an agent more than their capacity.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import datetime
+
+from tortoise import timezone
+from tortoise.functions import Count
+
+from handoff import modes
+from handoff.desk import Desk
+from handoff.locks import ASSIGNMENT, exclusive
+from handoff.modes import Action, Transition
+from handoff.presence import Presence
+from handoff.staff import OPEN_MODES
+from handoff.unit import Unit, Writer
+from storage.models import Chat, Mode, User
+
+log = logging.getLogger(__name__)
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.get_default_timezone())
+# Actions after which an agent may have room for a waiting chat.
+FREEING = frozenset(
+    {Action.CLOSE, Action.RETURN_TO_BOT, Action.TRANSFER, Action.UNASSIGN, Action.PAUSE,
+     Action.HANDOFF, Action.ASSIGN, Action.REOPEN_TO_BOT, Action.RESUME}
+)  # fmt: skip
+
+
+class Assigner:
+    def __init__(
+        self,
+        writer: Writer,
+        desk: Desk,
+        presence: Presence,
+        *,
+        enabled: bool = True,
+        postgres: bool = False,
+        sweep_seconds: float = 10.0,
+    ) -> None:
+        self.writer = writer
+        self.desk = desk
+        self.presence = presence
+        self.enabled = enabled
+        self.postgres = postgres
+        self.sweep_seconds = sweep_seconds
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.assigned = 0
+        if enabled:
+            desk.on_transition.append(self._after_transition)
+            presence.on_online.append(lambda _user_id: self.kick())
+
+    def kick(self) -> None:
+        """Something changed: look at the queue soon."""
+        self._wake.set()
+
+    def start(self) -> None:
+        if self.enabled and self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="assignment")
+            self.kick()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def _after_transition(self, chat_id: int, transition: Transition) -> None:
+        if transition.action in FREEING or (
+            transition.to_mode == Mode.AGENT and transition.to_agent_id is None
+        ):
+            self.kick()
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.sweep_seconds)
+            self._wake.clear()
+            try:
+                await self.drain()
+            except Exception:
+                log.exception("automatic assignment failed; trying again later")
+
+    async def drain(self) -> int:
+        """Assign waiting chats, oldest first, while someone online has room."""
+        count = 0
+        while True:
+            online = await self.presence.online()
+            if not online:
+                return count
+            assigned = await self.writer.run(lambda unit: self._assign_next(unit, online))
+            if not assigned:
+                return count
+            count += 1
+            self.assigned += 1
+
+    async def _assign_next(self, unit: Unit, online: set[int]) -> bool:
+        await exclusive(ASSIGNMENT, postgres=self.postgres)
+        chat = (
+            await Chat.filter(mode=Mode.AGENT, assigned_agent_id=None)
+            .order_by("queued_at", "id")
+            .first()
+        )
+        if chat is None:
+            return False
+        agent = await self._best_agent(online)
+        if agent is None:
+            return False
+        await self.desk.transition(
+            unit, chat, Action.ASSIGN, modes.SYSTEM, to_agent_id=agent.id, reason="automatic"
+        )
+        agent.last_assigned_at = timezone.now()
+        await agent.save(update_fields=["last_assigned_at"])
+        log.info("chat %d assigned to %s", chat.id, agent.username)
+        return True
+
+    async def _best_agent(self, online: set[int]) -> User | None:
+        """The online, active person with room: least loaded, then idle longest."""
+        people = await User.filter(id__in=list(online), active=True, capacity__gt=0)
+        if not people:
+            return None
+        rows = (
+            await Chat.filter(assigned_agent_id__in=[p.id for p in people], mode__in=OPEN_MODES)
+            .annotate(open_chats=Count("id"))
+            .group_by("assigned_agent_id")
+            .values_list("assigned_agent_id", "open_chats")
+        )
+        loads = {int(agent_id): int(count) for agent_id, count in rows}
+        with_room = [p for p in people if loads.get(p.id, 0) < p.capacity]
+        if not with_room:
+            return None
+        return min(with_room, key=lambda p: (loads.get(p.id, 0), p.last_assigned_at or EPOCH, p.id))

@@ -1,0 +1,19 @@
+"""Cross-process exclusion inside a transaction (PostgreSQL advisory locks).
+
+SQLite has one writer, so nothing is needed there. On PostgreSQL several
+processes write at once; decisions that read then write shared state (who gets
+a chat, which seq comes next) take a transaction-scoped advisory lock first.
+"""
+
+from __future__ import annotations
+
+from tortoise.connection import get_connection
+
+EVENT_LOG = 0x6D7367  # "msg": numbering of the event log
+ASSIGNMENT = 0x617367  # "asg": who holds which chat, and agents' capacity
+
+
+async def exclusive(key: int, *, postgres: bool) -> None:
+    """Hold ``key`` until the current transaction ends (no-op on SQLite)."""
+    if postgres:
+        await get_connection("default").execute_query(f"SELECT pg_advisory_xact_lock({int(key)})")
