@@ -1,0 +1,22 @@
+"""The bot engine: decides what to answer a customer, never stores or sends anything.
+
+``handoff`` builds a :class:`BotContext`, awaits ``bot.respond(context)`` and
+carries out the :class:`Reply`, :class:`Handoff` or :class:`Silence` it gets.
+"""
+
+from bot.engine import Bot, BotContext, Decision, Handoff, Reply, Silence, close_bot
+from bot.loader import BotLoadError, load_bot
+from bot.settings import BotSettings
+
+__all__ = [
+    "Bot",
+    "BotContext",
+    "BotLoadError",
+    "BotSettings",
+    "Decision",
+    "Handoff",
+    "Reply",
+    "Silence",
+    "close_bot",
+    "load_bot",
+]

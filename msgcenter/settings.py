@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from bot.settings import BotSettings
+
 ENV_PREFIX = "MSGCENTER_"
 DEFAULT_CONFIG = "config.toml"
 
@@ -133,6 +135,7 @@ class Settings(_Section):
     events: EventsSettings = EventsSettings()
     auth: AuthSettings = AuthSettings()
     handoff: HandoffSettings = HandoffSettings()
+    bot: BotSettings = BotSettings()
     logging: LoggingSettings = LoggingSettings()
     channels: ChannelsSettings = ChannelsSettings()
 

@@ -1,0 +1,116 @@
+"""The bot contract: a bot reads a :class:`BotContext` and returns a :class:`Decision`.
+
+A bot decides and nothing else: it never stores, sends or changes a chat.
+``handoff`` builds the context from the chat, asks the bot, and carries the
+decision out (queues the reply, hands the chat to a human, or does nothing),
+the way an aiogram handler returns the method its dispatcher then runs.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BotContext:
+    """What a bot knows when a customer writes.
+
+    Attributes:
+        chat_id: The chat's id in msgcenter.
+        channel: The chat's channel, as stored ("Telegram", "WhatsApp", "Email").
+        customer_name: The customer's display name; may be empty.
+        mode: The chat's mode ("bot", "agent", "paused", "closed"). Bots answer in "bot" only.
+        text: The customer's new message (may be empty, e.g. a photo without caption).
+        fallbacks_so_far: Fallback replies the bot gave in a row just before this message.
+        is_first_message: Whether this is the customer's first message in the chat.
+        history: Recent messages before this one, oldest first, as (sender, text) with
+            sender "customer", "bot", "agent" or "system".
+        now: When the message arrived; time-zone aware.
+    """
+
+    chat_id: int
+    channel: str
+    customer_name: str
+    text: str
+    mode: str = "bot"
+    fallbacks_so_far: int = 0
+    is_first_message: bool = False
+    history: tuple[tuple[str, str], ...] = ()
+    now: datetime = field(default_factory=_utcnow)
+
+    def __post_init__(self) -> None:
+        if self.now.tzinfo is None or self.now.utcoffset() is None:
+            raise ValueError("BotContext.now must be time-zone aware")
+        if self.fallbacks_so_far < 0:
+            raise ValueError("BotContext.fallbacks_so_far must not be negative")
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """Answer the customer with ``text`` (sent with sender ``bot``); the chat stays with the bot.
+
+    Attributes:
+        text: What to send.
+        fallback: True when the bot did not understand; the caller counts these in a row
+            (a fallback adds one, any other reply resets the count, Silence leaves it).
+        intent: The intent answered, for logs; None for a greeting or a fallback.
+        confidence: How sure the bot was, 0..1, for logs (for a fallback: the best miss).
+    """
+
+    text: str
+    fallback: bool = False
+    intent: str | None = None
+    confidence: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Handoff:
+    """Hand the chat to a human (agent mode, into the queue).
+
+    Attributes:
+        reason: Why, in a few words, recorded on the chat ("customer asked for a human").
+        text: A message to send the customer before the handoff, e.g. the intent's answer
+            or the out-of-hours note saying when a human will be back; None for none.
+    """
+
+    reason: str
+    text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Silence:
+    """Send nothing and change nothing."""
+
+
+Decision = Reply | Handoff | Silence
+
+
+class Bot(Protocol):
+    """What every engine implements: the rules bot, the webhook bot, a user's Python class.
+
+    ``respond`` is called once per customer message of a chat in bot mode, possibly for
+    many chats at once; it must not keep per-chat state on the instance (the context
+    carries what the service knows). A bot may also define ``async def close(self) ->
+    None`` to release what it holds (HTTP sessions); call it through :func:`close_bot`.
+    """
+
+    async def respond(self, context: BotContext) -> Decision:
+        """Decide what to do about the customer's new message."""
+        ...
+
+
+async def close_bot(bot: Bot) -> None:
+    """Call the bot's optional ``close()``, awaiting it when it is a coroutine."""
+    close = getattr(bot, "close", None)
+    if close is None:
+        return
+    result = close()
+    if inspect.isawaitable(result):
+        await result

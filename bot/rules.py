@@ -1,0 +1,180 @@
+"""The default bot: greeting, FAQ intents from config, fallback, and when to call a human.
+
+How a message is read, in order:
+
+1. Not in bot mode: silence. No words at all (a sticker, a photo without
+   caption): the greeting on a first message, else silence.
+2. A handoff phrase ("human", "bicara dengan admin"), as whole words with
+   small typos tolerated: hand off.
+3. The intents: every example is scored against the message (below). The best
+   intent answers when its confidence reaches ``threshold``; an intent marked
+   ``handoff`` hands off with its answer as the message.
+4. Below the threshold: the fallback, or a handoff when this fallback would be
+   the ``handoff_after_fallbacks``-th in a row.
+
+On a customer's first message the greeting comes first, followed by the answer
+or the fallback in the same message. Every handoff outside business hours
+carries the out-of-hours message saying when a human is back; the chat still
+goes to the queue.
+
+Scoring an example: each example word is looked for in the message (exact, or
+a typo of it: rapidfuzz ratio >= 80 for words longer than three letters). The
+share of the example's letters found ("coverage") is the main signal, and the
+share of the message's letters explained weighs 30% so that the intent
+covering more of the message wins ("halo kak, berapa ongkir?" is about
+shipping, not a greeting). A whole-message ``token_sort_ratio`` also counts,
+for rephrasings with the same words. (``token_set_ratio`` alone rates a
+message that is a subset of an example at 100: "my" would be "where is my order".)
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz, process
+
+from bot.engine import BotContext, Decision, Handoff, Reply, Silence
+from bot.settings import BotSettings, IntentSettings
+from bot.text import PhraseMatcher, normalise, similar_words, words
+
+WORD_CUTOFF = 0.8
+MESSAGE_SHARE = 0.3
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """The best intent for a message and how sure the bot is (0..1)."""
+
+    intent: IntentSettings
+    confidence: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Example:
+    intent: int
+    text: str
+    words: tuple[str, ...]
+
+
+class IntentMatcher:
+    """Scores a message against every intent's examples; see the module docstring."""
+
+    def __init__(self, intents: list[IntentSettings]) -> None:
+        self.intents = intents
+        self._examples = [
+            _Example(index, normalise(example), tuple(normalise(example).split()))
+            for index, intent in enumerate(intents)
+            for example in intent.examples
+        ]
+        self._vocabulary = {word for example in self._examples for word in example.words}
+
+    def best(self, message_words: tuple[str, ...]) -> Match | None:
+        """The best-scoring intent, or None when there are no intents or no words."""
+        if not self._examples or not message_words:
+            return None
+        # likeness[m][v]: how much message word m resembles vocabulary word v (0..1).
+        likeness = {
+            said: similar_words(said, self._vocabulary, WORD_CUTOFF) for said in set(message_words)
+        }
+        message = " ".join(message_words)
+        rephrased = {
+            index: score / 100
+            for _, score, index in process.extract(
+                message,
+                [example.text for example in self._examples],
+                scorer=fuzz.token_sort_ratio,
+                limit=None,
+            )
+        }
+        counts = Counter(message_words)
+        scores = [0.0] * len(self.intents)
+        for index, example in enumerate(self._examples):
+            score = max(_coverage_score(example.words, counts, likeness), rephrased[index])
+            scores[example.intent] = max(scores[example.intent], score)
+        best = max(range(len(scores)), key=scores.__getitem__)  # first one on a tie
+        return Match(self.intents[best], round(scores[best], 3))
+
+
+def _coverage_score(
+    example: tuple[str, ...], message: Counter[str], likeness: dict[str, dict[str, float]]
+) -> float:
+    """Share of the example found in the message, nudged by the share of the message explained."""
+    covered = sum(
+        len(wanted) * max(likeness[said].get(wanted, 0.0) for said in message) for wanted in example
+    ) / sum(map(len, example))
+    if covered == 0.0:
+        return 0.0
+    explained = sum(
+        count * len(said) * max(likeness[said].get(wanted, 0.0) for wanted in example)
+        for said, count in message.items()
+    ) / sum(count * len(said) for said, count in message.items())
+    return covered * (1 - MESSAGE_SHARE + MESSAGE_SHARE * explained)
+
+
+class RulesBot:
+    """The config-driven bot (``engine = "rules"``)."""
+
+    def __init__(self, settings: BotSettings) -> None:
+        self.settings = settings
+        self._schedule = settings.schedule()
+        self._templates = settings.templates()
+        self._phrases = PhraseMatcher(settings.handoff_phrases)
+        self._intents = IntentMatcher(list(settings.intents))
+
+    async def respond(self, context: BotContext) -> Decision:
+        """Decide about the new message (see the module docstring)."""
+        return self.decide(context)
+
+    def decide(self, context: BotContext) -> Decision:
+        """The same decision as :meth:`respond`, synchronously (it does no I/O)."""
+        if context.mode != "bot":
+            return Silence()
+        said = words(context.text)
+        if not said:
+            greeting = self._render(self.settings.greeting, context)
+            return Reply(greeting) if context.is_first_message and greeting else Silence()
+        phrase = self._phrases.find(said)
+        if phrase is not None:
+            return self._handoff(context, f"customer asked for a human ({phrase!r})")
+        match = self._intents.best(said)
+        if match is None or match.confidence < self.settings.threshold:
+            return self._fallback(context, match)
+        answer = self._render(match.intent.answer, context)
+        if match.intent.handoff:
+            return self._handoff(context, f"intent {match.intent.name!r} asks for a human", answer)
+        return Reply(
+            self._greeted(context, answer), intent=match.intent.name, confidence=match.confidence
+        )
+
+    def _fallback(self, context: BotContext, match: Match | None) -> Decision:
+        limit = self.settings.handoff_after_fallbacks
+        if limit and context.fallbacks_so_far + 1 >= limit:
+            return self._handoff(context, f"{limit} messages in a row not understood")
+        text = self._greeted(context, self._render(self.settings.fallback, context))
+        return Reply(text, fallback=True, confidence=match.confidence if match else 0.0)
+
+    def _handoff(self, context: BotContext, reason: str, text: str = "") -> Handoff:
+        if self._schedule.is_open(context.now):
+            return Handoff(reason, text or None)
+        when = self._schedule.next_open(context.now)
+        extra = {"next_open": "soon", "next_open_id": "segera"}
+        if when is not None:
+            extra = {
+                "next_open": self._schedule.describe_moment(when, context.now, "en"),
+                "next_open_id": self._schedule.describe_moment(when, context.now, "id"),
+            }
+        note = self._render(self.settings.out_of_hours_message, context, **extra)
+        combined = "\n\n".join(part for part in (text, note) if part)
+        return Handoff(f"{reason}; outside business hours", combined or None)
+
+    def _greeted(self, context: BotContext, text: str) -> str:
+        if not context.is_first_message:
+            return text
+        greeting = self._render(self.settings.greeting, context)
+        return "\n\n".join(part for part in (greeting, text) if part)
+
+    def _render(self, template: str, context: BotContext, **extra: str) -> str:
+        return self._templates.render(
+            template, customer_name=context.customer_name, channel=context.channel, **extra
+        ).strip()
