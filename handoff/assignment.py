@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from datetime import datetime
 
@@ -103,13 +104,13 @@ class Assigner:
             online = await self.presence.online()
             if not online:
                 return count
-            assigned = await self.writer.run(lambda unit: self._assign_next(unit, online))
+            assigned = await self.writer.run(functools.partial(self._assign_next, online=online))
             if not assigned:
                 return count
             count += 1
             self.assigned += 1
 
-    async def _assign_next(self, unit: Unit, online: set[int]) -> bool:
+    async def _assign_next(self, unit: Unit, *, online: set[int]) -> bool:
         await exclusive(ASSIGNMENT, postgres=self.postgres)
         chat = (
             await Chat.filter(mode=Mode.AGENT, assigned_agent_id=None)

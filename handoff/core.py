@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from bot import Bot, close_bot
 from connectors.base import Connector, DeliveryError, InboundEdit, InboundMessage, StatusUpdate
 from handoff import events
 from handoff.assignment import Assigner
+from handoff.autopilot import Autopilot
 from handoff.desk import Desk
 from handoff.errors import Conflict
 from handoff.eventlog import EventLog
@@ -43,6 +45,7 @@ class Core:
     log: EventLog
     presence: Presence
     assigner: Assigner
+    autopilot: Autopilot | None
     connectors: dict[str, Connector] = field(default_factory=dict)
     _typing: dict[int, float] = field(default_factory=dict)
 
@@ -57,6 +60,8 @@ class Core:
         postgres: bool = False,
         presence_store: PresenceStore | None = None,
         auto_assign: bool = True,
+        bot: Bot | None = None,
+        handoff_message: Callable[[Chat], str] | None = None,
     ) -> Core:
         log = EventLog(postgres=postgres)
         writer = Writer(bus, log)
@@ -64,19 +69,25 @@ class Core:
         presenter = Presenter(timezone)
         connectors: dict[str, Connector] = {}
         desk = Desk(writer, staff, presenter, postgres=postgres)
+        desk.handoff_message = handoff_message
+        inbox = Inbox(writer, staff, presenter)
+        autopilot = Autopilot(bot, writer, desk) if bot is not None else None
+        if autopilot is not None:
+            inbox.reactions.append(autopilot.react)
         presence = Presence(presence_store or MemoryPresence(), writer)
         core = cls(
             bus=bus,
             writer=writer,
             staff=staff,
             presenter=presenter,
-            inbox=Inbox(writer, staff, presenter),
+            inbox=inbox,
             desk=desk,
             queries=ChatQueries(staff, presenter),
             outbox=Outbox(writer, presenter, connectors),
             log=log,
             presence=presence,
             assigner=Assigner(writer, desk, presence, enabled=auto_assign, postgres=postgres),
+            autopilot=autopilot,
             connectors=connectors,
         )
         core.desk.on_queued.append(core.outbox.wake)
@@ -108,6 +119,8 @@ class Core:
         await self.outbox.stop()
         await self.inbox.drain()
         await self.writer.stop()
+        if self.autopilot is not None:
+            await close_bot(self.autopilot.bot)
 
     async def typing(self, actor: Actor, chat_id: int) -> None:
         """An agent types in ``chat_id``: tell the other dashboards, and the customer if the

@@ -30,6 +30,9 @@ from storage.models import Channel, Chat, Message, Mode, Sender, Status, User
 
 log = logging.getLogger(__name__)
 
+# Entering agent mode by these tells the customer that a human is coming.
+ANNOUNCED = frozenset({Action.HANDOFF, Action.ASSIGN})
+
 # Checks a reply may still be sent on the chat's channel (e.g. WhatsApp's 24-hour window).
 ReplyPolicy = Callable[[Chat, datetime], None]
 
@@ -57,6 +60,8 @@ class Desk:
         self.on_queued: list[Callable[[], None]] = []
         # Called after a commit that changed a chat's mode or assignee.
         self.on_transition: list[Callable[[int, Transition], None]] = []
+        # What the customer is told when their chat goes to a human (None: nothing).
+        self.handoff_message: Callable[[Chat], str] | None = None
 
     # -- messages -------------------------------------------------------------------------
 
@@ -78,7 +83,7 @@ class Desk:
                 policy(chat, now)
             if chat.mode in (Mode.BOT, Mode.CLOSED):
                 await self.transition(unit, chat, Action.TAKE_OVER, actor, now=now)
-            message = await self._queue_message(
+            message = await self.queue_message(
                 unit, chat, text, Sender.AGENT, now, agent_id=actor.user_id, attachments=attachments
             )
             return message
@@ -94,7 +99,7 @@ class Desk:
             chat = await Chat.get_or_none(id=chat_id)
             if chat is None:
                 raise NotFound(f"chat {chat_id} not found")
-            return await self._queue_message(
+            return await self.queue_message(
                 unit, chat, text, sender, timezone.now(), internal=internal
             )
 
@@ -210,7 +215,13 @@ class Desk:
         to_agent_id: int | None = None,
         reason: str | None = None,
         now: datetime | None = None,
+        announce: bool = True,
     ) -> Transition:
+        """Plan, check, apply and record one action; emit its events (inside an operation).
+
+        With ``announce``, a chat that enters agent mode by a handoff or an assignment gets
+        the handoff message queued for the customer.
+        """
         transition = modes.plan(
             mode=chat.mode,
             assignee=chat.assigned_agent_id,
@@ -249,6 +260,10 @@ class Desk:
                     audience,
                 )
             )
+        entered = transition.to_mode == Mode.AGENT and transition.from_mode != Mode.AGENT
+        if announce and entered and action in ANNOUNCED and self.handoff_message is not None:
+            text = self.handoff_message(chat)
+            await self.queue_message(unit, chat, text, Sender.SYSTEM, now or timezone.now())
         for callback in self.on_transition:
             unit.after_commit(lambda cb=callback: cb(chat.id, transition))  # type: ignore[misc]
         return transition
@@ -272,7 +287,7 @@ class Desk:
                 capacity=agent.capacity,
             )
 
-    async def _queue_message(
+    async def queue_message(
         self,
         unit: Unit,
         chat: Chat,

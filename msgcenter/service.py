@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from bot import Bot, BotLoadError, load_bot
 from connectors.base import Connector
 from dashboard_api.app import create_api
 from dashboard_api.auth import LoginThrottle, Tokens, load_or_create_secret
@@ -22,7 +23,7 @@ from handoff.core import Core, CoreSink
 from handoff.events import MemoryEventBus
 from handoff.staff import Passwords
 from msgcenter.channels import add_web_routes, build_connectors, running
-from msgcenter.settings import Settings
+from msgcenter.settings import Settings, SettingsError
 from storage.db import Database, is_sqlite
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,10 @@ def build_service(settings: Settings) -> Service:
         default_capacity=settings.handoff.default_capacity,
         postgres=not is_sqlite(settings.storage.url),
         auto_assign=settings.handoff.auto_assign,
+        bot=_load_bot(settings),
+        handoff_message=lambda chat: settings.bot.handoff_text(
+            customer_name=chat.customer_name, channel=str(chat.channel)
+        ),
     )
     secret = load_or_create_secret(
         settings.auth.jwt_secret.get_secret_value() if settings.auth.jwt_secret else None,
@@ -72,6 +77,13 @@ def build_service(settings: Settings) -> Service:
     database = Database(settings.storage.url)
     api.health["database"] = _database_check(database)
     return Service(settings, database, core, api)
+
+
+def _load_bot(settings: Settings) -> Bot:
+    try:
+        return load_bot(settings.bot.engine, settings.bot)
+    except BotLoadError as exc:
+        raise SettingsError(str(exc)) from exc
 
 
 def _database_check(database: Database) -> HealthCheck:
