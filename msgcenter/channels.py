@@ -22,7 +22,36 @@ Factory = Callable[[Settings, Sink], Connector | None]
 
 
 def _telegram(settings: Settings, sink: Sink) -> Connector | None:
-    return None
+    # Imported here: aiogram loads only when the channel is on (and this keeps the
+    # module's import block free for the other channels).
+    from connectors.telegram import WEBHOOK_PATH, TelegramConfig, TelegramConnector
+    from msgcenter.settings import SettingsError
+
+    section = settings.channels.telegram
+    if not section.enabled:
+        return None
+    if section.token is None:
+        raise SettingsError(
+            "channels.telegram.token: required when the channel is enabled "
+            "(set MSGCENTER_CHANNELS__TELEGRAM__TOKEN)"
+        )
+    secret = section.webhook_secret.get_secret_value() if section.webhook_secret else ""
+    if section.mode == "webhook" and not secret:
+        raise SettingsError(
+            "channels.telegram.webhook_secret: required in webhook mode "
+            "(set MSGCENTER_CHANNELS__TELEGRAM__WEBHOOK_SECRET)"
+        )
+    config = TelegramConfig(
+        token=section.token.get_secret_value(),
+        api_base=section.api_base,
+        mode=section.mode,
+        webhook_url=settings.server.public_url.rstrip("/") + WEBHOOK_PATH,
+        webhook_secret=secret,
+        private_only=section.private_only,
+        polling_timeout=section.polling_timeout,
+        request_timeout=section.request_timeout,
+    )
+    return TelegramConnector(config, sink)
 
 
 def _whatsapp(settings: Settings, sink: Sink) -> Connector | None:

@@ -97,6 +97,39 @@ class TelegramSettings(_Section):
     api_base: str = "https://api.telegram.org"
     token: SecretStr | None = None
     webhook_secret: SecretStr | None = None
+    private_only: bool = True
+    polling_timeout: int = Field(default=30, ge=0, le=50)
+    request_timeout: int = Field(default=30, ge=1, le=600)
+
+    @field_validator("api_base")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("token")
+    @classmethod
+    def _token_format(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return value
+        bot_id, _, key = value.get_secret_value().partition(":")
+        if not (bot_id.isascii() and bot_id.isdigit() and _token_chars(key, 1, 256)):
+            raise ValueError("must look like 123456789:AAH... (the token @BotFather gave)")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret_format(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not _token_chars(value.get_secret_value(), 1, 256):
+            raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)")
+        return value
+
+
+def _token_chars(value: str, shortest: int, longest: int) -> bool:
+    """Telegram's alphabet for tokens and webhook secrets: ASCII letters, digits, _ and -."""
+    fits = shortest <= len(value) <= longest
+    return fits and all(c.isascii() and (c.isalnum() or c in "_-") for c in value)
 
 
 class WhatsAppSettings(_Section):

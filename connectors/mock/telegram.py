@@ -1,0 +1,438 @@
+"""A local stand-in for the Telegram Bot API, for tests, the demo and ``msgcenter simulate``.
+
+It speaks the Bot API as aiogram calls it: ``POST /bot{token}/{method}`` with
+form-encoded (or JSON) fields, answered ``{"ok": true, "result": ...}``. Customer
+updates wait for ``getUpdates`` (a real long poll) or, after ``setWebhook``, are
+POSTed to the webhook with the secret header, in order, retried until it answers 2xx.
+
+The control API (no token):
+
+- ``POST /_mock/customer`` ``{"name", "text", "chat_id"?, "username"?, "message_id"?}``:
+  a customer writes; answers the update.
+- ``POST /_mock/update`` ``{...}``: any raw update (``update_id`` added when missing).
+- ``GET /_mock/sent``: what the bot sent (method, chat_id, text, message_id, ...).
+- ``GET /_mock/calls``: how often each Bot API method was called (failed calls too).
+- ``POST /_mock/fail`` ``{"method", "status", "count"?, "retry_after"?, "description"?}``:
+  the next ``count`` calls of ``method`` fail like Telegram fails.
+- ``POST /_mock/reset``: forget everything but the token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import re
+import secrets
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from aiohttp import ClientError, ClientSession, ClientTimeout, web
+
+log = logging.getLogger(__name__)
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
+TEXT_LIMIT = 4096
+SECRET_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+DESCRIPTIONS = {
+    400: "Bad Request: chat not found",
+    401: "Unauthorized",
+    403: "Forbidden: bot was blocked by the user",
+    404: "Not Found",
+    409: "Conflict: terminated by other getUpdates request",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+}
+Method = Callable[[dict[str, Any]], Awaitable[Any]]
+
+
+class ApiFailure(Exception):
+    """A Bot API error answer: ``{"ok": false, "error_code", "description", "parameters"?}``."""
+
+    def __init__(self, status: int, description: str, retry_after: float | None = None) -> None:
+        super().__init__(description)
+        self.status = status
+        self.description = description
+        self.retry_after = retry_after
+
+    def response(self) -> web.Response:
+        body: dict[str, Any] = {
+            "ok": False, "error_code": self.status, "description": self.description
+        }  # fmt: skip
+        if self.retry_after is not None:
+            after = self.retry_after
+            body["parameters"] = {"retry_after": int(after) if after == int(after) else after}
+        return web.json_response(body, status=self.status)
+
+
+class MockTelegram:
+    """The fake Bot API server; ``await start()``, point msgcenter at ``url`` with ``token``."""
+
+    def __init__(self, token: str | None = None, *, webhook_retry_seconds: float = 0.5) -> None:
+        self.token = token or f"{secrets.randbelow(9 * 10**9) + 10**9}:{secrets.token_urlsafe(26)}"
+        self.bot_id = int(self.token.split(":", 1)[0])
+        self.webhook_retry_seconds = webhook_retry_seconds
+        self.host = "127.0.0.1"
+        self.port = 0
+        self._runner: web.AppRunner | None = None
+        self._client: ClientSession | None = None
+        self._pusher: asyncio.Task[None] | None = None
+        self._changed = asyncio.Event()
+        self._closing = False
+        self._methods: dict[str, Method] = {
+            "getme": self._get_me,
+            "getupdates": self._get_updates,
+            "sendmessage": self._send_message,
+            "sendchataction": self._send_chat_action,
+            "setwebhook": self._set_webhook,
+            "deletewebhook": self._delete_webhook,
+            "getwebhookinfo": self._get_webhook_info,
+        }
+        self.reset()
+
+    def reset(self) -> None:
+        self.updates: list[dict[str, Any]] = []  # not yet confirmed (polling) or delivered
+        self.sent: list[dict[str, Any]] = []
+        self.calls: Counter[str] = Counter()
+        self.failures: dict[str, tuple[int, ApiFailure]] = {}  # method: (count, failure)
+        self.webhook: dict[str, Any] = {}  # url, secret_token, last_error_*
+        self._next_update_id = 1
+        self._last_message_id: dict[int, int] = {}
+        self._chats: dict[int, dict[str, Any]] = {}
+        self._notify()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        """Listen on ``host:port`` (0: any free port; see ``port`` after)."""
+        app = web.Application()
+        app.router.add_post("/bot{token}/{method}", self._bot_api)
+        app.router.add_post("/_mock/customer", self._control_customer)
+        app.router.add_post("/_mock/update", self._control_update)
+        app.router.add_get("/_mock/sent", self._control_read)
+        app.router.add_get("/_mock/calls", self._control_read)
+        app.router.add_post("/_mock/fail", self._control_fail)
+        app.router.add_post("/_mock/reset", self._control_reset)
+        app.on_shutdown.append(self._wake_waiters)
+        self._closing = False
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=2)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        self.host, self.port = host, self._runner.addresses[0][1]
+        self._client = ClientSession(timeout=ClientTimeout(total=70))
+        self._pusher = asyncio.get_running_loop().create_task(self._push_webhooks())
+
+    async def stop(self) -> None:
+        """Stop listening (state is kept: ``start(port=mock.port)`` brings it back)."""
+        self._closing = True
+        self._notify()
+        if self._pusher is not None:
+            self._pusher.cancel()
+            await asyncio.wait({self._pusher})
+            self._pusher = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+    # -- what a customer does -------------------------------------------------------------
+
+    def customer(
+        self,
+        name: str,
+        text: str,
+        *,
+        chat_id: int | None = None,
+        username: str | None = None,
+        message_id: int | None = None,
+    ) -> dict[str, Any]:
+        """A customer writes to the bot in a private chat; returns the update."""
+        chat_id = chat_id if chat_id is not None else stable_id(name)
+        first, _, last = name.strip().partition(" ")
+        person: dict[str, Any] = {"first_name": first or "Customer"}
+        if last:
+            person["last_name"] = last
+        if username:
+            person["username"] = username
+        chat = {"id": chat_id, **person, "type": "private"}
+        self._chats[chat_id] = chat
+        message = {
+            "message_id": self._message_id(chat_id, message_id),
+            "from": {"id": chat_id, "is_bot": False, **person, "language_code": "en"},
+            "chat": chat,
+            "date": int(time.time()),
+            "text": text,
+        }
+        return self.add_update({"message": message})
+
+    def add_update(self, update: Mapping[str, Any]) -> dict[str, Any]:
+        """Queue any update (for getUpdates or the webhook); ``update_id`` added when missing."""
+        stored = dict(update)
+        if "update_id" not in stored:
+            stored["update_id"] = self._next_update_id
+        self._next_update_id = max(self._next_update_id, int(stored["update_id"])) + 1
+        self.updates.append(stored)
+        self._notify()
+        return stored
+
+    def fail(
+        self,
+        method: str,
+        status: int,
+        count: int = 1,
+        retry_after: float | None = None,
+        description: str | None = None,
+    ) -> None:
+        """The next ``count`` calls of ``method`` fail with ``status``, worded as Telegram does."""
+        if status == 429:
+            retry_after = 1 if retry_after is None else retry_after
+            description = description or f"Too Many Requests: retry after {retry_after:g}"
+        text = description or DESCRIPTIONS.get(status, "Error")
+        self.failures[method] = (count, ApiFailure(status, text, retry_after))
+
+    def _message_id(self, chat_id: int, wanted: int | None = None) -> int:
+        last = self._last_message_id.get(chat_id, 0)
+        message_id = wanted if wanted is not None else last + 1
+        self._last_message_id[chat_id] = max(last, message_id)
+        return message_id
+
+    def _notify(self) -> None:
+        """Wake long polls and the webhook pusher: something changed."""
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    # -- the Bot API ----------------------------------------------------------------------
+
+    async def _bot_api(self, request: web.Request) -> web.Response:
+        token, name = request.match_info["token"], request.match_info["method"]
+        if not secrets.compare_digest(token.encode(), self.token.encode()):
+            return ApiFailure(401, "Unauthorized").response()
+        self.calls[name] += 1
+        method = self._methods.get(name.lower())
+        try:
+            if method is None:
+                raise ApiFailure(404, "Not Found: method not found")
+            self._injected_failure(name)
+            fields = await _fields(request)
+            result = await method(fields)
+        except ApiFailure as exc:
+            return exc.response()
+        return web.json_response({"ok": True, "result": result})
+
+    def _injected_failure(self, method: str) -> None:
+        count, failure = self.failures.pop(method, (0, None))
+        if failure is not None:
+            if count > 1:
+                self.failures[method] = (count - 1, failure)
+            raise failure
+
+    async def _get_me(self, fields: dict[str, Any]) -> Any:
+        return self._bot_user() | {"can_join_groups": True, "supports_inline_queries": False}
+
+    async def _get_updates(self, fields: dict[str, Any]) -> Any:
+        if self.webhook.get("url"):
+            raise ApiFailure(
+                409, "Conflict: can't use getUpdates method while webhook is active; "
+                "use deleteWebhook to delete the webhook first",
+            )  # fmt: skip
+        offset = _int(fields, "offset", 0)
+        limit = min(max(_int(fields, "limit", 100), 1), 100)
+        deadline = asyncio.get_running_loop().time() + max(_int(fields, "timeout", 0), 0)
+        if offset > 0:  # confirms every update before it
+            self.updates = [u for u in self.updates if u["update_id"] >= offset]
+        while True:
+            ready = [u for u in self.updates if u["update_id"] >= offset][:limit]
+            remaining = deadline - asyncio.get_running_loop().time()
+            if ready or remaining <= 0 or self._closing:
+                return ready
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), remaining)
+
+    async def _send_message(self, fields: dict[str, Any]) -> Any:
+        chat_id = _chat_id(fields)
+        text = str(fields.get("text") or "")
+        if not text.strip():
+            raise ApiFailure(400, "Bad Request: message text is empty")
+        if len(text.encode("utf-16-le")) // 2 > TEXT_LIMIT:
+            raise ApiFailure(400, "Bad Request: message is too long")
+        message = {
+            "message_id": self._message_id(chat_id),
+            "from": self._bot_user(),
+            "chat": self._chats.get(chat_id, {"id": chat_id, "type": "private"}),
+            "date": int(time.time()),
+            "text": text,
+        }
+        self.sent.append(
+            {"method": "sendMessage", "chat_id": chat_id, "text": text,
+             "message_id": message["message_id"], "date": message["date"],
+             "parse_mode": fields.get("parse_mode")}
+        )  # fmt: skip
+        return message
+
+    async def _send_chat_action(self, fields: dict[str, Any]) -> Any:
+        chat_id = _chat_id(fields)
+        action = str(fields.get("action") or "")
+        self.sent.append({"method": "sendChatAction", "chat_id": chat_id, "action": action})
+        return True
+
+    async def _set_webhook(self, fields: dict[str, Any]) -> Any:
+        url = str(fields.get("url") or "")
+        if not url:
+            return await self._delete_webhook(fields)
+        if not url.startswith(("http://", "https://")):
+            raise ApiFailure(400, "Bad Request: bad webhook: invalid webhook URL specified")
+        secret = str(fields.get("secret_token") or "")
+        if secret and not SECRET_TOKEN.match(secret):
+            raise ApiFailure(400, "Bad Request: secret token contains unallowed characters")
+        self.webhook = {"url": url, "secret_token": secret}
+        self._notify()
+        return True
+
+    async def _delete_webhook(self, fields: dict[str, Any]) -> Any:
+        self.webhook = {}
+        if str(fields.get("drop_pending_updates", "")).lower() == "true":
+            self.updates = []
+        self._notify()
+        return True
+
+    async def _get_webhook_info(self, fields: dict[str, Any]) -> Any:
+        info: dict[str, Any] = {
+            "url": self.webhook.get("url", ""),
+            "has_custom_certificate": False,
+            "pending_update_count": len(self.updates),
+            "max_connections": 40,
+        }
+        for key in ("last_error_date", "last_error_message"):
+            if key in self.webhook:
+                info[key] = self.webhook[key]
+        return info
+
+    def _bot_user(self) -> dict[str, Any]:
+        return {"id": self.bot_id, "is_bot": True, "first_name": "msgcenter mock",
+                "username": "msgcenter_mock_bot"}  # fmt: skip
+
+    # -- the webhook ----------------------------------------------------------------------
+
+    async def _push_webhooks(self) -> None:
+        """Deliver pending updates to the webhook in order; retry one until it answers 2xx."""
+        while True:
+            changed = self._changed
+            url = self.webhook.get("url")
+            if not url or not self.updates:
+                await changed.wait()
+                continue
+            update = self.updates[0]
+            if await self._post_update(url, update):
+                if self.updates and self.updates[0] is update:
+                    self.updates.pop(0)
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), self.webhook_retry_seconds)
+
+    async def _post_update(self, url: str, update: dict[str, Any]) -> bool:
+        assert self._client is not None
+        headers = {}
+        if self.webhook.get("secret_token"):
+            headers[SECRET_HEADER] = self.webhook["secret_token"]
+        try:
+            async with self._client.post(url, json=update, headers=headers) as response:
+                if response.status < 300:
+                    return True
+                error = f"Wrong response from the webhook: {response.status} {response.reason}"
+        except (ClientError, TimeoutError) as exc:
+            error = f"Connection failed: {type(exc).__name__}"
+        log.info("mock Telegram: delivering update %s failed: %s", update.get("update_id"), error)
+        self.webhook.update(last_error_date=int(time.time()), last_error_message=error)
+        return False
+
+    # -- the control API ------------------------------------------------------------------
+
+    async def _control_customer(self, request: web.Request) -> web.Response:
+        body = await _json_body(request)
+        if not isinstance(body.get("name"), str) or not isinstance(body.get("text"), str):
+            return self._json({"ok": False, "description": "name and text are required"}, 400)
+        update = self.customer(
+            body["name"],
+            body["text"],
+            chat_id=body.get("chat_id"),
+            username=body.get("username"),
+            message_id=body.get("message_id"),
+        )
+        return self._json(update)
+
+    async def _control_update(self, request: web.Request) -> web.Response:
+        return self._json(self.add_update(await _json_body(request)))
+
+    async def _control_fail(self, request: web.Request) -> web.Response:
+        body = await _json_body(request)
+        if not isinstance(body.get("method"), str) or not isinstance(body.get("status"), int):
+            return self._json({"ok": False, "description": "method and status are required"}, 400)
+        self.fail(
+            body["method"], body["status"], int(body.get("count", 1)),
+            body.get("retry_after"), body.get("description"),
+        )  # fmt: skip
+        return self._json({"ok": True})
+
+    async def _control_read(self, request: web.Request) -> web.Response:
+        return self._json(self.sent if request.path.endswith("/sent") else dict(self.calls))
+
+    async def _control_reset(self, _request: web.Request) -> web.Response:
+        self.reset()
+        return self._json({"ok": True})
+
+    async def _wake_waiters(self, _app: web.Application) -> None:
+        self._closing = True
+        self._notify()
+
+    @staticmethod
+    def _json(data: Any, status: int = 200) -> web.Response:
+        return web.json_response(data, status=status)
+
+
+def stable_id(name: str) -> int:
+    """A Telegram-like user id that is the same for the same name every time."""
+    digest = hashlib.sha256(name.strip().lower().encode()).digest()
+    return 100_000_000 + int.from_bytes(digest[:4], "big") % 900_000_000
+
+
+async def _fields(request: web.Request) -> dict[str, Any]:
+    """The call's parameters: JSON, or form fields (aiogram's way: lists/objects as JSON)."""
+    if request.content_type == "application/json":
+        return await _json_body(request)
+    return {key: value for key, value in (await request.post()).items() if isinstance(value, str)}
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        body = exc
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(
+            text=json.dumps({"ok": False, "description": f"a JSON object is required: {body}"}),
+            content_type="application/json",
+        )
+    return body
+
+
+def _int(fields: Mapping[str, Any], key: str, default: int) -> int:
+    try:
+        return int(fields.get(key, default))
+    except (TypeError, ValueError) as exc:
+        raise ApiFailure(400, f"Bad Request: invalid {key} specified") from exc
+
+
+def _chat_id(fields: Mapping[str, Any]) -> int:
+    try:
+        return int(fields.get("chat_id", ""))
+    except (TypeError, ValueError) as exc:
+        raise ApiFailure(400, "Bad Request: chat not found") from exc

@@ -1,0 +1,412 @@
+"""Telegram through aiogram 3: long polling or a webhook in, ``sendMessage`` out.
+
+Updates go through one aiogram ``Dispatcher`` in both modes; its handlers turn
+a message into an :class:`InboundMessage` (or an edit into an
+:class:`InboundEdit`) and await the sink, so an update counts as handled only
+after the commit that holds it:
+
+- webhook: aiogram's ``SimpleRequestHandler`` with ``handle_in_background=False``
+  answers Telegram after the handler returned; a failing sink makes it a 5xx,
+  and Telegram sends the update again later.
+- polling: our own ``getUpdates`` loop (aiogram's ``start_polling`` logs a
+  failing handler and moves on, which would lose the update). The offset that
+  confirms an update advances only after its handler returned; when the sink
+  fails, the loop backs off and asks again from the same offset.
+
+No aiogram type leaves this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ChatAction, ChatType
+from aiogram.exceptions import (
+    AiogramError,
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramEntityTooLarge,
+    TelegramForbiddenError,
+    TelegramMigrateToChat,
+    TelegramNotFound,
+    TelegramRetryAfter,
+)
+from aiogram.types import Message, Update
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler
+from aiohttp import web
+from pydantic import ValidationError
+
+from connectors.base import (
+    Attachment,
+    DeliveryError,
+    InboundEdit,
+    InboundMessage,
+    OutboundMessage,
+    Sink,
+)
+from connectors.text import split_text
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "Telegram"
+WEBHOOK_PATH = "/webhooks/telegram"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
+TEXT_LIMIT = 4096  # characters per message, counted in UTF-16 code units like Telegram does
+ALLOWED_UPDATES = ["message", "edited_message"]
+STOP_GRACE_SECONDS = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class TelegramConfig:
+    """What the connector needs, taken from ``[channels.telegram]`` by the service."""
+
+    token: str
+    api_base: str = "https://api.telegram.org"
+    mode: Literal["polling", "webhook"] = "polling"
+    webhook_url: str = ""  # public URL of WEBHOOK_PATH (webhook mode)
+    webhook_secret: str = ""  # X-Telegram-Bot-Api-Secret-Token (webhook mode)
+    private_only: bool = True
+    polling_timeout: int = 30
+    request_timeout: int = 30
+    retry_base_seconds: float = 1.0  # backoff of getUpdates/setWebhook after a failure
+    retry_max_seconds: float = 30.0
+
+
+class TelegramConnector:
+    """The Telegram channel: see the module docstring."""
+
+    channel = CHANNEL
+
+    def __init__(self, config: TelegramConfig, sink: Sink) -> None:
+        self.config = config
+        self.sink = sink
+        session = AiohttpSession(
+            api=TelegramAPIServer.from_base(config.api_base), timeout=config.request_timeout
+        )
+        self._bot = Bot(config.token, session=session)
+        self._dispatcher = Dispatcher()
+        self._dispatcher.message.register(self._on_message)
+        self._dispatcher.edited_message.register(self._on_edit)
+        self._webhook = SimpleRequestHandler(
+            self._dispatcher,
+            self._bot,
+            handle_in_background=False,
+            secret_token=config.webhook_secret or None,
+        )
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._busy = False  # storing an update: let it finish rather than cancel it
+        self._status = "stopped"
+        # Ids of the parts of a long reply already sent, so a retry sends only the rest.
+        self._parts_sent: OrderedDict[int, list[str]] = OrderedDict()
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start polling, or register the webhook; both retry in the background until done."""
+        self._stopping = False
+        self._status = "starting"
+        work = self._poll() if self.config.mode == "polling" else self._register_webhook()
+        self._task = asyncio.get_running_loop().create_task(work, name="telegram")
+
+    async def stop(self) -> None:
+        """Let an update being stored finish, stop asking Telegram, close the HTTP session."""
+        self._stopping = True
+        task, self._task = self._task, None
+        if task is not None:
+            if not self._busy:
+                task.cancel()  # waiting on Telegram or a backoff: nothing is lost
+            await asyncio.wait({task}, timeout=STOP_GRACE_SECONDS)
+            if not task.done():
+                task.cancel()
+                await asyncio.wait({task})
+            if not task.cancelled() and task.exception() is not None:
+                log.error("the Telegram task had failed", exc_info=task.exception())
+        # The webhook stays registered: Telegram keeps the updates until we are back.
+        await self._bot.session.close()
+        self._status = "stopped"
+
+    async def health(self) -> str:
+        """``polling`` or ``webhook`` when fine, else what goes wrong."""
+        return self._status
+
+    def web_routes(self) -> list[web.RouteDef]:
+        """``POST /webhooks/telegram`` in webhook mode; nothing in polling mode."""
+        if self.config.mode != "webhook":
+            return []
+        return [web.post(WEBHOOK_PATH, self._handle_webhook)]
+
+    # -- inbound --------------------------------------------------------------------------
+
+    async def _handle_webhook(self, request: web.Request) -> web.StreamResponse:
+        given = request.headers.get(SECRET_HEADER, "").encode()
+        if not secrets.compare_digest(given, self.config.webhook_secret.encode()):
+            return _error(401, "unauthorized", f"wrong or missing {SECRET_HEADER}")
+        raw = await request.read()  # aiohttp keeps the body: aiogram reads it again below
+        try:
+            data = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            return _error(400, "malformed_json", f"the body is not valid JSON: {exc}")
+        try:
+            Update.model_validate(data)
+        except ValidationError as exc:
+            message = f"not a Telegram update: {exc.error_count()} invalid field(s)"
+            return _error(422, "validation_error", message)
+        # Runs the dispatcher in this request: the 200 follows the commit; a failing
+        # sink raises, Telegram gets a 5xx and sends the update again.
+        return await self._webhook.handle(request)
+
+    async def _on_message(self, message: Message) -> None:
+        if self._ignored(message):
+            return
+        await self.sink.receive([inbound_message(message)])
+
+    async def _on_edit(self, message: Message) -> None:
+        text = message.text or message.caption
+        if self._ignored(message) or text is None:
+            return  # e.g. a live location moving: nothing an agent reads changed
+        edit = InboundEdit(CHANNEL, str(message.chat.id), str(message.message_id), text)
+        await self.sink.edit(edit)
+
+    def _ignored(self, message: Message) -> bool:
+        if self.config.private_only and message.chat.type != ChatType.PRIVATE:
+            log.debug("ignoring a message in %s chat %s", message.chat.type, message.chat.id)
+            return True
+        return False
+
+    async def _poll(self) -> None:
+        await self._retrying("deleteWebhook", self._delete_webhook)
+        offset: int | None = None
+        failures = 0
+        while not self._stopping:
+            try:
+                updates = await self._bot.get_updates(
+                    offset=offset,
+                    timeout=self.config.polling_timeout,
+                    allowed_updates=ALLOWED_UPDATES,
+                    request_timeout=self.config.polling_timeout + self.config.request_timeout,
+                )
+            except (TelegramAPIError, AiogramError) as exc:
+                failures += 1
+                self._status = f"polling: getUpdates failed ({_describe(exc)})"
+                log.warning("Telegram getUpdates failed: %s", _describe(exc))
+                await self._backoff(failures)
+                continue
+            self._status = "polling"
+            for update in updates:
+                if self._stopping:
+                    return
+                try:
+                    self._busy = True
+                    await self._dispatcher.feed_update(self._bot, update)
+                except Exception:  # left unconfirmed: Telegram sends it again
+                    failures += 1
+                    self._status = f"polling: storing update {update.update_id} failed"
+                    log.exception("storing Telegram update %d failed", update.update_id)
+                    break
+                finally:
+                    self._busy = False
+                offset = update.update_id + 1  # confirmed by the next getUpdates
+            else:
+                failures = 0
+                continue
+            await self._backoff(failures)
+
+    async def _delete_webhook(self) -> None:
+        await self._bot.delete_webhook(drop_pending_updates=False)
+        self._status = "polling"
+
+    async def _register_webhook(self) -> None:
+        await self._retrying("setWebhook", self._set_webhook)
+
+    async def _set_webhook(self) -> None:
+        await self._bot.set_webhook(
+            url=self.config.webhook_url,
+            secret_token=self.config.webhook_secret,
+            allowed_updates=ALLOWED_UPDATES,
+        )
+        self._status = "webhook"
+        log.info("Telegram webhook set to %s", self.config.webhook_url)
+
+    async def _retrying(self, name: str, call: Callable[[], Awaitable[None]]) -> None:
+        """Run ``call`` until Telegram accepts it (the service starts while Telegram is away)."""
+        failures = 0
+        while not self._stopping:
+            try:
+                await call()
+                return
+            except (TelegramAPIError, AiogramError) as exc:
+                failures += 1
+                self._status = f"{self.config.mode}: {name} failed ({_describe(exc)})"
+                log.warning("Telegram %s failed: %s", name, _describe(exc))
+                await self._backoff(failures)
+
+    async def _backoff(self, failures: int) -> None:
+        if self._stopping:
+            return
+        delay = self.config.retry_base_seconds * 2 ** min(failures - 1, 10)
+        await asyncio.sleep(min(delay, self.config.retry_max_seconds))
+
+    # -- outbound -------------------------------------------------------------------------
+
+    async def send(self, message: OutboundMessage) -> str:
+        """Send the reply as one message, or several when longer than Telegram allows.
+
+        Returns the id of the last part. A part already sent is not sent again when
+        the outbox retries after a later part failed.
+        """
+        parts = split_text(message.text, TEXT_LIMIT, utf16=True)
+        sent = self._parts_sent.pop(message.message_id, [])
+        try:
+            for part in parts[len(sent) :]:
+                result = await self._bot.send_message(
+                    chat_id=message.chat_external_id, text=part, parse_mode=None
+                )
+                sent.append(str(result.message_id))
+        except (TelegramAPIError, AiogramError) as exc:
+            error = delivery_error(exc)
+            if error.retryable and sent:
+                self._parts_sent[message.message_id] = sent
+                while len(self._parts_sent) > 1000:
+                    self._parts_sent.popitem(last=False)
+            raise error from exc
+        return sent[-1]
+
+    async def typing(self, chat_external_id: str) -> None:
+        """Show "typing…" to the customer; a hint only, so failures are logged, not raised."""
+        try:
+            await self._bot.send_chat_action(chat_id=chat_external_id, action=ChatAction.TYPING)
+        except (TelegramAPIError, AiogramError) as exc:
+            log.info("Telegram sendChatAction failed: %s", _describe(exc))
+
+
+def delivery_error(exc: TelegramAPIError | AiogramError) -> DeliveryError:
+    """What a failed Bot API call means for the outbox: retry later, or give up and why."""
+    if isinstance(exc, TelegramRetryAfter):
+        return DeliveryError(
+            f"Telegram rate limit: retry after {exc.retry_after} s",
+            retryable=True,
+            retry_after=float(exc.retry_after),
+            code="429",
+        )
+    if isinstance(exc, TelegramForbiddenError):
+        text = exc.message.lower()
+        if "blocked" in text:
+            reason = "the customer blocked the bot"
+        elif "deactivated" in text:
+            reason = "the customer's Telegram account was deleted"
+        else:
+            reason = f"Telegram refused: {exc.message}"
+        return DeliveryError(reason, retryable=False, code="403")
+    if isinstance(exc, TelegramEntityTooLarge | TelegramBadRequest | TelegramNotFound):
+        return DeliveryError(f"Telegram refused: {exc.message}", retryable=False, code="400")
+    if isinstance(exc, TelegramMigrateToChat):
+        return DeliveryError(f"Telegram refused: {exc.message}", retryable=False)
+    # Network errors, timeouts, 5xx, an unreadable answer, a rejected token: may pass later.
+    return DeliveryError(f"Telegram unavailable: {_describe(exc)}", retryable=True)
+
+
+def _describe(exc: BaseException) -> str:
+    message = exc.message if isinstance(exc, TelegramAPIError) else str(exc)
+    return f"{type(exc).__name__}: {message}"
+
+
+def _error(status: int, code: str, message: str) -> web.Response:
+    body = {"error": {"code": code, "message": message, "details": {}}}
+    return web.json_response(body, status=status)
+
+
+# -- converting updates -----------------------------------------------------------------
+
+
+def inbound_message(message: Message) -> InboundMessage:
+    """A Telegram message as msgcenter stores it (chat id and message id as strings)."""
+    user = message.from_user
+    chat = message.chat
+    if chat.type != ChatType.PRIVATE:
+        name = chat.title or ""
+    elif user is not None:
+        name = " ".join(part for part in (user.first_name, user.last_name) if part)
+    else:
+        name = " ".join(part for part in (chat.first_name, chat.last_name) if part)
+    username = user.username if user else chat.username
+    attachments, text = _attachments(message), message.text or message.caption or ""
+    if not text and not attachments:
+        kind = getattr(message.content_type, "value", message.content_type)  # an enum
+        text = f"[unsupported Telegram message: {kind}]"
+    phone = None
+    if message.contact is not None and user is not None and message.contact.user_id == user.id:
+        phone = message.contact.phone_number  # the customer shared their own number
+    return InboundMessage(
+        channel=CHANNEL,
+        chat_external_id=str(chat.id),
+        message_external_id=str(message.message_id),
+        text=text,
+        customer_name=name or (f"@{username}" if username else f"Telegram user {chat.id}"),
+        customer_phone=phone,
+        customer_username=username,
+        attachments=attachments,
+        reply_to_external_id=(
+            str(message.reply_to_message.message_id) if message.reply_to_message else None
+        ),
+        sent_at=message.date,
+    )
+
+
+def _attachments(message: Message) -> tuple[Attachment, ...]:
+    """Files as Telegram file ids with their metadata; places and contacts as metadata."""
+    photo = message.photo[-1] if message.photo else None  # sizes come smallest first
+    files: list[tuple[str, str, Any]] = [
+        ("image", "photo", photo),
+        ("video", "animation", message.animation),  # also sent as a document: not twice
+        ("document", "document", None if message.animation else message.document),
+        ("audio", "audio", message.audio),
+        ("voice", "voice", message.voice),
+        ("video", "video", message.video),
+        ("video", "video_note", message.video_note),
+        ("sticker", "sticker", message.sticker),
+    ]
+    found = [_file(kind, name, item) for kind, name, item in files if item is not None]
+    if message.location is not None:
+        meta: dict[str, Any] = {
+            "latitude": message.location.latitude,
+            "longitude": message.location.longitude,
+        }
+        if message.venue is not None:
+            meta.update(title=message.venue.title, address=message.venue.address)
+        found.append(Attachment("location", name=meta.get("title"), meta=meta))
+    if message.contact is not None:
+        contact = message.contact
+        name = " ".join(p for p in (contact.first_name, contact.last_name) if p)
+        meta = {"phone_number": contact.phone_number, "user_id": contact.user_id}
+        if contact.vcard:
+            meta["vcard"] = contact.vcard
+        found.append(Attachment("contact", name=name, meta=meta))
+    return tuple(found)
+
+
+def _file(kind: str, telegram_type: str, item: Any) -> Attachment:
+    """Any of Telegram's file objects: they share file_id, file_unique_id and file_size."""
+    meta: dict[str, Any] = {"telegram_type": telegram_type, "file_unique_id": item.file_unique_id}
+    for key in ("duration", "width", "height", "performer", "title", "emoji", "set_name"):
+        value = getattr(item, key, None)
+        if value is not None:
+            meta[key] = value
+    return Attachment(
+        kind,
+        name=getattr(item, "file_name", None),
+        mime_type=getattr(item, "mime_type", None) or ("image/jpeg" if kind == "image" else None),
+        size=item.file_size,
+        ref=item.file_id,
+        meta=meta,
+    )
