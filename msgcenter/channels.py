@@ -12,9 +12,11 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from aiohttp import web
+from pydantic import SecretStr
 
 from connectors.base import Connector, Sink
-from msgcenter.settings import Settings
+from connectors.whatsapp import WhatsAppConfig, WhatsAppConnector
+from msgcenter.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +57,36 @@ def _telegram(settings: Settings, sink: Sink) -> Connector | None:
 
 
 def _whatsapp(settings: Settings, sink: Sink) -> Connector | None:
-    return None
+    section = settings.channels.whatsapp
+    if not section.enabled:
+        return None
+    required = {
+        "phone_number_id": section.phone_number_id,
+        "access_token": _secret(section.access_token),
+        "app_secret": _secret(section.app_secret),
+        "verify_token": _secret(section.verify_token),
+    }
+    missing = [
+        f"channels.whatsapp.{name}: required when the channel is enabled"
+        f" (MSGCENTER_CHANNELS__WHATSAPP__{name.upper()})"
+        for name, value in required.items()
+        if not value
+    ]
+    if missing:
+        raise SettingsError("; ".join(missing))
+    config = WhatsAppConfig(
+        phone_number_id=required["phone_number_id"],
+        access_token=required["access_token"],
+        app_secret=required["app_secret"],
+        verify_token=required["verify_token"],
+        graph_base=section.graph_base,
+        api_version=section.api_version,
+    )
+    return WhatsAppConnector(config, sink)
+
+
+def _secret(value: SecretStr | None) -> str:
+    return value.get_secret_value() if value is not None else ""
 
 
 def _email(settings: Settings, sink: Sink) -> Connector | None:

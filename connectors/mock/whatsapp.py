@@ -1,0 +1,335 @@
+"""A fake WhatsApp Cloud API (Graph API) for the demo and the tests, on the real wire.
+
+It takes ``POST /{version}/{phone_number_id}/messages`` like Meta (bearer token,
+Meta-shaped error JSON), records each send, answers with a new wamid and then
+posts signed ``sent``/``delivered``/``read`` status webhooks to msgcenter. The
+control API writes as a customer and steers failures:
+
+    POST /_mock/customer  {"name", "text", "phone"?, "wamid"?, "user_id"?}
+                          -> {"status": <msgcenter's HTTP status>, "wamid", "phone"}
+    GET  /_mock/sent      -> [{"id": wamid, "request": <the Graph API body>}, ...]
+    POST /_mock/fail      {"status": 429|500|400|200, "code"?, "count"?, "retry_after"?}
+                          (status 200: accept, then post a ``failed`` status webhook)
+    POST /_mock/reset     forget sends and pending failures
+
+The payload builders and :func:`sign` (``connectors.mock.whatsapp_payloads``,
+re-exported here) are plain functions: tests and benchmarks build and sign
+webhook bodies with them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from connectors.mock.whatsapp_payloads import (
+    DISPLAY_PHONE,
+    ERRORS,
+    PHONE_NUMBER_ID,
+    WABA_ID,
+    contact,
+    customer_payload,
+    encode,
+    message,
+    meta_error,
+    new_wamid,
+    phone_for,
+    sign,
+    status_payload,
+    webhook_body,
+)
+
+__all__ = [
+    "DISPLAY_PHONE",
+    "PHONE_NUMBER_ID",
+    "WABA_ID",
+    "Failure",
+    "MockWhatsApp",
+    "contact",
+    "customer_payload",
+    "encode",
+    "message",
+    "meta_error",
+    "new_wamid",
+    "phone_for",
+    "sign",
+    "status_payload",
+    "webhook_body",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Failure:
+    """The next ``count`` sends fail with ``status`` and Meta error ``code``."""
+
+    status: int
+    code: int
+    count: int = 1
+    retry_after: float | None = None
+
+
+class MockWhatsApp:
+    """The fake Graph API; ``webhook_url`` is msgcenter's ``.../webhooks/whatsapp``."""
+
+    def __init__(
+        self,
+        app_secret: str,
+        access_token: str,
+        webhook_url: str = "",
+        *,
+        phone_number_id: str = PHONE_NUMBER_ID,
+        auto_statuses: bool = True,
+        status_delay: float = 0.05,
+    ) -> None:
+        self.app_secret = app_secret
+        self.access_token = access_token
+        self.webhook_url = webhook_url
+        self.phone_number_id = phone_number_id
+        self.auto_statuses = auto_statuses
+        self.status_delay = status_delay
+        self.sent: list[dict[str, Any]] = []  # accepted sends: {"id": wamid, "request": body}
+        self.attempts: list[Any] = []  # the body of every authorised send, failed ones too
+        self.failures: deque[Failure] = deque()
+        self._runner: web.AppRunner | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.host, self.port = "127.0.0.1", 0
+
+    @property
+    def url(self) -> str:
+        """The Graph API base URL to configure as ``channels.whatsapp.graph_base``."""
+        return f"http://{self.host}:{self.port}"
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        app = web.Application()
+        app.router.add_post("/{version}/{phone_number_id}/messages", self._messages)
+        app.router.add_post("/_mock/customer", self._customer)
+        app.router.add_get("/_mock/sent", self._sent)
+        app.router.add_post("/_mock/fail", self._fail)
+        app.router.add_post("/_mock/reset", self._reset)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, host, port).start()
+        except OSError:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        self.host, self.port = host, runner.addresses[0][1]
+        log.info("mock WhatsApp Graph API on %s", self.url)
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+    def fail(
+        self, status: int, code: int | None = None, count: int = 1, retry_after: float | None = None
+    ) -> None:
+        """Make the next ``count`` sends fail (status 200: accepted, then a failed status)."""
+        default = {429: 130429, 401: 190, 200: 131047}.get(status, 131000 if status >= 500 else 100)
+        self.failures.append(Failure(status, code or default, count, retry_after))
+
+    def reset(self) -> None:
+        self.sent.clear()
+        self.failures.clear()
+        self.attempts.clear()
+
+    async def customer_says(
+        self,
+        name: str,
+        text: str,
+        *,
+        phone: str | None = None,
+        wamid: str | None = None,
+        user_id: str | None = None,
+    ) -> tuple[int, str]:
+        """Post a signed customer text message to msgcenter: (its HTTP status, the wamid)."""
+        wamid = wamid or new_wamid()
+        payload = customer_payload(name, text, phone=phone, wamid=wamid, user_id=user_id)
+        return await self.post_webhook(payload), wamid
+
+    async def post_status(
+        self, wamid: str, status: str, recipient: str, errors: list[dict[str, Any]] | None = None
+    ) -> int:
+        return await self.post_webhook(status_payload(wamid, status, recipient, errors))
+
+    async def post_webhook(self, payload: dict[str, Any]) -> int:
+        """Sign ``payload`` with the app secret and post it to msgcenter; its HTTP status."""
+        if self._session is None:
+            raise RuntimeError("the mock is not started")
+        body = encode(payload)
+        headers = {
+            "Content-Type": "application/json",
+            "X-Hub-Signature-256": sign(body, self.app_secret),
+        }
+        async with self._session.post(self.webhook_url, data=body, headers=headers) as response:
+            await response.read()
+            return response.status
+
+    # -- Graph API ----------------------------------------------------------------------
+
+    async def _messages(self, request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") != f"Bearer {self.access_token}":
+            return web.json_response(meta_error(190), status=401)
+        number = request.match_info["phone_number_id"]
+        if number != self.phone_number_id:
+            unknown = f"Unsupported post request. Object with ID '{number}' does not exist"
+            return web.json_response(meta_error(100, unknown), status=400)
+        try:
+            body = await request.json()
+        except ValueError:
+            return web.json_response(meta_error(100, "The request body is not JSON"), status=400)
+        self.attempts.append(body)
+        problem = _invalid_send(body)
+        if problem:
+            return web.json_response(meta_error(100, problem), status=400)
+        failure = self._next_failure()
+        if failure is not None and failure.status != 200:
+            headers = {"Retry-After": f"{failure.retry_after:g}"} if failure.retry_after else {}
+            return web.json_response(
+                meta_error(failure.code), status=failure.status, headers=headers
+            )
+        wamid = new_wamid()
+        recipient = str(body.get("to") or body.get("recipient"))
+        self.sent.append({"id": wamid, "request": body})
+        if failure is not None:  # accepted, then failed asynchronously, as Meta does
+            title, details = ERRORS.get(failure.code, ("Failed", "The mock was told to fail."))
+            error = {
+                "code": failure.code,
+                "title": title,
+                "message": title,
+                "error_data": {"details": details},
+            }
+            self._later(wamid, recipient, ["failed"], [error])
+        elif self.auto_statuses:
+            self._later(wamid, recipient, ["sent", "delivered", "read"])
+        key = "wa_id" if "to" in body else "user_id"
+        return web.json_response(
+            {
+                "messaging_product": "whatsapp",
+                "contacts": [{"input": recipient, key: recipient}],
+                "messages": [{"id": wamid}],
+            }
+        )
+
+    def _next_failure(self) -> Failure | None:
+        if not self.failures:
+            return None
+        failure = self.failures[0]
+        failure.count -= 1
+        if failure.count <= 0:
+            self.failures.popleft()
+        return failure
+
+    def _later(
+        self,
+        wamid: str,
+        recipient: str,
+        statuses: list[str],
+        errors: list[dict[str, Any]] | None = None,
+    ) -> None:
+        task = asyncio.get_running_loop().create_task(
+            self._post_statuses(wamid, recipient, statuses, errors)
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _post_statuses(
+        self,
+        wamid: str,
+        recipient: str,
+        statuses: list[str],
+        errors: list[dict[str, Any]] | None,
+    ) -> None:
+        for status in statuses:
+            await asyncio.sleep(self.status_delay)  # msgcenter records the wamid first
+            try:
+                answer = await self.post_status(wamid, status, recipient, errors)
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                log.warning("mock WhatsApp: status webhook not delivered: %s", exc)
+                return
+            if answer != 200:
+                log.warning("mock WhatsApp: msgcenter answered %d to a %s status", answer, status)
+
+    # -- control API ----------------------------------------------------------------------
+
+    async def _customer(self, request: web.Request) -> web.Response:
+        body = await _body(request)
+        name, text = body.get("name"), body.get("text")
+        if not isinstance(name, str) or not isinstance(text, str) or not name or not text:
+            return web.json_response({"error": "name and text are required"}, status=400)
+        phone = body.get("phone")
+        phone = "".join(ch for ch in phone if ch.isdigit()) if isinstance(phone, str) else None
+        user_id = body.get("user_id") if isinstance(body.get("user_id"), str) else None
+        if not phone and not user_id:
+            phone = phone_for(name)
+        wamid = body.get("wamid") if isinstance(body.get("wamid"), str) else None
+        try:
+            status, wamid = await self.customer_says(
+                name, text, phone=phone or None, wamid=wamid, user_id=user_id
+            )
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return web.json_response({"error": f"msgcenter unreachable: {exc}"}, status=502)
+        return web.json_response({"status": status, "wamid": wamid, "phone": phone})
+
+    async def _sent(self, request: web.Request) -> web.Response:
+        return web.json_response(self.sent)
+
+    async def _fail(self, request: web.Request) -> web.Response:
+        body = await _body(request)
+        status, code, count = body.get("status"), body.get("code"), body.get("count", 1)
+        retry_after = body.get("retry_after")
+        if not isinstance(status, int) or not isinstance(count, int):
+            return web.json_response({"error": "status (and count) must be numbers"}, status=400)
+        self.fail(
+            status,
+            code if isinstance(code, int) else None,
+            count,
+            float(retry_after) if isinstance(retry_after, int | float) else None,
+        )
+        return web.json_response({"pending": len(self.failures)})
+
+    async def _reset(self, request: web.Request) -> web.Response:
+        self.reset()
+        return web.json_response({"ok": True})
+
+
+def _invalid_send(body: Any) -> str | None:
+    """What Meta would refuse in a text send, or None."""
+    if not isinstance(body, dict) or body.get("messaging_product") != "whatsapp":
+        return "messaging_product must be 'whatsapp'"
+    if not body.get("to") and not body.get("recipient"):
+        return "to or recipient is required"
+    if body.get("type") != "text":
+        return "the mock only takes text messages"
+    text = body.get("text")
+    text_body = text.get("body") if isinstance(text, dict) else None
+    if not isinstance(text_body, str) or not text_body:
+        return "text.body is required"
+    if len(text_body) > 4096:
+        return "text.body is longer than 4096 characters"
+    return None
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        data = await request.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}

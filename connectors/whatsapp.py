@@ -1,0 +1,274 @@
+"""WhatsApp Cloud API: webhooks in (GET handshake, X-Hub-Signature-256), Graph API messages out.
+
+Meta delivers webhooks at least once and retries until it gets a 2xx, so a
+POST is answered only after its messages are committed (one ``sink.receive``
+call for the whole batch: one commit), and the inbox drops repeats by wamid.
+The signature is checked over the raw body before anything is parsed.
+
+Free-form replies are allowed only within 24 hours of the customer's last
+message: :meth:`WhatsAppConnector.reply_refusal` refuses them at our API, and
+error 131047 from Meta (the window passed while the reply waited) fails the
+message with the same reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from connectors.base import DeliveryError, OutboundMessage, Sink
+from connectors.whatsapp_webhook import CHANNEL, PayloadError, parse_webhook
+
+log = logging.getLogger(__name__)
+
+TEXT_LIMIT = 4096  # characters in one text message body
+WINDOW = timedelta(hours=24)
+WINDOW_RULE = (
+    "WhatsApp allows free-form replies only within 24 hours of the customer's last message"
+)
+NO_TEMPLATES = "(template messages are not supported yet)"
+WINDOW_PASSED = (
+    f"{WINDOW_RULE}; the window had passed when the reply reached WhatsApp {NO_TEMPLATES}"
+)
+WINDOW_CODE = 131047
+# Throughput and pair rate limits (and Graph's application limits): try again later.
+RATE_LIMIT_CODES = frozenset({4, 80007, 130429, 131056})
+
+
+@dataclass(frozen=True, slots=True)
+class WhatsAppConfig:
+    """One business phone number on the Cloud API, and the app that receives its webhooks."""
+
+    phone_number_id: str
+    access_token: str = field(repr=False)
+    app_secret: str = field(repr=False)
+    verify_token: str = field(repr=False)
+    graph_base: str = "https://graph.facebook.com"
+    api_version: str = "v21.0"
+    webhook_path: str = "/webhooks/whatsapp"
+    timeout_seconds: float = 30.0
+
+    @property
+    def messages_url(self) -> str:
+        return f"{self.graph_base.rstrip('/')}/{self.api_version}/{self.phone_number_id}/messages"
+
+
+class WhatsAppConnector:
+    """The WhatsApp channel: webhook routes, the 24-hour rule and Graph API sends."""
+
+    channel = CHANNEL
+
+    def __init__(self, config: WhatsAppConfig, sink: Sink) -> None:
+        self.config = config
+        self.sink = sink
+        self._session: aiohttp.ClientSession | None = None
+        # Wamids of the parts of a long reply already sent, so a retry sends only the rest.
+        self._sent_parts: OrderedDict[int, list[str]] = OrderedDict()
+
+    async def start(self) -> None:
+        if self._session is None:
+            timeout = aiohttp.ClientTimeout(total=self.config.timeout_seconds)
+            self._session = aiohttp.ClientSession(timeout=timeout)
+
+    async def stop(self) -> None:
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+    async def health(self) -> str:
+        return "ok" if self._session is not None else "not started"
+
+    def web_routes(self) -> list[web.RouteDef]:
+        path = self.config.webhook_path
+        return [web.get(path, self.handshake), web.post(path, self.webhook)]
+
+    # -- the 24-hour customer-service window ----------------------------------------------
+
+    def reply_refusal(self, last_customer_message_at: datetime | None, now: datetime) -> str | None:
+        """Why a free-form reply may not be sent now, or None when it may."""
+        if last_customer_message_at is None:
+            return f"{WINDOW_RULE}, and this customer has not written yet {NO_TEMPLATES}"
+        last = _aware(last_customer_message_at)
+        if _aware(now) - last <= WINDOW:
+            return None
+        when = last.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        return f"{WINDOW_RULE}; the customer last wrote at {when} {NO_TEMPLATES}"
+
+    # -- webhooks ---------------------------------------------------------------------
+
+    async def handshake(self, request: web.Request) -> web.Response:
+        """Meta's subscription check: echo ``hub.challenge`` when the verify token matches."""
+        query = request.query
+        token = query.get("hub.verify_token", "")
+        if query.get("hub.mode") == "subscribe" and _same(token, self.config.verify_token):
+            return web.Response(text=query.get("hub.challenge", ""), content_type="text/plain")
+        log.warning("WhatsApp webhook verification refused (wrong mode or verify token)")
+        reason = "webhook verification failed: wrong hub.mode or hub.verify_token"
+        return _error(403, "forbidden", reason)
+
+    async def webhook(self, request: web.Request) -> web.Response:
+        """Store the batch's messages (one commit), apply its statuses, then answer 200."""
+        body = await request.read()
+        if not self._signed(body, request.headers.get("X-Hub-Signature-256")):
+            log.warning("WhatsApp webhook with a missing or wrong signature refused")
+            return _error(401, "invalid_signature", "missing or wrong X-Hub-Signature-256")
+        try:
+            data = json.loads(body)
+        except ValueError as exc:
+            return _error(400, "malformed_json", f"the body is not JSON: {exc}")
+        try:
+            batch = parse_webhook(data, {WINDOW_CODE: WINDOW_PASSED})
+        except PayloadError as exc:
+            return _error(400, "invalid_payload", f"not a WhatsApp webhook body: {exc}")
+        if batch.messages:
+            await self.sink.receive(batch.messages)
+        if batch.statuses:
+            await self.sink.status(batch.statuses)
+        counts = {"messages": len(batch.messages), "statuses": len(batch.statuses)}
+        log.debug("WhatsApp webhook: %(messages)d messages, %(statuses)d statuses", counts)
+        return web.json_response(counts)
+
+    def _signed(self, body: bytes, header: str | None) -> bool:
+        if not header or not header.startswith("sha256="):
+            return False
+        expected = hmac.new(self.config.app_secret.encode(), body, hashlib.sha256).hexdigest()
+        return _same(header[len("sha256=") :].lower(), expected)
+
+    # -- sending ----------------------------------------------------------------------
+
+    async def send(self, message: OutboundMessage) -> str:
+        """Send the reply as text (in parts when longer than 4096); the last part's wamid."""
+        if not message.text.strip():
+            raise DeliveryError("nothing to send: WhatsApp needs text", retryable=False)
+        parts = split_text(message.text)
+        done = self._sent_parts.get(message.message_id, [])
+        try:
+            for index in range(len(done), len(parts)):
+                done.append(await self._post(self._body(message, parts[index], index == 0)))
+                self._remember(message.message_id, done)
+        except DeliveryError as exc:
+            if not exc.retryable:
+                self._sent_parts.pop(message.message_id, None)
+            raise
+        self._sent_parts.pop(message.message_id, None)
+        return done[-1]
+
+    def _body(self, message: OutboundMessage, text: str, first: bool) -> dict[str, Any]:
+        to = message.chat_external_id
+        body: dict[str, Any] = {"messaging_product": "whatsapp", "recipient_type": "individual"}
+        # A phone number goes in "to"; a business-scoped user id (e.g. "US.1349...") in "recipient".
+        body["to" if to.isdigit() else "recipient"] = to
+        body["type"] = "text"
+        body["text"] = {"body": text, "preview_url": False}
+        reply_to = message.reply_to_external_id
+        if first and reply_to and reply_to.startswith("wamid."):
+            body["context"] = {"message_id": reply_to}
+        return body
+
+    async def _post(self, body: dict[str, Any]) -> str:
+        if self._session is None:
+            raise DeliveryError("the WhatsApp connector is not started", retryable=True)
+        headers = {"Authorization": f"Bearer {self.config.access_token}"}
+        try:
+            async with self._session.post(
+                self.config.messages_url, json=body, headers=headers
+            ) as response:
+                raw = await response.read()
+                status, retry_after = response.status, response.headers.get("Retry-After")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            reason = f"WhatsApp API unreachable: {str(exc) or type(exc).__name__}"
+            raise DeliveryError(reason, retryable=True, code="network") from exc
+        data = _json(raw)
+        if 200 <= status < 300:
+            messages = data.get("messages")
+            if isinstance(messages, list) and messages and isinstance(messages[0], dict):
+                wamid = messages[0].get("id")
+                if isinstance(wamid, str) and wamid:
+                    return wamid
+            raise DeliveryError("WhatsApp API answered without a message id", retryable=False)
+        raise delivery_error(status, data, _seconds(retry_after))
+
+    def _remember(self, message_id: int, wamids: list[str]) -> None:
+        self._sent_parts[message_id] = wamids
+        self._sent_parts.move_to_end(message_id)
+        while len(self._sent_parts) > 10_000:
+            self._sent_parts.popitem(last=False)
+
+
+def delivery_error(status: int, data: dict[str, Any], retry_after: float | None) -> DeliveryError:
+    """Map a Graph API error answer to what the outbox should do with the message."""
+    error = _part(data, "error")
+    code = error.get("code") if isinstance(error.get("code"), int) else None
+    message = error.get("message") if isinstance(error.get("message"), str) else f"HTTP {status}"
+    details = _part(error, "error_data").get("details")
+    details = details if isinstance(details, str) else None
+    reason = f"WhatsApp API error {code if code is not None else status}: {message}"
+    if details and details != message:
+        reason += f" ({details})"
+    tag = str(code) if code is not None else f"http_{status}"
+    if code == WINDOW_CODE:
+        return DeliveryError(WINDOW_PASSED, retryable=False, code=tag)
+    if status == 429 or code in RATE_LIMIT_CODES:
+        return DeliveryError(reason, retryable=True, retry_after=retry_after, code=tag)
+    if status >= 500:
+        return DeliveryError(reason, retryable=True, retry_after=retry_after, code=tag)
+    return DeliveryError(reason, retryable=False, code=tag)
+
+
+def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
+    """Cut ``text`` into parts of at most ``limit`` characters, at a line or word end if one
+    is in the second half of the part; the parts joined give ``text`` back."""
+    parts = []
+    while len(text) > limit:
+        cut = max(text.rfind("\n", 0, limit), text.rfind(" ", 0, limit)) + 1
+        if cut <= limit // 2:
+            cut = limit
+        parts.append(text[:cut])
+        text = text[cut:]
+    parts.append(text)
+    return parts
+
+
+def _error(status: int, code: str, message: str) -> web.Response:
+    """Our API's JSON error shape (the connector speaks it without importing the API)."""
+    return web.json_response(
+        {"error": {"code": code, "message": message, "details": {}}}, status=status
+    )
+
+
+def _same(given: str, expected: str) -> bool:
+    return hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode())
+
+
+def _part(data: dict[str, Any], key: str) -> dict[str, Any]:
+    value = data.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _json(raw: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        seconds = float(value) if value is not None else None
+    except ValueError:
+        return None  # an HTTP date: rare; the outbox's own backoff applies
+    return seconds if seconds is not None and seconds >= 0 else None
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
