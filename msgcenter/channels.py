@@ -90,7 +90,41 @@ def _secret(value: SecretStr | None) -> str:
 
 
 def _email(settings: Settings, sink: Sink) -> Connector | None:
-    return None
+    email = settings.channels.email
+    if not email.enabled:
+        return None
+    from connectors.email import EmailConfig, EmailConnector, RelayConfig  # aiosmtpd: only if on
+
+    data_dir = settings.storage.data_dir
+    relay = RelayConfig(
+        host=email.relay_host,
+        port=email.relay_port,
+        security=email.relay_security,
+        username=email.relay_username,
+        password=email.relay_password.get_secret_value() if email.relay_password else None,
+        validate_certs=email.relay_validate_certs,
+        timeout=email.relay_timeout_seconds,
+    )
+    config = EmailConfig(
+        address=email.address,
+        domains=tuple(email.domains),
+        addresses=tuple(email.addresses),
+        display_name=email.display_name,
+        host=email.host,
+        port=email.port,
+        hostname=email.hostname,
+        max_message_bytes=email.max_message_bytes,
+        data_dir=data_dir,
+        attachments_dir=data_dir / email.attachments_dir,
+        auth_users={user: pw.get_secret_value() for user, pw in email.auth_users.items()},
+        auth_required=email.auth_required,
+        auth_require_tls=email.auth_require_tls,
+        tls_cert=email.tls_cert,
+        tls_key=email.tls_key,
+        require_starttls=email.require_starttls,
+        relay=relay,
+    )
+    return EmailConnector(config, sink)
 
 
 FACTORIES: tuple[Factory, ...] = (_telegram, _whatsapp, _email)

@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from bot.settings import BotSettings
 
@@ -148,10 +156,53 @@ class EmailSettings(_Section):
     port: int = Field(default=2525, ge=0, le=65535)
     hostname: str = "localhost"
     domains: list[str] = Field(default_factory=lambda: ["support.example.com"])
+    addresses: list[str] = Field(default_factory=list)
     address: str = "support@support.example.com"
+    display_name: str = "Support"
+    max_message_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    attachments_dir: Path = Path("attachments")
+    auth_required: bool = False
+    auth_users: dict[str, SecretStr] = Field(default_factory=dict)
+    auth_require_tls: bool = True
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    require_starttls: bool = False
     relay_host: str = "127.0.0.1"
     relay_port: int = Field(default=25, ge=0, le=65535)
-    max_message_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    relay_security: Literal["none", "starttls", "tls"] = "none"
+    relay_username: str | None = None
+    relay_password: SecretStr | None = None
+    relay_validate_certs: bool = True
+    relay_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+
+    @field_validator("domains", "addresses")
+    @classmethod
+    def _lowercase(cls, value: list[str]) -> list[str]:
+        return [item.strip().lower() for item in value if item.strip()]
+
+    @field_validator("address")
+    @classmethod
+    def _an_address(cls, value: str) -> str:
+        local, at, domain = value.strip().rpartition("@")
+        if not at or not local or not domain or any(c.isspace() for c in value.strip()):
+            raise ValueError("must be an email address like support@example.com")
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EmailSettings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together")
+        if self.require_starttls and self.tls_cert is None:
+            raise ValueError("require_starttls needs tls_cert and tls_key")
+        if self.auth_required and not self.auth_users:
+            raise ValueError("auth_required needs auth_users")
+        if self.auth_required and self.auth_require_tls and self.tls_cert is None:
+            raise ValueError(
+                "auth_required needs tls_cert and tls_key (or auth_require_tls = false)"
+            )
+        if (self.relay_username is None) != (self.relay_password is None):
+            raise ValueError("relay_username and relay_password go together")
+        return self
 
 
 class ChannelsSettings(_Section):

@@ -1,0 +1,379 @@
+"""Email: an SMTP server in the service's own event loop for mail in, an SMTP relay for replies.
+
+Inbound, aiosmtpd speaks SMTP on ``host:port`` (``loop.create_server``, so the
+handler shares the service's database context). Recipients outside the
+configured domains and addresses are refused at RCPT (550: no open relay),
+mail above ``max_message_bytes`` at MAIL (SIZE) or after DATA (552). The
+message is parsed (``connectors.email_parse``), its files are written under
+``<attachments_dir>/<random id>/<safe name>``, and the sink stores it; the
+sender's MTA gets 250 only after that commit, 451 when storing failed (it
+retries; the files of that attempt are removed), 550 when the mail is
+unusable (nothing stored, nothing left on disk). Mail no person wrote
+(bounces, delivery reports, ``Auto-Submitted`` auto-replies) gets 250 and is
+not stored: answering it (the bot would) could start a mail loop.
+
+Outbound, each reply is one text/plain UTF-8 mail through the relay, with our
+own Message-ID (returned, so it becomes the message's external id and the
+customer's answer to it finds the chat), In-Reply-To and References.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import re
+import secrets
+import shutil
+import ssl
+import unicodedata
+import warnings
+import weakref
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.errors import MessageError
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from functools import partial
+from pathlib import Path
+from typing import Any, Literal
+
+import aiosmtplib
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from connectors.base import Attachment, DeliveryError, InboundMessage, OutboundMessage, Sink
+from connectors.email_parse import MailPart, MailRejected, ParsedMail, parse_mail
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "Email"
+MAX_RECIPIENTS = 100
+_MSGID = re.compile(r"<[^<>\s]+>")
+_REPLY_PREFIX = re.compile(r"^\s*(re|aw|sv|antw)\s*(\[\d+\])?\s*:", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class RelayConfig:
+    """The SMTP server replies go out through."""
+
+    host: str = "127.0.0.1"
+    port: int = 25
+    security: Literal["none", "starttls", "tls"] = "none"
+    username: str | None = None
+    password: str | None = None
+    validate_certs: bool = True
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class EmailConfig:
+    address: str  # replies come from here; its domain names our Message-IDs
+    domains: tuple[str, ...] = ()  # lowercased; mail to any address there is ours
+    addresses: tuple[str, ...] = ()  # single addresses accepted besides the domains
+    display_name: str = "Support"
+    host: str = "127.0.0.1"
+    port: int = 2525
+    hostname: str = "localhost"
+    max_message_bytes: int = 10 * 1024 * 1024
+    data_dir: Path = Path("data")
+    attachments_dir: Path = Path("data/attachments")
+    auth_users: Mapping[str, str] = field(default_factory=dict)
+    auth_required: bool = False
+    auth_require_tls: bool = True
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    require_starttls: bool = False
+    relay: RelayConfig = RelayConfig()
+
+
+class EmailConnector:
+    """The Email channel: ``start`` opens the SMTP server, ``send`` mails a reply."""
+
+    channel = CHANNEL
+
+    def __init__(self, config: EmailConfig, sink: Sink) -> None:
+        self.config = config
+        self.sink = sink
+        self._inbound = _Inbound(config, sink)
+        self._server: asyncio.Server | None = None
+        self._sessions: weakref.WeakSet[SMTP] = weakref.WeakSet()
+        self._tls: ssl.SSLContext | None = None
+        self.port: int = config.port  # the bound port once started (config port 0: any free one)
+
+    async def start(self) -> None:
+        self._tls = _tls_context(self.config)
+        smtp_log = logging.getLogger("mail.log")  # aiosmtpd logs every command at INFO
+        if smtp_log.level == logging.NOTSET:
+            smtp_log.setLevel(logging.WARNING)
+        if self.config.auth_required and not self.config.auth_require_tls:
+            log.warning("email: AUTH is required without TLS; passwords cross the wire in clear")
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            partial(self._protocol, loop), self.config.host, self.config.port
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        log.info("email: SMTP server on %s:%d", self.config.host, self.port)
+
+    def _protocol(self, loop: asyncio.AbstractEventLoop) -> SMTP:
+        with warnings.catch_warnings():
+            # aiosmtpd warns on every connection when AUTH is required without TLS; the
+            # operator chose that explicitly and was warned once at start.
+            warnings.simplefilter("ignore", UserWarning)
+            server = SMTP(
+                self._inbound,
+                hostname=self.config.hostname,
+                ident="msgcenter ESMTP",
+                data_size_limit=self.config.max_message_bytes,
+                enable_SMTPUTF8=True,
+                tls_context=self._tls,
+                require_starttls=self.config.require_starttls,
+                auth_required=self.config.auth_required,
+                auth_require_tls=self.config.auth_require_tls,
+                authenticator=self._inbound.authenticate,
+                loop=loop,
+            )
+        self._sessions.add(server)
+        return server
+
+    async def stop(self) -> None:
+        if self._server is None:
+            return
+        server, self._server = self._server, None
+        server.close()
+        sessions = list(self._sessions)
+        for session in sessions:
+            if session.transport is not None:
+                session.transport.close()
+        handlers = [getattr(s, "_handler_coroutine", None) for s in sessions]
+        pending = [task for task in handlers if task is not None and not task.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=5)
+        await server.wait_closed()
+
+    async def health(self) -> str:
+        if self._server is None or not self._server.is_serving():
+            raise RuntimeError("the SMTP server is not running")
+        return "ok"
+
+    async def send(self, message: OutboundMessage) -> str:
+        """Mail ``message`` through the relay; return its Message-ID."""
+        mail, recipient = compose_reply(
+            message, address=self.config.address, display_name=self.config.display_name
+        )
+        relay = self.config.relay
+        try:
+            await aiosmtplib.send(
+                mail,
+                sender=self.config.address,
+                recipients=[recipient],
+                hostname=relay.host,
+                port=relay.port,
+                username=relay.username,
+                password=relay.password,
+                use_tls=relay.security == "tls",
+                start_tls=relay.security == "starttls",
+                validate_certs=relay.validate_certs,
+                timeout=relay.timeout,
+                local_hostname=self.config.hostname,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            refused = exc.recipients[0]
+            raise _refused(refused.code, refused.message) from exc
+        except aiosmtplib.SMTPResponseException as exc:
+            raise _refused(exc.code, exc.message) from exc
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            reason = f"mail relay {relay.host}:{relay.port} unreachable: {exc}"
+            raise DeliveryError(reason, retryable=True, code="relay_unreachable") from exc
+        return str(mail["Message-ID"])
+
+
+def _refused(code: int, text: str) -> DeliveryError:
+    """A relay's answer: 4xx is worth another try, 5xx is final."""
+    reason = f"mail relay refused the message: {code} {' '.join(text.split())}"
+    return DeliveryError(reason, retryable=not 500 <= code < 600, code=str(code))
+
+
+def _tls_context(config: EmailConfig) -> ssl.SSLContext | None:
+    if config.tls_cert is None or config.tls_key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(config.tls_cert, config.tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"email TLS certificate {config.tls_cert}: {exc}") from exc
+    return context
+
+
+class _Inbound:
+    """The aiosmtpd handler: who may send to whom, and what becomes of a message."""
+
+    def __init__(self, config: EmailConfig, sink: Sink) -> None:
+        self.config = config
+        self.sink = sink
+        self.own_addresses = {config.address.lower(), *(a.lower() for a in config.addresses)}
+        self.domains = frozenset(domain.lower() for domain in config.domains)
+
+    def authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+    ) -> AuthResult:
+        if not isinstance(data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        expected = self.config.auth_users.get(data.login.decode("utf-8", "replace"))
+        # Compare against something even for an unknown user: same time either way.
+        secret = (expected if expected is not None else secrets.token_hex(16)).encode()
+        matches = hmac.compare_digest(secret, data.password) and expected is not None
+        return AuthResult(success=matches, handled=False)
+
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
+            return "452 4.5.3 Too many recipients"
+        lowered = address.lower()
+        if lowered not in self.own_addresses and lowered.rpartition("@")[2] not in self.domains:
+            log.info("email: refused mail for %r (not ours)", address)
+            return "550 5.7.1 Relaying denied: this server takes mail only for its own domains"
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        content = envelope.original_content or b""
+        try:
+            mail, attachments, folders = await asyncio.to_thread(
+                self._prepare, content, envelope.mail_from
+            )
+        except MailRejected as exc:
+            log.info("email: rejected a message from %r: %s", envelope.mail_from, exc.reason)
+            return f"550 {exc.reason}"
+        except OSError:
+            log.exception("email: could not save the attachments of a message")
+            return "451 4.3.0 Could not store the message; please try again later"
+        if mail.automatic:
+            log.info(
+                "email: not stored: %s from %r (%s)", mail.message_id, mail.sender, mail.automatic
+            )
+            return "250 2.0.0 OK: automatic mail, not stored"
+        inbound = InboundMessage(
+            channel=CHANNEL,
+            chat_external_id=mail.sender,
+            message_external_id=mail.message_id,
+            text=mail.text or "(no text)",
+            customer_name=mail.name,
+            customer_email=mail.sender,
+            subject=mail.subject or None,
+            attachments=tuple(attachments),
+            reply_to_external_id=mail.in_reply_to,
+            thread_refs=mail.thread_refs,
+            sent_at=mail.sent_at,
+        )
+        try:
+            results = await self.sink.receive([inbound])
+        except Exception:
+            log.exception("email: storing message %s failed; answered 451", mail.message_id)
+            await asyncio.to_thread(remove_folders, folders)
+            return "451 4.3.0 Temporary failure; please try again later"
+        if results and getattr(results[0], "duplicate", False):
+            await asyncio.to_thread(remove_folders, folders)  # the first delivery's files stay
+        return "250 2.0.0 OK: message stored"
+
+    def _prepare(
+        self, content: bytes, mail_from: str | None
+    ) -> tuple[ParsedMail, list[Attachment], list[Path]]:
+        """Parse and save the files (in a worker thread: both take a while for big mail)."""
+        mail = parse_mail(content, mail_from)
+        if mail.sender in self.own_addresses:
+            raise MailRejected("5.7.1 mail from our own address is not taken (a loop?)")
+        if mail.automatic:
+            return mail, [], []
+        attachments, folders = save_parts(
+            mail.parts, self.config.attachments_dir, self.config.data_dir
+        )
+        return mail, attachments, folders
+
+
+def save_parts(
+    parts: Sequence[MailPart], root: Path, data_dir: Path
+) -> tuple[list[Attachment], list[Path]]:
+    """Write each part to ``root/<random id>/<name>``; on failure remove what was written."""
+    attachments: list[Attachment] = []
+    folders: list[Path] = []
+    try:
+        for part in parts:
+            folder = root / secrets.token_hex(16)
+            folder.mkdir(mode=0o750, parents=True)
+            folders.append(folder)
+            path = folder / part.name
+            if path.parent != folder or part.name in ("", ".", ".."):
+                raise OSError(f"unsafe attachment name {part.name!r}")  # safe_filename prevents
+            with path.open("xb") as file:
+                file.write(part.data)
+            ref = path.relative_to(data_dir) if path.is_relative_to(data_dir) else path
+            attachments.append(
+                Attachment(
+                    kind=part.kind, name=part.name, mime_type=part.mime_type,
+                    size=len(part.data), ref=str(ref), meta=dict(part.meta),
+                )
+            )  # fmt: skip
+    except OSError:
+        remove_folders(folders)
+        raise
+    return attachments, folders
+
+
+def remove_folders(folders: Sequence[Path]) -> None:
+    for folder in folders:
+        try:
+            shutil.rmtree(folder)
+        except OSError as exc:
+            log.warning("email: could not remove %s: %s", folder, exc)
+
+
+def compose_reply(
+    message: OutboundMessage, *, address: str, display_name: str
+) -> tuple[EmailMessage, str]:
+    """The mail for one reply, and its recipient. Header values cannot smuggle in headers."""
+    recipient = (message.customer_email or message.chat_external_id).strip()
+    try:
+        to = Address(display_name=header_text(message.customer_name), addr_spec=recipient)
+        sender = Address(display_name=header_text(display_name), addr_spec=address)
+    except (ValueError, IndexError, MessageError) as exc:
+        raise DeliveryError(
+            f"not a usable email address: {recipient!r}", retryable=False, code="bad_address"
+        ) from exc
+    mail = EmailMessage()
+    mail["From"] = sender
+    mail["To"] = to
+    mail["Subject"] = reply_subject(message.subject)
+    mail["Date"] = format_datetime(datetime.now(UTC))
+    mail["Message-ID"] = make_msgid(domain=address.rpartition("@")[2])
+    references = [ref for ref in message.thread_external_ids if _MSGID.fullmatch(ref)]
+    reply_to = message.reply_to_external_id
+    if reply_to and _MSGID.fullmatch(reply_to):
+        mail["In-Reply-To"] = reply_to
+        if reply_to not in references:
+            references.append(reply_to)
+    if references:
+        mail["References"] = " ".join(references[-20:])
+    text = message.text.replace("\r\n", "\n")
+    mail.set_content(text, charset="utf-8", cte=None if text.isascii() else "quoted-printable")
+    return mail, recipient
+
+
+def reply_subject(subject: str | None) -> str:
+    """ "Re: <subject>", without stacking a second "Re:"."""
+    clean = header_text(subject or "", 900) or "(no subject)"
+    return clean if _REPLY_PREFIX.match(clean) else f"Re: {clean}"
+
+
+def header_text(value: str, limit: int = 200) -> str:
+    """One line of header text: control characters (CR, LF, ...) become spaces; capped."""
+    flat = "".join(" " if unicodedata.category(c)[0] == "C" else c for c in value)
+    return " ".join(flat.split())[:limit]
