@@ -24,10 +24,8 @@ Factory = Callable[[Settings, Sink], Connector | None]
 
 
 def _telegram(settings: Settings, sink: Sink) -> Connector | None:
-    # Imported here: aiogram loads only when the channel is on (and this keeps the
-    # module's import block free for the other channels).
+    # Imported here: aiogram takes seconds to load; only when the channel is on.
     from connectors.telegram import WEBHOOK_PATH, TelegramConfig, TelegramConnector
-    from msgcenter.settings import SettingsError
 
     section = settings.channels.telegram
     if not section.enabled:
@@ -37,7 +35,7 @@ def _telegram(settings: Settings, sink: Sink) -> Connector | None:
             "channels.telegram.token: required when the channel is enabled "
             "(set MSGCENTER_CHANNELS__TELEGRAM__TOKEN)"
         )
-    secret = section.webhook_secret.get_secret_value() if section.webhook_secret else ""
+    secret = _secret(section.webhook_secret)
     if section.mode == "webhook" and not secret:
         raise SettingsError(
             "channels.telegram.webhook_secret: required in webhook mode "
@@ -101,7 +99,7 @@ def _email(settings: Settings, sink: Sink) -> Connector | None:
         port=email.relay_port,
         security=email.relay_security,
         username=email.relay_username,
-        password=email.relay_password.get_secret_value() if email.relay_password else None,
+        password=_secret(email.relay_password) or None,
         validate_certs=email.relay_validate_certs,
         timeout=email.relay_timeout_seconds,
     )

@@ -23,6 +23,7 @@ from connectors.mock.smtp import MockSmtp, SentMail, compose_customer_mail
 from handoff.outbox import RetryPolicy
 from msgcenter.settings import Settings
 from storage.models import Message
+from tests.fakes import QUIET_BOT
 from tests.support import Api, make_settings
 
 T = TypeVar("T")
@@ -59,7 +60,7 @@ async def relay() -> AsyncIterator[MockSmtp]:
 @pytest.fixture
 def settings(db_url: str, tmp_path: Path, relay: MockSmtp) -> Settings:
     return make_settings(
-        db_url, tmp_path / "data", channels={"email": email_section(relay.smtp_port)}
+        db_url, tmp_path / "data", bot=QUIET_BOT, channels={"email": email_section(relay.smtp_port)}
     )
 
 

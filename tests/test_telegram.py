@@ -26,6 +26,7 @@ from msgcenter import demo
 from msgcenter.service import SERVICE, build_app
 from msgcenter.settings import SettingsError
 from storage.models import Message
+from tests.fakes import QUIET_BOT
 from tests.support import Api, ClientFactory, make_settings
 
 T = TypeVar("T")
@@ -106,6 +107,7 @@ def start(mock: MockTelegram, aiohttp_client: ClientFactory, db_url: str, tmp_pa
         settings = make_settings(
             db_url,
             tmp_path / "data",
+            bot=QUIET_BOT,
             server={"public_url": f"http://127.0.0.1:{port}"},
             channels={
                 "telegram": {"enabled": True, "api_base": mock.url, "token": mock.token} | telegram

@@ -17,6 +17,7 @@ from connectors.mock.whatsapp import MockWhatsApp, encode, sign
 from handoff.outbox import RetryPolicy
 from msgcenter import demo
 from msgcenter.service import SERVICE, Service, build_app
+from tests.fakes import QUIET_BOT
 from tests.support import Api, ClientFactory, make_settings
 
 APP_SECRET = "mock-app-secret"
@@ -143,7 +144,9 @@ async def start_whatsapp(
         "app_secret": APP_SECRET,
         "verify_token": VERIFY_TOKEN,
     }
-    settings = make_settings(db_url, tmp_path / "data", channels={"whatsapp": channel})
+    settings = make_settings(
+        db_url, tmp_path / "data", bot=QUIET_BOT, channels={"whatsapp": channel}
+    )
     client = await aiohttp_client(build_app(settings))
     mock.webhook_url = str(client.make_url("/webhooks/whatsapp"))
     service: Service = client.app[SERVICE]
