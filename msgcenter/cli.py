@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
+import json
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 
+import aiohttp
 from aiohttp import web
 
 from handoff.errors import DomainError
 from handoff.staff import NewUser, Passwords, Staff
 from msgcenter import demo as demo_data
 from msgcenter.logs import setup_logging
+from msgcenter.mocks import MockProviders, simulate, with_mocks
 from msgcenter.service import build_app, build_service
 from msgcenter.settings import Settings, SettingsError, load_settings
 from storage.db import Database, is_sqlite, migrate
@@ -37,6 +41,15 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, help="override server.port")
 
     commands.add_parser("migrate", help="apply database migrations")
+
+    commands.add_parser("mock", help="run the fake Telegram, WhatsApp and SMTP providers")
+    simulate = commands.add_parser("simulate", help="write as a customer through the mocks")
+    simulate.add_argument("channel", choices=["telegram", "whatsapp", "email"])
+    simulate.add_argument("--name", required=True, help="the customer's name")
+    simulate.add_argument("--phone", help="WhatsApp: the customer's number")
+    simulate.add_argument("--email", help="email: the customer's address")
+    simulate.add_argument("--subject", help="email: the subject")
+    simulate.add_argument("text", nargs="+", help="what the customer writes")
 
     user = commands.add_parser("user", help="manage users").add_subparsers(
         dest="user_command", required=True
@@ -68,6 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "demo": _demo,
         "migrate": _migrate,
         "user": _user,
+        "mock": _mock,
+        "simulate": _simulate,
     }
     try:
         return commands[args.command](args, settings)
@@ -104,6 +119,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 def demo_settings(settings: Settings) -> Settings:
     """The demo keeps its data in its own SQLite file beside the real one."""
+    server = settings.server.model_copy(
+        update={"public_url": f"http://{settings.server.host}:{settings.server.port}"}
+    )
+    settings = settings.model_copy(update={"server": server})
     if not is_sqlite(settings.storage.url):
         return settings
     data_dir = settings.storage.data_dir / "demo"
@@ -115,33 +134,90 @@ def demo_settings(settings: Settings) -> Settings:
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     settings = demo_settings(_with_server(args, settings))
+    providers = MockProviders(settings)
+    settings = with_mocks(settings, providers)
     service = build_service(settings)
     app = build_app(settings, service)
+
+    async def run_mocks(_app: web.Application) -> AsyncIterator[None]:
+        await providers.start()
+        yield
+        await providers.stop()
+
+    app.cleanup_ctx.insert(0, run_mocks)  # the providers are up before the channels start
 
     async def seed(_app: web.Application) -> None:
         users = await demo_data.seed_users(service.core.staff)
         created = await demo_data.seed_chats(users[1])
-        base = f"http://{settings.server.host}:{settings.server.port}"
-        print(
-            "\n".join(
-                [
-                    "",
-                    "msgcenter demo (DEMO ONLY: these logins are public, never use them for real)",
-                    f"  dashboard API: {base}   (OpenAPI: {base}/openapi.json)",
-                    "  admin / admin123      agent / agent123",
-                    f"  data: {settings.storage.url}  ({created} demo chats created)",
-                    f"  try:  curl -s -X POST {base}/auth/login -H 'Content-Type: application/json'"
-                    ' -d \'{"identifier":"admin","password":"admin123"}\'',
-                    "",
-                ]
-            ),
-            flush=True,
-        )
+        print(_demo_banner(settings, created), flush=True)
 
     app.on_startup.append(seed)
     web.run_app(
         app, host=settings.server.host, port=settings.server.port, print=None, access_log=None
     )
+    return 0
+
+
+def _demo_banner(settings: Settings, created: int) -> str:
+    base = settings.server.public_url
+    mock = settings.mock
+    login = '-d \'{"identifier":"admin","password":"admin123"}\''
+    return "\n".join(
+        [
+            "",
+            "msgcenter demo (DEMO ONLY: these logins are public, never use them for real)",
+            f"  web console:   {base}/",
+            f"  dashboard API: {base}   (OpenAPI: {base}/openapi.json)",
+            "  logins:        admin / admin123      agent / agent123",
+            f"  data:          {settings.storage.url}  ({created} demo chats created)",
+            f"  mock providers on {mock.host}: Telegram :{mock.telegram_port}, "
+            f"WhatsApp :{mock.whatsapp_port}, SMTP :{mock.smtp_port} "
+            f"(control :{mock.smtp_control_port}); email in on :{settings.channels.email.port}",
+            "  write as a customer (in another terminal):",
+            "    .venv/bin/msgcenter simulate whatsapp --name 'Budi Santoso' Halo, pesanan saya?",
+            "    .venv/bin/msgcenter simulate telegram --name 'Sari Dewi' where is my order",
+            "    .venv/bin/msgcenter simulate email --name 'Rina' I want to talk to a human",
+            f"  log in: curl -s -X POST {base}/auth/login "
+            f"-H 'Content-Type: application/json' {login}",
+            "",
+        ]
+    )
+
+
+def _mock(_args: argparse.Namespace, settings: Settings) -> int:
+    """The fake providers alone, for a separately started `msgcenter serve`."""
+
+    async def run() -> None:
+        providers = MockProviders(settings)
+        await providers.start()
+        print("mock providers running; start msgcenter with:")
+        for line in providers.env_lines():
+            print(f"  export {line}")
+        print("(Ctrl+C stops them)", flush=True)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await providers.stop()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())
+    return 0
+
+
+def _simulate(args: argparse.Namespace, settings: Settings) -> int:
+    text = " ".join(args.text)
+    try:
+        answer = asyncio.run(
+            simulate(
+                settings.mock, args.channel, args.name, text,
+                phone=args.phone, email=args.email, subject=args.subject,
+            )
+        )  # fmt: skip
+    except (OSError, RuntimeError, aiohttp.ClientError) as exc:
+        print(f"msgcenter: could not reach the {args.channel} mock ({exc}); "
+              "is `make run` or `msgcenter mock` running?", file=sys.stderr)  # fmt: skip
+        return 1
+    print(f"{args.name} wrote on {args.channel}: {text!r}  ({json.dumps(answer)[:200]})")
     return 0
 
 

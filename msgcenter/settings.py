@@ -211,6 +211,16 @@ class ChannelsSettings(_Section):
     email: EmailSettings = EmailSettings()
 
 
+class MockSettings(_Section):
+    """Where ``msgcenter mock`` and the demo run the fake providers."""
+
+    host: str = "127.0.0.1"
+    telegram_port: int = Field(default=8081, ge=0, le=65535)
+    whatsapp_port: int = Field(default=8082, ge=0, le=65535)
+    smtp_port: int = Field(default=2526, ge=0, le=65535)
+    smtp_control_port: int = Field(default=8083, ge=0, le=65535)
+
+
 class Settings(_Section):
     """Every setting of the service; see config.toml for what each one means."""
 
@@ -222,6 +232,7 @@ class Settings(_Section):
     bot: BotSettings = BotSettings()
     logging: LoggingSettings = LoggingSettings()
     channels: ChannelsSettings = ChannelsSettings()
+    mock: MockSettings = MockSettings()
 
 
 def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:

@@ -62,14 +62,17 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-async def test_demo_serves_the_seed_flow_over_http(tmp_path: Path) -> None:
-    """`msgcenter demo` (what `make run` starts): log in with curl's request, list chats."""
+async def test_demo_serves_the_seed_flow_and_simulated_customers(tmp_path: Path) -> None:
+    """`msgcenter demo` (what `make run` starts) with its mock providers, and `simulate`."""
     port = _free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("MSGCENTER_")},
         "MSGCENTER_STORAGE__DATA_DIR": str(tmp_path / "data"),
         "MSGCENTER_STORAGE__URL": f"sqlite://{tmp_path / 'data' / 'msgcenter.db'}",
-    }
+        "MSGCENTER_CHANNELS__EMAIL__PORT": str(_free_port()),
+        **{f"MSGCENTER_MOCK__{name}": str(_free_port())
+           for name in ("TELEGRAM_PORT", "WHATSAPP_PORT", "SMTP_PORT", "SMTP_CONTROL_PORT")},
+    }  # fmt: skip
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "msgcenter.cli", "demo", "--port", str(port),
         cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
@@ -77,7 +80,7 @@ async def test_demo_serves_the_seed_flow_over_http(tmp_path: Path) -> None:
     base = f"http://127.0.0.1:{port}"
     try:
         async with aiohttp.ClientSession() as http:
-            for _ in range(100):
+            for _ in range(150):
                 try:
                     async with http.get(f"{base}/healthz") as response:
                         if response.status == 200:
@@ -89,11 +92,28 @@ async def test_demo_serves_the_seed_flow_over_http(tmp_path: Path) -> None:
                 token = (await response.json())["access_token"]
             headers = {"Authorization": f"Bearer {token}"}
             async with http.get(f"{base}/chats/", headers=headers) as response:
-                chats = await response.json()
-        assert len(chats) == 4
+                assert len(await response.json()) == 4
+            for channel, name in [("whatsapp", "Budi"), ("telegram", "Sari"), ("email", "Rina")]:
+                simulated = await asyncio.to_thread(
+                    subprocess.run,
+                    [sys.executable, "-m", "msgcenter.cli", "simulate", channel, "--name", name,
+                     "hello", "there"],
+                    cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
+                )  # fmt: skip
+                assert simulated.returncode == 0, simulated.stderr
+                assert f"{name} wrote on {channel}" in simulated.stdout
+            for _ in range(50):
+                async with http.get(f"{base}/chats/", headers=headers) as response:
+                    chats = {c["name"]: c for c in await response.json()}
+                if {"Budi", "Sari", "Rina"} <= chats.keys():
+                    break
+                await asyncio.sleep(0.1)
+        assert {chats[n]["channel"] for n in ("Budi", "Sari", "Rina")} == {
+            "WhatsApp", "Telegram", "Email",
+        }  # fmt: skip
         assert (tmp_path / "data" / "demo" / "msgcenter.db").exists()  # its own database
     finally:
         process.terminate()
         output, _ = await process.communicate()
-    assert process.returncode == 0
+    assert process.returncode == 0, output.decode()[-2000:]
     assert b"DEMO ONLY" in output

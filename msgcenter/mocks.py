@@ -1,0 +1,150 @@
+"""The three fake providers together: for the demo, ``msgcenter mock`` and ``simulate``.
+
+Each mock speaks its provider's real protocol on 127.0.0.1 (the Telegram Bot
+API, the WhatsApp Cloud Graph API and its signed webhooks, SMTP) and has a
+small control API at ``/_mock/...`` to play a customer and to see what
+msgcenter sent. Secrets are generated per run; nothing here is for production.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from connectors.mock.smtp import MockSmtp
+from connectors.mock.telegram import MockTelegram
+from connectors.mock.whatsapp import MockWhatsApp
+from msgcenter.settings import MockSettings, Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class MockSecrets:
+    telegram_token: str
+    whatsapp_access_token: str
+    whatsapp_app_secret: str
+    whatsapp_verify_token: str
+
+    @classmethod
+    def generate(cls) -> MockSecrets:
+        return cls(
+            telegram_token=f"{secrets.randbelow(9 * 10**8) + 10**8}:{secrets.token_urlsafe(26)}",
+            whatsapp_access_token=secrets.token_urlsafe(32),
+            whatsapp_app_secret=secrets.token_hex(16),
+            whatsapp_verify_token=secrets.token_urlsafe(16),
+        )
+
+
+class MockProviders:
+    """Telegram, WhatsApp and SMTP stand-ins on the ports of ``[mock]``."""
+
+    def __init__(self, settings: Settings, mock_secrets: MockSecrets | None = None) -> None:
+        self.settings = settings
+        self.ports: MockSettings = settings.mock
+        self.secrets = mock_secrets or MockSecrets.generate()
+        email = settings.channels.email
+        self.telegram = MockTelegram(self.secrets.telegram_token)
+        self.whatsapp = MockWhatsApp(
+            self.secrets.whatsapp_app_secret,
+            self.secrets.whatsapp_access_token,
+            webhook_url=settings.server.public_url.rstrip("/") + "/webhooks/whatsapp",
+        )
+        self.smtp = MockSmtp(email.host, email.port, to_address=email.address)
+
+    async def start(self) -> None:
+        host = self.ports.host
+        await self.telegram.start(host, self.ports.telegram_port)
+        await self.whatsapp.start(host, self.ports.whatsapp_port)
+        await self.smtp.start(host, self.ports.smtp_port, self.ports.smtp_control_port)
+
+    async def stop(self) -> None:
+        await self.smtp.stop()
+        await self.whatsapp.stop()
+        await self.telegram.stop()
+
+    def channel_settings(self) -> dict[str, Any]:
+        """``[channels]`` pointing msgcenter at these mocks (ports known after ``start``)."""
+        host = self.ports.host
+        return {
+            "telegram": {
+                "enabled": True,
+                "api_base": f"http://{host}:{self.ports.telegram_port}",
+                "token": self.secrets.telegram_token,
+            },
+            "whatsapp": {
+                "enabled": True,
+                "graph_base": f"http://{host}:{self.ports.whatsapp_port}",
+                "phone_number_id": self.whatsapp.phone_number_id,
+                "access_token": self.secrets.whatsapp_access_token,
+                "app_secret": self.secrets.whatsapp_app_secret,
+                "verify_token": self.secrets.whatsapp_verify_token,
+            },
+            "email": {
+                "enabled": True,
+                "relay_host": host,
+                "relay_port": self.ports.smtp_port,
+                "relay_security": "none",
+            },
+        }
+
+    def env_lines(self) -> list[str]:
+        """The same, as environment variables for a separate ``msgcenter serve``."""
+        lines = []
+        for channel, values in self.channel_settings().items():
+            for key, value in values.items():
+                shown = str(value).lower() if isinstance(value, bool) else value
+                lines.append(f"MSGCENTER_CHANNELS__{channel.upper()}__{key.upper()}={shown}")
+        return lines
+
+
+def with_mocks(settings: Settings, providers: MockProviders) -> Settings:
+    """``settings`` with every channel pointed at ``providers``."""
+    channels = settings.channels.model_dump()
+    for channel, values in providers.channel_settings().items():
+        channels[channel].update(values)
+    data = settings.model_dump()
+    data["channels"] = channels
+    return Settings.model_validate(_reveal(data))
+
+
+def _reveal(value: Any) -> Any:
+    """model_dump keeps SecretStr objects; validation wants their text back."""
+    if isinstance(value, dict):
+        return {k: _reveal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_reveal(v) for v in value]
+    get = getattr(value, "get_secret_value", None)
+    return get() if callable(get) else value
+
+
+async def simulate(
+    mock: MockSettings, channel: str, name: str, text: str, **extra: str | None
+) -> dict[str, Any]:
+    """Play a customer writing on ``channel`` through the running mocks' control API."""
+    port = {
+        "telegram": mock.telegram_port,
+        "whatsapp": mock.whatsapp_port,
+        "email": mock.smtp_control_port,
+    }[channel]
+    body: dict[str, Any] = {"name": name, "text": text}
+    body.update({k: v for k, v in extra.items() if v})
+    if channel == "email" and "email" not in body:
+        local = "".join(ch for ch in name.lower().replace(" ", ".") if ch.isalnum() or ch == ".")
+        body["email"] = f"{local or 'customer'}@example.com"
+    url = f"http://{mock.host}:{port}/_mock/customer"
+    timeout = aiohttp.ClientTimeout(total=15)
+    async with (
+        aiohttp.ClientSession(timeout=timeout) as http,
+        http.post(url, json=body) as response,
+    ):
+        answer: Any = await response.json(content_type=None)
+        if response.status >= 400:
+            raise RuntimeError(f"the {channel} mock answered {response.status}: {answer}")
+        if channel == "whatsapp" and answer.get("status") != 200:
+            raise RuntimeError(f"msgcenter answered the webhook with {answer.get('status')}")
+        return answer if isinstance(answer, dict) else {"answer": answer}
