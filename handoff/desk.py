@@ -20,9 +20,10 @@ from handoff import events, modes
 from handoff.errors import Conflict, Invalid, NotFound
 from handoff.events import Event
 from handoff.locks import ASSIGNMENT, exclusive
-from handoff.modes import Action, Actor, Transition
+from handoff.modes import Action, Actor, ActorKind, Transition
 from handoff.queries import can_read
 from handoff.records import record_transition
+from handoff.sanitize import clean, clean_tree
 from handoff.staff import OPEN_MODES, Staff
 from handoff.unit import Unit, Writer
 from handoff.views import Presenter, chat_audience, chat_values, message_values, preview
@@ -161,8 +162,9 @@ class Desk:
 
         return await self.writer.run(operation)
 
-    async def create_chat(self, actor: Actor, fields: dict[str, Any]) -> Chat:
+    async def create_chat(self, actor: Actor, given: dict[str, Any]) -> Chat:
         """A chat started from the dashboard (e.g. to write to a customer first)."""
+        fields: dict[str, Any] = clean_tree(given)
 
         async def operation(unit: Unit) -> Chat:
             channel = Channel(fields["channel"])
@@ -199,6 +201,8 @@ class Desk:
     async def writable_chat(self, actor: Actor, chat_id: int, *, queue_ok: bool = False) -> Chat:
         """The chat, if ``actor`` may change it: admins any, agents theirs (the queue: claim)."""
         chat = await Chat.get_or_none(id=chat_id)
+        if chat is not None and actor.kind != ActorKind.PERSON:
+            return chat  # the bot and the system act on any chat
         if chat is None or not can_read(chat, actor):
             raise NotFound(f"chat {chat_id} not found")
         if not actor.is_admin and chat.assigned_agent_id != actor.user_id and not queue_ok:
@@ -230,7 +234,8 @@ class Desk:
             to_agent_id=to_agent_id,
             reason=reason,
         )
-        if transition.to_agent_id is not None and transition.assignee_changed:
+        reopening = transition.from_mode not in OPEN_MODES and transition.to_mode in OPEN_MODES
+        if transition.to_agent_id is not None and (transition.assignee_changed or reopening):
             await self._check_can_take(transition.to_agent_id, chat.id)
         note = await record_transition(chat, transition, self.staff, now or timezone.now())
         row = await self._row(chat)
@@ -299,6 +304,7 @@ class Desk:
         internal: bool = False,
         attachments: Sequence[Attachment] = (),
     ) -> dict[str, Any]:
+        text = clean(text)
         message = await Message.create(
             chat_id=chat.id,
             text=text,

@@ -11,6 +11,7 @@ bot, assignment) run after the commit, off the provider's request.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Sequence
@@ -25,6 +26,7 @@ from connectors.base import InboundEdit, InboundMessage
 from handoff import events, modes
 from handoff.events import Event
 from handoff.records import record_transition
+from handoff.sanitize import clean, clean_optional, clean_tree
 from handoff.staff import Staff
 from handoff.unit import Unit, Writer
 from handoff.views import Presenter, chat_audience, chat_values, message_values, preview
@@ -117,13 +119,13 @@ class Inbox:
             message = await Message.get_or_none(
                 chat_id=chat.id, external_id=edit.message_external_id, sender=Sender.CUSTOMER
             )
-            if message is None or message.text == edit.text:
+            if message is None or message.text == clean(edit.text):
                 return False
-            message.text = edit.text
+            message.text = clean(edit.text)
             await message.save(update_fields=["text", "updated_at"])
             latest = await Message.filter(chat_id=chat.id, internal=False).order_by("-id").first()
             if latest is not None and latest.id == message.id:
-                chat.last_message_text = preview(edit.text)
+                chat.last_message_text = preview(message.text)
                 await chat.save(update_fields=["last_message_text", "updated_at"])
             view = self.presenter.message(message_values(message))
             unit.emit(
@@ -156,6 +158,7 @@ class Inbox:
         return results
 
     async def _ingest_one(self, unit: Unit, inbound: InboundMessage) -> Received:
+        inbound = _cleaned(inbound)
         key = (inbound.channel, inbound.chat_external_id)
         now = timezone.now()
         chat, created = await self._find_or_create_chat(inbound, key, now)
@@ -279,6 +282,26 @@ class Inbox:
         agent = chat.assigned_agent_id
         names = await self.staff.names({agent}) if agent is not None else {}
         return self.presenter.chat_row(chat_values(chat), names)
+
+
+def _cleaned(inbound: InboundMessage) -> InboundMessage:
+    """The message with control characters dropped from everything it carries."""
+    return dataclasses.replace(
+        inbound,
+        chat_external_id=clean(inbound.chat_external_id),
+        message_external_id=clean(inbound.message_external_id),
+        text=clean(inbound.text),
+        customer_name=clean(inbound.customer_name),
+        customer_phone=clean_optional(inbound.customer_phone),
+        customer_email=clean_optional(inbound.customer_email),
+        customer_username=clean_optional(inbound.customer_username),
+        subject=clean_optional(inbound.subject),
+        attachments=tuple(
+            dataclasses.replace(a, **clean_tree(dataclasses.asdict(a))) for a in inbound.attachments
+        ),
+        reply_to_external_id=clean_optional(inbound.reply_to_external_id),
+        thread_refs=tuple(clean(ref) for ref in inbound.thread_refs),
+    )
 
 
 def _describe_attachments(inbound: InboundMessage) -> str:

@@ -215,7 +215,7 @@ def describe(transition: Transition, agent_names: dict[int, str]) -> str:
     texts = {
         Action.HANDOFF: f"Handed to a human by {who}{reason}; waiting for an agent",
         Action.TAKE_OVER: f"Taken over by {who}",
-        Action.ASSIGN: f"Assigned to {target} by {who}",
+        Action.ASSIGN: f"Assigned to {target} by {who}{reason}",
         Action.CLAIM: f"Claimed by {who}",
         Action.TRANSFER: f"Transferred from {previous} to {target} by {who}",
         Action.UNASSIGN: f"Returned to the queue by {who}",

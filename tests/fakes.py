@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-from bot import BotContext, Decision, Silence
+from bot import BotContext, Decision, Reply, Silence
 
 # make_settings(..., bot=QUIET_BOT): channel tests look at the wire, not at bot answers.
 QUIET_BOT = {"engine": "tests.fakes:SilentBot"}
@@ -18,3 +19,26 @@ class SilentBot:
 
     async def respond(self, context: BotContext) -> Decision:
         return Silence()
+
+
+class SlowBot:
+    """Answers every message, but only after ``options["delay"]`` seconds (race tests)."""
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.delay = float(options.get("delay", 0.5))
+        self.started = asyncio.Event()
+
+    async def respond(self, context: BotContext) -> Decision:
+        self.started.set()
+        await asyncio.sleep(self.delay)
+        return Reply(f"(slow answer to: {context.text})")
+
+
+class BrokenBot:
+    """A bot whose code raises: the chat must go to a human."""
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.options = options
+
+    async def respond(self, context: BotContext) -> Decision:
+        raise RuntimeError("the bot's own bug")

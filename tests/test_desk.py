@@ -178,3 +178,15 @@ async def test_inactive_agents_cannot_be_assigned(admin: Api) -> None:
     status, body = await admin.post(f"/chats/{sarah}/assign", {"agent_id": user["id"]})
     assert (status, body["error"]["details"]["field"]) == (422, "assigned_agent_id")
     assert (await gone.get("/auth/me"))[0] == 401  # and their token is dead
+
+
+async def test_reopening_a_closed_chat_respects_its_agents_capacity(admin: Api) -> None:
+    small = await _new_agent(admin, "tiny", capacity=1)
+    _, me = await small.get("/auth/me")
+    ids = await _ids(admin)
+    sarah, maria = ids["Sarah Williams"], ids["Maria Lopez"]
+    assert (await admin.post(f"/chats/{sarah}/assign", {"agent_id": me["id"]}))[0] == 200
+    assert (await small.post(f"/chats/{sarah}/close"))[0] == 200
+    assert (await admin.post(f"/chats/{maria}/assign", {"agent_id": me["id"]}))[0] == 200
+    status, body = await small.post(f"/chats/{sarah}/reopen")  # would be a second open chat
+    assert (status, body["error"]["code"]) == (409, "agent_at_capacity")

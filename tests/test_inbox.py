@@ -116,3 +116,21 @@ async def test_attachments_are_kept_and_previewed(admin: Api) -> None:
         {"kind": "image", "mime_type": "image/jpeg", "size": 2048, "ref": "file-123"}
     ]
     assert detail["last_message"]["text"] == "[image]"
+
+
+async def test_control_characters_are_dropped_not_refused(admin: Api) -> None:
+    """PostgreSQL refuses NUL; a provider must never be refused for it (it would retry)."""
+    message = InboundMessage(
+        channel="WhatsApp", chat_external_id="62877", message_external_id="w\x001",
+        text="ha\x00lo\x07 there\n", customer_name="Nu\x00ll",
+        attachments=(Attachment(kind="document", name="a\x00.pdf", meta={"k\x00": "v\x00"}),),
+    )  # fmt: skip
+    received = await admin.service.core.inbox.receive(message)
+    stored = await Message.get(id=received.message_id)
+    assert (stored.text, stored.external_id) == ("halo there\n", "w1")
+    assert stored.attachments == [{"kind": "document", "name": "a.pdf", "meta": {"k": "v"}}]
+    assert (await Chat.get(id=received.chat_id)).customer_name == "Null"
+    status, sent = await admin.post(
+        "/chats/messages", {"chat_id": received.chat_id, "text": "o\x00k"}
+    )
+    assert (status, sent["text"]) == (201, "ok")

@@ -134,7 +134,12 @@ async def running_mock() -> AsyncIterator[MockWhatsApp]:
 
 
 async def start_whatsapp(
-    mock: MockWhatsApp, aiohttp_client: ClientFactory, db_url: str, tmp_path: Path
+    mock: MockWhatsApp,
+    aiohttp_client: ClientFactory,
+    db_url: str,
+    tmp_path: Path,
+    *,
+    bot: dict[str, Any] | None = None,
 ) -> WhatsApp:
     channel = {
         "enabled": True,
@@ -145,7 +150,7 @@ async def start_whatsapp(
         "verify_token": VERIFY_TOKEN,
     }
     settings = make_settings(
-        db_url, tmp_path / "data", bot=QUIET_BOT, channels={"whatsapp": channel}
+        db_url, tmp_path / "data", bot=bot or QUIET_BOT, channels={"whatsapp": channel}
     )
     client = await aiohttp_client(build_app(settings))
     mock.webhook_url = str(client.make_url("/webhooks/whatsapp"))
