@@ -269,9 +269,14 @@ class Inbox:
             "online": True,
             "updated_at": now,
         }
-        if inbound.customer_name and inbound.customer_name != chat.customer_name:
+        own = chat.external_id == inbound.chat_external_id  # not someone joining by reference
+        if own and inbound.customer_name and inbound.customer_name != chat.customer_name:
             changes["customer_name"] = inbound.customer_name
-        if inbound.customer_username and inbound.customer_username != chat.customer_username:
+        if (
+            own
+            and inbound.customer_username
+            and inbound.customer_username != chat.customer_username
+        ):
             changes["customer_username"] = inbound.customer_username
         await Chat.filter(id=chat.id).update(unread_count=F("unread_count") + 1, **changes)
         for name, value in changes.items():

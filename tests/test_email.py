@@ -202,6 +202,8 @@ async def test_the_customers_answer_to_our_reply_joins_the_same_chat(
     await relay.customer("John at work", "john@work.example", "Thanks!", "Re: Order 42", ours)
     assert [m["text"] for m in await messages(admin, chat_id)][-1] == "Thanks!"
     assert await chat_of(admin, "john@work.example") is None
+    _, detail = await admin.get(f"/chats/{chat_id}")
+    assert detail["name"] == "John Customer"  # the chat keeps its customer's name
 
     await relay.customer("John at work", "john@work.example", "A new question", "Returns")
     new_chat = await chat_of(admin, "john@work.example")
