@@ -37,6 +37,5 @@ OPENAPI = web.AppKey("msgcenter.openapi", dict)
 ROUTES = [
     Route("GET", "/healthz", healthz, "Service health: database, event bus, connectors.",
           "system", response=s.Health, access="public", responses={503: "a part is failing"}),
-    Route("GET", "/openapi.json", openapi, "This API's OpenAPI 3.1 description.", "system",
-          access="public"),
+    Route("GET", "/openapi.json", openapi, "This API's OpenAPI 3.1 description.", "system"),
 ]  # fmt: skip

@@ -102,10 +102,13 @@ def test_the_signing_key_is_generated_once_into_a_private_file(tmp_path: Path) -
     assert not (tmp_path / "x").exists()
 
 
-async def test_health_and_openapi_need_no_token(anon: Api) -> None:
+async def test_health_needs_no_token_and_openapi_describes_every_route(
+    anon: Api, admin: Api
+) -> None:
     status, health = await anon.get("/healthz")
     assert (status, health["status"], health["checks"]["database"]) == (200, "ok", "ok")
-    status, spec = await anon.get("/openapi.json")
+    assert (await anon.get("/openapi.json"))[0] == 401
+    status, spec = await admin.get("/openapi.json")
     assert status == 200
     assert spec["openapi"].startswith("3.")
     expected = [
