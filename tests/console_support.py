@@ -1,0 +1,145 @@
+"""For the browser tests: `msgcenter demo` in a subprocess on free ports, and a way to talk to it.
+
+The demo is the real thing `make run` starts: the service, its mock providers, the demo
+users and chats. Tests act through the browser and check what the API and the mock
+providers see; `simulate` plays customers exactly as a person would from a terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path(os.environ.get("MSGCENTER_TEST_CHROMIUM", "/usr/bin/chromium"))
+# Without the background-networking flags Chromium tries to reach Google at start.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--disable-features=Translate,MediaRouter,OptimizationHints",
+]
+ARTIFACTS = ROOT / "tests" / "artifacts"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Demo:
+    """A running `msgcenter demo` and the ports of its mock providers."""
+
+    base: str
+    env: dict[str, str]
+    mock_ports: dict[str, int]
+    process: subprocess.Popen[bytes]
+
+    def call(self, method: str, path: str, body: Any = None, token: str = "") -> tuple[int, Any]:
+        return http(method, self.base + path, body, token)
+
+    def login(self, username: str, password: str) -> str:
+        status, data = self.call(
+            "POST", "/auth/login", {"identifier": username, "password": password}
+        )
+        assert status == 200, data
+        return str(data["access_token"])
+
+    def simulate(self, channel: str, name: str, text: str, *options: str) -> str:
+        """`msgcenter simulate CHANNEL --name NAME TEXT`, as typed in a terminal."""
+        result = subprocess.run(  # noqa: S603 - our own CLI
+            [sys.executable, "-m", "msgcenter.cli", "simulate", channel, "--name", name,
+             *options, text],
+            cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def mock(self, channel: str, method: str, path: str, body: Any = None) -> Any:
+        """The control API of a mock provider (``/_mock/...``)."""
+        status, data = http(method, f"http://127.0.0.1:{self.mock_ports[channel]}{path}", body)
+        assert status < 400, data
+        return data
+
+
+def http(method: str, url: str, body: Any = None, token: str = "") -> tuple[int, Any]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - localhost
+    request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=15) as response:  # noqa: S310
+            raw = response.read()
+            return response.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as error:
+        raw = error.read()
+        return error.code, json.loads(raw) if raw else None
+
+
+def start_demo(data_dir: Path, log_path: Path) -> Demo:
+    """Start the demo with cheap password hashing and manual claiming (no auto-assignment)."""
+    port = free_port()
+    mock_ports = {
+        "telegram": free_port(),
+        "whatsapp": free_port(),
+        "smtp": free_port(),
+        "email": free_port(),
+    }
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("MSGCENTER_")},
+        "MSGCENTER_STORAGE__DATA_DIR": str(data_dir),
+        "MSGCENTER_STORAGE__URL": f"sqlite://{data_dir / 'msgcenter.db'}",
+        "MSGCENTER_AUTH__ARGON2_TIME_COST": "1",
+        "MSGCENTER_AUTH__ARGON2_MEMORY_KIB": "64",
+        "MSGCENTER_HANDOFF__AUTO_ASSIGN": "false",
+        "MSGCENTER_CHANNELS__EMAIL__PORT": str(free_port()),
+        "MSGCENTER_MOCK__TELEGRAM_PORT": str(mock_ports["telegram"]),
+        "MSGCENTER_MOCK__WHATSAPP_PORT": str(mock_ports["whatsapp"]),
+        "MSGCENTER_MOCK__SMTP_PORT": str(mock_ports["smtp"]),
+        "MSGCENTER_MOCK__SMTP_CONTROL_PORT": str(mock_ports["email"]),
+    }
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(  # noqa: S603 - our own CLI
+            [sys.executable, "-m", "msgcenter.cli", "demo", "--port", str(port)],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    demo = Demo(f"http://127.0.0.1:{port}", env, mock_ports, process)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the demo stopped: {log_path.read_text()[-2000:]}")
+        try:
+            if demo.call("GET", "/healthz")[0] == 200 and b"web console" in log_path.read_bytes():
+                return demo
+        except OSError:
+            pass
+        time.sleep(0.1)
+    process.terminate()
+    raise RuntimeError(f"the demo did not start: {log_path.read_text()[-2000:]}")
+
+
+def stop_demo(demo: Demo) -> None:
+    demo.process.terminate()
+    try:
+        demo.process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        demo.process.kill()
+        demo.process.wait()

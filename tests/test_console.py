@@ -1,0 +1,286 @@
+"""The web console in real headless Chromium (Debian's), against `msgcenter demo` and its mocks.
+
+One demo and one browser serve the module; each test gets pages of its own. Tests wait
+for what a person would see (Playwright's expect polls), never for fixed times. Screenshots
+of the list and the chat window at 1280 and 390 pixels go to tests/artifacts/.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from tests.console_support import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    Demo,
+    start_demo,
+    stop_demo,
+)
+
+if not CHROMIUM.exists():
+    pytest.skip(
+        f"Chromium is not installed at {CHROMIUM}: `make test` installs Debian's chromium "
+        "where apt-get works (or set MSGCENTER_TEST_CHROMIUM)",
+        allow_module_level=True,
+    )
+playwright = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[dev]'")
+Browser, BrowserContext, Page = (
+    playwright.Browser,
+    playwright.BrowserContext,
+    playwright.Page,
+)
+expect = playwright.expect
+expect.set_options(timeout=5000)
+
+DEMO_NAMES = {"John Doe", "Sarah Williams", "Maria Lopez", "Ahmed Hassan"}
+WIDE = {"width": 1280, "height": 800}
+NARROW = {"width": 390, "height": 844}
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    folder = tmp_path_factory.mktemp("console-demo")
+    running = start_demo(folder / "data", folder / "demo.log")
+    yield running
+    stop_demo(running)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with playwright.sync_playwright() as driver:
+        chromium = driver.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+class Console:
+    """Opens browser pages on the demo and checks that none of them broke or left the origin."""
+
+    def __init__(self, browser: Any, demo: Demo) -> None:
+        self.browser = browser
+        self.demo = demo
+        self.contexts: list[Any] = []
+        self.problems: list[str] = []
+
+    def page(self, viewport: dict[str, int] = WIDE, **options: Any) -> Any:
+        options.setdefault("locale", "en-US")
+        options.setdefault("timezone_id", "UTC")
+        context = self.browser.new_context(viewport=viewport, **options)
+        self.contexts.append(context)
+        page = context.new_page()
+        origin = self.demo.base.removeprefix("http://")
+        page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
+        page.on(
+            "console",
+            lambda message: (
+                message.type == "error"
+                and not message.text.startswith("Failed to load resource")  # a refused request
+                and self.problems.append(f"console error: {message.text}")
+            ),
+        )
+        page.on(
+            "request",
+            lambda request: (
+                re.match(rf"(http|ws)://{re.escape(origin)}/", request.url)
+                or self.problems.append(f"request outside the origin: {request.url}")
+            ),
+        )
+        page.goto(self.demo.base + "/")
+        return page
+
+    def login(
+        self, username: str, password: str, viewport: dict[str, int] = WIDE, **kw: Any
+    ) -> Any:
+        page = self.page(viewport, **kw)
+        sign_in(page, username, password)
+        return page
+
+    def close(self) -> None:
+        for context in self.contexts:
+            context.close()
+
+
+@pytest.fixture
+def console(browser: Any, demo: Demo) -> Iterator[Console]:
+    pages = Console(browser, demo)
+    yield pages
+    pages.close()
+    assert not pages.problems, pages.problems
+
+
+def sign_in(page: Any, username: str, password: str) -> None:
+    page.fill("#login-identifier", username)
+    page.fill("#login-password", password)
+    page.click("form.login-card button[type=submit]")
+    expect(page.locator(".conn")).to_have_attribute("data-state", "live")
+
+
+def row(page: Any, name: str) -> Any:
+    return page.locator(".chat-row", has_text=name)
+
+
+def open_chat(page: Any, name: str) -> None:
+    row(page, name).click()
+    expect(page.locator("#chat-name")).to_have_text(name)
+    expect(page.locator(".messages")).to_have_attribute("aria-busy", "false")
+
+
+def names(page: Any) -> set[str]:
+    return set(page.locator(".chat-row .name").all_text_contents())
+
+
+def actions(page: Any) -> list[str]:
+    return [b.get_attribute("data-action") for b in page.locator(".actions [data-action]").all()]
+
+
+def screenshot(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 10.0) -> Any:
+    """Poll something outside the browser (the API, a mock provider) until it holds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(0.05)
+
+
+def chat_id(demo: Demo, token: str, name: str) -> int:
+    status, rows = demo.call("GET", "/chats/?q=" + name.replace(" ", "+"), token=token)
+    assert status == 200
+    return int(next(r["id"] for r in rows if r["name"] == name))
+
+
+# -- the scenarios of the issue ------------------------------------------------------------
+
+
+def test_an_admin_sees_the_demo_chats_opens_one_and_the_reply_reaches_whatsapp(
+    console: Console, demo: Demo
+) -> None:
+    page = console.login("admin", "admin123")
+    page.click("#tab-all")
+    expect(page.locator(".chat-row")).to_have_count(4)
+    assert names(page) == DEMO_NAMES
+    expect(row(page, "John Doe").locator(".badge.unread")).to_have_text("2")
+    screenshot(page, "list-1280")
+
+    open_chat(page, "John Doe")
+    expect(page.locator(".msg")).to_have_count(6)
+    expect(page.locator(".msg-bot")).to_contain_text("How can we help you today?")
+    expect(row(page, "John Doe").locator(".badge.unread")).to_have_count(0)  # read on open
+    token = demo.login("admin", "admin123")
+    _, john = demo.call("GET", f"/chats/{chat_id(demo, token, 'John Doe')}", token=token)
+    assert john["unread"] == 0
+
+    page.fill("#composer-input", "Your parcel INV-2041 ships today.")
+    page.keyboard.press("Enter")
+    reply = page.locator(".msg-agent", has_text="ships today")
+    expect(reply).to_be_visible()
+    expect(page.locator("#composer-input")).to_have_value("")
+
+    def at_whatsapp() -> list[Any]:
+        sent = demo.mock("whatsapp", "GET", "/_mock/sent")
+        return [s for s in sent if "ships today" in s["request"].get("text", {}).get("body", "")]
+
+    delivered = wait_for(at_whatsapp)
+    assert delivered and delivered[0]["request"]["to"] == "6281234567890"
+    # The mock's status webhooks come back as message.updated frames: the tick follows.
+    expect(reply).to_have_attribute("data-status", re.compile("delivered|read"))
+    expect(reply.locator(".tick")).to_have_attribute("title", re.compile("Delivered|Read"))
+    screenshot(page, "chat-1280")
+
+
+def test_a_simulated_customer_appears_in_the_open_console_within_a_second(
+    console: Console, demo: Demo
+) -> None:
+    page = console.login("admin", "admin123")
+    page.click("#tab-all")
+    open_chat(page, "Ahmed Hassan")
+    demo.simulate("whatsapp", "Ahmed Hassan", "Any news on my address?", "--phone", "6289876543210")
+    message = page.locator(".msg-customer", has_text="Any news on my address?")
+    expect(message).to_be_visible(timeout=1000)
+    expect(page.locator(".chat-row").first).to_contain_text("Any news on my address?")
+
+    demo.simulate("telegram", "Budi Santoso", "Halo, pesanan saya?")
+    expect(row(page, "Budi Santoso")).to_be_visible(timeout=1000)  # a new chat, live
+    open_chat(page, "Budi Santoso")
+    expect(page.locator(".msg-bot").first).to_be_visible()  # the bot answered it
+
+
+def test_a_refused_send_shows_the_apis_reason(console: Console, demo: Demo) -> None:
+    page = console.login("admin", "admin123")
+    page.click("#tab-all")
+    token = demo.login("admin", "admin123")
+    created = {"customer_name": "Dewi Lestari", "channel": "WhatsApp",
+               "customer_phone": "+62 811-0000-1111"}  # fmt: skip
+    assert demo.call("POST", "/chats/", created, token=token)[0] == 201
+    open_chat(page, "Dewi Lestari")  # it arrived live (chat.created)
+    page.fill("#composer-input", "Hello Dewi")
+    page.click("button.send")
+    error = page.locator(".send-error")
+    expect(error).to_contain_text("WhatsApp allows free-form replies only within 24 hours")
+    expect(page.locator("#composer-input")).to_have_value("Hello Dewi")  # nothing lost
+    expect(page.locator(".msg-agent")).to_have_count(0)
+
+
+def test_markup_from_customers_is_shown_as_text(console: Console, demo: Demo) -> None:
+    page = console.login("admin", "admin123")
+    page.click("#tab-all")
+    text = "<img src=x onerror=\"document.title='owned'\"><script>document.title='owned'</script>"
+    demo.simulate("telegram", "<b>Eve</b>", text)
+    open_chat(page, "<b>Eve</b>")
+    shown = page.locator(".msg-customer .text")
+    expect(shown).to_have_text(text)
+    assert page.locator(".messages img, .chat-list img, .chat-list b, #chat-name b").count() == 0
+    assert page.title() != "owned"
+
+
+def test_an_agent_sees_their_chats_and_the_queue_claims_pauses_and_closes(
+    console: Console, demo: Demo
+) -> None:
+    page = console.login("agent", "agent123")
+    expect(page.locator("#tab-all")).to_have_count(0)  # All is for admins
+    expect(page.locator(".chat-row")).to_have_count(2)
+    assert names(page) == {"John Doe", "Ahmed Hassan"}
+    page.click("#tab-queue")
+    expect(page.locator(".empty")).to_contain_text("The queue is empty")
+
+    demo.simulate("email", "Rina Wijaya", "I want to talk to a human")
+    waiting = row(page, "Rina Wijaya")
+    expect(waiting).to_be_visible()  # the bot handed it over: it arrives in the queue live
+    expect(waiting.locator(".badge.mode")).to_have_text("Queued")
+    open_chat(page, "Rina Wijaya")
+    assert actions(page) == ["claim"]
+    expect(page.locator(".composer-note")).to_contain_text("Claim this chat")
+    expect(page.locator("#composer-input")).to_be_disabled()
+
+    page.click("[data-action=claim]")
+    expect(page.locator(".chat-head .badge.mode")).to_have_attribute("data-mode", "agent")
+    expect(page.locator("#composer-input")).to_be_enabled()
+    assert set(actions(page)) == {"transfer", "unassign", "pause", "return_to_bot", "close"}
+    expect(page.locator(".msg-internal", has_text="Claimed by Agent Smith")).to_be_visible()
+
+    page.click("[data-action=pause]")
+    expect(page.locator(".chat-head .badge.mode")).to_have_attribute("data-mode", "paused")
+    assert set(actions(page)) == {"take_over", "resume", "close"}
+
+    page.click("[data-action=close]")
+    expect(page.locator(".chat-head .badge.mode")).to_have_attribute("data-mode", "closed")
+    assert set(actions(page)) == {"take_over", "reopen"}
+    expect(page.locator(".msg-internal", has_text="Closed by Agent Smith")).to_be_visible()
+
+    token = demo.login("admin", "admin123")
+    status, chat = demo.call("GET", f"/chats/{chat_id(demo, token, 'Rina Wijaya')}", token=token)
+    assert status == 200 and chat["mode"] == "closed"
+    assert chat["assigned_agent_name"] == "Agent Smith"
+    page.click("#tab-mine")
+    expect(row(page, "Rina Wijaya")).to_be_visible()
