@@ -140,8 +140,19 @@ document.addEventListener("visibilitychange", () => {
 });
 setInterval(() => emit("clock"), 60_000);
 
+async function resume(session) {
+  // Check the kept token before opening the socket: it may have been revoked meanwhile.
+  api.token = session.token;
+  try {
+    const user = await api.get("/auth/me");
+    enter({ ...session, user });
+  } catch (error) {
+    if (error.status === 0) enter(session); // the server is unreachable: the socket retries
+  }
+}
+
 const session = loadSession();
-if (session && session.expiresAt > Date.now()) enter(session);
+if (session && session.expiresAt > Date.now()) resume(session);
 else {
   if (session) state.notice = t("login.expired");
   saveSession(null);

@@ -13,16 +13,16 @@ export function mountList(root) {
       type: "button", role: "tab", id: `tab-${tab}`, class: "tab", "data-tab": tab,
       "aria-controls": "chat-list", onclick: () => selectTab(tab), onkeydown: tabKeys,
     }, t(`tabs.${tab}`)),
-  ); // prettier-ignore
+  );
   const modeSelect = select("filter-mode", t("filter.mode"), MODES.map((m) => [m, t(`mode.${m}`)]),
-    (value) => setFilter("mode", value)); // prettier-ignore
+    (value) => setFilter("mode", value));
   const channelSelect = select("filter-channel", t("filter.channel"), CHANNELS.map((c) => [c, c]),
-    (value) => setFilter("channel", value)); // prettier-ignore
+    (value) => setFilter("channel", value));
   const search = h("input", {
     type: "search", id: "chat-search", class: "search", value: state.filters.q,
     placeholder: t("filter.searchPlaceholder"), "aria-label": t("filter.search"),
     oninput: debounce((event) => setFilter("q", event.target.value.trim()), 300),
-  }); // prettier-ignore
+  });
   const list = h("ul", { id: "chat-list", class: "chat-list", role: "tabpanel", "aria-label": t("list.label") });
   const more = h("button", { type: "button", class: "more", onclick: () => chats.loadMore() }, t("list.more"));
   const status = h("div", { class: "list-status" });
@@ -34,7 +34,7 @@ export function mountList(root) {
     list,
     status,
     h("div", { class: "list-foot" }, more),
-  ); // prettier-ignore
+  );
 
   // Paging as the list grows: the "load more" button loads itself when it scrolls into view.
   const observer = new IntersectionObserver((entries) => {
@@ -67,7 +67,7 @@ export function mountList(root) {
       empty && h("p", { class: "empty" }, t(filtered ? "list.empty.filtered" : `list.empty.${state.tab}`)),
       error && h("p", { class: "error", role: "alert" }, t("list.error", { error }), " ",
         h("button", { type: "button", class: "link", onclick: () => chats.loadList() }, t("list.retry"))),
-    ); // prettier-ignore
+    );
     more.hidden = !next;
     more.disabled = loading;
   }
@@ -83,7 +83,7 @@ function select(id, label, options, onchange) {
   const control = h("select", { id, onchange: (event) => onchange(event.target.value) },
     h("option", { value: "" }, t("filter.any")),
     options.map(([value, text]) => h("option", { value, selected: state.filters[id.slice(7)] === value }, text)),
-  ); // prettier-ignore
+  );
   return { control, label: h("label", { class: "filter" }, h("span", {}, label), control) };
 }
 
@@ -112,7 +112,7 @@ function setFilter(name, value) {
 function skeletonRow() {
   return h("li", { class: "skeleton", "aria-hidden": "true" },
     h("span", { class: "sk-avatar" }), h("span", { class: "sk-lines" }, h("span"), h("span")));
-} // prettier-ignore
+}
 
 function renderRows(list, rows, current) {
   const wanted = new Set(current.map((chat) => chat.id));
@@ -139,7 +139,7 @@ function renderRow(li, chat) {
   const open = state.open?.id === chat.id;
   const last = chat.last_message;
   const label = [chat.name, chat.channel, t(`mode.${chat.queued ? "queued" : chat.mode}`),
-    chat.unread ? t("list.unread", { count: chat.unread }) : ""].filter(Boolean).join(", "); // prettier-ignore
+    chat.unread ? t("list.unread", { count: chat.unread }) : ""].filter(Boolean).join(", ");
   let button = li.firstElementChild;
   if (!button) {
     button = h("button", { type: "button", class: "chat-row", onclick: () => openFromList(chat.id) });
@@ -161,7 +161,7 @@ function renderRow(li, chat) {
         h("span", { class: "preview" }, last ? previewPrefix(last) + last.text : ""),
         h("span", { class: "badges" }, modeBadge(chat),
           chat.unread > 0 && h("span", { class: "badge unread", "aria-hidden": "true" }, String(chat.unread)))))
-  ); // prettier-ignore
+  );
 }
 
 function openFromList(id) {
