@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from dashboard_api import chats, system, users, ws
+from dashboard_api import attachments, chats, system, users, ws
 from dashboard_api.console import setup_console
 from dashboard_api.errors import error_middleware
 from dashboard_api.openapi import build_openapi
@@ -15,7 +15,13 @@ from dashboard_api.routing import Route, to_aiohttp
 from dashboard_api.system import OPENAPI
 from dashboard_api.typedefs import CONTEXT, ApiContext
 
-ROUTES: list[Route] = [*users.ROUTES, *chats.ROUTES, *ws.ROUTES, *system.ROUTES]
+ROUTES: list[Route] = [
+    *users.ROUTES,
+    *chats.ROUTES,
+    *attachments.ROUTES,
+    *ws.ROUTES,
+    *system.ROUTES,
+]
 
 
 def cors_middleware(origins: Sequence[str]) -> Middleware:
