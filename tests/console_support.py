@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import smtplib
 import socket
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +73,12 @@ class Demo:
         )  # fmt: skip
         assert result.returncode == 0, result.stderr
         return result.stdout
+
+    def mail(self, message: EmailMessage) -> None:
+        """A customer's mail straight to msgcenter's SMTP server (simulate sends no files)."""
+        port = int(self.env["MSGCENTER_CHANNELS__EMAIL__PORT"])
+        with smtplib.SMTP("127.0.0.1", port, timeout=15) as smtp:
+            smtp.send_message(message)
 
     def mock(self, channel: str, method: str, path: str, body: Any = None) -> Any:
         """The control API of a mock provider (``/_mock/...``)."""

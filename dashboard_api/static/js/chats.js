@@ -170,6 +170,19 @@ const sendTyping = throttle((chatId) => {
   }
 }, 3000);
 
+const files = new Map(); // attachment path -> Promise of an object URL
+
+/** An attachment the API keeps, as a same-origin blob: URL (fetched once with the token). */
+export function attachmentUrl(message, index) {
+  const path = `/chats/${message.chat_id}/messages/${message.id}/attachments/${index}`;
+  if (!files.has(path)) {
+    const url = api.blob(path).then((blob) => URL.createObjectURL(blob));
+    url.catch(() => files.delete(path));
+    files.set(path, url);
+  }
+  return files.get(path);
+}
+
 /** The agent typed in the composer (sent at most every 3 s). */
 export function typing() {
   const chat = state.open && state.chats.get(state.open.id);

@@ -1,5 +1,6 @@
 // One message as the chat window shows it: sender style, text, attachments, delivery tick.
 
+import { attachmentUrl } from "../chats.js";
 import { h, icon } from "../dom.js";
 import { clock, fullTime, t } from "../i18n.js";
 import { agentName } from "./common.js";
@@ -22,7 +23,7 @@ export function renderMessage(li, message) {
     h("div", { class: "bubble" },
       h("span", { class: "who" }, who(message)),
       message.text && h("p", { class: "text" }, message.text),
-      attachments(message.attachments || []),
+      attachments(message),
       h("span", { class: "meta" },
         h("time", { datetime: message.created_at, title: fullTime(message.created_at) },
           clock(message.created_at) || message.time),
@@ -45,12 +46,14 @@ function tick(message) {
     icon(TICKS[status] || "clock", title));
 }
 
-function attachments(items) {
+function attachments(message) {
+  const items = message.attachments || [];
   if (!items.length) return null;
-  return h("ul", { class: "attachments" }, items.map((item) => h("li", {}, attachment(item))));
+  return h("ul", { class: "attachments" },
+    items.map((item, index) => h("li", {}, attachment(message, item, index))));
 }
 
-function attachment(item) {
+function attachment(message, item, index) {
   const meta = item.meta || {};
   const kind = item.kind || "file";
   const size = item.size ? ` (${formatSize(item.size)})` : "";
@@ -64,7 +67,39 @@ function attachment(item) {
     return chip("contact", [t("attach.contact"), item.name, phones].filter(Boolean).join(" · "));
   }
   const name = item.name || `${kind}${item.mime_type ? ` · ${item.mime_type}` : ""}`;
-  return chip(kind === "image" ? "image" : "clip", `${name}${size}`, item.url);
+  const label = chip(kind === "image" ? "image" : "clip", `${name}${size}`);
+  if (!item.ref) return label;
+  if (kind === "image") return thumbnail(message, index, name, label);
+  const button = h("button", { type: "button", class: "chip download", title: t("attach.download", { name }),
+    onclick: () => download(message, index, name, button) }, icon("clip"), h("span", {}, `${name}${size}`));
+  return button;
+}
+
+// An image msgcenter keeps: fetched with the token, shown as a thumbnail linking to itself.
+function thumbnail(message, index, name, label) {
+  const image = h("img", { alt: name });
+  const link = h("a", { class: "thumb", target: "_blank", rel: "noopener", hidden: true }, image);
+  attachmentUrl(message, index).then((url) => {
+    image.src = url;
+    link.href = url;
+    link.hidden = false;
+    label.hidden = true;
+  }).catch((error) => {
+    label.title = error.message; // e.g. the provider keeps this file
+  });
+  return [link, label];
+}
+
+async function download(message, index, name, button) {
+  try {
+    const save = h("a", { href: await attachmentUrl(message, index), download: name, hidden: true });
+    document.body.append(save);
+    save.click();
+    save.remove();
+  } catch (error) {
+    button.title = t("attach.unavailable", { error: error.message });
+    button.classList.add("unavailable");
+  }
 }
 
 function chip(iconName, text, url) {
