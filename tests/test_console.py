@@ -284,6 +284,7 @@ def test_an_agent_sees_their_chats_and_the_queue_claims_pauses_and_closes(
     token = demo.login("admin", "admin123")
     status, chat = demo.call("GET", f"/chats/{chat_id(demo, token, 'Rina Wijaya')}", token=token)
     assert status == 200 and chat["mode"] == "closed"
+    assert chat["unread"] == 0  # read once it was claimed and open
     assert chat["assigned_agent_name"] == "Agent Smith"
     page.click("#tab-mine")
     expect(row(page, "Rina Wijaya")).to_be_visible()
@@ -546,3 +547,19 @@ def test_emailed_files_show_as_a_thumbnail_and_a_download(console: Console, demo
     with page.expect_download() as caught:
         button.click()
     assert caught.value.suggested_filename == "receipt.pdf"
+
+
+def test_the_list_pages_in_as_it_is_scrolled(console: Console, demo: Demo) -> None:
+    """Last in the module: it adds many chats."""
+    token = demo.login("admin", "admin123")
+    for n in range(55):
+        body = {"customer_name": f"Pager {n:02d}", "channel": "Telegram"}
+        assert demo.call("POST", "/chats/", body, token=token)[0] == 201
+    _, everyone = demo.call("GET", "/chats/?limit=200", token=token)
+    page = console.login("admin", "admin123")
+    page.click("#tab-all")
+    expect(page.locator(".chat-row")).to_have_count(50)
+    with page.expect_request(re.compile(r"/chats/\?.*cursor=")):
+        page.locator("button.more").scroll_into_view_if_needed()
+    expect(page.locator(".chat-row")).to_have_count(len(everyone))
+    expect(page.locator("button.more")).to_be_hidden()

@@ -150,6 +150,7 @@ export async function act(action, agentId) {
   const path = `/chats/${open.id}/${ENDPOINTS[action]}`;
   const row = await api.post(path, agentId ? { agent_id: agentId } : undefined);
   applyRow(row);
+  markRead(); // a claimed or taken-over chat is the agent's to read now
 }
 
 export async function markRead() {

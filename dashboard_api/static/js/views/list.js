@@ -31,9 +31,8 @@ export function mountList(root) {
     h("div", { class: "list-head" },
       h("div", { class: "tabs", role: "tablist", "aria-label": t("tabs.label") }, tabButtons),
       h("div", { class: "filters" }, modeSelect.label, channelSelect.label, search)),
-    list,
-    status,
-    h("div", { class: "list-foot" }, more),
+    // One scrolling box: the "load more" button at its end comes into view only at the bottom.
+    h("div", { class: "list-scroll" }, list, status, h("div", { class: "list-foot" }, more)),
   );
 
   // Paging as the list grows: the "load more" button loads itself when it scrolls into view.
