@@ -7,6 +7,7 @@ of the list and the chat window at 1280 and 390 pixels go to tests/artifacts/.
 
 from __future__ import annotations
 
+import json
 import re
 import struct
 import time
@@ -340,6 +341,32 @@ def test_a_dropped_socket_shows_reconnecting_and_resumes_after_the_last_seq(
     expect(page.locator(".conn")).to_have_attribute("data-state", "live")
     assert len(urls) == 2 and re.search(r"after_seq=\d+", urls[1]), urls
     expect(page.locator(".msg-agent", has_text="Sent while your link was down")).to_be_visible()
+
+
+def test_a_resync_frame_fetches_what_changed_since_the_newest_row(
+    console: Console, demo: Demo
+) -> None:
+    page = console.page()
+    sockets: list[Any] = []
+    link = {"up": True}
+
+    def route(socket: Any) -> None:
+        sockets.append(socket)
+        server = socket.connect_to_server()
+        server.on_message(lambda message: link["up"] and socket.send(message))
+
+    page.context.route_web_socket(re.compile(r"/ws(\?|$)"), route)
+    page.reload()
+    sign_in(page, "admin", "admin123")
+    expect(row(page, "John Doe")).to_be_visible()
+    link["up"] = False  # this change is never pushed: the server "forgot" it
+    token = demo.login("admin", "admin123")
+    created = {"customer_name": "Missed While Away", "channel": "Telegram"}
+    assert demo.call("POST", "/chats/", created, token=token)[0] == 201
+    resync = {"type": "resync", "seq": 10**6, "chat_id": None, "data": {"reason": "test"}}
+    with page.expect_request(re.compile(r"/chats/\?.*updated_since=")):
+        sockets[-1].send(json.dumps(resync))
+    expect(row(page, "Missed While Away")).to_be_visible()
 
 
 def test_offered_actions_are_exactly_what_the_mode_table_and_its_guards_allow(

@@ -122,6 +122,8 @@ export async function loadOlder() {
     if (state.open !== open) return;
     open.messages = new Map([...messages.map((m) => [m.id, m]), ...open.messages]);
     Object.assign(open, { hasMore, nextBefore });
+  } catch {
+    /* the button stays: scrolling up or pressing it tries again */
   } finally {
     open.loadingOlder = false;
     emit("messages", { older: true });
@@ -184,6 +186,12 @@ export function attachmentUrl(message, index) {
   return files.get(path);
 }
 
+/** At logout: let go of the files fetched for this user. */
+export function forgetFiles() {
+  for (const url of files.values()) url.then((u) => URL.revokeObjectURL(u)).catch(() => {});
+  files.clear();
+}
+
 /** The agent typed in the composer (sent at most every 3 s). */
 export function typing() {
   const chat = state.open && state.chats.get(state.open.id);
@@ -210,7 +218,7 @@ export function handleFrame(frame, { resumed }) {
       }
       break;
     case "resync":
-      resync();
+      resync().catch(() => loadList()); // could not catch up piecemeal: start the list afresh
       break;
     case "message.created":
       applyRow(data.chat);

@@ -47,6 +47,7 @@ async function login(identifier, password) {
 function enter(session) {
   api.token = session.token;
   state.user = session.user;
+  state.tab = session.user.role === "admin" ? "all" : "mine";
   clearTimeout(expiryTimer);
   expiryTimer = setTimeout(expire, Math.min(session.expiresAt - Date.now(), 2 ** 31 - 1));
   live = new LiveStream(session.token, {
@@ -74,6 +75,7 @@ function expire() {
 function logout(notice = t("login.loggedOut")) {
   if (live) live.stop();
   live = null;
+  chats.forgetFiles();
   clearTimeout(expiryTimer);
   saveSession(null);
   api.token = null;
