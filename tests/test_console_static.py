@@ -1,6 +1,6 @@
 """The web console as files: served at / with a strict policy, and kept honest without a browser.
 
-The browser tests (test_console.py) drive it; these check what needs no browser: the
+The browser tests (tests/console/) drive it; these check what needs no browser: the
 headers, the paths, that the JS mirror of the mode table matches handoff/modes.py, and
 that no file builds HTML from strings or reaches outside the origin.
 """

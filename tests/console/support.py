@@ -1,4 +1,4 @@
-"""For the browser tests: `msgcenter demo` in a subprocess on free ports, and a way to talk to it.
+"""For the browser tests: `msgcenter demo` on free ports, Chromium pages on it, and helpers.
 
 The demo is the real thing `make run` starts: the service, its mock providers, the demo
 users and chats. Tests act through the browser and check what the API and the mock
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import smtplib
 import socket
 import subprocess
@@ -16,12 +17,16 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("MSGCENTER_TEST_CHROMIUM", "/usr/bin/chromium"))
 # Without the background-networking flags Chromium tries to reach Google at start.
 CHROMIUM_ARGS = [
@@ -37,6 +42,29 @@ CHROMIUM_ARGS = [
     "--disable-features=Translate,MediaRouter,OptimizationHints",
 ]
 ARTIFACTS = ROOT / "tests" / "artifacts"
+DEMO_NAMES = {"John Doe", "Sarah Williams", "Maria Lopez", "Ahmed Hassan"}
+WIDE = {"width": 1280, "height": 800}
+NARROW = {"width": 390, "height": 844}
+
+
+def require_browser() -> ModuleType:
+    """Playwright's sync API, or skip (the test asking, through its fixture) saying what is
+    missing. A skip at run time, not at collection, so CI's no-skips rule sees it."""
+    if not CHROMIUM.exists():
+        pytest.skip(
+            f"Chromium is not installed at {CHROMIUM}: `make test` installs Debian's chromium "
+            "where apt-get works (or set MSGCENTER_TEST_CHROMIUM)"
+        )
+    module = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[dev]'")
+    module.expect.set_options(timeout=5000)
+    return module
+
+
+def expect(target: Any) -> Any:
+    """Playwright's expect (imported late: this module loads without Playwright)."""
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(target)
 
 
 def free_port() -> int:
@@ -151,3 +179,96 @@ def stop_demo(demo: Demo) -> None:
     except subprocess.TimeoutExpired:
         demo.process.kill()
         demo.process.wait()
+
+
+class Console:
+    """Opens browser pages on the demo and checks that none of them broke or left the origin."""
+
+    def __init__(self, browser: Any, demo: Demo) -> None:
+        self.browser = browser
+        self.demo = demo
+        self.contexts: list[Any] = []
+        self.problems: list[str] = []
+
+    def page(self, viewport: dict[str, int] = WIDE, **options: Any) -> Any:
+        options.setdefault("locale", "en-US")
+        options.setdefault("timezone_id", "UTC")
+        context = self.browser.new_context(viewport=viewport, **options)
+        self.contexts.append(context)
+        page = context.new_page()
+        origin = self.demo.base.removeprefix("http://")
+        page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
+        page.on(
+            "console",
+            lambda message: (
+                message.type == "error"
+                and not message.text.startswith("Failed to load resource")  # a refused request
+                and self.problems.append(f"console error: {message.text}")
+            ),
+        )
+        page.on(
+            "request",
+            lambda request: (
+                re.match(rf"(blob:)?(http|ws)://{re.escape(origin)}/", request.url)
+                or self.problems.append(f"request outside the origin: {request.url}")
+            ),
+        )
+        page.goto(self.demo.base + "/")
+        return page
+
+    def login(
+        self, username: str, password: str, viewport: dict[str, int] = WIDE, **kw: Any
+    ) -> Any:
+        page = self.page(viewport, **kw)
+        sign_in(page, username, password)
+        return page
+
+    def close(self) -> None:
+        for context in self.contexts:
+            context.close()
+
+
+def sign_in(page: Any, username: str, password: str) -> None:
+    page.fill("#login-identifier", username)
+    page.fill("#login-password", password)
+    page.click("form.login-card button[type=submit]")
+    expect(page.locator(".conn")).to_have_attribute("data-state", "live")
+
+
+def row(page: Any, name: str) -> Any:
+    return page.locator(".chat-row", has_text=name)
+
+
+def open_chat(page: Any, name: str) -> None:
+    row(page, name).click()
+    expect(page.locator("#chat-name")).to_have_text(name)
+    expect(page.locator(".messages")).to_have_attribute("aria-busy", "false")
+
+
+def names(page: Any) -> set[str]:
+    return set(page.locator(".chat-row .name").all_text_contents())
+
+
+def actions(page: Any) -> list[str]:
+    return [b.get_attribute("data-action") for b in page.locator(".actions [data-action]").all()]
+
+
+def screenshot(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 10.0) -> Any:
+    """Poll something outside the browser (the API, a mock provider) until it holds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(0.05)
+
+
+def chat_id(demo: Demo, token: str, name: str) -> int:
+    status, rows = demo.call("GET", "/chats/?q=" + name.replace(" ", "+"), token=token)
+    assert status == 200
+    return int(next(r["id"] for r in rows if r["name"] == name))
