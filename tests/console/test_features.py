@@ -216,6 +216,38 @@ def test_emailed_files_show_as_a_thumbnail_and_a_download(console: Console, demo
     assert caught.value.suggested_filename == "receipt.pdf"
 
 
+def test_the_customer_panel_and_the_keyboard(console: Console) -> None:
+    page = console.login("agent", "agent123")
+    page.focus("#tab-mine")
+    page.keyboard.press("ArrowRight")
+    expect(page.locator("#tab-queue")).to_have_attribute("aria-selected", "true")
+    expect(page.locator("#tab-queue")).to_be_focused()
+    page.keyboard.press("ArrowLeft")
+    expect(page.locator("#tab-mine")).to_have_attribute("aria-selected", "true")
+    row(page, "John Doe").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#chat-name")).to_have_text("John Doe")
+    panel = page.locator("#customer-panel")
+    expect(panel.locator("[data-field=phone]")).to_have_text("+62 812-3456-7890")
+    expect(panel.locator("[data-field=email]")).to_have_text("john.doe@email.com")
+    expect(panel.locator("[data-field=address]")).to_have_text("Jakarta Selatan")
+    expect(panel.locator("[data-field=presence]")).to_have_text("Online")
+    expect(panel.locator("[data-field=created] time")).to_have_attribute(
+        "datetime", re.compile("T")
+    )
+    toggle = page.locator("button.panel-toggle")
+    expect(toggle).to_have_attribute("aria-expanded", "true")
+    toggle.focus()
+    page.keyboard.press("Enter")
+    expect(panel).to_be_hidden()
+    expect(toggle).to_have_attribute("aria-expanded", "false")
+    page.focus("#composer-input")
+    page.keyboard.type("First line")
+    page.keyboard.press("Shift+Enter")
+    page.keyboard.type("second line")
+    expect(page.locator("#composer-input")).to_have_value("First line\nsecond line")
+
+
 def test_the_list_pages_in_as_it_is_scrolled(console: Console, demo: Demo) -> None:
     """Last in the module: it adds many chats."""
     token = demo.login("admin", "admin123")

@@ -108,7 +108,11 @@ function chatsLayout() {
     const toggle = workspace.querySelector(".panel-toggle");
     if (toggle) toggle.setAttribute("aria-expanded", String(panelOpen));
   };
-  unmount.push(mountList(sidebar), mountChat(conversation, { onTogglePanel: togglePanel }), mountPanel(panel));
+  unmount.push(
+    mountList(sidebar),
+    mountChat(conversation, { onTogglePanel: togglePanel, panelOpen: () => panelOpen }),
+    mountPanel(panel),
+  );
   unmount.push(on("open", layout));
   layout();
   return workspace;

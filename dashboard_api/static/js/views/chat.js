@@ -8,7 +8,7 @@ import { on, state } from "../state.js";
 import { agentName, channelIcon, modeBadge } from "./common.js";
 import { renderMessage } from "./messages.js";
 
-export function mountChat(root, { onTogglePanel }) {
+export function mountChat(root, { onTogglePanel, panelOpen }) {
   const head = h("div", { class: "chat-head" });
   const actions = h("div", { class: "actions", role: "group", "aria-label": t("chat.actions") });
   const actionError = h("p", { class: "error action-error", role: "alert" });
@@ -51,6 +51,7 @@ export function mountChat(root, { onTogglePanel }) {
         h("p", { class: "chat-sub" }, channelIcon(chat.channel), h("span", {}, chat.channel),
           modeBadge(chat), h("span", { class: "assignee" }, assigned))),
       h("button", { type: "button", class: "icon-button panel-toggle", "aria-controls": "customer-panel",
+        "aria-expanded": String(panelOpen()),
         "aria-label": t("chat.panel"), title: t("chat.panel"), onclick: onTogglePanel }, icon("info")),
     );
     if (open.gone) actionError.textContent = t("chat.gone");

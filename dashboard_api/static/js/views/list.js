@@ -11,7 +11,7 @@ export function mountList(root) {
   const tabButtons = tabs.map((tab) =>
     h("button", {
       type: "button", role: "tab", id: `tab-${tab}`, class: "tab", "data-tab": tab,
-      "aria-controls": "chat-list", onclick: () => selectTab(tab), onkeydown: tabKeys,
+      "aria-controls": "chat-list-panel", onclick: () => selectTab(tab), onkeydown: tabKeys,
     }, t(`tabs.${tab}`)),
   );
   const modeSelect = select("filter-mode", t("filter.mode"), MODES.map((m) => [m, t(`mode.${m}`)]),
@@ -23,7 +23,7 @@ export function mountList(root) {
     placeholder: t("filter.searchPlaceholder"), "aria-label": t("filter.search"),
     oninput: debounce((event) => setFilter("q", event.target.value.trim()), 300),
   });
-  const list = h("ul", { id: "chat-list", class: "chat-list", role: "tabpanel", "aria-label": t("list.label") });
+  const list = h("ul", { id: "chat-list", class: "chat-list", "aria-label": t("list.label") });
   const more = h("button", { type: "button", class: "more", onclick: () => chats.loadMore() }, t("list.more"));
   const status = h("div", { class: "list-status" });
   fill(
@@ -32,7 +32,8 @@ export function mountList(root) {
       h("div", { class: "tabs", role: "tablist", "aria-label": t("tabs.label") }, tabButtons),
       h("div", { class: "filters" }, modeSelect.label, channelSelect.label, search)),
     // One scrolling box: the "load more" button at its end comes into view only at the bottom.
-    h("div", { class: "list-scroll" }, list, status, h("div", { class: "list-foot" }, more)),
+    h("div", { class: "list-scroll", id: "chat-list-panel", role: "tabpanel" },
+      list, status, h("div", { class: "list-foot" }, more)),
   );
 
   // Paging as the list grows: the "load more" button loads itself when it scrolls into view.
@@ -48,7 +49,7 @@ export function mountList(root) {
       button.setAttribute("aria-selected", String(selected));
       button.tabIndex = selected ? 0 : -1;
     }
-    list.setAttribute("aria-labelledby", `tab-${state.tab}`);
+    root.querySelector("#chat-list-panel").setAttribute("aria-labelledby", `tab-${state.tab}`);
     modeSelect.control.disabled = state.tab === "queue";
     const { loading, loaded, next, error } = state.list;
     const current = listRows();
