@@ -176,6 +176,9 @@ def test_filters_search_and_assignment_by_an_admin(console: Console, demo: Demo)
     page.click("[data-action=assign]")
     smith = page.locator("#agent-picker option", has_text="Agent Smith").get_attribute("value")
     page.select_option("#agent-picker", smith)
+    demo.simulate("telegram", "Meanwhile Someone", "hello?")  # live frames while picking
+    expect(row(page, "Meanwhile Someone")).to_be_visible()
+    expect(page.locator("#agent-picker")).to_have_value(smith)  # the picker was left alone
     page.click("form.picker button[type=submit]")
     expect(page.locator(".assignee")).to_have_text("Assigned to Agent Smith")
     expect(page.locator(".chat-head .badge.mode")).to_have_attribute("data-mode", "agent")

@@ -29,12 +29,17 @@ export function mountChat(root, { onTogglePanel, panelOpen }) {
   let shownId = null;
   let picking = null; // "assign" | "transfer" while the agent picker is open
 
+  let drawn = ""; // what the header shows now: redrawn only when that changes
   function renderHead() {
     const open = state.open;
     const chat = open && state.chats.get(open.id);
     placeholder.hidden = Boolean(open);
     body.hidden = !open;
     if (!open) return;
+    const shows = JSON.stringify([chat, open.gone, open.error, picking, panelOpen(), state.agents]);
+    if (shows === drawn) return; // live frames for other chats leave focus and the picker alone
+    drawn = shows;
+    const focused = document.activeElement?.dataset?.action;
     if (!chat) {
       fill(head, backButton(), h("p", { class: "error", role: "alert" },
         open.error ? t("chat.notFound", { error: open.error }) : t("chat.loading")));
@@ -57,6 +62,7 @@ export function mountChat(root, { onTogglePanel, panelOpen }) {
     if (open.gone) actionError.textContent = t("chat.gone");
     renderActions(chat);
     composer.update(chat);
+    if (focused) actions.querySelector(`[data-action="${focused}"]`)?.focus();
   }
 
   function renderActions(chat) {
@@ -86,8 +92,9 @@ export function mountChat(root, { onTogglePanel, panelOpen }) {
     return form;
   }
 
-  function startPicking(action) {
+  async function startPicking(action) {
     picking = action;
+    await chats.loadAgents(); // current loads for the picker
     renderHead();
   }
 
