@@ -26,6 +26,7 @@ export function mountChat(root, { onTogglePanel, panelOpen }) {
   fill(root, placeholder, body);
 
   const items = new Map(); // message id -> <li>
+  const drawnMessages = new WeakMap(); // <li> -> the message object it shows
   let shownId = null;
   let picking = null; // "assign" | "transfer" while the agent picker is open
 
@@ -128,7 +129,8 @@ export function mountChat(root, { onTogglePanel, panelOpen }) {
         li = h("li");
         items.set(message.id, li);
       }
-      renderMessage(li, message);
+      if (drawnMessages.get(li) !== message) renderMessage(li, message); // only what changed
+      drawnMessages.set(li, message);
       if (list.children[index] !== li) list.insertBefore(li, list.children[index] || null);
     });
     older.hidden = !open.hasMore;
