@@ -63,8 +63,10 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-async def anon(aiohttp_client: ClientFactory, settings: Settings) -> Api:
+async def anon(settings: Settings, aiohttp_client: ClientFactory) -> Api:
     """The service with the seed's demo users and chats, and no token."""
+    # settings (and so the database) first: fixtures end in reverse order, so the app shuts
+    # down before its PostgreSQL database is dropped, not while.
     client = await aiohttp_client(build_app(settings))
     service: Service = client.app[SERVICE]
     users = await demo.seed_users(service.core.staff)
