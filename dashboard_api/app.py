@@ -7,14 +7,21 @@ from collections.abc import Iterable, Sequence
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from dashboard_api import chats, system, users, ws
+from dashboard_api import attachments, chats, system, users, ws
+from dashboard_api.console import setup_console
 from dashboard_api.errors import error_middleware
 from dashboard_api.openapi import build_openapi
 from dashboard_api.routing import Route, to_aiohttp
 from dashboard_api.system import OPENAPI
 from dashboard_api.typedefs import CONTEXT, ApiContext
 
-ROUTES: list[Route] = [*users.ROUTES, *chats.ROUTES, *ws.ROUTES, *system.ROUTES]
+ROUTES: list[Route] = [
+    *users.ROUTES,
+    *chats.ROUTES,
+    *attachments.ROUTES,
+    *ws.ROUTES,
+    *system.ROUTES,
+]
 
 
 def cors_middleware(origins: Sequence[str]) -> Middleware:
@@ -68,4 +75,5 @@ def create_api(
     routes = [*ROUTES, *extra_routes]
     app.add_routes([to_aiohttp(route) for route in routes])
     app[OPENAPI] = build_openapi(routes)
+    setup_console(app)  # the web console at / (not API: left out of the OpenAPI document)
     return app

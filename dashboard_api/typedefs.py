@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from aiohttp import web
 
@@ -20,6 +21,8 @@ class ApiContext:
     tokens: Tokens
     throttle: LoginThrottle
     health: dict[str, HealthCheck] = field(default_factory=dict)
+    # Where files customers sent are kept (attachment refs are relative to it); None: nowhere.
+    files_dir: Path | None = None
 
 
 CONTEXT = web.AppKey("msgcenter.api", ApiContext)

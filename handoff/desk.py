@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -248,12 +248,14 @@ class Desk:
                 audience,
             )
         )
+        # A chat leaving the queue is news to every agent who saw it waiting there.
+        left_queue = transition.from_mode == Mode.AGENT and transition.from_agent_id is None
         unit.emit(
             Event(
                 events.CHAT_UPDATED,
                 chat.id,
                 {"chat": row, "transition": _transition_view(transition)},
-                audience,
+                replace(audience, queue=True) if left_queue else audience,
             )
         )
         if transition.to_mode == Mode.AGENT and transition.from_mode != Mode.AGENT:

@@ -131,6 +131,17 @@ class ChatQueries:
         detail["next_before"] = rows[0]["id"] if has_more and rows else None
         return detail
 
+    async def attachment(
+        self, actor: Actor, chat_id: int, message_id: int, index: int
+    ) -> dict[str, Any]:
+        """One attachment of a message in a chat ``actor`` may read (as stored: kind, ref...)."""
+        await self.chat(actor, chat_id)
+        message = await Message.get_or_none(id=message_id, chat_id=chat_id)
+        items = list(message.attachments or []) if message is not None else []
+        if not 0 <= index < len(items) or not isinstance(items[index], dict):
+            raise NotFound(f"message {message_id} has no attachment {index}")
+        return dict(items[index])
+
     async def row(self, chat: Chat) -> dict[str, Any]:
         return (await self._present([chat_values(chat)]))[0]
 

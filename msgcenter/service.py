@@ -73,6 +73,7 @@ def build_service(settings: Settings) -> Service:
         throttle=LoginThrottle(
             settings.auth.login_max_failures, settings.auth.login_window_seconds
         ),
+        files_dir=settings.storage.data_dir,
     )
     database = Database(settings.storage.url)
     api.health["database"] = _database_check(database)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import time
 from typing import Any
 
@@ -18,7 +19,8 @@ WITH_BODY = [route for route in ROUTES if route.body is not None and not route.b
 
 
 def _path(path: str, chat_id: int = 1, user_id: int = 1) -> str:
-    return path.replace("{chat_id}", str(chat_id)).replace("{user_id}", str(user_id))
+    path = path.replace("{chat_id}", str(chat_id)).replace("{user_id}", str(user_id))
+    return re.sub(r"\{\w+\}", "1", path)  # any other id (message_id, index)
 
 
 async def _counts() -> tuple[int, int, int, int]:

@@ -1,0 +1,265 @@
+// What the console does with chats: load lists and pages, open a chat, send, act, mark read,
+// and apply the live frames. Views call these and re-render on the topics emitted.
+
+import { canWrite, ENDPOINTS } from "./modes.js";
+import { emit, inCurrentList, isAdmin, state, upsertChat, visible } from "./state.js";
+import { throttle } from "./dom.js";
+
+const PAGE = 50;
+const MESSAGES = 50;
+let api = null;
+let live = null;
+let listRequest = 0;
+
+export function connect(client, stream) {
+  api = client;
+  live = stream;
+}
+
+function listSource() {
+  const { mode, channel, q } = state.filters;
+  if (state.tab === "queue") return { path: "/chats/queue", query: { limit: PAGE } };
+  const query = { limit: PAGE, mode, channel, q };
+  if (state.tab === "mine" && isAdmin()) query.assigned = "me";
+  return { path: "/chats/", query };
+}
+
+function takeRows(rows, request) {
+  if (request !== listRequest) return false;
+  for (const row of rows) {
+    upsertChat(row);
+    // The queue endpoint has no filters: those apply here. Other lists come filtered.
+    if (state.tab !== "queue" || inCurrentList(row)) state.list.ids.add(row.id);
+  }
+  return true;
+}
+
+/** (Re)load the first page of the current tab with the current filters. */
+export async function loadList() {
+  const request = ++listRequest;
+  state.list = { ids: new Set(), next: null, loading: true, loaded: false, error: "" };
+  emit("list");
+  const { path, query } = listSource();
+  try {
+    const { rows, next } = await api.page(path, query);
+    if (!takeRows(rows, request)) return;
+    Object.assign(state.list, { next, loading: false, loaded: true });
+  } catch (error) {
+    if (request !== listRequest) return;
+    Object.assign(state.list, { loading: false, error: error.message });
+  }
+  emit("list");
+}
+
+/** The next page (the Link header's URL), as the list is scrolled down. */
+export async function loadMore() {
+  const { next, loading } = state.list;
+  if (!next || loading) return;
+  const request = listRequest;
+  state.list.loading = true;
+  emit("list");
+  try {
+    const page = await api.page(next);
+    if (!takeRows(page.rows, request)) return;
+    state.list.next = page.next;
+  } catch (error) {
+    state.list.error = error.message;
+  }
+  state.list.loading = false;
+  emit("list");
+}
+
+export async function loadAgents() {
+  try {
+    state.agents = await api.get("/agents");
+  } catch {
+    state.agents = [];
+  }
+  emit("agents");
+}
+
+function takeDetail(detail) {
+  const { profile, messages, has_more: hasMore, next_before: nextBefore, ...row } = detail;
+  upsertChat(row);
+  return { profile, messages, hasMore, nextBefore };
+}
+
+/** Open a chat: its latest messages, then mark them read. */
+export async function openChat(id) {
+  state.open = { id, profile: null, messages: new Map(), hasMore: false, loading: true };
+  state.screen = "chat";
+  emit("open");
+  try {
+    const { profile, messages, hasMore, nextBefore } = takeDetail(await api.get(`/chats/${id}`));
+    if (state.open?.id !== id) return;
+    Object.assign(state.open, { profile, hasMore, nextBefore, loading: false });
+    for (const message of messages) state.open.messages.set(message.id, message);
+  } catch (error) {
+    if (state.open?.id !== id) return;
+    Object.assign(state.open, { loading: false, error: error.message });
+  }
+  emit("open");
+  emit("list");
+  markRead();
+}
+
+export function closeChat() {
+  state.open = null;
+  state.screen = "list";
+  emit("open");
+  emit("list");
+}
+
+/** Older messages, as the history is scrolled up. */
+export async function loadOlder() {
+  const open = state.open;
+  if (!open || !open.hasMore || open.loadingOlder) return;
+  open.loadingOlder = true;
+  emit("messages", { older: true });
+  try {
+    const detail = await api.get(`/chats/${open.id}`, { before: open.nextBefore, limit: MESSAGES });
+    const { messages, hasMore, nextBefore } = takeDetail(detail);
+    if (state.open !== open) return;
+    open.messages = new Map([...messages.map((m) => [m.id, m]), ...open.messages]);
+    Object.assign(open, { hasMore, nextBefore });
+  } catch {
+    /* the button stays: scrolling up or pressing it tries again */
+  } finally {
+    open.loadingOlder = false;
+    emit("messages", { older: true });
+  }
+}
+
+function addMessage(message) {
+  const open = state.open;
+  if (!open || open.id !== message.chat_id) return;
+  const added = !open.messages.has(message.id);
+  open.messages.set(message.id, { ...open.messages.get(message.id), ...message });
+  emit("messages", { added, id: message.id });
+}
+
+/** Send the agent's reply; throws the API's error when the send is refused. */
+export async function send(text) {
+  const open = state.open;
+  const message = await api.post("/chats/messages", { chat_id: open.id, text });
+  addMessage(message);
+  return message;
+}
+
+/** One action of the mode table; `agentId` for assign and transfer. */
+export async function act(action, agentId) {
+  const open = state.open;
+  const path = `/chats/${open.id}/${ENDPOINTS[action]}`;
+  const row = await api.post(path, agentId ? { agent_id: agentId } : undefined);
+  applyRow(row);
+  markRead(); // a claimed or taken-over chat is the agent's to read now
+}
+
+export async function markRead() {
+  const open = state.open;
+  const chat = open && state.chats.get(open.id);
+  if (!chat || !chat.unread || !canWrite(chat, state.user) || document.hidden) return;
+  try {
+    const answer = await api.post(`/chats/${open.id}/read`);
+    applyRow(answer.chat);
+  } catch {
+    /* read marks are best effort: the next open tries again */
+  }
+}
+
+const sendTyping = throttle((chatId) => {
+  if (!live.send({ type: "typing", chat_id: chatId })) {
+    api.post(`/chats/${chatId}/typing`).catch(() => {});
+  }
+}, 3000);
+
+const files = new Map(); // attachment path -> Promise of an object URL
+
+/** An attachment the API keeps, as a same-origin blob: URL (fetched once with the token). */
+export function attachmentUrl(message, index) {
+  const path = `/chats/${message.chat_id}/messages/${message.id}/attachments/${index}`;
+  if (!files.has(path)) {
+    const url = api.blob(path).then((blob) => URL.createObjectURL(blob));
+    url.catch(() => files.delete(path));
+    files.set(path, url);
+  }
+  return files.get(path);
+}
+
+/** At logout: let go of the files fetched for this user. */
+export function forgetFiles() {
+  for (const url of files.values()) url.then((u) => URL.revokeObjectURL(u)).catch(() => {});
+  files.clear();
+}
+
+/** The agent typed in the composer (sent at most every 3 s). */
+export function typing() {
+  const chat = state.open && state.chats.get(state.open.id);
+  if (chat && canWrite(chat, state.user)) sendTyping(chat.id);
+}
+
+function applyRow(row) {
+  if (!upsertChat(row)) return;
+  emit("list");
+  if (state.open?.id === row.id) {
+    if (!visible(row)) state.open.gone = true;
+    emit("chat");
+  }
+}
+
+/** A frame from the live stream. */
+export function handleFrame(frame, { resumed }) {
+  const data = frame.data || {};
+  switch (frame.type) {
+    case "hello":
+      if (!resumed) {
+        loadList();
+        loadAgents();
+      }
+      break;
+    case "resync":
+      resync().catch(() => loadList()); // could not catch up piecemeal: start the list afresh
+      break;
+    case "message.created":
+      applyRow(data.chat);
+      if (data.message) addMessage(data.message);
+      if (data.message?.sender === "customer") markRead();
+      break;
+    case "message.updated":
+      if (data.message) addMessage(data.message);
+      break;
+    case "chat.typing":
+      if (data.user_id !== state.user.id) {
+        state.typing.set(frame.chat_id, { name: data.name, until: Date.now() + 6000 });
+        emit("typing");
+        setTimeout(() => emit("typing"), 6100);
+      }
+      break;
+    default:
+      if (data.chat) applyRow(data.chat);
+  }
+}
+
+/** The server no longer has the events we missed: fetch what changed since our newest row. */
+export async function resync() {
+  const times = [...state.chats.values()].map((c) => Date.parse(c.updated_at || 0));
+  const since = times.length ? new Date(Math.max(...times) - 1000).toISOString() : null;
+  if (!since) return loadList();
+  let next = null;
+  let page = await api.page("/chats/", { updated_since: since, limit: 200 });
+  for (;;) {
+    page.rows.forEach(applyRow);
+    next = page.next;
+    if (!next) break;
+    page = await api.page(next);
+  }
+  if (state.tab === "queue" || !isAdmin()) {
+    const queue = await api.page("/chats/queue", { limit: 200 });
+    queue.rows.forEach(applyRow);
+  }
+  if (state.open) {
+    const { messages } = takeDetail(await api.get(`/chats/${state.open.id}`));
+    messages.forEach(addMessage);
+  }
+  return undefined;
+}

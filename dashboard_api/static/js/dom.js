@@ -1,0 +1,108 @@
+// Building DOM safely: every piece of data becomes a text node or an attribute value.
+// Nothing in the console turns a string into markup (tests/test_console_static.py checks).
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+/**
+ * h("button", {class: "x", onclick: fn, "aria-label": "..."}, "text", child, [more])
+ * Props: class, text, on<event> (a function), hidden/disabled/checked/value (properties),
+ * anything else as an attribute (skipped when null/undefined/false).
+ */
+export function h(tag, props = {}, ...children) {
+  const el = document.createElement(tag);
+  applyProps(el, props);
+  append(el, children);
+  return el;
+}
+
+function applyProps(el, props) {
+  for (const [key, value] of Object.entries(props || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === "class") el.className = value;
+    else if (key === "text") el.textContent = String(value);
+    else if (key.startsWith("on") && typeof value === "function") {
+      el.addEventListener(key.slice(2), value);
+    } else if (["hidden", "disabled", "checked", "value", "selected"].includes(key)) {
+      el[key] = value;
+    } else el.setAttribute(key, value === true ? "" : String(value));
+  }
+}
+
+export function append(el, children) {
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return el;
+}
+
+/** Replace all of el's children. */
+export function fill(el, ...children) {
+  el.replaceChildren();
+  return append(el, children);
+}
+
+// 24x24 outline icons, drawn here so no request leaves the origin.
+const PATHS = {
+  telegram: ["M21 4 3 11.5l6 2.2L11 20l3.2-4 4.8 3.5z", "M9 13.7 18 7l-7 8"],
+  whatsapp: [
+    "M4 20l1.3-4A8 8 0 1 1 8.3 19z",
+    "M9 8.5c0 3 2.5 6.5 6 6.8l1.2-1.5-2-1-.9.8c-1-.4-2-1.4-2.4-2.4l.8-.9-1-2z",
+  ],
+  email: ["M3 6h18v12H3z", "M3 6l9 7 9-7"],
+  check: ["M5 12.5l4 4L19 7"],
+  checks: ["M2 12.5l4 4L15 7", "M10 15.5l1 1L21 7"],
+  clock: ["M12 3a9 9 0 1 0 0 18a9 9 0 1 0 0-18z", "M12 7v5l3 2"],
+  alert: ["M12 3 2 20h20z", "M12 10v4", "M12 17v.5"],
+  clip: ["M20 11l-8 8a5 5 0 0 1-7-7l9-9a3.5 3.5 0 0 1 5 5l-9 9a2 2 0 0 1-3-3l8-8"],
+  image: ["M3 5h18v14H3z", "M3 16l5-5 4 4 3-3 6 6", "M15.5 8.5h.01"],
+  location: ["M12 21s-7-6.5-7-12a7 7 0 0 1 14 0c0 5.5-7 12-7 12z", "M12 7a2 2 0 1 0 0 4a2 2 0 1 0 0-4z"],
+  contact: ["M12 4a4 4 0 1 0 0 8a4 4 0 1 0 0-8z", "M4 20c1.5-4 4.5-5 8-5s6.5 1 8 5"],
+  back: ["M15 5l-7 7 7 7"],
+  send: ["M4 12 20 4l-5 16-3-7z", "M12 13l8-9"],
+  users: ["M9 5a3.5 3.5 0 1 0 0 7a3.5 3.5 0 1 0 0-7z", "M2 20c1-4 4-5 7-5s6 1 7 5", "M16 5.5a3 3 0 0 1 0 6", "M18 15c2 .5 3.5 2 4 5"],
+  logout: ["M15 4h4v16h-4", "M10 8l-4 4 4 4", "M6 12h10"],
+  info: ["M12 3a9 9 0 1 0 0 18a9 9 0 1 0 0-18z", "M12 11v6", "M12 7.5v.5"],
+  chats: ["M4 5h16v10H9l-5 4z"],
+  search: ["M10.5 4a6.5 6.5 0 1 0 0 13a6.5 6.5 0 1 0 0-13z", "M15.5 15.5 21 21"],
+};
+
+/** An inline SVG icon; decorative unless a label is given. */
+export function icon(name, label = "") {
+  const svg = document.createElementNS(SVG_NS, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("class", `icon icon-${name}`);
+  if (label) {
+    svg.setAttribute("role", "img");
+    svg.setAttribute("aria-label", label);
+    const title = document.createElementNS(SVG_NS, "title");
+    title.textContent = label;
+    svg.append(title);
+  } else svg.setAttribute("aria-hidden", "true");
+  for (const d of PATHS[name] || PATHS.info) {
+    const path = document.createElementNS(SVG_NS, "path");
+    path.setAttribute("d", d);
+    svg.append(path);
+  }
+  return svg;
+}
+
+/** Run fn at most once every `ms` milliseconds. */
+export function throttle(fn, ms) {
+  let last = 0;
+  return (...args) => {
+    const now = Date.now();
+    if (now - last < ms) return;
+    last = now;
+    fn(...args);
+  };
+}
+
+/** Run fn `ms` milliseconds after the last call. */
+export function debounce(fn, ms) {
+  let timer = null;
+  return (...args) => {
+    clearTimeout(timer);
+    timer = setTimeout(() => fn(...args), ms);
+  };
+}

@@ -1,0 +1,166 @@
+// The console's entry point: session, layout, and the live stream.
+
+import { Api, loadSession, saveSession } from "./api.js";
+import * as chats from "./chats.js";
+import { h } from "./dom.js";
+import { setLanguage, t } from "./i18n.js";
+import { emit, on, resetState, state } from "./state.js";
+import { mountChat } from "./views/chat.js";
+import { mountList } from "./views/list.js";
+import { mountLogin } from "./views/login.js";
+import { mountPanel } from "./views/panel.js";
+import { mountHeader } from "./views/shell.js";
+import { mountUsers } from "./views/users.js";
+import { LiveStream } from "./ws.js";
+
+const root = document.getElementById("app");
+const api = new Api({ onUnauthorized: () => expire() });
+const wide = window.matchMedia("(min-width: 1200px)");
+let live = null;
+let expiryTimer = null;
+let unmount = [];
+let panelOpen = wide.matches;
+
+function cleanup() {
+  unmount.forEach((stop) => stop && stop());
+  unmount = [];
+}
+
+function showLogin() {
+  cleanup();
+  document.title = t("app.title");
+  mountLogin(root, { notice: state.notice, onLogin: login, onLanguage: switchLanguage });
+}
+
+async function login(identifier, password) {
+  const answer = await api.login(identifier, password);
+  const session = {
+    token: answer.access_token,
+    user: answer.user,
+    expiresAt: Date.now() + answer.expires_in * 1000,
+  };
+  saveSession(session);
+  state.notice = "";
+  enter(session);
+}
+
+function enter(session) {
+  api.token = session.token;
+  state.user = session.user;
+  state.tab = session.user.role === "admin" ? "all" : "mine";
+  clearTimeout(expiryTimer);
+  expiryTimer = setTimeout(expire, Math.min(session.expiresAt - Date.now(), 2 ** 31 - 1));
+  live = new LiveStream(session.token, {
+    onFrame: chats.handleFrame,
+    onStatus: (status) => {
+      state.connection = status;
+      emit("connection");
+    },
+    onExpired: expire,
+    onDrop: () => {
+      // A refused upgrade looks like any drop: ask the API whether the token still holds.
+      api.get("/auth/me").catch(() => {});
+      if (!state.list.loaded && !state.list.loading) chats.loadList();
+    },
+  });
+  chats.connect(api, live);
+  renderApp();
+  live.start();
+}
+
+function expire() {
+  logout(t("login.expired"));
+}
+
+function logout(notice = t("login.loggedOut")) {
+  if (live) live.stop();
+  live = null;
+  chats.forgetFiles();
+  clearTimeout(expiryTimer);
+  saveSession(null);
+  api.token = null;
+  resetState();
+  state.notice = notice;
+  showLogin();
+}
+
+function renderApp() {
+  cleanup();
+  document.title = t("app.title");
+  const header = h("header", { class: "topbar" });
+  const main = state.view === "users" ? usersLayout() : chatsLayout();
+  root.replaceChildren(header, main);
+  unmount.push(mountHeader(header, { onLogout: () => logout(), onLanguage: switchLanguage, onView: switchView }));
+}
+
+function chatsLayout() {
+  const sidebar = h("section", { class: "sidebar", "aria-label": t("list.label") });
+  const conversation = h("section", { class: "conversation", "aria-label": t("chat.messages") });
+  const panel = h("aside", { class: "customer", id: "customer-panel", "aria-label": t("chat.panel") });
+  const workspace = h("main", { class: "workspace" }, sidebar, conversation, panel);
+  const layout = () => {
+    workspace.dataset.screen = state.open ? state.screen : "list";
+    workspace.dataset.panel = state.open && panelOpen ? "open" : "closed";
+  };
+  const togglePanel = () => {
+    panelOpen = !panelOpen;
+    layout();
+    const toggle = workspace.querySelector(".panel-toggle");
+    if (toggle) toggle.setAttribute("aria-expanded", String(panelOpen));
+  };
+  unmount.push(
+    mountList(sidebar),
+    mountChat(conversation, { onTogglePanel: togglePanel, panelOpen: () => panelOpen }),
+    mountPanel(panel),
+  );
+  unmount.push(on("open", layout));
+  layout();
+  return workspace;
+}
+
+function usersLayout() {
+  const main = h("main", { class: "users-main" });
+  mountUsers(main, api);
+  return main;
+}
+
+function switchView(view) {
+  if (state.view === view) return;
+  state.view = view;
+  renderApp();
+  emit("view");
+  if (view === "chats" && state.open) chats.openChat(state.open.id);
+}
+
+function switchLanguage(lang) {
+  setLanguage(lang);
+  if (state.user) {
+    renderApp();
+    if (state.open) emit("open");
+  } else showLogin();
+  document.getElementById("lang-switch")?.focus();
+}
+
+document.addEventListener("visibilitychange", () => {
+  if (!document.hidden && state.user) chats.markRead();
+});
+setInterval(() => emit("clock"), 60_000);
+
+async function resume(session) {
+  // Check the kept token before opening the socket: it may have been revoked meanwhile.
+  api.token = session.token;
+  try {
+    const user = await api.get("/auth/me");
+    enter({ ...session, user });
+  } catch (error) {
+    if (error.status === 0) enter(session); // the server is unreachable: the socket retries
+  }
+}
+
+const session = loadSession();
+if (session && session.expiresAt > Date.now()) resume(session);
+else {
+  if (session) state.notice = t("login.expired");
+  saveSession(null);
+  showLogin();
+}

@@ -1,0 +1,105 @@
+// The console's state and who is told when it changes. Views read it; controllers write it.
+
+const listeners = new Map();
+
+/** Call fn whenever `topic` is emitted; returns a function that stops it. */
+export function on(topic, fn) {
+  if (!listeners.has(topic)) listeners.set(topic, new Set());
+  listeners.get(topic).add(fn);
+  return () => listeners.get(topic).delete(fn);
+}
+
+export function emit(topic, detail) {
+  for (const fn of listeners.get(topic) || []) fn(detail);
+}
+
+export const state = {
+  user: null, // {id, username, display_name, role, ...}
+  view: "chats", // "chats" | "users"
+  screen: "list", // on narrow screens: "list" | "chat"
+  connection: "connecting", // "connecting" | "live" | "reconnecting"
+  tab: "mine", // "mine" | "queue" | "all"
+  filters: { mode: "", channel: "", q: "" },
+  chats: new Map(), // id -> chat row, every chat this user has seen
+  list: { ids: new Set(), next: null, loading: false, loaded: false, error: "" },
+  open: null, // the open chat: {id, detail, messages: Map, hasMore, nextBefore, loading, ...}
+  typing: new Map(), // chat id -> {name, until}
+  agents: [],
+  notice: "", // a one-line message on the login screen
+};
+
+export function resetState() {
+  Object.assign(state, {
+    user: null,
+    view: "chats",
+    screen: "list",
+    connection: "connecting",
+    tab: "mine",
+    filters: { mode: "", channel: "", q: "" },
+    chats: new Map(),
+    list: { ids: new Set(), next: null, loading: false, loaded: false, error: "" },
+    open: null,
+    typing: new Map(),
+    agents: [],
+  });
+}
+
+export const isAdmin = () => state.user?.role === "admin";
+
+/** Whether the user may see `chat` at all (admins everything; agents theirs and the queue). */
+export function visible(chat) {
+  return isAdmin() || chat.assigned_agent_id === state.user?.id || Boolean(chat.queued);
+}
+
+/** Whether `chat` belongs in the current tab and filters (for rows that arrive live). */
+export function inCurrentList(chat, { strictSearch = true } = {}) {
+  if (!visible(chat)) return false;
+  if (state.tab === "mine" && chat.assigned_agent_id !== state.user.id) return false;
+  if (state.tab === "queue" && !chat.queued) return false;
+  const { mode, channel, q } = state.filters;
+  if (mode && state.tab !== "queue" && chat.mode !== mode) return false;
+  if (channel && chat.channel !== channel) return false;
+  if (q && strictSearch) {
+    const needle = q.toLowerCase();
+    const hay = [chat.name, chat.phone, chat.email, chat.last_message?.text]
+      .filter(Boolean)
+      .join(" ")
+      .toLowerCase();
+    if (!hay.includes(needle)) return false;
+  }
+  return true;
+}
+
+/** Newest activity first (the API's order). */
+export function byActivity(a, b) {
+  const at = (chat) => chat.activity_at || chat.last_message_at || chat.created_at || "";
+  const diff = Date.parse(at(b) || 0) - Date.parse(at(a) || 0);
+  return diff || b.id - a.id;
+}
+
+/** The rows of the current list, sorted. */
+export function listRows() {
+  return [...state.list.ids]
+    .map((id) => state.chats.get(id))
+    .filter(Boolean)
+    .sort(byActivity);
+}
+
+/**
+ * Take a chat row from the API or an event. Older copies never overwrite newer ones. Returns
+ * true when anything a view shows may have changed.
+ */
+export function upsertChat(row) {
+  if (!row || typeof row.id !== "number") return false;
+  const known = state.chats.get(row.id);
+  if (known && known.updated_at && row.updated_at) {
+    if (Date.parse(row.updated_at) < Date.parse(known.updated_at)) return false;
+  }
+  state.chats.set(row.id, { ...known, ...row });
+  const listed = state.list.ids.has(row.id);
+  // A row already listed stays while it fits the tab (the server matched the search on it).
+  if (inCurrentList(row, { strictSearch: !listed })) state.list.ids.add(row.id);
+  else state.list.ids.delete(row.id);
+  if (!visible(row)) state.chats.delete(row.id);
+  return true;
+}

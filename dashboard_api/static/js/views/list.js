@@ -1,0 +1,172 @@
+// The chat list: tabs, filters, search, live rows sorted by activity, paging as it scrolls.
+
+import * as chats from "../chats.js";
+import { debounce, fill, h } from "../dom.js";
+import { fullTime, shortTime, t } from "../i18n.js";
+import { emit, isAdmin, listRows, on, state } from "../state.js";
+import { CHANNELS, channelIcon, MODES, modeBadge, previewPrefix } from "./common.js";
+
+export function mountList(root) {
+  const tabs = ["mine", "queue", ...(isAdmin() ? ["all"] : [])];
+  const tabButtons = tabs.map((tab) =>
+    h("button", {
+      type: "button", role: "tab", id: `tab-${tab}`, class: "tab", "data-tab": tab,
+      "aria-controls": "chat-list-panel", onclick: () => selectTab(tab), onkeydown: tabKeys,
+    }, t(`tabs.${tab}`)),
+  );
+  const modeSelect = select("filter-mode", t("filter.mode"), MODES.map((m) => [m, t(`mode.${m}`)]),
+    (value) => setFilter("mode", value));
+  const channelSelect = select("filter-channel", t("filter.channel"), CHANNELS.map((c) => [c, c]),
+    (value) => setFilter("channel", value));
+  const search = h("input", {
+    type: "search", id: "chat-search", class: "search", value: state.filters.q,
+    placeholder: t("filter.searchPlaceholder"), "aria-label": t("filter.search"),
+    oninput: debounce((event) => setFilter("q", event.target.value.trim()), 300),
+  });
+  const list = h("ul", { id: "chat-list", class: "chat-list", "aria-label": t("list.label") });
+  const more = h("button", { type: "button", class: "more", onclick: () => chats.loadMore() }, t("list.more"));
+  const status = h("div", { class: "list-status" });
+  fill(
+    root,
+    h("div", { class: "list-head" },
+      h("div", { class: "tabs", role: "tablist", "aria-label": t("tabs.label") }, tabButtons),
+      h("div", { class: "filters" }, modeSelect.label, channelSelect.label, search)),
+    // One scrolling box: the "load more" button at its end comes into view only at the bottom.
+    h("div", { class: "list-scroll", id: "chat-list-panel", role: "tabpanel" },
+      list, status, h("div", { class: "list-foot" }, more)),
+  );
+
+  // Paging as the list grows: the "load more" button loads itself when it scrolls into view.
+  const observer = new IntersectionObserver((entries) => {
+    if (entries.some((entry) => entry.isIntersecting)) chats.loadMore();
+  });
+  observer.observe(more);
+
+  const rows = new Map(); // chat id -> <li>
+  function render() {
+    for (const button of tabButtons) {
+      const selected = button.dataset.tab === state.tab;
+      button.setAttribute("aria-selected", String(selected));
+      button.tabIndex = selected ? 0 : -1;
+    }
+    root.querySelector("#chat-list-panel").setAttribute("aria-labelledby", `tab-${state.tab}`);
+    modeSelect.control.disabled = state.tab === "queue";
+    const { loading, loaded, next, error } = state.list;
+    const current = listRows();
+    list.setAttribute("aria-busy", String(loading && !loaded));
+    if (loading && !loaded) {
+      rows.clear();
+      fill(list, Array.from({ length: 6 }, () => skeletonRow()));
+    } else {
+      if (list.querySelector(".skeleton")) list.replaceChildren();
+      renderRows(list, rows, current);
+    }
+    const filtered = state.filters.mode || state.filters.channel || state.filters.q;
+    const empty = loaded && !current.length;
+    fill(status,
+      empty && h("p", { class: "empty" }, t(filtered ? "list.empty.filtered" : `list.empty.${state.tab}`)),
+      error && h("p", { class: "error", role: "alert" }, t("list.error", { error }), " ",
+        h("button", { type: "button", class: "link", onclick: () => chats.loadList() }, t("list.retry"))),
+    );
+    more.hidden = !next;
+    more.disabled = loading;
+  }
+  const stops = [on("list", render), on("open", render), on("agents", render), on("clock", render)];
+  render();
+  return () => {
+    observer.disconnect();
+    stops.forEach((stop) => stop());
+  };
+}
+
+function select(id, label, options, onchange) {
+  const control = h("select", { id, onchange: (event) => onchange(event.target.value) },
+    h("option", { value: "" }, t("filter.any")),
+    options.map(([value, text]) => h("option", { value, selected: state.filters[id.slice(7)] === value }, text)),
+  );
+  return { control, label: h("label", { class: "filter" }, h("span", {}, label), control) };
+}
+
+function selectTab(tab) {
+  if (state.tab === tab) return;
+  state.tab = tab;
+  chats.loadList();
+}
+
+function tabKeys(event) {
+  const tabs = [...event.currentTarget.parentElement.querySelectorAll("[role=tab]")];
+  const index = tabs.indexOf(event.currentTarget);
+  const step = { ArrowRight: 1, ArrowLeft: -1 }[event.key];
+  if (!step) return;
+  const target = tabs[(index + step + tabs.length) % tabs.length];
+  target.focus();
+  selectTab(target.dataset.tab);
+}
+
+function setFilter(name, value) {
+  if (state.filters[name] === value) return;
+  state.filters[name] = value;
+  chats.loadList();
+}
+
+function skeletonRow() {
+  return h("li", { class: "skeleton", "aria-hidden": "true" },
+    h("span", { class: "sk-avatar" }), h("span", { class: "sk-lines" }, h("span"), h("span")));
+}
+
+function renderRows(list, rows, current) {
+  const wanted = new Set(current.map((chat) => chat.id));
+  for (const [id, li] of rows) {
+    if (!wanted.has(id)) {
+      li.remove();
+      rows.delete(id);
+    }
+  }
+  const focused = document.activeElement;
+  current.forEach((chat, index) => {
+    let li = rows.get(chat.id);
+    if (!li) {
+      li = h("li", { class: "chat-item" });
+      rows.set(chat.id, li);
+    }
+    renderRow(li, chat);
+    if (list.children[index] !== li) list.insertBefore(li, list.children[index] || null);
+  });
+  if (focused && focused !== document.activeElement && focused.isConnected) focused.focus();
+}
+
+function renderRow(li, chat) {
+  const open = state.open?.id === chat.id;
+  const last = chat.last_message;
+  const label = [chat.name, chat.channel, t(`mode.${chat.queued ? "queued" : chat.mode}`),
+    chat.unread ? t("list.unread", { count: chat.unread }) : ""].filter(Boolean).join(", ");
+  let button = li.firstElementChild;
+  if (!button) {
+    button = h("button", { type: "button", class: "chat-row", onclick: () => openFromList(chat.id) });
+    li.append(button);
+  }
+  button.dataset.chatId = String(chat.id);
+  button.dataset.mode = chat.mode;
+  button.setAttribute("aria-label", label);
+  if (open) button.setAttribute("aria-current", "true");
+  else button.removeAttribute("aria-current");
+  const when = chat.last_message_at || chat.activity_at;
+  fill(button,
+    h("span", { class: "avatar" }, channelIcon(chat.channel)),
+    h("span", { class: "row-main" },
+      h("span", { class: "row-top" },
+        h("span", { class: "name" }, chat.name),
+        h("time", { datetime: when, title: fullTime(when) }, shortTime(when))),
+      h("span", { class: "row-bottom" },
+        h("span", { class: "preview" }, last ? previewPrefix(last) + last.text : ""),
+        h("span", { class: "badges" }, modeBadge(chat),
+          chat.unread > 0 && h("span", { class: "badge unread", "aria-hidden": "true" }, String(chat.unread)))))
+  );
+}
+
+function openFromList(id) {
+  if (state.open?.id === id && state.screen === "chat") return;
+  state.view = "chats";
+  emit("view");
+  chats.openChat(id);
+}

@@ -1,0 +1,50 @@
+// The header (connection state, views, language, sign out) and the page layout.
+
+import { fill, h, icon } from "../dom.js";
+import { language, LANGUAGES, t } from "../i18n.js";
+import { isAdmin, on, state } from "../state.js";
+
+export function languageSwitch(onChange) {
+  const control = h("select", { id: "lang-switch", class: "lang", "aria-label": t("lang.label"),
+    onchange: (event) => onChange(event.target.value) },
+    Object.entries(LANGUAGES).map(([code, name]) => h("option", { value: code, selected: code === language() }, name)));
+  return control;
+}
+
+export function mountHeader(root, { onLogout, onLanguage, onView }) {
+  const connection = h("span", { class: "conn", role: "status", "aria-live": "polite" });
+  const user = state.user;
+  const name = user.display_name || user.username;
+  const nav = isAdmin()
+    ? h("nav", { class: "views", "aria-label": t("header.users") },
+      viewButton("chats", "chats", t("header.chats"), onView),
+      viewButton("users", "users", t("header.users"), onView))
+    : null;
+  fill(root,
+    h("div", { class: "brand" }, h("img", { src: "/static/favicon.svg", alt: "", width: "24", height: "24" }),
+      h("span", {}, t("app.title"))),
+    connection,
+    nav,
+    h("div", { class: "header-end" },
+      languageSwitch(onLanguage),
+      h("span", { class: "me", title: t("header.signedInAs", { name, role: t(`role.${user.role}`) }) },
+        h("span", { class: "me-name" }, name), h("span", { class: "badge role" }, t(`role.${user.role}`))),
+      h("button", { type: "button", class: "icon-button logout", "aria-label": t("header.logout"),
+        title: t("header.logout"), onclick: onLogout }, icon("logout"))));
+
+  function render() {
+    connection.dataset.state = state.connection;
+    connection.textContent = t(`conn.${state.connection}`);
+    for (const button of root.querySelectorAll("[data-view]")) {
+      button.setAttribute("aria-pressed", String(button.dataset.view === state.view));
+    }
+  }
+  const stops = [on("connection", render), on("view", render)];
+  render();
+  return () => stops.forEach((stop) => stop());
+}
+
+function viewButton(view, iconName, label, onView) {
+  return h("button", { type: "button", class: "view-button", "data-view": view, onclick: () => onView(view) },
+    icon(iconName), h("span", {}, label));
+}
