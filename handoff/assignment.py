@@ -29,7 +29,7 @@ from handoff.modes import Action, Transition
 from handoff.presence import Presence
 from handoff.staff import OPEN_MODES
 from handoff.unit import Unit, Writer
-from storage.models import Chat, Mode, User
+from storage.models import Chat, Mode, Role, User
 
 log = logging.getLogger(__name__)
 
@@ -131,8 +131,10 @@ class Assigner:
         return True
 
     async def _best_agent(self, online: set[int]) -> User | None:
-        """The online, active person with room: least loaded, then idle longest."""
-        people = await User.filter(id__in=list(online), active=True, capacity__gt=0)
+        """The online, active agent with room: least loaded, then idle longest (admins claim)."""
+        people = await User.filter(
+            id__in=list(online), role=Role.AGENT, active=True, capacity__gt=0
+        )
         if not people:
             return None
         rows = (

@@ -38,10 +38,11 @@ def test_an_admin_sees_the_demo_chats_opens_one_and_the_reply_reaches_whatsapp(
     open_chat(page, "John Doe")
     expect(page.locator(".msg")).to_have_count(6)
     expect(page.locator(".msg-bot")).to_contain_text("How can we help you today?")
-    expect(row(page, "John Doe").locator(".badge.unread")).to_have_count(0)  # read on open
+    # John's chat is Agent Smith's: an admin reading it leaves it unread for him.
+    expect(row(page, "John Doe").locator(".badge.unread")).to_have_text("2")
     token = demo.login("admin", "admin123")
     _, john = demo.call("GET", f"/chats/{chat_id(demo, token, 'John Doe')}", token=token)
-    assert john["unread"] == 0
+    assert john["unread"] == 2
 
     page.fill("#composer-input", "Your parcel INV-2041 ships today.")
     page.keyboard.press("Enter")

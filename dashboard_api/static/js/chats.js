@@ -159,6 +159,9 @@ export async function markRead() {
   const open = state.open;
   const chat = open && state.chats.get(open.id);
   if (!chat || !chat.unread || !canWrite(chat, state.user) || document.hidden) return;
+  // Reading someone else's chat leaves its unread mark for the agent who holds it.
+  const holder = chat.assigned_agent_id;
+  if (holder != null && holder !== state.user?.id) return;
   try {
     const answer = await api.post(`/chats/${open.id}/read`);
     applyRow(answer.chat);
