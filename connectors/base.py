@@ -128,16 +128,26 @@ class Sink(Protocol):
 class Connector(Protocol):
     """A channel: started with the service, asked to send replies, stopped at shutdown.
 
+    ``start(inbound=False)`` readies only what ``send`` and the extras below need:
+    with several processes, the inbound side that must run in one place (Telegram's
+    poller or its setWebhook, the SMTP server) runs in the process that holds that
+    role, while the outbox process sends and the API processes serve the webhooks.
+    ``health`` then says ``send only``. A connector whose inbound side is only its
+    webhook routes (WhatsApp) does the same either way.
+
     Optional extras a connector may define (looked up with ``getattr``):
     ``web_routes() -> list[aiohttp.web.RouteDef]`` for provider webhooks,
     ``reply_refusal(last_customer_message_at, now) -> str | None`` when the
     channel refuses a reply now (WhatsApp's 24-hour window), and
-    ``typing(chat_external_id)`` to show the customer that an agent types.
+    ``typing(chat_external_id)`` to show the customer that an agent types,
+    ``health() -> str`` for ``/healthz``.
     """
 
     channel: str
 
-    async def start(self) -> None: ...
+    async def start(self, *, inbound: bool = True) -> None:
+        """Get ready to send and, with ``inbound``, start receiving (poller, server)."""
+        ...
 
     async def stop(self) -> None: ...
 

@@ -101,8 +101,13 @@ class EmailConnector:
         self._sessions: weakref.WeakSet[SMTP] = weakref.WeakSet()
         self._tls: ssl.SSLContext | None = None
         self.port: int = config.port  # the bound port once started (config port 0: any free one)
+        self._send_only = False
 
-    async def start(self) -> None:
+    async def start(self, *, inbound: bool = True) -> None:
+        """Open the SMTP server (with ``inbound``); sending needs nothing started."""
+        self._send_only = not inbound
+        if not inbound:
+            return
         self._tls = _tls_context(self.config)
         smtp_log = logging.getLogger("mail.log")  # aiosmtpd logs every command at INFO
         if smtp_log.level == logging.NOTSET:
@@ -153,6 +158,8 @@ class EmailConnector:
         await server.wait_closed()
 
     async def health(self) -> str:
+        if self._send_only:
+            return "send only"
         if self._server is None or not self._server.is_serving():
             raise RuntimeError("the SMTP server is not running")
         return "ok"

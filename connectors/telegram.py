@@ -112,9 +112,15 @@ class TelegramConnector:
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Start polling, or register the webhook; both retry in the background until done."""
+    async def start(self, *, inbound: bool = True) -> None:
+        """Start polling, or register the webhook; both retry in the background until done.
+
+        Without ``inbound`` only sending (and, in webhook mode, the route) works here.
+        """
         self._stopping = False
+        if not inbound:
+            self._status = "send only"
+            return
         self._status = "starting"
         work = self._poll() if self.config.mode == "polling" else self._register_webhook()
         self._task = asyncio.get_running_loop().create_task(work, name="telegram")

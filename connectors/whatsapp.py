@@ -74,7 +74,8 @@ class WhatsAppConnector:
         # Wamids of the parts of a long reply already sent, so a retry sends only the rest.
         self._sent_parts: OrderedDict[int, list[str]] = OrderedDict()
 
-    async def start(self) -> None:
+    async def start(self, *, inbound: bool = True) -> None:
+        """Open the Graph API session; webhooks come in through ``web_routes`` either way."""
         if self._session is None:
             timeout = aiohttp.ClientTimeout(total=self.config.timeout_seconds)
             self._session = aiohttp.ClientSession(timeout=timeout)

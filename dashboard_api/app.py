@@ -64,15 +64,21 @@ def create_api(
     client_max_size: int = 1024 * 1024,
     cors_origins: Sequence[str] = (),
     extra_routes: Iterable[Route] = (),
+    dashboard: bool = True,
+    extra_middlewares: Sequence[Middleware] = (),
 ) -> web.Application:
-    """The API app: routes, error handling, and ``context`` for the handlers."""
-    middlewares: list[Middleware] = [security_headers, error_middleware]
+    """The API app: routes, error handling, and ``context`` for the handlers.
+
+    Without ``dashboard`` (a process that runs no ``api`` role) only the system routes
+    (health, OpenAPI) and ``extra_routes`` are served.
+    """
+    middlewares: list[Middleware] = [*extra_middlewares, security_headers, error_middleware]
     if cors_origins:
         middlewares.insert(0, cors_middleware(cors_origins))
     app = web.Application(middlewares=middlewares, client_max_size=client_max_size)
     app[CONTEXT] = context
     ws.setup_websocket(app)
-    routes = [*ROUTES, *extra_routes]
+    routes = [*(ROUTES if dashboard else system.ROUTES), *extra_routes]
     app.add_routes([to_aiohttp(route) for route in routes])
     app[OPENAPI] = build_openapi(routes)
     setup_console(app)  # the web console at / (not API: left out of the OpenAPI document)

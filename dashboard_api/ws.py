@@ -83,10 +83,10 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     )
     await socket.prepare(request)
     request.app[SOCKETS].open.add(socket)
-    session = _Session(context, socket, user)
-    connection = uuid.uuid4().hex
     core = context.core
     subscription = core.bus.subscribe(MAX_PENDING)  # before the replay: nothing falls between
+    session = _Session(context, socket, user, subscription)
+    connection = uuid.uuid4().hex
     presence = core.presence
     await presence.connected(user.id, connection)
     expiry = asyncio.get_running_loop().call_later(
@@ -95,7 +95,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             socket.close(code=CLOSE_TOKEN_EXPIRED, message=b"token expired")
         ),
     )
-    pump = asyncio.get_running_loop().create_task(session.pump(subscription, after))
+    pump = asyncio.get_running_loop().create_task(session.pump(after))
     try:
         await session.read()
     finally:
@@ -103,7 +103,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         pump.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await pump
-        subscription.close()
+        session.subscription.close()
         await presence.disconnected(user.id, connection)
     return socket
 
@@ -115,18 +115,25 @@ def _frame(kind: str, seq: int | None, **data: Any) -> dict[str, Any]:
 class _Session:
     """One socket: what its user may see, and the last seq it has been brought past."""
 
-    def __init__(self, context: ApiContext, socket: web.WebSocketResponse, user: User) -> None:
+    def __init__(
+        self,
+        context: ApiContext,
+        socket: web.WebSocketResponse,
+        user: User,
+        subscription: Subscription,
+    ) -> None:
         self.context = context
         self.socket = socket
         self.user = user
         self.actor = actor_for(user)
         self.is_admin = user.role == Role.ADMIN
         self.last_seq = 0
+        self.subscription = subscription
 
     async def send(self, frame: dict[str, Any]) -> None:
         await self.socket.send_str(json.dumps(frame, ensure_ascii=False))
 
-    async def pump(self, subscription: Subscription, after: int | None) -> None:
+    async def pump(self, after: int | None) -> None:
         log_ = self.context.core.log
         self.last_seq = await log_.last_seq()
         await self.send(_frame("hello", self.last_seq, user_id=self.user.id, role=self.user.role))
@@ -138,7 +145,18 @@ class _Session:
             else:
                 for old in missed:
                     await self._deliver(old)
-        while (event := await subscription.get()) is not None:
+        while True:
+            await self._stream()
+            if not self.subscription.interrupted:
+                break
+            # The bus lost events (Redis reconnected): listen again, then read what was missed.
+            self.subscription = self.context.core.bus.subscribe(MAX_PENDING)
+            await self._catch_up()
+        if self.subscription.overflowed:
+            await self.socket.close(code=CLOSE_TOO_SLOW, message=b"too slow; resume with after_seq")
+
+    async def _stream(self) -> None:
+        while (event := await self.subscription.get()) is not None:
             if event.seq is None:
                 await self._deliver(event)
             elif event.seq > self.last_seq + 1:
@@ -146,8 +164,25 @@ class _Session:
             elif event.seq == self.last_seq + 1:
                 self.last_seq = event.seq
                 await self._deliver(event)
-        if subscription.overflowed:
-            await self.socket.close(code=CLOSE_TOO_SLOW, message=b"too slow; resume with after_seq")
+
+    async def _catch_up(self) -> None:
+        """Deliver every logged event after ``last_seq`` (a resync frame when some of them
+        are no longer kept)."""
+        log_ = self.context.core.log
+        while True:
+            missed = await log_.since(self.last_seq, limit=1000)
+            if missed is None:
+                last = await log_.last_seq()
+                reason = "events after that seq are no longer kept"
+                await self.send(_frame("resync", last, reason=reason))
+                self.last_seq = last
+                return
+            for event in missed:
+                if event.seq is not None and event.seq > self.last_seq:
+                    self.last_seq = event.seq
+                    await self._deliver(event)
+            if len(missed) < 1000:
+                return
 
     async def _fill_gap(self, seq: int) -> None:
         """Events numbered in another process arrived out of order: read them from the log."""

@@ -50,13 +50,15 @@ class Assigner:
         *,
         enabled: bool = True,
         postgres: bool = False,
-        sweep_seconds: float = 10.0,
+        sweep_seconds: float | None = 10.0,
     ) -> None:
         self.writer = writer
         self.desk = desk
         self.presence = presence
         self.enabled = enabled
         self.postgres = postgres
+        # Look at the queue this often even without a kick (None: only when kicked; with
+        # several processes one of them sweeps, the outbox's).
         self.sweep_seconds = sweep_seconds
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -89,8 +91,9 @@ class Assigner:
 
     async def _run(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.sweep_seconds)
+            with contextlib.suppress(TimeoutError):  # (asyncio.timeout: see Outbox._run)
+                async with asyncio.timeout(self.sweep_seconds):
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 await self.drain()

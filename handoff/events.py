@@ -52,12 +52,19 @@ class Event:
 
 
 class Subscription:
-    """One listener's bounded queue of events; ``overflowed`` when it could not keep up."""
+    """One listener's bounded queue of events.
+
+    It ends (``get`` returns None) when closed, and says why when events may have been
+    missed: ``overflowed`` when the listener could not keep up, ``interrupted`` when the
+    bus itself lost events (the Redis bus after a lost connection). Either way the
+    listener catches up from the event log by ``seq``.
+    """
 
     def __init__(self, bus: MemoryEventBus, max_pending: int) -> None:
         self._bus = bus
         self._queue: asyncio.Queue[Event | None] = asyncio.Queue(max_pending)
         self.overflowed = False
+        self.interrupted = False
         self.closed = False
 
     def offer(self, event: Event) -> None:
@@ -68,6 +75,12 @@ class Subscription:
         except asyncio.QueueFull:
             # A slow listener is dropped rather than left to grow memory; it resumes by seq.
             self.overflowed = True
+            self.close()
+
+    def interrupt(self) -> None:
+        """End the subscription because the bus may have lost events meant for it."""
+        if not self.closed:
+            self.interrupted = True
             self.close()
 
     def close(self) -> None:
@@ -94,13 +107,30 @@ class Subscription:
 
 
 class EventBus(Protocol):
-    """Carries committed events (already numbered by the event log) to every subscriber."""
+    """Carries committed events (already numbered by the event log) to every subscriber.
+
+    ``publish`` never raises: a bus that cannot carry events delivers what it can and
+    reports the trouble in ``health``. Listeners that may have missed events see their
+    subscription end with ``interrupted`` and catch up from the event log.
+    """
+
+    async def start(self) -> None:
+        """Connect (call inside the running loop, before the first subscription)."""
+        ...
 
     async def publish(self, events: Sequence[Event]) -> None: ...
 
     def subscribe(self, max_pending: int = 1000) -> Subscription: ...
 
+    async def health(self) -> str:
+        """``ok``, or raise ``BusDegraded`` saying what is wrong."""
+        ...
+
     async def close(self) -> None: ...
+
+
+class BusDegraded(Exception):
+    """The bus works in part (e.g. reconnecting to Redis): events of other processes wait."""
 
 
 class MemoryEventBus:
@@ -108,6 +138,12 @@ class MemoryEventBus:
 
     def __init__(self) -> None:
         self._subscribers: set[Subscription] = set()
+
+    async def start(self) -> None:
+        return None
+
+    async def health(self) -> str:
+        return "ok"
 
     async def publish(self, events: Sequence[Event]) -> None:
         for event in events:
@@ -121,6 +157,11 @@ class MemoryEventBus:
 
     def unsubscribe(self, subscription: Subscription) -> None:
         self._subscribers.discard(subscription)
+
+    def interrupt(self) -> None:
+        """Events may have been lost: end every subscription (its listener catches up by seq)."""
+        for subscriber in list(self._subscribers):
+            subscriber.interrupt()
 
     async def close(self) -> None:
         for subscriber in list(self._subscribers):

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -71,6 +71,8 @@ class Outbox:
         self._slots = asyncio.Semaphore(concurrency)
         self.sent = 0
         self.failed = 0
+        # Called with (channel, "sent" | "retry" | "failed" | "dropped") after each attempt.
+        self.on_outcome: list[Callable[[str, str], None]] = []
 
     def wake(self) -> None:
         self._wake.set()
@@ -97,8 +99,11 @@ class Outbox:
     async def _run(self) -> None:
         while True:
             wait = await self._dispatch_due()
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation
+            # that arrives as the wake-up fires, and stop() then waits forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+                async with asyncio.timeout(wait):
+                    await self._wake.wait()
             self._wake.clear()
 
     async def _dispatch_due(self) -> float:
@@ -148,6 +153,7 @@ class Outbox:
         if message.sender == Sender.BOT and chat.mode != Mode.BOT:
             # The chat left bot mode after the bot answered: its answer is never sent.
             await self._finish(message_id, Status.FAILED, error="not sent: a human took over")
+            self._tell(str(chat.channel), "dropped")
             return
         connector = self.connectors[str(chat.channel)]
         outbound = await self._outbound(message, chat)
@@ -159,11 +165,18 @@ class Outbox:
                 delay = self.retry.delay(attempts, exc.retry_after)
                 log.info("message %d: %s; retry %d in %.1f s", message_id, exc, attempts, delay)
                 await self._retry_later(message_id, attempts, delay, exc.reason)
+                self._tell(str(chat.channel), "retry")
             else:
                 log.warning("message %d failed: %s", message_id, exc.reason)
                 await self._finish(message_id, Status.FAILED, error=exc.reason, attempts=attempts)
+                self._tell(str(chat.channel), "failed")
             return
         await self._finish(message_id, Status.SENT, external_id=external_id)
+        self._tell(str(chat.channel), "sent")
+
+    def _tell(self, channel: str, outcome: str) -> None:
+        for listener in self.on_outcome:
+            listener(channel, outcome)
 
     async def _outbound(self, message: Message, chat: Chat) -> OutboundMessage:
         earlier = (

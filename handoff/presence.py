@@ -1,6 +1,7 @@
 """Who is online: an agent is online while a dashboard socket is open or heartbeats come.
 
-The store says who is online (in memory for one process; Redis for several);
+The store says who is online (in memory for one process; Redis for several,
+``handoff.presence_redis``);
 :class:`Presence` turns changes into ``presence.updated`` events and tells
 listeners (automatic assignment) when someone comes online.
 """
@@ -35,6 +36,13 @@ class PresenceStore(Protocol):
 
     async def online(self) -> set[int]: ...
 
+    async def announce(self, online: set[int]) -> tuple[set[int], set[int]]:
+        """Record ``online`` as what was last published; return who came and who went.
+
+        Processes sharing a store share this record, so each change is published once.
+        """
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -44,6 +52,7 @@ class MemoryPresence:
     def __init__(self) -> None:
         self._sockets: dict[int, set[str]] = {}
         self._until: dict[int, float] = {}
+        self._announced: set[int] = set()
 
     async def connect(self, user_id: int, connection: str) -> None:
         self._sockets.setdefault(user_id, set()).add(connection)
@@ -63,6 +72,11 @@ class MemoryPresence:
         for user_id in [u for u, until in self._until.items() if until <= now]:
             del self._until[user_id]
         return set(self._sockets) | set(self._until)
+
+    async def announce(self, online: set[int]) -> tuple[set[int], set[int]]:
+        came, went = online - self._announced, self._announced - online
+        self._announced = set(online)
+        return came, went
 
     async def close(self) -> None:
         self._sockets.clear()
@@ -108,15 +122,20 @@ class Presence:
         return await self.store.online()
 
     async def refresh(self) -> None:
-        """Compare who is online with what was last published; publish the difference."""
+        """Compare who is online with what was last published; publish the difference.
+
+        Listeners hear of everyone this process sees come online (with several
+        processes, each reacts); the event is published once, by whichever process
+        records the change in the shared store first.
+        """
         async with self._lock:
             now_online = await self.store.online()
-            came = now_online - self._known
-            went = self._known - now_online
+            seen = now_online - self._known
             self._known = now_online
+            came, went = await self.store.announce(now_online)
         if came or went:
             await self._publish(came, went)
-        for user_id in came:
+        for user_id in seen:
             for listener in self.on_online:
                 listener(user_id)
 

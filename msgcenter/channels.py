@@ -8,7 +8,7 @@ None when the channel is disabled.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
 
 from aiohttp import web
@@ -125,16 +125,21 @@ def _email(settings: Settings, sink: Sink) -> Connector | None:
     return EmailConnector(config, sink)
 
 
-FACTORIES: tuple[Factory, ...] = (_telegram, _whatsapp, _email)
+FACTORIES: dict[str, Factory] = {"Telegram": _telegram, "WhatsApp": _whatsapp, "Email": _email}
 
 
 def build_connectors(settings: Settings, sink: Sink) -> list[Connector]:
     connectors = []
-    for factory in FACTORIES:
+    for factory in FACTORIES.values():
         connector = factory(settings, sink)
         if connector is not None:
             connectors.append(connector)
     return connectors
+
+
+def build_connector(settings: Settings, sink: Sink, channel: str) -> Connector | None:
+    """One more connector of ``channel`` (e.g. the leased Telegram poller beside the sender)."""
+    return FACTORIES[channel](settings, sink)
 
 
 def add_web_routes(app: web.Application, connectors: list[Connector]) -> None:
@@ -146,14 +151,20 @@ def add_web_routes(app: web.Application, connectors: list[Connector]) -> None:
 
 
 @asynccontextmanager
-async def running(connectors: list[Connector]) -> AsyncIterator[None]:
-    """Start every connector; stop them in reverse order, also after a failed start."""
+async def running(
+    connectors: list[Connector], inbound: Collection[str] | None = None
+) -> AsyncIterator[None]:
+    """Start every connector (receiving too if its channel is in ``inbound``, or always when
+    ``inbound`` is None); stop them in reverse order, also after a failed start."""
     started: list[Connector] = []
     try:
         for connector in connectors:
-            await connector.start()
+            receiving = inbound is None or connector.channel in inbound
+            await connector.start(inbound=receiving)
             started.append(connector)
-            log.info("%s connector started", connector.channel)
+            log.info(
+                "%s connector started%s", connector.channel, "" if receiving else " (send only)"
+            )
         yield
     finally:
         for connector in reversed(started):

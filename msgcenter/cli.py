@@ -17,8 +17,10 @@ from aiohttp import web
 from handoff.errors import DomainError
 from handoff.staff import NewUser, Passwords, Staff
 from msgcenter import demo as demo_data
-from msgcenter.logs import setup_logging
+from msgcenter.logs import secrets_of, setup_logging
 from msgcenter.mocks import MockProviders, simulate, with_mocks
+from msgcenter.roles import ALL as ALL_ROLES
+from msgcenter.roles import parse_roles
 from msgcenter.service import build_app, build_service
 from msgcenter.settings import Settings, SettingsError, load_settings
 from storage.db import Database, is_sqlite, migrate
@@ -35,6 +37,13 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the service")
     serve.add_argument("--host", help="override server.host")
     serve.add_argument("--port", type=int, help="override server.port")
+    serve.add_argument(
+        "--role",
+        action="append",
+        metavar="ROLE",
+        help="run only these parts: api, smtp, telegram, outbox or all (the default); "
+        "repeat or separate with commas. Several processes need PostgreSQL and Redis.",
+    )
 
     demo = commands.add_parser("demo", help="run the service with demo users and chats")
     demo.add_argument("--host", help="override server.host")
@@ -75,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"msgcenter: configuration error: {exc}", file=sys.stderr)
         return 2
-    setup_logging(settings.logging.level, settings.logging.format)
+    setup_logging(settings.logging.level, settings.logging.format, secrets_of(settings))
     commands: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
         "serve": _serve,
         "demo": _demo,
@@ -109,8 +118,14 @@ def _with_server(args: argparse.Namespace, settings: Settings) -> Settings:
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     settings = _with_server(args, settings)
-    app = build_app(settings)
-    log.info("msgcenter listening on http://%s:%d", settings.server.host, settings.server.port)
+    roles = parse_roles(args.role)
+    app = build_app(settings, build_service(settings, roles))
+    log.info(
+        "msgcenter (%s) listening on http://%s:%d",
+        "all roles" if roles == ALL_ROLES else "roles " + ",".join(sorted(roles)),
+        settings.server.host,
+        settings.server.port,
+    )
     web.run_app(
         app, host=settings.server.host, port=settings.server.port, print=None, access_log=None
     )

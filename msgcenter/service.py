@@ -7,22 +7,35 @@ migrations), the domain core, then whatever else is configured.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from bot import Bot, BotLoadError, load_bot
 from connectors.base import Connector
 from dashboard_api.app import create_api
 from dashboard_api.auth import LoginThrottle, Tokens, load_or_create_secret
+from dashboard_api.errors import ApiError
+from dashboard_api.routing import Call, Route
 from dashboard_api.typedefs import ApiContext, HealthCheck
+from dashboard_api.ws import SOCKETS
 from handoff.core import Core, CoreSink
-from handoff.events import MemoryEventBus
+from handoff.events import MESSAGE_CREATED, EventBus, MemoryEventBus
+from handoff.events_redis import RedisEventBus
+from handoff.presence import PresenceStore
+from handoff.presence_redis import RedisPresence
 from handoff.staff import Passwords
-from msgcenter.channels import add_web_routes, build_connectors, running
+from msgcenter.channels import add_web_routes, build_connector, build_connectors, running
+from msgcenter.lease import Lease, leased
+from msgcenter.metrics import MeteredSink, Metrics, may_scrape, webhook_timer
+from msgcenter.roles import ALL as ALL_ROLES
+from msgcenter.roles import INBOUND_ROLE, LEASED, check_roles
 from msgcenter.settings import Settings, SettingsError
 from storage.db import Database, is_sqlite
 
@@ -39,30 +52,46 @@ class Service:
     database: Database
     core: Core
     api: ApiContext
+    metrics: Metrics = field(default_factory=Metrics)
+    roles: frozenset[str] = ALL_ROLES
     parts: list[Part] = field(default_factory=list)
+    leases: dict[str, Lease] = field(default_factory=dict)
+
+    @property
+    def leased(self) -> bool:
+        """Exclusive parts run under a lease (PostgreSQL: other processes may run them too)."""
+        return not self.database.is_sqlite
 
 
 SERVICE = web.AppKey("msgcenter.service", Service)
 
 
-def build_service(settings: Settings) -> Service:
-    if not settings.events.url.startswith("memory://"):
-        raise ValueError(f"events.url: {settings.events.url!r} is not supported yet")
+def build_service(settings: Settings, roles: frozenset[str] = ALL_ROLES) -> Service:
+    check_roles(roles, settings)
     passwords = Passwords(
         time_cost=settings.auth.argon2_time_cost, memory_kib=settings.auth.argon2_memory_kib
     )
+    events = settings.events
+    bus: EventBus = MemoryEventBus()
+    presence: PresenceStore | None = None
+    if events.redis:
+        bus = RedisEventBus(events.url, prefix=events.prefix)
+        presence = RedisPresence(events.url, prefix=events.prefix)
     core = Core.build(
-        MemoryEventBus(),
+        bus,
         passwords,
         timezone=settings.server.timezone,
         default_capacity=settings.handoff.default_capacity,
         postgres=not is_sqlite(settings.storage.url),
+        presence_store=presence,
         auto_assign=settings.handoff.auto_assign,
         bot=_load_bot(settings),
         handoff_message=lambda chat: settings.bot.handoff_text(
             customer_name=chat.customer_name, channel=str(chat.channel)
         ),
     )
+    if "outbox" not in roles:
+        core.assigner.sweep_seconds = None  # kicked by what happens here; the outbox sweeps
     secret = load_or_create_secret(
         settings.auth.jwt_secret.get_secret_value() if settings.auth.jwt_secret else None,
         settings.storage.data_dir,
@@ -77,7 +106,10 @@ def build_service(settings: Settings) -> Service:
     )
     database = Database(settings.storage.url)
     api.health["database"] = _database_check(database)
-    return Service(settings, database, core, api)
+    api.health["events"] = core.bus.health
+    metrics = Metrics()
+    metrics.watch(core)
+    return Service(settings, database, core, api, metrics, roles)
 
 
 def _load_bot(settings: Settings) -> Bot:
@@ -96,18 +128,46 @@ def _database_check(database: Database) -> HealthCheck:
 
 
 def build_app(settings: Settings, service: Service | None = None) -> web.Application:
-    """The whole service as one aiohttp application."""
+    """The whole service (or the roles ``service`` was built for) as one aiohttp application."""
     service = service or build_service(settings)
+    roles = service.roles
     app = create_api(
         service.api,
         client_max_size=settings.server.client_max_size,
         cors_origins=settings.server.cors_origins,
+        extra_routes=[metrics_route(service)],
+        dashboard="api" in roles,
+        extra_middlewares=[webhook_timer(service.metrics)],
     )
     app[SERVICE] = service
-    connectors = build_connectors(settings, CoreSink(service.core))
-    add_web_routes(app, connectors)
+    sink = MeteredSink(CoreSink(service.core), service.metrics)
+    connectors = build_connectors(settings, sink)
+    if "api" in roles:
+        add_web_routes(app, connectors)
+    # Where each channel's inbound side runs: here with the sender, here under a lease
+    # (a second connector that only receives), or in another process.
+    inbound_here: set[str] = set()
+    leased_inbound: dict[str, Connector] = {}
     for connector in connectors:
-        service.api.health[connector.channel.lower()] = _connector_check(connector)
+        role = INBOUND_ROLE.get(connector.channel)
+        if role is None or role not in roles:
+            continue
+        if role in LEASED and service.leased:
+            receiver = build_connector(settings, sink, connector.channel)
+            if receiver is not None:
+                leased_inbound[connector.channel] = receiver
+                service.leases[role] = Lease(settings.storage.url, role)
+        else:
+            inbound_here.add(connector.channel)
+    for connector in connectors:
+        receiver = leased_inbound.get(connector.channel)
+        lease = service.leases.get(INBOUND_ROLE.get(connector.channel, ""))
+        check = _connector_check(connector)
+        if receiver is not None and lease is not None:
+            check = _leased_check(receiver, lease)
+        service.api.health[connector.channel.lower()] = check
+    if "outbox" in roles and service.leased:
+        service.leases["outbox"] = Lease(settings.storage.url, "outbox")
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         core = service.core
@@ -116,11 +176,17 @@ def build_app(settings: Settings, service: Service | None = None) -> web.Applica
         async with AsyncExitStack() as stack:
             stack.push_async_callback(service.database.close)
             stack.push_async_callback(core.bus.close)
+            stack.push_async_callback(core.presence.store.close)
             stack.push_async_callback(core.stop)
-            await stack.enter_async_context(running(connectors))
+            await core.bus.start()
+            await stack.enter_async_context(running(connectors, inbound_here))
             for connector in connectors:
                 core.add_connector(connector)
-            core.outbox.start()
+            for channel, receiver in leased_inbound.items():
+                lease = service.leases[INBOUND_ROLE[channel]]
+                await stack.enter_async_context(leased(lease, receiver.start, receiver.stop))
+            if "outbox" in roles:
+                await stack.enter_async_context(_outbox(service))
             for part in service.parts:
                 await stack.enter_async_context(part(service))
             yield
@@ -129,9 +195,89 @@ def build_app(settings: Settings, service: Service | None = None) -> web.Applica
     return app
 
 
+@asynccontextmanager
+async def _outbox(service: Service) -> AsyncIterator[None]:
+    """The delivery worker: right here with SQLite; under the outbox lease otherwise, woken
+    by replies other processes queue (``message.created`` on the bus)."""
+    outbox = service.core.outbox
+    lease = service.leases.get("outbox")
+    if lease is None:
+        outbox.start()
+        yield
+        return
+
+    async def start() -> None:
+        outbox.start()
+
+    async with leased(lease, start, outbox.stop), _waking(service.core):
+        yield
+
+
+@asynccontextmanager
+async def _waking(core: Core) -> AsyncIterator[None]:
+    async def listen() -> None:
+        while True:
+            subscription = core.bus.subscribe(10_000)
+            core.outbox.wake()  # also after a lost connection: replies may have been missed
+            while (event := await subscription.get()) is not None:
+                message = event.data.get("message") if event.type == MESSAGE_CREATED else None
+                if isinstance(message, dict) and message.get("status") == "queued":
+                    core.outbox.wake()
+            if not (subscription.interrupted or subscription.overflowed):
+                return  # the bus closed
+
+    task = asyncio.get_running_loop().create_task(listen(), name="outbox-wake")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def metrics_route(service: Service) -> Route:
+    async def endpoint(request: web.Request) -> web.StreamResponse:
+        settings = service.settings.metrics
+        if not settings.enabled:
+            raise ApiError(404, "not_found", "metrics are turned off (metrics.enabled)")
+        if not may_scrape(request, settings):
+            raise ApiError(
+                403, "forbidden", "metrics: not an allowed address; send the metrics token"
+            )
+        for name, lease in service.leases.items():
+            service.metrics.lease_held.labels(name).set(1 if lease.held else 0)
+        body = await service.metrics.scrape(service.core, len(request.app[SOCKETS].open))
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    return Route(
+        "GET", "/metrics", _unreachable,
+        "Prometheus metrics of this process. Allowed addresses (metrics.allow_from) need no "
+        "token when not proxied; others send Authorization: Bearer <metrics.token>.",
+        "system", access="public", raw=endpoint,
+        responses={403: "not an allowed address and no valid metrics token",
+                   404: "metrics are turned off"},
+    )  # fmt: skip
+
+
+async def _unreachable(call: Call) -> web.StreamResponse:  # the route is served raw
+    raise ApiError(500, "internal_error", "not reachable")
+
+
 def _connector_check(connector: Connector) -> HealthCheck:
     async def check() -> str:
         health = getattr(connector, "health", None)
         return str(await health()) if health is not None else "ok"
+
+    return check
+
+
+def _leased_check(receiver: Connector, lease: Lease) -> HealthCheck:
+    """The receiving side's health while this process holds the lease, else ``standby``."""
+    inner = _connector_check(receiver)
+
+    async def check() -> str:
+        if lease.held:
+            return await inner()
+        return f"{lease.state} (the {lease.name} lease is held by another process)"
 
     return check

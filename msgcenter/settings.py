@@ -6,6 +6,7 @@ Settings are loaded and validated once at start-up. A wrong value raises
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import tomllib
@@ -71,6 +72,43 @@ class StorageSettings(_Section):
 
 class EventsSettings(_Section):
     url: str = "memory://"
+    prefix: str = Field(default="msgcenter", min_length=1, max_length=64)
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if not value.startswith(("memory://", "redis://", "rediss://", "unix://")):
+            raise ValueError("must be memory:// or redis://host:6379/0 (rediss:// for TLS)")
+        return value
+
+    @property
+    def redis(self) -> bool:
+        return not self.url.startswith("memory://")
+
+
+class MetricsSettings(_Section):
+    """Who may read ``GET /metrics``: see config.toml."""
+
+    enabled: bool = True
+    token: SecretStr | None = None
+    allow_from: list[str] = Field(default_factory=lambda: ["127.0.0.1/32", "::1/128"])
+
+    @field_validator("allow_from")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{item!r} is not an address or network") from exc
+        return value
+
+    @field_validator("token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters")
+        return value
 
 
 class AuthSettings(_Section):
@@ -231,6 +269,7 @@ class Settings(_Section):
     handoff: HandoffSettings = HandoffSettings()
     bot: BotSettings = BotSettings()
     logging: LoggingSettings = LoggingSettings()
+    metrics: MetricsSettings = MetricsSettings()
     channels: ChannelsSettings = ChannelsSettings()
     mock: MockSettings = MockSettings()
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import asyncpg
 from tortoise import Tortoise
 from tortoise.context import TortoiseContext
 from tortoise.migrations.api import migrate as tortoise_migrate
@@ -59,11 +61,35 @@ def ensure_sqlite_dir(url: str) -> None:
 TORTOISE_ORM = tortoise_config("sqlite://data/makemigrations.db")
 
 
+MIGRATION_LOCK = 0x6D6967  # "mig": one process at a time applies migrations (PostgreSQL)
+
+
 async def migrate(url: str) -> None:
-    """Apply every pending migration to the database at ``url``."""
+    """Apply every pending migration to the database at ``url``.
+
+    On PostgreSQL several processes may start at once: each waits for a session
+    advisory lock, so one applies the migrations and the others then find nothing to do.
+    """
     ensure_sqlite_dir(url)
-    async with TortoiseContext():
-        await tortoise_migrate(config=tortoise_config(url))
+    if is_sqlite(url):
+        async with TortoiseContext():
+            await tortoise_migrate(config=tortoise_config(url))
+        return
+    holder = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        await holder.execute(f"SELECT pg_advisory_lock({MIGRATION_LOCK})")
+        async with TortoiseContext():
+            await tortoise_migrate(config=tortoise_config(url))
+    finally:
+        await holder.close()  # ends the session: the lock goes with it
+
+
+def asyncpg_dsn(url: str) -> str:
+    """asyncpg takes libpq's parameters only; Tortoise's own (min_size, ...) are dropped."""
+    parts = urlsplit(url)
+    keep = {"sslmode", "ssl", "sslrootcert", "sslcert", "sslkey", "connect_timeout"}
+    query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k in keep])
+    return urlunsplit(("postgresql", parts.netloc, parts.path, query, ""))
 
 
 class Database:

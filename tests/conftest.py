@@ -11,11 +11,13 @@ from typing import Any
 
 import asyncpg
 import pytest
+import redis.asyncio
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from msgcenter import demo
 from msgcenter.service import SERVICE, Service, build_app
 from msgcenter.settings import Settings
+from tests.redis_support import REDIS_URL, RedisProxy
 from tests.support import Api, ClientFactory, make_settings
 
 POSTGRES_URL = os.environ.get("MSGCENTER_TEST_POSTGRES_URL")
@@ -102,3 +104,33 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         for nodeid in _skipped[:20]:
             print(f"  {nodeid}")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """MSGCENTER_TEST_REDIS_URL (the test is skipped without it)."""
+    if not REDIS_URL:
+        pytest.skip("MSGCENTER_TEST_REDIS_URL is not set")
+    return REDIS_URL
+
+
+@pytest.fixture
+async def redis_prefix(redis_url: str) -> AsyncIterator[str]:
+    """A key and channel prefix of this test's own; its keys are deleted after."""
+    prefix = f"msgcenter-test-{uuid.uuid4().hex[:10]}"
+    yield prefix
+    client = redis.asyncio.Redis.from_url(redis_url)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}:*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+async def redis_proxy(redis_url: str) -> AsyncIterator[RedisProxy]:
+    proxy = RedisProxy(redis_url)
+    await proxy.start()
+    yield proxy
+    await proxy.cut()

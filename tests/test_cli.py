@@ -14,13 +14,17 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run(tmp_path: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+def run(
+    tmp_path: Path, *args: str, stdin: str = "", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``msgcenter ARGS`` on a SQLite file; ``env`` adds settings (``{"STORAGE__URL": ...}``)."""
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("MSGCENTER_")},
         "MSGCENTER_STORAGE__URL": f"sqlite://{tmp_path / 'cli.db'}",
         "MSGCENTER_STORAGE__DATA_DIR": str(tmp_path / "data"),
         "MSGCENTER_AUTH__ARGON2_TIME_COST": "1",
         "MSGCENTER_AUTH__ARGON2_MEMORY_KIB": "64",
+        **{f"MSGCENTER_{key}": value for key, value in (env or {}).items()},
     }
     return subprocess.run(  # noqa: S603 - our own CLI
         [sys.executable, "-m", "msgcenter.cli", *args],
