@@ -214,3 +214,33 @@ async def test_illegal_mode_change_is_409_listing_the_allowed_ones(admin: Api) -
     assert body["error"]["details"]["mode"] == "closed"
     assert {m["to"] for m in body["error"]["details"]["allowed"]} == {"bot", "agent"}
     assert await _counts() == before
+
+
+LONG = "x" * 300
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"),
+    [
+        ("POST", "/chats/1/pause", {"reason": LONG}, "reason"),
+        ("POST", "/chats/1/close", {"reason": "r" * 256}, "reason"),
+        ("POST", "/chats/1/assign", {"agent_id": 2, "reason": LONG}, "reason"),
+        ("POST", "/chats/", {"channel": "Email", "customer_name": "A",
+                             "customer_email": "a" * 250 + "@x.io"}, "customer_email"),
+        ("POST", "/chats/", {"channel": "WhatsApp", "customer_name": "A",
+                             "customer_phone": "6" * 65}, "customer_phone"),
+        ("PATCH", "/users/1", {"display_name": "d" * 129}, "display_name"),
+        ("PATCH", "/users/1", {"email": "e" * 250 + "@x.io"}, "email"),
+        ("POST", "/users", {"username": "newbie", "password": "long-enough-1",
+                            "display_name": "d" * 129}, "display_name"),
+    ],
+)  # fmt: skip
+async def test_values_longer_than_their_columns_are_422_not_500(
+    admin: Api, method: str, path: str, body: dict[str, Any], field: str
+) -> None:
+    """Found by schemathesis: the API accepted longer text than the database column holds."""
+    before = await _counts()
+    status, answer = await admin.call(method, path, body)
+    _assert_error(status, answer, 422, "validation_error")
+    assert answer["error"]["details"]["fields"][0]["field"] == field
+    assert await _counts() == before
