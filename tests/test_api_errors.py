@@ -244,3 +244,12 @@ async def test_values_longer_than_their_columns_are_422_not_500(
     _assert_error(status, answer, 422, "validation_error")
     assert answer["error"]["details"]["fields"][0]["field"] == field
     assert await _counts() == before
+
+
+@pytest.mark.parametrize("identifier", ["u" * 65, "u" * 254, "a" * 240 + "@example.com"])
+async def test_a_login_name_longer_than_any_username_is_refused_not_500(
+    anon: Api, identifier: str
+) -> None:
+    """Found by schemathesis: the username lookup failed on names longer than the column."""
+    status, body = await anon.post("/auth/login", {"identifier": identifier, "password": "x"})
+    _assert_error(status, body, 401, "invalid_credentials")
