@@ -104,7 +104,7 @@ class QueueQuery(Query):
 
 class DetailQuery(Query):
     limit: Annotated[int, Field(ge=1, le=200)] = 50
-    before: Annotated[int, Field(ge=1)] | None = None
+    before: Id | None = None
 
 
 # -- responses (documentation and tests; handlers build plain dicts) ----------------------
