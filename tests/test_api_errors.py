@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import time
 from typing import Any
@@ -15,6 +16,10 @@ from tests.support import TEST_SECRET, Api
 
 PROTECTED = [route for route in ROUTES if route.access != "public"]
 WITH_BODY = [route for route in ROUTES if route.body is not None and not route.body_optional]
+
+
+def _b64(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
 def _path(path: str, chat_id: int = 1, user_id: int = 1) -> str:
@@ -139,7 +144,11 @@ async def test_missing_and_wrong_fields_are_422_naming_the_field(
      ("/chats/", "cursor=@@@"), ("/chats/", "updated_since=yesterday"), ("/chats/", "foo=1"),
      ("/chats/1", "before=-3"), ("/chats/queue", "limit=1000"),
      # found by schemathesis: larger than SQLite's integers, it was a 500
-     ("/chats/1", "before=6161081537858583396352")],
+     ("/chats/1", "before=6161081537858583396352"),
+     # the same for numbers inside cursors and for assigned=<agent id>
+     ("/chats/", "cursor=" + _b64('["2026-01-01T00:00:00+00:00", 1e30]')),
+     ("/chats/queue", "cursor=" + _b64('{"offset": 1e30}')),
+     ("/chats/", "assigned=" + "9" * 30)],
 )  # fmt: skip
 async def test_bad_query_parameters_are_422(admin: Api, path: str, query: str) -> None:
     status, body = await admin.get(f"{path}?{query}")
