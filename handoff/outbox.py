@@ -27,7 +27,7 @@ from connectors.base import Attachment, Connector, DeliveryError, OutboundMessag
 from handoff import events, rawsql
 from handoff.events import Audience, Event
 from handoff.unit import Unit, Writer
-from handoff.views import Presenter, chat_audience, message_values
+from handoff.views import Presenter
 from storage.models import Message, Mode, Sender, Status
 
 log = logging.getLogger(__name__)
@@ -223,46 +223,40 @@ class Outbox:
         read of their chats (who may see the ``message.updated`` events)."""
         updated, audiences = await rawsql.run(_finish_plan(items))
         for unit, row in zip(units, updated, strict=True):
-            if row is None:
-                continue
-            row = {**row, "attachments": _attachments(row["attachments"]),
-                   "created_at": _datetime(row["created_at"])}  # fmt: skip
-            view = self.presenter.message(row)
-            unit.emit(
-                Event(events.MESSAGE_UPDATED, row["chat_id"], {"message": view},
-                      audiences[row["chat_id"]])
-            )  # fmt: skip
+            if row is not None:
+                self._emit_row(unit, row, audiences[row["chat_id"]])
         return [None for _ in items]
 
     async def record_statuses(self, updates: Sequence[StatusUpdate]) -> None:
         """Apply provider receipts (delivered/read/failed) to our outbound messages."""
+        known = {status.value for status in Status}
+        items = [
+            (update.message_external_id, update.status, update.error)
+            for update in updates
+            if update.status in known
+        ]
+        if items:
+            await self.writer.run_merged("outbox.statuses", self._statuses_merged, items)
 
-        async def operation(unit: Unit) -> None:
-            for update in updates:
-                try:
-                    status = Status(update.status)
-                except ValueError:
-                    continue
-                message = (
-                    await Message.filter(external_id=update.message_external_id)
-                    .exclude(sender=Sender.CUSTOMER)
-                    .first()
-                )
-                if message is None or RANK[status] <= RANK[Status(message.status)]:
-                    continue  # unknown, repeated or out of order: nothing to change
-                changes: dict[str, Any] = {"status": status}
-                if status == Status.FAILED:
-                    changes["error"] = (update.error or "the provider reported a failure")[:512]
-                await Message.filter(id=message.id).update(**changes)
-                await self._emit_updated(unit, message.id)
+    async def _statuses_merged(
+        self, units: Sequence[Unit], batches: Sequence[list[tuple[str, str, str | None]]]
+    ) -> list[None]:
+        """Several webhooks' receipts in one savepoint and one plan (see ``handoff.rawsql``)."""
+        flat = [item for batch in batches for item in batch]
+        changed, audiences = await rawsql.run(_status_plan(flat))
+        index = 0
+        for unit, batch in zip(units, batches, strict=True):
+            for row in changed[index : index + len(batch)]:
+                if row is not None:
+                    self._emit_row(unit, row, audiences[row["chat_id"]])
+            index += len(batch)
+        return [None for _ in batches]
 
-        await self.writer.run(operation)
-
-    async def _emit_updated(self, unit: Unit, message_id: int) -> None:
-        message = await Message.get(id=message_id).select_related("chat")
-        chat = message.chat
-        view = self.presenter.message(message_values(message))
-        unit.emit(Event(events.MESSAGE_UPDATED, chat.id, {"message": view}, chat_audience(chat)))
+    def _emit_row(self, unit: Unit, row: dict[str, Any], audience: Audience) -> None:
+        row = {**row, "attachments": _attachments(row["attachments"]),
+               "created_at": _datetime(row["created_at"])}  # fmt: skip
+        view = self.presenter.message(row)
+        unit.emit(Event(events.MESSAGE_UPDATED, row["chat_id"], {"message": view}, audience))
 
 
 DELIVERY_ROW = (
@@ -281,6 +275,17 @@ FINISH = (
     'WHERE "id" = ? RETURNING "id", "chat_id", "text", "sender", "status", "internal", '
     '"agent_id", "attachments", "error", "created_at"'
 )
+STATUS_OF = (
+    'SELECT "id", "status" FROM "messages" WHERE "external_id" = ? AND "sender" != ? LIMIT 1'
+)
+SET_STATUS = (
+    'UPDATE "messages" SET "status" = ? WHERE "id" = ? RETURNING "id", "chat_id", "text", '
+    '"sender", "status", "internal", "agent_id", "attachments", "error", "created_at"'
+)
+SET_FAILED = (
+    'UPDATE "messages" SET "status" = ?, "error" = ? WHERE "id" = ? RETURNING "id", "chat_id", '
+    '"text", "sender", "status", "internal", "agent_id", "attachments", "error", "created_at"'
+)
 AUDIENCE = 'SELECT "id", "mode", "assigned_agent_id" FROM "chats" WHERE "id" IN ({marks})'
 
 
@@ -293,6 +298,32 @@ def _delivery_plan(
         return None
     earlier = yield EARLIER_IDS, [rows[0]["chat_id"], message_id]
     return rows[0], earlier
+
+
+def _status_plan(
+    updates: Sequence[tuple[str, str, str | None]],
+) -> rawsql.Plan[tuple[list[dict[str, Any] | None], dict[int, Audience]]]:
+    """Each receipt moves its message forward only (a late 'delivered' never undoes 'read'),
+    read back when it did; then who may see those chats. Pure."""
+    changed: list[dict[str, Any] | None] = []
+    for external_id, status, error in updates:
+        found = yield STATUS_OF, [external_id, Sender.CUSTOMER.value]
+        if not found or RANK[Status(status)] <= RANK[Status(found[0]["status"])]:
+            changed.append(None)  # unknown, repeated or out of order: nothing to change
+            continue
+        if status == Status.FAILED.value:
+            reason = (error or "the provider reported a failure")[:512]
+            rows = yield SET_FAILED, [status, reason, found[0]["id"]]
+        else:
+            rows = yield SET_STATUS, [status, found[0]["id"]]
+        changed.append(rows[0] if rows else None)
+    chat_ids = sorted({row["chat_id"] for row in changed if row is not None})
+    audiences = {}
+    if chat_ids:
+        marks = ", ".join("?" for _ in chat_ids)
+        chats = yield AUDIENCE.format(marks=marks), chat_ids
+        audiences = {c["id"]: audience_of_row(c) for c in chats}
+    return changed, audiences
 
 
 def _finish_plan(
