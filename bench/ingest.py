@@ -127,14 +127,15 @@ async def run_msgcenter(
     warm: tuple[list[bytes], list[str], list[str]],
 ) -> LoadResult:
     work = Path(tempfile.mkdtemp(prefix="msgcenter-ingest-"))
-    mc = Msgcenter(work, statuses=a.statuses)
+    env = {"MSGCENTER_BOT__ENGINE": "bench.silentbot:SilentBot"} if a.silent_bot else {}
+    mc = Msgcenter(work, statuses=a.statuses, extra_env=env)
     out = Path(a.profile_out or work / "profile.txt")
     spy: subprocess.Popen[bytes] | None = None
     try:
         await mc.start()
         pid = mc.pid
         await post_load(mc.webhook, warm[0], a.concurrency, mc.app_secret)
-        await drain(mc, len(warm[0]), 60)
+        await drain(mc, 0 if a.silent_bot else len(warm[0]), 60)
         sent_before = await mc.mock_count()
         if a.profile:  # attached after start-up and warm-up: the profile is the load alone
             spy = subprocess.Popen(
@@ -149,7 +150,8 @@ async def run_msgcenter(
         print(f"  msgcenter server CPU during the load {cpu:.2f} s = "
               f"{cpu * 1000 / len(bodies):.2f} ms/msg")  # fmt: skip
         t0 = time.perf_counter()
-        replies = await drain(mc, sent_before + len(bodies), a.drain_timeout)
+        want = sent_before + (0 if a.silent_bot else len(bodies))
+        replies = await drain(mc, want, a.drain_timeout)
         print(f"  outbox: {replies - sent_before} bot replies delivered to the mock Graph API, "
               f"the last {time.perf_counter() - t0:.2f} s after the last 200")  # fmt: skip
         acked = {wamids[i] for i in result.acked}
@@ -237,6 +239,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=100, help="webhooks before the clock starts")
     ap.add_argument("--targets", default="bare,msgcenter,seed")
     ap.add_argument("--statuses", action="store_true", help="mock posts status webhooks back")
+    ap.add_argument("--silent-bot", action="store_true", help="no bot answers: ingest alone")
     ap.add_argument("--profile", choices=["py-spy"], help="profile msgcenter")
     ap.add_argument("--profile-out", help="where the profile goes")
     ap.add_argument("--drain-timeout", type=float, default=120.0)
