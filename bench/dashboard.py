@@ -213,7 +213,7 @@ async def latencies(mc: Msgcenter, a: argparse.Namespace, token: str) -> bool:
     return ok
 
 
-async def sockets(mc: Msgcenter, token: str, count: int) -> list[Any]:
+async def sockets(mc: Msgcenter, token: str, count: int, compress: int = 0) -> list[Any]:
     """Open ``count`` WebSockets (each waits for its hello frame); keep them open."""
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
     opened: list[Any] = [session]
@@ -221,7 +221,9 @@ async def sockets(mc: Msgcenter, token: str, count: int) -> list[Any]:
 
     async def one() -> None:
         async with sem:
-            ws = await session.ws_connect(f"{mc.base}/ws?token={token}", heartbeat=None)
+            ws = await session.ws_connect(
+                f"{mc.base}/ws?token={token}", heartbeat=None, compress=compress
+            )
             await ws.receive(timeout=30)  # hello
             opened.append(ws)
 
@@ -248,7 +250,7 @@ async def stay_current(mc: Msgcenter, a: argparse.Namespace, token: str) -> dict
             async with session.get(f"{mc.base}/chats/", headers=headers) as r:
                 nbytes += len(await r.read()) + sum(len(k) + len(v) for k, v in r.headers.items())
             requests += 1
-            ws = await session.ws_connect(f"{mc.base}/ws?token={token}")
+            ws = await session.ws_connect(f"{mc.base}/ws?token={token}", compress=a.compress)
             requests += 1
             while True:
                 left = stop_at - time.monotonic()
@@ -367,11 +369,12 @@ async def main_async(a: argparse.Namespace) -> int:
         print(f"== latency, {a.requests} sequential requests each (one client, keep-alive)")
         ok = await latencies(mc, a, token) and ok
         print(f"server RSS after the queries: {rss_mb(mc.pid):.0f} MB")
-        opened = await sockets(mc, token, a.sockets)
+        opened = await sockets(mc, token, a.sockets, a.compress)
         await asyncio.sleep(1)
         rss_ws = rss_mb(mc.pid)
-        print(f"server RSS with {len(opened) - 1} WebSocket clients connected: {rss_ws:.0f} MB "
-              f"(target < 200 MB)")  # fmt: skip
+        deflate = ", permessage-deflate" if a.compress else ""
+        print(f"server RSS with {len(opened) - 1} WebSocket clients connected{deflate}: "
+              f"{rss_ws:.0f} MB (target < 200 MB)")  # fmt: skip
         async with aiohttp.ClientSession() as s:
             lat, _, _ = await timed_gets(s, mc.base, ["/chats/"] * 100, token)
         print(f"  {stats_line('GET /chats/ with the sockets open', lat)}")
@@ -416,6 +419,12 @@ def main() -> None:
     ap.add_argument("--window", type=float, default=60.0, help="seconds dashboards stay current")
     ap.add_argument("--rate", type=float, default=5.0, help="customer messages/s in the window")
     ap.add_argument("--seed-chats", type=int, default=200, help="chats for the seed's polling")
+    ap.add_argument(
+        "--compress",
+        type=int,
+        default=0,
+        help="sockets offer permessage-deflate with this window (15: as browsers)",
+    )
     ap.add_argument("--keep", action="store_true")
     a = ap.parse_args()
     if not (1 <= a.chats <= 100_000 and a.messages <= 2_000_000 and a.sockets <= 2000
