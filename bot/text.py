@@ -93,7 +93,10 @@ class PhraseMatcher:
                 likeness[word][said] = score
         for phrase, phrase_words in self._phrases:
             size = len(phrase_words)
+            first = likeness[phrase_words[0]]
             for start in range(len(message_words) - size + 1):
+                if message_words[start] not in first:
+                    continue  # a window matches only if every word resembles its phrase word
                 window = message_words[start : start + size]
                 if self._matches(phrase_words, window, likeness):
                     return phrase
