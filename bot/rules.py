@@ -108,10 +108,14 @@ class IntentMatcher:
         message_letters = sum(count * len(said) for said, count in counts.items())
         scores = [0.0] * len(self.intents)
         for index, example in enumerate(self._examples):
-            coverage = _coverage_score(
-                example.words, self._word_sets[index], self._letters[index], counts,
-                message_letters, likeness, found,
-            )  # fmt: skip
+            words_of_example = self._word_sets[index]
+            if words_of_example.isdisjoint(found):
+                coverage = 0.0  # no word of the message resembles any of the example's
+            else:
+                coverage = _coverage_score(
+                    example.words, words_of_example, self._letters[index], counts,
+                    message_letters, likeness, found,
+                )  # fmt: skip
             score = max(coverage, rephrased[index])
             scores[example.intent] = max(scores[example.intent], score)
         best = max(range(len(scores)), key=scores.__getitem__)  # first one on a tie
