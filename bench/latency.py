@@ -53,9 +53,9 @@ sys.path.insert(0, str(ROOT))
 from connectors.mock.whatsapp import MockWhatsApp  # noqa: E402
 from connectors.mock.whatsapp_payloads import customer_payload, encode, sign  # noqa: E402
 
-APP_SECRET = "bench-app-secret"  # noqa: S105 - made up for the local mock
-ACCESS_TOKEN = "bench-access-token"  # noqa: S105
-PASSWORD = "bench-password-1"  # noqa: S105
+APP_SECRET = "bench-app-secret"
+ACCESS_TOKEN = "bench-access-token"
+PASSWORD = "bench-password-1"
 ADMIN_SOCKETS, AGENT_SOCKETS = 10, 40
 POLL_EVERY = 5.0
 

@@ -68,15 +68,26 @@ class IntentMatcher:
             for example in intent.examples
         ]
         self._vocabulary = {word for example in self._examples for word in example.words}
+        self._word_sets = [frozenset(example.words) for example in self._examples]
+        self._letters = [sum(map(len, example.words)) for example in self._examples]
+        # Message words seen before and the vocabulary words they resemble (the vocabulary
+        # is fixed, so an entry never goes stale); bounded.
+        self._similar: dict[str, dict[str, float]] = {}
+
+    def _like(self, said: str) -> dict[str, float]:
+        found = self._similar.get(said)
+        if found is None:
+            if len(self._similar) >= 50_000:
+                self._similar.clear()
+            found = self._similar[said] = similar_words(said, self._vocabulary, WORD_CUTOFF)
+        return found
 
     def best(self, message_words: tuple[str, ...]) -> Match | None:
         """The best-scoring intent, or None when there are no intents or no words."""
         if not self._examples or not message_words:
             return None
         # likeness[m][v]: how much message word m resembles vocabulary word v (0..1).
-        likeness = {
-            said: similar_words(said, self._vocabulary, WORD_CUTOFF) for said in set(message_words)
-        }
+        likeness = {said: self._like(said) for said in set(message_words)}
         message = " ".join(message_words)
         rephrased = {
             index: score / 100
@@ -88,27 +99,55 @@ class IntentMatcher:
             )
         }
         counts = Counter(message_words)
+        # found[v]: how well the message's best word for vocabulary word v matches it.
+        found: dict[str, float] = {}
+        for said in counts:
+            for wanted, score in likeness[said].items():
+                if score > found.get(wanted, 0.0):
+                    found[wanted] = score
+        message_letters = sum(count * len(said) for said, count in counts.items())
         scores = [0.0] * len(self.intents)
         for index, example in enumerate(self._examples):
-            score = max(_coverage_score(example.words, counts, likeness), rephrased[index])
+            words_of_example = self._word_sets[index]
+            if words_of_example.isdisjoint(found):
+                coverage = 0.0  # no word of the message resembles any of the example's
+            else:
+                coverage = _coverage_score(
+                    example.words, words_of_example, self._letters[index], counts,
+                    message_letters, likeness, found,
+                )  # fmt: skip
+            score = max(coverage, rephrased[index])
             scores[example.intent] = max(scores[example.intent], score)
         best = max(range(len(scores)), key=scores.__getitem__)  # first one on a tie
         return Match(self.intents[best], round(scores[best], 3))
 
 
 def _coverage_score(
-    example: tuple[str, ...], message: Counter[str], likeness: dict[str, dict[str, float]]
+    example: tuple[str, ...],
+    example_set: frozenset[str],
+    example_letters: int,
+    message: Counter[str],
+    message_letters: int,
+    likeness: dict[str, dict[str, float]],
+    found: dict[str, float],
 ) -> float:
-    """Share of the example found in the message, nudged by the share of the message explained."""
-    covered = sum(
-        len(wanted) * max(likeness[said].get(wanted, 0.0) for said in message) for wanted in example
-    ) / sum(map(len, example))
+    """Share of the example found in the message, nudged by the share of the message explained.
+
+    ``found[w]`` is the best likeness of any message word to example word ``w`` (precomputed
+    once per message); a message word's best match in the example is looked up among the few
+    words it resembles. The sums run in the same order as the plain double loop.
+    """
+    covered = sum(len(wanted) * found.get(wanted, 0.0) for wanted in example) / example_letters
     if covered == 0.0:
         return 0.0
-    explained = sum(
-        count * len(said) * max(likeness[said].get(wanted, 0.0) for wanted in example)
-        for said, count in message.items()
-    ) / sum(count * len(said) for said, count in message.items())
+    explained = 0.0
+    for said, count in message.items():
+        best = max(
+            (score for wanted, score in likeness[said].items() if wanted in example_set),
+            default=0.0,
+        )
+        explained += count * len(said) * best
+    explained /= message_letters
     return covered * (1 - MESSAGE_SHARE + MESSAGE_SHARE * explained)
 
 

@@ -68,20 +68,35 @@ class PhraseMatcher:
                 self._phrases.append((phrase, phrase_words))
         self._cutoff = cutoff
         self._loose = loose
+        self._phrase_vocabulary = {word for _, words in self._phrases for word in words}
+        # Message words seen before -> the phrase words they resemble (bounded cache).
+        self._similar: dict[str, dict[str, float]] = {}
+
+    def _like(self, said: str) -> dict[str, float]:
+        found = self._similar.get(said)
+        if found is None:
+            if len(self._similar) >= 50_000:
+                self._similar.clear()
+            found = similar_words(said, self._phrase_vocabulary, self._loose)
+            self._similar[said] = found
+        return found
 
     def find(self, message_words: Sequence[str]) -> str | None:
         """The first configured phrase found in ``message_words``, as configured; else None."""
         if not message_words:
             return None
-        vocabulary = set(message_words)
-        likeness: dict[str, dict[str, float]] = {}
-        for _, phrase_words in self._phrases:
-            for word in phrase_words:
-                if word not in likeness:
-                    likeness[word] = similar_words(word, vocabulary, self._loose)
+        # likeness[phrase word][message word]; word likeness is symmetric (the same rule and
+        # the same ratio either way), so it is looked up from the message word's side, cached.
+        likeness: dict[str, dict[str, float]] = {w: {} for w in self._phrase_vocabulary}
+        for said in set(message_words):
+            for word, score in self._like(said).items():
+                likeness[word][said] = score
         for phrase, phrase_words in self._phrases:
             size = len(phrase_words)
+            first = likeness[phrase_words[0]]
             for start in range(len(message_words) - size + 1):
+                if message_words[start] not in first:
+                    continue  # a window matches only if every word resembles its phrase word
                 window = message_words[start : start + size]
                 if self._matches(phrase_words, window, likeness):
                     return phrase

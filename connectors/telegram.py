@@ -42,6 +42,7 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
 )
 from aiogram.types import Message, Update
+from aiogram.types.update import UpdateTypeLookupError
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 from pydantic import ValidationError
@@ -164,10 +165,17 @@ class TelegramConnector:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             return _error(400, "malformed_json", f"the body is not valid JSON: {exc}")
         try:
-            Update.model_validate(data)
+            update = Update.model_validate(data)
         except ValidationError as exc:
             message = f"not a Telegram update: {exc.error_count()} invalid field(s)"
             return _error(422, "validation_error", message)
+        try:
+            update.event_type  # noqa: B018 - raises for an update of a kind aiogram does not know
+        except UpdateTypeLookupError:
+            # A newer kind of update (or none at all): nothing for us. Acknowledged, so that
+            # Telegram does not send it again and again (aiogram would raise: a 500).
+            log.info("Telegram update %s of an unknown kind ignored", update.update_id)
+            return web.json_response({})
         # Runs the dispatcher in this request: the 200 follows the commit; a failing
         # sink raises, Telegram gets a 5xx and sends the update again.
         return await self._webhook.handle(request)

@@ -11,6 +11,11 @@ from storage.models import Channel, Mode, Role
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4096 * 4)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
 Short = Annotated[str, StringConstraints(strip_whitespace=True, max_length=512)]
+# As long as the columns they are stored in (longer ones failed in the database: a 500).
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, max_length=255)]
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)]
+Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254)]
+DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
 Id = Annotated[int, Field(ge=1, le=2**53)]
 
 
@@ -37,8 +42,8 @@ class LoginRequest(Strict):
 class CreateChat(Strict):
     customer_name: Name
     channel: Channel
-    customer_phone: Short | None = None
-    customer_email: Short | None = None
+    customer_phone: Phone | None = None
+    customer_email: Email | None = None
     customer_address: Short | None = None
     subject: Short | None = None
 
@@ -56,26 +61,26 @@ class SendMessage(Strict):
 
 
 class ActionRequest(Strict):
-    reason: Short | None = None
+    reason: Reason | None = None
 
 
 class AssignRequest(Strict):
     agent_id: Id
-    reason: Short | None = None
+    reason: Reason | None = None
 
 
 class CreateUser(Strict):
     username: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=64)]
     password: Annotated[str, StringConstraints(min_length=8, max_length=1024)]
     role: Role = Role.AGENT
-    email: Short | None = None
-    display_name: Name | None = None
+    email: Email | None = None
+    display_name: DisplayName | None = None
     capacity: Annotated[int, Field(ge=0, le=1000)] | None = None
 
 
 class UpdateUser(Strict):
-    display_name: Name | None = None
-    email: Short | None = None
+    display_name: DisplayName | None = None
+    email: Email | None = None
     role: Role | None = None
     capacity: Annotated[int, Field(ge=0, le=1000)] | None = None
     active: bool | None = None
@@ -99,7 +104,7 @@ class QueueQuery(Query):
 
 class DetailQuery(Query):
     limit: Annotated[int, Field(ge=1, le=200)] = 50
-    before: Annotated[int, Field(ge=1)] | None = None
+    before: Id | None = None
 
 
 # -- responses (documentation and tests; handlers build plain dicts) ----------------------

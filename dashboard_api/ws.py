@@ -19,6 +19,7 @@ import logging
 import time
 import uuid
 import weakref
+from collections import OrderedDict
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -108,6 +109,23 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     return socket
 
 
+# Recently published events and their frames as JSON text: every socket that gets an event
+# sends the same text (50 dashboards used to encode each event 50 times). Keyed by the
+# object's id; the entry holds the event, so the id cannot be reused while it is cached.
+_ENCODED: OrderedDict[int, tuple[Event, str]] = OrderedDict()
+
+
+def _encoded(event: Event) -> str:
+    cached = _ENCODED.get(id(event))
+    if cached is not None and cached[0] is event:
+        return cached[1]
+    text = json.dumps(event.frame(), ensure_ascii=False)
+    _ENCODED[id(event)] = (event, text)
+    if len(_ENCODED) > 2048:
+        _ENCODED.popitem(last=False)
+    return text
+
+
 def _frame(kind: str, seq: int | None, **data: Any) -> dict[str, Any]:
     return {"type": kind, "seq": seq, "chat_id": None, "data": data}
 
@@ -194,7 +212,7 @@ class _Session:
 
     async def _deliver(self, event: Event) -> None:
         if event.audience.admits(self.user.id, self.is_admin):
-            await self.send(event.frame())
+            await self.socket.send_str(_encoded(event))
 
     async def read(self) -> None:
         """Client frames: ``ping`` and ``typing``; anything else is ignored."""

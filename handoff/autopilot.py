@@ -14,17 +14,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
 
 from tortoise import timezone
 
 from bot import Bot, BotContext, Decision, Handoff, Reply, Silence
-from handoff import modes
+from handoff import events, modes, rawsql
 from handoff.desk import Desk
+from handoff.events import Event
 from handoff.inbox import Received
 from handoff.modes import Action
 from handoff.unit import Unit, Writer
-from storage.models import Chat, Message, Mode, Sender
+from handoff.views import chat_audience, chat_values, preview
+from storage.models import Chat, Message, Mode, Sender, Status
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +65,13 @@ class Autopilot:
             if not lock.locked() and not lock._waiters:
                 self._locks.pop(received.chat_id, None)
 
+    async def pending(self, within: timedelta = timedelta(hours=1)) -> list[Received]:
+        """Bot-mode chats whose last message (of the last ``within``) is the customer's: the
+        bot's answer was lost (a crash between the commit of the message and the answer)."""
+        since = timezone.now() - within
+        rows = await rawsql.run(_pending_plan(since))
+        return [_pending_received(row) for row in rows]
+
     async def _answer(self, received: Received) -> None:
         started = asyncio.get_running_loop().time()
         context = await self._context(received)
@@ -73,33 +84,80 @@ class Autopilot:
         except Exception as exc:
             log.exception("the bot failed on chat %d", received.chat_id)
             decision = Handoff(f"bot unavailable: {type(exc).__name__}")
-        await self.writer.run(lambda unit: self._apply(unit, received.chat_id, decision))
+        if not isinstance(decision, Silence):  # silence changes nothing: no write at all
+            item = (received.chat_id, decision)
+            await self.writer.run_merged("autopilot", self._apply_merged, item)
         elapsed = asyncio.get_running_loop().time() - started
         for listener in self.on_decision:
             listener(received, decision, elapsed)
 
     async def _context(self, received: Received) -> BotContext | None:
-        chat = await Chat.get_or_none(id=received.chat_id)
-        if chat is None or chat.mode != Mode.BOT or received.message_id is None:
+        if received.message_id is None:
             return None
-        rows = (
-            await Message.filter(chat_id=chat.id, internal=False, id__lt=received.message_id)
-            .order_by("-id")
-            .limit(HISTORY)
-            .values_list("sender", "text")
-        )
-        history = tuple((str(sender), text) for sender, text in reversed(rows))
+        found = await rawsql.run(_context_plan(received.chat_id, received.message_id))
+        if found is None:
+            return None
+        chat, rows = found
+        history = tuple((str(row["sender"]), row["text"]) for row in reversed(rows))
         return BotContext(
-            chat_id=chat.id,
-            channel=str(chat.channel),
-            customer_name=chat.customer_name,
+            chat_id=chat["id"],
+            channel=str(chat["channel"]),
+            customer_name=chat["customer_name"],
             text=received.text,
-            mode=str(chat.mode),
-            fallbacks_so_far=chat.bot_fallbacks,
+            mode=str(chat["mode"]),
+            fallbacks_so_far=chat["bot_fallbacks"],
             is_first_message=not any(sender == Sender.CUSTOMER for sender, _ in history),
             history=history,
             now=timezone.now(),
         )
+
+    async def _apply_merged(
+        self, units: Sequence[Unit], items: Sequence[tuple[int, Decision]]
+    ) -> list[None]:
+        """Several chats' decisions in one savepoint (see ``Writer.run_merged``): runs of
+        replies as one plan (two statements each), handoffs through the desk."""
+        index = 0
+        while index < len(items):
+            chat_id, decision = items[index]
+            if not isinstance(decision, Reply):
+                await self._apply(units[index], chat_id, decision)
+                index += 1
+                continue
+            replies: list[tuple[int, Reply]] = []
+            for chat_id, decision in items[index:]:
+                if not isinstance(decision, Reply):
+                    break
+                replies.append((chat_id, decision))
+            now = timezone.now()
+            outcomes = await rawsql.run(_reply_plan(replies, now))
+            for (_, reply), outcome in zip(replies, outcomes, strict=True):
+                if outcome is not None:
+                    await self._replied(units[index], reply, outcome[0], outcome[1], now)
+                index += 1
+        return [None for _ in items]
+
+    async def _replied(
+        self, unit: Unit, decision: Reply, chat_row: dict[str, Any], message_id: int, now: datetime
+    ) -> None:
+        """The bot's answer is queued: wake the outbox after the commit, tell the dashboards."""
+        chat = rawsql.instance(Chat, chat_row)
+        message = {
+            "id": message_id, "chat_id": chat.id, "text": decision.text,
+            "sender": Sender.BOT, "status": Status.QUEUED, "internal": False, "agent_id": None,
+            "attachments": [], "error": None, "created_at": now,
+        }  # fmt: skip
+        for callback in self.desk.on_queued:
+            unit.after_commit(callback)
+        agent = chat.assigned_agent_id
+        names = await self.desk.staff.names({agent}) if agent is not None else {}
+        row = self.desk.presenter.chat_row(chat_values(chat), names)
+        view = self.desk.presenter.message(message)
+        unit.emit(
+            Event(
+                events.MESSAGE_CREATED, chat.id, {"message": view, "chat": row}, chat_audience(chat)
+            )
+        )
+        self.replies += 1
 
     async def _apply(self, unit: Unit, chat_id: int, decision: Decision) -> None:
         chat = await Chat.get_or_none(id=chat_id)
@@ -125,3 +183,85 @@ class Autopilot:
             announce=not decision.text,
         )
         self.handoffs += 1
+
+
+def _pending_received(row: dict[str, Any]) -> Received:
+    return Received(
+        row["chat_id"], row["id"], False, False, Mode.BOT, str(row["channel"]), row["text"],
+        row["customer_name"],
+    )  # fmt: skip
+
+
+def _pending_plan(since: datetime) -> rawsql.Plan[list[dict[str, Any]]]:
+    """The last customer message of each chat waiting for the bot. Pure."""
+    chats = yield PENDING_CHATS, [since]
+    found = []
+    for chat in chats:
+        rows = yield LAST_CUSTOMER_MESSAGE, [chat["id"]]
+        if rows:
+            found.append({**rows[0], "channel": chat["channel"],
+                          "customer_name": chat["customer_name"]})  # fmt: skip
+    return found
+
+
+PENDING_CHATS = (
+    'SELECT "id", "channel", "customer_name" FROM "chats" WHERE "mode" = \'bot\' AND '
+    '"last_message_sender" = \'customer\' AND "last_customer_message_at" >= ? '
+    'ORDER BY "id" LIMIT 1000'
+)
+LAST_CUSTOMER_MESSAGE = (
+    'SELECT "id", "chat_id", "text" FROM "messages" WHERE "chat_id" = ? AND '
+    '"sender" = \'customer\' ORDER BY "id" DESC LIMIT 1'
+)
+
+
+def _context_plan(
+    chat_id: int, message_id: int
+) -> rawsql.Plan[tuple[dict[str, Any], list[dict[str, Any]]] | None]:
+    """The chat (if still in bot mode) and the messages before this one. Pure."""
+    chats = yield CONTEXT_CHAT, [chat_id]
+    if not chats or chats[0]["mode"] != Mode.BOT.value:
+        return None
+    rows = yield HISTORY_ROWS, [chat_id, False, message_id, HISTORY]
+    return chats[0], rows
+
+
+def _reply_plan(
+    replies: Sequence[tuple[int, Reply]], now: datetime
+) -> rawsql.Plan[list[tuple[dict[str, Any], int] | None]]:
+    """Queue each answer unless a human took the chat meanwhile: the chat updated (only while
+    in bot mode) and read back, then the message inserted. Pure (see ``handoff.rawsql``)."""
+    outcomes: list[tuple[dict[str, Any], int] | None] = []
+    attachments = rawsql.db_value(Message, "attachments", [])
+    for chat_id, decision in replies:
+        sql = BOT_REPLY_FALLBACK if decision.fallback else BOT_REPLY
+        rows = yield sql, [now, preview(decision.text), Sender.BOT.value, now, now, chat_id]
+        if not rows:
+            outcomes.append(None)  # a human took over meanwhile: the bot stays silent
+            continue
+        inserted = yield INSERT_QUEUED, [
+            chat_id, decision.text, Sender.BOT.value, Status.QUEUED.value, False, attachments,
+            0, now, now,
+        ]  # fmt: skip
+        outcomes.append((rows[0], int(inserted[0]["id"])))
+    return outcomes
+
+
+CONTEXT_CHAT = (
+    'SELECT "id", "mode", "channel", "customer_name", "bot_fallbacks" FROM "chats" WHERE "id" = ?'
+)
+HISTORY_ROWS = (
+    'SELECT "sender", "text" FROM "messages" WHERE "chat_id" = ? AND "internal" = ? AND "id" < ? '
+    'ORDER BY "id" DESC LIMIT ?'
+)
+_REPLY_CHAT = (
+    'UPDATE "chats" SET "bot_fallbacks" = {fallbacks}, "last_message_at" = ?, '
+    '"last_message_text" = ?, "last_message_sender" = ?, "activity_at" = ?, "updated_at" = ? '
+    'WHERE "id" = ? AND "mode" = \'bot\''
+)
+BOT_REPLY = rawsql.returning_chat(_REPLY_CHAT.format(fallbacks="0"))
+BOT_REPLY_FALLBACK = rawsql.returning_chat(_REPLY_CHAT.format(fallbacks='"bot_fallbacks" + 1'))
+INSERT_QUEUED = (
+    'INSERT INTO "messages" ("chat_id", "text", "sender", "status", "internal", "attachments", '
+    '"attempts", "created_at", "updated_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING "id"'
+)

@@ -112,6 +112,13 @@ class Core:
         self.writer.start()
         self.presence.start()
         self.assigner.start()
+        if self.autopilot is not None and not self.log.postgres:
+            # One process owns SQLite: messages whose bot answer a crash interrupted get it now.
+            self.inbox.track(self._answer_pending(self.autopilot))
+
+    async def _answer_pending(self, autopilot: Autopilot) -> None:
+        for received in await autopilot.pending():
+            self.inbox.react(received)
 
     async def stop(self) -> None:
         await self.assigner.stop()

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from tortoise import timezone
 from tortoise.functions import Max, Min
 
+from handoff import rawsql
 from handoff.events import Audience, Event
 from handoff.locks import EVENT_LOG, exclusive
 from storage.models import EventRecord
@@ -48,21 +49,18 @@ class EventLog:
         if not events:
             return []
         await exclusive(EVENT_LOG, postgres=self.postgres)
-        last = await self.last_seq()
-        numbered = [dataclasses.replace(e, seq=last + i) for i, e in enumerate(events, 1)]
-        await EventRecord.bulk_create(
-            [
-                EventRecord(
-                    seq=event.seq,
-                    type=event.type,
-                    chat_id=event.chat_id,
-                    data=event.data,
-                    audience=audience_dict(event.audience),
-                )
-                for event in numbered
-            ]
-        )
-        return numbered
+        now = timezone.now()
+        rows = [
+            (
+                event.type,
+                event.chat_id,
+                rawsql.db_value(EventRecord, "data", event.data),
+                rawsql.db_value(EventRecord, "audience", audience_dict(event.audience)),
+            )
+            for event in events
+        ]
+        last = await rawsql.run(_append_plan(rows, now))
+        return [dataclasses.replace(e, seq=last + i) for i, e in enumerate(events, 1)]
 
     async def last_seq(self) -> int:
         return await _aggregate(Max("seq")) or 0
@@ -92,6 +90,29 @@ class EventLog:
         last = await self.last_seq()
         cutoff = timezone.now() - self.keep
         return await EventRecord.filter(created_at__lt=cutoff, seq__lt=last).delete()
+
+
+INSERT_CHUNK = 500  # rows per INSERT statement (6 parameters each)
+
+
+def _append_plan(rows: list[tuple[Any, ...]], now: datetime) -> rawsql.Plan[int]:
+    """The last seq, then the rows numbered after it (multi-row INSERTs). Pure."""
+    found = yield 'SELECT MAX("seq") AS "last" FROM "events"', []
+    last = int(found[0]["last"] or 0) if found else 0
+    for start in range(0, len(rows), INSERT_CHUNK):
+        chunk = rows[start : start + INSERT_CHUNK]
+        marks = ", ".join("(?, ?, ?, ?, ?, ?)" for _ in chunk)
+        values: list[Any] = []
+        for offset, row in enumerate(chunk, start + 1):
+            values.extend((last + offset, *row, now))
+        yield INSERT_EVENTS.format(marks=marks), values
+    return last
+
+
+INSERT_EVENTS = (
+    'INSERT INTO "events" ("seq", "type", "chat_id", "data", "audience", "created_at") '
+    "VALUES {marks}"
+)
 
 
 async def _aggregate(function: Max | Min) -> int | None:

@@ -16,21 +16,21 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from tortoise import timezone
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import F
 
 from connectors.base import InboundEdit, InboundMessage
-from handoff import events, modes
+from handoff import events, modes, rawsql
 from handoff.events import Event
 from handoff.records import record_transition
 from handoff.sanitize import clean, clean_optional, clean_tree
 from handoff.staff import Staff
 from handoff.unit import Unit, Writer
 from handoff.views import Presenter, chat_audience, chat_values, message_values, preview
-from storage.models import Channel, Chat, Message, Mode, Sender, Status
+from storage.models import Chat, Message, Mode, Sender, Status
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +94,12 @@ class Inbox:
 
     async def receive_many(self, messages: Sequence[InboundMessage]) -> list[Received]:
         """Store several messages in one commit (a provider's batch), in order."""
+        messages = [_cleaned(message) for message in messages]
         for attempt in range(3):
             try:
-                results = await self.writer.run(lambda unit: self._ingest(unit, messages))
+                results: list[Received] = await self.writer.run_merged(
+                    "inbox", self._ingest_merged, messages
+                )
                 break
             except IntegrityError:
                 # Another process created the same chat or message first; the retry finds it.
@@ -106,7 +109,7 @@ class Inbox:
                     self.chat_ids.forget((message.channel, message.chat_external_id))
         for result in results:
             if result.stored:
-                self._react(result)
+                self.react(result)
         return results
 
     async def edit(self, edit: InboundEdit) -> bool:
@@ -140,51 +143,83 @@ class Inbox:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    def _react(self, result: Received) -> None:
+    def react(self, result: Received) -> None:
+        """Run the reactions (the bot, ...) to a stored message, in the background."""
         for reaction in self.reactions:
-            task = asyncio.get_running_loop().create_task(reaction(result))
-            self._tasks.add(task)
-            task.add_done_callback(self._reaction_done)
+            self.track(reaction(result))
+
+    def track(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` in the background; :meth:`drain` waits for it, errors are logged."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._reaction_done)
 
     def _reaction_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("reaction to an inbound message failed", exc_info=task.exception())
 
-    async def _ingest(self, unit: Unit, messages: Sequence[InboundMessage]) -> list[Received]:
-        results = []
-        for message in messages:
-            results.append(await self._ingest_one(unit, message))
+    async def _ingest_merged(
+        self, units: Sequence[Unit], batches: Sequence[Sequence[InboundMessage]]
+    ) -> list[list[Received]]:
+        """Several callers' messages in one savepoint (see ``Writer.run_merged``), in order.
+
+        Runs of messages go to the database as one plan (one hand-off to SQLite's thread); a
+        message that names the thread it answers (email) is looked up on its own first, and a
+        plan stops after a closed chat so that the chat is reopened before the next message.
+        """
+        flat = [(unit, message) for unit, messages in zip(units, batches, strict=True)
+                for message in messages]  # fmt: skip
+        done: list[Received] = []
+        while len(done) < len(flat):
+            unit, message = flat[len(done)]
+            if message.thread_refs:
+                done.append(await self._ingest_one(unit, message))
+                continue
+            run = []
+            for item in flat[len(done) :]:
+                if item[1].thread_refs:
+                    break
+                run.append(item)
+            now = timezone.now()
+            cached = [self.chat_ids.get((m.channel, m.chat_external_id)) for _, m in run]
+            plan = _ingest_plan([m for _, m in run], cached, [True] * len(run), now)
+            outcomes = await rawsql.run(plan)
+            for (unit, message), outcome in zip(run, outcomes, strict=False):
+                done.append(await self._stored(unit, message, outcome, now))
+        results, start = [], 0
+        for messages in batches:
+            results.append(done[start : start + len(messages)])
+            start += len(messages)
         return results
 
     async def _ingest_one(self, unit: Unit, inbound: InboundMessage) -> Received:
-        inbound = _cleaned(inbound)
-        key = (inbound.channel, inbound.chat_external_id)
+        """One message, joining the chat of the thread it answers if there is one."""
         now = timezone.now()
-        chat, created = await self._find_or_create_chat(inbound, key, now)
-        duplicate = (
-            not created
-            and await Message.filter(
-                chat_id=chat.id, external_id=inbound.message_external_id
-            ).exists()
-        )
-        if duplicate:
+        chat_id = None
+        own = True  # False: the message joins another customer's chat by reference
+        if inbound.thread_refs:
+            joined = await self._chat_of_thread(inbound)
+            if joined is not None:
+                chat_id, own = joined.id, joined.external_id == inbound.chat_external_id
+        if chat_id is None:
+            chat_id = self.chat_ids.get((inbound.channel, inbound.chat_external_id))
+        outcomes = await rawsql.run(_ingest_plan([inbound], [chat_id], [own], now))
+        return await self._stored(unit, inbound, outcomes[0], now)
+
+    async def _stored(
+        self, unit: Unit, inbound: InboundMessage, outcome: _Outcome, now: datetime
+    ) -> Received:
+        """After the plan: reopen a closed chat, emit the events, say what became of it."""
+        if outcome.message_id is None:  # the provider delivered it before: nothing stored
             return Received(
-                chat.id, None, True, False, chat.mode, inbound.channel, inbound.text,
-                chat.customer_name,
+                outcome.chat_id, None, True, False, Mode(outcome.row["mode"]), inbound.channel,
+                inbound.text, outcome.row["customer_name"],
             )  # fmt: skip
+        chat = rawsql.instance(Chat, outcome.row)
+        key = (inbound.channel, inbound.chat_external_id)
         if chat.external_id == inbound.chat_external_id:  # not a thread joined by reference
             unit.after_commit(lambda: self.chat_ids.put(key, chat.id))
-
-        message = await Message.create(
-            chat_id=chat.id,
-            text=inbound.text,
-            sender=Sender.CUSTOMER,
-            status=Status.SENT,
-            external_id=inbound.message_external_id,
-            attachments=[attachment.as_dict() for attachment in inbound.attachments],
-            reply_to_external_id=inbound.reply_to_external_id,
-        )
         previous_mode, previous_agent = chat.mode, chat.assigned_agent_id
         note = None
         if chat.mode == Mode.CLOSED:
@@ -195,10 +230,21 @@ class Inbox:
                 actor=modes.CUSTOMER,
             )
             note = await record_transition(chat, transition, self.staff, now)
-        await self._touch_chat(chat, inbound, message, now)
+        message = {
+            "id": outcome.message_id,
+            "chat_id": chat.id,
+            "text": inbound.text,
+            "sender": Sender.CUSTOMER,
+            "status": Status.SENT,
+            "internal": False,
+            "agent_id": None,
+            "attachments": [attachment.as_dict() for attachment in inbound.attachments],
+            "error": None,
+            "created_at": now,
+        }
         audience = chat_audience(chat, previous_agent)
         row = await self._row(chat)
-        if created:
+        if outcome.created:
             unit.emit(Event(events.CHAT_CREATED, chat.id, {"chat": row}, audience))
         if note is not None:
             view = self.presenter.message(message_values(note))
@@ -209,42 +255,16 @@ class Inbox:
             Event(
                 events.MESSAGE_CREATED,
                 chat.id,
-                {"message": self.presenter.message(message_values(message)), "chat": row},
+                {"message": self.presenter.message(message), "chat": row},
                 audience,
             )
         )
         if previous_mode != chat.mode:
             unit.emit(Event(events.CHAT_UPDATED, chat.id, {"chat": row}, audience))
         return Received(
-            chat.id, message.id, False, created, chat.mode, inbound.channel, inbound.text,
-            chat.customer_name,
+            chat.id, outcome.message_id, False, outcome.created, chat.mode, inbound.channel,
+            inbound.text, chat.customer_name,
         )  # fmt: skip
-
-    async def _find_or_create_chat(
-        self, inbound: InboundMessage, key: tuple[str, str], now: object
-    ) -> tuple[Chat, bool]:
-        chat_id = self.chat_ids.get(key)
-        chat = None
-        if inbound.thread_refs:
-            chat = await self._chat_of_thread(inbound)
-        if chat is None and chat_id is not None:
-            chat = await Chat.get_or_none(id=chat_id)
-        if chat is None:
-            chat = await Chat.get_or_none(channel=inbound.channel, external_id=key[1])
-        if chat is not None:
-            return chat, False
-        chat = await Chat.create(
-            channel=Channel(inbound.channel),
-            external_id=inbound.chat_external_id,
-            customer_name=inbound.customer_name or inbound.customer_phone or "Customer",
-            customer_phone=inbound.customer_phone,
-            customer_email=inbound.customer_email,
-            customer_username=inbound.customer_username,
-            subject=inbound.subject,
-            mode=Mode.BOT,
-            activity_at=now,
-        )
-        return chat, True
 
     async def _chat_of_thread(self, inbound: InboundMessage) -> Chat | None:
         """The chat of the newest message this one refers to (an email reply), if any."""
@@ -256,37 +276,95 @@ class Inbox:
         )
         return await Chat.get_or_none(id=message.chat_id) if message is not None else None
 
-    async def _touch_chat(
-        self, chat: Chat, inbound: InboundMessage, message: Message, now: object
-    ) -> None:
-        """Count the message as unread and make it the chat's latest, atomically."""
-        changes: dict[str, object] = {
-            "last_message_at": message.created_at,
-            "last_customer_message_at": message.created_at,
-            "last_message_text": preview(inbound.text) or _describe_attachments(inbound),
-            "last_message_sender": Sender.CUSTOMER.value,
-            "activity_at": message.created_at,
-            "online": True,
-            "updated_at": now,
-        }
-        own = chat.external_id == inbound.chat_external_id  # not someone joining by reference
-        if own and inbound.customer_name and inbound.customer_name != chat.customer_name:
-            changes["customer_name"] = inbound.customer_name
-        if (
-            own
-            and inbound.customer_username
-            and inbound.customer_username != chat.customer_username
-        ):
-            changes["customer_username"] = inbound.customer_username
-        await Chat.filter(id=chat.id).update(unread_count=F("unread_count") + 1, **changes)
-        for name, value in changes.items():
-            setattr(chat, name, value)
-        await chat.refresh_from_db(fields=["unread_count"])
-
     async def _row(self, chat: Chat) -> dict[str, object]:
         agent = chat.assigned_agent_id
         names = await self.staff.names({agent}) if agent is not None else {}
         return self.presenter.chat_row(chat_values(chat), names)
+
+
+INSERT_MESSAGE = (
+    'INSERT INTO "messages" ("chat_id", "text", "sender", "status", "internal", "external_id", '
+    '"attachments", "reply_to_external_id", "attempts", "created_at", "updated_at") '
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    'ON CONFLICT ("chat_id", "external_id") DO NOTHING RETURNING "id"'
+)
+CHAT_BY_KEY = 'SELECT "id" FROM "chats" WHERE "channel" = ? AND "external_id" = ?'
+CHAT_MODE = 'SELECT "mode", "customer_name" FROM "chats" WHERE "id" = ?'
+TOUCH_CHAT = rawsql.returning_chat(
+    'UPDATE "chats" SET "unread_count" = "unread_count" + 1, "last_message_at" = ?, '
+    '"last_customer_message_at" = ?, "last_message_text" = ?, "last_message_sender" = ?, '
+    '"activity_at" = ?, "online" = ?, "updated_at" = ?, '
+    '"customer_name" = COALESCE(?, "customer_name"), '
+    '"customer_username" = COALESCE(?, "customer_username") '
+    'WHERE "id" = ?'
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    chat_id: int
+    created: bool
+    message_id: int | None  # None: a repeat, not stored
+    row: dict[str, Any]  # the chat after the change (a repeat: its mode and customer name)
+
+
+def _ingest_plan(
+    messages: Sequence[InboundMessage],
+    cached: Sequence[int | None],
+    own: Sequence[bool],
+    now: datetime,
+) -> rawsql.Plan[list[_Outcome]]:
+    """Store each message unless it is a repeat (chat found or created, message inserted,
+    counted on the chat). Stops after a message to a closed chat: it must be reopened first.
+    A message that joins someone else's chat by reference (``own`` False) leaves that chat's
+    customer name alone. Pure: runs in SQLite's thread (see ``handoff.rawsql``)."""
+    outcomes: list[_Outcome] = []
+    known: dict[tuple[str, str], int] = {}
+    for inbound, chat_id, mine in zip(messages, cached, own, strict=True):
+        key = (inbound.channel, inbound.chat_external_id)
+        created = False
+        chat_id = chat_id or known.get(key)
+        if chat_id is None:
+            rows = yield CHAT_BY_KEY, [inbound.channel, key[1]]
+            if rows:
+                chat_id = int(rows[0]["id"])
+            else:
+                name = inbound.customer_name or inbound.customer_phone or "Customer"
+                rows = yield INSERT_CHAT, [
+                    inbound.channel, inbound.chat_external_id, name, inbound.customer_phone,
+                    inbound.customer_email, inbound.customer_username, inbound.subject,
+                    Mode.BOT.value, False, 0, now, 0, now, now,
+                ]  # fmt: skip
+                chat_id, created = int(rows[0]["id"]), True
+            known[key] = chat_id
+        attachments = [attachment.as_dict() for attachment in inbound.attachments]
+        inserted = yield INSERT_MESSAGE, [
+            chat_id, inbound.text, Sender.CUSTOMER.value, Status.SENT.value, False,
+            inbound.message_external_id, rawsql.db_value(Message, "attachments", attachments),
+            inbound.reply_to_external_id, 0, now, now,
+        ]  # fmt: skip
+        if not inserted:
+            rows = yield CHAT_MODE, [chat_id]
+            outcomes.append(_Outcome(chat_id, created, None, rows[0]))
+            continue
+        name = (inbound.customer_name or None) if mine else None
+        username = (inbound.customer_username or None) if mine else None
+        rows = yield TOUCH_CHAT, [
+            now, now, preview(inbound.text) or _describe_attachments(inbound),
+            Sender.CUSTOMER.value, now, True, now, name, username, chat_id,
+        ]  # fmt: skip
+        outcomes.append(_Outcome(chat_id, created, int(inserted[0]["id"]), rows[0]))
+        if rows[0]["mode"] == Mode.CLOSED.value:
+            break
+    return outcomes
+
+
+INSERT_CHAT = (
+    'INSERT INTO "chats" ("channel", "external_id", "customer_name", "customer_phone", '
+    '"customer_email", "customer_username", "subject", "mode", "online", "unread_count", '
+    '"activity_at", "bot_fallbacks", "created_at", "updated_at") '
+    'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING "id"'
+)
 
 
 def _cleaned(inbound: InboundMessage) -> InboundMessage:

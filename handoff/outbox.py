@@ -24,11 +24,11 @@ from typing import Any
 from tortoise import timezone
 
 from connectors.base import Attachment, Connector, DeliveryError, OutboundMessage, StatusUpdate
-from handoff import events
-from handoff.events import Event
+from handoff import events, rawsql
+from handoff.events import Audience, Event
 from handoff.unit import Unit, Writer
-from handoff.views import Presenter, chat_audience, message_values
-from storage.models import Chat, Message, Mode, Sender, Status
+from handoff.views import Presenter
+from storage.models import Message, Mode, Sender, Status
 
 log = logging.getLogger(__name__)
 
@@ -146,60 +146,56 @@ class Outbox:
             self.wake()  # the chat's next message, if any
 
     async def _deliver_one(self, message_id: int) -> None:
-        message = await Message.get_or_none(id=message_id).select_related("chat")
-        if message is None or message.status != Status.QUEUED:
+        found = await rawsql.run(_delivery_plan(message_id))
+        if found is None:
             return
-        chat: Chat = message.chat
-        if message.sender == Sender.BOT and chat.mode != Mode.BOT:
+        row, earlier = found
+        if row["sender"] == Sender.BOT.value and row["mode"] != Mode.BOT.value:
             # The chat left bot mode after the bot answered: its answer is never sent.
             await self._finish(message_id, Status.FAILED, error="not sent: a human took over")
-            self._tell(str(chat.channel), "dropped")
+            self._tell(str(row["channel"]), "dropped")
             return
-        connector = self.connectors[str(chat.channel)]
-        outbound = await self._outbound(message, chat)
+        connector = self.connectors[str(row["channel"])]
+        outbound = self._outbound(row, earlier)
         try:
             external_id = await connector.send(outbound)
         except DeliveryError as exc:
-            attempts = message.attempts + 1
+            attempts = row["attempts"] + 1
             if exc.retryable and attempts < self.retry.max_attempts:
                 delay = self.retry.delay(attempts, exc.retry_after)
                 log.info("message %d: %s; retry %d in %.1f s", message_id, exc, attempts, delay)
                 await self._retry_later(message_id, attempts, delay, exc.reason)
-                self._tell(str(chat.channel), "retry")
+                self._tell(str(row["channel"]), "retry")
             else:
                 log.warning("message %d failed: %s", message_id, exc.reason)
                 await self._finish(message_id, Status.FAILED, error=exc.reason, attempts=attempts)
-                self._tell(str(chat.channel), "failed")
+                self._tell(str(row["channel"]), "failed")
             return
         await self._finish(message_id, Status.SENT, external_id=external_id)
-        self._tell(str(chat.channel), "sent")
+        self._tell(str(row["channel"]), "sent")
 
     def _tell(self, channel: str, outcome: str) -> None:
         for listener in self.on_outcome:
             listener(channel, outcome)
 
-    async def _outbound(self, message: Message, chat: Chat) -> OutboundMessage:
-        earlier = (
-            await Message.filter(chat_id=chat.id, external_id__not_isnull=True, id__lt=message.id)
-            .order_by("-id")
-            .limit(20)
-            .values_list("external_id", "sender")
-        )
-        customer_ids = [ext for ext, sender in earlier if sender == Sender.CUSTOMER]
+    def _outbound(self, row: dict[str, Any], earlier: list[dict[str, Any]]) -> OutboundMessage:
+        """What the connector needs: the message, its chat's address and the thread so far."""
+        customer_ids = [e["external_id"] for e in earlier if e["sender"] == Sender.CUSTOMER.value]
+        attachments = Message._meta.fields_map["attachments"].to_python_value(row["attachments"])
         return OutboundMessage(
-            message_id=message.id,
-            chat_id=chat.id,
-            channel=str(chat.channel),
-            chat_external_id=chat.external_id or "",
-            text=message.text,
-            customer_name=chat.customer_name,
-            customer_email=chat.customer_email,
-            subject=chat.subject,
+            message_id=row["id"],
+            chat_id=row["chat_id"],
+            channel=str(row["channel"]),
+            chat_external_id=row["external_id"] or "",
+            text=row["text"],
+            customer_name=row["customer_name"],
+            customer_email=row["customer_email"],
+            subject=row["subject"],
             reply_to_external_id=customer_ids[0] if customer_ids else None,
-            thread_external_ids=tuple(reversed([ext for ext, _ in earlier])),
+            thread_external_ids=tuple(reversed([e["external_id"] for e in earlier])),
             attachments=tuple(
                 Attachment(**{k: v for k, v in a.items() if k != "kind"}, kind=a["kind"])
-                for a in message.attachments or []
+                for a in attachments or []
             ),
         )
 
@@ -222,47 +218,156 @@ class Outbox:
         error: str | None = None,
         attempts: int | None = None,
     ) -> None:
-        async def operation(unit: Unit) -> None:
-            changes: dict[str, Any] = {"status": status, "error": error[:512] if error else None}
-            if external_id is not None:
-                changes["external_id"] = external_id
-            if attempts is not None:
-                changes["attempts"] = attempts
-            await Message.filter(id=message_id).update(**changes)
-            await self._emit_updated(unit, message_id)
-
-        await self.writer.run(operation)
+        values = [
+            status.value,
+            error[:512] if error else None,
+            external_id,
+            attempts,
+            message_id,
+        ]
+        await self.writer.run_merged("outbox.finish", self._finish_merged, values)
         if status == Status.SENT:
             self.sent += 1
         elif status == Status.FAILED:
             self.failed += 1
 
+    async def _finish_merged(self, units: Sequence[Unit], items: Sequence[list[Any]]) -> list[None]:
+        """Record several deliveries in one savepoint: one UPDATE ... RETURNING each, then one
+        read of their chats (who may see the ``message.updated`` events)."""
+        updated, audiences = await rawsql.run(_finish_plan(items))
+        for unit, row in zip(units, updated, strict=True):
+            if row is not None:
+                self._emit_row(unit, row, audiences[row["chat_id"]])
+        return [None for _ in items]
+
     async def record_statuses(self, updates: Sequence[StatusUpdate]) -> None:
         """Apply provider receipts (delivered/read/failed) to our outbound messages."""
+        known = {status.value for status in Status}
+        items = [
+            (update.message_external_id, update.status, update.error)
+            for update in updates
+            if update.status in known
+        ]
+        if items:
+            await self.writer.run_merged("outbox.statuses", self._statuses_merged, items)
 
-        async def operation(unit: Unit) -> None:
-            for update in updates:
-                try:
-                    status = Status(update.status)
-                except ValueError:
-                    continue
-                message = (
-                    await Message.filter(external_id=update.message_external_id)
-                    .exclude(sender=Sender.CUSTOMER)
-                    .first()
-                )
-                if message is None or RANK[status] <= RANK[Status(message.status)]:
-                    continue  # unknown, repeated or out of order: nothing to change
-                changes: dict[str, Any] = {"status": status}
-                if status == Status.FAILED:
-                    changes["error"] = (update.error or "the provider reported a failure")[:512]
-                await Message.filter(id=message.id).update(**changes)
-                await self._emit_updated(unit, message.id)
+    async def _statuses_merged(
+        self, units: Sequence[Unit], batches: Sequence[list[tuple[str, str, str | None]]]
+    ) -> list[None]:
+        """Several webhooks' receipts in one savepoint and one plan (see ``handoff.rawsql``)."""
+        flat = [item for batch in batches for item in batch]
+        changed, audiences = await rawsql.run(_status_plan(flat))
+        index = 0
+        for unit, batch in zip(units, batches, strict=True):
+            for row in changed[index : index + len(batch)]:
+                if row is not None:
+                    self._emit_row(unit, row, audiences[row["chat_id"]])
+            index += len(batch)
+        return [None for _ in batches]
 
-        await self.writer.run(operation)
+    def _emit_row(self, unit: Unit, row: dict[str, Any], audience: Audience) -> None:
+        row = {**row, "attachments": _attachments(row["attachments"]),
+               "created_at": _datetime(row["created_at"])}  # fmt: skip
+        view = self.presenter.message(row)
+        unit.emit(Event(events.MESSAGE_UPDATED, row["chat_id"], {"message": view}, audience))
 
-    async def _emit_updated(self, unit: Unit, message_id: int) -> None:
-        message = await Message.get(id=message_id).select_related("chat")
-        chat = message.chat
-        view = self.presenter.message(message_values(message))
-        unit.emit(Event(events.MESSAGE_UPDATED, chat.id, {"message": view}, chat_audience(chat)))
+
+DELIVERY_ROW = (
+    'SELECT m."id", m."chat_id", m."status", m."sender", m."text", m."attempts", '
+    'm."attachments", c."mode", c."channel", c."external_id", c."customer_name", '
+    'c."customer_email", c."subject" FROM "messages" m JOIN "chats" c ON c."id" = m."chat_id" '
+    'WHERE m."id" = ?'
+)
+EARLIER_IDS = (
+    'SELECT "external_id", "sender" FROM "messages" WHERE "chat_id" = ? AND '
+    '"external_id" IS NOT NULL AND "id" < ? ORDER BY "id" DESC LIMIT 20'
+)
+FINISH = (
+    'UPDATE "messages" SET "status" = ?, "error" = ?, '
+    '"external_id" = COALESCE(?, "external_id"), "attempts" = COALESCE(?, "attempts") '
+    'WHERE "id" = ? RETURNING "id", "chat_id", "text", "sender", "status", "internal", '
+    '"agent_id", "attachments", "error", "created_at"'
+)
+STATUS_OF = (
+    'SELECT "id", "status" FROM "messages" WHERE "external_id" = ? AND "sender" != ? LIMIT 1'
+)
+SET_STATUS = (
+    'UPDATE "messages" SET "status" = ? WHERE "id" = ? RETURNING "id", "chat_id", "text", '
+    '"sender", "status", "internal", "agent_id", "attachments", "error", "created_at"'
+)
+SET_FAILED = (
+    'UPDATE "messages" SET "status" = ?, "error" = ? WHERE "id" = ? RETURNING "id", "chat_id", '
+    '"text", "sender", "status", "internal", "agent_id", "attachments", "error", "created_at"'
+)
+AUDIENCE = 'SELECT "id", "mode", "assigned_agent_id" FROM "chats" WHERE "id" IN ({marks})'
+
+
+def _delivery_plan(
+    message_id: int,
+) -> rawsql.Plan[tuple[dict[str, Any], list[dict[str, Any]]] | None]:
+    """The message with its chat, if still queued, and the provider ids before it. Pure."""
+    rows = yield DELIVERY_ROW, [message_id]
+    if not rows or rows[0]["status"] != Status.QUEUED.value:
+        return None
+    earlier = yield EARLIER_IDS, [rows[0]["chat_id"], message_id]
+    return rows[0], earlier
+
+
+def _status_plan(
+    updates: Sequence[tuple[str, str, str | None]],
+) -> rawsql.Plan[tuple[list[dict[str, Any] | None], dict[int, Audience]]]:
+    """Each receipt moves its message forward only (a late 'delivered' never undoes 'read'),
+    read back when it did; then who may see those chats. Pure."""
+    changed: list[dict[str, Any] | None] = []
+    for external_id, status, error in updates:
+        found = yield STATUS_OF, [external_id, Sender.CUSTOMER.value]
+        if not found or RANK[Status(status)] <= RANK[Status(found[0]["status"])]:
+            changed.append(None)  # unknown, repeated or out of order: nothing to change
+            continue
+        if status == Status.FAILED.value:
+            reason = (error or "the provider reported a failure")[:512]
+            rows = yield SET_FAILED, [status, reason, found[0]["id"]]
+        else:
+            rows = yield SET_STATUS, [status, found[0]["id"]]
+        changed.append(rows[0] if rows else None)
+    chat_ids = sorted({row["chat_id"] for row in changed if row is not None})
+    audiences = {}
+    if chat_ids:
+        marks = ", ".join("?" for _ in chat_ids)
+        chats = yield AUDIENCE.format(marks=marks), chat_ids
+        audiences = {c["id"]: audience_of_row(c) for c in chats}
+    return changed, audiences
+
+
+def _finish_plan(
+    items: Sequence[list[Any]],
+) -> rawsql.Plan[tuple[list[dict[str, Any] | None], dict[int, Audience]]]:
+    """Each message's new status (read back), then who may see their chats. Pure."""
+    updated: list[dict[str, Any] | None] = []
+    for values in items:
+        rows = yield FINISH, values
+        updated.append(rows[0] if rows else None)
+    chat_ids = sorted({row["chat_id"] for row in updated if row is not None})
+    audiences = {}
+    if chat_ids:
+        marks = ", ".join("?" for _ in chat_ids)
+        chats = yield AUDIENCE.format(marks=marks), chat_ids
+        audiences = {c["id"]: audience_of_row(c) for c in chats}
+    return updated, audiences
+
+
+def audience_of_row(row: dict[str, Any]) -> Audience:
+    """``chat_audience`` of a chat row (``id``, ``mode``, ``assigned_agent_id``)."""
+    agent = row["assigned_agent_id"]
+    return Audience(
+        agent_ids=frozenset({agent}) if agent is not None else frozenset(),
+        queue=row["mode"] == Mode.AGENT.value and agent is None,
+    )
+
+
+def _attachments(value: Any) -> Any:
+    return Message._meta.fields_map["attachments"].to_python_value(value)
+
+
+def _datetime(value: Any) -> Any:
+    return Message._meta.fields_map["created_at"].to_python_value(value)

@@ -23,6 +23,7 @@ from handoff.views import CHAT_FIELDS, MESSAGE_FIELDS, Presenter, chat_values
 from storage.models import Chat, Message, Mode
 
 MAX_LIMIT = 200
+MAX_ID = 2**53  # ids (and offsets) beyond this are nobody's; SQLite cannot bind past 2**63
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +52,12 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         stamp, chat_id = json.loads(raw)
-        return datetime.fromisoformat(stamp), int(chat_id)
+        when, last_id = datetime.fromisoformat(stamp), int(chat_id)
     except (binascii.Error, ValueError, TypeError) as exc:
         raise Invalid("cursor is not one this server gave out", field="cursor") from exc
+    if not 0 <= last_id <= MAX_ID:  # the database could not even compare it
+        raise Invalid("cursor is not one this server gave out", field="cursor")
+    return when, last_id
 
 
 def visible_to(actor: Actor) -> Q:
@@ -159,7 +163,7 @@ class ChatQueries:
             return Q(assigned_agent_id=actor.user_id)
         if assigned == "none":
             return Q(assigned_agent_id=None)
-        if assigned.isdigit():
+        if assigned.isdigit() and int(assigned) <= MAX_ID:
             return Q(assigned_agent_id=int(assigned))
         raise Invalid("assigned must be me, none, any or an agent id", field="assigned")
 
@@ -200,6 +204,6 @@ def _decode_offset(cursor: str) -> int:
         offset = int(json.loads(raw)["offset"])
     except (binascii.Error, ValueError, TypeError, KeyError) as exc:
         raise Invalid("cursor is not one this server gave out", field="cursor") from exc
-    if offset < 0:
+    if not 0 <= offset <= MAX_ID:
         raise Invalid("cursor is not one this server gave out", field="cursor")
     return offset

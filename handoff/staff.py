@@ -109,7 +109,9 @@ class Staff:
 
     async def authenticate(self, identifier: str, password: str) -> User | None:
         """The active user with this username or email and password, else None."""
-        if "@" in identifier:
+        if len(identifier) > 254 or ("@" not in identifier and len(identifier) > 64):
+            user = None  # longer than any address or username: nobody (the ORM would raise)
+        elif "@" in identifier:
             user = await User.get_or_none(email=identifier)
         else:
             user = await User.get_or_none(username=identifier)

@@ -7,6 +7,12 @@ the next transaction, each inside its own savepoint: a failing operation is
 rolled back alone and its caller gets the exception, the others commit. Every
 caller is answered only after the commit that holds its work, then the events
 the operations emitted are published, in commit order.
+
+Operations of one kind that arrive together can also share a savepoint
+(:meth:`Writer.run_merged`): a burst of webhooks becomes one call that stores
+all their messages, with far fewer statements than one call each. If that
+merged call fails, each of its items is run again alone, in its own savepoint,
+so a bad item still fails only its own caller.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -56,13 +62,18 @@ class Unit:
 
 
 Operation = Callable[[Unit], Awaitable[T]]
+# Runs several callers' items together: one Unit per item; one result per item, in order.
+MergedOperation = Callable[[Sequence[Unit], Sequence[Any]], Awaitable[Sequence[Any]]]
 
 
 @dataclass(slots=True)
 class _Pending:
-    operation: Operation[Any]
+    operation: Operation[Any] | None
     future: asyncio.Future[Any]
     unit: Unit = field(default_factory=Unit)
+    merged: MergedOperation | None = None
+    key: Hashable = None
+    item: Any = None
 
 
 class Writer:
@@ -107,6 +118,16 @@ class Writer:
         self._wake.set()
         return await future
 
+    async def run_merged(self, key: Hashable, operation: MergedOperation, item: Any) -> Any:
+        """Run ``operation`` on ``item`` in the next batch, together with the other items of
+        the same ``key`` in that batch (one savepoint); return this item's result."""
+        if self._task is None:
+            raise RuntimeError("writer is not running")
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending.append(_Pending(None, future, merged=operation, key=key, item=item))
+        self._wake.set()
+        return await future
+
     async def _run(self) -> None:
         while True:
             await self._wake.wait()
@@ -120,9 +141,16 @@ class Writer:
         results: list[tuple[_Pending, Any, BaseException | None]] = []
         try:
             async with in_transaction():
+                groups: dict[Hashable, list[_Pending]] = {}
                 for item in batch:
-                    value, error = await self._run_one(item)
-                    results.append((item, value, error))
+                    if item.merged is not None:
+                        groups.setdefault(item.key, []).append(item)
+                for item in batch:
+                    if item.merged is None:
+                        value, error = await self._run_one(item)
+                        results.append((item, value, error))
+                    elif item is groups[item.key][0]:
+                        results.extend(await self._run_group(groups[item.key]))
                 events = [
                     e for item, _, error in results if error is None for e in item.unit.events
                 ]
@@ -137,12 +165,32 @@ class Writer:
         self.operations += len(batch)
         await self._after_commit(results, numbered)
 
+    async def _run_group(
+        self, group: list[_Pending]
+    ) -> list[tuple[_Pending, Any, BaseException | None]]:
+        """Run merged items together in one savepoint; if that fails, each alone."""
+        if len(group) > 1:
+            merged = group[0].merged
+            assert merged is not None
+            for item in group:
+                item.unit = Unit()
+            try:
+                async with in_transaction():
+                    values = await merged([i.unit for i in group], [i.item for i in group])
+                return [(item, value, None) for item, value in zip(group, values, strict=True)]
+            except Exception as exc:  # noqa: BLE001 - each item is tried alone below
+                log.debug("merged operation of %d failed (%r); one by one", len(group), exc)
+        return [(item, *(await self._run_one(item))) for item in group]
+
     async def _run_one(self, item: _Pending) -> tuple[Any, BaseException | None]:
         """Run one operation in its own savepoint; a lost lock race is tried again."""
         for attempt in range(1, TRANSIENT_TRIES + 1):
             item.unit = Unit()
             try:
                 async with in_transaction():  # a savepoint: this operation alone
+                    if item.operation is None:
+                        assert item.merged is not None
+                        return (await item.merged([item.unit], [item.item]))[0], None
                     return await item.operation(item.unit), None
             except Exception as exc:  # noqa: BLE001 - handed to the operation's caller
                 if not (_transient(exc) and attempt < TRANSIENT_TRIES):

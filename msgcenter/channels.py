@@ -24,12 +24,12 @@ Factory = Callable[[Settings, Sink], Connector | None]
 
 
 def _telegram(settings: Settings, sink: Sink) -> Connector | None:
-    # Imported here: aiogram takes seconds to load; only when the channel is on.
-    from connectors.telegram import WEBHOOK_PATH, TelegramConfig, TelegramConnector
-
     section = settings.channels.telegram
     if not section.enabled:
         return None
+    # Imported here: aiogram takes seconds to load (and tens of MB); only when the channel is on.
+    from connectors.telegram import WEBHOOK_PATH, TelegramConfig, TelegramConnector
+
     if section.token is None:
         raise SettingsError(
             "channels.telegram.token: required when the channel is enabled "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import re
 import time
@@ -16,6 +17,10 @@ from tests.support import TEST_SECRET, Api
 
 PROTECTED = [route for route in ROUTES if route.access != "public"]
 WITH_BODY = [route for route in ROUTES if route.body is not None and not route.body_optional]
+
+
+def _b64(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
 def _path(path: str, chat_id: int = 1, user_id: int = 1) -> str:
@@ -139,7 +144,13 @@ async def test_missing_and_wrong_fields_are_422_naming_the_field(
     ("path", "query"),
     [("/chats/", "limit=0"), ("/chats/", "limit=abc"), ("/chats/", "mode=x"),
      ("/chats/", "cursor=@@@"), ("/chats/", "updated_since=yesterday"), ("/chats/", "foo=1"),
-     ("/chats/1", "before=-3"), ("/chats/queue", "limit=1000")],
+     ("/chats/1", "before=-3"), ("/chats/queue", "limit=1000"),
+     # found by schemathesis: larger than SQLite's integers, it was a 500
+     ("/chats/1", "before=6161081537858583396352"),
+     # the same for numbers inside cursors and for assigned=<agent id>
+     ("/chats/", "cursor=" + _b64('["2026-01-01T00:00:00+00:00", 1e30]')),
+     ("/chats/queue", "cursor=" + _b64('{"offset": 1e30}')),
+     ("/chats/", "assigned=" + "9" * 30)],
 )  # fmt: skip
 async def test_bad_query_parameters_are_422(admin: Api, path: str, query: str) -> None:
     status, body = await admin.get(f"{path}?{query}")
@@ -216,3 +227,42 @@ async def test_illegal_mode_change_is_409_listing_the_allowed_ones(admin: Api) -
     assert body["error"]["details"]["mode"] == "closed"
     assert {m["to"] for m in body["error"]["details"]["allowed"]} == {"bot", "agent"}
     assert await _counts() == before
+
+
+LONG = "x" * 300
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"),
+    [
+        ("POST", "/chats/1/pause", {"reason": LONG}, "reason"),
+        ("POST", "/chats/1/close", {"reason": "r" * 256}, "reason"),
+        ("POST", "/chats/1/assign", {"agent_id": 2, "reason": LONG}, "reason"),
+        ("POST", "/chats/", {"channel": "Email", "customer_name": "A",
+                             "customer_email": "a" * 250 + "@x.io"}, "customer_email"),
+        ("POST", "/chats/", {"channel": "WhatsApp", "customer_name": "A",
+                             "customer_phone": "6" * 65}, "customer_phone"),
+        ("PATCH", "/users/1", {"display_name": "d" * 129}, "display_name"),
+        ("PATCH", "/users/1", {"email": "e" * 250 + "@x.io"}, "email"),
+        ("POST", "/users", {"username": "newbie", "password": "long-enough-1",
+                            "display_name": "d" * 129}, "display_name"),
+    ],
+)  # fmt: skip
+async def test_values_longer_than_their_columns_are_422_not_500(
+    admin: Api, method: str, path: str, body: dict[str, Any], field: str
+) -> None:
+    """Found by schemathesis: the API accepted longer text than the database column holds."""
+    before = await _counts()
+    status, answer = await admin.call(method, path, body)
+    _assert_error(status, answer, 422, "validation_error")
+    assert answer["error"]["details"]["fields"][0]["field"] == field
+    assert await _counts() == before
+
+
+@pytest.mark.parametrize("identifier", ["u" * 65, "u" * 254, "a" * 240 + "@example.com"])
+async def test_a_login_name_longer_than_any_username_is_refused_not_500(
+    anon: Api, identifier: str
+) -> None:
+    """Found by schemathesis: the username lookup failed on names longer than the column."""
+    status, body = await anon.post("/auth/login", {"identifier": identifier, "password": "x"})
+    _assert_error(status, body, 401, "invalid_credentials")

@@ -1,0 +1,408 @@
+"""Shared pieces of the benchmarks: start msgcenter / the mock / the seed / a bare handler,
+post signed WhatsApp webhooks at a concurrency, percentiles, RSS, database checks.
+
+Everything listens on 127.0.0.1 only; every load is bounded in count and time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import math
+import os
+import secrets
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+SEED_SRC = Path(os.environ.get("SEED_REF", ROOT.parent / "shared" / "seed-reference" / "app-ref"))
+SEED_VENV = Path(os.environ.get("SEED_VENV", "/tmp/appref-venv"))
+MAX_N = 200_000
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def pct(sorted_vals: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile of an already sorted list (the seed's load tool's definition)."""
+    if not sorted_vals:
+        return float("nan")
+    k = min(len(sorted_vals) - 1, max(0, math.ceil(p / 100.0 * len(sorted_vals)) - 1))
+    return sorted_vals[k]
+
+
+def rss_mb(pid: int) -> float:
+    """Resident set size of a process, MB (from /proc)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def sign(body: bytes, secret: str) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def wa_body(i: int, phone: str, tag: str, text: str | None = None) -> tuple[bytes, str]:
+    """A WhatsApp Cloud webhook with one text message from ``phone``; (body, wamid)."""
+    wamid = f"wamid.HBgN{phone}{tag}{i:012d}"
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"},
+        "contacts": [{"profile": {"name": f"Customer {phone[-4:]}"}, "wa_id": phone}],
+        "messages": [
+            {
+                "from": phone,
+                "id": wamid,
+                "timestamp": str(int(time.time())),
+                "text": {"body": text or f"Halo, ini pesan nomor {i}. Berapa ongkir ke Surabaya?"},
+                "type": "text",
+            }
+        ],
+    }
+    body = {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "102290129340398", "changes": [{"value": value, "field": "messages"}]}],
+    }
+    return json.dumps(body, separators=(",", ":")).encode(), wamid
+
+
+def phone_for(idx: int, prefix: str = "62812") -> str:
+    return f"{prefix}{idx:07d}"
+
+
+@dataclass
+class LoadResult:
+    n: int
+    wall: float
+    latencies: list[float]
+    errors: int
+    first_error: str | None
+    acked: list[int] = field(default_factory=list)  # indexes answered 200
+
+    @property
+    def rate(self) -> float:
+        return self.n / self.wall if self.wall else float("nan")
+
+    def line(self, label: str) -> str:
+        lat = self.latencies
+        return (
+            f"{label:<10} {self.n} msgs in {self.wall:6.2f} s = {self.rate:8.1f} msg/s, "
+            f"p50 {pct(lat, 50) * 1000:6.1f} ms, p99 {pct(lat, 99) * 1000:7.1f} ms, "
+            f"errors {self.errors}"
+        )
+
+
+async def post_load(
+    url: str,
+    bodies: Sequence[bytes],
+    concurrency: int,
+    secret: str | None,
+    *,
+    timeout: float = 60.0,
+    rate: float | None = None,
+    stop_on_error: bool = False,
+) -> LoadResult:
+    """POST every body (``concurrency`` in flight, or paced at ``rate``/s); time each 200."""
+    sigs = [sign(b, secret) if secret else None for b in bodies]
+    latencies: list[float] = []
+    acked: list[int] = []
+    errors = 0
+    first_error: str | None = None
+    next_idx = 0
+    n = len(bodies)
+    started = time.perf_counter()
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=aiohttp.ClientTimeout(total=timeout)
+    ) as session:
+
+        async def worker() -> None:
+            nonlocal next_idx, errors, first_error
+            while True:
+                idx = next_idx
+                if idx >= n:
+                    return
+                next_idx += 1
+                if rate:
+                    delay = started + idx / rate - time.perf_counter()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                headers = {"Content-Type": "application/json"}
+                if sigs[idx]:
+                    headers["X-Hub-Signature-256"] = sigs[idx]  # type: ignore[assignment]
+                t0 = time.perf_counter()
+                try:
+                    async with session.post(url, data=bodies[idx], headers=headers) as resp:
+                        raw = await resp.read()
+                        ok = resp.status == 200
+                        if not ok and first_error is None:
+                            first_error = f"HTTP {resp.status}: {raw[:200]!r}"
+                except Exception as exc:  # timeouts, resets
+                    ok = False
+                    if first_error is None:
+                        first_error = repr(exc)
+                latencies.append(time.perf_counter() - t0)
+                if ok:
+                    acked.append(idx)
+                else:
+                    errors += 1
+                    if stop_on_error:
+                        return
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    wall = time.perf_counter() - started
+    latencies.sort()
+    return LoadResult(n, wall, latencies, errors, first_error, acked)
+
+
+async def wait_http(
+    url: str, timeout: float = 60.0, proc: subprocess.Popen[bytes] | None = None
+) -> None:
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            if proc is not None and proc.poll() is not None:
+                raise RuntimeError(f"{url}: the process exited with {proc.returncode}")
+            try:
+                async with session.get(url, timeout=aiohttp.ClientTimeout(total=2)) as r:
+                    if r.status < 500:
+                        return
+            except (aiohttp.ClientError, TimeoutError):
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up within {timeout} s")
+
+
+def stop(proc: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM, wait: float = 20) -> None:
+    """Stop a process we started (by its own pid)."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(wait)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@dataclass
+class Msgcenter:
+    """A ``msgcenter serve`` subprocess on a fresh SQLite file, WhatsApp pointed at a mock."""
+
+    workdir: Path
+    port: int = field(default_factory=free_port)
+    mock_port: int = field(default_factory=free_port)
+    app_secret: str = field(default_factory=lambda: secrets.token_hex(16))
+    access_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    jwt_secret: str = field(default_factory=lambda: secrets.token_hex(32))
+    statuses: bool = False
+    extra_env: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen[bytes] | None = None
+    mock: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def db_path(self) -> Path:
+        return self.workdir / "msgcenter.db"
+
+    @property
+    def webhook(self) -> str:
+        return f"{self.base}/webhooks/whatsapp"
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            {
+                "MSGCENTER_CONFIG": str(ROOT / "config.toml"),
+                "MSGCENTER_STORAGE__URL": f"sqlite://{self.db_path}",
+                "MSGCENTER_STORAGE__DATA_DIR": str(self.workdir),
+                "MSGCENTER_SERVER__PORT": str(self.port),
+                "MSGCENTER_SERVER__PUBLIC_URL": self.base,
+                "MSGCENTER_AUTH__JWT_SECRET": self.jwt_secret,
+                "MSGCENTER_AUTH__ARGON2_TIME_COST": "1",
+                "MSGCENTER_AUTH__ARGON2_MEMORY_KIB": "1024",
+                "MSGCENTER_AUTH__LOGIN_MAX_FAILURES": "1000",
+                "MSGCENTER_HANDOFF__AUTO_ASSIGN": "false",
+                "MSGCENTER_LOGGING__LEVEL": "WARNING",
+                "MSGCENTER_CHANNELS__WHATSAPP__ENABLED": "true",
+                "MSGCENTER_CHANNELS__WHATSAPP__GRAPH_BASE": f"http://127.0.0.1:{self.mock_port}",
+                "MSGCENTER_CHANNELS__WHATSAPP__PHONE_NUMBER_ID": "106540352242922",
+                "MSGCENTER_CHANNELS__WHATSAPP__ACCESS_TOKEN": self.access_token,
+                "MSGCENTER_CHANNELS__WHATSAPP__APP_SECRET": self.app_secret,
+                "MSGCENTER_CHANNELS__WHATSAPP__VERIFY_TOKEN": "bench-verify",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env.update(self.extra_env)
+        return env
+
+    async def start_mock(self) -> None:
+        if self.mock is not None:
+            return
+        args = [
+            PYTHON, "-m", "bench.mockwa", "--port", str(self.mock_port),
+            "--secret", self.app_secret, "--token", self.access_token,
+            "--webhook", self.webhook,
+        ]  # fmt: skip
+        if self.statuses:
+            args.append("--statuses")
+        self.mock = subprocess.Popen(args, cwd=ROOT, env=self.env())
+        await wait_http(f"http://127.0.0.1:{self.mock_port}/_mock/count", proc=self.mock)
+
+    async def start(self, *, profile: list[str] | None = None) -> None:
+        """Start the mock (once) and the server; ``profile`` wraps it (e.g. py-spy record)."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        await self.start_mock()
+        self.log_path = self.workdir / "server.log"
+        args = [*(profile or []), PYTHON, "-m", "msgcenter.cli", "serve"]
+        with open(self.log_path, "ab") as log:  # the child has its own copy
+            self.proc = subprocess.Popen(args, cwd=ROOT, env=self.env(), stdout=log, stderr=log)
+        await wait_http(f"{self.base}/health", timeout=90, proc=self.proc)
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def server_pid(self) -> int:
+        """The Python server's pid (the child when wrapped by a profiler)."""
+        pid = self.pid
+        try:
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            children = []
+        return int(children[0]) if children else pid
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        stop(self.proc, sig)
+        self.proc = None
+
+    def stop_all(self) -> None:
+        self.stop()
+        stop(self.mock)
+        self.mock = None
+
+    async def mock_count(self) -> int:
+        async with (
+            aiohttp.ClientSession() as s,
+            s.get(f"http://127.0.0.1:{self.mock_port}/_mock/count") as r,
+        ):
+            return int((await r.json())["sent"])
+
+    def db(self) -> sqlite3.Connection:
+        return sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=30)
+
+    async def token(self, username: str = "admin", password: str = "admin-bench-pw") -> str:
+        async with (
+            aiohttp.ClientSession() as s,
+            s.post(
+                f"{self.base}/auth/login", json={"identifier": username, "password": password}
+            ) as r,
+        ):
+            if r.status != 200:
+                raise RuntimeError(f"login failed: {r.status} {await r.text()}")
+            return str((await r.json())["access_token"])
+
+    def add_user(
+        self, username: str = "admin", password: str = "admin-bench-pw", role: str = "admin"
+    ) -> None:
+        subprocess.run(
+            [PYTHON, "-m", "msgcenter.cli", "user", "add", username, "--role", role,
+             "--password", password],
+            cwd=ROOT, env=self.env(), check=True, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+
+
+def check_ingest(
+    db: sqlite3.Connection, wamids: Sequence[str], phones: Sequence[str], acked: set[str]
+) -> list[str]:
+    """Every acknowledged message stored exactly once, nothing else doubled, unread exact."""
+    problems = []
+    rows = db.execute(
+        "SELECT m.external_id, COUNT(*) FROM messages m JOIN chats c ON c.id = m.chat_id "
+        "WHERE c.channel = 'WhatsApp' AND m.sender = 'customer' GROUP BY m.external_id"
+    ).fetchall()
+    counts = dict(rows)
+    missing = [w for w in acked if counts.get(w, 0) == 0]
+    doubled = [w for w, c in counts.items() if c > 1]
+    if missing:
+        problems.append(f"{len(missing)} acknowledged messages not stored, e.g. {missing[:3]}")
+    if doubled:
+        problems.append(f"{len(doubled)} messages stored more than once, e.g. {doubled[:3]}")
+    chats = db.execute(
+        "SELECT external_id, COUNT(*) FROM chats WHERE channel = 'WhatsApp' GROUP BY external_id"
+    ).fetchall()
+    if any(c > 1 for _, c in chats):
+        problems.append("a customer has more than one chat")
+    expected: dict[str, int] = {}
+    for wamid, phone in zip(wamids, phones, strict=True):
+        if counts.get(wamid):
+            expected[phone] = expected.get(phone, 0) + 1
+    unread = dict(
+        db.execute("SELECT external_id, unread_count FROM chats WHERE channel = 'WhatsApp'")
+    )
+    wrong = {p: (unread.get(p), n) for p, n in expected.items() if unread.get(p) != n}
+    if wrong:
+        problems.append(f"{len(wrong)} chats with a wrong unread count (got, want): "
+                        f"{list(wrong.items())[:3]}")  # fmt: skip
+    return problems
+
+
+def machine() -> str:
+    import platform
+
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB, Python {platform.python_version()}, "
+        f"SQLite {sqlite3.sqlite_version}, {time.strftime('%Y-%m-%d %H:%M %Z')}"
+    )
+
+
+def stats_line(label: str, lat: Sequence[float]) -> str:
+    lat = sorted(lat)
+    return (
+        f"{label:<34} n={len(lat):<5} p50 {pct(lat, 50) * 1000:6.2f} ms  "
+        f"p99 {pct(lat, 99) * 1000:6.2f} ms  max {lat[-1] * 1000 if lat else float('nan'):6.1f} ms"
+    )
+
+
+def any_json(raw: bytes) -> Any:
+    return json.loads(raw)

@@ -1,0 +1,254 @@
+"""Burst ingest: signed WhatsApp webhooks (one message each) against msgcenter, a bare aiohttp
+handler and the seed design, the same load in the same run.
+
+    .venv/bin/python -m bench.ingest [--n 2000] [--concurrency 16] [--customers 200]
+        [--targets bare,msgcenter,seed] [--statuses] [--profile py-spy]
+
+msgcenter runs as ``msgcenter serve`` on a fresh SQLite file with the WhatsApp channel pointed
+at the mock Graph API (its own process): every message lands in a bot-mode chat, so the rules
+bot answers each one and the outbox delivers the answer to the mock. ``--statuses`` makes the
+mock post the sent/delivered/read status webhooks back, as Meta does (3 more webhooks per
+reply, on the same 2 cores). After the load it waits for the outbox to deliver every reply and
+checks the database: every acknowledged message stored exactly once, one chat per customer,
+every unread count exact.
+
+The seed design (``shared/seed-reference/app-ref``) runs from a copy in /tmp with its own venv
+(/tmp/appref-venv, see its README), as its run_bench.sh starts it. Message i comes from customer
+i % customers; bodies are built and signed before the clock starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import (
+    MAX_N,
+    PYTHON,
+    ROOT,
+    SEED_SRC,
+    SEED_VENV,
+    LoadResult,
+    Msgcenter,
+    check_ingest,
+    cpu_seconds,
+    free_port,
+    machine,
+    phone_for,
+    post_load,
+    stop,
+    wa_body,
+    wait_http,
+)
+
+
+def build(
+    n: int, customers: int, prefix: str, tag: str
+) -> tuple[list[bytes], list[str], list[str]]:
+    bodies, wamids, phones = [], [], []
+    for i in range(n):
+        phone = phone_for(i % customers, prefix)
+        body, wamid = wa_body(i, phone, tag)
+        bodies.append(body)
+        wamids.append(wamid)
+        phones.append(phone)
+    return bodies, wamids, phones
+
+
+async def run_bare(a: argparse.Namespace, bodies: list[bytes], warm: list[bytes]) -> LoadResult:
+    port = free_port()
+    proc = subprocess.Popen([PYTHON, "-m", "bench.bare", "--port", str(port)], cwd=ROOT)
+    try:
+        await wait_http(f"http://127.0.0.1:{port}/health", proc=proc)
+        url = f"http://127.0.0.1:{port}/webhooks/whatsapp"
+        await post_load(url, warm, a.concurrency, "x")
+        return await post_load(url, bodies, a.concurrency, "x")
+    finally:
+        stop(proc)
+
+
+async def run_seed(
+    a: argparse.Namespace, bodies: list[bytes], warm: list[bytes]
+) -> LoadResult | None:
+    python = SEED_VENV / "bin" / "python"
+    if not python.exists() or not SEED_SRC.exists():
+        print(f"seed: skipped ({python} or {SEED_SRC} missing; see the seed README)")
+        return None
+    work = Path(tempfile.mkdtemp(prefix="seedref-"))
+    app_dir = work / "app-ref"
+    shutil.copytree(SEED_SRC, app_dir, ignore=shutil.ignore_patterns("*.db", "__pycache__"))
+    for path in [app_dir, *app_dir.rglob("*")]:
+        path.chmod(path.stat().st_mode | 0o200)
+    port = free_port()
+    subprocess.run([str(python), "seed.py"], cwd=app_dir, check=True, stdout=subprocess.DEVNULL)
+    with open(work / "uvicorn.log", "ab") as log:  # the child has its own copy
+        proc = subprocess.Popen(
+            [str(python), "-m", "uvicorn", "app:app", "--port", str(port)],
+            cwd=app_dir, stdout=log, stderr=log,
+        )  # fmt: skip
+    try:
+        await wait_http(f"http://127.0.0.1:{port}/", proc=proc)
+        url = f"http://127.0.0.1:{port}/webhooks/whatsapp"
+        await post_load(url, warm, a.concurrency, None)
+        cpu0 = cpu_seconds(proc.pid)
+        result = await post_load(url, bodies, a.concurrency, None)
+        cpu = cpu_seconds(proc.pid) - cpu0
+        print(f"  seed server CPU {cpu:.2f} s = {cpu * 1000 / len(bodies):.2f} ms/msg")
+        import sqlite3
+
+        db = sqlite3.connect(app_dir / "seed_ref.db")
+        chats = db.execute("SELECT COUNT(*) FROM chats WHERE customer_phone LIKE '62812%'")
+        msgs = db.execute(
+            "SELECT COUNT(*), (SELECT SUM(unread_count) FROM chats WHERE customer_phone LIKE "
+            "'62812%') FROM messages m JOIN chats c ON c.id = m.chat_id "
+            "WHERE c.customer_phone LIKE '62812%' AND m.sender = 'customer'"
+        ).fetchone()
+        print(f"  seed db: {chats.fetchone()[0]} chats for {a.customers} customers, "
+              f"{msgs[0]} customer messages, sum(unread) {msgs[1]} "
+              f"(lost increments {msgs[0] - (msgs[1] or 0)})")  # fmt: skip
+        return result
+    finally:
+        stop(proc)
+        if not a.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+async def run_msgcenter(
+    a: argparse.Namespace,
+    bodies: list[bytes],
+    wamids: list[str],
+    phones: list[str],
+    warm: tuple[list[bytes], list[str], list[str]],
+) -> LoadResult:
+    work = Path(tempfile.mkdtemp(prefix="msgcenter-ingest-"))
+    env = {"MSGCENTER_BOT__ENGINE": "bench.silentbot:SilentBot"} if a.silent_bot else {}
+    mc = Msgcenter(work, statuses=a.statuses, extra_env=env)
+    out = Path(a.profile_out or work / "profile.txt")
+    spy: subprocess.Popen[bytes] | None = None
+    try:
+        await mc.start()
+        pid = mc.pid
+        await post_load(mc.webhook, warm[0], a.concurrency, mc.app_secret)
+        await drain(mc, 0 if a.silent_bot else len(warm[0]), 60)
+        sent_before = await mc.mock_count()
+        if a.profile:  # attached after start-up and warm-up: the profile is the load alone
+            spy = subprocess.Popen(
+                [str(Path(PYTHON).parent / "py-spy"), "record", "--format", "raw", "--rate",
+                 "250", "--pid", str(pid), "--output", str(out)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            await asyncio.sleep(1.0)
+        cpu0 = cpu_seconds(pid)
+        result = await post_load(mc.webhook, bodies, a.concurrency, mc.app_secret)
+        cpu = cpu_seconds(pid) - cpu0
+        print(f"  msgcenter server CPU during the load {cpu:.2f} s = "
+              f"{cpu * 1000 / len(bodies):.2f} ms/msg")  # fmt: skip
+        t0 = time.perf_counter()
+        want = sent_before + (0 if a.silent_bot else len(bodies))
+        replies = await drain(mc, want, a.drain_timeout)
+        print(f"  outbox: {replies - sent_before} bot replies delivered to the mock Graph API, "
+              f"the last {time.perf_counter() - t0:.2f} s after the last 200")  # fmt: skip
+        acked = {wamids[i] for i in result.acked}
+        with mc.db() as db:
+            problems = check_ingest(db, [*warm[1], *wamids], [*warm[2], *phones],
+                                    acked | set(warm[1]))  # fmt: skip
+            queued = db.execute("SELECT COUNT(*) FROM messages WHERE status = 'queued'").fetchone()
+            batches = db.execute("SELECT COUNT(*) FROM events").fetchone()
+        print(
+            f"  db check: {'OK' if not problems else 'FAILED'}: {len(acked)} acknowledged "
+            f"messages stored once each, {len(set(phones))} customers one chat each, unread "
+            f"counts exact; {queued[0]} replies still queued; {batches[0]} events logged"
+        )
+        for problem in problems:
+            print(f"    PROBLEM: {problem}")
+        if problems:
+            result.errors += 1
+        return result
+    finally:
+        if spy is not None:
+            stop(spy, 2)  # SIGINT: py-spy writes its profile
+            print(f"  profile (load and drain): {out}")
+        mc.stop_all()
+        if not a.keep and not a.profile:
+            shutil.rmtree(work, ignore_errors=True)
+        elif a.keep:
+            print(f"  kept {work}")
+
+
+async def drain(mc: Msgcenter, want: int, timeout: float) -> int:
+    """Wait until the mock has ``want`` sends (every reply delivered); the count."""
+    deadline = time.monotonic() + timeout
+    count = await mc.mock_count()
+    while count < want and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+        count = await mc.mock_count()
+    return count
+
+
+async def main_async(a: argparse.Namespace) -> int:
+    print(f"machine: {machine()}")
+    statuses = "on" if a.statuses else "off"
+    print(f"load: {a.n} signed webhooks, 1 message each, {a.customers} customers, "
+          f"concurrency {a.concurrency}; status webhooks {statuses}")  # fmt: skip
+    bodies, wamids, phones = build(a.n, a.customers, "62812", "B")
+    warm = build(a.warmup, max(1, a.warmup // 4), "62899", "W")
+    targets = [t.strip() for t in a.targets.split(",") if t.strip()]
+    results: dict[str, LoadResult] = {}
+    for target in targets:
+        print(f"== {target}")
+        if target == "bare":
+            results[target] = await run_bare(a, bodies, warm[0])
+        elif target == "msgcenter":
+            results[target] = await run_msgcenter(a, bodies, wamids, phones, warm)
+        elif target == "seed":
+            seed = await run_seed(a, bodies, warm[0])
+            if seed is not None:
+                results[target] = seed
+        else:
+            raise SystemExit(f"unknown target {target!r}")
+        if target in results:
+            print("  " + results[target].line(target))
+            if results[target].first_error:
+                print(f"  first error: {results[target].first_error}")
+    print("== summary")
+    for name, result in results.items():
+        print("  " + result.line(name))
+    mc = results.get("msgcenter")
+    if mc is not None:
+        if "seed" in results:
+            print(f"  msgcenter / seed = {mc.rate / results['seed'].rate:.1f}x (target >= 10x)")
+        if "bare" in results:
+            print(f"  msgcenter / bare aiohttp = {mc.rate / results['bare'].rate:.2f} "
+                  "(target >= 0.3)")  # fmt: skip
+    return 1 if any(r.errors for r in results.values() if r is mc) else 0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--n", type=int, default=2000, help="webhooks to post (one message each)")
+    ap.add_argument("--concurrency", type=int, default=16, help="requests in flight")
+    ap.add_argument("--customers", type=int, default=200, help="distinct customers")
+    ap.add_argument("--warmup", type=int, default=100, help="webhooks before the clock starts")
+    ap.add_argument("--targets", default="bare,msgcenter,seed")
+    ap.add_argument("--statuses", action="store_true", help="mock posts status webhooks back")
+    ap.add_argument("--silent-bot", action="store_true", help="no bot answers: ingest alone")
+    ap.add_argument("--profile", choices=["py-spy"], help="profile msgcenter")
+    ap.add_argument("--profile-out", help="where the profile goes")
+    ap.add_argument("--drain-timeout", type=float, default=120.0)
+    ap.add_argument("--keep", action="store_true", help="keep the work folders")
+    a = ap.parse_args()
+    if not 1 <= a.n <= MAX_N or not 1 <= a.concurrency <= 256 or a.customers < 1:
+        sys.exit("--n 1..200000, --concurrency 1..256, --customers >= 1")
+    sys.exit(asyncio.run(main_async(a)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""The dashboard's reads cost a fixed number of queries: a bigger page or a longer chat
+changes what one query returns, not how many are made (bench/dashboard.py times them)."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from tortoise.log import db_client_logger
+
+from connectors.base import InboundMessage
+from tests.support import Api
+
+
+async def _queries(admin: Api, caplog: pytest.LogCaptureFixture, path: str) -> int:
+    caplog.clear()
+    status, _ = await admin.get(path)
+    assert status == 200
+    return sum(1 for r in caplog.records if r.name == db_client_logger.name)
+
+
+async def test_list_and_detail_queries_do_not_grow_with_the_page(
+    admin: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    core = admin.service.core
+    core.inbox.reactions.clear()
+    await core.inbox.receive_many(
+        [
+            InboundMessage(channel="Telegram", chat_external_id=str(500 + i % 120),
+                           message_external_id=str(i), text=f"message {i}",
+                           customer_name=f"Customer {i % 120}")
+            for i in range(360)
+        ]
+    )  # fmt: skip
+    _, chats = await admin.get("/chats/?limit=1")
+    busy = chats[0]["id"]
+    await admin.get("/chats/?limit=200")  # agent names cached, as on a running server
+    caplog.set_level(logging.DEBUG, logger=db_client_logger.name)
+    small = await _queries(admin, caplog, "/chats/?limit=5")
+    large = await _queries(admin, caplog, "/chats/?limit=200")
+    assert small == large <= 2  # the token's user, the page
+    few = await _queries(admin, caplog, f"/chats/{busy}?limit=1")
+    many = await _queries(admin, caplog, f"/chats/{busy}?limit=200")
+    assert few == many <= 3
