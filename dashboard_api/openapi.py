@@ -36,6 +36,8 @@ def _inner(response: Any) -> Any:
 
 
 def _schema_ref(response: Any) -> dict[str, Any]:
+    if response is str:
+        return {"type": "string"}
     if response is None:
         return {"type": "object"}
     if typing.get_origin(response) is list:
@@ -62,7 +64,7 @@ def _operation(route: Route) -> dict[str, Any]:
     responses: dict[str, Any] = {
         str(route.status): {
             "description": "OK",
-            "content": {"application/json": {"schema": _schema_ref(route.response)}},
+            "content": {route.media_type: {"schema": _schema_ref(route.response)}},
         }
     }
     statuses = dict(route.responses)

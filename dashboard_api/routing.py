@@ -70,6 +70,7 @@ class Route:
     status: int = 200
     access: str = "user"  # "public", "user" or "admin"
     responses: dict[int, str] = field(default_factory=dict)
+    media_type: str = "application/json"  # of the success response
     # A plain aiohttp handler that does its own auth and parsing (the WebSocket); documented only.
     raw: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None
 

@@ -347,11 +347,11 @@ def _ingest_plan(
             rows = yield CHAT_MODE, [chat_id]
             outcomes.append(_Outcome(chat_id, created, None, rows[0]))
             continue
-        name = (inbound.customer_name or None) if mine else None
-        username = (inbound.customer_username or None) if mine else None
+        new_name = (inbound.customer_name or None) if mine else None
+        new_username = (inbound.customer_username or None) if mine else None
         rows = yield TOUCH_CHAT, [
             now, now, preview(inbound.text) or _describe_attachments(inbound),
-            Sender.CUSTOMER.value, now, True, now, name, username, chat_id,
+            Sender.CUSTOMER.value, now, True, now, new_name, new_username, chat_id,
         ]  # fmt: skip
         outcomes.append(_Outcome(chat_id, created, int(inserted[0]["id"]), rows[0]))
         if rows[0]["mode"] == Mode.CLOSED.value:

@@ -253,7 +253,7 @@ def metrics_route(service: Service) -> Route:
         "GET", "/metrics", _unreachable,
         "Prometheus metrics of this process. Allowed addresses (metrics.allow_from) need no "
         "token when not proxied; others send Authorization: Bearer <metrics.token>.",
-        "system", access="public", raw=endpoint,
+        "system", access="public", raw=endpoint, response=str, media_type="text/plain",
         responses={403: "not an allowed address and no valid metrics token",
                    404: "metrics are turned off"},
     )  # fmt: skip
