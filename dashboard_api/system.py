@@ -25,7 +25,8 @@ async def healthz(call: Call) -> web.Response:
     healthy = serving = True
     for name, check in call.context.health.items():
         try:
-            checks[name] = await asyncio.wait_for(check(), timeout=2)
+            async with asyncio.timeout(2):
+                checks[name] = await check()
         except BusDegraded as exc:
             checks[name] = f"degraded: {exc}"
             healthy = False

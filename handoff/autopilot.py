@@ -78,7 +78,10 @@ class Autopilot:
         if context is None:
             return
         try:
-            decision = await asyncio.wait_for(self.bot.respond(context), timeout=self.timeout)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
+            # (shutdown) that arrives together with the bot's answer.
+            async with asyncio.timeout(self.timeout):
+                decision = await self.bot.respond(context)
         except TimeoutError:
             decision = Handoff(f"bot unavailable: no answer within {self.timeout:g} s")
         except Exception as exc:
