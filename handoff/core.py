@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+
+from tortoise import timezone
 
 from bot import Bot, close_bot
 from connectors.base import Connector, DeliveryError, InboundEdit, InboundMessage, StatusUpdate
@@ -25,11 +29,13 @@ from handoff.queries import ChatQueries
 from handoff.staff import Passwords, Staff
 from handoff.unit import Writer
 from handoff.views import Presenter, chat_audience
-from storage.models import Chat
+from storage.models import Chat, EarlyReceipt
 
 log = logging.getLogger(__name__)
 
 TYPING_EVERY = 4.0  # seconds: Telegram shows "typing" for about five
+TIDY_EVERY = 600.0  # seconds between prunes of the event log
+RECEIPTS_KEPT = timedelta(days=1)  # a receipt for a send we never recorded is dropped then
 
 
 @dataclass(slots=True)
@@ -48,6 +54,7 @@ class Core:
     autopilot: Autopilot | None
     connectors: dict[str, Connector] = field(default_factory=dict)
     _typing: dict[int, float] = field(default_factory=dict)
+    _tidying: asyncio.Task[None] | None = None
 
     @classmethod
     def build(
@@ -112,6 +119,7 @@ class Core:
         self.writer.start()
         self.presence.start()
         self.assigner.start()
+        self._tidying = asyncio.get_running_loop().create_task(self._tidy(), name="tidy")
         if self.autopilot is not None and not self.log.postgres:
             # One process owns SQLite: messages whose bot answer a crash interrupted get it now.
             self.inbox.track(self._answer_pending(self.autopilot))
@@ -120,7 +128,23 @@ class Core:
         for received in await autopilot.pending():
             self.inbox.react(received)
 
+    async def _tidy(self) -> None:
+        """Now and then: forget events older than the log keeps, and receipts never matched."""
+        while True:
+            try:
+                pruned = await self.log.prune()
+                stale = timezone.now() - RECEIPTS_KEPT
+                receipts = await EarlyReceipt.filter(created_at__lt=stale).delete()
+                log.debug("tidied %d events and %d early receipts", pruned, receipts)
+            except Exception:
+                log.exception("tidying the event log failed; trying again later")
+            await asyncio.sleep(TIDY_EVERY)
+
     async def stop(self) -> None:
+        if self._tidying is not None:
+            self._tidying.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._tidying
         await self.assigner.stop()
         await self.presence.stop()
         await self.outbox.stop()

@@ -18,7 +18,7 @@ import logging
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tortoise import timezone
@@ -300,6 +300,12 @@ SET_FAILED = (
     '"text", "sender", "status", "internal", "agent_id", "attachments", "error", "created_at"'
 )
 AUDIENCE = 'SELECT "id", "mode", "assigned_agent_id" FROM "chats" WHERE "id" IN ({marks})'
+KEEP_RECEIPT = (
+    'INSERT INTO "early_receipts" ("external_id", "status", "error", "created_at") '
+    "VALUES (?, ?, ?, ?)"
+)
+EARLY_RECEIPTS = 'SELECT "status", "error" FROM "early_receipts" WHERE "external_id" = ?'
+FORGET_RECEIPTS = 'DELETE FROM "early_receipts" WHERE "external_id" = ?'
 
 
 def _delivery_plan(
@@ -321,8 +327,12 @@ def _status_plan(
     changed: list[dict[str, Any] | None] = []
     for external_id, status, error in updates:
         found = yield STATUS_OF, [external_id, Sender.CUSTOMER.value]
-        if not found or RANK[Status(status)] <= RANK[Status(found[0]["status"])]:
-            changed.append(None)  # unknown, repeated or out of order: nothing to change
+        if not found:  # early: the send it is about is not recorded yet (see _finish_plan)
+            yield KEEP_RECEIPT, [external_id, status, (error or "")[:512] or None, _now()]
+            changed.append(None)
+            continue
+        if RANK[Status(status)] <= RANK[Status(found[0]["status"])]:
+            changed.append(None)  # repeated or out of order: nothing to change
             continue
         if status == Status.FAILED.value:
             reason = (error or "the provider reported a failure")[:512]
@@ -346,6 +356,12 @@ def _finish_plan(
     updated: list[dict[str, Any] | None] = []
     for values in items:
         rows = yield FINISH, values
+        external_id = values[2]
+        if rows and external_id is not None:
+            early = yield EARLY_RECEIPTS, [external_id]
+            if early:
+                rows = yield from _apply_early(rows, early)
+                yield FORGET_RECEIPTS, [external_id]
         updated.append(rows[0] if rows else None)
     chat_ids = sorted({row["chat_id"] for row in updated if row is not None})
     audiences = {}
@@ -354,6 +370,23 @@ def _finish_plan(
         chats = yield AUDIENCE.format(marks=marks), chat_ids
         audiences = {c["id"]: audience_of_row(c) for c in chats}
     return updated, audiences
+
+
+def _apply_early(
+    rows: list[dict[str, Any]], early: list[dict[str, Any]]
+) -> rawsql.Plan[list[dict[str, Any]]]:
+    """Move a just-recorded send to the furthest status its early receipts report."""
+    best = max(early, key=lambda receipt: RANK[Status(receipt["status"])])
+    if RANK[Status(best["status"])] <= RANK[Status(rows[0]["status"])]:
+        return rows
+    if best["status"] == Status.FAILED.value:
+        reason = best["error"] or "the provider reported a failure"
+        return (yield SET_FAILED, [best["status"], reason, rows[0]["id"]])
+    return (yield SET_STATUS, [best["status"], rows[0]["id"]])
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 def audience_of_row(row: dict[str, Any]) -> Audience:

@@ -174,7 +174,7 @@ class ChatTransition(Model):
 class EventRecord(Model):
     """A published event, kept for a while so a reconnecting dashboard can resume by seq."""
 
-    seq = fields.BigIntField(primary_key=True, generated=False)
+    seq = fields.BigIntField(primary_key=True)  # given by the event log, not the database
     type = fields.CharField(max_length=32)
     chat_id = fields.IntField(null=True)
     data: fields.Field[dict[str, Any]] = fields.JSONField()
@@ -185,3 +185,20 @@ class EventRecord(Model):
     class Meta:
         table = "events"
         indexes = (Index(fields=("created_at",)),)
+
+
+class EarlyReceipt(Model):
+    """A provider receipt that came before we had recorded the send it is about.
+
+    Meta may post "sent" for a message before our outbox has stored the wamid its send
+    returned; such a receipt waits here and is applied when the send is recorded.
+    """
+
+    id = fields.IntField(primary_key=True)
+    external_id = fields.CharField(max_length=255, db_index=True)
+    status = fields.CharField(max_length=16)
+    error = fields.CharField(max_length=512, null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "early_receipts"

@@ -9,7 +9,7 @@ import pytest
 
 from connectors.mock.whatsapp import MockWhatsApp
 from handoff.outbox import RetryPolicy
-from storage.models import Message
+from storage.models import EarlyReceipt, Message
 from tests.support import ClientFactory
 from tests.whatsapp_support import eventually, running_mock, sends_of, start_whatsapp
 
@@ -48,3 +48,19 @@ async def test_a_reply_queued_when_the_service_stops_is_delivered_after_restart(
 
     await eventually(delivered, "the queued reply delivered after the restart")
     assert len(await sends_of(mock, "We are on it")) == 1
+
+
+async def test_receipts_that_arrive_before_the_send_is_recorded_are_not_lost(
+    mock: MockWhatsApp, aiohttp_client: ClientFactory, db_url: str, tmp_path: Path
+) -> None:
+    """Meta may post "sent"/"read" before our outbox has stored the wamid of its send."""
+    wa = await start_whatsapp(mock, aiohttp_client, db_url, tmp_path)
+    chat_id, _ = await wa.customer_chat("Iwan", "628300002")
+    mock.receipts_before_answer = True
+    message_id = await wa.reply(chat_id, "Quick receipts")
+
+    async def read() -> bool:
+        return await wa.has_status(chat_id, message_id, "read")
+
+    await eventually(read, "the early 'read' receipt applied once the send was recorded")
+    assert await EarlyReceipt.all().count() == 0  # used up, not left behind

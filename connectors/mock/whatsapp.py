@@ -95,6 +95,8 @@ class MockWhatsApp:
         self.phone_number_id = phone_number_id
         self.auto_statuses = auto_statuses
         self.status_delay = status_delay
+        # Post the receipts before answering the send, as a fast Meta sometimes does.
+        self.receipts_before_answer = False
         self.sent: list[dict[str, Any]] = []  # accepted sends: {"id": wamid, "request": body}
         self.attempts: list[Any] = []  # the body of every authorised send, failed ones too
         self.failures: deque[Failure] = deque()
@@ -217,6 +219,9 @@ class MockWhatsApp:
                 "error_data": {"details": details},
             }
             self._later(wamid, recipient, ["failed"], [error])
+        elif self.receipts_before_answer:
+            for status in ("sent", "delivered", "read"):
+                await self.post_status(wamid, status, recipient)
         elif self.auto_statuses:
             self._later(wamid, recipient, ["sent", "delivered", "read"])
         key = "wa_id" if "to" in body else "user_id"
