@@ -146,16 +146,7 @@ class EmailConnector:
         if self._server is None:
             return
         server, self._server = self._server, None
-        server.close()
-        sessions = list(self._sessions)
-        for session in sessions:
-            if session.transport is not None:
-                session.transport.close()
-        handlers = [getattr(s, "_handler_coroutine", None) for s in sessions]
-        pending = [task for task in handlers if task is not None and not task.done()]
-        if pending:
-            await asyncio.wait(pending, timeout=5)
-        await server.wait_closed()
+        await close_smtp_server(server, list(self._sessions))
 
     async def health(self) -> str:
         if self._send_only:
@@ -384,3 +375,16 @@ def header_text(value: str, limit: int = 200) -> str:
     """One line of header text: control characters (CR, LF, ...) become spaces; capped."""
     flat = "".join(" " if unicodedata.category(c)[0] == "C" else c for c in value)
     return " ".join(flat.split())[:limit]
+
+
+async def close_smtp_server(server: asyncio.Server, sessions: list[SMTP]) -> None:
+    """Stop listening, cut the open sessions and wait (a little) for their handlers to end."""
+    server.close()
+    for session in sessions:
+        if session.transport is not None:
+            session.transport.close()
+    handlers = [getattr(s, "_handler_coroutine", None) for s in sessions]
+    pending = [task for task in handlers if task is not None and not task.done()]
+    if pending:
+        await asyncio.wait(pending, timeout=5)
+    await server.wait_closed()

@@ -340,13 +340,7 @@ def _status_plan(
         else:
             rows = yield SET_STATUS, [status, found[0]["id"]]
         changed.append(rows[0] if rows else None)
-    chat_ids = sorted({row["chat_id"] for row in changed if row is not None})
-    audiences = {}
-    if chat_ids:
-        marks = ", ".join("?" for _ in chat_ids)
-        chats = yield AUDIENCE.format(marks=marks), chat_ids
-        audiences = {c["id"]: audience_of_row(c) for c in chats}
-    return changed, audiences
+    return changed, (yield from _audiences(changed))
 
 
 def _finish_plan(
@@ -363,13 +357,17 @@ def _finish_plan(
                 rows = yield from _apply_early(rows, early)
                 yield FORGET_RECEIPTS, [external_id]
         updated.append(rows[0] if rows else None)
-    chat_ids = sorted({row["chat_id"] for row in updated if row is not None})
-    audiences = {}
-    if chat_ids:
-        marks = ", ".join("?" for _ in chat_ids)
-        chats = yield AUDIENCE.format(marks=marks), chat_ids
-        audiences = {c["id"]: audience_of_row(c) for c in chats}
-    return updated, audiences
+    return updated, (yield from _audiences(updated))
+
+
+def _audiences(rows: Sequence[dict[str, Any] | None]) -> rawsql.Plan[dict[int, Audience]]:
+    """Who may see the chats of these message rows (one query for all of them)."""
+    chat_ids = sorted({row["chat_id"] for row in rows if row is not None})
+    if not chat_ids:
+        return {}
+    marks = ", ".join("?" for _ in chat_ids)
+    chats = yield AUDIENCE.format(marks=marks), chat_ids
+    return {c["id"]: audience_of_row(c) for c in chats}
 
 
 def _apply_early(

@@ -37,6 +37,8 @@ import aiosmtplib
 from aiohttp import web
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from connectors.email import close_smtp_server
+
 log = logging.getLogger(__name__)
 
 FAILURES = {
@@ -191,16 +193,7 @@ class MockSmtp:
         if self._server is None:
             return
         server, self._server = self._server, None
-        server.close()
-        sessions = list(self._sessions)
-        for session in sessions:
-            if session.transport is not None:
-                session.transport.close()
-        handlers = [getattr(s, "_handler_coroutine", None) for s in sessions]
-        pending = [task for task in handlers if task is not None and not task.done()]
-        if pending:
-            await asyncio.wait(pending, timeout=5)
-        await server.wait_closed()
+        await close_smtp_server(server, list(self._sessions))
 
     async def stop(self) -> None:
         await self.stop_smtp()
