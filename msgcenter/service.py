@@ -150,7 +150,11 @@ def build_app(settings: Settings, service: Service | None = None) -> web.Applica
     leased_inbound: dict[str, Connector] = {}
     for connector in connectors:
         role = INBOUND_ROLE.get(connector.channel)
-        if role is None or role not in roles:
+        if role is None:  # webhooks only (WhatsApp): received wherever the API runs
+            if "api" in roles:
+                inbound_here.add(connector.channel)
+            continue
+        if role not in roles:
             continue
         if role in LEASED and service.leased:
             receiver = build_connector(settings, sink, connector.channel)
