@@ -121,12 +121,13 @@ class Transition:
         return self.from_agent_id != self.to_agent_id
 
 
-def allowed_moves(mode: Mode) -> list[dict[str, str]]:
-    """What may be done from ``mode``: ``[{"action", "to"}]``, for error messages and UIs."""
+def allowed_moves(mode: Mode, actor: ActorKind | None = None) -> list[dict[str, str]]:
+    """What may be done from ``mode`` (by ``actor``): ``[{"action", "to"}]``, for errors and UIs."""
     return [
         {"action": str(action), "to": str(target)}
         for target, actions in TABLE[mode].items()
         for action in sorted(actions)
+        if actor is None or actor in ACTORS.get(action, PEOPLE)
     ]
 
 
@@ -155,10 +156,14 @@ def plan(
     target = target_of(mode, action)
     if target is None:
         raise IllegalTransition(
-            f"cannot {action.replace('_', ' ')} a chat in {mode} mode", mode, allowed_moves(mode)
+            f"cannot {action.replace('_', ' ')} a chat in {mode} mode",
+            mode,
+            allowed_moves(mode, actor.kind),
         )
     if actor.kind not in ACTORS.get(action, PEOPLE):
-        raise IllegalTransition(f"{actor.kind} may not {action}", mode, allowed_moves(mode))
+        raise IllegalTransition(
+            f"{actor.kind} may not {action}", mode, allowed_moves(mode, actor.kind)
+        )
     new_assignee = _new_assignee(mode, assignee, action, actor, to_agent_id, target)
     return Transition(action, mode, target, assignee, new_assignee, actor, reason)
 
@@ -172,7 +177,7 @@ def _new_assignee(
     target: Mode,
 ) -> int | None:
     def refuse(message: str) -> IllegalTransition:
-        return IllegalTransition(message, mode, allowed_moves(mode))
+        return IllegalTransition(message, mode, allowed_moves(mode, actor.kind))
 
     if target == Mode.BOT:
         return None  # the bot needs nobody; the agent's capacity is freed
