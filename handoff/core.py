@@ -34,6 +34,7 @@ from storage.models import Chat, EarlyReceipt
 log = logging.getLogger(__name__)
 
 TYPING_EVERY = 4.0  # seconds: Telegram shows "typing" for about five
+BURST_DEFER = 3.0  # seconds a bot answer may wait while a burst of messages is stored
 TIDY_EVERY = 600.0  # seconds between prunes of the event log
 RECEIPTS_KEPT = timedelta(days=1)  # a receipt for a send we never recorded is dropped then
 
@@ -78,7 +79,9 @@ class Core:
         desk = Desk(writer, staff, presenter, postgres=postgres)
         desk.handoff_message = handoff_message
         inbox = Inbox(writer, staff, presenter)
-        autopilot = Autopilot(bot, writer, desk) if bot is not None else None
+        autopilot = None
+        if bot is not None:
+            autopilot = Autopilot(bot, writer, desk, wait_turn=lambda: inbox.calm(BURST_DEFER))
         if autopilot is not None:
             inbox.reactions.append(autopilot.react)
         presence = Presence(presence_store or MemoryPresence(), writer)

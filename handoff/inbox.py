@@ -11,6 +11,7 @@ bot, assignment) run after the commit, off the provider's request.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 from collections import OrderedDict
@@ -87,6 +88,9 @@ class Inbox:
         self.chat_ids = ChatIds()
         self.reactions: list[Reaction] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self._arriving = 0  # receive calls in progress
+        self._calm = asyncio.Event()
+        self._calm.set()
 
     async def receive(self, message: InboundMessage) -> Received:
         """Store one message (idempotently); return after the commit that holds it."""
@@ -95,6 +99,28 @@ class Inbox:
     async def receive_many(self, messages: Sequence[InboundMessage]) -> list[Received]:
         """Store several messages in one commit (a provider's batch), in order."""
         messages = [_cleaned(message) for message in messages]
+        self._arriving += 1
+        self._calm.clear()
+        try:
+            results = await self._store(messages)
+        finally:
+            self._arriving -= 1
+            if not self._arriving:
+                self._calm.set()
+        for result in results:
+            if result.stored:
+                self.react(result)
+        return results
+
+    async def calm(self, at_most: float) -> None:
+        """Wait until no message is arriving (at most ``at_most`` seconds): in a burst,
+        acknowledging providers goes first, answering follows."""
+        if self._arriving:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(at_most):
+                    await self._calm.wait()
+
+    async def _store(self, messages: Sequence[InboundMessage]) -> list[Received]:
         for attempt in range(3):
             try:
                 results: list[Received] = await self.writer.run_merged(
@@ -107,9 +133,6 @@ class Inbox:
                     raise
                 for message in messages:
                     self.chat_ids.forget((message.channel, message.chat_external_id))
-        for result in results:
-            if result.stored:
-                self.react(result)
         return results
 
     async def edit(self, edit: InboundEdit) -> bool:

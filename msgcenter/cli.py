@@ -126,10 +126,15 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         settings.server.host,
         settings.server.port,
     )
+    _run(app, settings)
+    return 0
+
+
+def _run(app: web.Application, settings: Settings) -> None:
+    """Serve ``app`` until SIGINT/SIGTERM (no access log: it would record tokens in URLs)."""
     web.run_app(
         app, host=settings.server.host, port=settings.server.port, print=None, access_log=None
     )
-    return 0
 
 
 def demo_settings(settings: Settings) -> Settings:
@@ -167,9 +172,7 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
         print(_demo_banner(settings, created), flush=True)
 
     app.on_startup.append(seed)
-    web.run_app(
-        app, host=settings.server.host, port=settings.server.port, print=None, access_log=None
-    )
+    _run(app, settings)
     return 0
 
 

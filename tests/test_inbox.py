@@ -143,3 +143,26 @@ async def test_control_characters_are_dropped_not_refused(admin: Api) -> None:
         "/chats/messages", {"chat_id": received.chat_id, "text": "o\x00k"}
     )
     assert (status, sent["text"]) == (201, "ok")
+
+
+async def test_answers_wait_for_a_burst_to_be_stored_but_only_so_long(admin: Api) -> None:
+    """While messages are arriving, the bot waits its turn (the providers are answered
+    first), at most for the given time."""
+    core = admin.service.core
+    release = asyncio.Event()
+
+    async def hold_the_writer(unit: object) -> None:
+        await release.wait()
+
+    held = asyncio.ensure_future(core.writer.run(hold_the_writer))
+    arriving = asyncio.ensure_future(core.inbox.receive(inbound("in a burst", "w-burst")))
+    await asyncio.sleep(0.05)
+    started = asyncio.get_running_loop().time()
+    await core.inbox.calm(0.2)  # a message is still arriving: gives up after 0.2 s
+    assert asyncio.get_running_loop().time() - started >= 0.19
+    release.set()
+    await held
+    assert (await arriving).stored
+    started = asyncio.get_running_loop().time()
+    await core.inbox.calm(5)  # nothing arriving: no wait
+    assert asyncio.get_running_loop().time() - started < 0.1
