@@ -138,6 +138,8 @@ class Writer:
                 await self._commit(batch)
 
     async def _commit(self, batch: list[_Pending]) -> None:
+        if len(batch) > 1 and await self._commit_one_group(batch):
+            return
         results: list[tuple[_Pending, Any, BaseException | None]] = []
         try:
             async with in_transaction():
@@ -164,6 +166,30 @@ class Writer:
         self.batches += 1
         self.operations += len(batch)
         await self._after_commit(results, numbered)
+
+    async def _commit_one_group(self, batch: list[_Pending]) -> bool:
+        """A batch of one merged kind only (a burst of webhooks) commits without a savepoint:
+        two fewer round trips to the database. If it fails, it is rolled back whole and False
+        says: run it the careful way (a savepoint per group, then per item)."""
+        first = batch[0]
+        if first.merged is None or any(i.merged is None or i.key != first.key for i in batch):
+            return False
+        for item in batch:
+            item.unit = Unit()
+        try:
+            async with in_transaction():
+                values = await first.merged([i.unit for i in batch], [i.item for i in batch])
+                numbered = await self._log.append([e for i in batch for e in i.unit.events])
+        except Exception as exc:  # noqa: BLE001 - tried again item by item by the caller
+            log.debug("batch of %d %s failed (%r); one by one", len(batch), first.key, exc)
+            return False
+        self.batches += 1
+        self.operations += len(batch)
+        results: list[tuple[_Pending, Any, BaseException | None]] = [
+            (item, value, None) for item, value in zip(batch, values, strict=True)
+        ]
+        await self._after_commit(results, numbered)
+        return True
 
     async def _run_group(
         self, group: list[_Pending]
