@@ -27,7 +27,7 @@ from handoff.events import Event
 from handoff.inbox import Received
 from handoff.modes import Action
 from handoff.unit import Unit, Writer
-from handoff.views import chat_audience, chat_values, preview
+from handoff.views import preview, row_audience
 from storage.models import Chat, Message, Mode, Sender, Status
 
 log = logging.getLogger(__name__)
@@ -148,21 +148,24 @@ class Autopilot:
         self, unit: Unit, decision: Reply, chat_row: dict[str, Any], message_id: int, now: datetime
     ) -> None:
         """The bot's answer is queued: wake the outbox after the commit, tell the dashboards."""
-        chat = rawsql.instance(Chat, chat_row)
+        chat = rawsql.values(Chat, chat_row)
         message = {
-            "id": message_id, "chat_id": chat.id, "text": decision.text,
+            "id": message_id, "chat_id": chat["id"], "text": decision.text,
             "sender": Sender.BOT, "status": Status.QUEUED, "internal": False, "agent_id": None,
             "attachments": [], "error": None, "created_at": now,
         }  # fmt: skip
         for callback in self.desk.on_queued:
             unit.after_commit(callback)
-        agent = chat.assigned_agent_id
+        agent = chat["assigned_agent_id"]
         names = await self.desk.staff.names({agent}) if agent is not None else {}
-        row = self.desk.presenter.chat_row(chat_values(chat), names)
+        row = self.desk.presenter.chat_row(chat, names)
         view = self.desk.presenter.message(message)
         unit.emit(
             Event(
-                events.MESSAGE_CREATED, chat.id, {"message": view, "chat": row}, chat_audience(chat)
+                events.MESSAGE_CREATED,
+                chat["id"],
+                {"message": view, "chat": row},
+                row_audience(chat),
             )
         )
         self.replies += 1

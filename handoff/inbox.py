@@ -27,10 +27,17 @@ from connectors.base import InboundEdit, InboundMessage
 from handoff import events, modes, rawsql
 from handoff.events import Event
 from handoff.records import record_transition
-from handoff.sanitize import clean, clean_optional, clean_tree
+from handoff.sanitize import clean, clean_tree
 from handoff.staff import Staff
 from handoff.unit import Unit, Writer
-from handoff.views import Presenter, chat_audience, chat_values, message_values, preview
+from handoff.views import (
+    Presenter,
+    chat_audience,
+    chat_values,
+    message_values,
+    preview,
+    row_audience,
+)
 from storage.models import Chat, Message, Mode, Sender, Status
 
 log = logging.getLogger(__name__)
@@ -239,23 +246,26 @@ class Inbox:
                 outcome.chat_id, None, True, False, Mode(outcome.row["mode"]), inbound.channel,
                 inbound.text, outcome.row["customer_name"],
             )  # fmt: skip
-        chat = rawsql.instance(Chat, outcome.row)
+        chat = rawsql.values(Chat, outcome.row)
+        chat_id, mode = int(chat["id"]), Mode(chat["mode"])
         key = (inbound.channel, inbound.chat_external_id)
-        if chat.external_id == inbound.chat_external_id:  # not a thread joined by reference
-            unit.after_commit(lambda: self.chat_ids.put(key, chat.id))
-        previous_mode, previous_agent = chat.mode, chat.assigned_agent_id
+        if chat["external_id"] == inbound.chat_external_id:  # not a thread joined by reference
+            unit.after_commit(lambda: self.chat_ids.put(key, chat_id))
+        previous_agent = chat["assigned_agent_id"]
         note = None
-        if chat.mode == Mode.CLOSED:
+        if mode == Mode.CLOSED:
+            reopened = rawsql.instance(Chat, outcome.row)
             transition = modes.plan(
-                mode=chat.mode,
-                assignee=chat.assigned_agent_id,
+                mode=mode,
+                assignee=previous_agent,
                 action=modes.Action.CUSTOMER_WROTE,
                 actor=modes.CUSTOMER,
             )
-            note = await record_transition(chat, transition, self.staff, now)
+            note = await record_transition(reopened, transition, self.staff, now)
+            chat = chat_values(reopened)
         message = {
             "id": outcome.message_id,
-            "chat_id": chat.id,
+            "chat_id": chat_id,
             "text": inbound.text,
             "sender": Sender.CUSTOMER,
             "status": Status.SENT,
@@ -265,28 +275,28 @@ class Inbox:
             "error": None,
             "created_at": now,
         }
-        audience = chat_audience(chat, previous_agent)
+        audience = row_audience(chat, previous_agent)
         row = await self._row(chat)
         if outcome.created:
-            unit.emit(Event(events.CHAT_CREATED, chat.id, {"chat": row}, audience))
+            unit.emit(Event(events.CHAT_CREATED, chat_id, {"chat": row}, audience))
         if note is not None:
             view = self.presenter.message(message_values(note))
             unit.emit(
-                Event(events.MESSAGE_CREATED, chat.id, {"message": view, "chat": row}, audience)
+                Event(events.MESSAGE_CREATED, chat_id, {"message": view, "chat": row}, audience)
             )
         unit.emit(
             Event(
                 events.MESSAGE_CREATED,
-                chat.id,
+                chat_id,
                 {"message": self.presenter.message(message), "chat": row},
                 audience,
             )
         )
-        if previous_mode != chat.mode:
-            unit.emit(Event(events.CHAT_UPDATED, chat.id, {"chat": row}, audience))
+        if note is not None:  # the chat was reopened
+            unit.emit(Event(events.CHAT_UPDATED, chat_id, {"chat": row}, audience))
         return Received(
-            chat.id, outcome.message_id, False, outcome.created, chat.mode, inbound.channel,
-            inbound.text, chat.customer_name,
+            chat_id, outcome.message_id, False, outcome.created, Mode(chat["mode"]),
+            inbound.channel, inbound.text, chat["customer_name"],
         )  # fmt: skip
 
     async def _chat_of_thread(self, inbound: InboundMessage) -> Chat | None:
@@ -299,10 +309,10 @@ class Inbox:
         )
         return await Chat.get_or_none(id=message.chat_id) if message is not None else None
 
-    async def _row(self, chat: Chat) -> dict[str, object]:
-        agent = chat.assigned_agent_id
+    async def _row(self, chat: dict[str, Any]) -> dict[str, object]:
+        agent = chat["assigned_agent_id"]
         names = await self.staff.names({agent}) if agent is not None else {}
-        return self.presenter.chat_row(chat_values(chat), names)
+        return self.presenter.chat_row(chat, names)
 
 
 INSERT_MESSAGE = (
@@ -390,24 +400,27 @@ INSERT_CHAT = (
 )
 
 
+_TEXTS = (
+    "chat_external_id", "message_external_id", "text", "customer_name", "customer_phone",
+    "customer_email", "customer_username", "subject", "reply_to_external_id",
+)  # fmt: skip
+
+
 def _cleaned(inbound: InboundMessage) -> InboundMessage:
-    """The message with control characters dropped from everything it carries."""
-    return dataclasses.replace(
-        inbound,
-        chat_external_id=clean(inbound.chat_external_id),
-        message_external_id=clean(inbound.message_external_id),
-        text=clean(inbound.text),
-        customer_name=clean(inbound.customer_name),
-        customer_phone=clean_optional(inbound.customer_phone),
-        customer_email=clean_optional(inbound.customer_email),
-        customer_username=clean_optional(inbound.customer_username),
-        subject=clean_optional(inbound.subject),
-        attachments=tuple(
+    """The message with unstorable characters dropped from everything it carries (the same
+    object when there are none: the usual case, and a hot path)."""
+    changes: dict[str, Any] = {}
+    for name in _TEXTS:
+        value = getattr(inbound, name)
+        if value is not None and (cleaned := clean(value)) != value:
+            changes[name] = cleaned
+    if inbound.attachments:
+        changes["attachments"] = tuple(
             dataclasses.replace(a, **clean_tree(dataclasses.asdict(a))) for a in inbound.attachments
-        ),
-        reply_to_external_id=clean_optional(inbound.reply_to_external_id),
-        thread_refs=tuple(clean(ref) for ref in inbound.thread_refs),
-    )
+        )
+    if inbound.thread_refs:
+        changes["thread_refs"] = tuple(clean(ref) for ref in inbound.thread_refs)
+    return dataclasses.replace(inbound, **changes) if changes else inbound
 
 
 def _describe_attachments(inbound: InboundMessage) -> str:

@@ -27,7 +27,7 @@ from connectors.base import Attachment, Connector, DeliveryError, OutboundMessag
 from handoff import events, rawsql
 from handoff.events import Audience, Event
 from handoff.unit import Unit, Writer
-from handoff.views import Presenter
+from handoff.views import Presenter, row_audience
 from storage.models import Message, Mode, Sender, Status
 
 log = logging.getLogger(__name__)
@@ -367,7 +367,7 @@ def _audiences(rows: Sequence[dict[str, Any] | None]) -> rawsql.Plan[dict[int, A
         return {}
     marks = ", ".join("?" for _ in chat_ids)
     chats = yield AUDIENCE.format(marks=marks), chat_ids
-    return {c["id"]: audience_of_row(c) for c in chats}
+    return {c["id"]: row_audience(c) for c in chats}
 
 
 def _apply_early(
@@ -385,15 +385,6 @@ def _apply_early(
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def audience_of_row(row: dict[str, Any]) -> Audience:
-    """``chat_audience`` of a chat row (``id``, ``mode``, ``assigned_agent_id``)."""
-    agent = row["assigned_agent_id"]
-    return Audience(
-        agent_ids=frozenset({agent}) if agent is not None else frozenset(),
-        queue=row["mode"] == Mode.AGENT.value and agent is None,
-    )
 
 
 def _attachments(value: Any) -> Any:

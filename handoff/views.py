@@ -52,6 +52,7 @@ MESSAGE_FIELDS = (
     "created_at",
 )
 PREVIEW_LENGTH = 200
+TIME_CACHE = 4096  # formatted instants remembered by a Presenter
 
 
 def preview(text: str) -> str:
@@ -74,12 +75,28 @@ class Presenter:
 
     def __init__(self, timezone: str = "UTC") -> None:
         self.zone = ZoneInfo(timezone)
+        # A row's times are mostly one instant (a message's arrival is its chat's last
+        # message, activity and update), so formatted instants are remembered.
+        self._iso: dict[datetime, str] = {}
+        self._clock: dict[datetime, str] = {}
 
     def when(self, value: datetime | None) -> str | None:
-        return value.astimezone(self.zone).isoformat() if value is not None else None
+        if value is None:
+            return None
+        text = self._iso.get(value)  # equal datetimes are the same instant, whatever their zone
+        if text is None:
+            if len(self._iso) >= TIME_CACHE:
+                self._iso.clear()
+            text = self._iso[value] = value.astimezone(self.zone).isoformat()
+        return text
 
     def clock(self, value: datetime) -> str:
-        return value.astimezone(self.zone).strftime("%H:%M")
+        text = self._clock.get(value)
+        if text is None:
+            if len(self._clock) >= TIME_CACHE:
+                self._clock.clear()
+            text = self._clock[value] = value.astimezone(self.zone).strftime("%H:%M")
+        return text
 
     def chat_row(self, row: dict[str, Any], agent_names: dict[int, str]) -> dict[str, Any]:
         """The list shape: ``{id, name, channel, online, unread, mode, last_message_at, ...}``."""
@@ -144,7 +161,14 @@ class Presenter:
 
 def chat_audience(chat: Chat, *also: int | None) -> Audience:
     """Who may see an event about ``chat``: its agent (and ``also``), or all agents if queued."""
-    agents = frozenset(a for a in (chat.assigned_agent_id, *also) if a is not None)
-    return Audience(
-        agent_ids=agents, queue=chat.mode == Mode.AGENT and chat.assigned_agent_id is None
-    )
+    return _audience(chat.mode, chat.assigned_agent_id, also)
+
+
+def row_audience(row: dict[str, Any], *also: int | None) -> Audience:
+    """:func:`chat_audience` of a chat row (``mode``, ``assigned_agent_id``)."""
+    return _audience(row["mode"], row["assigned_agent_id"], also)
+
+
+def _audience(mode: str, agent: int | None, also: tuple[int | None, ...]) -> Audience:
+    agents = frozenset(a for a in (agent, *also) if a is not None)
+    return Audience(agent_ids=agents, queue=mode == Mode.AGENT and agent is None)

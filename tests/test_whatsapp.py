@@ -311,3 +311,13 @@ def test_enabled_without_secrets_names_what_is_missing(tmp_path: Path) -> None:
         "channels.whatsapp.verify_token: required when the channel is enabled"
         " (MSGCENTER_CHANNELS__WHATSAPP__VERIFY_TOKEN)"
     )
+
+
+async def test_lone_surrogates_are_stored_as_replacement_characters(wa: WhatsApp) -> None:
+    # Valid JSON ("\ud83d" escapes half an emoji) that no database can store as text.
+    payload = customer_payload("Sari \ud83d", "Halo \ud83d!", phone="6285555555555", wamid="w.S")
+    body = encode(payload)  # ASCII-escaped, as Meta sends it: the JSON itself is valid
+    assert (await wa.post(body, sign(body, APP_SECRET)))[0] == 200
+    row = await wa.chat_row("Sari \ufffd")
+    assert row["last_message"]["text"] == "Halo \ufffd!"
+    assert (await wa.messages(row["id"]))[-1]["text"] == "Halo \ufffd!"
