@@ -42,6 +42,8 @@ from storage.models import Chat, Message, Mode, Sender, Status
 
 log = logging.getLogger(__name__)
 
+QUIET = 0.01  # seconds without an arriving message after which a burst is over
+
 
 @dataclass(frozen=True, slots=True)
 class Received:
@@ -96,8 +98,9 @@ class Inbox:
         self.reactions: list[Reaction] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._arriving = 0  # receive calls in progress
-        self._calm = asyncio.Event()
+        self._calm = asyncio.Event()  # set: nothing arrived for QUIET seconds
         self._calm.set()
+        self._quiet: asyncio.TimerHandle | None = None
 
     async def receive(self, message: InboundMessage) -> Received:
         """Store one message (idempotently); return after the commit that holds it."""
@@ -108,21 +111,26 @@ class Inbox:
         messages = [_cleaned(message) for message in messages]
         self._arriving += 1
         self._calm.clear()
+        if self._quiet is not None:
+            self._quiet.cancel()
+            self._quiet = None
         try:
             results = await self._store(messages)
         finally:
             self._arriving -= 1
             if not self._arriving:
-                self._calm.set()
+                # Calm only once nothing more has come for a moment: between two batches of
+                # a burst, no message is in flight for a fraction of a millisecond.
+                self._quiet = asyncio.get_running_loop().call_later(QUIET, self._calm.set)
         for result in results:
             if result.stored:
                 self.react(result)
         return results
 
     async def calm(self, at_most: float) -> None:
-        """Wait until no message is arriving (at most ``at_most`` seconds): in a burst,
-        acknowledging providers goes first, answering follows."""
-        if self._arriving:
+        """Wait until no message has arrived for :data:`QUIET` seconds (at most ``at_most``
+        seconds): in a burst, acknowledging providers goes first, answering follows."""
+        if not self._calm.is_set():
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(at_most):
                     await self._calm.wait()

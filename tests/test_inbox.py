@@ -8,6 +8,7 @@ import pytest
 
 from connectors.base import Attachment, InboundMessage
 from handoff import events
+from handoff.inbox import QUIET
 from storage.models import Chat, ChatTransition, Message, Mode
 from tests.support import Api
 
@@ -164,5 +165,8 @@ async def test_answers_wait_for_a_burst_to_be_stored_but_only_so_long(admin: Api
     await held
     assert (await arriving).stored
     started = asyncio.get_running_loop().time()
-    await core.inbox.calm(5)  # nothing arriving: no wait
-    assert asyncio.get_running_loop().time() - started < 0.1
+    await core.inbox.calm(5)  # nothing arriving: the quiet moment after the last one, no more
+    assert QUIET * 0.9 <= asyncio.get_running_loop().time() - started < 0.1
+    started = asyncio.get_running_loop().time()
+    await core.inbox.calm(5)  # still calm: no wait at all
+    assert asyncio.get_running_loop().time() - started < QUIET
