@@ -44,8 +44,9 @@ class EventLog:
         self.postgres = postgres
         self.keep = keep
 
-    async def append(self, events: Sequence[Event]) -> list[Event]:
-        """Number and store ``events``; call inside the writer's transaction."""
+    async def append(self, events: Sequence[Event], *, commit: bool = False) -> list[Event]:
+        """Number and store ``events``; call inside the writer's transaction (``commit``: the
+        last statement of it; see ``rawsql.run``)."""
         if not events:
             return []
         await exclusive(EVENT_LOG, postgres=self.postgres)
@@ -59,7 +60,7 @@ class EventLog:
             )
             for event in events
         ]
-        last = await rawsql.run(_append_plan(rows, now))
+        last = await rawsql.run(_append_plan(rows, now), commit=commit)
         return [dataclasses.replace(e, seq=last + i) for i, e in enumerate(events, 1)]
 
     async def last_seq(self) -> int:

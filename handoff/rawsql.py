@@ -17,17 +17,22 @@ on SQLite it runs in another thread.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import sqlite3
-from collections.abc import Generator, Sequence
+from collections.abc import AsyncIterator, Generator, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from tortoise.connection import get_connection
+from tortoise.backends.base.client import ConnectionWrapper
+from tortoise.backends.sqlite.client import SqliteTransactionWrapper
+from tortoise.connection import get_connection, get_connections
 from tortoise.exceptions import IntegrityError, OperationalError
 from tortoise.fields import DatetimeField
 from tortoise.models import Model
+from tortoise.transactions import in_transaction
 
 from storage.models import Chat
 
@@ -61,17 +66,37 @@ async def fetch(sql: str, values: Sequence[Any] = ()) -> list[dict[str, Any]]:
     return await connection.execute_query_dict(sql, list(values))
 
 
-async def run(plan: Plan[T]) -> T:
-    """Drive ``plan`` on the current connection (see the module docstring); its result."""
+async def run(plan: Plan[T], *, commit: bool = False) -> T:
+    """Drive ``plan`` on the current connection (see the module docstring); its result.
+
+    In a :func:`transaction` on SQLite, the transaction's BEGIN goes with the plan if nothing
+    ran before it, and ``commit`` ends the transaction with the plan's last statement (each
+    saves a hand-off to SQLite's thread). Elsewhere ``commit`` is left to the transaction.
+    """
     connection = get_connection("default")
     if connection.capabilities.dialect == "sqlite":
+        deferred = connection if isinstance(connection, _DeferredBegin) else None
+        begin = deferred is not None and not deferred.begun
+        end = deferred is not None and commit
         try:
-            async with connection.acquire_connection() as aio:
-                return await aio._execute(_drive, aio._conn, plan)  # type: ignore[no-any-return]
+            wrapper: Any
+            if deferred is not None:  # its own acquire_connection would BEGIN on a hand-off
+                wrapper = ConnectionWrapper(deferred._lock, deferred)
+            else:
+                wrapper = connection.acquire_connection()
+            async with wrapper as aio:
+                result: T = await aio._execute(_drive, aio._conn, plan, begin, end)
         except sqlite3.IntegrityError as exc:
             raise IntegrityError(exc) from exc
         except sqlite3.OperationalError as exc:
             raise OperationalError(exc) from exc
+        finally:
+            if deferred is not None and begin:
+                deferred.begun = True  # BEGIN ran, even if a statement after it failed
+        if end:
+            assert deferred is not None
+            deferred._finalized = True
+        return result
     try:
         step = next(plan)
         while True:
@@ -80,8 +105,76 @@ async def run(plan: Plan[T]) -> T:
         return stop.value  # type: ignore[no-any-return]
 
 
-def _drive(conn: sqlite3.Connection, plan: Plan[T]) -> T:
-    """Runs in aiosqlite's worker thread: every statement of ``plan``, in one go."""
+@asynccontextmanager
+async def transaction() -> AsyncIterator[None]:
+    """A transaction, as Tortoise's ``in_transaction`` (the ORM and nested savepoints work in
+    it), with fewer hand-offs to SQLite's thread: BEGIN is sent with the first statement and
+    COMMIT may go with the last plan (``run(plan, commit=True)``). A writer's batch pays 2
+    hand-offs instead of 5. On PostgreSQL it is ``in_transaction``."""
+    client = get_connection("default")
+    if client.capabilities.dialect != "sqlite":
+        async with in_transaction():
+            yield
+        return
+    lock: asyncio.Lock = cast(Any, client)._lock  # the lock Tortoise's own SQLite transactions hold
+    async with lock:
+        if not client._connection:
+            await client.create_connection(with_db=True)
+        tx = _DeferredBegin(client)
+        token = get_connections().set(client.connection_name, tx)
+        try:
+            yield
+            if tx.begun and not tx._finalized:
+                await tx.commit()
+        except BaseException:
+            if tx.begun and not tx._finalized:
+                await tx.rollback()
+            raise
+        finally:
+            get_connections().reset(token)
+
+
+class _DeferredBegin(SqliteTransactionWrapper):
+    """Tortoise's SQLite transaction, begun by the first statement that runs in it."""
+
+    def __init__(self, connection: Any) -> None:
+        super().__init__(connection)
+        self.begun = False
+
+    async def ensure_begun(self) -> None:
+        if not self.begun:
+            await self._connection.execute("BEGIN")
+            self.begun = True
+
+    def acquire_connection(self) -> Any:
+        return _BeginFirst(self)
+
+    def _in_transaction(self) -> Any:  # a nested savepoint: the transaction begins first
+        return _BeginFirst(self, super()._in_transaction())
+
+
+class _BeginFirst:
+    """Enters ``inner`` (the connection, or a savepoint) after the transaction's BEGIN."""
+
+    def __init__(self, tx: _DeferredBegin, inner: Any = None) -> None:
+        self.tx = tx
+        self.inner = inner if inner is not None else ConnectionWrapper(tx._lock, tx)
+
+    async def __aenter__(self) -> Any:
+        if not self.tx.begun:
+            async with self.tx._lock:
+                await self.tx.ensure_begun()
+        return await self.inner.__aenter__()
+
+    async def __aexit__(self, *exc: Any) -> Any:
+        return await self.inner.__aexit__(*exc)
+
+
+def _drive(conn: sqlite3.Connection, plan: Plan[T], begin: bool = False, commit: bool = False) -> T:
+    """Runs in aiosqlite's worker thread: every statement of ``plan``, in one go (after BEGIN,
+    before COMMIT, if asked)."""
+    if begin:
+        conn.execute("BEGIN")
     try:
         step = next(plan)
         while True:
@@ -89,7 +182,10 @@ def _drive(conn: sqlite3.Connection, plan: Plan[T]) -> T:
             rows = conn.execute(_prepare(sql, False), list(values)).fetchall()
             step = plan.send([dict(row) for row in rows])
     except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
+        result: T = stop.value
+    if commit:
+        conn.execute("COMMIT")
+    return result
 
 
 def instance(model: type[M], row: dict[str, Any]) -> M:

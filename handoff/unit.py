@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 from tortoise.transactions import in_transaction
 
+from handoff import rawsql
 from handoff.eventlog import EventLog
 from handoff.events import Event, EventBus
 
@@ -142,7 +143,7 @@ class Writer:
             return
         results: list[tuple[_Pending, Any, BaseException | None]] = []
         try:
-            async with in_transaction():
+            async with rawsql.transaction():
                 groups: dict[Hashable, list[_Pending]] = {}
                 for item in batch:
                     if item.merged is not None:
@@ -156,7 +157,7 @@ class Writer:
                 events = [
                     e for item, _, error in results if error is None for e in item.unit.events
                 ]
-                numbered = await self._log.append(events)
+                numbered = await self._log.append(events, commit=True)
         except Exception as exc:
             log.exception("batch of %d operations failed to commit", len(batch))
             for item in batch:
@@ -177,9 +178,10 @@ class Writer:
         for item in batch:
             item.unit = Unit()
         try:
-            async with in_transaction():
+            async with rawsql.transaction():
                 values = await first.merged([i.unit for i in batch], [i.item for i in batch])
-                numbered = await self._log.append([e for i in batch for e in i.unit.events])
+                events = [e for i in batch for e in i.unit.events]
+                numbered = await self._log.append(events, commit=True)
         except Exception as exc:  # noqa: BLE001 - tried again item by item by the caller
             log.debug("batch of %d %s failed (%r); one by one", len(batch), first.key, exc)
             return False

@@ -1,0 +1,79 @@
+"""``rawsql.transaction``: a writer batch's transaction, with BEGIN and COMMIT carried by its
+statements on SQLite; all or nothing however its work starts and ends."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import pytest
+from tortoise.transactions import in_transaction
+
+from handoff import rawsql
+from storage.models import User
+from tests.support import Api
+
+
+def rename(name: str) -> rawsql.Plan[None]:
+    yield 'UPDATE "users" SET "display_name" = ? WHERE "username" = ?', [name, "agent"]
+
+
+async def agent_name() -> str | None:
+    return (await User.get(username="agent")).display_name
+
+
+async def test_a_plan_can_carry_the_commit(admin: Api) -> None:
+    async with rawsql.transaction():
+        await rawsql.run(rename("Ann"))
+        await rawsql.run(rename("Bea"), commit=True)
+    assert await agent_name() == "Bea"
+    async with rawsql.transaction():  # committed on the way out when no plan carried it
+        await rawsql.run(rename("Cid"))
+    assert await agent_name() == "Cid"
+
+
+async def begun_by_a_plan() -> None:
+    async with rawsql.transaction():
+        await rawsql.run(rename("Ann"))
+        raise RuntimeError
+
+
+async def begun_by_the_orm() -> None:
+    async with rawsql.transaction():
+        await User.filter(username="agent").update(display_name="Bea")
+        await rawsql.run(rename("Cid"))
+        raise RuntimeError
+
+
+async def begun_by_a_savepoint() -> None:
+    async with rawsql.transaction():
+        async with in_transaction():
+            await User.filter(username="agent").update(display_name="Dan")
+        raise RuntimeError
+
+
+async def failing_at_the_last_plan() -> None:
+    def broken() -> rawsql.Plan[None]:
+        yield 'UPDATE "users" SET "nope" = 1', []
+
+    async with rawsql.transaction():
+        await rawsql.run(rename("Eve"))
+        await rawsql.run(broken(), commit=True)
+
+
+@pytest.mark.parametrize(
+    ("work", "error"),
+    [
+        (begun_by_a_plan, "RuntimeError"),
+        (begun_by_the_orm, "RuntimeError"),
+        (begun_by_a_savepoint, "RuntimeError"),
+        (failing_at_the_last_plan, "OperationalError"),
+    ],
+)
+async def test_a_failure_rolls_back_whatever_began_the_transaction(
+    admin: Api, work: Callable[[], Awaitable[None]], error: str
+) -> None:
+    before = await agent_name()
+    with pytest.raises(Exception) as failed:  # noqa: PT011 - the type is checked below
+        await work()
+    assert type(failed.value).__name__ == error
+    assert await agent_name() == before
