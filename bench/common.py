@@ -271,7 +271,8 @@ class Msgcenter:
             return
         args = [
             PYTHON, "-m", "bench.mockwa", "--port", str(self.mock_port),
-            "--secret", self.app_secret, "--token", self.access_token,
+            # --x=value: a token may start with "-", which argparse would take for an option
+            f"--secret={self.app_secret}", f"--token={self.access_token}",
             "--webhook", self.webhook,
         ]  # fmt: skip
         if self.statuses:
