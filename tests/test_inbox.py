@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 
@@ -80,6 +81,45 @@ async def test_a_customer_writing_to_a_closed_chat_reopens_it(admin: Api) -> Non
     _, detail = await admin.get(f"/chats/{first.chat_id}")
     assert detail["mode"] == "bot"
     assert any(m["internal"] and "customer wrote again" in m["text"] for m in detail["messages"])
+
+
+async def test_a_batch_through_a_closed_chat_reopens_it_before_going_on(admin: Api) -> None:
+    """Messages are stored a run at a time; a run ends at a closed chat, which is reopened
+    before the messages after it: each is counted once, the note comes between, and a new
+    customer after it still gets their chat.created."""
+    inbox = admin.service.core.inbox
+    first = await inbox.receive(inbound("Halo", "w1"))
+    assert (await admin.post(f"/chats/{first.chat_id}/close"))[0] == 200
+    subscription = admin.service.core.bus.subscribe()
+    results = await inbox.receive_many(
+        [
+            inbound("from another", "w9", who="62777", name="Ani"),
+            inbound("Masih ada?", "w2"),
+            inbound("Masih ada?", "w2"),  # a repeat inside the batch
+            inbound("Halo?", "w3"),
+            inbound("new here", "w10", who="62888", name="Eko"),
+        ]
+    )
+    assert [r.duplicate for r in results] == [False, False, True, False, False]
+    assert [r.chat_created for r in results] == [True, False, False, False, True]
+    assert results[1].mode == Mode.BOT and results[3].mode == Mode.BOT
+    texts = [
+        (m.text, m.internal) for m in await Message.filter(chat_id=first.chat_id).order_by("id")
+    ]
+    customer = [t for t, internal in texts if not internal]
+    assert customer == ["Halo", "Masih ada?", "Halo?"]
+    note = next(i for i, (t, internal) in enumerate(texts) if "customer wrote again" in t)
+    assert texts.index(("Masih ada?", False)) < note < texts.index(("Halo?", False))
+    chat = await Chat.get(id=first.chat_id)
+    assert (chat.mode, chat.unread_count, chat.last_message_text) == (Mode.BOT, 3, "Halo?")
+    seen = []
+    with contextlib.suppress(TimeoutError):  # published before receive_many returned
+        while (event := await asyncio.wait_for(subscription.get(), 0.2)) is not None:
+            seen.append((event.type, event.chat_id))
+    subscription.close()
+    assert (events.CHAT_CREATED, results[0].chat_id) in seen
+    assert (events.CHAT_CREATED, results[4].chat_id) in seen
+    assert (events.CHAT_UPDATED, first.chat_id) in seen  # reopened
 
 
 async def test_concurrent_arrivals_share_commits_and_count_exactly(admin: Api) -> None:
