@@ -17,6 +17,8 @@ _DROP = {code: None for code in range(32) if chr(code) not in "\t\n\r"}
 
 
 def clean(text: str) -> str:
+    if text.isascii() and text.isprintable():  # the usual case: nothing to drop
+        return text
     text = text.translate(_DROP)
     if not text.isascii():
         try:

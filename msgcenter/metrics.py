@@ -149,9 +149,9 @@ class MeteredSink:
         results: Sequence[Received] = await self.sink.receive(messages)
         channel = messages[0].channel if messages else "unknown"
         self.metrics.ingest_seconds.labels(channel).observe(time.perf_counter() - started)
-        for result in results:
-            if result.stored:
-                self.metrics.messages_in.labels(result.channel).inc()
+        stored = sum(1 for result in results if result.stored)
+        if stored:  # one channel per call
+            self.metrics.messages_in.labels(channel).inc(stored)
         return results
 
     async def status(self, updates: Sequence[StatusUpdate]) -> None:
