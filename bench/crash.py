@@ -102,6 +102,15 @@ async def stream_until_killed(
     return acked, done, failed
 
 
+# Bot-mode chats whose newest customer message the bot has not answered (nor handed over).
+UNANSWERED = """
+    SELECT COUNT(*) FROM chats c WHERE c.mode = 'bot' AND (
+        (c.bot_answered_id IS NULL AND c.last_message_sender = 'customer')
+        OR c.bot_answered_id < (
+            SELECT MAX(m.id) FROM messages m WHERE m.chat_id = c.id AND m.sender = 'customer'))
+"""
+
+
 async def wait_quiet(mc: Msgcenter, timeout: float) -> int:
     """Wait until no reply is queued and the mock's count is steady; the queued count."""
     deadline = time.monotonic() + timeout
@@ -111,9 +120,7 @@ async def wait_quiet(mc: Msgcenter, timeout: float) -> int:
             queued = db.execute(
                 "SELECT COUNT(*) FROM messages WHERE status = 'queued' AND internal = 0"
             ).fetchone()[0]
-            waiting = db.execute(
-                "SELECT COUNT(*) FROM chats WHERE mode = 'bot' AND last_message_sender = 'customer'"
-            ).fetchone()[0]
+            waiting = db.execute(UNANSWERED).fetchone()[0]
         sends = await mc.mock_count()
         if queued == 0 and waiting == 0 and sends == last:
             return 0
@@ -164,9 +171,7 @@ async def crash_once(
             bots = db.execute(
                 "SELECT external_id, status FROM messages WHERE sender = 'bot'"
             ).fetchall()
-            unanswered = db.execute(
-                "SELECT COUNT(*) FROM chats WHERE mode = 'bot' AND last_message_sender = 'customer'"
-            ).fetchone()[0]
+            unanswered = db.execute(UNANSWERED).fetchone()[0]
         report.bot_replies = len(bots)
         report.sends = await mc.mock_count()
         async with (

@@ -93,7 +93,7 @@ class Autopilot:
             log.exception("the bot failed on chat %d", received.chat_id)
             decision = Handoff(f"bot unavailable: {type(exc).__name__}")
         if not isinstance(decision, Silence):  # silence changes nothing: no write at all
-            item = (received.chat_id, decision)
+            item = (received.chat_id, received.message_id, decision)
             await self.writer.run_merged("autopilot", self._apply_merged, item)
         elapsed = asyncio.get_running_loop().time() - started
         for listener in self.on_decision:
@@ -120,25 +120,25 @@ class Autopilot:
         )
 
     async def _apply_merged(
-        self, units: Sequence[Unit], items: Sequence[tuple[int, Decision]]
+        self, units: Sequence[Unit], items: Sequence[tuple[int, int | None, Decision]]
     ) -> list[None]:
         """Several chats' decisions in one savepoint (see ``Writer.run_merged``): runs of
         replies as one plan (two statements each), handoffs through the desk."""
         index = 0
         while index < len(items):
-            chat_id, decision = items[index]
+            chat_id, _, decision = items[index]
             if not isinstance(decision, Reply):
                 await self._apply(units[index], chat_id, decision)
                 index += 1
                 continue
-            replies: list[tuple[int, Reply]] = []
-            for chat_id, decision in items[index:]:
+            replies: list[tuple[int, int | None, Reply]] = []
+            for chat_id, answered, decision in items[index:]:
                 if not isinstance(decision, Reply):
                     break
-                replies.append((chat_id, decision))
+                replies.append((chat_id, answered, decision))
             now = timezone.now()
             outcomes = await rawsql.run(_reply_plan(replies, now))
-            for (_, reply), outcome in zip(replies, outcomes, strict=True):
+            for (_, _, reply), outcome in zip(replies, outcomes, strict=True):
                 if outcome is not None:
                     await self._replied(units[index], reply, outcome[0], outcome[1], now)
                 index += 1
@@ -170,17 +170,11 @@ class Autopilot:
         )
         self.replies += 1
 
-    async def _apply(self, unit: Unit, chat_id: int, decision: Decision) -> None:
+    async def _apply(self, unit: Unit, chat_id: int, decision: Handoff | Silence) -> None:
         chat = await Chat.get_or_none(id=chat_id)
         if chat is None or chat.mode != Mode.BOT or isinstance(decision, Silence):
             return  # a human took over meanwhile: the bot stays silent
         now = timezone.now()
-        if isinstance(decision, Reply):
-            chat.bot_fallbacks = chat.bot_fallbacks + 1 if decision.fallback else 0
-            await chat.save(update_fields=["bot_fallbacks", "updated_at"])
-            await self.desk.queue_message(unit, chat, decision.text, Sender.BOT, now)
-            self.replies += 1
-            return
         if decision.text:
             # Said as part of the handoff (e.g. when humans are back), so sent in agent mode.
             await self.desk.queue_message(unit, chat, decision.text, Sender.SYSTEM, now)
@@ -204,20 +198,31 @@ def _pending_received(row: dict[str, Any]) -> Received:
 
 
 def _pending_plan(since: datetime) -> rawsql.Plan[list[dict[str, Any]]]:
-    """The last customer message of each chat waiting for the bot. Pure."""
+    """The newest customer message of each bot-mode chat the bot has not answered yet (a
+    crash came between the message's commit and the answer). Pure.
+
+    The bot's answers are queued after the messages stored meanwhile, so "the last message
+    is the customer's" misses a chat whose customer wrote again in a burst; ``bot_answered_id``
+    says which message the last answer was for. It is unset before the chat's first answer
+    (and after a return to the bot): then the chat waits if its last message is the
+    customer's."""
     chats = yield PENDING_CHATS, [since]
     found = []
     for chat in chats:
         rows = yield LAST_CUSTOMER_MESSAGE, [chat["id"]]
-        if rows:
+        if not rows:
+            continue
+        answered = chat["bot_answered_id"]
+        waiting = chat["last_message_sender"] == Sender.CUSTOMER.value
+        if waiting if answered is None else answered < rows[0]["id"]:
             found.append({**rows[0], "channel": chat["channel"],
                           "customer_name": chat["customer_name"]})  # fmt: skip
     return found
 
 
 PENDING_CHATS = (
-    'SELECT "id", "channel", "customer_name" FROM "chats" WHERE "mode" = \'bot\' AND '
-    '"last_message_sender" = \'customer\' AND "last_customer_message_at" >= ? '
+    'SELECT "id", "channel", "customer_name", "bot_answered_id", "last_message_sender" '
+    'FROM "chats" WHERE "mode" = \'bot\' AND "last_customer_message_at" >= ? '
     'ORDER BY "id" LIMIT 1000'
 )
 LAST_CUSTOMER_MESSAGE = (
@@ -238,15 +243,16 @@ def _context_plan(
 
 
 def _reply_plan(
-    replies: Sequence[tuple[int, Reply]], now: datetime
+    replies: Sequence[tuple[int, int | None, Reply]], now: datetime
 ) -> rawsql.Plan[list[tuple[dict[str, Any], int] | None]]:
     """Queue each answer unless a human took the chat meanwhile: the chat updated (only while
     in bot mode) and read back, then the message inserted. Pure (see ``handoff.rawsql``)."""
     outcomes: list[tuple[dict[str, Any], int] | None] = []
     attachments = rawsql.db_value(Message, "attachments", [])
-    for chat_id, decision in replies:
+    for chat_id, answered, decision in replies:
         sql = BOT_REPLY_FALLBACK if decision.fallback else BOT_REPLY
-        rows = yield sql, [now, preview(decision.text), Sender.BOT.value, now, now, chat_id]
+        values = [answered, now, preview(decision.text), Sender.BOT.value, now, now, chat_id]
+        rows = yield sql, values
         if not rows:
             outcomes.append(None)  # a human took over meanwhile: the bot stays silent
             continue
@@ -266,7 +272,8 @@ HISTORY_ROWS = (
     'ORDER BY "id" DESC LIMIT ?'
 )
 _REPLY_CHAT = (
-    'UPDATE "chats" SET "bot_fallbacks" = {fallbacks}, "last_message_at" = ?, '
+    'UPDATE "chats" SET "bot_fallbacks" = {fallbacks}, '
+    '"bot_answered_id" = COALESCE(?, "bot_answered_id"), "last_message_at" = ?, '
     '"last_message_text" = ?, "last_message_sender" = ?, "activity_at" = ?, "updated_at" = ? '
     'WHERE "id" = ? AND "mode" = \'bot\''
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from handoff.modes import Transition, describe
+from handoff.modes import Action, Transition, describe
 from handoff.staff import Staff
 from handoff.views import preview
 from storage.models import Chat, ChatTransition, Message, Mode, Sender, Status
@@ -29,6 +29,12 @@ async def record_transition(
     elif transition.to_mode == Mode.BOT:
         chat.handoff_reason = None
         chat.bot_fallbacks = 0
+        # What the customer wrote before a person gave the chat to the bot was not the bot's
+        # to answer; the message that reopens a closed chat is.
+        if transition.action == Action.CUSTOMER_WROTE:
+            chat.bot_answered_id = None
+        else:
+            chat.bot_answered_id = await _last_customer_message_id(chat.id)
     chat.updated_at = now
     await chat.save(
         update_fields=[
@@ -37,6 +43,7 @@ async def record_transition(
             "queued_at",
             "handoff_reason",
             "bot_fallbacks",
+            "bot_answered_id",
             "updated_at",
         ]
     )
@@ -61,3 +68,13 @@ async def record_transition(
         status=Status.SENT,
         internal=True,
     )
+
+
+async def _last_customer_message_id(chat_id: int) -> int | None:
+    last = (
+        await Message.filter(chat_id=chat_id, sender=Sender.CUSTOMER)
+        .order_by("-id")
+        .only("id")
+        .first()
+    )
+    return last.id if last is not None else None

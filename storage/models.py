@@ -97,6 +97,9 @@ class Chat(Model):
     # Sort key of the chat list: the last message's time, or the creation time before any.
     activity_at = fields.DatetimeField()
     bot_fallbacks = fields.IntField(default=0)
+    # The newest customer message the bot has answered: after a crash, a bot-mode chat whose
+    # newest customer message is newer than this one is answered again (handoff.autopilot).
+    bot_answered_id = fields.IntField(null=True)
     handoff_reason = fields.CharField(max_length=255, null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)

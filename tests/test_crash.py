@@ -43,3 +43,60 @@ async def test_the_bot_answers_what_a_crash_left_unanswered(admin: Api) -> None:
     await core.inbox.drain()
     assert await Message.filter(chat_id=received.chat_id, sender=Sender.BOT).count() == 1
     assert await core.autopilot.pending() == []
+
+
+async def test_a_burst_answered_in_part_gets_its_newest_message_answered(admin: Api) -> None:
+    """The bot answers a burst after it is stored, so its answer to the first message comes
+    after the customer's later ones; a crash then leaves those unanswered although the last
+    message of the chat is the bot's. The start-up check still finds the newest one."""
+    core = admin.service.core
+    assert core.autopilot is not None
+
+    def message(n: int) -> InboundMessage:
+        return InboundMessage(
+            channel="WhatsApp", chat_external_id="628556", message_external_id=f"wamid.b{n}",
+            text=f"berapa ongkir ke bali? ({n})", customer_name="Sari", customer_phone="628556",
+        )  # fmt: skip
+
+    reactions = list(core.inbox.reactions)
+    core.inbox.reactions.clear()
+    first, _, last = [await core.inbox.receive(message(n)) for n in (1, 2, 3)]
+    core.inbox.reactions[:] = reactions
+    core.inbox.react(first)  # answered, then the process died before the other two
+    await core.inbox.drain()
+    assert await Message.filter(chat_id=first.chat_id, sender=Sender.BOT).count() == 1
+    pending = await core.autopilot.pending()
+    assert [p.message_id for p in pending] == [last.message_id]
+    decided: list[int | None] = []
+    core.autopilot.on_decision.append(lambda received, _, __: decided.append(received.message_id))
+    for item in pending:
+        core.inbox.react(item)
+    await core.inbox.drain()
+    assert decided == [last.message_id]  # the bot had its say (here: a handoff, not understood)
+    assert await core.autopilot.pending() == []
+
+
+async def test_what_was_written_before_a_return_to_the_bot_is_not_answered_later(
+    admin: Api,
+) -> None:
+    """A person hands the chat back to the bot after the customer wrote: after a restart, the
+    bot does not answer that message (it was the agent's); it answers what comes next."""
+    core = admin.service.core
+    assert core.autopilot is not None
+    reactions = list(core.inbox.reactions)
+    core.inbox.reactions.clear()
+    message = InboundMessage(
+        channel="WhatsApp", chat_external_id="628557", message_external_id="wamid.r1",
+        text="saya mau bicara dengan admin", customer_name="Eko", customer_phone="628557",
+    )  # fmt: skip
+    received = await core.inbox.receive(message)
+    for action in ("take-over", "return-to-bot"):
+        assert (await admin.post(f"/chats/{received.chat_id}/{action}"))[0] == 200
+    assert await core.autopilot.pending() == []
+    later = InboundMessage(
+        channel="WhatsApp", chat_external_id="628557", message_external_id="wamid.r2",
+        text="halo lagi", customer_name="Eko", customer_phone="628557",
+    )  # fmt: skip
+    again = await core.inbox.receive(later)
+    core.inbox.reactions[:] = reactions
+    assert [p.message_id for p in await core.autopilot.pending()] == [again.message_id]
