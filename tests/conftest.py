@@ -14,11 +14,13 @@ import pytest
 import redis.asyncio
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
+from connectors.mock.whatsapp import MockWhatsApp
 from msgcenter import demo
 from msgcenter.service import SERVICE, Service, build_app
 from msgcenter.settings import Settings
 from tests.redis_support import REDIS_URL, RedisProxy
 from tests.support import Api, ClientFactory, make_settings
+from tests.whatsapp_support import WhatsApp, running_mock, start_whatsapp
 
 POSTGRES_URL = os.environ.get("MSGCENTER_TEST_POSTGRES_URL")
 
@@ -134,3 +136,19 @@ async def redis_proxy(redis_url: str) -> AsyncIterator[RedisProxy]:
     await proxy.start()
     yield proxy
     await proxy.cut()
+
+
+@pytest.fixture
+async def mock() -> AsyncIterator[MockWhatsApp]:
+    """The mock WhatsApp Cloud API on its own socket (test_telegram.py has its own ``mock``)."""
+    async for running in running_mock():
+        yield running
+
+
+@pytest.fixture
+async def wa(
+    mock: MockWhatsApp, db_url: str, tmp_path: Path, aiohttp_client: ClientFactory
+) -> WhatsApp:
+    """The service with its WhatsApp channel pointed at ``mock``, and clients for both."""
+    # In this order, the service stops before its database is dropped and the mock last.
+    return await start_whatsapp(mock, aiohttp_client, db_url, tmp_path)

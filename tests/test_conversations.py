@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import tomllib
-from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from aiohttp import web
 from connectors.mock.whatsapp import MockWhatsApp
 from storage.models import Chat, ChatTransition, Message
 from tests.support import Api, ClientFactory
-from tests.whatsapp_support import WhatsApp, eventually, running_mock, start_whatsapp
+from tests.whatsapp_support import WhatsApp, eventually, start_whatsapp
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_BOT: dict[str, Any] = tomllib.loads((ROOT / "config.toml").read_text())["bot"]
@@ -34,12 +33,6 @@ def shipped_bot(**overrides: Any) -> dict[str, Any]:
     section.pop("business_hours", None)
     section.update(overrides)
     return section
-
-
-@pytest.fixture
-async def mock() -> AsyncIterator[MockWhatsApp]:
-    async for running in running_mock():
-        yield running
 
 
 async def world(

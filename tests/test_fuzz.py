@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from connectors.mock.smtp import compose_customer_mail
 from connectors.mock.telegram import MockTelegram
-from connectors.mock.whatsapp import MockWhatsApp, customer_payload, encode, sign, status_payload
+from connectors.mock.whatsapp import customer_payload, encode, sign, status_payload
 from connectors.whatsapp_webhook import PayloadError, parse_webhook
 from handoff.outbox import RetryPolicy
 from msgcenter import demo
@@ -28,7 +28,7 @@ from msgcenter.service import SERVICE, build_app
 from storage.models import Chat, Message
 from tests.fakes import QUIET_BOT
 from tests.support import Api, ClientFactory, make_settings
-from tests.whatsapp_support import APP_SECRET, WhatsApp, running_mock, start_whatsapp
+from tests.whatsapp_support import APP_SECRET, WhatsApp
 
 # FUZZ_EXAMPLES=2000 for a longer hunt (bench/README.md); make test runs 60 of each.
 FUZZ = settings(
@@ -103,19 +103,6 @@ def test_the_whatsapp_parser_reads_or_refuses_any_json(data: Any) -> None:
 
 
 # -- the WhatsApp webhook, end to end -----------------------------------------------------
-
-
-@pytest.fixture
-async def mock() -> AsyncIterator[MockWhatsApp]:
-    async for running in running_mock():
-        yield running
-
-
-@pytest.fixture
-async def wa(
-    mock: MockWhatsApp, aiohttp_client: ClientFactory, db_url: str, tmp_path: Path
-) -> WhatsApp:
-    return await start_whatsapp(mock, aiohttp_client, db_url, tmp_path)
 
 
 async def _counts() -> tuple[int, int]:

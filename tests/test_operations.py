@@ -5,12 +5,10 @@ from __future__ import annotations
 import io
 import logging
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from connectors.mock.whatsapp import MockWhatsApp
 from connectors.mock.whatsapp_payloads import customer_payload
 from msgcenter.logs import Redacting, secrets_of
 from msgcenter.service import build_app
@@ -21,22 +19,7 @@ from tests.whatsapp_support import (
     APP_SECRET,
     WhatsApp,
     eventually,
-    running_mock,
-    start_whatsapp,
 )
-
-
-@pytest.fixture
-async def mock() -> AsyncIterator[MockWhatsApp]:
-    async for running in running_mock():
-        yield running
-
-
-@pytest.fixture
-async def wa(
-    mock: MockWhatsApp, aiohttp_client: ClientFactory, db_url: str, tmp_path: Path
-) -> WhatsApp:
-    return await start_whatsapp(mock, aiohttp_client, db_url, tmp_path)
 
 
 def _value(text: str, name: str, **labels: str) -> float:

@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from connectors.mock.whatsapp import MockWhatsApp
 from handoff.outbox import RetryPolicy
 from storage.models import EarlyReceipt, Message
 from tests.support import ClientFactory
-from tests.whatsapp_support import eventually, running_mock, sends_of, start_whatsapp
-
-
-@pytest.fixture
-async def mock() -> AsyncIterator[MockWhatsApp]:
-    async for running in running_mock():
-        yield running
+from tests.whatsapp_support import eventually, sends_of, start_whatsapp
 
 
 async def test_a_reply_queued_when_the_service_stops_is_delivered_after_restart(

@@ -6,7 +6,7 @@ dashboard API; what msgcenter sends is read back at the mock in Graph API form.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,6 @@ import pytest
 from tortoise import connections
 
 from connectors.mock.whatsapp import (
-    MockWhatsApp,
     contact,
     customer_payload,
     encode,
@@ -25,31 +24,14 @@ from connectors.mock.whatsapp import (
 from msgcenter.service import build_app
 from msgcenter.settings import SettingsError
 from storage.models import Chat, Message
-from tests.support import ClientFactory, make_settings
+from tests.support import make_settings
 from tests.whatsapp_support import (
     APP_SECRET,
     VERIFY_TOKEN,
     WhatsApp,
     eventually,
-    running_mock,
     sends_of,
-    start_whatsapp,
 )
-
-
-@pytest.fixture
-async def mock() -> AsyncIterator[MockWhatsApp]:
-    async for mock in running_mock():
-        yield mock
-
-
-@pytest.fixture
-async def wa(
-    mock: MockWhatsApp, db_url: str, tmp_path: Path, aiohttp_client: ClientFactory
-) -> WhatsApp:
-    # In this order, the service stops before its database is dropped and the mock last.
-    return await start_whatsapp(mock, aiohttp_client, db_url, tmp_path)
-
 
 # -- the whole trip -----------------------------------------------------------------------
 

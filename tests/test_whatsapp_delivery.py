@@ -2,43 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from tortoise import timezone
 
-from connectors.mock.whatsapp import MockWhatsApp
 from connectors.whatsapp import WINDOW_PASSED, WINDOW_RULE
 from handoff.outbox import RetryPolicy
 from storage.models import Chat, Message
-from tests.support import ClientFactory
 from tests.whatsapp_support import (
     FAST,
     WhatsApp,
     attempts_of,
     eventually,
-    running_mock,
     sends_of,
-    start_whatsapp,
 )
-
-
-@pytest.fixture
-async def mock() -> AsyncIterator[MockWhatsApp]:
-    async for mock in running_mock():
-        yield mock
-
-
-@pytest.fixture
-async def wa(
-    mock: MockWhatsApp, db_url: str, tmp_path: Path, aiohttp_client: ClientFactory
-) -> WhatsApp:
-    # In this order, the service stops before its database is dropped and the mock last.
-    return await start_whatsapp(mock, aiohttp_client, db_url, tmp_path)
-
 
 # (failure the mock is told, final status, send requests it sees, text in the message's error)
 FAILURES: dict[str, tuple[dict[str, Any], tuple[str, ...], int, str | None]] = {
