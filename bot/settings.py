@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -26,6 +27,17 @@ from pydantic import (
 from bot import hours
 from bot.templates import COMMON_PLACEHOLDERS, OUT_OF_HOURS_PLACEHOLDERS, Templates, check
 from bot.text import normalise
+
+
+def _known_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r}") from exc
+    return value
+
+
+TimeZoneName = Annotated[str, AfterValidator(_known_zone)]  # an IANA zone, e.g. "Asia/Jakarta"
 
 BUILTIN_ENGINES = ("rules", "webhook")
 _PYTHON_ENGINE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
@@ -130,7 +142,7 @@ class BotSettings(_Section):
     handoff_phrases: list[str] = Field(default_factory=lambda: list(DEFAULT_HANDOFF_PHRASES))
     handoff_after_fallbacks: int = Field(default=2, ge=0)
     handoff_message: str = "Connecting you to an agent..."
-    timezone: str = "UTC"
+    timezone: TimeZoneName = "UTC"
     business_hours: BusinessHoursSettings | None = None
     out_of_hours_message: str = (
         "Our team is offline right now. An agent will answer you from {next_open}."
@@ -146,15 +158,6 @@ class BotSettings(_Section):
     def _known_engine(cls, value: str) -> str:
         if value not in BUILTIN_ENGINES and not _PYTHON_ENGINE.fullmatch(value):
             raise ValueError(f'{value!r}: must be "rules", "webhook" or "package.module:ClassName"')
-        return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
         return value
 
     @field_validator("variables")

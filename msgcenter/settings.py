@@ -13,7 +13,6 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -25,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from bot.settings import BotSettings
+from bot.settings import BotSettings, TimeZoneName
 
 ENV_PREFIX = "MSGCENTER_"
 DEFAULT_CONFIG = "config.toml"
@@ -44,17 +43,8 @@ class ServerSettings(_Section):
     port: int = Field(default=8000, ge=0, le=65535)
     public_url: str = "http://127.0.0.1:8000"
     client_max_size: int = Field(default=1024 * 1024, ge=1024)
-    timezone: str = "UTC"
+    timezone: TimeZoneName = "UTC"
     cors_origins: list[str] = Field(default_factory=list)
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
-        return value
 
 
 class StorageSettings(_Section):

@@ -41,6 +41,7 @@ def test_env_vars_override_any_key() -> None:
         ({"server": {"port": "eighty"}}, {}, "server.port"),
         ({}, {"MSGCENTER_SERVER__PORT": "70000"}, "server.port"),
         ({"server": {"timezone": "Mars/Olympus"}}, {}, "server.timezone"),
+        ({"bot": {"timezone": "Mars/Olympus"}}, {}, "bot.timezone"),
         ({"storage": {"url": "mysql://x"}}, {}, "storage.url"),
         ({"auth": {"jwt_secret": "short"}}, {}, "auth.jwt_secret"),
         ({"server": {"prot": 1}}, {}, "server.prot"),
