@@ -18,6 +18,8 @@ import hmac
 import ipaddress
 import time
 from collections.abc import Sequence
+from functools import lru_cache
+from typing import TypeVar
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
@@ -38,6 +40,16 @@ from storage.models import Chat, Mode
 
 PROXY_HEADERS = ("X-Forwarded-For", "X-Real-IP", "Forwarded")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+M = TypeVar("M", Counter, Histogram)
+
+
+@lru_cache(maxsize=1024)
+def child(metric: M, *labels: str) -> M:
+    """``metric.labels(*labels)``, remembered (the call validates and locks each time); for
+    label values from a small known set."""
+    return metric.labels(*labels)
 
 
 class Metrics:
@@ -148,10 +160,10 @@ class MeteredSink:
         started = time.perf_counter()
         results: Sequence[Received] = await self.sink.receive(messages)
         channel = messages[0].channel if messages else "unknown"
-        self.metrics.ingest_seconds.labels(channel).observe(time.perf_counter() - started)
+        child(self.metrics.ingest_seconds, channel).observe(time.perf_counter() - started)
         stored = sum(1 for result in results if result.stored)
         if stored:  # one channel per call
-            self.metrics.messages_in.labels(channel).inc(stored)
+            child(self.metrics.messages_in, channel).inc(stored)
         return results
 
     async def status(self, updates: Sequence[StatusUpdate]) -> None:
@@ -168,7 +180,10 @@ def webhook_timer(metrics: Metrics) -> Middleware:
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not request.path.startswith("/webhooks/"):
             return await handler(request)
-        channel = request.path.split("/")[2] or "unknown"
+        # The route's own path, not the request's: a label per made-up URL would let anyone
+        # grow the registry without bound.
+        resource = request.match_info.route.resource
+        channel = resource.canonical.split("/")[2] if resource is not None else "unknown"
         started = time.perf_counter()
         status = 500
         try:
@@ -180,7 +195,7 @@ def webhook_timer(metrics: Metrics) -> Middleware:
             raise
         finally:
             elapsed = time.perf_counter() - started
-            metrics.webhook_seconds.labels(channel, str(status)).observe(elapsed)
+            child(metrics.webhook_seconds, channel, str(status)).observe(elapsed)
 
     return middleware
 

@@ -58,6 +58,15 @@ async def test_counters_move_after_a_message_and_a_reply(wa: WhatsApp) -> None:
     await ws.close()
 
 
+async def test_made_up_webhook_urls_add_no_series(wa: WhatsApp) -> None:
+    for n in range(3):
+        async with wa.anon.client.post(f"/webhooks/made-up-{n}", data=b"{}") as response:
+            assert response.status == 404
+    _, text = await _metrics(wa.anon)
+    assert "made-up" not in text
+    assert _value(text, "msgcenter_webhook_seconds_count", channel="unknown", status="404") == 3
+
+
 async def test_failed_sends_and_the_queue_are_counted(wa: WhatsApp) -> None:
     chat_id, _ = await wa.customer_chat("Sari", "6281100002")
     wa.mock.fail(400, count=1)
