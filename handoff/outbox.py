@@ -26,6 +26,7 @@ from tortoise import timezone
 from connectors.base import Attachment, Connector, DeliveryError, OutboundMessage, StatusUpdate
 from handoff import events, rawsql
 from handoff.events import Audience, Event
+from handoff.sanitize import clean, clean_optional
 from handoff.unit import Unit, Writer
 from handoff.views import Presenter, row_audience
 from storage.models import Message, Mode, Sender, Status
@@ -160,18 +161,19 @@ class Outbox:
         try:
             external_id = await connector.send(outbound)
         except DeliveryError as exc:
+            reason = clean(exc.reason)  # the provider's words: stored as text, like any input
             attempts = row["attempts"] + 1
             if exc.retryable and attempts < self.retry.max_attempts:
                 delay = self.retry.delay(attempts, exc.retry_after)
                 log.info("message %d: %s; retry %d in %.1f s", message_id, exc, attempts, delay)
-                await self._retry_later(message_id, attempts, delay, exc.reason)
+                await self._retry_later(message_id, attempts, delay, reason)
                 self._tell(str(row["channel"]), "retry")
             else:
-                log.warning("message %d failed: %s", message_id, exc.reason)
-                await self._finish(message_id, Status.FAILED, error=exc.reason, attempts=attempts)
+                log.warning("message %d failed: %s", message_id, reason)
+                await self._finish(message_id, Status.FAILED, error=reason, attempts=attempts)
                 self._tell(str(row["channel"]), "failed")
             return
-        await self._finish(message_id, Status.SENT, external_id=external_id)
+        await self._finish(message_id, Status.SENT, external_id=clean(external_id))
         self._tell(str(row["channel"]), "sent")
 
     def _tell(self, channel: str, outcome: str) -> None:
@@ -244,7 +246,7 @@ class Outbox:
         """Apply provider receipts (delivered/read/failed) to our outbound messages."""
         known = {status.value for status in Status}
         items = [
-            (update.message_external_id, update.status, update.error)
+            (clean(update.message_external_id), update.status, clean_optional(update.error))
             for update in updates
             if update.status in known
         ]

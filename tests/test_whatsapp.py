@@ -19,6 +19,7 @@ from connectors.mock.whatsapp import (
     encode,
     message,
     sign,
+    status_payload,
     webhook_body,
 )
 from msgcenter.service import build_app
@@ -303,3 +304,17 @@ async def test_lone_surrogates_are_stored_as_replacement_characters(wa: WhatsApp
     row = await wa.chat_row("Sari \ufffd")
     assert row["last_message"]["text"] == "Halo \ufffd!"
     assert (await wa.messages(row["id"]))[-1]["text"] == "Halo \ufffd!"
+
+
+async def test_a_failed_status_with_a_lone_surrogate_in_its_error_is_kept(wa: WhatsApp) -> None:
+    error = {"code": 131000, "title": "Something \ud83d went wrong"}
+    chat_id, _ = await wa.customer_chat("Rina", "6285555555556")
+    message_id = await wa.reply(chat_id, "Halo Rina")
+    await wa.idle()
+    sent = await Message.get(id=message_id)
+    for wamid in (sent.external_id, "wamid.NOT-OURS-YET"):
+        body = encode(status_payload(wamid, "failed", "6285555555556", errors=[error]))
+        assert (await wa.post(body, sign(body, APP_SECRET)))[0] == 200
+    failed = await wa.message(chat_id, message_id)
+    assert failed["status"] == "failed"
+    assert "Something \ufffd went wrong" in failed["error"]
