@@ -13,11 +13,13 @@ import json
 import math
 import os
 import secrets
+import shutil
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -209,6 +211,62 @@ def stop(proc: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM, wait: 
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+@dataclass
+class SeedServer:
+    """The seed design (``SEED_SRC``) running from a writable copy, its demo data loaded."""
+
+    proc: subprocess.Popen[bytes]
+    work: Path  # the copy's folder (app-ref/ and uvicorn.log)
+    base: str
+
+    @property
+    def app_dir(self) -> Path:
+        return self.work / "app-ref"
+
+    def stop(self, keep: bool = False) -> None:
+        stop(self.proc)
+        if not keep:
+            shutil.rmtree(self.work, ignore_errors=True)
+
+
+def _seed_copy() -> tuple[Path, Path] | None:
+    """The seed's venv python and a writable copy of its source in /tmp, with its demo data
+    loaded; None, said why, when the venv or the source is missing."""
+    python = SEED_VENV / "bin" / "python"
+    if not python.exists() or not SEED_SRC.exists():
+        print(f"  seed: skipped ({python} or {SEED_SRC} missing; see the seed README)")
+        return None
+    work = Path(tempfile.mkdtemp(prefix="seedref-"))
+    app_dir = work / "app-ref"
+    shutil.copytree(SEED_SRC, app_dir, ignore=shutil.ignore_patterns("*.db", "__pycache__"))
+    for path in [app_dir, *app_dir.rglob("*")]:
+        path.chmod(path.stat().st_mode | 0o200)
+    subprocess.run([str(python), "seed.py"], cwd=app_dir, check=True, stdout=subprocess.DEVNULL)
+    return python, work
+
+
+async def start_seed() -> SeedServer | None:
+    """The seed design served by uvicorn on a free port, from a fresh copy (``_seed_copy``)."""
+    copied = _seed_copy()
+    if copied is None:
+        return None
+    python, work = copied
+    app_dir = work / "app-ref"
+    port = free_port()
+    with open(work / "uvicorn.log", "ab") as log:  # the child has its own copy
+        proc = subprocess.Popen(
+            [str(python), "-m", "uvicorn", "app:app", "--port", str(port)],
+            cwd=app_dir, stdout=log, stderr=log,
+        )  # fmt: skip
+    seed = SeedServer(proc, work, f"http://127.0.0.1:{port}")
+    try:
+        await wait_http(f"{seed.base}/", proc=proc)
+    except BaseException:
+        seed.stop()
+        raise
+    return seed
 
 
 @dataclass

@@ -41,18 +41,14 @@ import aiohttp
 from bench.common import (
     PYTHON,
     ROOT,
-    SEED_SRC,
-    SEED_VENV,
     Msgcenter,
-    free_port,
     machine,
     phone_for,
     post_load,
     rss_mb,
+    start_seed,
     stats_line,
-    stop,
     wa_body,
-    wait_http,
 )
 
 CHANNELS = ("WhatsApp", "Telegram", "Email")
@@ -284,25 +280,11 @@ async def stay_current(mc: Msgcenter, a: argparse.Namespace, token: str) -> dict
 
 async def seed_polling(a: argparse.Namespace) -> dict[str, float] | None:
     """One refresh of ten dashboards with the seed's pattern, against the seed reference."""
-    python = SEED_VENV / "bin" / "python"
-    if not python.exists() or not SEED_SRC.exists():
-        print("  seed: skipped (no /tmp/appref-venv or seed reference; see its README)")
+    seed = await start_seed()
+    if seed is None:
         return None
-    work = Path(tempfile.mkdtemp(prefix="seedref-"))
-    app_dir = work / "app-ref"
-    shutil.copytree(SEED_SRC, app_dir, ignore=shutil.ignore_patterns("*.db", "__pycache__"))
-    for path in [app_dir, *app_dir.rglob("*")]:
-        path.chmod(path.stat().st_mode | 0o200)
-    subprocess.run([str(python), "seed.py"], cwd=app_dir, check=True, stdout=subprocess.DEVNULL)
-    port = free_port()
-    with open(work / "uvicorn.log", "ab") as log:  # the child has its own copy
-        proc = subprocess.Popen(
-            [str(python), "-m", "uvicorn", "app:app", "--port", str(port)],
-            cwd=app_dir, stdout=log, stderr=log,
-        )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+    base = seed.base
     try:
-        await wait_http(f"{base}/", proc=proc)
         bodies = [wa_body(i, phone_for(i, "62857"), "S")[0] for i in range(a.seed_chats - 4)]
         await post_load(f"{base}/webhooks/whatsapp", bodies, 16, None)
         async with (
@@ -340,10 +322,9 @@ async def seed_polling(a: argparse.Namespace) -> dict[str, float] | None:
             wall = time.perf_counter() - t0
             for s in sessions:
                 await s.close()
-        return {**totals, "wall": wall, "rss": rss_mb(proc.pid)}
+        return {**totals, "wall": wall, "rss": rss_mb(seed.proc.pid)}
     finally:
-        stop(proc)
-        shutil.rmtree(work, ignore_errors=True)
+        seed.stop()
 
 
 async def main_async(a: argparse.Namespace) -> int:

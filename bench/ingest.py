@@ -32,8 +32,6 @@ from bench.common import (
     MAX_N,
     PYTHON,
     ROOT,
-    SEED_SRC,
-    SEED_VENV,
     LoadResult,
     Msgcenter,
     check_ingest,
@@ -42,6 +40,7 @@ from bench.common import (
     machine,
     phone_for,
     post_load,
+    start_seed,
     stop,
     wa_body,
     wait_http,
@@ -76,33 +75,19 @@ async def run_bare(a: argparse.Namespace, bodies: list[bytes], warm: list[bytes]
 async def run_seed(
     a: argparse.Namespace, bodies: list[bytes], warm: list[bytes]
 ) -> LoadResult | None:
-    python = SEED_VENV / "bin" / "python"
-    if not python.exists() or not SEED_SRC.exists():
-        print(f"seed: skipped ({python} or {SEED_SRC} missing; see the seed README)")
+    seed = await start_seed()
+    if seed is None:
         return None
-    work = Path(tempfile.mkdtemp(prefix="seedref-"))
-    app_dir = work / "app-ref"
-    shutil.copytree(SEED_SRC, app_dir, ignore=shutil.ignore_patterns("*.db", "__pycache__"))
-    for path in [app_dir, *app_dir.rglob("*")]:
-        path.chmod(path.stat().st_mode | 0o200)
-    port = free_port()
-    subprocess.run([str(python), "seed.py"], cwd=app_dir, check=True, stdout=subprocess.DEVNULL)
-    with open(work / "uvicorn.log", "ab") as log:  # the child has its own copy
-        proc = subprocess.Popen(
-            [str(python), "-m", "uvicorn", "app:app", "--port", str(port)],
-            cwd=app_dir, stdout=log, stderr=log,
-        )  # fmt: skip
     try:
-        await wait_http(f"http://127.0.0.1:{port}/", proc=proc)
-        url = f"http://127.0.0.1:{port}/webhooks/whatsapp"
+        url = f"{seed.base}/webhooks/whatsapp"
         await post_load(url, warm, a.concurrency, None)
-        cpu0 = cpu_seconds(proc.pid)
+        cpu0 = cpu_seconds(seed.proc.pid)
         result = await post_load(url, bodies, a.concurrency, None)
-        cpu = cpu_seconds(proc.pid) - cpu0
+        cpu = cpu_seconds(seed.proc.pid) - cpu0
         print(f"  seed server CPU {cpu:.2f} s = {cpu * 1000 / len(bodies):.2f} ms/msg")
         import sqlite3
 
-        db = sqlite3.connect(app_dir / "seed_ref.db")
+        db = sqlite3.connect(seed.app_dir / "seed_ref.db")
         chats = db.execute("SELECT COUNT(*) FROM chats WHERE customer_phone LIKE '62812%'")
         msgs = db.execute(
             "SELECT COUNT(*), (SELECT SUM(unread_count) FROM chats WHERE customer_phone LIKE "
@@ -114,9 +99,7 @@ async def run_seed(
               f"(lost increments {msgs[0] - (msgs[1] or 0)})")  # fmt: skip
         return result
     finally:
-        stop(proc)
-        if not a.keep:
-            shutil.rmtree(work, ignore_errors=True)
+        seed.stop(keep=a.keep)
 
 
 async def run_msgcenter(
