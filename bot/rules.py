@@ -36,7 +36,7 @@ from rapidfuzz import fuzz, process
 
 from bot.engine import BotContext, Decision, Handoff, Reply, Silence
 from bot.settings import BotSettings, IntentSettings
-from bot.text import PhraseMatcher, normalise, similar_words, words
+from bot.text import PhraseMatcher, SimilarWords, normalise, words
 
 WORD_CUTOFF = 0.8
 MESSAGE_SHARE = 0.3
@@ -67,20 +67,11 @@ class IntentMatcher:
             for index, intent in enumerate(intents)
             for example in intent.examples
         ]
-        self._vocabulary = {word for example in self._examples for word in example.words}
         self._word_sets = [frozenset(example.words) for example in self._examples]
         self._letters = [sum(map(len, example.words)) for example in self._examples]
-        # Message words seen before and the vocabulary words they resemble (the vocabulary
-        # is fixed, so an entry never goes stale); bounded.
-        self._similar: dict[str, dict[str, float]] = {}
-
-    def _like(self, said: str) -> dict[str, float]:
-        found = self._similar.get(said)
-        if found is None:
-            if len(self._similar) >= 50_000:
-                self._similar.clear()
-            found = self._similar[said] = similar_words(said, self._vocabulary, WORD_CUTOFF)
-        return found
+        self._like = SimilarWords(
+            (word for example in self._examples for word in example.words), WORD_CUTOFF
+        )
 
     def best(self, message_words: tuple[str, ...]) -> Match | None:
         """The best-scoring intent, or None when there are no intents or no words."""

@@ -50,6 +50,25 @@ def similar_words(word: str, candidates: Iterable[str], cutoff: float) -> dict[s
     return found
 
 
+class SimilarWords:
+    """:func:`similar_words` against a fixed vocabulary, remembered per message word (the
+    vocabulary never changes, so an entry never goes stale); at most ``size`` words kept."""
+
+    def __init__(self, vocabulary: Iterable[str], cutoff: float, size: int = 50_000) -> None:
+        self.vocabulary = frozenset(vocabulary)
+        self._cutoff = cutoff
+        self._size = size
+        self._seen: dict[str, dict[str, float]] = {}
+
+    def __call__(self, said: str) -> dict[str, float]:
+        found = self._seen.get(said)
+        if found is None:
+            if len(self._seen) >= self._size:
+                self._seen.clear()
+            found = self._seen[said] = similar_words(said, self.vocabulary, self._cutoff)
+        return found
+
+
 class PhraseMatcher:
     """Finds any of a list of phrases in a message, as whole words, tolerating typos.
 
@@ -67,19 +86,7 @@ class PhraseMatcher:
             if phrase_words:
                 self._phrases.append((phrase, phrase_words))
         self._cutoff = cutoff
-        self._loose = loose
-        self._phrase_vocabulary = {word for _, words in self._phrases for word in words}
-        # Message words seen before -> the phrase words they resemble (bounded cache).
-        self._similar: dict[str, dict[str, float]] = {}
-
-    def _like(self, said: str) -> dict[str, float]:
-        found = self._similar.get(said)
-        if found is None:
-            if len(self._similar) >= 50_000:
-                self._similar.clear()
-            found = similar_words(said, self._phrase_vocabulary, self._loose)
-            self._similar[said] = found
-        return found
+        self._like = SimilarWords((w for _, words in self._phrases for w in words), loose)
 
     def find(self, message_words: Sequence[str]) -> str | None:
         """The first configured phrase found in ``message_words``, as configured; else None."""
@@ -87,7 +94,7 @@ class PhraseMatcher:
             return None
         # likeness[phrase word][message word]; word likeness is symmetric (the same rule and
         # the same ratio either way), so it is looked up from the message word's side, cached.
-        likeness: dict[str, dict[str, float]] = {w: {} for w in self._phrase_vocabulary}
+        likeness: dict[str, dict[str, float]] = {w: {} for w in self._like.vocabulary}
         for said in set(message_words):
             for word, score in self._like(said).items():
                 likeness[word][said] = score
