@@ -9,9 +9,10 @@ every process. The log keeps recent events so a dashboard that reconnects with
 
 from __future__ import annotations
 
-import dataclasses
+import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from tortoise import timezone
@@ -29,6 +30,16 @@ def audience_dict(audience: Audience) -> dict[str, Any]:
         "queue": audience.queue,
         "everyone": audience.everyone,
     }
+
+
+# What Tortoise's JSONField writes (compact, ASCII), from one encoder: ``json.dumps`` with
+# options builds a new encoder on every call, and the event log is on the hot path.
+encode_json = json.JSONEncoder(separators=(",", ":")).encode
+
+
+@lru_cache(maxsize=1024)
+def _audience_json(audience: Audience) -> str:
+    return encode_json(audience_dict(audience))
 
 
 def audience_of(data: dict[str, Any]) -> Audience:
@@ -50,18 +61,15 @@ class EventLog:
         if not events:
             return []
         await exclusive(EVENT_LOG, postgres=self.postgres)
-        now = timezone.now()
         rows = [
-            (
-                event.type,
-                event.chat_id,
-                rawsql.db_value(EventRecord, "data", event.data),
-                rawsql.db_value(EventRecord, "audience", audience_dict(event.audience)),
-            )
+            (event.type, event.chat_id, encode_json(event.data), _audience_json(event.audience))
             for event in events
         ]
-        last = await rawsql.run(_append_plan(rows, now), commit=commit)
-        return [dataclasses.replace(e, seq=last + i) for i, e in enumerate(events, 1)]
+        at = rawsql.time_param(timezone.now())
+        last = await rawsql.run(_append_plan(rows, at), commit=commit)
+        return [
+            Event(e.type, e.chat_id, e.data, e.audience, last + i) for i, e in enumerate(events, 1)
+        ]
 
     async def last_seq(self) -> int:
         return await _aggregate(Max("seq")) or 0
@@ -96,7 +104,7 @@ class EventLog:
 INSERT_CHUNK = 500  # rows per INSERT statement (6 parameters each)
 
 
-def _append_plan(rows: list[tuple[Any, ...]], now: datetime) -> rawsql.Plan[int]:
+def _append_plan(rows: list[tuple[Any, ...]], now: datetime | str) -> rawsql.Plan[int]:
     """The last seq, then the rows numbered after it (multi-row INSERTs). Pure."""
     found = yield 'SELECT MAX("seq") AS "last" FROM "events"', []
     last = int(found[0]["last"] or 0) if found else 0

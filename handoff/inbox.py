@@ -221,7 +221,8 @@ class Inbox:
                 run.append(item)
             now = timezone.now()
             cached = [self.chat_ids.get((m.channel, m.chat_external_id)) for _, m in run]
-            plan = _ingest_plan([m for _, m in run], cached, [True] * len(run), now)
+            at = rawsql.time_param(now)
+            plan = _ingest_plan([m for _, m in run], cached, [True] * len(run), at)
             outcomes = await rawsql.run(plan)
             for (unit, message), outcome in zip(run, outcomes, strict=False):
                 done.append(await self._stored(unit, message, outcome, now))
@@ -242,7 +243,8 @@ class Inbox:
                 chat_id, own = joined.id, joined.external_id == inbound.chat_external_id
         if chat_id is None:
             chat_id = self.chat_ids.get((inbound.channel, inbound.chat_external_id))
-        outcomes = await rawsql.run(_ingest_plan([inbound], [chat_id], [own], now))
+        at = rawsql.time_param(now)
+        outcomes = await rawsql.run(_ingest_plan([inbound], [chat_id], [own], at))
         return await self._stored(unit, inbound, outcomes[0], now)
 
     async def _stored(
@@ -353,7 +355,7 @@ def _ingest_plan(
     messages: Sequence[InboundMessage],
     cached: Sequence[int | None],
     own: Sequence[bool],
-    now: datetime,
+    now: datetime | str,
 ) -> rawsql.Plan[list[_Outcome]]:
     """Store each message unless it is a repeat (chat found or created, message inserted,
     counted on the chat). Stops after a message to a closed chat: it must be reopened first.
@@ -378,10 +380,14 @@ def _ingest_plan(
                 ]  # fmt: skip
                 chat_id, created = int(rows[0]["id"]), True
             known[key] = chat_id
-        attachments = [attachment.as_dict() for attachment in inbound.attachments]
+        attachments = (
+            rawsql.db_value(Message, "attachments", [a.as_dict() for a in inbound.attachments])
+            if inbound.attachments
+            else "[]"
+        )
         inserted = yield INSERT_MESSAGE, [
             chat_id, inbound.text, Sender.CUSTOMER.value, Status.SENT.value, False,
-            inbound.message_external_id, rawsql.db_value(Message, "attachments", attachments),
+            inbound.message_external_id, attachments,
             inbound.reply_to_external_id, 0, now, now,
         ]  # fmt: skip
         if not inserted:

@@ -223,6 +223,16 @@ def _datetime_columns(model: type[Model]) -> tuple[str, ...]:
     )
 
 
+def time_param(value: datetime) -> datetime | str:
+    """``value`` as a statement parameter: on SQLite the text Tortoise's adapter would store.
+
+    sqlite3 calls that adapter, a Python function, for every datetime parameter of every
+    statement, in SQLite's thread; a plan that uses one instant many times passes it
+    formatted once. PostgreSQL (asyncpg) takes the datetime itself.
+    """
+    return value if is_postgres() else value.isoformat(" ")
+
+
 def db_value(model: type[Model], field: str, value: Any) -> Any:
     """``value`` as the driver takes it for ``model.field`` (JSON text, enum value, ...)."""
     return model._meta.fields_map[field].to_db_value(value, model)
