@@ -90,12 +90,17 @@ class ChatIds:
 
 
 class Inbox:
-    def __init__(self, writer: Writer, staff: Staff, presenter: Presenter) -> None:
+    def __init__(
+        self, writer: Writer, staff: Staff, presenter: Presenter, *, defer: float = 0.0
+    ) -> None:
         self.writer = writer
         self.staff = staff
         self.presenter = presenter
         self.chat_ids = ChatIds()
         self.reactions: list[Reaction] = []
+        # Seconds the reactions to a burst's messages may wait for the burst to end.
+        self.defer = defer
+        self._deferred: list[Received] = []  # stored, their reactions not started yet
         self._tasks: set[asyncio.Task[None]] = set()
         self._arriving = 0  # receive calls in progress
         self._calm = asyncio.Event()  # set: nothing arrived for QUIET seconds
@@ -129,8 +134,8 @@ class Inbox:
 
     async def calm(self, at_most: float) -> None:
         """Wait until no message has arrived for :data:`QUIET` seconds (at most ``at_most``
-        seconds): in a burst, acknowledging providers goes first, answering follows."""
-        if not self._calm.is_set():
+        seconds)."""
+        if not self._calm.is_set() and at_most > 0:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(at_most):
                     await self._calm.wait()
@@ -182,9 +187,21 @@ class Inbox:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     def react(self, result: Received) -> None:
-        """Run the reactions (the bot, ...) to a stored message, in the background."""
-        for reaction in self.reactions:
-            self.track(reaction(result))
+        """Run the reactions (the bot, ...) to a stored message, in the background, once
+        messages have stopped arriving (at most :attr:`defer` seconds after the first one
+        waiting): in a burst, acknowledging providers goes first, answering follows."""
+        if not self.reactions:
+            return
+        self._deferred.append(result)
+        if len(self._deferred) == 1:
+            self.track(self._react_when_calm())
+
+    async def _react_when_calm(self) -> None:
+        await self.calm(self.defer)
+        deferred, self._deferred = self._deferred, []
+        for result in deferred:
+            for reaction in self.reactions:
+                self.track(reaction(result))
 
     def track(self, work: Coroutine[Any, Any, None]) -> None:
         """Run ``work`` in the background; :meth:`drain` waits for it, errors are logged."""
