@@ -12,7 +12,10 @@ Operations of one kind that arrive together can also share a savepoint
 (:meth:`Writer.run_merged`): a burst of webhooks becomes one call that stores
 all their messages, with far fewer statements than one call each. If that
 merged call fails, each of its items is run again alone, in its own savepoint,
-so a bad item still fails only its own caller.
+so a bad item still fails only its own caller. A batch of merged operations only
+(the usual case: webhooks, the bot's answers, delivery results) needs no savepoint
+at all: it runs as one transaction, and only if that fails is it run again the
+careful way.
 """
 
 from __future__ import annotations
@@ -139,7 +142,7 @@ class Writer:
                 await self._commit(batch)
 
     async def _commit(self, batch: list[_Pending]) -> None:
-        if len(batch) > 1 and await self._commit_one_group(batch):
+        if len(batch) > 1 and await self._commit_merged(batch):
             return
         results: list[tuple[_Pending, Any, BaseException | None]] = []
         try:
@@ -168,27 +171,35 @@ class Writer:
         self.operations += len(batch)
         await self._after_commit(results, numbered)
 
-    async def _commit_one_group(self, batch: list[_Pending]) -> bool:
-        """A batch of one merged kind only (a burst of webhooks) commits without a savepoint:
-        two fewer round trips to the database. If it fails, it is rolled back whole and False
+    async def _commit_merged(self, batch: list[_Pending]) -> bool:
+        """A batch of merged operations only (a burst of webhooks, the bot's answers, ...)
+        runs each kind's items in one call and commits without a savepoint: far fewer round
+        trips to the database. If anything fails, the batch is rolled back whole and False
         says: run it the careful way (a savepoint per group, then per item)."""
-        first = batch[0]
-        if first.merged is None or any(i.merged is None or i.key != first.key for i in batch):
+        if any(item.merged is None for item in batch):
             return False
+        groups: dict[Hashable, list[_Pending]] = {}
         for item in batch:
             item.unit = Unit()
+            groups.setdefault(item.key, []).append(item)
+        values: dict[int, Any] = {}
         try:
             async with rawsql.transaction():
-                values = await first.merged([i.unit for i in batch], [i.item for i in batch])
-                events = [e for i in batch for e in i.unit.events]
+                for group in groups.values():
+                    merged = group[0].merged
+                    assert merged is not None
+                    got = await merged([i.unit for i in group], [i.item for i in group])
+                    values.update((id(i), v) for i, v in zip(group, got, strict=True))
+                done = [item for group in groups.values() for item in group]  # run order
+                events = [e for item in done for e in item.unit.events]
                 numbered = await self._log.append(events, commit=True)
-        except Exception as exc:  # noqa: BLE001 - tried again item by item by the caller
-            log.debug("batch of %d %s failed (%r); one by one", len(batch), first.key, exc)
+        except Exception as exc:  # noqa: BLE001 - tried again group by group by the caller
+            log.debug("batch of %d merged operations failed (%r); carefully", len(batch), exc)
             return False
         self.batches += 1
         self.operations += len(batch)
         results: list[tuple[_Pending, Any, BaseException | None]] = [
-            (item, value, None) for item, value in zip(batch, values, strict=True)
+            (item, values[id(item)], None) for item in done
         ]
         await self._after_commit(results, numbered)
         return True
