@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -43,6 +43,7 @@ from storage.models import Chat, Message, Mode, Sender, Status
 log = logging.getLogger(__name__)
 
 QUIET = 0.01  # seconds without an arriving message after which a burst is over
+BUSY_REACTIONS = 4  # reactions run at a time while a burst outlasts Inbox.defer
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +101,9 @@ class Inbox:
         self.reactions: list[Reaction] = []
         # Seconds the reactions to a burst's messages may wait for the burst to end.
         self.defer = defer
-        self._deferred: list[Received] = []  # stored, their reactions not started yet
+        # Stored messages whose reactions have not started, with the loop time they came.
+        self._deferred: deque[tuple[float, Received]] = deque()
+        self._releasing = False  # a task starts the deferred reactions
         self._tasks: set[asyncio.Task[None]] = set()
         self._arriving = 0  # receive calls in progress
         self._calm = asyncio.Event()  # set: nothing arrived for QUIET seconds
@@ -188,26 +191,43 @@ class Inbox:
 
     def react(self, result: Received) -> None:
         """Run the reactions (the bot, ...) to a stored message, in the background, once
-        messages have stopped arriving (at most :attr:`defer` seconds after the first one
-        waiting): in a burst, acknowledging providers goes first, answering follows."""
+        messages have stopped arriving: in a burst, acknowledging providers goes first and
+        answering follows. A burst that lasts longer than :attr:`defer` seconds gets its
+        answers meanwhile, oldest first, :data:`BUSY_REACTIONS` at a time."""
         if not self.reactions:
             return
-        self._deferred.append(result)
-        if len(self._deferred) == 1:
-            self.track(self._react_when_calm())
+        self._deferred.append((asyncio.get_running_loop().time(), result))
+        if not self._releasing:
+            self._releasing = True
+            self.track(self._release())
 
-    async def _react_when_calm(self) -> None:
-        await self.calm(self.defer)
-        deferred, self._deferred = self._deferred, []
-        for result in deferred:
-            for reaction in self.reactions:
-                self.track(reaction(result))
+    async def _release(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._deferred:
+                await self.calm(self._deferred[0][0] + self.defer - loop.time())
+                if self._calm.is_set():  # the burst is over: every answer at once
+                    while self._deferred:
+                        self._start(self._deferred.popleft()[1])
+                    continue
+                # Still arriving, and the oldest has waited long enough: a few answers at a
+                # time, so that storing what keeps arriving is not starved.
+                started: list[asyncio.Task[None]] = []
+                for _ in range(min(BUSY_REACTIONS, len(self._deferred))):
+                    started.extend(self._start(self._deferred.popleft()[1]))
+                await asyncio.wait(started)
+        finally:
+            self._releasing = False
 
-    def track(self, work: Coroutine[Any, Any, None]) -> None:
+    def _start(self, result: Received) -> list[asyncio.Task[None]]:
+        return [self.track(reaction(result)) for reaction in self.reactions]
+
+    def track(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         """Run ``work`` in the background; :meth:`drain` waits for it, errors are logged."""
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._reaction_done)
+        return task
 
     def _reaction_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
