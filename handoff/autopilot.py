@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -43,8 +43,11 @@ class Autopilot:
         desk: Desk,
         *,
         timeout: float = 15.0,
+        wait_turn: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.bot = bot
+        # Awaited before each answer: lets a burst of arriving messages be stored first.
+        self.wait_turn = wait_turn
         self.writer = writer
         self.desk = desk
         self.timeout = timeout
@@ -74,6 +77,8 @@ class Autopilot:
 
     async def _answer(self, received: Received) -> None:
         started = asyncio.get_running_loop().time()
+        if self.wait_turn is not None:
+            await self.wait_turn()
         context = await self._context(received)
         if context is None:
             return

@@ -78,10 +78,11 @@ class Core:
         connectors: dict[str, Connector] = {}
         desk = Desk(writer, staff, presenter, postgres=postgres)
         desk.handoff_message = handoff_message
-        inbox = Inbox(writer, staff, presenter, defer=BURST_DEFER)
+        inbox = Inbox(writer, staff, presenter)
         autopilot = None
         if bot is not None:
-            autopilot = Autopilot(bot, writer, desk)
+            autopilot = Autopilot(bot, writer, desk, wait_turn=lambda: inbox.calm(BURST_DEFER))
+        if autopilot is not None:
             inbox.reactions.append(autopilot.react)
         presence = Presence(presence_store or MemoryPresence(), writer)
         core = cls(

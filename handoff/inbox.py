@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -43,7 +43,6 @@ from storage.models import Chat, Message, Mode, Sender, Status
 log = logging.getLogger(__name__)
 
 QUIET = 0.01  # seconds without an arriving message after which a burst is over
-BUSY_REACTIONS = 4  # reactions run at a time while a burst outlasts Inbox.defer
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,19 +90,12 @@ class ChatIds:
 
 
 class Inbox:
-    def __init__(
-        self, writer: Writer, staff: Staff, presenter: Presenter, *, defer: float = 0.0
-    ) -> None:
+    def __init__(self, writer: Writer, staff: Staff, presenter: Presenter) -> None:
         self.writer = writer
         self.staff = staff
         self.presenter = presenter
         self.chat_ids = ChatIds()
         self.reactions: list[Reaction] = []
-        # Seconds the reactions to a burst's messages may wait for the burst to end.
-        self.defer = defer
-        # Stored messages whose reactions have not started, with the loop time they came.
-        self._deferred: deque[tuple[float, Received]] = deque()
-        self._releasing = False  # a task starts the deferred reactions
         self._tasks: set[asyncio.Task[None]] = set()
         self._arriving = 0  # receive calls in progress
         self._calm = asyncio.Event()  # set: nothing arrived for QUIET seconds
@@ -137,8 +129,8 @@ class Inbox:
 
     async def calm(self, at_most: float) -> None:
         """Wait until no message has arrived for :data:`QUIET` seconds (at most ``at_most``
-        seconds)."""
-        if not self._calm.is_set() and at_most > 0:
+        seconds): in a burst, acknowledging providers goes first, answering follows."""
+        if not self._calm.is_set():
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(at_most):
                     await self._calm.wait()
@@ -190,44 +182,15 @@ class Inbox:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     def react(self, result: Received) -> None:
-        """Run the reactions (the bot, ...) to a stored message, in the background, once
-        messages have stopped arriving: in a burst, acknowledging providers goes first and
-        answering follows. A burst that lasts longer than :attr:`defer` seconds gets its
-        answers meanwhile, oldest first, :data:`BUSY_REACTIONS` at a time."""
-        if not self.reactions:
-            return
-        self._deferred.append((asyncio.get_running_loop().time(), result))
-        if not self._releasing:
-            self._releasing = True
-            self.track(self._release())
+        """Run the reactions (the bot, ...) to a stored message, in the background."""
+        for reaction in self.reactions:
+            self.track(reaction(result))
 
-    async def _release(self) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            while self._deferred:
-                await self.calm(self._deferred[0][0] + self.defer - loop.time())
-                if self._calm.is_set():  # the burst is over: every answer at once
-                    while self._deferred:
-                        self._start(self._deferred.popleft()[1])
-                    continue
-                # Still arriving, and the oldest has waited long enough: a few answers at a
-                # time, so that storing what keeps arriving is not starved.
-                started: list[asyncio.Task[None]] = []
-                for _ in range(min(BUSY_REACTIONS, len(self._deferred))):
-                    started.extend(self._start(self._deferred.popleft()[1]))
-                await asyncio.wait(started)
-        finally:
-            self._releasing = False
-
-    def _start(self, result: Received) -> list[asyncio.Task[None]]:
-        return [self.track(reaction(result)) for reaction in self.reactions]
-
-    def track(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    def track(self, work: Coroutine[Any, Any, None]) -> None:
         """Run ``work`` in the background; :meth:`drain` waits for it, errors are logged."""
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._reaction_done)
-        return task
 
     def _reaction_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)

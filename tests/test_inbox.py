@@ -9,7 +9,7 @@ import pytest
 
 from connectors.base import Attachment, InboundMessage
 from handoff import events
-from handoff.inbox import BUSY_REACTIONS, QUIET, Received
+from handoff.inbox import QUIET
 from storage.models import Chat, ChatTransition, Message, Mode
 from tests.support import Api
 
@@ -210,49 +210,3 @@ async def test_answers_wait_for_a_burst_to_be_stored_but_only_so_long(admin: Api
     started = asyncio.get_running_loop().time()
     await core.inbox.calm(5)  # still calm: no wait at all
     assert asyncio.get_running_loop().time() - started < QUIET
-
-
-async def test_reactions_follow_a_burst_and_a_long_burst_gets_a_few_at_a_time(admin: Api) -> None:
-    """The bot's answers start once messages stop arriving; when they keep arriving longer
-    than ``defer``, the oldest are answered meanwhile, a few at a time, each once, in order."""
-    inbox = admin.service.core.inbox
-    inbox.defer = 0.3
-    feeding = False
-    running = peak = 0
-    seen: list[tuple[str, bool]] = []
-
-    async def record(received: Received) -> None:
-        nonlocal running, peak
-        running += 1
-        if feeding:
-            peak = max(peak, running)
-        seen.append((received.text, feeding))
-        await asyncio.sleep(0.01)
-        running -= 1
-
-    inbox.reactions.append(record)
-    await asyncio.gather(*(inbox.receive(inbound(f"short {i}", f"s{i}")) for i in range(5)))
-    assert seen == []  # stored and acknowledged; the answers wait for the quiet moment
-    await inbox.drain()
-    assert sorted(text for text, _ in seen) == [f"short {i}" for i in range(5)]
-
-    seen.clear()
-    count, feeding = 0, True
-
-    async def feed() -> None:
-        nonlocal count
-        loop = asyncio.get_running_loop()
-        until = loop.time() + 0.8
-        while loop.time() < until:
-            count += 1
-            await inbox.receive(inbound(f"long {count:04d}", f"l{count}", who=f"62{count % 7}"))
-
-    await asyncio.gather(*(feed() for _ in range(4)))
-    feeding = False
-    await inbox.drain()
-    texts = [text for text, _ in seen]
-    assert sorted(texts) == [f"long {i:04d}" for i in range(1, count + 1)]  # each once
-    assert any(during for _, during in seen)  # answered while the burst went on
-    assert peak <= BUSY_REACTIONS  # a few at a time meanwhile
-    during = [text for text, still in seen if still]
-    assert during == sorted(during)  # oldest first
