@@ -46,7 +46,9 @@ class Autopilot:
         wait_turn: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.bot = bot
-        # Awaited before each answer: lets a burst of arriving messages be stored first.
+        # Awaited before an answer that queued behind another one for the same chat (the
+        # inbox defers the first while a burst arrives): one answer per chat per deferral
+        # while the burst goes on, the rest right after it.
         self.wait_turn = wait_turn
         self.writer = writer
         self.desk = desk
@@ -61,8 +63,11 @@ class Autopilot:
         if received.mode != Mode.BOT:
             return
         lock = self._locks.setdefault(received.chat_id, asyncio.Lock())
+        queued = lock.locked() or bool(lock._waiters)  # behind another answer for this chat
         try:
             async with lock:  # one decision at a time per chat (fallback counts stay exact)
+                if queued and self.wait_turn is not None:
+                    await self.wait_turn()
                 await self._answer(received)
         finally:
             if not lock.locked() and not lock._waiters:
@@ -77,8 +82,6 @@ class Autopilot:
 
     async def _answer(self, received: Received) -> None:
         started = asyncio.get_running_loop().time()
-        if self.wait_turn is not None:
-            await self.wait_turn()
         context = await self._context(received)
         if context is None:
             return

@@ -78,7 +78,7 @@ class Core:
         connectors: dict[str, Connector] = {}
         desk = Desk(writer, staff, presenter, postgres=postgres)
         desk.handoff_message = handoff_message
-        inbox = Inbox(writer, staff, presenter)
+        inbox = Inbox(writer, staff, presenter, defer=BURST_DEFER)
         autopilot = None
         if bot is not None:
             autopilot = Autopilot(bot, writer, desk, wait_turn=lambda: inbox.calm(BURST_DEFER))

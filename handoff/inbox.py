@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -43,6 +43,7 @@ from storage.models import Chat, Message, Mode, Sender, Status
 log = logging.getLogger(__name__)
 
 QUIET = 0.01  # seconds without an arriving message after which a burst is over
+RELEASE_STEP = 0.02  # seconds: deferred reactions that fell due start together, this often
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,12 +91,19 @@ class ChatIds:
 
 
 class Inbox:
-    def __init__(self, writer: Writer, staff: Staff, presenter: Presenter) -> None:
+    def __init__(
+        self, writer: Writer, staff: Staff, presenter: Presenter, *, defer: float = 0.0
+    ) -> None:
         self.writer = writer
         self.staff = staff
         self.presenter = presenter
         self.chat_ids = ChatIds()
         self.reactions: list[Reaction] = []
+        # Seconds the reactions to a message may wait while a burst is arriving.
+        self.defer = defer
+        # Stored messages whose reactions have not started, with the loop time they came.
+        self._deferred: deque[tuple[float, Received]] = deque()
+        self._releasing = False  # a task starts the deferred reactions
         self._tasks: set[asyncio.Task[None]] = set()
         self._arriving = 0  # receive calls in progress
         self._calm = asyncio.Event()  # set: nothing arrived for QUIET seconds
@@ -130,7 +138,7 @@ class Inbox:
     async def calm(self, at_most: float) -> None:
         """Wait until no message has arrived for :data:`QUIET` seconds (at most ``at_most``
         seconds): in a burst, acknowledging providers goes first, answering follows."""
-        if not self._calm.is_set():
+        if not self._calm.is_set() and at_most > 0:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(at_most):
                     await self._calm.wait()
@@ -182,9 +190,32 @@ class Inbox:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     def react(self, result: Received) -> None:
-        """Run the reactions (the bot, ...) to a stored message, in the background."""
-        for reaction in self.reactions:
-            self.track(reaction(result))
+        """Run the reactions (the bot, ...) to a stored message, in the background, once
+        messages have stopped arriving or :attr:`defer` seconds after it came, whichever is
+        first: in a burst, acknowledging providers goes first and answering follows."""
+        if not self.reactions:
+            return
+        self._deferred.append((asyncio.get_running_loop().time(), result))
+        if not self._releasing:
+            self._releasing = True
+            self.track(self._release())
+
+    async def _release(self) -> None:
+        """One task holds the waiting reactions (not a task and a timer each: a burst of
+        thousands of webhooks would carry as many through the event loop)."""
+        loop = asyncio.get_running_loop()
+        try:
+            while self._deferred:
+                calm, now = self._calm.is_set(), loop.time()
+                while self._deferred and (calm or self._deferred[0][0] + self.defer <= now):
+                    result = self._deferred.popleft()[1]
+                    for reaction in self.reactions:
+                        self.track(reaction(result))
+                if self._deferred:
+                    due = self._deferred[0][0] + self.defer - now
+                    await self.calm(max(due, RELEASE_STEP))
+        finally:
+            self._releasing = False
 
     def track(self, work: Coroutine[Any, Any, None]) -> None:
         """Run ``work`` in the background; :meth:`drain` waits for it, errors are logged."""

@@ -9,7 +9,7 @@ import pytest
 
 from connectors.base import Attachment, InboundMessage
 from handoff import events
-from handoff.inbox import QUIET
+from handoff.inbox import QUIET, Received
 from storage.models import Chat, ChatTransition, Message, Mode
 from tests.support import Api
 
@@ -210,3 +210,49 @@ async def test_answers_wait_for_a_burst_to_be_stored_but_only_so_long(admin: Api
     started = asyncio.get_running_loop().time()
     await core.inbox.calm(5)  # still calm: no wait at all
     assert asyncio.get_running_loop().time() - started < QUIET
+
+
+async def test_reactions_wait_for_a_burst_each_at_most_defer_seconds(admin: Api) -> None:
+    """The bot's answers start once messages stop arriving; while they keep arriving, each
+    answer starts ``defer`` seconds after its message came (not later), each once, in order."""
+    inbox = admin.service.core.inbox
+    inbox.defer = 0.3
+    loop = asyncio.get_running_loop()
+    feeding = False
+    came: dict[str, float] = {}
+    seen: list[tuple[str, float, bool]] = []  # text, seconds after it came, during the burst
+
+    async def record(received: Received) -> None:
+        seen.append((received.text, loop.time() - came[received.text], feeding))
+
+    inbox.reactions.append(record)
+
+    async def receive(text: str, msg_id: str, who: str = "628111") -> None:
+        came[text] = loop.time()
+        await inbox.receive(inbound(text, msg_id, who=who))
+
+    await asyncio.gather(*(receive(f"short {i}", f"s{i}") for i in range(5)))
+    assert seen == []  # stored and acknowledged; the answers wait for the quiet moment
+    await inbox.drain()
+    assert sorted(text for text, _, _ in seen) == [f"short {i}" for i in range(5)]
+    assert all(waited < 0.2 for _, waited, _ in seen)  # the quiet moment, not the deferral
+
+    seen.clear()
+    count, feeding = 0, True
+
+    async def feed() -> None:
+        nonlocal count
+        until = loop.time() + 0.9
+        while loop.time() < until:
+            count += 1
+            await receive(f"long {count:04d}", f"l{count}", who=f"62{count % 7}")
+
+    await asyncio.gather(*(feed() for _ in range(4)))
+    feeding = False
+    await inbox.drain()
+    texts = [text for text, _, _ in seen]
+    assert sorted(texts) == [f"long {i:04d}" for i in range(1, count + 1)]  # each once
+    during = [(text, waited) for text, waited, still in seen if still]
+    assert during  # the burst outlasted the deferral: its oldest were answered meanwhile
+    assert all(0.3 <= waited < 0.3 + 0.25 for _, waited in during)
+    assert [text for text, _ in during] == sorted(text for text, _ in during)  # in order
