@@ -137,7 +137,7 @@ def load(db_path: Path, chats: int, messages: int, agent_ids: list[int]) -> floa
     return time.perf_counter() - started
 
 
-PLANS = {
+PLANS: dict[str, tuple[str, list[Any]]] = {
     "list, first page": (
         "SELECT * FROM chats ORDER BY activity_at DESC, id DESC LIMIT 51", []),
     "list, mode=agent": (
