@@ -3,9 +3,13 @@ the whole service as an aiohttp app, and a small API client that logs in."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
+import shutil
+import sqlite3
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +22,7 @@ from connectors.mock.whatsapp import MockWhatsApp
 from msgcenter import demo
 from msgcenter.service import SERVICE, Service, build_app
 from msgcenter.settings import Settings
+from storage.db import migrate
 from tests.redis_support import REDIS_URL, RedisProxy
 from tests.support import Api, ClientFactory, make_settings
 from tests.whatsapp_support import WhatsApp, running_mock, start_whatsapp
@@ -38,27 +43,75 @@ def _backends() -> list[Any]:
 
 
 @pytest.fixture(params=_backends())
-async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """A fresh, empty database: a SQLite file, or a new PostgreSQL database dropped after."""
+async def db_url(
+    request: pytest.FixtureRequest, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
+    """A fresh database with every migration applied (a copy of one migrated once per
+    session), or an empty one for a test marked ``empty_database``: a SQLite file, or a new
+    PostgreSQL database dropped after."""
     # Tortoise caches insert SQL per connection name, not per dialect; tests switch dialects.
     EXECUTOR_CACHE.clear()
+    empty = request.node.get_closest_marker("empty_database") is not None
     if request.param == "sqlite":
-        yield f"sqlite://{tmp_path / 'msgcenter.db'}"
+        path = tmp_path / "msgcenter.db"
+        if not empty:
+            shutil.copyfile(await _sqlite_template(tmp_path_factory), path)
+        yield f"sqlite://{path}"
         return
     assert POSTGRES_URL
     name = f"msgcenter_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(POSTGRES_URL)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
+    template = "" if empty else f' TEMPLATE "{await _postgres_template()}"'
+    await _postgres(f'CREATE DATABASE "{name}"{template}')
+    yield _postgres_url(name)
+    await _postgres(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# Migrated once per session: copying a database is much cheaper than migrating one per test.
+_templates: dict[str, Any] = {}
+
+
+async def _sqlite_template(factory: pytest.TempPathFactory) -> Path:
+    if "sqlite" not in _templates:
+        path = factory.mktemp("template") / "msgcenter.db"
+        await migrate(f"sqlite://{path}")
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # everything in the file itself
+        _templates["sqlite"] = path
+    path: Path = _templates["sqlite"]
+    return path
+
+
+async def _postgres_template() -> str:
+    if "postgres" not in _templates:
+        name = f"msgcenter_template_{uuid.uuid4().hex[:12]}"
+        await _postgres(f'CREATE DATABASE "{name}"')
+        await migrate(_postgres_url(name))
+        _templates["postgres"] = name
+    name: str = _templates["postgres"]
+    return name
+
+
+def _postgres_url(name: str) -> str:
+    assert POSTGRES_URL
     base, _, _ = POSTGRES_URL.rpartition("/")
-    yield f"{base}/{name}"
+    return f"{base}/{name}"
+
+
+async def _postgres(statement: str) -> None:
+    assert POSTGRES_URL
     admin = await asyncpg.connect(POSTGRES_URL)
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(statement)
     finally:
         await admin.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_templates() -> Iterator[None]:
+    yield
+    name = _templates.pop("postgres", None)
+    if name is not None:  # every test's event loop is closed by now
+        asyncio.run(_postgres(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture

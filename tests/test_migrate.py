@@ -13,6 +13,7 @@ from tests.conftest import POSTGRES_URL
 pytestmark = pytest.mark.skipif(not POSTGRES_URL, reason="MSGCENTER_TEST_POSTGRES_URL is not set")
 
 
+@pytest.mark.empty_database
 @pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
 async def test_processes_starting_together_migrate_once(db_url: str) -> None:
     # Without the migration lock two of these fail with IntegrityError (tables made twice).
