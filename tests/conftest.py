@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import shutil
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,9 @@ from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from connectors.mock.whatsapp import MockWhatsApp
 from msgcenter import demo
+from msgcenter.cli import new_event_loop
 from msgcenter.service import SERVICE, Service, build_app
-from msgcenter.settings import Settings
+from msgcenter.settings import ServerSettings, Settings
 from storage.db import migrate
 from tests.redis_support import REDIS_URL, RedisProxy
 from tests.support import Api, ClientFactory, make_settings
@@ -140,6 +142,14 @@ async def admin(anon: Api) -> Api:
 @pytest.fixture
 async def agent(anon: Api) -> Api:
     return await anon.login("agent", "agent123")
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """Every test runs on the event loop the service runs on (``server.event_loop``)."""
+    kind = ServerSettings.model_fields["event_loop"].default
+    return {kind: functools.partial(new_event_loop, kind)}
 
 
 # .ci/run sets MSGCENTER_TEST_REQUIRE_SERVICES: there, a skipped test is a failure (the

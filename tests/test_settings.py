@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
+from msgcenter.cli import new_event_loop
 from msgcenter.settings import SettingsError, build_settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -17,6 +19,7 @@ def test_the_shipped_config_loads_with_the_documented_defaults() -> None:
     assert settings.storage.url == "sqlite://data/msgcenter.db"
     assert settings.events.url == "memory://"
     assert settings.auth.jwt_secret is None  # no secret has a default
+    assert settings.server.event_loop == "uvloop"
 
 
 def test_env_vars_override_any_key() -> None:
@@ -45,6 +48,7 @@ def test_env_vars_override_any_key() -> None:
         ({"storage": {"url": "mysql://x"}}, {}, "storage.url"),
         ({"auth": {"jwt_secret": "short"}}, {}, "auth.jwt_secret"),
         ({"server": {"prot": 1}}, {}, "server.prot"),
+        ({}, {"MSGCENTER_SERVER__EVENT_LOOP": "trio"}, "server.event_loop"),
         ({}, {"MSGCENTER_LOGGING__LEVEL": "LOUD"}, "logging.level"),
         ({}, {"MSGCENTER_CHANNELS__EMAIL__DOMAINS": "[broken"}, "channels.email.domains"),
     ],
@@ -52,6 +56,16 @@ def test_env_vars_override_any_key() -> None:
 def test_a_bad_value_names_its_key(data: dict[str, object], env: dict[str, str], key: str) -> None:
     with pytest.raises(SettingsError, match=key.replace(".", r"\.")):
         build_settings(data, environ=env)
+
+
+def test_the_service_runs_on_the_event_loop_it_is_given() -> None:
+    for kind, module in (("uvloop", "uvloop"), ("asyncio", "asyncio")):
+        loop = new_event_loop(kind)
+        try:
+            assert type(loop).__module__.split(".")[0] == module
+            assert loop.run_until_complete(asyncio.sleep(0, "ran")) == "ran"
+        finally:
+            loop.close()
 
 
 def test_a_named_config_file_must_exist(tmp_path: Path) -> None:
