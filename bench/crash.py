@@ -211,7 +211,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--n", type=int, default=3000, help="webhooks (one message each)")
+    ap.add_argument("--n", type=int, default=8000, help="webhooks (one message each)")
     ap.add_argument("--customers", type=int, default=300)
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--rounds", type=int, default=3)
