@@ -71,10 +71,10 @@ class Core:
         bot: Bot | None = None,
         handoff_message: Callable[[Chat], str] | None = None,
     ) -> Core:
-        log = EventLog(postgres=postgres)
-        writer = Writer(bus, log)
         staff = Staff(passwords, default_capacity=default_capacity)
         presenter = Presenter(timezone)
+        log = EventLog(postgres=postgres, presenter=presenter, staff=staff)
+        writer = Writer(bus, log)
         connectors: dict[str, Connector] = {}
         desk = Desk(writer, staff, presenter, postgres=postgres)
         desk.handoff_message = handoff_message

@@ -5,6 +5,12 @@ Numbers are allocated while the writer's transaction holds the write lock
 allocation across processes until commit), so ``seq`` order is commit order in
 every process. The log keeps recent events so a dashboard that reconnects with
 ``after_seq`` gets exactly what it missed, in order.
+
+A new message's event (``message.created`` with the message and its chat's row, seen by the
+chat's own audience) is stored as a reference to the message: copying its ~1 KB of JSON was
+the largest single cost of storing a webhook. Read back, it is rebuilt from the message and
+chat rows as they are now (the newest state, which is what the dashboard ends on anyway),
+and only for those who may see the chat both then and now.
 """
 
 from __future__ import annotations
@@ -19,9 +25,13 @@ from tortoise import timezone
 from tortoise.functions import Max, Min
 
 from handoff import rawsql
-from handoff.events import Audience, Event
+from handoff.events import MESSAGE_CREATED, Audience, Event
 from handoff.locks import EVENT_LOG, exclusive
-from storage.models import EventRecord
+from handoff.staff import Staff
+from handoff.views import CHAT_FIELDS, MESSAGE_FIELDS, Presenter, row_audience
+from storage.models import Chat, EventRecord, Message
+
+REF = "$ref"  # the stored data of an event kept as a reference: {"$ref": {"message": id}}
 
 
 def audience_dict(audience: Audience) -> dict[str, Any]:
@@ -50,10 +60,29 @@ def audience_of(data: dict[str, Any]) -> Audience:
     )
 
 
+def both(first: Audience, second: Audience) -> Audience:
+    """Who both audiences admit (admins always)."""
+    if first.everyone or first.queue:
+        return second
+    if second.everyone or second.queue:
+        return first
+    return Audience(agent_ids=first.agent_ids & second.agent_ids)
+
+
 class EventLog:
-    def __init__(self, *, postgres: bool, keep: timedelta = timedelta(hours=24)) -> None:
+    def __init__(
+        self,
+        *,
+        postgres: bool,
+        keep: timedelta = timedelta(hours=24),
+        presenter: Presenter | None = None,
+        staff: Staff | None = None,
+    ) -> None:
+        """``presenter`` and ``staff`` rebuild events stored as references; without them
+        every event is stored whole."""
         self.postgres = postgres
         self.keep = keep
+        self._views = (presenter, staff) if presenter is not None and staff is not None else None
 
     async def append(self, events: Sequence[Event], *, commit: bool = False) -> list[Event]:
         """Number and store ``events``; call inside the writer's transaction (``commit``: the
@@ -62,7 +91,7 @@ class EventLog:
             return []
         await exclusive(EVENT_LOG, postgres=self.postgres)
         rows = [
-            (event.type, event.chat_id, encode_json(event.data), _audience_json(event.audience))
+            (event.type, event.chat_id, self._stored(event), _audience_json(event.audience))
             for event in events
         ]
         at = rawsql.time_param(timezone.now())
@@ -81,24 +110,88 @@ class EventLog:
             return None
         if first is None and after_seq < await self.last_seq():
             return None
-        rows = (
-            await EventRecord.filter(seq__gt=after_seq)
-            .order_by("seq")
-            .limit(limit)
-            .values("seq", "type", "chat_id", "data", "audience")
-        )
-        return [
-            Event(
-                row["type"], row["chat_id"], row["data"], audience_of(row["audience"]), row["seq"]
+        found: list[Event] = []
+        while len(found) < limit:
+            want = limit - len(found)
+            rows = (
+                await EventRecord.filter(seq__gt=after_seq)
+                .order_by("seq")
+                .limit(want)
+                .values("seq", "type", "chat_id", "data", "audience")
             )
-            for row in rows
-        ]
+            found += await self._events(rows)
+            if len(rows) < want:
+                break
+            after_seq = rows[-1]["seq"]  # an event whose rows are gone was left out: read on
+        return found
+
+    def _stored(self, event: Event) -> str:
+        """The JSON kept for ``event``: a reference to its message where it can be rebuilt
+        from the rows exactly for whom it was meant, else the whole of it."""
+        data = event.data
+        if self._views is not None and event.type == MESSAGE_CREATED and len(data) == 2:
+            message, chat = data.get("message"), data.get("chat")
+            if (
+                isinstance(message, dict)
+                and isinstance(chat, dict)
+                and message.get("chat_id") == event.chat_id
+                and event.audience == _view_audience(chat)
+            ):
+                return f'{{"{REF}":{{"message":{int(message["id"])}}}}}'
+        return encode_json(data)
+
+    async def _events(self, rows: list[dict[str, Any]]) -> list[Event]:
+        refs = {int(row["data"][REF]["message"]) for row in rows if REF in row["data"]}
+        rebuilt = await self._rebuild(refs) if refs else {}
+        events = []
+        for row in rows:
+            data, audience = row["data"], audience_of(row["audience"])
+            if REF in data:
+                found = rebuilt.get(int(data[REF]["message"]))
+                if found is None:
+                    continue  # the message or its chat is gone: nothing left to show
+                data, now = found
+                audience = both(audience, now)
+            events.append(Event(row["type"], row["chat_id"], data, audience, row["seq"]))
+        return events
+
+    async def _rebuild(self, ids: set[int]) -> dict[int, tuple[dict[str, Any], Audience]]:
+        """message id -> the ``message.created`` data of it now, and its chat's audience now.
+        Three queries at most, however many events."""
+        assert self._views is not None, "references are stored only with a presenter and staff"
+        presenter, staff = self._views
+        messages = await Message.filter(id__in=ids).values(*MESSAGE_FIELDS)
+        chat_ids = {message["chat_id"] for message in messages}
+        chats = {
+            chat["id"]: chat for chat in await Chat.filter(id__in=chat_ids).values(*CHAT_FIELDS)
+        }
+        agents = {c["assigned_agent_id"] for c in chats.values()} - {None}
+        names = await staff.names(agents) if agents else {}
+        rebuilt = {}
+        for message in messages:
+            chat = chats.get(message["chat_id"])
+            if chat is not None:
+                data = {
+                    "message": presenter.message(message),
+                    "chat": presenter.chat_row(chat, names),
+                }
+                rebuilt[int(message["id"])] = (data, row_audience(chat))
+        return rebuilt
 
     async def prune(self) -> int:
         """Forget events older than the retention; the newest one is always kept."""
         last = await self.last_seq()
         cutoff = timezone.now() - self.keep
         return await EventRecord.filter(created_at__lt=cutoff, seq__lt=last).delete()
+
+
+def _view_audience(row: dict[str, Any]) -> Audience:
+    """The audience of a chat as its row view (``Presenter.chat_row``) shows it."""
+    agent = row.get("assigned_agent_id")
+    return Audience(
+        agent_ids=frozenset() if agent is None else frozenset({agent}),
+        queue=bool(row.get("queued")),
+    )
 
 
 INSERT_CHUNK = 500  # rows per INSERT statement (6 parameters each)

@@ -42,3 +42,32 @@ async def test_list_and_detail_queries_do_not_grow_with_the_page(
     few = await _queries(admin, caplog, f"/chats/{busy}?limit=1")
     many = await _queries(admin, caplog, f"/chats/{busy}?limit=200")
     assert few == many <= 3
+
+
+async def test_replaying_the_event_log_does_not_grow_with_the_page(
+    admin: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Messages' events are stored as references and rebuilt on replay: in one go."""
+    core = admin.service.core
+    core.inbox.reactions.clear()
+    start = await core.log.last_seq()
+    await core.inbox.receive_many(
+        [
+            InboundMessage(channel="Telegram", chat_external_id=str(700 + i % 40),
+                           message_external_id=f"r{i}", text=f"message {i}",
+                           customer_name=f"Customer {i % 40}")
+            for i in range(120)
+        ]
+    )  # fmt: skip
+    await core.staff.names()  # agent names cached, as on a running server
+
+    async def replay(limit: int) -> int:
+        caplog.clear()
+        events = await core.log.since(start, limit=limit)
+        assert events is not None and len(events) == limit
+        created = [e for e in events if e.type == "message.created"]
+        assert created and all(e.data["message"]["text"].startswith("message") for e in created)
+        return sum(1 for r in caplog.records if r.name == db_client_logger.name)
+
+    caplog.set_level(logging.DEBUG, logger=db_client_logger.name)
+    assert await replay(5) == await replay(120) <= 5  # first kept seq, page, messages, chats

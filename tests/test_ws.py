@@ -12,8 +12,9 @@ import jwt
 import pytest
 from aiohttp import WSMsgType
 
-from connectors.base import InboundMessage
-from handoff.events import Event, MemoryEventBus
+from connectors.base import Attachment, InboundMessage
+from handoff.eventlog import both
+from handoff.events import Audience, Event, MemoryEventBus
 from storage.models import EventRecord, User
 from tests.support import TEST_SECRET, Api
 
@@ -148,6 +149,71 @@ async def test_resume_delivers_exactly_the_missed_events_in_order(admin: Api) ->
     await resumed.close()
 
 
+async def test_a_replayed_message_is_rebuilt_from_its_rows_as_they_are_now(admin: Api) -> None:
+    """The log keeps a new message's event as a reference; the replay shows the message
+    (customer's, bot's, agent's) as it was pushed and its chat's row as it is now."""
+    ws = await _connect(admin)
+    inbox = admin.service.core.inbox
+    last = await admin.service.core.log.last_seq()
+    photo = Attachment(kind="image", name="receipt.jpg", mime_type="image/jpeg", ref="f1")
+    await inbox.receive(
+        InboundMessage(channel="WhatsApp", chat_external_id="62811", message_external_id="w1",
+                       text="<b>my receipt</b>", customer_name="Budi", attachments=(photo,))
+    )  # fmt: skip
+    await inbox.drain()  # the bot answers
+    live = [f for f in await _frames(ws) if f["type"] == "message.created"]
+    chat_id = live[0]["chat_id"]
+    status, _ = await admin.post("/chats/messages", {"chat_id": chat_id, "text": "hi Budi"})
+    assert status == 201
+    live += [f for f in await _frames(ws) if f["type"] == "message.created"]
+    await ws.close()
+    senders = [f["data"]["message"]["sender"] for f in live]
+    assert senders == ["customer", "bot", "system", "agent"]  # system: the agent took over
+    stored = await EventRecord.get(seq=live[0]["seq"])
+    assert stored.data == {"$ref": {"message": live[0]["data"]["message"]["id"]}}
+
+    resumed, frames = await _resume(admin, last)
+    await resumed.close()
+    replayed = [f for f in frames if f["type"] == "message.created"]
+    _, chats = await admin.get("/chats/")
+    now = next(chat for chat in chats if chat["id"] == chat_id)
+    assert [f["seq"] for f in replayed] == [f["seq"] for f in live]
+    for old, new in zip(live, replayed, strict=True):
+        assert new["data"]["message"] == old["data"]["message"]
+        assert new["data"]["chat"] == now
+    assert replayed[0]["data"]["message"]["attachments"][0]["name"] == "receipt.jpg"
+    assert replayed[0]["data"]["message"]["text"] == "<b>my receipt</b>"
+
+
+async def test_a_replay_shows_a_chat_only_to_who_may_see_it_then_and_now(
+    admin: Api, agent: Api
+) -> None:
+    _, chats = await agent.get("/chats/")
+    john = next(c["id"] for c in chats if c["name"] == "John Doe")  # the agent's chat
+    last = await admin.service.core.log.last_seq()
+    await admin.post("/chats/messages", {"chat_id": john, "text": "while it is yours"})
+    resumed, frames = await _resume(agent, last)
+    await resumed.close()
+    assert [f["data"]["message"]["text"] for f in frames if f["type"] == "message.created"] == [
+        "while it is yours"
+    ]
+    _, me = await admin.get("/auth/me")
+    await admin.post(f"/chats/{john}/assign", {"agent_id": me["id"]})  # no longer the agent's
+    resumed, frames = await _resume(agent, last)
+    await resumed.close()
+    # "while it is yours", rebuilt with its chat as it is now, is no longer for them; the
+    # note of the transfer (stored whole: meant for them too) is.
+    notes = [f["data"]["message"] for f in frames if f["type"] == "message.created"]
+    assert [note["sender"] for note in notes] == ["system"]
+    moved = [f for f in frames if f["type"] == "chat.updated"]
+    assert moved and moved[-1]["data"]["chat"]["assigned_agent_id"] == me["id"]  # told it moved
+    resumed, frames = await _resume(admin, last)
+    await resumed.close()
+    assert "while it is yours" in [
+        f["data"]["message"]["text"] for f in frames if f["type"] == "message.created"
+    ]
+
+
 async def test_resume_from_a_forgotten_seq_asks_for_a_resync(admin: Api) -> None:
     inbox = admin.service.core.inbox
     for i in range(3):
@@ -208,3 +274,22 @@ async def test_a_listener_that_cannot_keep_up_is_dropped_not_buffered() -> None:
     drained = [await slow.get() for _ in range(4)]
     assert drained[-1] is None  # the end marker arrives even though the queue was full
     assert await asyncio.wait_for(slow.get(), 0.1) is None
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "admitted"),
+    [
+        (Audience(agent_ids=frozenset({1})), Audience(agent_ids=frozenset({1, 2})), {1}),
+        (Audience(agent_ids=frozenset({1})), Audience(agent_ids=frozenset({2})), set()),
+        (Audience(queue=True), Audience(agent_ids=frozenset({2})), {2}),
+        (Audience(agent_ids=frozenset({3})), Audience(queue=True), {3}),
+        (Audience(queue=True), Audience(queue=True), {1, 2, 3}),
+        (Audience(everyone=True), Audience(agent_ids=frozenset({1})), {1}),
+    ],
+)
+def test_a_replayed_event_admits_only_who_both_audiences_admit(
+    first: Audience, second: Audience, admitted: set[int]
+) -> None:
+    together = both(first, second)
+    assert {user for user in (1, 2, 3) if together.admits(user, False)} == admitted
+    assert together.admits(99, True)  # admins see everything
