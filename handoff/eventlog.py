@@ -74,15 +74,15 @@ class EventLog:
         self,
         *,
         postgres: bool,
+        presenter: Presenter,
+        staff: Staff,
         keep: timedelta = timedelta(hours=24),
-        presenter: Presenter | None = None,
-        staff: Staff | None = None,
     ) -> None:
-        """``presenter`` and ``staff`` rebuild events stored as references; without them
-        every event is stored whole."""
+        """``presenter`` and ``staff`` rebuild the events stored as references."""
         self.postgres = postgres
         self.keep = keep
-        self._views = (presenter, staff) if presenter is not None and staff is not None else None
+        self.presenter = presenter
+        self.staff = staff
 
     async def append(self, events: Sequence[Event], *, commit: bool = False) -> list[Event]:
         """Number and store ``events``; call inside the writer's transaction (``commit``: the
@@ -129,7 +129,7 @@ class EventLog:
         """The JSON kept for ``event``: a reference to its message where it can be rebuilt
         from the rows exactly for whom it was meant, else the whole of it."""
         data = event.data
-        if self._views is not None and event.type == MESSAGE_CREATED and len(data) == 2:
+        if event.type == MESSAGE_CREATED and len(data) == 2:
             message, chat = data.get("message"), data.get("chat")
             if (
                 isinstance(message, dict)
@@ -141,13 +141,14 @@ class EventLog:
         return encode_json(data)
 
     async def _events(self, rows: list[dict[str, Any]]) -> list[Event]:
-        refs = {int(row["data"][REF]["message"]) for row in rows if REF in row["data"]}
+        refs = {ref for row in rows if (ref := _message_ref(row["data"])) is not None}
         rebuilt = await self._rebuild(refs) if refs else {}
         events = []
         for row in rows:
             data, audience = row["data"], audience_of(row["audience"])
-            if REF in data:
-                found = rebuilt.get(int(data[REF]["message"]))
+            ref = _message_ref(data)
+            if ref is not None:
+                found = rebuilt.get(ref)
                 if found is None:
                     continue  # the message or its chat is gone: nothing left to show
                 data, now = found
@@ -158,15 +159,14 @@ class EventLog:
     async def _rebuild(self, ids: set[int]) -> dict[int, tuple[dict[str, Any], Audience]]:
         """message id -> the ``message.created`` data of it now, and its chat's audience now.
         Three queries at most, however many events."""
-        assert self._views is not None, "references are stored only with a presenter and staff"
-        presenter, staff = self._views
+        presenter = self.presenter
         messages = await Message.filter(id__in=ids).values(*MESSAGE_FIELDS)
         chat_ids = {message["chat_id"] for message in messages}
         chats = {
             chat["id"]: chat for chat in await Chat.filter(id__in=chat_ids).values(*CHAT_FIELDS)
         }
         agents = {c["assigned_agent_id"] for c in chats.values()} - {None}
-        names = await staff.names(agents) if agents else {}
+        names = await self.staff.names(agents) if agents else {}
         rebuilt = {}
         for message in messages:
             chat = chats.get(message["chat_id"])
@@ -183,6 +183,12 @@ class EventLog:
         last = await self.last_seq()
         cutoff = timezone.now() - self.keep
         return await EventRecord.filter(created_at__lt=cutoff, seq__lt=last).delete()
+
+
+def _message_ref(data: Any) -> int | None:
+    """The message id of an event stored as a reference, else None."""
+    ref = data.get(REF) if isinstance(data, dict) else None
+    return int(ref["message"]) if isinstance(ref, dict) else None
 
 
 def _view_audience(row: dict[str, Any]) -> Audience:
