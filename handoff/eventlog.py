@@ -141,12 +141,12 @@ class EventLog:
         return encode_json(data)
 
     async def _events(self, rows: list[dict[str, Any]]) -> list[Event]:
-        refs = {ref for row in rows if (ref := _message_ref(row["data"])) is not None}
-        rebuilt = await self._rebuild(refs) if refs else {}
+        refs = [_message_ref(row["data"]) for row in rows]
+        wanted = {ref for ref in refs if ref is not None}
+        rebuilt = await self._rebuild(wanted) if wanted else {}
         events = []
-        for row in rows:
+        for row, ref in zip(rows, refs, strict=True):
             data, audience = row["data"], audience_of(row["audience"])
-            ref = _message_ref(data)
             if ref is not None:
                 found = rebuilt.get(ref)
                 if found is None:

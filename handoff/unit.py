@@ -182,25 +182,21 @@ class Writer:
         for item in batch:
             item.unit = Unit()
             groups.setdefault(item.key, []).append(item)
-        values: dict[int, Any] = {}
+        results: list[tuple[_Pending, Any, BaseException | None]] = []  # in run order
         try:
             async with rawsql.transaction():
                 for group in groups.values():
                     merged = group[0].merged
                     assert merged is not None
                     got = await merged([i.unit for i in group], [i.item for i in group])
-                    values.update((id(i), v) for i, v in zip(group, got, strict=True))
-                done = [item for group in groups.values() for item in group]  # run order
-                events = [e for item in done for e in item.unit.events]
+                    results += [(item, value, None) for item, value in zip(group, got, strict=True)]
+                events = [e for item, _, _ in results for e in item.unit.events]
                 numbered = await self._log.append(events, commit=True)
         except Exception as exc:  # noqa: BLE001 - tried again group by group by the caller
             log.debug("batch of %d merged operations failed (%r); carefully", len(batch), exc)
             return False
         self.batches += 1
         self.operations += len(batch)
-        results: list[tuple[_Pending, Any, BaseException | None]] = [
-            (item, values[id(item)], None) for item in done
-        ]
         await self._after_commit(results, numbered)
         return True
 
