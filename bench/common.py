@@ -58,17 +58,10 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
-
-
-def loop_cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process's main thread (the event loop's) so far."""
-    with open(f"/proc/{pid}/task/{pid}/stat") as f:
+def cpu_seconds(pid: int, *, main_thread: bool = False) -> float:
+    """User + system CPU time a process (or its main thread: the event loop's) has used so far."""
+    path = f"/proc/{pid}/task/{pid}/stat" if main_thread else f"/proc/{pid}/stat"
+    with open(path) as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 

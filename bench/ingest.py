@@ -38,7 +38,6 @@ from bench.common import (
     check_ingest,
     cpu_seconds,
     free_port,
-    loop_cpu_seconds,
     machine,
     phone_for,
     post_load,
@@ -129,9 +128,9 @@ async def run_msgcenter(
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
             await asyncio.sleep(1.0)
-        cpu0, loop0 = cpu_seconds(pid), loop_cpu_seconds(pid)
+        cpu0, loop0 = cpu_seconds(pid), cpu_seconds(pid, main_thread=True)
         result = await post_load(mc.webhook, bodies, a.concurrency, mc.app_secret)
-        cpu, loop = cpu_seconds(pid) - cpu0, loop_cpu_seconds(pid) - loop0
+        cpu, loop = cpu_seconds(pid) - cpu0, cpu_seconds(pid, main_thread=True) - loop0
         print(f"  msgcenter server CPU during the load {cpu:.2f} s = "
               f"{cpu * 1000 / len(bodies):.2f} ms/msg ({loop * 1000 / len(bodies):.2f} in the "
               f"event loop's thread, {loop / result.wall:.0%} of the load's "
