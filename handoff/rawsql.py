@@ -8,11 +8,13 @@ current transaction, like the ORM's own queries.
 
 A :data:`Plan` is a generator that yields ``(sql, values)`` steps and is sent each step's
 rows back; it holds the logic between statements (e.g. "if the insert found a repeat, read
-the chat instead"). :func:`run` drives it: on SQLite the whole plan runs inside aiosqlite's
-worker thread in one hand-off (each statement would otherwise cost a round trip between the
-event loop and that thread, which is what bounded ingest); on PostgreSQL it awaits each
-statement. A plan computes only: it touches no shared state and no asyncio object, because
-on SQLite it runs in another thread.
+the chat instead"). :func:`run` drives it. On SQLite, in the writer's :func:`transaction`, the
+statements run right on the event loop's thread: each is an indexed lookup or a row written
+(microseconds), while a hand-off to aiosqlite's thread costs a wait for the GIL, which the
+loop holds while it parses HTTP (see ``storage.sqlite``); only COMMIT, which waits on the
+disk, goes to that thread. Outside it, the whole plan runs in aiosqlite's thread in one
+hand-off. On PostgreSQL it awaits each statement. A plan computes only: it touches no shared
+state and no asyncio object, because it may run in another thread.
 """
 
 from __future__ import annotations
@@ -69,33 +71,26 @@ async def fetch(sql: str, values: Sequence[Any] = ()) -> list[dict[str, Any]]:
 async def run(plan: Plan[T], *, commit: bool = False) -> T:
     """Drive ``plan`` on the current connection (see the module docstring); its result.
 
-    In a :func:`transaction` on SQLite, the transaction's BEGIN goes with the plan if nothing
-    ran before it, and ``commit`` ends the transaction with the plan's last statement (each
-    saves a hand-off to SQLite's thread). Elsewhere ``commit`` is left to the transaction.
+    In a :func:`transaction` on SQLite, the statements run on the event loop's own thread
+    (each is short: an indexed lookup or a row written) and ``commit`` ends the transaction
+    after the plan. Elsewhere ``commit`` is left to the transaction.
     """
     connection = get_connection("default")
     if connection.capabilities.dialect == "sqlite":
-        deferred = connection if isinstance(connection, _DeferredBegin) else None
-        begin = deferred is not None and not deferred.begun
-        end = deferred is not None and commit
         try:
-            wrapper: Any
-            if deferred is not None:  # its own acquire_connection would BEGIN on a hand-off
-                wrapper = ConnectionWrapper(deferred._lock, deferred)
+            if isinstance(connection, _DeferredBegin):
+                async with connection._lock:
+                    await connection.ensure_begun()
+                    result: T = _drive(connection._connection._conn, plan)
             else:
-                wrapper = connection.acquire_connection()
-            async with wrapper as aio:
-                result: T = await aio._execute(_drive, aio._conn, plan, begin, end)
+                async with connection.acquire_connection() as aio:
+                    result = await aio._execute(_drive, aio._conn, plan)
         except sqlite3.IntegrityError as exc:
             raise IntegrityError(exc) from exc
         except sqlite3.OperationalError as exc:
             raise OperationalError(exc) from exc
-        finally:
-            if deferred is not None and begin:
-                deferred.begun = True  # BEGIN ran, even if a statement after it failed
-        if end:
-            assert deferred is not None
-            deferred._finalized = True
+        if commit and isinstance(connection, _DeferredBegin):
+            await connection.commit()
         return result
     try:
         step = next(plan)
@@ -108,9 +103,10 @@ async def run(plan: Plan[T], *, commit: bool = False) -> T:
 @asynccontextmanager
 async def transaction() -> AsyncIterator[None]:
     """A transaction, as Tortoise's ``in_transaction`` (the ORM and nested savepoints work in
-    it), with fewer hand-offs to SQLite's thread: BEGIN is sent with the first statement and
-    COMMIT may go with the last plan (``run(plan, commit=True)``). A writer's batch pays 2
-    hand-offs instead of 5. On PostgreSQL it is ``in_transaction``."""
+    it), with fewer hand-offs to SQLite's thread: it begins with its first statement, on the
+    loop's thread, and a plan's statements run there too (:func:`run`); ``run(plan,
+    commit=True)`` commits after the last plan. A writer's batch pays one hand-off, COMMIT,
+    instead of 5. On PostgreSQL it is ``in_transaction``."""
     client = get_connection("default")
     if client.capabilities.dialect != "sqlite":
         async with in_transaction():
@@ -142,9 +138,22 @@ class _DeferredBegin(SqliteTransactionWrapper):
         self.begun = False
 
     async def ensure_begun(self) -> None:
-        if not self.begun:
-            await self._connection.execute("BEGIN")
-            self.begun = True
+        """BEGIN IMMEDIATE: take the write lock now, on the event loop's thread if it is free
+        (no wait), else waiting for it (up to the busy timeout) in SQLite's thread; after
+        that no statement of the transaction waits for another process."""
+        if self.begun:
+            return
+        conn: sqlite3.Connection = self._connection._conn
+        patience = conn.execute("PRAGMA busy_timeout").fetchone()[0]
+        conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:  # another process writes: wait off the loop
+            conn.execute(f"PRAGMA busy_timeout = {int(patience)}")
+            await self._connection.execute("BEGIN IMMEDIATE")
+        else:
+            conn.execute(f"PRAGMA busy_timeout = {int(patience)}")
+        self.begun = True
 
     def acquire_connection(self) -> Any:
         return _BeginFirst(self)
@@ -170,11 +179,8 @@ class _BeginFirst:
         return await self.inner.__aexit__(*exc)
 
 
-def _drive(conn: sqlite3.Connection, plan: Plan[T], begin: bool = False, commit: bool = False) -> T:
-    """Runs in aiosqlite's worker thread: every statement of ``plan``, in one go (after BEGIN,
-    before COMMIT, if asked)."""
-    if begin:
-        conn.execute("BEGIN")
+def _drive(conn: sqlite3.Connection, plan: Plan[T]) -> T:
+    """Every statement of ``plan``, in one go (on the loop's thread, or in SQLite's)."""
     try:
         step = next(plan)
         while True:
@@ -182,10 +188,7 @@ def _drive(conn: sqlite3.Connection, plan: Plan[T], begin: bool = False, commit:
             rows = conn.execute(_prepare(sql, False), list(values)).fetchall()
             step = plan.send([dict(row) for row in rows])
     except StopIteration as stop:
-        result: T = stop.value
-    if commit:
-        conn.execute("COMMIT")
-    return result
+        return stop.value  # type: ignore[no-any-return]
 
 
 def instance(model: type[M], row: dict[str, Any]) -> M:

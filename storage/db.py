@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 from tortoise import Tortoise
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.context import TortoiseContext
 from tortoise.migrations.api import migrate as tortoise_migrate
 
@@ -38,9 +39,11 @@ def tortoise_config(url: str) -> dict[str, Any]:
     }
 
 
-def _normalise_url(url: str) -> str:
+def _normalise_url(url: str) -> str | dict[str, Any]:
     if url.startswith("postgresql://"):
         return "postgres://" + url[len("postgresql://") :]
+    if is_sqlite(url):  # Tortoise's engine, opened for the event loop's thread too
+        return {**expand_db_url(url), "engine": "storage.sqlite"}
     return url
 
 

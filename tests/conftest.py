@@ -55,10 +55,7 @@ async def db_url(
     EXECUTOR_CACHE.clear()
     empty = request.node.get_closest_marker("empty_database") is not None
     if request.param == "sqlite":
-        path = tmp_path / "msgcenter.db"
-        if not empty:
-            shutil.copyfile(await _sqlite_template(tmp_path_factory), path)
-        yield f"sqlite://{path}"
+        yield await sqlite_url(tmp_path, tmp_path_factory, empty=empty)
         return
     assert POSTGRES_URL
     name = f"msgcenter_test_{uuid.uuid4().hex[:12]}"
@@ -70,6 +67,16 @@ async def db_url(
 
 # Migrated once per session: copying a database is much cheaper than migrating one per test.
 _templates: dict[str, Any] = {}
+
+
+async def sqlite_url(
+    tmp_path: Path, factory: pytest.TempPathFactory, *, empty: bool = False
+) -> str:
+    """A fresh SQLite file in ``tmp_path``: migrated (a copy of the template) unless ``empty``."""
+    path = tmp_path / "msgcenter.db"
+    if not empty:
+        shutil.copyfile(await _sqlite_template(factory), path)
+    return f"sqlite://{path}"
 
 
 async def _sqlite_template(factory: pytest.TempPathFactory) -> Path:

@@ -1,0 +1,93 @@
+"""SQLite: the writer's transaction runs its statements on the event loop's own thread (no
+hand-off to aiosqlite's thread, whose start waits for the GIL), and waits for a write lock
+that another process holds off that thread."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+from tortoise import Tortoise
+
+from handoff import rawsql
+from msgcenter.settings import Settings
+from storage.models import User
+from tests.conftest import sqlite_url
+from tests.support import Api
+
+
+@pytest.fixture
+async def db_url(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    return await sqlite_url(tmp_path, tmp_path_factory)
+
+
+def rename(name: str) -> rawsql.Plan[int]:
+    """Renames the demo agent; the thread it ran on."""
+    yield 'UPDATE "users" SET "display_name" = ? WHERE "username" = ?', [name, "agent"]
+    return threading.get_ident()
+
+
+async def agent_name() -> str | None:
+    return (await User.get(username="agent")).display_name
+
+
+def busy_timeout() -> int:
+    conn: sqlite3.Connection = Tortoise.get_connection("default")._connection._conn
+    value: int = conn.execute("PRAGMA busy_timeout").fetchone()[0]
+    return value
+
+
+async def test_a_transaction_runs_its_statements_on_the_loop_thread(admin: Api) -> None:
+    async with rawsql.transaction():
+        here = await rawsql.run(rename("Ann"))
+        also_here = await rawsql.run(rename("Bea"), commit=True)
+    assert here == also_here == threading.get_ident()
+    assert await agent_name() == "Bea"
+    elsewhere = await rawsql.run(rename("Cid"))  # no transaction: in aiosqlite's thread
+    assert elsewhere != threading.get_ident()
+    assert await agent_name() == "Cid"
+
+
+async def test_a_write_lock_held_elsewhere_is_waited_for_off_the_loop(
+    admin: Api, settings: Settings
+) -> None:
+    patience = busy_timeout()
+    held, release = threading.Event(), threading.Event()
+
+    def other_process() -> None:  # another connection, as `msgcenter` run from a shell would be
+        db = sqlite3.connect(settings.storage.url.removeprefix("sqlite://"), isolation_level=None)
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("UPDATE users SET display_name = 'Dan' WHERE username = 'agent'")
+            held.set()
+            release.wait(5)
+            db.execute("COMMIT")
+        finally:
+            db.close()
+
+    holder = threading.Thread(target=other_process)
+    holder.start()
+    await asyncio.to_thread(held.wait, 5)
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticking = asyncio.create_task(ticker())
+    asyncio.get_running_loop().call_later(0.3, release.set)
+    try:
+        async with rawsql.transaction():
+            await rawsql.run(rename("Eve"), commit=True)
+    finally:
+        ticking.cancel()
+        release.set()
+        await asyncio.to_thread(holder.join, 5)
+    assert ticks >= 15  # the loop went on while the transaction waited for the lock
+    assert await agent_name() == "Eve"  # after the other connection's "Dan"
+    assert busy_timeout() == patience  # the loop thread's no-wait attempt left it as it was
