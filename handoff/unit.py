@@ -140,6 +140,10 @@ class Writer:
                 count = min(len(self._pending), self._max_batch)
                 batch = [self._pending.popleft() for _ in range(count)]
                 await self._commit(batch)
+                # One turn of the loop before the next batch: the callers that commit answered
+                # respond now, not after the next batch's statements (which run on this
+                # thread, see rawsql.run), and what arrived meanwhile joins the next batch.
+                await asyncio.sleep(0)
 
     async def _commit(self, batch: list[_Pending]) -> None:
         if len(batch) > 1 and await self._commit_merged(batch):
