@@ -31,12 +31,13 @@ from typing import Any, TypeVar, cast
 from tortoise.backends.base.client import ConnectionWrapper
 from tortoise.backends.sqlite.client import SqliteTransactionWrapper
 from tortoise.connection import get_connection, get_connections
-from tortoise.exceptions import IntegrityError, OperationalError
+from tortoise.exceptions import IntegrityError, OperationalError, TransactionManagementError
 from tortoise.fields import DatetimeField
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
 from storage.models import Chat
+from storage.sqlite import start_now
 
 M = TypeVar("M", bound=Model)
 T = TypeVar("T")
@@ -154,6 +155,13 @@ class _DeferredBegin(SqliteTransactionWrapper):
         else:
             conn.execute(f"PRAGMA busy_timeout = {int(patience)}")
         self.begun = True
+
+    async def commit(self) -> None:
+        """COMMIT in aiosqlite's thread (it waits on the disk), started right away."""
+        if self._finalized:
+            raise TransactionManagementError("Transaction already finalised")
+        await start_now(self._connection, self._connection._conn.commit)
+        self._finalized = True
 
     def acquire_connection(self) -> Any:
         return _BeginFirst(self)

@@ -1,12 +1,13 @@
 """SQLite: the writer's transaction runs its statements on the event loop's own thread (no
-hand-off to aiosqlite's thread, whose start waits for the GIL), and waits for a write lock
-that another process holds off that thread."""
+hand-off to aiosqlite's thread, whose start waits for the GIL), waits for a write lock that
+another process holds off that thread, and hands COMMIT over so that it starts at once."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from tortoise import Tortoise
 from handoff import rawsql
 from msgcenter.settings import Settings
 from storage.models import User
+from storage.sqlite import START_WAIT, start_now
 from tests.conftest import sqlite_url
 from tests.support import Api
 
@@ -91,3 +93,24 @@ async def test_a_write_lock_held_elsewhere_is_waited_for_off_the_loop(
     assert ticks >= 15  # the loop went on while the transaction waited for the lock
     assert await agent_name() == "Eve"  # after the other connection's "Dan"
     assert busy_timeout() == patience  # the loop thread's no-wait attempt left it as it was
+
+
+async def test_a_job_handed_over_runs_in_sqlite_thread(admin: Api) -> None:
+    aio = Tortoise.get_connection("default")._connection
+    assert await start_now(aio, threading.get_ident) != threading.get_ident()
+    with pytest.raises(sqlite3.OperationalError):
+        await start_now(aio, lambda: aio._conn.execute("SELECT nope FROM nowhere"))
+
+
+async def test_a_busy_sqlite_thread_holds_the_loop_up_for_start_wait_at_most(
+    admin: Api,
+) -> None:
+    aio = Tortoise.get_connection("default")._connection
+    busy = asyncio.ensure_future(aio._execute(time.sleep, 0.3))  # an earlier, slow job
+    await asyncio.sleep(0.01)
+    began = time.perf_counter()
+    handed = start_now(aio, threading.get_ident)
+    assert time.perf_counter() - began < START_WAIT + 0.05  # not the slow job's 0.3 s
+    assert not handed.done()
+    await handed  # runs once the slow job is over
+    assert busy.done()
