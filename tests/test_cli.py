@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import socket
 import subprocess
@@ -10,6 +11,9 @@ import sys
 from pathlib import Path
 
 import aiohttp
+from aiohttp import web
+
+from msgcenter.cli import freeze_startup_objects
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -121,3 +125,12 @@ async def test_demo_serves_the_seed_flow_and_simulated_customers(tmp_path: Path)
         output, _ = await process.communicate()
     assert process.returncode == 0, output.decode()[-2000:]
     assert b"DEMO ONLY" in output
+
+
+async def test_start_up_objects_are_kept_out_of_full_collections() -> None:
+    """What the served process made while starting is frozen (``_run`` calls this last)."""
+    try:
+        await freeze_startup_objects(web.Application())
+        assert gc.get_freeze_count() > 1000
+    finally:
+        gc.unfreeze()
