@@ -68,7 +68,13 @@ async def run_bare(a: argparse.Namespace, bodies: list[bytes], warm: list[bytes]
         await wait_http(f"http://127.0.0.1:{port}/health", proc=proc)
         url = f"http://127.0.0.1:{port}/webhooks/whatsapp"
         await post_load(url, warm, a.concurrency, "x")
-        return await post_load(url, bodies, a.concurrency, "x")
+        cpu0 = cpu_seconds(proc.pid)
+        result = await post_load(url, bodies, a.concurrency, "x")
+        cpu = cpu_seconds(proc.pid) - cpu0
+        print(f"  bare server CPU during the load {cpu:.2f} s = "
+              f"{cpu * 1000 / len(bodies):.3f} ms/msg ({cpu / result.wall:.0%} of the load's "
+              f"{result.wall:.2f} s)")  # fmt: skip
+        return result
     finally:
         stop(proc)
 
