@@ -83,6 +83,8 @@ async def run(plan: Plan[T], *, commit: bool = False) -> T:
                 async with connection._lock:
                     await connection.ensure_begun()
                     result: T = _drive(connection._connection._conn, plan)
+                if commit:
+                    await connection.commit()
             else:
                 async with connection.acquire_connection() as aio:
                     result = await aio._execute(_drive, aio._conn, plan)
@@ -90,8 +92,6 @@ async def run(plan: Plan[T], *, commit: bool = False) -> T:
             raise IntegrityError(exc) from exc
         except sqlite3.OperationalError as exc:
             raise OperationalError(exc) from exc
-        if commit and isinstance(connection, _DeferredBegin):
-            await connection.commit()
         return result
     try:
         step = next(plan)

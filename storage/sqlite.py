@@ -52,8 +52,8 @@ def start_now(connection: aiosqlite.Connection, job: Callable[[], T]) -> asyncio
     run (measured: 0.7 ms before a COMMIT started, longer than its fsync). Here the loop
     waits for the job to start (at most :data:`START_WAIT`) with the GIL released, so the
     thread takes it at once; the job (COMMIT) then waits on the disk without the GIL while
-    the loop goes on. Uses aiosqlite's queue of (future, function),
-    as its own ``_execute`` does (the version is pinned in pyproject.toml).
+    the loop goes on. Uses aiosqlite's queue of (future, function) as its own ``_execute``
+    does (the version is pinned in pyproject.toml).
     """
     started = threading.Lock()
     started.acquire()
