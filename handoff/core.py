@@ -82,7 +82,6 @@ class Core:
         autopilot = None
         if bot is not None:
             autopilot = Autopilot(bot, writer, desk, wait_turn=lambda: inbox.calm(BURST_DEFER))
-        if autopilot is not None:
             inbox.reactions.append(autopilot.react)
         presence = Presence(presence_store or MemoryPresence(), writer)
         core = cls(

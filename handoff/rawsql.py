@@ -19,14 +19,13 @@ state and no asyncio object, because it may run in another thread.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Generator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from tortoise.backends.base.client import ConnectionWrapper
 from tortoise.backends.sqlite.client import SqliteTransactionWrapper
@@ -37,7 +36,7 @@ from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
 from storage.models import Chat
-from storage.sqlite import start_now
+from storage.sqlite import SqliteClient, start_now
 
 M = TypeVar("M", bound=Model)
 T = TypeVar("T")
@@ -113,8 +112,9 @@ async def transaction() -> AsyncIterator[None]:
         async with in_transaction():
             yield
         return
-    lock: asyncio.Lock = cast(Any, client)._lock  # the lock Tortoise's own SQLite transactions hold
-    async with lock:
+    if not isinstance(client, SqliteClient):
+        raise TypeError("SQLite is opened through the storage.sqlite engine (storage.db)")
+    async with client._lock:  # the lock Tortoise's own SQLite transactions hold
         if not client._connection:
             await client.create_connection(with_db=True)
         tx = _DeferredBegin(client)
@@ -134,27 +134,15 @@ async def transaction() -> AsyncIterator[None]:
 class _DeferredBegin(SqliteTransactionWrapper):
     """Tortoise's SQLite transaction, begun by the first statement that runs in it."""
 
-    def __init__(self, connection: Any) -> None:
-        super().__init__(connection)
+    def __init__(self, client: SqliteClient) -> None:
+        super().__init__(client)
+        self.client = client
         self.begun = False
 
     async def ensure_begun(self) -> None:
-        """BEGIN IMMEDIATE: take the write lock now, on the event loop's thread if it is free
-        (no wait), else waiting for it (up to the busy timeout) in SQLite's thread; after
-        that no statement of the transaction waits for another process."""
-        if self.begun:
-            return
-        conn: sqlite3.Connection = self._connection._conn
-        patience = conn.execute("PRAGMA busy_timeout").fetchone()[0]
-        conn.execute("PRAGMA busy_timeout = 0")
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError:  # another process writes: wait off the loop
-            conn.execute(f"PRAGMA busy_timeout = {int(patience)}")
-            await self._connection.execute("BEGIN IMMEDIATE")
-        else:
-            conn.execute(f"PRAGMA busy_timeout = {int(patience)}")
-        self.begun = True
+        if not self.begun:
+            await self.client.begin_immediate()  # without the loop waiting for another process
+            self.begun = True
 
     async def commit(self) -> None:
         """COMMIT in aiosqlite's thread (it waits on the disk), started right away."""

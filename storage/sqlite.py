@@ -16,7 +16,7 @@ import asyncio
 import sqlite3
 import threading
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import aiosqlite
 from tortoise.backends.sqlite.client import SqliteClient as TortoiseSqliteClient
@@ -30,6 +30,13 @@ START_WAIT = 0.001
 
 
 class SqliteClient(TortoiseSqliteClient):
+    def __init__(self, file_path: str, **kwargs: Any) -> None:
+        super().__init__(file_path, **kwargs)
+        # Every acknowledged message is on disk: FULL whatever the SQLite build's default
+        # (a URL's ?synchronous=NORMAL still chooses otherwise).
+        self.pragmas.setdefault("synchronous", "FULL")
+        self.busy_timeout = 0  # ms; the connection's own, read when it is opened
+
     async def create_connection(self, with_db: bool) -> None:
         if self._connection:
             return
@@ -41,7 +48,25 @@ class SqliteClient(TortoiseSqliteClient):
         for pragma, value in self.pragmas.items():
             cursor = await self._connection.execute(f"PRAGMA {pragma}={value}")
             await cursor.close()
+        async with self._connection.execute("PRAGMA busy_timeout") as cursor:
+            row = await cursor.fetchone()
+        self.busy_timeout = int(row[0]) if row is not None else 0
         await self._post_connect()
+
+    async def begin_immediate(self) -> None:
+        """BEGIN IMMEDIATE: the write lock taken on the event loop's thread when it is free
+        (no wait), else waited for (up to the busy timeout) in aiosqlite's thread. After it no
+        statement of the transaction waits for another process, so the loop never does."""
+        assert self._connection is not None
+        conn = self._connection._conn
+        conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:  # another process writes: wait off the loop
+            conn.execute(f"PRAGMA busy_timeout = {self.busy_timeout}")
+            await self._connection.execute("BEGIN IMMEDIATE")
+        else:
+            conn.execute(f"PRAGMA busy_timeout = {self.busy_timeout}")
 
 
 def start_now(connection: aiosqlite.Connection, job: Callable[[], T]) -> asyncio.Future[T]:

@@ -36,10 +36,15 @@ async def agent_name() -> str | None:
     return (await User.get(username="agent")).display_name
 
 
-def busy_timeout() -> int:
+def pragma(name: str) -> int:
     conn: sqlite3.Connection = Tortoise.get_connection("default")._connection._conn
-    value: int = conn.execute("PRAGMA busy_timeout").fetchone()[0]
+    value: int = conn.execute(f"PRAGMA {name}").fetchone()[0]
     return value
+
+
+async def test_commits_are_synced_and_other_writers_waited_for(admin: Api) -> None:
+    assert pragma("synchronous") == 2  # FULL, whatever the SQLite build's default
+    assert pragma("busy_timeout") > 0
 
 
 async def test_a_transaction_runs_its_statements_on_the_loop_thread(admin: Api) -> None:
@@ -56,7 +61,7 @@ async def test_a_transaction_runs_its_statements_on_the_loop_thread(admin: Api) 
 async def test_a_write_lock_held_elsewhere_is_waited_for_off_the_loop(
     admin: Api, settings: Settings
 ) -> None:
-    patience = busy_timeout()
+    patience = pragma("busy_timeout")
     held, release = threading.Event(), threading.Event()
 
     def other_process() -> None:  # another connection, as `msgcenter` run from a shell would be
@@ -92,7 +97,7 @@ async def test_a_write_lock_held_elsewhere_is_waited_for_off_the_loop(
         await asyncio.to_thread(holder.join, 5)
     assert ticks >= 15  # the loop went on while the transaction waited for the lock
     assert await agent_name() == "Eve"  # after the other connection's "Dan"
-    assert busy_timeout() == patience  # the loop thread's no-wait attempt left it as it was
+    assert pragma("busy_timeout") == patience  # the loop thread's no-wait attempt left it as it was
 
 
 async def test_a_job_handed_over_runs_in_sqlite_thread(admin: Api) -> None:
