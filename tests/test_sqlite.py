@@ -16,7 +16,7 @@ from tortoise import Tortoise
 from handoff import rawsql
 from msgcenter.settings import Settings
 from storage.models import User
-from storage.sqlite import START_WAIT, start_now
+from storage.sqlite import JOURNAL_SIZE_LIMIT, START_WAIT, start_now
 from tests.conftest import sqlite_url
 from tests.support import Api
 
@@ -45,6 +45,25 @@ def pragma(name: str) -> int:
 async def test_commits_are_synced_and_other_writers_waited_for(admin: Api) -> None:
     assert pragma("synchronous") == 2  # FULL, whatever the SQLite build's default
     assert pragma("busy_timeout") > 0
+
+
+def wal_size(db_url: str) -> int:
+    return Path(db_url.removeprefix("sqlite://") + "-wal").stat().st_size
+
+
+async def test_the_wal_keeps_its_size_after_a_checkpoint(admin: Api, db_url: str) -> None:
+    """Commits overwrite the WAL in place instead of growing a file cut back to 16 KiB."""
+    assert pragma("journal_size_limit") == JOURNAL_SIZE_LIMIT
+    conn: sqlite3.Connection = Tortoise.get_connection("default")._connection._conn
+    conn.execute("CREATE TABLE filler (data BLOB)")
+    for _ in range(50):
+        conn.execute("INSERT INTO filler VALUES (?)", [bytes(8192)])
+    grown = wal_size(db_url)
+    assert grown > 400_000
+    busy, pages, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    assert (busy, copied) == (0, pages)
+    conn.execute("INSERT INTO filler VALUES (x'00')")  # starts the WAL over, from its start
+    assert wal_size(db_url) == grown
 
 
 async def test_a_transaction_runs_its_statements_on_the_loop_thread(admin: Api) -> None:
