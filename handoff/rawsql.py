@@ -176,15 +176,37 @@ class _BeginFirst:
 
 
 def _drive(conn: sqlite3.Connection, plan: Plan[T]) -> T:
-    """Every statement of ``plan``, in one go (on the loop's thread, or in SQLite's)."""
+    """Every statement of ``plan``, in one go (on the loop's thread, or in SQLite's).
+
+    Rows are read as tuples and zipped with the statement's column names, kept per statement:
+    a chat row as a dict costs 7 µs this way against 11 µs through ``sqlite3.Row``."""
+    cursor = conn.cursor()
+    cursor.row_factory = None
     try:
         step = next(plan)
         while True:
             sql, values = step
-            rows = conn.execute(_prepare(sql, False), list(values)).fetchall()
-            step = plan.send([dict(row) for row in rows])
+            sql = _prepare(sql, False)
+            rows = cursor.execute(sql, values).fetchall()
+            if rows:
+                names = _columns.get(sql) or _remember_columns(sql, cursor.description)
+                step = plan.send([dict(zip(names, row, strict=True)) for row in rows])
+            else:
+                step = plan.send([])
     except StopIteration as stop:
         return stop.value  # type: ignore[no-any-return]
+    finally:
+        cursor.close()
+
+
+_columns: dict[str, tuple[str, ...]] = {}  # a statement's result columns, by its SQL
+
+
+def _remember_columns(sql: str, description: Sequence[Sequence[Any]]) -> tuple[str, ...]:
+    if len(_columns) >= 512:  # statements built per count of values (IN lists): start over
+        _columns.clear()
+    names = _columns[sql] = tuple(column[0] for column in description)
+    return names
 
 
 def instance(model: type[M], row: dict[str, Any]) -> M:
