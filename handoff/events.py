@@ -66,6 +66,7 @@ class Subscription:
         self.overflowed = False
         self.interrupted = False
         self.closed = False
+        self._ended = False  # the end marker has been taken from the queue
 
     def offer(self, event: Event) -> None:
         if self.closed:
@@ -97,9 +98,23 @@ class Subscription:
 
     async def get(self) -> Event | None:
         """The next event, or None once the subscription is closed."""
-        if self.closed and self._queue.empty():
+        if self._ended or (self.closed and self._queue.empty()):
             return None
-        return await self._queue.get()
+        event = await self._queue.get()
+        self._ended = event is None
+        return event
+
+    def ready(self) -> list[Event]:
+        """The events already waiting, in order, without waiting for more (a listener that
+        woke for one event takes those published with it in the same go)."""
+        events: list[Event] = []
+        while not self._ended and not self._queue.empty():
+            event = self._queue.get_nowait()
+            if event is None:
+                self._ended = True
+            else:
+                events.append(event)
+        return events
 
     async def __aiter__(self) -> AsyncIterator[Event]:
         while (event := await self.get()) is not None:

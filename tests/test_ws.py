@@ -266,6 +266,41 @@ async def test_shutdown_closes_sockets_with_going_away(admin: Api) -> None:
     assert (message.type, message.data) == (WSMsgType.CLOSE, aiohttp.WSCloseCode.GOING_AWAY)
 
 
+@pytest.mark.parametrize("compress", [0, 15])
+async def test_events_committed_together_arrive_as_separate_frames_in_order(
+    admin: Api, compress: int
+) -> None:
+    """One commit's events go out in one write (or one by one with permessage-deflate):
+    each its own frame, whatever its size (frame lengths of 7, 16 and 64 bits)."""
+    ws = await admin.client.ws_connect(f"/ws?token={admin.token}", compress=compress)
+    assert json.loads((await ws.receive(timeout=5)).data)["type"] == "hello"
+    texts = [f"message {i}" for i in range(20)] + ["é" * 200, "ü" * 40_000]
+    batch = [_customer(text, f"m{i}", who=f"6281{i % 3}") for i, text in enumerate(texts)]
+    await admin.service.core.inbox.receive_many(batch)
+    frames = await _frames(ws)
+    messages = [f["data"]["message"] for f in frames if f["type"] == "message.created"]
+    assert [m["text"] for m in messages if m["sender"] == "customer"] == texts
+    assert sum(f["type"] == "chat.created" for f in frames) == 3
+    seqs = [f["seq"] for f in frames]  # with the bot's answers: every event once, in order
+    assert seqs == list(range(seqs[0], seqs[0] + len(frames)))
+    await ws.close()
+
+
+async def test_a_listener_takes_what_is_waiting_up_to_the_end() -> None:
+    bus = MemoryEventBus()
+    listener = bus.subscribe()
+    await bus.publish([Event("message.created", 1, {}, seq=i) for i in range(1, 4)])
+    first = await listener.get()
+    assert first is not None and first.seq == 1
+    assert [e.seq for e in listener.ready()] == [2, 3]
+    assert listener.ready() == []
+    await bus.publish([Event("message.created", 1, {}, seq=4)])
+    listener.close()
+    assert [e.seq for e in listener.ready()] == [4]  # stops at the end marker
+    assert await asyncio.wait_for(listener.get(), 0.1) is None
+    assert listener.ready() == []
+
+
 async def test_a_listener_that_cannot_keep_up_is_dropped_not_buffered() -> None:
     bus = MemoryEventBus()
     slow = bus.subscribe(max_pending=3)
