@@ -33,6 +33,10 @@ from storage.models import Chat, Message, Mode, Sender, Status
 log = logging.getLogger(__name__)
 
 HISTORY = 10  # earlier messages the bot sees
+# Answers in progress at once. A burst ends with thousands of deferred answers released
+# together; unbounded, their context queries all queued in SQLite's thread ahead of the
+# writer's next COMMIT, and the webhooks waiting for it waited ~370 ms (soak, every ~4 s).
+ANSWERING = 32
 
 
 class Autopilot:
@@ -54,6 +58,7 @@ class Autopilot:
         self.desk = desk
         self.timeout = timeout
         self._locks: dict[int, asyncio.Lock] = {}
+        self._answering = asyncio.Semaphore(ANSWERING)
         self.replies = 0
         self.handoffs = 0
         self.on_decision: list[Callable[[Received, Decision, float], None]] = []
@@ -68,7 +73,8 @@ class Autopilot:
             async with lock:  # one decision at a time per chat (fallback counts stay exact)
                 if queued and self.wait_turn is not None:
                     await self.wait_turn()
-                await self._answer(received)
+                async with self._answering:
+                    await self._answer(received)
         finally:
             if not lock.locked() and not lock._waiters:
                 self._locks.pop(received.chat_id, None)

@@ -34,6 +34,24 @@ class SlowBot:
         return Reply(f"(slow answer to: {context.text})")
 
 
+class PeakBot:
+    """Answers every message after ``options["delay"]`` seconds; counts answers in progress."""
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.delay = float(options.get("delay", 0.02))
+        self.thinking = 0
+        self.peak = 0
+
+    async def respond(self, context: BotContext) -> Decision:
+        self.thinking += 1
+        self.peak = max(self.peak, self.thinking)
+        try:
+            await asyncio.sleep(self.delay)
+        finally:
+            self.thinking -= 1
+        return Reply(f"(answer to: {context.text})")
+
+
 class BrokenBot:
     """A bot whose code raises: the chat must go to a human."""
 

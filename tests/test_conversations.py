@@ -18,6 +18,7 @@ import pytest
 from aiohttp import web
 
 from connectors.mock.whatsapp import MockWhatsApp
+from handoff.autopilot import ANSWERING
 from storage.models import Chat, ChatTransition, Message
 from tests.support import Api, ClientFactory
 from tests.whatsapp_support import WhatsApp, eventually, start_whatsapp
@@ -241,6 +242,24 @@ async def test_a_handoff_while_the_bot_is_thinking_sends_no_bot_answer(
     assert not await Message.filter(chat_id=chat.id, sender="bot").exists()
     transitions = await ChatTransition.filter(chat_id=chat.id).values_list("action", flat=True)
     assert transitions == ["handoff"]
+
+
+async def test_a_burst_is_answered_a_bounded_number_at_a_time(
+    mock: MockWhatsApp, aiohttp_client: ClientFactory, db_url: str, tmp_path: Path
+) -> None:
+    """A burst's answers are released together once it is stored; they run ANSWERING at a
+    time (unbounded, their queries queued ahead of the next webhooks' COMMIT)."""
+    wa = await world(mock, aiohttp_client, db_url, tmp_path, {"engine": "tests.fakes:PeakBot"})
+    count = ANSWERING * 3
+    phones = [f"6281200{i:03d}" for i in range(count)]
+    said = await asyncio.gather(*(wa.mock.customer_says("Ika", "halo", phone=p) for p in phones))
+    assert [status for status, _ in said] == [200] * count
+    await wa.idle()
+    autopilot = wa.service.core.autopilot
+    assert autopilot is not None
+    assert 1 < autopilot.bot.peak <= ANSWERING  # type: ignore[attr-defined]
+    answered = {s["request"]["to"] for s in wa.mock.sent}
+    assert answered == set(phones)
 
 
 async def _started(bot: Any) -> bool:
