@@ -74,7 +74,8 @@ class SqliteClient(TortoiseSqliteClient):
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError:  # another process writes: wait off the loop
             conn.execute(f"PRAGMA busy_timeout = {self.busy_timeout}")
-            await self._connection.execute("BEGIN IMMEDIATE")
+            cursor = await self._connection.execute("BEGIN IMMEDIATE")
+            await cursor.close()
         else:
             conn.execute(f"PRAGMA busy_timeout = {self.busy_timeout}")
 

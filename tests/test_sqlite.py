@@ -36,9 +36,14 @@ async def agent_name() -> str | None:
     return (await User.get(username="agent")).display_name
 
 
-def pragma(name: str) -> int:
+def raw() -> sqlite3.Connection:
+    """The service's own sqlite3 connection (under Tortoise and aiosqlite)."""
     conn: sqlite3.Connection = Tortoise.get_connection("default")._connection._conn
-    value: int = conn.execute(f"PRAGMA {name}").fetchone()[0]
+    return conn
+
+
+def pragma(name: str) -> int:
+    value: int = raw().execute(f"PRAGMA {name}").fetchone()[0]
     return value
 
 
@@ -54,7 +59,7 @@ def wal_size(db_url: str) -> int:
 async def test_the_wal_keeps_its_size_after_a_checkpoint(admin: Api, db_url: str) -> None:
     """Commits overwrite the WAL in place instead of growing a file cut back to 16 KiB."""
     assert pragma("journal_size_limit") == JOURNAL_SIZE_LIMIT
-    conn: sqlite3.Connection = Tortoise.get_connection("default")._connection._conn
+    conn = raw()
     conn.execute("CREATE TABLE filler (data BLOB)")
     for _ in range(50):
         conn.execute("INSERT INTO filler VALUES (?)", [bytes(8192)])
