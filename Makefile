@@ -4,21 +4,36 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PACKAGES := msgcenter connectors handoff bot storage dashboard_api
+# Dependencies are locked: requirements.lock pins every package (runtime, dev tools and the build
+# system) with its hashes, and both commands install exactly that. uv, pinned here, resolves the
+# lock (`make lock`) and installs from it; it lives in a venv of its own, apart from the project's.
+LOCK := requirements.lock
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
 
-.PHONY: run test lint typecheck pytest install install-dev browser migrate clean
+.PHONY: run test lint typecheck pytest install install-dev browser migrate clean lock lockcheck
 
-$(BIN)/python:
-	$(PYTHON) -c 'import sys; sys.exit("msgcenter needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+$(UV):
+	@$(PYTHON) -c 'import sys; sys.exit("msgcenter needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+# Fails with a clear message when pyproject.toml changed since the lock was made.
+lockcheck:
+	@$(PYTHON) msgcenter/lockfile.py check
+
+lock: | $(UV)
+	$(PYTHON) msgcenter/lockfile.py compile $(UV)
+	@echo "$(LOCK) refreshed from pyproject.toml; run make test, then commit both"
+
+# One venv with everything the lock pins, then msgcenter itself in editable mode (its build
+# system is in the lock too, so nothing unpinned is downloaded).
+$(VENV)/.installed: $(LOCK) pyproject.toml | lockcheck $(UV)
+	@[ -x $(BIN)/python ] || $(UV) venv --quiet --python $(PYTHON) $(VENV)
+	$(UV) pip sync --quiet --python $(BIN)/python --require-hashes $(LOCK)
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps --no-build-isolation -e .
 	touch $@
-
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(VENV)/.installed $@
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
@@ -55,4 +70,4 @@ pytest: install-dev browser
 test: lint typecheck pytest
 
 clean:
-	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(TOOLS) build *.egg-info .mypy_cache .ruff_cache .pytest_cache
