@@ -35,8 +35,8 @@ $(VENV)/.installed: $(LOCK) pyproject.toml | lockcheck $(UV)
 	$(UV) pip install --quiet --python $(BIN)/python --no-deps --no-build-isolation -e .
 	touch $@
 
-install: $(VENV)/.installed
-install-dev: $(VENV)/.installed-dev
+install: lockcheck $(VENV)/.installed
+install-dev: install
 
 run: install
 	$(BIN)/msgcenter demo
