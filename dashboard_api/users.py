@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from dashboard_api import schemas as s
+from dashboard_api.auth import account_key
 from dashboard_api.errors import ApiError
 from dashboard_api.routing import Call, Route, json_response
 from handoff.presence import HEARTBEAT_TTL
@@ -16,13 +17,16 @@ TAG = "users"
 async def login(call: Call) -> web.Response:
     body = call.body_as(s.LoginRequest)
     context = call.context
-    keys = (f"ip:{call.request.remote}", f"id:{body.identifier.lower()}")
-    context.throttle.check(*keys)
+    throttle = context.throttle
+    account, address = throttle.keys(
+        await account_key(body.identifier), throttle.client_address(call.request)
+    )
+    throttle.check(account, address)
     user = await context.core.staff.authenticate(body.identifier, body.password)
     if user is None:
-        context.throttle.failed(*keys)
+        throttle.failed(account, address)
         raise ApiError(401, "invalid_credentials", "wrong username/email or password")
-    context.throttle.succeeded(*keys)
+    throttle.succeeded(account)
     token, ttl = context.tokens.issue(user)
     return json_response(
         {"access_token": token, "token_type": "bearer", "expires_in": ttl, "user": user_view(user)}

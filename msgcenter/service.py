@@ -100,7 +100,11 @@ def build_service(settings: Settings, roles: frozenset[str] = ALL_ROLES) -> Serv
         core=core,
         tokens=Tokens(secret, settings.auth.token_ttl_minutes),
         throttle=LoginThrottle(
-            settings.auth.login_max_failures, settings.auth.login_window_seconds
+            settings.auth.login_max_failures,
+            settings.auth.login_window_seconds,
+            address_max_failures=settings.auth.login_max_failures_per_address,
+            lockout_seconds=settings.auth.login_lockout_seconds,
+            trusted_proxies=settings.server.trusted_proxies,
         ),
         files_dir=settings.storage.data_dir,
     )

@@ -38,6 +38,16 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _network_list(value: list[str]) -> list[str]:
+    """``value`` if every item is an address or a network (CIDR), else ValueError."""
+    for item in value:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError as exc:
+            raise ValueError(f"{item!r} is not an address or network") from exc
+    return value
+
+
 class ServerSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
@@ -48,6 +58,14 @@ class ServerSettings(_Section):
     # The event loop the service runs on: uvloop (libuv; a quarter less CPU per webhook in
     # bench.ingest) or Python's own asyncio loop (where uvloop is not installed, e.g. Windows).
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
+    # Reverse proxies (addresses or networks) whose X-Forwarded-For is believed: the client
+    # is the right-most address in it that is not one of them. Empty: the socket peer.
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: list[str]) -> list[str]:
+        return _network_list(value)
 
 
 class StorageSettings(_Section):
@@ -107,8 +125,12 @@ class MetricsSettings(_Section):
 class AuthSettings(_Section):
     jwt_secret: SecretStr | None = None
     token_ttl_minutes: int = Field(default=720, ge=1, le=60 * 24 * 30)
+    # Failed logins per account (username or email) and per client address in the window;
+    # reaching either limit locks that account or address for login_lockout_seconds.
     login_max_failures: int = Field(default=5, ge=1)
-    login_window_seconds: int = Field(default=300, ge=1)
+    login_max_failures_per_address: int = Field(default=50, ge=1)
+    login_window_seconds: int = Field(default=900, ge=1)
+    login_lockout_seconds: int = Field(default=900, ge=1)
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_kib: int = Field(default=65536, ge=8)
 

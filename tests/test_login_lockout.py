@@ -1,0 +1,127 @@
+"""Login lockout: per account and per client address, X-Forwarded-For from trusted proxies."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from msgcenter import demo
+from msgcenter.service import SERVICE, Service, build_app
+from msgcenter.settings import SettingsError
+from tests.support import Api, ClientFactory, make_settings
+
+Start = Callable[..., Awaitable[Api]]
+
+
+@pytest.fixture
+def start(db_url: str, tmp_path: Path, aiohttp_client: ClientFactory) -> Start:
+    """The service with the demo users and the given [auth] / [server] settings, no token."""
+
+    async def started(auth: dict[str, Any] | None = None, **server: Any) -> Api:
+        settings = make_settings(db_url, tmp_path / "data", auth=auth or {}, server=server)
+        client = await aiohttp_client(build_app(settings))
+        service: Service = client.app[SERVICE]
+        await demo.seed_users(service.core.staff)
+        return Api(client)
+
+    return started
+
+
+async def attempt(api: Api, identifier: str, password: str, via: str | None = None) -> int:
+    """One login; ``via`` is sent as X-Forwarded-For. Returns the status."""
+    headers = {"X-Forwarded-For": via} if via else {}
+    status, body = await api.post(
+        "/auth/login", {"identifier": identifier, "password": password}, headers=headers
+    )
+    if status == 429:
+        assert body["error"]["code"] == "too_many_attempts"
+        assert int(api.last_headers["Retry-After"]) >= 1
+        assert body["error"]["details"]["retry_after"] == int(api.last_headers["Retry-After"])
+    return status
+
+
+async def test_one_users_typos_do_not_lock_out_another_user_at_the_same_address(
+    start: Start,
+) -> None:
+    api = await start()
+    for _ in range(5):
+        assert await attempt(api, "agent", "typo-typo") == 401
+    assert await attempt(api, "agent", "agent123") == 429  # the account is locked...
+    assert await attempt(api, "admin", "admin123") == 200  # ...not the office's address
+
+
+async def test_the_account_locks_after_its_limit_even_across_addresses(start: Start) -> None:
+    api = await start(trusted_proxies=["127.0.0.1/32"])
+    for n in range(5):
+        assert await attempt(api, "agent", "guess-123", via=f"203.0.113.{n}") == 401
+    assert await attempt(api, "agent", "agent123", via="198.51.100.77") == 429
+    # Its email names the same account: no second allowance by switching names.
+    assert await attempt(api, "agent@example.com", "agent123", via="198.51.100.78") == 429
+    assert await attempt(api, "admin", "admin123", via="203.0.113.1") == 200
+
+
+async def test_unknown_names_lock_like_real_ones(start: Start) -> None:
+    """Same answers for a name that exists and one that does not: no user enumeration."""
+    api = await start()
+    answers = {}
+    for name in ("agent", "nobody-here"):
+        answers[name] = [await attempt(api, name, "wrong-one") for _ in range(6)]
+    assert answers["agent"] == answers["nobody-here"] == [401] * 5 + [429]
+
+
+async def test_a_successful_login_clears_the_accounts_failures(start: Start) -> None:
+    api = await start()
+    for _ in range(4):
+        assert await attempt(api, "agent", "typo-typo") == 401
+    assert await attempt(api, "agent", "agent123") == 200
+    for _ in range(4):
+        assert await attempt(api, "agent", "typo-typo") == 401
+    assert await attempt(api, "agent", "agent123") == 200
+
+
+async def test_a_password_sprayer_is_locked_out_by_address(start: Start) -> None:
+    api = await start({"login_max_failures_per_address": 6})
+    for n in range(6):  # one try per name: no account reaches its limit
+        assert await attempt(api, f"user{n}", "Summer2026!") == 401
+    assert await attempt(api, "admin", "admin123") == 429  # this address is locked
+
+
+async def test_x_forwarded_for_is_ignored_from_an_untrusted_peer(start: Start) -> None:
+    api = await start({"login_max_failures_per_address": 3})  # trusted_proxies: none
+    for n in range(3):
+        assert await attempt(api, f"user{n}", "wrong-one", via=f"203.0.113.{n}") == 401
+    # Every claimed address was the test client's own: it is locked, whatever it claims.
+    assert await attempt(api, "admin", "admin123", via="198.51.100.1") == 429
+
+
+async def test_x_forwarded_for_is_honoured_from_a_trusted_proxy(start: Start) -> None:
+    api = await start({"login_max_failures_per_address": 3}, trusted_proxies=["127.0.0.0/8"])
+    # The client claims 192.0.2.66 itself; the proxy appends the address it saw (203.0.113.5),
+    # then a second trusted proxy hop: the right-most untrusted address counts.
+    spoofed = "192.0.2.66, 203.0.113.5, 127.0.0.2"
+    for n in range(3):
+        assert await attempt(api, f"user{n}", "wrong-one", via=spoofed) == 401
+    assert await attempt(api, "admin", "admin123", via="203.0.113.5") == 429
+    assert await attempt(api, "admin", "admin123", via="192.0.2.66") == 200  # not locked
+    assert await attempt(api, "admin", "admin123", via="198.51.100.1") == 200
+    assert await attempt(api, "admin", "admin123") == 200  # the proxy's own requests
+
+
+async def test_the_lock_expires(start: Start) -> None:
+    api = await start({"login_lockout_seconds": 1})
+    for _ in range(5):
+        assert await attempt(api, "agent", "typo-typo") == 401
+    assert await attempt(api, "agent", "agent123") == 429
+    assert api.last_headers["Retry-After"] == "1"
+    await asyncio.sleep(1.1)
+    assert await attempt(api, "agent", "agent123") == 200
+
+
+def test_trusted_proxies_must_be_networks(tmp_path: Path) -> None:
+    make_settings("sqlite://x.db", tmp_path, server={"trusted_proxies": ["10.0.0.0/8", "::1"]})
+    with pytest.raises(SettingsError, match=r"server\.trusted_proxies"):
+        make_settings("sqlite://x.db", tmp_path, server={"trusted_proxies": ["nginx"]})
