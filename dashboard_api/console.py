@@ -1,7 +1,8 @@
 """The agent web console: static ES modules and CSS served beside the API.
 
-``GET /`` is the console's page and ``GET /static/<path>`` its files; both are
-outside the route table (they are not API) and so not in ``/openapi.json``.
+``GET /`` is the console's page, ``GET /docs`` the interactive API docs (Swagger
+UI, vendored) and ``GET /static/<path>`` their files; all are outside the route
+table (they are not API) and so not in ``/openapi.json``.
 The console talks to the public dashboard API and ``/ws`` only. Its pages carry
 a strict Content-Security-Policy: every script and style comes from this
 origin, nothing inline, and the only other connection is this host's WebSocket.
@@ -70,6 +71,12 @@ async def index(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(path, headers=_headers(request, path))
 
 
+async def docs(request: web.Request) -> web.StreamResponse:
+    """The interactive API docs: Swagger UI (vendored under static/vendor/) on /openapi.json."""
+    path = STATIC_DIR / "docs" / "index.html"
+    return web.FileResponse(path, headers=_headers(request, path))
+
+
 async def static_file(request: web.Request) -> web.StreamResponse:
     relative = request.match_info["path"]
     path = (STATIC_DIR / relative).resolve()
@@ -79,6 +86,7 @@ async def static_file(request: web.Request) -> web.StreamResponse:
 
 
 def setup_console(app: web.Application) -> None:
-    """Serve the console at ``/`` and its files at ``/static/``."""
+    """Serve the console at ``/``, the API docs at ``/docs`` and their files at ``/static/``."""
     app.router.add_get("/", index)
+    app.router.add_get("/docs", docs)
     app.router.add_get("/static/{path:.+}", static_file)

@@ -14,6 +14,15 @@ from dashboard_api import schemas as s
 from dashboard_api.routing import Route
 
 REF = "#/components/schemas/{model}"
+DESCRIPTION = """\
+The dashboard API of msgcenter: chats, messages, modes, users. Try it at `/docs`.
+
+Log in with `POST /auth/login` (`{"identifier": "<username or email>", "password": "..."}`)
+and send the `access_token` it returns as `Authorization: Bearer <token>` on the calls
+marked with a lock (on `/docs`, *Authorize* is already set when you logged in there).
+Errors are JSON: `{"error": {"code", "message", "details"}}`. Live events arrive on the
+WebSocket `GET /ws?token=<token>`.
+"""
 ERROR_STATUSES = {
     400: "malformed JSON or an empty body",
     401: "missing, invalid or expired token",
@@ -114,7 +123,7 @@ def build_openapi(routes: Iterable[Route], title: str = "msgcenter") -> dict[str
         paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
     return {
         "openapi": "3.1.0",
-        "info": {"title": title, "version": "1.0.0"},
+        "info": {"title": title, "version": "1.0.0", "description": DESCRIPTION},
         "paths": paths,
         "components": {
             "schemas": schemas.get("$defs", {}),
