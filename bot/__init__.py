@@ -4,7 +4,16 @@
 carries out the :class:`Reply`, :class:`Handoff` or :class:`Silence` it gets.
 """
 
-from bot.engine import Bot, BotContext, Decision, Handoff, Reply, Silence, close_bot
+from bot.engine import (
+    Bot,
+    BotContext,
+    Decision,
+    Handoff,
+    HandoffReason,
+    Reply,
+    Silence,
+    close_bot,
+)
 from bot.loader import BotLoadError, load_bot
 from bot.settings import BotSettings
 
@@ -15,6 +24,7 @@ __all__ = [
     "BotSettings",
     "Decision",
     "Handoff",
+    "HandoffReason",
     "Reply",
     "Silence",
     "close_bot",

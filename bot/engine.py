@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Protocol
 
 
@@ -70,18 +71,36 @@ class Reply:
     confidence: float | None = None
 
 
+class HandoffReason(StrEnum):
+    """Stable codes for why a bot hands a chat over (dashboards translate them)."""
+
+    CUSTOMER_ASKED = "customer_asked"  # the customer asked for a human (a handoff phrase)
+    INTENT = "intent_handoff"  # the matched FAQ intent says a human must take over
+    NOT_UNDERSTOOD = "not_understood"  # too many messages in a row not understood
+    BOT_UNAVAILABLE = "bot_unavailable"  # the bot failed, timed out or gave no usable answer
+    EXTERNAL_BOT = "external_bot"  # the external (webhook) bot asked for a human
+
+
 @dataclass(frozen=True, slots=True)
 class Handoff:
     """Hand the chat to a human (agent mode, into the queue).
 
     Attributes:
         reason: Why, in a few words, recorded on the chat ("customer asked for a human").
-        text: A message to send the customer before the handoff, e.g. the intent's answer
-            or the out-of-hours note saying when a human will be back; None for none.
+        text: A message to send the customer before the handoff, e.g. the intent's answer;
+            None for none (then the configured handoff message is sent).
+        away_text: Sent (after ``text``) instead of the handoff message only when no human
+            can take the chat now: no online agent has room for it. The rules bot puts the
+            out-of-hours note here; when an agent is online and takes the chat, the customer
+            hears the usual handoff message instead of "we are offline".
+        code: One of :class:`HandoffReason` (a stable code dashboards translate), or None
+            for a reason that is free text only.
     """
 
     reason: str
     text: str | None = None
+    away_text: str | None = None
+    code: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

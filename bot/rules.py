@@ -14,8 +14,10 @@ How a message is read, in order:
 
 On a customer's first message the greeting comes first, followed by the answer
 or the fallback in the same message. Every handoff outside business hours
-carries the out-of-hours message saying when a human is back; the chat still
-goes to the queue.
+carries the out-of-hours message saying when a human is back, as the handoff's
+``away_text``: it is sent only when no human can take the chat now (no online
+agent has room), otherwise the customer hears the usual handoff message and
+the chat goes to the agent. Either way the chat goes to the queue.
 
 Scoring an example: each example word is looked for in the message (exact, or
 a typo of it: rapidfuzz ratio >= 80 for words longer than three letters). The
@@ -34,7 +36,7 @@ from dataclasses import dataclass
 
 from rapidfuzz import fuzz, process
 
-from bot.engine import BotContext, Decision, Handoff, Reply, Silence
+from bot.engine import BotContext, Decision, Handoff, HandoffReason, Reply, Silence
 from bot.settings import BotSettings, IntentSettings
 from bot.text import PhraseMatcher, SimilarWords, normalise, words
 
@@ -166,13 +168,20 @@ class RulesBot:
             return Reply(greeting) if context.is_first_message and greeting else Silence()
         phrase = self._phrases.find(said)
         if phrase is not None:
-            return self._handoff(context, f"customer asked for a human ({phrase!r})")
+            return self._handoff(
+                context, f"customer asked for a human ({phrase!r})", HandoffReason.CUSTOMER_ASKED
+            )
         match = self._intents.best(said)
         if match is None or match.confidence < self.settings.threshold:
             return self._fallback(context, match)
         answer = self._render(match.intent.answer, context)
         if match.intent.handoff:
-            return self._handoff(context, f"intent {match.intent.name!r} asks for a human", answer)
+            return self._handoff(
+                context,
+                f"intent {match.intent.name!r} asks for a human",
+                HandoffReason.INTENT,
+                answer,
+            )
         return Reply(
             self._greeted(context, answer), intent=match.intent.name, confidence=match.confidence
         )
@@ -180,13 +189,17 @@ class RulesBot:
     def _fallback(self, context: BotContext, match: Match | None) -> Decision:
         limit = self.settings.handoff_after_fallbacks
         if limit and context.fallbacks_so_far + 1 >= limit:
-            return self._handoff(context, f"{limit} messages in a row not understood")
+            return self._handoff(
+                context, f"{limit} messages in a row not understood", HandoffReason.NOT_UNDERSTOOD
+            )
         text = self._greeted(context, self._render(self.settings.fallback, context))
         return Reply(text, fallback=True, confidence=match.confidence if match else 0.0)
 
-    def _handoff(self, context: BotContext, reason: str, text: str = "") -> Handoff:
+    def _handoff(
+        self, context: BotContext, reason: str, code: HandoffReason, text: str = ""
+    ) -> Handoff:
         if self._schedule.is_open(context.now):
-            return Handoff(reason, text or None)
+            return Handoff(reason, text or None, code=code)
         when = self._schedule.next_open(context.now)
         extra = {"next_open": "soon", "next_open_id": "segera"}
         if when is not None:
@@ -195,8 +208,9 @@ class RulesBot:
                 "next_open_id": self._schedule.describe_moment(when, context.now, "id"),
             }
         note = self._render(self.settings.out_of_hours_message, context, **extra)
-        combined = "\n\n".join(part for part in (text, note) if part)
-        return Handoff(f"{reason}; outside business hours", combined or None)
+        return Handoff(
+            f"{reason}; outside business hours", text or None, away_text=note or None, code=code
+        )
 
     def _greeted(self, context: BotContext, text: str) -> str:
         if not context.is_first_message:

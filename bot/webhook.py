@@ -26,7 +26,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.engine import BotContext, Decision, Handoff, Reply, Silence
+from bot.engine import BotContext, Decision, Handoff, HandoffReason, Reply, Silence
 from bot.settings import WebhookSettings
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ class WebhookBot:
             return decision_from(payload, self.settings.handoff_marker)
         except ExternalBotError as exc:
             log.warning("external bot failed for chat %s: %s", context.chat_id, exc)
-            return Handoff(f"bot unavailable: {exc}")
+            return Handoff(f"bot unavailable: {exc}", code=HandoffReason.BOT_UNAVAILABLE)
 
     async def close(self) -> None:
         """Close the HTTP session, if one was opened."""
@@ -122,7 +122,7 @@ def decision_from(payload: Any, marker: str) -> Decision:
             )
     text = "\n\n".join(texts)
     if handoff_reason is not None:
-        return Handoff(handoff_reason, text or None)
+        return Handoff(handoff_reason, text or None, code=HandoffReason.EXTERNAL_BOT)
     return Reply(text) if text else Silence()
 
 

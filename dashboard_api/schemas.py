@@ -136,6 +136,18 @@ class ChatRow(Open):
     updated_at: str | None
 
 
+class Note(Open):
+    """A system note about a change of mode or assignee, for dashboards to translate."""
+
+    action: str  # handoff.modes.Action: handoff, take_over, assign, claim, transfer, ...
+    by: str | None  # the acting person's name; None for the bot, the system, the customer
+    by_kind: Literal["agent", "admin", "bot", "system", "customer"]
+    to: str | None  # the chat's agent after the change (None: nobody)
+    from_: str | None = Field(alias="from")  # the chat's agent before the change
+    reason: str | None  # a code of handoff.modes.REASONS, or None for free text
+    reason_text: str | None  # the reason as recorded, in English
+
+
 class MessageOut(Open):
     id: int
     chat_id: int
@@ -148,6 +160,7 @@ class MessageOut(Open):
     agent_id: int | None
     attachments: list[dict[str, Any]]
     error: str | None
+    note: Note | None
 
 
 class Profile(Open):

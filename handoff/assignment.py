@@ -126,8 +126,9 @@ class Assigner:
         if agent is None:
             return False
         await self.desk.transition(
-            unit, chat, Action.ASSIGN, modes.SYSTEM, to_agent_id=agent.id, reason="automatic"
-        )
+            unit, chat, Action.ASSIGN, modes.SYSTEM, to_agent_id=agent.id,
+            reason_code=modes.AUTOMATIC,
+        )  # fmt: skip
         agent.last_assigned_at = timezone.now()
         await agent.save(update_fields=["last_assigned_at"])
         log.info("chat %d assigned to %s", chat.id, agent.username)
@@ -135,19 +136,36 @@ class Assigner:
 
     async def _best_agent(self, online: set[int]) -> User | None:
         """The online, active agent with room: least loaded, then idle longest (admins claim)."""
-        people = await User.filter(
-            id__in=list(online), role=Role.AGENT, active=True, capacity__gt=0
-        )
-        if not people:
-            return None
-        rows = (
-            await Chat.filter(assigned_agent_id__in=[p.id for p in people], mode__in=OPEN_MODES)
-            .annotate(open_chats=Count("id"))
-            .group_by("assigned_agent_id")
-            .values_list("assigned_agent_id", "open_chats")
-        )
-        loads = {int(agent_id): int(count) for agent_id, count in rows}
+        people, loads = await _loads(online)
         with_room = [p for p in people if loads.get(p.id, 0) < p.capacity]
         if not with_room:
             return None
         return min(with_room, key=lambda p: (loads.get(p.id, 0), p.last_assigned_at or EPOCH, p.id))
+
+
+async def room_for_one_more(online: set[int]) -> bool:
+    """Whether a human can take one more chat now: the online agents who could be given chats
+    (those automatic assignment picks from) have more free places than chats already wait
+    in the queue. Inside a writer operation; ``online`` from ``Presence.online``."""
+    if not online:
+        return False
+    people, loads = await _loads(online)
+    free = sum(max(p.capacity - loads.get(p.id, 0), 0) for p in people)
+    if not free:
+        return False
+    waiting = await Chat.filter(mode=Mode.AGENT, assigned_agent_id=None).count()
+    return free > waiting
+
+
+async def _loads(online: set[int]) -> tuple[list[User], dict[int, int]]:
+    """The online, active agents who may be given chats, and their open chats by id."""
+    people = await User.filter(id__in=list(online), role=Role.AGENT, active=True, capacity__gt=0)
+    if not people:
+        return [], {}
+    rows = (
+        await Chat.filter(assigned_agent_id__in=[p.id for p in people], mode__in=OPEN_MODES)
+        .annotate(open_chats=Count("id"))
+        .group_by("assigned_agent_id")
+        .values_list("assigned_agent_id", "open_chats")
+    )
+    return people, {int(agent_id): int(count) for agent_id, count in rows}

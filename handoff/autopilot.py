@@ -8,6 +8,11 @@ and the outbox refuses to send a bot message once the chat has left bot mode,
 so a bot answer computed just before a handoff never reaches the customer. A
 bot that fails or times out hands the chat to a human, with the failure
 recorded on the chat.
+
+A handoff's ``away_text`` (the rules bot's out-of-hours note) is sent only when no human
+can take the chat now: when an online agent has room for it (more free places than
+chats waiting), the customer hears the usual handoff message instead, and automatic
+assignment gives the chat to that agent right after the commit.
 """
 
 from __future__ import annotations
@@ -20,8 +25,9 @@ from typing import Any
 
 from tortoise import timezone
 
-from bot import Bot, BotContext, Decision, Handoff, Reply, Silence
+from bot import Bot, BotContext, Decision, Handoff, HandoffReason, Reply, Silence
 from handoff import events, modes, rawsql
+from handoff.assignment import room_for_one_more
 from handoff.desk import Desk
 from handoff.events import Event
 from handoff.inbox import Received
@@ -62,6 +68,8 @@ class Autopilot:
         self.replies = 0
         self.handoffs = 0
         self.on_decision: list[Callable[[Received, Decision, float], None]] = []
+        # Who is online (handoff.presence); None: nobody is known to be, an away_text is sent.
+        self.who_is_online: Callable[[], Awaitable[set[int]]] | None = None
 
     async def react(self, received: Received) -> None:
         """Inbox reaction: a stored customer message in a bot-mode chat gets the bot."""
@@ -97,16 +105,32 @@ class Autopilot:
             async with asyncio.timeout(self.timeout):
                 decision = await self.bot.respond(context)
         except TimeoutError:
-            decision = Handoff(f"bot unavailable: no answer within {self.timeout:g} s")
+            decision = Handoff(
+                f"bot unavailable: no answer within {self.timeout:g} s",
+                code=HandoffReason.BOT_UNAVAILABLE,
+            )
         except Exception as exc:
             log.exception("the bot failed on chat %d", received.chat_id)
-            decision = Handoff(f"bot unavailable: {type(exc).__name__}")
+            decision = Handoff(
+                f"bot unavailable: {type(exc).__name__}", code=HandoffReason.BOT_UNAVAILABLE
+            )
         if not isinstance(decision, Silence):  # silence changes nothing: no write at all
-            item = (received.chat_id, received.message_id, decision)
+            online = await self._online() if isinstance(decision, Handoff) else None
+            item = (received.chat_id, received.message_id, decision, online)
             await self.writer.run_merged("autopilot", self._apply_merged, item)
         elapsed = asyncio.get_running_loop().time() - started
         for listener in self.on_decision:
             listener(received, decision, elapsed)
+
+    async def _online(self) -> set[int]:
+        """Who is online, asked before the writer's operation (presence may be in Redis)."""
+        if self.who_is_online is None:
+            return set()
+        try:
+            return await self.who_is_online()
+        except Exception:
+            log.exception("presence unavailable; the handoff assumes nobody is online")
+            return set()
 
     async def _context(self, received: Received) -> BotContext | None:
         if received.message_id is None:
@@ -129,19 +153,19 @@ class Autopilot:
         )
 
     async def _apply_merged(
-        self, units: Sequence[Unit], items: Sequence[tuple[int, int | None, Decision]]
+        self, units: Sequence[Unit], items: Sequence[tuple[int, int | None, Decision, Any]]
     ) -> list[None]:
         """Several chats' decisions in one savepoint (see ``Writer.run_merged``): runs of
         replies as one plan (two statements each), handoffs through the desk."""
         index = 0
         while index < len(items):
-            chat_id, _, decision = items[index]
+            chat_id, _, decision, online = items[index]
             if not isinstance(decision, Reply):
-                await self._apply(units[index], chat_id, decision)
+                await self._apply(units[index], chat_id, decision, online or set())
                 index += 1
                 continue
             replies: list[tuple[int, int | None, Reply]] = []
-            for chat_id, answered, decision in items[index:]:
+            for chat_id, answered, decision, _ in items[index:]:
                 if not isinstance(decision, Reply):
                     break
                 replies.append((chat_id, answered, decision))
@@ -161,7 +185,7 @@ class Autopilot:
         message = {
             "id": message_id, "chat_id": chat["id"], "text": decision.text,
             "sender": Sender.BOT, "status": Status.QUEUED, "internal": False, "agent_id": None,
-            "attachments": [], "error": None, "created_at": now,
+            "attachments": [], "error": None, "created_at": now, "note": None,
         }  # fmt: skip
         for callback in self.desk.on_queued:
             unit.after_commit(callback)
@@ -179,22 +203,29 @@ class Autopilot:
         )
         self.replies += 1
 
-    async def _apply(self, unit: Unit, chat_id: int, decision: Handoff | Silence) -> None:
+    async def _apply(
+        self, unit: Unit, chat_id: int, decision: Handoff | Silence, online: set[int]
+    ) -> None:
         chat = await Chat.get_or_none(id=chat_id)
         if chat is None or chat.mode != Mode.BOT or isinstance(decision, Silence):
             return  # a human took over meanwhile: the bot stays silent
         now = timezone.now()
-        if decision.text:
+        away = decision.away_text
+        if away and await room_for_one_more(online):
+            away = None  # a human takes the chat now: the usual handoff message, not "offline"
+        said = "\n\n".join(part for part in (decision.text, away) if part)
+        if said:
             # Said as part of the handoff (e.g. when humans are back), so sent in agent mode.
-            await self.desk.queue_message(unit, chat, decision.text, Sender.SYSTEM, now)
+            await self.desk.queue_message(unit, chat, said, Sender.SYSTEM, now)
         await self.desk.transition(
             unit,
             chat,
             Action.HANDOFF,
             modes.BOT,
             reason=decision.reason[:255],
+            reason_code=decision.code,
             now=now,
-            announce=not decision.text,
+            announce=not said,
         )
         self.handoffs += 1
 
@@ -290,5 +321,6 @@ BOT_REPLY = rawsql.returning_chat(_REPLY_CHAT.format(fallbacks="0"))
 BOT_REPLY_FALLBACK = rawsql.returning_chat(_REPLY_CHAT.format(fallbacks='"bot_fallbacks" + 1'))
 INSERT_QUEUED = (
     'INSERT INTO "messages" ("chat_id", "text", "sender", "status", "internal", "attachments", '
-    '"attempts", "created_at", "updated_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING "id"'
+    '"note", "attempts", "created_at", "updated_at") VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?) '
+    'RETURNING "id"'
 )

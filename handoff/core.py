@@ -84,6 +84,8 @@ class Core:
             autopilot = Autopilot(bot, writer, desk, wait_turn=lambda: inbox.calm(BURST_DEFER))
             inbox.reactions.append(autopilot.react)
         presence = Presence(presence_store or MemoryPresence(), writer)
+        if autopilot is not None:  # an out-of-hours note only when nobody online has room
+            autopilot.who_is_online = presence.online
         core = cls(
             bus=bus,
             writer=writer,

@@ -218,6 +218,7 @@ class Desk:
         *,
         to_agent_id: int | None = None,
         reason: str | None = None,
+        reason_code: str | None = None,
         now: datetime | None = None,
         announce: bool = True,
     ) -> Transition:
@@ -233,6 +234,7 @@ class Desk:
             actor=actor,
             to_agent_id=to_agent_id,
             reason=reason,
+            reason_code=reason_code,
         )
         reopening = transition.from_mode not in OPEN_MODES and transition.to_mode in OPEN_MODES
         if transition.to_agent_id is not None and (transition.assignee_changed or reopening):
@@ -357,6 +359,7 @@ def _transition_view(transition: Transition) -> dict[str, Any]:
         "to_agent_id": transition.to_agent_id,
         "by": transition.actor.user_id,
         "reason": transition.reason,
+        "reason_code": transition.reason_code,
     }
 
 

@@ -315,6 +315,7 @@ class Inbox:
             "attachments": [attachment.as_dict() for attachment in inbound.attachments],
             "error": None,
             "created_at": now,
+            "note": None,
         }
         audience = row_audience(chat, previous_agent)
         row = await self._row(chat)
@@ -358,8 +359,8 @@ class Inbox:
 
 INSERT_MESSAGE = (
     'INSERT INTO "messages" ("chat_id", "text", "sender", "status", "internal", "external_id", '
-    '"attachments", "reply_to_external_id", "attempts", "created_at", "updated_at") '
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    '"attachments", "reply_to_external_id", "note", "attempts", "created_at", "updated_at") '
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?) "
     'ON CONFLICT ("chat_id", "external_id") DO NOTHING RETURNING "id"'
 )
 CHAT_BY_KEY = 'SELECT "id" FROM "chats" WHERE "channel" = ? AND "external_id" = ?'

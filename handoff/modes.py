@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
+from bot.engine import HandoffReason
 from storage.models import Mode
 
 
@@ -51,6 +53,27 @@ class Actor:
     @classmethod
     def person(cls, user_id: int, *, is_admin: bool, name: str = "") -> Actor:
         return cls(ActorKind.PERSON, user_id, is_admin, name)
+
+
+# Why a transition happened, as stable codes with their English text: the "reason" of a
+# system note (:func:`note`); dashboards translate the code. A reason someone typed (the
+# ``reason`` of an action request, a custom bot's) is kept as text with no code.
+AUTOMATIC = "automatic"  # automatic assignment gave the chat to an online agent with room
+OVER_CAPACITY = "over_capacity"  # an admin assigned past the agent's capacity, on purpose
+REASONS: dict[str, str] = {
+    AUTOMATIC: "automatic",
+    OVER_CAPACITY: "over capacity",
+    HandoffReason.CUSTOMER_ASKED: "customer asked for a human",
+    HandoffReason.INTENT: "the question needs a human",
+    HandoffReason.NOT_UNDERSTOOD: "messages not understood",
+    HandoffReason.BOT_UNAVAILABLE: "bot unavailable",
+    HandoffReason.EXTERNAL_BOT: "external bot asked for a human",
+}
+
+
+def known_reason(code: str | None) -> str | None:
+    """``code`` if it is one of :data:`REASONS`, else None (free text has no code)."""
+    return code if code in REASONS else None
 
 
 CUSTOMER = Actor(ActorKind.CUSTOMER, name="customer")
@@ -110,7 +133,8 @@ class Transition:
     from_agent_id: int | None
     to_agent_id: int | None
     actor: Actor
-    reason: str | None = None
+    reason: str | None = None  # the reason as recorded, in English (free text or a code's)
+    reason_code: str | None = None  # one of REASONS, or None
 
     @property
     def mode_changed(self) -> bool:
@@ -147,6 +171,7 @@ def plan(
     actor: Actor,
     to_agent_id: int | None = None,
     reason: str | None = None,
+    reason_code: str | None = None,
 ) -> Transition:
     """Check ``action`` on a chat in ``mode`` assigned to ``assignee``; return the transition.
 
@@ -165,7 +190,10 @@ def plan(
             f"{actor.kind} may not {action}", mode, allowed_moves(mode, actor.kind)
         )
     new_assignee = _new_assignee(mode, assignee, action, actor, to_agent_id, target)
-    return Transition(action, mode, target, assignee, new_assignee, actor, reason)
+    code = known_reason(reason_code)
+    if code is not None and not reason:
+        reason = REASONS[code]
+    return Transition(action, mode, target, assignee, new_assignee, actor, reason, code)
 
 
 def _new_assignee(
@@ -233,3 +261,34 @@ def describe(transition: Transition, agent_names: dict[int, str]) -> str:
         Action.CUSTOMER_WROTE: "Reopened: the customer wrote again",
     }
     return texts[transition.action]
+
+
+def actor_kind(actor: Actor) -> str:
+    """What a note says acted: ``admin`` or ``agent`` for a person, else the actor's kind."""
+    if actor.kind == ActorKind.PERSON:
+        return "admin" if actor.is_admin else "agent"
+    return str(actor.kind)
+
+
+def note(transition: Transition, agent_names: dict[int, str]) -> dict[str, Any]:
+    """The system note of a transition as data, for dashboards to say in their language:
+    ``{"action", "by", "by_kind", "to", "from", "reason", "reason_text"}``.
+
+    ``by`` is the acting person's name (None for the bot, the system, the customer); ``to`` /
+    ``from`` name the chat's agent after / before (None: nobody); ``reason`` is a code of
+    :data:`REASONS` or None, ``reason_text`` the reason as recorded (English) or None.
+    """
+    actor = transition.actor
+
+    def name(agent_id: int | None) -> str | None:
+        return None if agent_id is None else agent_names.get(agent_id, f"agent #{agent_id}")
+
+    return {
+        "action": str(transition.action),
+        "by": (actor.name or None) if actor.kind == ActorKind.PERSON else None,
+        "by_kind": actor_kind(actor),
+        "to": name(transition.to_agent_id),
+        "from": name(transition.from_agent_id),
+        "reason": transition.reason_code,
+        "reason_text": transition.reason or None,
+    }

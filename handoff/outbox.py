@@ -269,7 +269,7 @@ class Outbox:
 
     def _emit_row(self, unit: Unit, row: dict[str, Any], audience: Audience) -> None:
         row = {**row, "attachments": _attachments(row["attachments"]),
-               "created_at": _datetime(row["created_at"])}  # fmt: skip
+               "created_at": _datetime(row["created_at"]), "note": _note(row["note"])}  # fmt: skip
         view = self.presenter.message(row)
         unit.emit(Event(events.MESSAGE_UPDATED, row["chat_id"], {"message": view}, audience))
 
@@ -288,18 +288,19 @@ FINISH = (
     'UPDATE "messages" SET "status" = ?, "error" = ?, '
     '"external_id" = COALESCE(?, "external_id"), "attempts" = COALESCE(?, "attempts") '
     'WHERE "id" = ? RETURNING "id", "chat_id", "text", "sender", "status", "internal", '
-    '"agent_id", "attachments", "error", "created_at"'
+    '"agent_id", "attachments", "error", "created_at", "note"'
 )
 STATUS_OF = (
     'SELECT "id", "status" FROM "messages" WHERE "external_id" = ? AND "sender" != ? LIMIT 1'
 )
 SET_STATUS = (
     'UPDATE "messages" SET "status" = ? WHERE "id" = ? RETURNING "id", "chat_id", "text", '
-    '"sender", "status", "internal", "agent_id", "attachments", "error", "created_at"'
+    '"sender", "status", "internal", "agent_id", "attachments", "error", "created_at", "note"'
 )
 SET_FAILED = (
     'UPDATE "messages" SET "status" = ?, "error" = ? WHERE "id" = ? RETURNING "id", "chat_id", '
-    '"text", "sender", "status", "internal", "agent_id", "attachments", "error", "created_at"'
+    '"text", "sender", "status", "internal", "agent_id", "attachments", "error", "created_at", '
+    '"note"'
 )
 AUDIENCE = 'SELECT "id", "mode", "assigned_agent_id" FROM "chats" WHERE "id" IN ({marks})'
 KEEP_RECEIPT = (
@@ -391,6 +392,10 @@ def _now() -> datetime:
 
 def _attachments(value: Any) -> Any:
     return Message._meta.fields_map["attachments"].to_python_value(value)
+
+
+def _note(value: Any) -> Any:
+    return None if value is None else Message._meta.fields_map["note"].to_python_value(value)
 
 
 def _datetime(value: Any) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from handoff.modes import Action, Transition, describe
+from handoff.modes import Action, Transition, describe, note
 from handoff.staff import Staff
 from handoff.views import preview
 from storage.models import Chat, ChatTransition, Message, Mode, Sender, Status
@@ -25,7 +25,7 @@ async def record_transition(
     elif not waiting:
         chat.queued_at = None
     if transition.to_mode == Mode.AGENT and transition.from_mode != Mode.AGENT:
-        chat.handoff_reason = transition.reason or str(transition.action)
+        chat.handoff_reason = (transition.reason or str(transition.action))[:255]
     elif transition.to_mode == Mode.BOT:
         chat.handoff_reason = None
         chat.bot_fallbacks = 0
@@ -57,7 +57,7 @@ async def record_transition(
         to_agent_id=transition.to_agent_id,
         actor_kind=actor.kind.value,
         actor_id=actor.user_id,
-        reason=transition.reason,
+        reason=transition.reason[:255] if transition.reason else None,
     )
     wanted = {i for i in (transition.to_agent_id, transition.from_agent_id) if i is not None}
     names = await staff.names(wanted) if wanted else {}
@@ -67,6 +67,7 @@ async def record_transition(
         sender=Sender.SYSTEM,
         status=Status.SENT,
         internal=True,
+        note=note(transition, names),
     )
 
 

@@ -27,6 +27,7 @@ CHAT_FIELDS = (
     "subject",
     "mode",
     "online",
+    "online_set_at",
     "unread_count",
     "assigned_agent_id",
     "queued_at",
@@ -50,6 +51,7 @@ MESSAGE_FIELDS = (
     "attachments",
     "error",
     "created_at",
+    "note",
 )
 PREVIEW_LENGTH = 200
 TIME_CACHE = 4096  # formatted instants remembered by a Presenter
@@ -156,6 +158,8 @@ class Presenter:
             "agent_id": row["agent_id"],
             "attachments": row["attachments"] or [],
             "error": row["error"],
+            # A system note about a transition, as data (handoff.modes.note); else None.
+            "note": row.get("note"),
         }
 
 

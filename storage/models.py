@@ -82,7 +82,11 @@ class Chat(Model):
     customer_username = fields.CharField(max_length=255, null=True)
     subject = fields.CharField(max_length=998, null=True)
     mode = fields.CharEnumField(Mode, max_length=16, default=Mode.BOT)
+    # Set through the API (the seed's PATCH ``online``): an explicit word on whether the
+    # customer is online, which stands from ``online_set_at`` until the customer next writes
+    # (``handoff.views``: otherwise it is computed from ``last_customer_message_at``).
     online = fields.BooleanField(default=False)
+    online_set_at = fields.DatetimeField(null=True)
     unread_count = fields.IntField(default=0)
     assigned_agent: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="chats", null=True, on_delete=fields.SET_NULL
@@ -136,6 +140,10 @@ class Message(Model):
     attachments: fields.Field[list[dict[str, Any]]] = fields.JSONField(default=list)
     reply_to_external_id = fields.CharField(max_length=255, null=True)
     error = fields.CharField(max_length=512, null=True)
+    # A system note about a change of mode or assignee, structured so that dashboards can
+    # say it in their reader's language: {"action", "by", "by_kind", "to", "from", "reason",
+    # "reason_text"} (``handoff.modes.note``); None for every other message.
+    note: fields.Field[dict[str, Any] | None] = fields.JSONField(null=True)
     attempts = fields.IntField(default=0)
     next_attempt_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from bot import BotContext, BotSettings, Decision, Handoff, Reply, Silence
+from bot import BotContext, BotSettings, Decision, Handoff, HandoffReason, Reply, Silence
 from bot.rules import RulesBot
 from bot.settings import IntentSettings
 from bot.templates import render
@@ -152,7 +152,9 @@ async def test_two_messages_not_understood_in_a_row_reach_a_human(customer: Conv
     assert first_miss.text.startswith("Sorry, I didn't get that.")
 
     second_miss = await customer.says("it goes brrrr when I switch it on")
-    assert second_miss == Handoff("2 messages in a row not understood")
+    assert second_miss == Handoff(
+        "2 messages in a row not understood", code=HandoffReason.NOT_UNDERSTOOD
+    )
 
 
 async def test_an_answer_in_between_resets_the_fallback_count(customer: Conversation) -> None:
@@ -232,9 +234,11 @@ async def test_out_of_hours_the_handoff_says_when_a_human_is_back(
     decision = await customer.says("I want to talk to a human")
     assert isinstance(decision, Handoff)
     assert decision.reason.endswith("; outside business hours")
-    assert decision.text is not None
-    assert f"An agent will reply {english};" in decision.text
-    assert f"Tim kami akan membalas {indonesian};" in decision.text
+    assert decision.code == HandoffReason.CUSTOMER_ASKED
+    # Sent only if no agent online can take the chat (handoff.autopilot decides).
+    assert decision.text is None and decision.away_text is not None
+    assert f"An agent will reply {english};" in decision.away_text
+    assert f"Tim kami akan membalas {indonesian};" in decision.away_text
 
 
 async def test_out_of_hours_the_bot_still_answers_questions() -> None:
@@ -251,10 +255,10 @@ async def test_out_of_hours_a_handoff_intent_sends_its_answer_and_the_note() -> 
     customer.history.append(("customer", "hi"))
     decision = await customer.says("barang saya datang rusak")
     assert isinstance(decision, Handoff)
-    assert decision.text is not None
-    answer, note = decision.text.split("\n\n")
-    assert answer.startswith("Mohon maaf, Budi.")
-    assert note.startswith("Thanks for your message! Our team is offline now")
+    assert decision.text is not None and decision.away_text is not None
+    assert decision.text.startswith("Mohon maaf, Budi.")
+    assert decision.away_text.startswith("Thanks for your message! Our team is offline now")
+    assert decision.code == HandoffReason.INTENT
 
 
 async def test_holidays_are_skipped_when_saying_who_is_back() -> None:
@@ -264,14 +268,16 @@ async def test_holidays_are_skipped_when_saying_who_is_back() -> None:
     customer = Conversation(bot, now=wib(7, 16))
     decision = await customer.says("agent please")
     assert isinstance(decision, Handoff)
-    assert decision.text is not None
-    assert "An agent will reply Tuesday at 08:00 WIB" in decision.text
+    assert decision.away_text is not None
+    assert "An agent will reply Tuesday at 08:00 WIB" in decision.away_text
 
 
 async def test_without_business_hours_a_handoff_carries_no_note() -> None:
     bot = RulesBot(SHIPPED.model_copy(update={"business_hours": None}))
     customer = Conversation(bot, now=wib(8, 3))
-    assert await customer.says("human please") == Handoff("customer asked for a human ('human')")
+    assert await customer.says("human please") == Handoff(
+        "customer asked for a human ('human')", code=HandoffReason.CUSTOMER_ASKED
+    )
 
 
 async def test_the_bot_is_silent_outside_bot_mode() -> None:

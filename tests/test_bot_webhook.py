@@ -10,7 +10,7 @@ import pytest
 from aiohttp import web
 from pytest_aiohttp import AiohttpServer
 
-from bot import BotContext, Handoff, Reply, Silence, load_bot
+from bot import BotContext, Handoff, HandoffReason, Reply, Silence, load_bot
 from bot.settings import BotSettings, WebhookSettings
 from bot.webhook import WebhookBot
 
@@ -123,7 +123,7 @@ async def test_the_handoff_marker_hands_off_after_the_texts(
     )
     bot = connect(handoff_marker="escalate")
     assert await bot.respond(message("you charged me twice")) == Handoff(
-        "external bot: billing dispute", "Let me get a colleague."
+        "external bot: billing dispute", "Let me get a colleague.", code=HandoffReason.EXTERNAL_BOT
     )
 
 
@@ -132,7 +132,9 @@ async def test_a_marker_without_reason_or_text(
 ) -> None:
     external, _ = rasa
     external.answer = external.json([{"recipient_id": "42", "custom": {"handoff": True}}])
-    assert await connect().respond(message("agent")) == Handoff("external bot asked for a human")
+    assert await connect().respond(message("agent")) == Handoff(
+        "external bot asked for a human", code=HandoffReason.EXTERNAL_BOT
+    )
 
 
 async def test_an_empty_answer_is_silence(
@@ -170,7 +172,9 @@ async def test_a_slow_external_bot_hands_the_chat_to_a_human(
 
     external.answer = too_slow
     decision = await connect(timeout_s=0.2).respond(message("hello"))
-    assert decision == Handoff("bot unavailable: no answer within 0.2s")
+    assert decision == Handoff(
+        "bot unavailable: no answer within 0.2s", code=HandoffReason.BOT_UNAVAILABLE
+    )
 
 
 @pytest.mark.parametrize(
@@ -197,7 +201,9 @@ async def test_a_failing_external_bot_hands_the_chat_to_a_human(
         return web.Response(body=body, status=status, content_type="application/json")
 
     external.answer = failing
-    assert await connect().respond(message("hello")) == Handoff(f"bot unavailable: {reason}")
+    assert await connect().respond(message("hello")) == Handoff(
+        f"bot unavailable: {reason}", code=HandoffReason.BOT_UNAVAILABLE
+    )
 
 
 async def test_an_unreachable_external_bot_hands_the_chat_to_a_human(
@@ -208,7 +214,10 @@ async def test_an_unreachable_external_bot_hands_the_chat_to_a_human(
         decision = await bot.respond(message("hello"))
     finally:
         await bot.close()
-    assert decision == Handoff("bot unavailable: request failed (ClientConnectorError)")
+    assert decision == Handoff(
+        "bot unavailable: request failed (ClientConnectorError)",
+        code=HandoffReason.BOT_UNAVAILABLE,
+    )
 
 
 async def test_one_session_serves_many_messages_and_close_releases_it(

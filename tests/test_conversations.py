@@ -172,6 +172,77 @@ async def test_out_of_hours_the_customer_hears_when_humans_are_back_and_keeps_a_
     assert (chat.mode, chat.assigned_agent_id) == ("agent", None)
 
 
+def closed_today_and_tomorrow() -> dict[str, str]:
+    today = datetime.now(ZoneInfo("Asia/Jakarta")).weekday()
+    hours = {day: "08:00-20:00" for day in DAYS}
+    hours[DAYS[today]] = hours[DAYS[(today + 1) % 7]] = "closed"
+    return hours
+
+
+async def test_out_of_hours_an_online_agent_with_room_takes_the_chat_without_an_offline_note(
+    mock: MockWhatsApp, aiohttp_client: ClientFactory, db_url: str, tmp_path: Path
+) -> None:
+    """Issue 15, item 9: nobody is told "our team is offline" by a chat an agent takes now."""
+    bot = shipped_bot(business_hours=closed_today_and_tomorrow())
+    wa = await world(mock, aiohttp_client, db_url, tmp_path, bot)
+    late = await agent(wa, "late")
+    _, me = await late.get("/auth/me")
+    await says(wa, "Yanti", "halo", "628100012")
+    sent = await says(wa, "Yanti", "bisa bicara dengan admin?", "628100012")
+    assert sent == ["Connecting you to an agent... / Menghubungkan Kakak dengan tim kami..."]
+    chat = await chat_of(wa, "628100012")
+
+    async def assigned() -> bool:
+        await chat.refresh_from_db()
+        return chat.assigned_agent_id == me["id"]
+
+    await eventually(assigned, "the chat assigned to the online agent", within=1.0)
+    texts = await Message.filter(chat_id=chat.id).values_list("text", flat=True)
+    assert not [text for text in texts if "offline" in str(text)]
+    # still recorded as having come outside business hours
+    assert (chat.handoff_reason or "").endswith("; outside business hours")
+
+
+async def test_out_of_hours_a_full_agent_online_still_means_the_offline_note(
+    mock: MockWhatsApp, aiohttp_client: ClientFactory, db_url: str, tmp_path: Path
+) -> None:
+    bot = shipped_bot(business_hours=closed_today_and_tomorrow())
+    wa = await world(mock, aiohttp_client, db_url, tmp_path, bot)
+    await agent(wa, "full", capacity=1)
+    await says(wa, "First", "agent please", "628100013")  # takes full's only place
+    sent = await says(wa, "Second", "agent please", "628100014")
+    assert len(sent) == 1 and "offline" in sent[0] and "Connecting you" not in sent[0]
+    second = await chat_of(wa, "628100014")
+    assert (second.mode, second.assigned_agent_id) == ("agent", None)
+
+
+async def test_system_notes_carry_their_meaning_as_data(
+    mock: MockWhatsApp, aiohttp_client: ClientFactory, db_url: str, tmp_path: Path
+) -> None:
+    """Issue 15, item 11: a note's action, actors and reason code, for any language."""
+    wa = await world(mock, aiohttp_client, db_url, tmp_path, shipped_bot())
+    free = await agent(wa, "free")
+    await says(wa, "Dewi", "I want to talk to a human", "628100015")
+    chat = await chat_of(wa, "628100015")
+    _, detail = await free.get(f"/chats/{chat.id}")
+    notes = [m["note"] for m in detail["messages"] if m["sender"] == "system" and m["internal"]]
+    assert notes == [
+        {"action": "handoff", "by": None, "by_kind": "bot", "to": None, "from": None,
+         "reason": "customer_asked", "reason_text": "customer asked for a human ('human')"},
+        {"action": "assign", "by": None, "by_kind": "system", "to": "free", "from": None,
+         "reason": "automatic", "reason_text": "automatic"},
+    ]  # fmt: skip
+    assert all(m["note"] is None for m in detail["messages"] if not m["internal"])
+    status, _ = await free.post(f"/chats/{chat.id}/pause", {"reason": "waiting for a photo"})
+    assert status == 200
+    _, detail = await free.get(f"/chats/{chat.id}")
+    assert detail["messages"][-1]["note"] == {
+        "action": "pause", "by": "free", "by_kind": "agent", "to": "free", "from": "free",
+        "reason": None, "reason_text": "waiting for a photo",
+    }  # fmt: skip
+    assert detail["messages"][-1]["text"] == "Paused by free"
+
+
 async def _external_bot(aiohttp_server: Any, behaviour: str) -> str:
     async def rest_webhook(request: web.Request) -> web.StreamResponse:
         body = await request.json()
