@@ -111,6 +111,16 @@ async def test_x_forwarded_for_is_honoured_from_a_trusted_proxy(start: Start) ->
     assert await attempt(api, "admin", "admin123") == 200  # the proxy's own requests
 
 
+async def test_forwarded_addresses_are_read_in_their_usual_forms(start: Start) -> None:
+    api = await start({"login_max_failures_per_address": 3}, trusted_proxies=["127.0.0.1"])
+    # The same IPv6 client three ways (with a port, bracketed, expanded): one address.
+    for hop in ("[2001:db8::7]:51234", "2001:db8::7", "2001:0db8:0:0:0:0:0:7"):
+        assert await attempt(api, f"user-{len(hop)}", "wrong-one", via=hop) == 401
+    assert await attempt(api, "admin", "admin123", via="2001:db8::7") == 429
+    # A hop that is no address ends the walk: the last good one (here the proxy) counts.
+    assert await attempt(api, "admin", "admin123", via="2001:db8::7, unknown") == 200
+
+
 async def test_the_lock_expires(start: Start) -> None:
     api = await start({"login_lockout_seconds": 1})
     for _ in range(5):
