@@ -93,6 +93,15 @@ def test_swagger_ui_is_vendored_with_its_licence_and_origin() -> None:
     assert f"swagger-ui-dist-{version.group(1)}.tgz" in readme
 
 
+def test_the_docs_page_reads_the_login_where_the_console_keeps_it() -> None:
+    """Same key as the console (the browser tests check the two share a login both ways)."""
+    console = (STATIC_DIR / "js" / "api.js").read_text("utf-8")
+    key = re.search(r'const SESSION_KEY = "([^"]+)"', console)
+    assert key, "api.js keeps the login under SESSION_KEY"
+    docs = (STATIC_DIR / "docs" / "docs.js").read_text("utf-8")
+    assert f'const SESSION_KEY = "{key.group(1)}"' in docs
+
+
 def test_the_docs_script_never_sends_the_description_elsewhere() -> None:
     """Swagger UI's default validator badge posts the description to validator.swagger.io."""
     source = (STATIC_DIR / "docs" / "docs.js").read_text("utf-8")
