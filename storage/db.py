@@ -6,7 +6,12 @@ URL says ``postgres://``. Both get the same migrations from ``storage/migrations
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import logging
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -15,6 +20,8 @@ import asyncpg
 from tortoise import Tortoise
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.context import TortoiseContext
+from tortoise.exceptions import DBConnectionError
+from tortoise.exceptions import OperationalError as TortoiseOperationalError
 from tortoise.migrations.api import migrate as tortoise_migrate
 
 log = logging.getLogger(__name__)
@@ -51,6 +58,80 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite://")
 
 
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL (None for ``:memory:`` and other databases)."""
+    if not is_sqlite(url):
+        return None
+    path = url[len("sqlite://") :].split("?", 1)[0]
+    return Path(path) if path and path != ":memory:" else None
+
+
+def shown_url(url: str) -> str:
+    """``url`` fit to print: the password (if any) replaced by ``***``, no query."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if parts.password is not None:
+        user, _, host = netloc.rpartition("@")
+        netloc = f"{user.split(':', 1)[0]}:***@{host}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+class DatabaseUnavailable(Exception):
+    """The database could not be opened: the message names it (without its password) and
+    what failed, in one line."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"cannot open the database {shown_url(url)}: {reason}")
+        self.url = url
+        self.reason = reason
+
+
+def _reason(exc: BaseException) -> str:
+    """What went wrong opening a database, in a few words."""
+    if isinstance(exc, ConnectionRefusedError) or getattr(exc, "errno", None) == errno.ECONNREFUSED:
+        return "connection refused (is PostgreSQL running and listening there?)"
+    if isinstance(exc, asyncio.TimeoutError | TimeoutError):
+        return "no answer in time (is the host reachable?)"
+    if isinstance(exc, asyncpg.InvalidCatalogNameError):
+        return f"{exc} (create it, e.g. createdb, or fix the URL)"
+    if isinstance(
+        exc, asyncpg.InvalidAuthorizationSpecificationError | asyncpg.InvalidPasswordError
+    ):
+        return f"{exc} (check the user and password in the URL)"
+    cause = exc.__cause__
+    if isinstance(exc, DBConnectionError | TortoiseOperationalError) and cause is not None:
+        return _reason(cause)
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text
+
+
+# What opening a database raises when the server, the database or the login is wrong.
+_UNAVAILABLE = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InvalidCatalogNameError,
+    asyncpg.InvalidAuthorizationSpecificationError,
+    asyncpg.InvalidPasswordError,
+    asyncpg.InterfaceError,
+    sqlite3.OperationalError,
+    DBConnectionError,
+    TortoiseOperationalError,
+)
+
+
+@asynccontextmanager
+async def _opening(url: str) -> AsyncIterator[None]:
+    """Turn a failure to connect to ``url`` into :class:`DatabaseUnavailable`."""
+    try:
+        yield
+    except _UNAVAILABLE as exc:
+        sql_error = isinstance(exc, sqlite3.OperationalError | TortoiseOperationalError)
+        if sql_error and "unable to open database" not in str(exc):
+            raise  # a statement failed, not the opening: keep the traceback
+        raise DatabaseUnavailable(url, _reason(exc)) from exc
+
+
 def ensure_sqlite_dir(url: str) -> None:
     """Create the folder of a SQLite file so a fresh checkout starts without set-up."""
     if not is_sqlite(url):
@@ -67,24 +148,34 @@ TORTOISE_ORM = tortoise_config("sqlite://data/makemigrations.db")
 MIGRATION_LOCK = 0x6D6967  # "mig": one process at a time applies migrations (PostgreSQL)
 
 
-async def migrate(url: str) -> None:
-    """Apply every pending migration to the database at ``url``.
+async def migrate(url: str) -> list[str]:
+    """Apply every pending migration to the database at ``url``; the names of those applied.
 
     On PostgreSQL several processes may start at once: each waits for a session
     advisory lock, so one applies the migrations and the others then find nothing to do.
+    A database that cannot be reached raises :class:`DatabaseUnavailable`.
     """
-    ensure_sqlite_dir(url)
+    applied: list[str] = []
+
+    def progress(event: str, _app: str, name: str) -> None:
+        if event == "apply_done":
+            applied.append(name)
+
     if is_sqlite(url):
-        async with TortoiseContext():
-            await tortoise_migrate(config=tortoise_config(url))
-        return
-    holder = await asyncpg.connect(asyncpg_dsn(url))
+        async with _opening(url):
+            ensure_sqlite_dir(url)
+            async with TortoiseContext():
+                await tortoise_migrate(config=tortoise_config(url), progress=progress)
+        return applied
+    async with _opening(url):
+        holder = await asyncpg.connect(asyncpg_dsn(url))
     try:
         await holder.execute(f"SELECT pg_advisory_lock({MIGRATION_LOCK})")
         async with TortoiseContext():
-            await tortoise_migrate(config=tortoise_config(url))
+            await tortoise_migrate(config=tortoise_config(url), progress=progress)
     finally:
         await holder.close()  # ends the session: the lock goes with it
+    return applied
 
 
 def asyncpg_dsn(url: str) -> str:
@@ -109,10 +200,15 @@ class Database:
     async def open(self, *, run_migrations: bool = True) -> None:
         if run_migrations:
             await migrate(self.url)
-        ensure_sqlite_dir(self.url)
         context = TortoiseContext()
         context.__enter__()
-        await context.init(config=tortoise_config(self.url))
+        try:
+            async with _opening(self.url):
+                ensure_sqlite_dir(self.url)
+                await context.init(config=tortoise_config(self.url))
+        except BaseException:
+            context.__exit__(None, None, None)
+            raise
         self._context = context
         log.info("database open (%s)", self.url.split("://", 1)[0])
 
