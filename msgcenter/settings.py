@@ -6,6 +6,7 @@ Settings are loaded and validated once at start-up. A wrong value raises
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import json
 import os
@@ -314,6 +315,51 @@ def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
             node = child
         node[path[-1]] = value
     return tree
+
+
+# Variables with the prefix that are not settings: the config file's name, and the test
+# suite's own (MSGCENTER_TEST_POSTGRES_URL, ...).
+ENV_NOT_SETTINGS = frozenset({"MSGCENTER_CONFIG"})
+ENV_NOT_SETTINGS_PREFIXES = ("MSGCENTER_TEST_",)
+
+
+def setting_env_names(model: type[BaseModel] | None = None, prefix: str = ENV_PREFIX) -> list[str]:
+    """The variable of every setting: ``MSGCENTER_SERVER__PORT``, ..."""
+    names = []
+    for name, field in (model or Settings).model_fields.items():
+        env = f"{prefix}{name.upper()}"
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            names.extend(setting_env_names(annotation, env + "__"))
+        else:
+            names.append(env)
+    return names
+
+
+def env_warnings(environ: Mapping[str, str]) -> list[str]:
+    """One line for each ``MSGCENTER_*`` variable that sets nothing (e.g. one underscore
+    where two belong), naming the closest setting's variable."""
+    known = setting_env_names()
+    squeezed = {name.replace("_", ""): name for name in known}
+    warnings = []
+    for name in sorted(environ):
+        upper = name.upper()
+        if not name.startswith(ENV_PREFIX) or upper in ENV_NOT_SETTINGS:
+            continue
+        if upper.startswith(ENV_NOT_SETTINGS_PREFIXES) or upper in known:
+            continue
+        if any(upper.startswith(f"{leaf}__") for leaf in known):  # a key of a table (options)
+            continue
+        guess = squeezed.get(upper.replace("_", "")) or next(
+            iter(difflib.get_close_matches(upper, known, n=1, cutoff=0.6)), None
+        )
+        hint = (
+            f"did you mean {guess}?"
+            if guess
+            else "settings are MSGCENTER_<SECTION>__<KEY>, with two underscores between levels"
+        )
+        warnings.append(f"environment variable {name} matches no setting and is ignored; {hint}")
+    return warnings
 
 
 def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
