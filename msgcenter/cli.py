@@ -1,21 +1,25 @@
-"""The ``msgcenter`` command: serve, demo, migrate, user management."""
+"""The msgcenter command: serve, demo, migrate, user management."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import errno
 import gc
 import getpass
 import json
 import logging
+import os
+import socket
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
+from importlib.metadata import PackageNotFoundError, version
 
 import aiohttp
 from aiohttp import web
 
-from handoff.errors import DomainError
+from handoff.errors import DomainError, NotFound
 from handoff.staff import NewUser, Passwords, Staff
 from msgcenter import demo as demo_data
 from msgcenter.logs import secrets_of, setup_logging
@@ -23,17 +27,51 @@ from msgcenter.mocks import MockProviders, simulate, with_mocks
 from msgcenter.roles import ALL as ALL_ROLES
 from msgcenter.roles import parse_roles
 from msgcenter.service import build_app, build_service
-from msgcenter.settings import Settings, SettingsError, load_settings
-from storage.db import Database, is_sqlite, migrate
-from storage.models import Role
+from msgcenter.settings import Settings, SettingsError, env_warnings, load_settings
+from storage.db import Database, DatabaseUnavailable, is_sqlite, migrate, shown_url, sqlite_path
+from storage.models import Role, User
 
 log = logging.getLogger("msgcenter")
 
+DESCRIPTION = """msgcenter: a customer-service message center (Telegram, WhatsApp, email, a bot and
+human agents). Run the service or the demo, prepare the database, manage users."""
+
+EPILOG = """The database is storage.url (by default the SQLite file data/msgcenter.db); the demo
+keeps its own in data/demo/, which --demo chooses. Settings come from config.toml and
+MSGCENTER_<SECTION>__<KEY> environment variables, e.g. MSGCENTER_SERVER__PORT=9000.
+"""
+
+# Commands that run until stopped keep the configured log level; one-shot commands log
+# warnings and errors only (their output says what they did).
+LONG_RUNNING = {"serve", "demo", "mock"}
+
+
+class ListenError(Exception):
+    """A port the service needs is taken or not allowed; the message names it."""
+
+
+def _version() -> str:
+    try:
+        return version("msgcenter")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="msgcenter", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="msgcenter",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"msgcenter {_version()}")
     parser.add_argument("--config", help="config file (default: $MSGCENTER_CONFIG or config.toml)")
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="use the demo's database (data/demo/msgcenter.db) instead of storage.url",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run the service")
     serve.add_argument("--host", help="override server.host")
@@ -50,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--host", help="override server.host")
     demo.add_argument("--port", type=int, help="override server.port")
 
-    commands.add_parser("migrate", help="apply database migrations")
+    commands.add_parser("migrate", help="create or upgrade the database schema")
 
     commands.add_parser("mock", help="run the fake Telegram, WhatsApp and SMTP providers")
     simulate = commands.add_parser("simulate", help="write as a customer through the mocks")
@@ -62,7 +100,7 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("text", nargs="+", help="what the customer writes")
 
     user = commands.add_parser("user", help="manage users").add_subparsers(
-        dest="user_command", required=True
+        dest="user_command", required=True, metavar="USER_COMMAND"
     )
     add = user.add_parser("add", help="create a user")
     add.add_argument("username")
@@ -75,6 +113,12 @@ def _parser() -> argparse.ArgumentParser:
     passwd = user.add_parser("passwd", help="set a user's password")
     passwd.add_argument("username")
     passwd.add_argument("--password", help="the new password (asked for when left out)")
+    deactivate = user.add_parser(
+        "deactivate", help="stop a user from logging in and end their sessions"
+    )
+    deactivate.add_argument("username")
+    activate = user.add_parser("activate", help="let a deactivated user log in again")
+    activate.add_argument("username")
     return parser
 
 
@@ -84,8 +128,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(args.config)
     except SettingsError as exc:
         print(f"msgcenter: configuration error: {exc}", file=sys.stderr)
+        for warning in env_warnings(os.environ):
+            print(f"msgcenter: {warning}", file=sys.stderr)
         return 2
-    setup_logging(settings.logging.level, settings.logging.format, secrets_of(settings))
+    level = settings.logging.level
+    if args.command not in LONG_RUNNING and level == "INFO":
+        level = "WARNING"
+    setup_logging(level, settings.logging.format, secrets_of(settings))
+    for warning in env_warnings(os.environ):
+        log.warning("%s", warning)
+    if args.demo and args.command != "demo":
+        settings = demo_storage(settings)
     commands: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
         "serve": _serve,
         "demo": _demo,
@@ -102,11 +155,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DomainError as exc:
         print(f"msgcenter: {exc.message}", file=sys.stderr)
         return 1
+    except (DatabaseUnavailable, ListenError) as exc:
+        print(f"msgcenter: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def new_database_note(settings: Settings) -> str | None:
+    """What to tell a user whose command is about to create a new SQLite database."""
+    path = sqlite_path(settings.storage.url)
+    if path is None or path.exists():
+        return None
+    note = f"note: creating a new database at {path}"
+    demo = demo_storage(settings).storage
+    demo_path = sqlite_path(demo.url)
+    if demo_path is not None and demo_path != path and demo_path.exists():
+        note += f"; the demo's data is in {demo.data_dir}/ (use --demo)"
+    return note
+
+
+def _note_new_database(settings: Settings) -> None:
+    note = new_database_note(settings)
+    if note:
+        print(note, file=sys.stderr)
 
 
 def _migrate(_args: argparse.Namespace, settings: Settings) -> int:
-    asyncio.run(migrate(settings.storage.url))
-    print(f"database is up to date ({settings.storage.url.split('://', 1)[0]})")
+    _note_new_database(settings)
+    url = settings.storage.url
+    applied = asyncio.run(migrate(url))
+    where = shown_url(url)
+    if "0001_initial" in applied:
+        print(f"created the database schema (migrations {', '.join(applied)}) in {where}")
+    elif applied:
+        print(f"upgraded the database schema (migrations {', '.join(applied)}) in {where}")
+    else:
+        print(f"database is up to date ({where})")
     return 0
 
 
@@ -120,15 +203,81 @@ def _with_server(args: argparse.Namespace, settings: Settings) -> Settings:
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     settings = _with_server(args, settings)
     roles = parse_roles(args.role)
-    app = build_app(settings, build_service(settings, roles))
-    log.info(
-        "msgcenter (%s) listening on http://%s:%d",
-        "all roles" if roles == ALL_ROLES else "roles " + ",".join(sorted(roles)),
-        settings.server.host,
-        settings.server.port,
-    )
-    _run(app, settings)
+    sockets = listen(settings.server.host, settings.server.port)
+    try:
+        email = settings.channels.email
+        if email.enabled and "smtp" in roles:
+            check_free(email.host, email.port, "the SMTP server", "channels.email.port")
+        app = build_app(settings, build_service(settings, roles))
+    except BaseException:
+        _close(sockets)
+        raise
+    note = new_database_note(settings)
+    if note:
+        log.info("%s", note)
+
+    def serving(_text: str) -> None:  # aiohttp calls this once every socket serves
+        log.info(
+            "msgcenter (%s) listening on http://%s:%d",
+            "all roles" if roles == ALL_ROLES else "roles " + ",".join(sorted(roles)),
+            settings.server.host,
+            settings.server.port,
+        )
+
+    _run(app, settings, sockets, serving)
     return 0
+
+
+def listen(host: str, port: int, what: str = "", setting: str = "") -> list[socket.socket]:
+    """Listening sockets for ``host``:``port`` (one per address it resolves to), bound before
+    anything starts so a taken port stops the command at once, naming it."""
+    try:
+        infos = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except socket.gaierror as exc:
+        raise ListenError(f"cannot listen on {host}:{port}{what and ' for ' + what}: "
+                          f"{exc.strerror}") from exc  # fmt: skip
+    sockets: list[socket.socket] = []
+    seen = set()
+    try:
+        for family, kind, proto, _name, address in infos:
+            if (family, address) in seen:
+                continue
+            seen.add((family, address))
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as asyncio does
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+            sock.listen(128)
+    except OSError as exc:
+        _close(sockets)
+        raise ListenError(_listen_failure(host, port, what, setting, exc)) from exc
+    return sockets
+
+
+def check_free(host: str, port: int, what: str, setting: str) -> None:
+    """Stop at once when ``port`` (for ``what``, set by ``setting``) cannot be listened on."""
+    if port:
+        _close(listen(host, port, what, setting))
+
+
+def _listen_failure(host: str, port: int, what: str, setting: str, exc: OSError) -> str:
+    place = f"{host}:{port}" + (f" for {what} ({setting})" if what else "")
+    reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+    if exc.errno == errno.EADDRINUSE:
+        reason += " (is msgcenter already running?"
+        reason += f" {setting} chooses another port)" if setting else ")"
+    elif exc.errno == errno.EACCES:
+        reason += " (ports below 1024 need privileges)"
+    return f"cannot listen on {place}: {reason}"
+
+
+def _close(sockets: list[socket.socket]) -> None:
+    for sock in sockets:
+        sock.close()
 
 
 async def freeze_startup_objects(_app: web.Application) -> None:
@@ -141,17 +290,26 @@ async def freeze_startup_objects(_app: web.Application) -> None:
     gc.freeze()
 
 
-def _run(app: web.Application, settings: Settings) -> None:
-    """Serve ``app`` until SIGINT/SIGTERM (no access log: it would record tokens in URLs)."""
+def _run(
+    app: web.Application,
+    settings: Settings,
+    sockets: list[socket.socket],
+    serving: Callable[[str], None],
+) -> None:
+    """Serve ``app`` on ``sockets`` until SIGINT/SIGTERM; ``serving`` is called once it
+    serves: the database open and migrated, every part started (no access log: it would
+    record tokens in URLs). A start-up failure raises (the sockets are closed)."""
     app.on_startup.append(freeze_startup_objects)  # after the service's own start-up
-    web.run_app(
-        app,
-        host=settings.server.host,
-        port=settings.server.port,
-        print=None,
-        access_log=None,
-        loop=new_event_loop(settings.server.event_loop),
-    )
+    try:
+        web.run_app(
+            app,
+            sock=sockets,
+            print=serving,
+            access_log=None,
+            loop=new_event_loop(settings.server.event_loop),
+        )
+    finally:
+        _close(sockets)
 
 
 def new_event_loop(kind: str) -> asyncio.AbstractEventLoop:
@@ -171,7 +329,12 @@ def demo_settings(settings: Settings) -> Settings:
     server = settings.server.model_copy(
         update={"public_url": f"http://{settings.server.host}:{settings.server.port}"}
     )
-    settings = settings.model_copy(update={"server": server})
+    return demo_storage(settings.model_copy(update={"server": server}))
+
+
+def demo_storage(settings: Settings) -> Settings:
+    """``settings`` on the demo's database: ``data/demo/msgcenter.db`` (SQLite only; a
+    PostgreSQL URL is used as it is)."""
     if not is_sqlite(settings.storage.url):
         return settings
     data_dir = settings.storage.data_dir / "demo"
@@ -183,10 +346,26 @@ def demo_settings(settings: Settings) -> Settings:
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     settings = demo_settings(_with_server(args, settings))
-    providers = MockProviders(settings)
-    settings = with_mocks(settings, providers)
-    service = build_service(settings)
-    app = build_app(settings, service)
+    sockets = listen(settings.server.host, settings.server.port)
+    try:
+        mock = settings.mock
+        for what, port, setting in (
+            ("the mock Telegram provider", mock.telegram_port, "mock.telegram_port"),
+            ("the mock WhatsApp provider", mock.whatsapp_port, "mock.whatsapp_port"),
+            ("the mock SMTP relay", mock.smtp_port, "mock.smtp_port"),
+            ("the mock SMTP relay's control API", mock.smtp_control_port,
+             "mock.smtp_control_port"),
+        ):  # fmt: skip
+            check_free(mock.host, port, what, setting)
+        email = settings.channels.email
+        check_free(email.host, email.port, "the SMTP server", "channels.email.port")
+        providers = MockProviders(settings)
+        settings = with_mocks(settings, providers)
+        service = build_service(settings)
+        app = build_app(settings, service)
+    except BaseException:
+        _close(sockets)
+        raise
 
     async def run_mocks(_app: web.Application) -> AsyncIterator[None]:
         await providers.start()
@@ -195,13 +374,17 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
 
     app.cleanup_ctx.insert(0, run_mocks)  # the providers are up before the channels start
 
+    created: list[int] = []
+
     async def seed(_app: web.Application) -> None:
         users = await demo_data.seed_users(service.core.staff)
-        created = await demo_data.seed_chats(users[1])
-        print(_demo_banner(settings, created), flush=True)
+        created.append(await demo_data.seed_chats(users[1]))
+
+    def serving(_text: str) -> None:  # aiohttp calls this once every socket serves
+        print(_demo_banner(settings, sum(created)), flush=True)
 
     app.on_startup.append(seed)
-    _run(app, settings)
+    _run(app, settings, sockets, serving)
     return 0
 
 
@@ -214,7 +397,9 @@ def _demo_banner(settings: Settings, created: int) -> str:
             "",
             "msgcenter demo (DEMO ONLY: these logins are public, never use them for real)",
             f"  web console:   {base}/",
-            f"  dashboard API: {base}   (OpenAPI: {base}/openapi.json)",
+            f"  dashboard API: {base}   (every route but login needs a bearer token)",
+            f"  API docs:      {base}/docs   (interactive; OpenAPI: {base}/openapi.json, "
+            "with a token)",
             "  logins:        admin / admin123      agent / agent123",
             f"  data:          {settings.storage.url}  ({created} demo chats created)",
             f"  mock providers on {mock.host}: Telegram :{mock.telegram_port}, "
@@ -264,11 +449,15 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
         print(f"msgcenter: could not reach the {args.channel} mock ({exc}); "
               "is `make run` or `msgcenter mock` running?", file=sys.stderr)  # fmt: skip
         return 1
-    print(f"{args.name} wrote on {args.channel}: {text!r}  ({json.dumps(answer)[:200]})")
+    print(f"{args.name} wrote on {args.channel}: {text!r}")
+    print(f"the {args.channel} mock answered:")
+    print(json.dumps(answer, indent=2, ensure_ascii=False))
     return 0
 
 
 def _user(args: argparse.Namespace, settings: Settings) -> int:
+    _note_new_database(settings)
+
     async def run() -> int:
         await migrate(settings.storage.url)
         database = Database(settings.storage.url)
@@ -290,6 +479,8 @@ def _user(args: argparse.Namespace, settings: Settings) -> int:
                         f"{loads.get(user.id, 0)}/{user.capacity} open  {user.email or ''}"
                     )
                 return 0
+            if args.user_command in ("activate", "deactivate"):
+                return await _set_active(staff, args.username, args.user_command == "activate")
             password = args.password or _ask_password()
             if args.user_command == "add":
                 user = await staff.create(
@@ -307,6 +498,23 @@ def _user(args: argparse.Namespace, settings: Settings) -> int:
             await database.close()
 
     return asyncio.run(run())
+
+
+async def _set_active(staff: Staff, username: str, active: bool) -> int:
+    """As the API's ``PATCH /users/{id} {"active": ...}``: deactivating also ends the user's
+    sessions (their tokens stop working at once, in every process)."""
+    user = await User.get_or_none(username=username)
+    if user is None:
+        raise NotFound(f"user {username!r} not found")
+    if user.active == active:
+        print(f"{username} is already {'active' if active else 'deactivated'}")
+        return 0
+    await staff.update(user.id, {"active": active})
+    if active:
+        print(f"activated {username}: they can log in again")
+    else:
+        print(f"deactivated {username}: they can no longer log in, and their sessions have ended")
+    return 0
 
 
 def _ask_password() -> str:
