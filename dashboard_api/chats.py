@@ -82,6 +82,7 @@ async def update_chat(call: Call) -> web.Response:
         assign="assigned_agent_id" in body.model_fields_set,
         assigned_agent_id=body.assigned_agent_id,
         online=body.online,
+        force=body.force,
     )
     chat = await core.desk.change(call.actor, call.int_param("chat_id"), change)
     try:
@@ -112,13 +113,15 @@ async def typing(call: Call) -> web.Response:
 def _action_route(path: str, action: Action, summary: str, *, with_agent: bool = False) -> Route:
     async def handler(call: Call) -> web.Response:
         agent_id = reason = None
+        force = False
         if isinstance(call.body, s.AssignRequest):
-            agent_id, reason = call.body.agent_id, call.body.reason
+            agent_id, reason, force = call.body.agent_id, call.body.reason, call.body.force
         elif isinstance(call.body, s.ActionRequest):
             reason = call.body.reason
         row = await call.context.core.desk.act(
-            call.actor, call.int_param("chat_id"), action, to_agent_id=agent_id, reason=reason
-        )
+            call.actor, call.int_param("chat_id"), action, to_agent_id=agent_id, reason=reason,
+            force=force,
+        )  # fmt: skip
         return json_response(row)
 
     return Route(
@@ -130,7 +133,12 @@ def _action_route(path: str, action: Action, summary: str, *, with_agent: bool =
         body=s.AssignRequest if with_agent else s.ActionRequest,
         body_optional=not with_agent,
         response=s.ChatRow,
-        responses={404: "no such chat (or not yours)", 409: "not allowed in the chat's mode"},
+        responses={
+            403: "force without being an admin",
+            404: "no such chat (or not yours)",
+            409: "not allowed in the chat's mode, or the agent is at capacity "
+            "(agent_at_capacity: details agent_id, agent_name, capacity, open, can_force)",
+        },
     )
 
 
@@ -164,7 +172,8 @@ ROUTES = [
         "PATCH", "/chats/{chat_id}", update_chat,
         "Change mode, assigned agent or online; illegal mode changes are 409.", TAG,
         body=s.UpdateChat, response=s.ChatDetail,
-        responses={404: "no such chat (or not yours)", 409: "illegal mode change"},
+        responses={403: "force without being an admin", 404: "no such chat (or not yours)",
+                   409: "illegal mode change, or the agent is at capacity"},
     ),
     Route(
         "POST", "/chats/{chat_id}/read", mark_read, "Mark the customer's messages read.", TAG,

@@ -52,6 +52,8 @@ class UpdateChat(Strict):
     mode: Mode | None = None
     assigned_agent_id: Id | None = None
     online: bool | None = None
+    # Admins: assign past the agent's capacity (else a full agent is 409 agent_at_capacity).
+    force: bool = False
 
 
 class SendMessage(Strict):
@@ -67,6 +69,9 @@ class ActionRequest(Strict):
 class AssignRequest(Strict):
     agent_id: Id
     reason: Reason | None = None
+    # Admins: assign past the agent's capacity (else a full agent is 409 agent_at_capacity;
+    # an agent who sends force: true gets 403 forbidden).
+    force: bool = False
 
 
 class CreateUser(Strict):

@@ -17,7 +17,7 @@ from tortoise import timezone
 
 from connectors.base import Attachment
 from handoff import events, modes
-from handoff.errors import Conflict, Invalid, NotFound
+from handoff.errors import Conflict, Forbidden, Invalid, NotFound
 from handoff.events import Event
 from handoff.locks import ASSIGNMENT, exclusive
 from handoff.modes import Action, Actor, ActorKind, Transition
@@ -46,6 +46,7 @@ class ChatChange:
     assign: bool = False  # True when assigned_agent_id was given (it may be None)
     assigned_agent_id: int | None = None
     online: bool | None = None
+    force: bool = False  # an admin assigns past the agent's capacity, on purpose
 
 
 class Desk:
@@ -133,25 +134,35 @@ class Desk:
         *,
         to_agent_id: int | None = None,
         reason: str | None = None,
+        force: bool = False,
     ) -> dict[str, Any]:
-        """Take one action of the mode table (pause, close, claim, assign, ...)."""
+        """Take one action of the mode table (pause, close, claim, assign, ...).
+
+        ``force`` (admins only) assigns past the agent's capacity; the note says so.
+        """
+        _check_force(actor, force)
 
         async def operation(unit: Unit) -> dict[str, Any]:
             await exclusive(ASSIGNMENT, postgres=self.postgres)
             chat = await self.writable_chat(actor, chat_id, queue_ok=action == Action.CLAIM)
-            await self.transition(unit, chat, action, actor, to_agent_id=to_agent_id, reason=reason)
+            await self.transition(
+                unit, chat, action, actor, to_agent_id=to_agent_id, reason=reason, force=force
+            )
             return await self._row(chat)
 
         return await self.writer.run(operation)
 
     async def change(self, actor: Actor, chat_id: int, change: ChatChange) -> Chat:
         """Apply a PATCH: the assignment first, then the mode, then ``online``; all or nothing."""
+        _check_force(actor, change.force)
 
         async def operation(unit: Unit) -> Chat:
             await exclusive(ASSIGNMENT, postgres=self.postgres)
             chat = await self.writable_chat(actor, chat_id)
             for action, agent_id in _patch_plan(chat, actor, change):
-                await self.transition(unit, chat, action, actor, to_agent_id=agent_id)
+                await self.transition(
+                    unit, chat, action, actor, to_agent_id=agent_id, force=change.force
+                )
             if change.online is not None and change.online != chat.online:
                 chat.online = change.online
                 chat.updated_at = timezone.now()
@@ -221,11 +232,13 @@ class Desk:
         reason_code: str | None = None,
         now: datetime | None = None,
         announce: bool = True,
+        force: bool = False,
     ) -> Transition:
         """Plan, check, apply and record one action; emit its events (inside an operation).
 
         With ``announce``, a chat that enters agent mode by a handoff or an assignment gets
-        the handoff message queued for the customer.
+        the handoff message queued for the customer. With ``force`` (an admin's), an agent
+        at capacity is given the chat anyway, recorded with the reason ``over_capacity``.
         """
         transition = modes.plan(
             mode=chat.mode,
@@ -238,7 +251,15 @@ class Desk:
         )
         reopening = transition.from_mode not in OPEN_MODES and transition.to_mode in OPEN_MODES
         if transition.to_agent_id is not None and (transition.assignee_changed or reopening):
-            await self._check_can_take(transition.to_agent_id, chat.id)
+            over = await self._check_can_take(transition.to_agent_id, chat.id, actor, force=force)
+            if over is not None:
+                load, capacity = over
+                text = f"over capacity: {load + 1} open chats, capacity {capacity}"
+                transition = replace(
+                    transition,
+                    reason=f"{text}; {transition.reason}" if transition.reason else text,
+                    reason_code=modes.OVER_CAPACITY,
+                )
         note = await record_transition(chat, transition, self.staff, now or timezone.now())
         row = await self._row(chat)
         audience = chat_audience(chat, transition.from_agent_id)
@@ -277,8 +298,11 @@ class Desk:
             unit.after_commit(lambda cb=callback: cb(chat.id, transition))  # type: ignore[misc]
         return transition
 
-    async def _check_can_take(self, agent_id: int, chat_id: int) -> None:
-        """The agent exists, is active and has room for one more open chat."""
+    async def _check_can_take(
+        self, agent_id: int, chat_id: int, actor: Actor, *, force: bool = False
+    ) -> tuple[int, int] | None:
+        """The agent exists, is active and has room for one more open chat; with ``force``
+        a full agent is accepted: then (open chats, capacity), else None."""
         agent = await User.get_or_none(id=agent_id)
         if agent is None or not agent.active:
             raise Invalid(f"user {agent_id} is not an active agent", field="assigned_agent_id")
@@ -287,14 +311,20 @@ class Desk:
             .exclude(id=chat_id)
             .count()
         )
-        if load >= agent.capacity:
-            raise Conflict(
-                f"{agent.display_name or agent.username} is at capacity "
-                f"({load} of {agent.capacity} open chats)",
-                code="agent_at_capacity",
-                agent_id=agent_id,
-                capacity=agent.capacity,
-            )
+        if load < agent.capacity:
+            return None
+        if force:
+            return load, agent.capacity
+        name = agent.display_name or agent.username
+        raise Conflict(
+            f"{name} is at capacity ({load} of {agent.capacity} open chats)",
+            code="agent_at_capacity",
+            agent_id=agent_id,
+            agent_name=name,
+            capacity=agent.capacity,
+            open=load,
+            can_force=actor.is_admin,
+        )
 
     async def queue_message(
         self,
@@ -348,6 +378,12 @@ class Desk:
         agent = chat.assigned_agent_id
         names = await self.staff.names({agent}) if agent is not None else {}
         return self.presenter.chat_row(chat_values(chat), names)
+
+
+def _check_force(actor: Actor, force: bool) -> None:
+    """Only an admin may assign past an agent's capacity."""
+    if force and not actor.is_admin:
+        raise Forbidden("only admins may assign past an agent's capacity (force)", field="force")
 
 
 def _transition_view(transition: Transition) -> dict[str, Any]:

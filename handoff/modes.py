@@ -250,7 +250,7 @@ def describe(transition: Transition, agent_names: dict[int, str]) -> str:
         Action.TAKE_OVER: f"Taken over by {who}",
         Action.ASSIGN: f"Assigned to {target} by {who}{reason}",
         Action.CLAIM: f"Claimed by {who}",
-        Action.TRANSFER: f"Transferred from {previous} to {target} by {who}",
+        Action.TRANSFER: f"Transferred from {previous} to {target} by {who}{reason}",
         Action.UNASSIGN: f"Returned to the queue by {who}",
         Action.PAUSE: f"Paused by {who}",
         Action.RESUME: f"Resumed by {who}; the bot answers again",

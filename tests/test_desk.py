@@ -190,3 +190,72 @@ async def test_reopening_a_closed_chat_respects_its_agents_capacity(admin: Api) 
     assert (await admin.post(f"/chats/{maria}/assign", {"agent_id": me["id"]}))[0] == 200
     status, body = await small.post(f"/chats/{sarah}/reopen")  # would be a second open chat
     assert (status, body["error"]["code"]) == (409, "agent_at_capacity")
+
+
+async def test_a_full_agent_is_409_with_what_the_console_needs_to_ask(
+    admin: Api, agent: Api
+) -> None:
+    """Issue 15, item 12: "Ann has 1 of 1 chats. Assign anyway?" needs the figures."""
+    ann = await _new_agent(admin, "ann", display_name="Ann", capacity=1)
+    _, me = await ann.get("/auth/me")
+    ids = await _ids(admin)
+    assert (await admin.post(f"/chats/{ids['Sarah Williams']}/assign", {"agent_id": me["id"]}))[
+        0
+    ] == 200
+    status, body = await admin.post(f"/chats/{ids['Maria Lopez']}/assign", {"agent_id": me["id"]})
+    assert status == 409
+    assert body["error"]["code"] == "agent_at_capacity"
+    assert body["error"]["details"] == {
+        "agent_id": me["id"], "agent_name": "Ann", "capacity": 1, "open": 1, "can_force": True,
+    }  # fmt: skip
+
+
+async def test_an_admin_may_assign_past_capacity_on_purpose_and_the_note_says_so(
+    admin: Api,
+) -> None:
+    ann = await _new_agent(admin, "ann", display_name="Ann", capacity=1)
+    _, me = await ann.get("/auth/me")
+    ids = await _ids(admin)
+    sarah, maria = ids["Sarah Williams"], ids["Maria Lopez"]
+    assert (await admin.post(f"/chats/{sarah}/assign", {"agent_id": me["id"]}))[0] == 200
+    status, row = await admin.post(f"/chats/{maria}/assign", {"agent_id": me["id"], "force": True})
+    assert (status, row["assigned_agent_name"]) == (200, "Ann")
+    _, detail = await admin.get(f"/chats/{maria}")
+    last = [m for m in detail["messages"] if m["internal"]][-1]
+    assert last["note"] == {
+        "action": "assign", "by": "Admin", "by_kind": "admin", "to": "Ann", "from": None,
+        "reason": "over_capacity", "reason_text": "over capacity: 2 open chats, capacity 1",
+    }  # fmt: skip
+    assert last["text"] == "Assigned to Ann by Admin (over capacity: 2 open chats, capacity 1)"
+    record = await ChatTransition.filter(chat_id=maria).order_by("-id").first()
+    assert record is not None and record.reason == "over capacity: 2 open chats, capacity 1"
+    # The seed's PATCH can force too; without force it is refused.
+    john = ids["John Doe"]
+    status, body = await admin.patch(f"/chats/{john}", {"assigned_agent_id": me["id"]})
+    assert (status, body["error"]["code"]) == (409, "agent_at_capacity")
+    status, detail = await admin.patch(
+        f"/chats/{john}", {"assigned_agent_id": me["id"], "force": True}
+    )
+    assert (status, detail["assigned_agent_name"]) == (200, "Ann")
+    assert [m for m in detail["messages"] if m["internal"]][-1]["note"]["reason"] == (
+        "over_capacity"
+    )
+
+
+async def test_agents_may_not_force(admin: Api, agent: Api) -> None:
+    ann = await _new_agent(admin, "ann", display_name="Ann", capacity=0)
+    _, me = await ann.get("/auth/me")
+    john = (await _ids(agent))["John Doe"]
+    status, body = await agent.post(
+        f"/chats/{john}/transfer", {"agent_id": me["id"], "force": True}
+    )
+    assert (status, body["error"]["code"]) == (403, "forbidden")
+    status, body = await agent.patch(
+        f"/chats/{john}", {"assigned_agent_id": me["id"], "force": True}
+    )
+    assert (status, body["error"]["code"]) == (403, "forbidden")
+    status, body = await agent.post(f"/chats/{john}/transfer", {"agent_id": me["id"]})
+    assert (status, body["error"]["code"]) == (409, "agent_at_capacity")
+    assert body["error"]["details"]["can_force"] is False
+    _, detail = await agent.get(f"/chats/{john}")
+    assert detail["assigned_agent_name"] == "Agent Smith"  # nothing changed
