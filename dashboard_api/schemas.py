@@ -129,7 +129,9 @@ class ChatRow(Open):
     id: int
     name: str
     channel: Channel
+    # Telegram/WhatsApp: within 5 minutes of the customer's last message; email: never.
     online: bool
+    online_until: str | None  # when "online" ends unless the customer writes again
     unread: int
     mode: Mode
     last_message_at: str | None
@@ -172,7 +174,9 @@ class Profile(Open):
     phone: str | None
     email: str | None
     address: str | None
-    lastActive: str
+    # "Online", or when the customer last wrote (ISO 8601); None if they never wrote.
+    lastActive: str | None
+    last_active_at: str | None
 
 
 class ChatDetail(ChatRow):

@@ -163,10 +163,10 @@ class Desk:
                 await self.transition(
                     unit, chat, action, actor, to_agent_id=agent_id, force=change.force
                 )
-            if change.online is not None and change.online != chat.online:
+            if change.online is not None:  # stands until the customer writes again
                 chat.online = change.online
-                chat.updated_at = timezone.now()
-                await chat.save(update_fields=["online", "updated_at"])
+                chat.online_set_at = chat.updated_at = timezone.now()
+                await chat.save(update_fields=["online", "online_set_at", "updated_at"])
                 row = await self._row(chat)
                 unit.emit(Event(events.CHAT_UPDATED, chat.id, {"chat": row}, chat_audience(chat)))
             return chat

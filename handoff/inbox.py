@@ -368,7 +368,7 @@ CHAT_MODE = 'SELECT "mode", "customer_name" FROM "chats" WHERE "id" = ?'
 TOUCH_CHAT = rawsql.returning_chat(
     'UPDATE "chats" SET "unread_count" = "unread_count" + 1, "last_message_at" = ?, '
     '"last_customer_message_at" = ?, "last_message_text" = ?, "last_message_sender" = ?, '
-    '"activity_at" = ?, "online" = ?, "updated_at" = ?, '
+    '"activity_at" = ?, "updated_at" = ?, '
     '"customer_name" = COALESCE(?, "customer_name"), '
     '"customer_username" = COALESCE(?, "customer_username") '
     'WHERE "id" = ?'
@@ -430,7 +430,7 @@ def _ingest_plan(
         new_username = (inbound.customer_username or None) if mine else None
         rows = yield TOUCH_CHAT, [
             now, now, preview(inbound.text) or _describe_attachments(inbound),
-            Sender.CUSTOMER.value, now, True, now, new_name, new_username, chat_id,
+            Sender.CUSTOMER.value, now, now, new_name, new_username, chat_id,
         ]  # fmt: skip
         outcomes.append(_Outcome(chat_id, created, int(inserted[0]["id"]), rows[0]))
         if rows[0]["mode"] == Mode.CLOSED.value:

@@ -8,12 +8,12 @@ instantiation.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from handoff.events import Audience
-from storage.models import Chat, Message, Mode
+from storage.models import Channel, Chat, Message, Mode
 
 CHAT_FIELDS = (
     "id",
@@ -53,6 +53,9 @@ MESSAGE_FIELDS = (
     "created_at",
     "note",
 )
+# A Telegram or WhatsApp customer counts as online this long after their last message (or
+# after a PATCH said so). Email customers are never online: mail is not a live session.
+ONLINE_WINDOW = timedelta(minutes=5)
 PREVIEW_LENGTH = 200
 TIME_CACHE = 4096  # formatted instants remembered by a Presenter
 
@@ -61,6 +64,25 @@ def preview(text: str) -> str:
     """The start of a message for the chat list."""
     flat = " ".join(text.split())
     return flat if len(flat) <= PREVIEW_LENGTH else flat[: PREVIEW_LENGTH - 1] + "…"
+
+
+def online_until(row: dict[str, Any], now: datetime) -> datetime | None:
+    """Until when the customer of chat ``row`` counts as online; None when not online now.
+
+    Computed at read time, no job needed: a Telegram or WhatsApp customer is online for
+    :data:`ONLINE_WINDOW` after their last message, an email customer never. An explicit
+    ``online`` set through the API (``online_set_at``) stands until the customer writes
+    again: false is offline, true is online for the window from when it was set.
+    """
+    last = row["last_customer_message_at"]
+    said_at = row.get("online_set_at")
+    if said_at is not None and (last is None or said_at >= last):
+        until = said_at + ONLINE_WINDOW if row["online"] else None
+    elif last is None or str(row["channel"]) == Channel.EMAIL:
+        until = None
+    else:
+        until = last + ONLINE_WINDOW
+    return until if until is not None and until > now else None
 
 
 def chat_values(chat: Chat) -> dict[str, Any]:
@@ -104,11 +126,14 @@ class Presenter:
         """The list shape: ``{id, name, channel, online, unread, mode, last_message_at, ...}``."""
         agent_id = row["assigned_agent_id"]
         last_text = row["last_message_text"]
+        until = online_until(row, datetime.now(UTC))
         return {
             "id": row["id"],
             "name": row["customer_name"],
             "channel": str(row["channel"]),
-            "online": bool(row["online"]),
+            "online": until is not None,
+            # When "online" ends unless the customer writes again (None: not online).
+            "online_until": self.when(until),
             "unread": row["unread_count"],
             "mode": str(row["mode"]),
             "last_message_at": self.when(row["last_message_at"]),
@@ -133,14 +158,17 @@ class Presenter:
         }
 
     def profile(self, row: dict[str, Any]) -> dict[str, Any]:
-        last_active = row["last_customer_message_at"]
+        """The seed's profile: ``lastActive`` is "Online", or else when the customer last
+        wrote (ISO 8601, e.g. "2026-01-01T10:37:28+07:00"; None if they never did)."""
+        last_active = self.when(row["last_customer_message_at"])
+        online = online_until(row, datetime.now(UTC)) is not None
         return {
             "phone": row["customer_phone"],
             "email": row["customer_email"],
             "address": row["customer_address"],
             "username": row["customer_username"],
-            "lastActive": "Online" if row["online"] else "Offline",
-            "last_active_at": self.when(last_active),
+            "lastActive": "Online" if online else last_active,
+            "last_active_at": last_active,
         }
 
     def message(self, row: dict[str, Any]) -> dict[str, Any]:

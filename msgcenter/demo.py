@@ -12,7 +12,10 @@ from datetime import datetime, timedelta
 from tortoise import timezone
 from tortoise.transactions import in_transaction
 
+from bot.settings import BotSettings
 from handoff.staff import NewUser, Staff
+from handoff.views import preview
+from msgcenter.settings import load_settings
 from storage.models import Channel, Chat, Message, Mode, Role, Sender, Status, User
 
 DEMO_USERS = (
@@ -38,6 +41,8 @@ class DemoChat:
 
 
 C, A, B = Sender.CUSTOMER, Sender.AGENT, Sender.BOT
+# Stands for the bot's answer about opening hours, rendered from the configuration.
+HOURS_ANSWER = "<the bot's answer about opening hours>"
 DEMO_CHATS = (
     DemoChat(
         "John Doe", Channel.WHATSAPP, "6281234567890", Mode.AGENT, True, 2, True,
@@ -50,8 +55,7 @@ DEMO_CHATS = (
     DemoChat(
         "Sarah Williams", Channel.TELEGRAM, "100200300", Mode.BOT, False, 0, False,
         None, None, "Bandung",
-        ((C, "Hi, what are your opening hours?"),
-         (B, "We answer chats every day from 08:00 to 20:00 (WIB).")),
+        ((C, "Hi, what are your opening hours?"), (B, HOURS_ANSWER)),
     ),
     DemoChat(
         "Maria Lopez", Channel.EMAIL, "maria.lopez@example.org", Mode.BOT, False, 1, False,
@@ -78,20 +82,40 @@ async def seed_users(staff: Staff) -> list[User]:
     return users
 
 
-async def seed_chats(agent: User) -> int:
-    """The seed's four demo chats, created once; returns how many were created."""
+def hours_answer(bot: BotSettings) -> str:
+    """What the bot answers about opening hours: the configured ``hours_en`` intent (or the
+    first answer that mentions ``{hours}``), rendered with the configured business hours."""
+    answers = [intent.answer for intent in bot.intents if intent.name == "hours_en"]
+    answers += [intent.answer for intent in bot.intents if "{hours}" in intent.answer]
+    template = next((a for a in answers if a.strip()), "Our team answers {hours}.")
+    return bot.templates().render(template, customer_name="Sarah", channel="Telegram").strip()
+
+
+def _configured_bot() -> BotSettings:
+    """The [bot] section the service reads by default (``$MSGCENTER_CONFIG`` or ./config.toml)."""
+    try:
+        return load_settings().bot
+    except Exception:  # noqa: BLE001 - the demo still seeds, with the built-in defaults
+        return BotSettings()
+
+
+async def seed_chats(agent: User, bot: BotSettings | None = None) -> int:
+    """The seed's four demo chats, created once; returns how many were created. The bot's
+    messages agree with ``bot`` (the service's [bot] section; by default the one the
+    configuration file gives)."""
+    answer = hours_answer(bot if bot is not None else _configured_bot())
     created = 0
     start = timezone.now() - timedelta(hours=2)
     for index, demo in enumerate(DEMO_CHATS):
         if await Chat.filter(channel=demo.channel, external_id=demo.external_id).exists():
             continue
         async with in_transaction():
-            await _create_chat(demo, agent, start + timedelta(minutes=20 * index))
+            await _create_chat(demo, agent, start + timedelta(minutes=20 * index), answer)
         created += 1
     return created
 
 
-async def _create_chat(demo: DemoChat, agent: User, start: datetime) -> None:
+async def _create_chat(demo: DemoChat, agent: User, start: datetime, hours: str) -> None:
     times = [start + timedelta(minutes=3 * i) for i in range(len(demo.messages))]
     chat = await Chat.create(
         channel=demo.channel,
@@ -102,7 +126,10 @@ async def _create_chat(demo: DemoChat, agent: User, start: datetime) -> None:
         customer_address=demo.address,
         subject="Shipping question" if demo.channel == Channel.EMAIL else None,
         mode=demo.mode,
+        # As the seed's PATCH "online" would say it (handoff.views.online_until): John is
+        # online when the demo starts; the others count from their last message.
         online=demo.online,
+        online_set_at=timezone.now() if demo.online else None,
         unread_count=demo.unread,
         assigned_agent_id=agent.id if demo.assigned else None,
         activity_at=times[-1],
@@ -110,7 +137,8 @@ async def _create_chat(demo: DemoChat, agent: User, start: datetime) -> None:
     )
     customer_indexes = [i for i, (sender, _) in enumerate(demo.messages) if sender == C]
     unread = set(customer_indexes[len(customer_indexes) - demo.unread :]) if demo.unread else set()
-    for i, ((sender, text), when) in enumerate(zip(demo.messages, times, strict=True)):
+    messages = [(sender, hours if text == HOURS_ANSWER else text) for sender, text in demo.messages]
+    for i, ((sender, text), when) in enumerate(zip(messages, times, strict=True)):
         status = Status.SENT if sender == C and i in unread else Status.READ
         if sender != C:
             status = Status.DELIVERED
@@ -126,8 +154,8 @@ async def _create_chat(demo: DemoChat, agent: User, start: datetime) -> None:
         await message.save(update_fields=["created_at"])
         if sender == C:
             chat.last_customer_message_at = when
-    last_sender, last_text = demo.messages[-1]
-    chat.last_message_text = last_text
+    last_sender, last_text = messages[-1]
+    chat.last_message_text = preview(last_text)
     chat.last_message_sender = last_sender.value
     chat.created_at = times[0]
     await chat.save()

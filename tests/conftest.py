@@ -137,7 +137,7 @@ async def anon(settings: Settings, aiohttp_client: ClientFactory) -> Api:
     client = await aiohttp_client(build_app(settings))
     service: Service = client.app[SERVICE]
     users = await demo.seed_users(service.core.staff)
-    await demo.seed_chats(users[1])
+    await demo.seed_chats(users[1], settings.bot)
     return Api(client)
 
 

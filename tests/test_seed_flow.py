@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from msgcenter import demo
+from msgcenter.settings import load_settings
 from tests.support import Api
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 async def _chat_id(api: Api, name: str) -> int:
@@ -140,3 +146,16 @@ async def test_create_chat_with_the_seed_body(admin: Api) -> None:
     )
     assert status == 409
     assert again["error"]["details"]["chat_id"] == detail["id"]
+
+
+async def test_the_demo_bot_states_the_configured_hours(admin: Api) -> None:
+    """Issue 15, item 9: the seeded bot answer is rendered from [bot] business_hours."""
+    sarah = await _chat_id(admin, "Sarah Williams")
+    _, detail = await admin.get(f"/chats/{sarah}")
+    said = detail["messages"][-1]
+    assert said["sender"] == "bot"
+    assert said["text"] == demo.hours_answer(admin.service.settings.bot)
+    shipped = load_settings(ROOT / "config.toml", environ={}).bot
+    assert demo.hours_answer(shipped).startswith(
+        "Our team answers Mon-Fri 08:00-20:00, Sat 09:00-15:00 (Jakarta time, WIB)."
+    )
