@@ -213,10 +213,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         _close(sockets)
         raise
     note = new_database_note(settings)
-    if note:
-        log.info("%s", note)
 
     def serving(_text: str) -> None:  # aiohttp calls this once every socket serves
+        if note:
+            log.info("%s", note.replace("note: creating", "note: created", 1))
         log.info(
             "msgcenter (%s) listening on http://%s:%d",
             "all roles" if roles == ALL_ROLES else "roles " + ",".join(sorted(roles)),

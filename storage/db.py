@@ -89,7 +89,7 @@ class DatabaseUnavailable(Exception):
 def _reason(exc: BaseException) -> str:
     """What went wrong opening a database, in a few words."""
     if isinstance(exc, ConnectionRefusedError) or getattr(exc, "errno", None) == errno.ECONNREFUSED:
-        return "connection refused (is PostgreSQL running and listening there?)"
+        return "connection refused (is PostgreSQL running, on that host and port?)"
     if isinstance(exc, asyncio.TimeoutError | TimeoutError):
         return "no answer in time (is the host reachable?)"
     if isinstance(exc, asyncpg.InvalidCatalogNameError):
@@ -98,6 +98,8 @@ def _reason(exc: BaseException) -> str:
         exc, asyncpg.InvalidAuthorizationSpecificationError | asyncpg.InvalidPasswordError
     ):
         return f"{exc} (check the user and password in the URL)"
+    if isinstance(exc, OSError) and exc.strerror and exc.filename:
+        return f"{exc.strerror.lower()}: {exc.filename}"
     cause = exc.__cause__
     if isinstance(exc, DBConnectionError | TortoiseOperationalError) and cause is not None:
         return _reason(cause)
