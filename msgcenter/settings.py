@@ -350,9 +350,11 @@ def env_warnings(environ: Mapping[str, str]) -> list[str]:
             continue
         if any(upper.startswith(f"{leaf}__") for leaf in known):  # a key of a table (options)
             continue
-        guess = squeezed.get(upper.replace("_", "")) or next(
-            iter(difflib.get_close_matches(upper, known, n=1, cutoff=0.6)), None
-        )
+        guess = squeezed.get(upper.replace("_", ""))
+        if guess is None:  # compared without the prefix they all share
+            keys = {name[len(ENV_PREFIX) :]: name for name in known}
+            close = difflib.get_close_matches(upper[len(ENV_PREFIX) :], keys, n=1, cutoff=0.6)
+            guess = keys[close[0]] if close else None
         hint = (
             f"did you mean {guess}?"
             if guess
