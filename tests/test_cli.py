@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import os
 import socket
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 import aiohttp
@@ -52,6 +54,113 @@ def test_migrate_and_user_commands(tmp_path: Path) -> None:
     assert changed.returncode == 0 and "password changed" in changed.stdout
     missing = run(tmp_path, "user", "passwd", "nobody", "--password", "new-pass-99")
     assert missing.returncode == 1 and "not found" in missing.stderr
+
+
+def test_version_and_help_texts(tmp_path: Path) -> None:
+    shown = run(tmp_path, "--version")
+    assert shown.returncode == 0 and shown.stdout.strip() == f"msgcenter {version('msgcenter')}"
+    for args in (["--help"], ["user", "--help"], ["serve", "--help"], ["demo", "--help"]):
+        helped = run(tmp_path, *args)
+        assert helped.returncode == 0, helped.stderr
+        assert "``" not in helped.stdout, helped.stdout  # no RST markup
+    top = run(tmp_path, "--help").stdout
+    assert "--demo" in top and "--version" in top
+    assert "deactivate" in run(tmp_path, "user", "--help").stdout
+
+
+def test_migrate_says_what_it_did_and_which_database_is_new(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    real = {"STORAGE__URL": f"sqlite://{data / 'msgcenter.db'}"}
+    demo = run(tmp_path, "--demo", "migrate", env=real)
+    assert demo.returncode == 0, demo.stderr
+    assert f"note: creating a new database at {data / 'demo' / 'msgcenter.db'}" in demo.stderr
+    assert "created the database schema (migrations 0001_initial" in demo.stdout
+    assert (data / "demo" / "msgcenter.db").exists() and not (data / "msgcenter.db").exists()
+    listed = run(tmp_path, "user", "list", env=real)  # the default database: new, and said so
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stderr.strip() == (
+        f"note: creating a new database at {data / 'msgcenter.db'}; "
+        f"the demo's data is in {data / 'demo'}/ (use --demo)"
+    )
+    again = run(tmp_path, "migrate", env=real)
+    assert again.returncode == 0 and again.stderr == ""  # no note, no INFO log lines
+    assert again.stdout.strip() == f"database is up to date (sqlite://{data / 'msgcenter.db'})"
+    added = run(tmp_path, "--demo", "user", "add", "dina", "--password", "secret-123", env=real)
+    assert added.returncode == 0 and added.stderr == "", added.stderr
+    assert "dina" in run(tmp_path, "--demo", "user", "list", env=real).stdout
+    assert "dina" not in run(tmp_path, "user", "list", env=real).stdout
+
+
+def test_an_env_variable_that_sets_nothing_is_warned_about(tmp_path: Path) -> None:
+    result = run(tmp_path, "migrate", env={"SERVER_PORT": "9001", "TEST_SOMETHING": "1"})
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "WARNING" in line]
+    assert len(warnings) == 1, result.stderr
+    assert "MSGCENTER_SERVER_PORT" in warnings[0]
+    assert "did you mean MSGCENTER_SERVER__PORT?" in warnings[0]
+    assert "TEST_SOMETHING" not in result.stderr
+
+
+async def test_user_deactivate_ends_the_sessions_of_a_running_service(tmp_path: Path) -> None:
+    """`user deactivate` in another process does what the API's deactivation does: the
+    user's tokens stop working at once; `user activate` lets them log in again."""
+    assert run(tmp_path, "user", "add", "cara", "--password", "secret-123").returncode == 0
+    port = _free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("MSGCENTER_")},
+        "MSGCENTER_STORAGE__URL": f"sqlite://{tmp_path / 'cli.db'}",
+        "MSGCENTER_STORAGE__DATA_DIR": str(tmp_path / "data"),
+        "MSGCENTER_AUTH__ARGON2_TIME_COST": "1",
+        "MSGCENTER_AUTH__ARGON2_MEMORY_KIB": "64",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "msgcenter.cli", "serve", "--port", str(port),
+        cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    login = {"identifier": "cara", "password": "secret-123"}
+    try:
+        async with aiohttp.ClientSession() as http:
+            await _until_healthy(http, base)
+            async with http.post(f"{base}/auth/login", json=login) as response:
+                assert response.status == 200
+                headers = {"Authorization": f"Bearer {(await response.json())['access_token']}"}
+            async with http.get(f"{base}/auth/me", headers=headers) as response:
+                assert response.status == 200
+            off = await asyncio.to_thread(run, tmp_path, "user", "deactivate", "cara")
+            assert off.returncode == 0, off.stderr
+            assert "deactivated cara" in off.stdout and "sessions have ended" in off.stdout
+            async with http.get(f"{base}/auth/me", headers=headers) as response:
+                assert response.status == 401
+            async with http.post(f"{base}/auth/login", json=login) as response:
+                assert response.status == 401
+            listed = await asyncio.to_thread(run, tmp_path, "user", "list")
+            assert "inactive" in next(ln for ln in listed.stdout.splitlines() if "cara" in ln)
+            on = await asyncio.to_thread(run, tmp_path, "user", "activate", "cara")
+            assert on.returncode == 0 and "activated cara" in on.stdout, on.stderr
+            async with http.post(f"{base}/auth/login", json=login) as response:
+                assert response.status == 200
+            missing = await asyncio.to_thread(run, tmp_path, "user", "deactivate", "nobody")
+            assert missing.returncode == 1 and "not found" in missing.stderr
+    finally:
+        process.terminate()
+        output, _ = await process.communicate()
+    assert process.returncode == 0, output.decode()[-2000:]
+    log = output.decode()
+    assert log.count("listening on") == 1
+    assert log.index("database open") < log.index("listening on")  # said once it serves
+
+
+async def _until_healthy(http: aiohttp.ClientSession, base: str) -> None:
+    for _ in range(300):
+        try:
+            async with http.get(f"{base}/healthz") as response:
+                if response.status == 200:
+                    return
+        except aiohttp.ClientConnectionError:
+            pass
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{base} never became healthy")
 
 
 def test_a_bad_setting_stops_start_up_naming_the_key(tmp_path: Path) -> None:
@@ -110,6 +219,9 @@ async def test_demo_serves_the_seed_flow_and_simulated_customers(tmp_path: Path)
                 )  # fmt: skip
                 assert simulated.returncode == 0, simulated.stderr
                 assert f"{name} wrote on {channel}" in simulated.stdout
+                # The mock's whole answer, pretty and valid (it used to be cut at 200 chars).
+                answer = json.loads(simulated.stdout.split("answered:\n", 1)[1])
+                assert isinstance(answer, dict) and answer
             for _ in range(50):
                 async with http.get(f"{base}/chats/", headers=headers) as response:
                     chats = {c["name"]: c for c in await response.json()}
@@ -125,6 +237,8 @@ async def test_demo_serves_the_seed_flow_and_simulated_customers(tmp_path: Path)
         output, _ = await process.communicate()
     assert process.returncode == 0, output.decode()[-2000:]
     assert b"DEMO ONLY" in output
+    banner = output.decode()
+    assert f"{base}/docs" in banner and "bearer token" in banner
 
 
 async def test_start_up_objects_are_kept_out_of_full_collections() -> None:

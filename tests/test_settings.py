@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 import pytest
 
 from msgcenter.cli import new_event_loop
-from msgcenter.settings import SettingsError, build_settings, load_settings
+from msgcenter.settings import SettingsError, build_settings, env_warnings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -75,3 +76,39 @@ def test_a_named_config_file_must_exist(tmp_path: Path) -> None:
     broken.write_text("[server\nport = 1\n")
     with pytest.raises(SettingsError, match=r"broken\.toml"):
         load_settings(broken, environ={})
+
+
+def test_env_variables_that_set_nothing_are_named_with_the_closest_setting() -> None:
+    warnings = env_warnings(
+        {
+            "MSGCENTER_SERVER_PORT": "9001",  # one underscore where two belong
+            "MSGCENTER_STORAGE__ULR": "sqlite://x.db",  # a typo
+            "MSGCENTER_CHANNELS_TELEGRAM_TOKEN": "1:x",
+            "MSGCENTER_NOTHING_LIKE_IT_AT_ALL_XYZ": "1",
+            # Not warned about: settings, the config file, a key inside a table, the tests'.
+            "MSGCENTER_SERVER__PORT": "9001",
+            "MSGCENTER_server__host": "127.0.0.1",
+            "MSGCENTER_CONFIG": "config.toml",
+            "MSGCENTER_BOT__OPTIONS__PREFIX": "echo: ",
+            "MSGCENTER_TEST_POSTGRES_URL": "postgres://postgres@127.0.0.1/test",
+            "MSGCENTER_TEST_REQUIRE_SERVICES": "1",
+            "OTHER_SERVER_PORT": "1",
+        }
+    )
+    assert len(warnings) == 4, warnings
+    by_name = {w.split()[2]: w for w in warnings}
+    assert by_name["MSGCENTER_SERVER_PORT"].endswith("did you mean MSGCENTER_SERVER__PORT?")
+    assert by_name["MSGCENTER_STORAGE__ULR"].endswith("did you mean MSGCENTER_STORAGE__URL?")
+    assert by_name["MSGCENTER_CHANNELS_TELEGRAM_TOKEN"].endswith(
+        "did you mean MSGCENTER_CHANNELS__TELEGRAM__TOKEN?"
+    )
+    assert "two underscores" in by_name["MSGCENTER_NOTHING_LIKE_IT_AT_ALL_XYZ"]
+    assert all("is ignored" in w for w in warnings)
+
+
+def test_the_test_suites_own_variables_are_not_warned_about() -> None:
+    ours = {k: v for k, v in os.environ.items() if k.startswith("MSGCENTER_TEST_")}
+    ours.setdefault("MSGCENTER_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
+    ours.setdefault("MSGCENTER_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    ours.setdefault("MSGCENTER_TEST_CHROMIUM", "/usr/bin/chromium")
+    assert env_warnings(ours) == []
