@@ -398,8 +398,7 @@ def _demo_banner(settings: Settings, created: int) -> str:
             "msgcenter demo (DEMO ONLY: these logins are public, never use them for real)",
             f"  web console:   {base}/",
             f"  dashboard API: {base}   (every route but login needs a bearer token)",
-            f"  API docs:      {base}/docs   (interactive; OpenAPI: {base}/openapi.json, "
-            "with a token)",
+            f"  API docs:      {base}/docs (interactive), {base}/openapi.json (with a token)",
             "  logins:        admin / admin123      agent / agent123",
             f"  data:          {settings.storage.url}  ({created} demo chats created)",
             f"  mock providers on {mock.host}: Telegram :{mock.telegram_port}, "
