@@ -253,6 +253,14 @@ def actions(page: Any) -> list[str]:
     return [b.get_attribute("data-action") for b in page.locator(".actions [data-action]").all()]
 
 
+def act(page: Any, action: str) -> None:
+    """Click an action of the open chat: a button, or an item of the "More" menu."""
+    target = page.locator(f".actions [data-action={action}]")
+    if not target.is_visible():
+        page.click(".actions .more-actions")
+    target.click()
+
+
 def screenshot(page: Any, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"))

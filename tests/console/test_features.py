@@ -11,6 +11,7 @@ from connectors.mock.smtp import compose_customer_mail
 from tests.console.support import (
     Console,
     Demo,
+    act,
     chat_id,
     expect,
     open_chat,
@@ -173,7 +174,7 @@ def test_filters_search_and_assignment_by_an_admin(console: Console, demo: Demo)
     expect(page.locator(".empty")).to_have_text("No chats match these filters.")
     page.fill("#chat-search", "")
     open_chat(page, "Maria Lopez")
-    page.click("[data-action=assign]")
+    act(page, "assign")
     smith = page.locator("#agent-picker option", has_text="Agent Smith").get_attribute("value")
     page.select_option("#agent-picker", smith)
     demo.simulate("telegram", "Meanwhile Someone", "hello?")  # live frames while picking

@@ -14,6 +14,7 @@ from tests.console.support import (
     NARROW,
     Console,
     Demo,
+    act,
     actions,
     chat_id,
     expect,
@@ -132,11 +133,11 @@ def test_an_agent_sees_their_chats_and_the_queue_claims_pauses_and_closes(
     assert set(actions(page)) == {"transfer", "unassign", "pause", "return_to_bot", "close"}
     expect(page.locator(".msg-internal", has_text="Claimed by Agent Smith")).to_be_visible()
 
-    page.click("[data-action=pause]")
+    act(page, "pause")
     expect(page.locator(".chat-head .badge.mode")).to_have_attribute("data-mode", "paused")
     assert set(actions(page)) == {"take_over", "resume", "close"}
 
-    page.click("[data-action=close]")
+    act(page, "close")
     expect(page.locator(".chat-head .badge.mode")).to_have_attribute("data-mode", "closed")
     assert set(actions(page)) == {"take_over", "reopen"}
     expect(page.locator(".msg-internal", has_text="Closed by Agent Smith")).to_be_visible()

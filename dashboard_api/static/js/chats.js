@@ -4,6 +4,7 @@
 import { canWrite, ENDPOINTS } from "./modes.js";
 import { emit, inCurrentList, isAdmin, state, upsertChat, visible } from "./state.js";
 import { throttle } from "./dom.js";
+import { t } from "./i18n.js";
 
 const PAGE = 50;
 const MESSAGES = 50;
@@ -69,13 +70,38 @@ export async function loadMore() {
   emit("list");
 }
 
+/** The agents (with capacity and open chats) and who is online, for the pickers. */
 export async function loadAgents() {
-  try {
-    state.agents = await api.get("/agents");
-  } catch {
-    state.agents = [];
-  }
+  const [agents, presence] = await Promise.all([
+    api.get("/agents").catch(() => []),
+    api.get("/presence").catch(() => null),
+  ]);
+  state.agents = agents;
+  if (presence) state.online = new Set(presence.online || []);
   emit("agents");
+}
+
+let flashTimer = null;
+
+/** A one-line message over the console for a while (e.g. why the open chat closed). */
+export function flash(text) {
+  state.flash = text;
+  emit("flash");
+  clearTimeout(flashTimer);
+  if (text) flashTimer = setTimeout(() => flash(""), 12000);
+}
+
+/**
+ * The open chat is no longer this user's to see (returned to the bot, transferred, gone):
+ * close it and say why, instead of leaving a chat window that cannot load or send.
+ */
+function chatTaken(row, { known = true } = {}) {
+  const name = row?.assigned_agent_name || (row?.assigned_agent_id ? `#${row.assigned_agent_id}` : "");
+  let key = "gone.other";
+  if (known && row?.mode === "bot") key = "gone.bot";
+  else if (known && row?.assigned_agent_id) key = "gone.agent";
+  flash(t(key, { name: row?.name || "", agent: name }));
+  closeChat();
 }
 
 function takeDetail(detail) {
@@ -141,16 +167,27 @@ function addMessage(message) {
 /** Send the agent's reply; throws the API's error when the send is refused. */
 export async function send(text) {
   const open = state.open;
-  const message = await api.post("/chats/messages", { chat_id: open.id, text });
+  let message;
+  try {
+    message = await api.post("/chats/messages", { chat_id: open.id, text });
+  } catch (error) {
+    if (error.status === 404 && state.open === open) chatTaken(state.chats.get(open.id), { known: false });
+    throw error;
+  }
   addMessage(message);
   return message;
 }
 
-/** One action of the mode table; `agentId` for assign and transfer. */
-export async function act(action, agentId) {
+/**
+ * One action of the mode table; `agentId` for assign and transfer, `force` (admins) to
+ * assign past the agent's capacity.
+ */
+export async function act(action, agentId, { force = false } = {}) {
   const open = state.open;
   const path = `/chats/${open.id}/${ENDPOINTS[action]}`;
-  const row = await api.post(path, agentId ? { agent_id: agentId } : undefined);
+  let body;
+  if (agentId) body = force ? { agent_id: agentId, force: true } : { agent_id: agentId };
+  const row = await api.post(path, body);
   applyRow(row);
   markRead(); // a claimed or taken-over chat is the agent's to read now
 }
@@ -203,11 +240,10 @@ export function typing() {
 
 function applyRow(row) {
   if (!upsertChat(row)) return;
+  if (state.open?.id === row.id && !visible(row)) return chatTaken(row); // emits "list" too
   emit("list");
-  if (state.open?.id === row.id) {
-    if (!visible(row)) state.open.gone = true;
-    emit("chat");
-  }
+  if (state.open?.id === row.id) emit("chat");
+  return undefined;
 }
 
 /** A frame from the live stream. */
@@ -230,6 +266,11 @@ export function handleFrame(frame, { resumed }) {
       break;
     case "message.updated":
       if (data.message) addMessage(data.message);
+      break;
+    case "presence.updated":
+      if (data.online) state.online.add(data.user_id);
+      else state.online.delete(data.user_id);
+      emit("agents");
       break;
     case "chat.typing":
       if (data.user_id !== state.user.id) {

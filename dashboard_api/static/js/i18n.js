@@ -63,7 +63,6 @@ const STRINGS = {
     "chat.noAgent": "No agent",
     "chat.messages": "Messages",
     "chat.actions": "Chat actions",
-    "chat.gone": "This chat is no longer in your lists.",
     "chat.panel": "Customer details",
     "chat.notFound": "This chat could not be opened: {error}",
     "status.queued": "Queued",
@@ -83,8 +82,8 @@ const STRINGS = {
     "action.transfer": "Transfer",
     "action.unassign": "Back to queue",
     "action.pause": "Pause",
-    "action.resume": "Resume",
-    "action.return_to_bot": "Return to bot",
+    "action.resume": "Resume bot",
+    "action.return_to_bot": "Hand back to bot",
     "action.reopen": "Reopen",
     "action.close": "Close",
     "action.pickAgent": "Agent",
@@ -132,6 +131,72 @@ const STRINGS = {
     "users.created": "{name} was added.",
     "users.capacityOf": "Capacity of {name}",
     "users.error": "Not saved: {error}",
+    "flash.dismiss": "Dismiss",
+    "gone.bot": "The chat with {name} went back to the bot; it is no longer in your list.",
+    "gone.agent": "The chat with {name} is now with {agent}; it is no longer in your list.",
+    "gone.other": "The chat with {name} is no longer in your list.",
+    "action.more": "More",
+    "action.actions": "Actions",
+    "action.anyway": "{action} anyway",
+    "action.chooseAgent": "Choose an agent",
+    "action.overCapacity": "{name} has {open} of {capacity} open chats. Assign anyway?",
+    "agent.online": "online",
+    "agent.offline": "offline",
+    "help.claim": "Take this waiting chat: it becomes yours and you reply.",
+    "help.take_over": "Take the chat from its agent or the queue: it becomes yours.",
+    "help.take_over.bot": "Stop the bot and answer yourself: the chat becomes yours.",
+    "help.take_over.paused": "Continue the chat yourself: it becomes yours; the bot stays off.",
+    "help.take_over.closed": "Reopen the chat and make it yours; the bot stays off.",
+    "help.assign": "Give the chat to the agent you choose.",
+    "help.transfer": "Give the chat to another agent; it leaves your list.",
+    "help.unassign": "Put the chat back in the queue for any agent; it leaves your list.",
+    "help.pause": "Hold the chat: the bot stays silent and the chat keeps its agent.",
+    "help.pause.bot": "Stop the bot without giving the chat to anyone.",
+    "help.resume": "Hand the chat back to the bot: the bot answers again, nobody is assigned and it leaves your list.",
+    "help.return_to_bot": "The bot answers again: nobody is assigned and the chat leaves your list.",
+    "help.reopen": "Open the chat again with the agent it had (without one it waits in the queue); the bot stays off.",
+    "help.close": "End the conversation. If the customer writes again, the bot answers.",
+    "panel.close": "Close customer details",
+    "panel.lastActiveAgo": "last active {time}",
+    "list.waiting": "waiting {time}",
+    "time.lessThanMinute": "<1 min",
+    "note.handoff": "Handed to a human by {by}{reason}; waiting for an agent",
+    "note.take_over": "Taken over by {by}",
+    "note.assign": "Assigned to {to} by {by}{reason}",
+    "note.claim": "Claimed by {by}",
+    "note.transfer": "Transferred from {from} to {to} by {by}",
+    "note.unassign": "Returned to the queue by {by}",
+    "note.pause": "Paused by {by}",
+    "note.resume": "Handed back to the bot by {by} (resumed)",
+    "note.return_to_bot": "Returned to the bot by {by}",
+    "note.close": "Closed by {by}{reason}",
+    "note.reopen": "Reopened by {by}",
+    "note.reopen_to_bot": "Reopened for the bot by {by}",
+    "note.customer_wrote": "Reopened: the customer wrote again",
+    "note.by.bot": "the bot",
+    "note.by.system": "the system",
+    "note.by.customer": "the customer",
+    "note.nobody": "nobody",
+    "note.reason": " ({reason})",
+    "reason.automatic": "automatic",
+    "reason.over_capacity": "over capacity",
+    "reason.customer_asked": "the customer asked for a human",
+    "reason.intent_handoff": "the question needs a human",
+    "reason.not_understood": "messages not understood",
+    "reason.bot_unavailable": "the bot was unavailable",
+    "reason.external_bot": "the external bot asked for a human",
+    "reason.outOfHours": "outside business hours",
+    "users.edit": "Edit",
+    "users.editing": "Edit {name}",
+    "users.editOf": "Edit {name}",
+    "users.saveChanges": "Save changes",
+    "users.close": "Close",
+    "users.newPassword": "New password (8 characters or more)",
+    "users.setPassword": "Set new password",
+    "users.passwordSet": "The password of {name} was changed.",
+    "users.nothingChanged": "Nothing to save: no field was changed.",
+    "users.passwordShort": "The password needs 8 characters or more.",
+    "users.emailInvalid": "Enter an email address like name@example.com.",
     "time.yesterday": "Yesterday",
   },
   id: {
@@ -196,7 +261,6 @@ const STRINGS = {
     "chat.noAgent": "Tanpa agen",
     "chat.messages": "Pesan",
     "chat.actions": "Tindakan chat",
-    "chat.gone": "Chat ini tidak lagi ada di daftar Anda.",
     "chat.panel": "Detail pelanggan",
     "chat.notFound": "Chat ini tidak dapat dibuka: {error}",
     "status.queued": "Dalam antrean kirim",
@@ -216,8 +280,8 @@ const STRINGS = {
     "action.transfer": "Alihkan",
     "action.unassign": "Kembali ke antrean",
     "action.pause": "Jeda",
-    "action.resume": "Lanjutkan",
-    "action.return_to_bot": "Kembalikan ke bot",
+    "action.resume": "Lanjutkan bot",
+    "action.return_to_bot": "Serahkan ke bot",
     "action.reopen": "Buka kembali",
     "action.close": "Tutup",
     "action.pickAgent": "Agen",
@@ -265,6 +329,72 @@ const STRINGS = {
     "users.created": "{name} telah ditambahkan.",
     "users.capacityOf": "Kapasitas {name}",
     "users.error": "Tidak tersimpan: {error}",
+    "flash.dismiss": "Tutup pesan",
+    "gone.bot": "Chat dengan {name} kembali ke bot; chat ini tidak lagi ada di daftar Anda.",
+    "gone.agent": "Chat dengan {name} kini ditangani {agent}; chat ini tidak lagi ada di daftar Anda.",
+    "gone.other": "Chat dengan {name} tidak lagi ada di daftar Anda.",
+    "action.more": "Lainnya",
+    "action.actions": "Tindakan",
+    "action.anyway": "Tetap {action}",
+    "action.chooseAgent": "Pilih agen",
+    "action.overCapacity": "{name} sudah menangani {open} dari {capacity} chat terbuka. Tetap tugaskan?",
+    "agent.online": "daring",
+    "agent.offline": "luring",
+    "help.claim": "Ambil chat yang menunggu ini: chat menjadi milik Anda dan Anda yang membalas.",
+    "help.take_over": "Ambil chat dari agennya atau dari antrean: chat menjadi milik Anda.",
+    "help.take_over.bot": "Hentikan bot dan balas sendiri: chat menjadi milik Anda.",
+    "help.take_over.paused": "Lanjutkan chat sendiri: chat menjadi milik Anda; bot tetap nonaktif.",
+    "help.take_over.closed": "Buka kembali chat dan jadikan milik Anda; bot tetap nonaktif.",
+    "help.assign": "Serahkan chat ke agen yang Anda pilih.",
+    "help.transfer": "Serahkan chat ke agen lain; chat hilang dari daftar Anda.",
+    "help.unassign": "Kembalikan chat ke antrean untuk agen mana pun; chat hilang dari daftar Anda.",
+    "help.pause": "Tahan chat: bot diam dan chat tetap pada agennya.",
+    "help.pause.bot": "Hentikan bot tanpa menyerahkan chat kepada siapa pun.",
+    "help.resume": "Serahkan chat kembali ke bot: bot menjawab lagi, tanpa agen, dan chat hilang dari daftar Anda.",
+    "help.return_to_bot": "Bot menjawab lagi: tanpa agen dan chat hilang dari daftar Anda.",
+    "help.reopen": "Buka kembali chat dengan agen sebelumnya (tanpa agen, chat menunggu di antrean); bot tetap nonaktif.",
+    "help.close": "Akhiri percakapan. Jika pelanggan menulis lagi, bot yang menjawab.",
+    "panel.close": "Tutup detail pelanggan",
+    "panel.lastActiveAgo": "terakhir aktif {time}",
+    "list.waiting": "menunggu {time}",
+    "time.lessThanMinute": "<1 mnt",
+    "note.handoff": "Dialihkan ke manusia oleh {by}{reason}; menunggu agen",
+    "note.take_over": "Diambil alih oleh {by}",
+    "note.assign": "Ditugaskan ke {to} oleh {by}{reason}",
+    "note.claim": "Diambil oleh {by}",
+    "note.transfer": "Dialihkan dari {from} ke {to} oleh {by}",
+    "note.unassign": "Dikembalikan ke antrean oleh {by}",
+    "note.pause": "Dijeda oleh {by}",
+    "note.resume": "Diserahkan kembali ke bot oleh {by} (dilanjutkan)",
+    "note.return_to_bot": "Dikembalikan ke bot oleh {by}",
+    "note.close": "Ditutup oleh {by}{reason}",
+    "note.reopen": "Dibuka kembali oleh {by}",
+    "note.reopen_to_bot": "Dibuka kembali untuk bot oleh {by}",
+    "note.customer_wrote": "Dibuka kembali: pelanggan menulis lagi",
+    "note.by.bot": "bot",
+    "note.by.system": "sistem",
+    "note.by.customer": "pelanggan",
+    "note.nobody": "tidak ada",
+    "note.reason": " ({reason})",
+    "reason.automatic": "otomatis",
+    "reason.over_capacity": "melebihi kapasitas",
+    "reason.customer_asked": "pelanggan meminta bicara dengan manusia",
+    "reason.intent_handoff": "pertanyaan ini perlu dijawab manusia",
+    "reason.not_understood": "pesan tidak dipahami",
+    "reason.bot_unavailable": "bot tidak tersedia",
+    "reason.external_bot": "bot eksternal meminta manusia",
+    "reason.outOfHours": "di luar jam kerja",
+    "users.edit": "Ubah",
+    "users.editing": "Ubah {name}",
+    "users.editOf": "Ubah {name}",
+    "users.saveChanges": "Simpan perubahan",
+    "users.close": "Tutup",
+    "users.newPassword": "Kata sandi baru (minimal 8 karakter)",
+    "users.setPassword": "Setel kata sandi baru",
+    "users.passwordSet": "Kata sandi {name} telah diubah.",
+    "users.nothingChanged": "Tidak ada yang disimpan: tidak ada kolom yang diubah.",
+    "users.passwordShort": "Kata sandi minimal 8 karakter.",
+    "users.emailInvalid": "Masukkan alamat email seperti nama@contoh.com.",
     "time.yesterday": "Kemarin",
   },
 };
@@ -304,7 +434,7 @@ export function keys(lang) {
 
 // Intl uses the browser's time zone when none is given: the agent's own.
 function formatter(options) {
-  return new Intl.DateTimeFormat(current === "id" ? "id-ID" : "en-GB", options);
+  return new Intl.DateTimeFormat(locale(), options);
 }
 
 /** A short time for lists: the clock today, "Yesterday", the weekday this week, else a date. */
@@ -318,6 +448,35 @@ export function shortTime(iso) {
   if (days === 1) return t("time.yesterday");
   if (days < 7) return formatter({ weekday: "short" }).format(when);
   return formatter({ day: "numeric", month: "short", year: "2-digit" }).format(when);
+}
+
+function locale() {
+  return current === "id" ? "id-ID" : "en-GB";
+}
+
+/** How long something has lasted, short: "<1 min", "12 min", "2 hr 5 min", "3 days". */
+export function duration(ms) {
+  const minutes = Math.max(0, Math.floor(ms / 60000));
+  const unit = (value, name) => new Intl.NumberFormat(current === "id" ? "id-ID" : "en-US",
+    { style: "unit", unit: name, unitDisplay: "short" }).format(value);
+  if (minutes < 1) return t("time.lessThanMinute");
+  if (minutes < 60) return unit(minutes, "minute");
+  const hours = Math.floor(minutes / 60);
+  if (hours < 24) return minutes % 60 ? `${unit(hours, "hour")} ${unit(minutes % 60, "minute")}` : unit(hours, "hour");
+  return unit(Math.floor(hours / 24), "day");
+}
+
+/** "5 minutes ago", "yesterday", in the current language. */
+export function ago(iso) {
+  const seconds = (Date.parse(iso) - Date.now()) / 1000;
+  const format = new Intl.RelativeTimeFormat(locale(), { numeric: "auto" });
+  const steps = [[60, "second"], [60, "minute"], [24, "hour"], [7, "day"], [4.35, "week"], [12, "month"]];
+  let value = Math.min(seconds, 0);
+  for (const [size, name] of steps) {
+    if (Math.abs(value) < size) return format.format(name === "second" ? 0 : Math.round(value), name);
+    value /= size;
+  }
+  return format.format(Math.round(value), "year");
 }
 
 /** The clock time of a message. */

@@ -9,7 +9,7 @@ import { mountChat } from "./views/chat.js";
 import { mountList } from "./views/list.js";
 import { mountLogin } from "./views/login.js";
 import { mountPanel } from "./views/panel.js";
-import { mountHeader } from "./views/shell.js";
+import { mountFlash, mountHeader } from "./views/shell.js";
 import { mountUsers } from "./views/users.js";
 import { LiveStream } from "./ws.js";
 
@@ -89,8 +89,10 @@ function renderApp() {
   document.title = t("app.title");
   const header = h("header", { class: "topbar" });
   const main = state.view === "users" ? usersLayout() : chatsLayout();
-  root.replaceChildren(header, main);
+  const flash = h("div", { class: "flash", role: "status", "aria-live": "polite" });
+  root.replaceChildren(header, main, flash);
   unmount.push(mountHeader(header, { onLogout: () => logout(), onLanguage: switchLanguage, onView: switchView }));
+  unmount.push(mountFlash(flash, () => chats.flash("")));
 }
 
 function chatsLayout() {
@@ -101,20 +103,47 @@ function chatsLayout() {
   const layout = () => {
     workspace.dataset.screen = state.open ? state.screen : "list";
     workspace.dataset.panel = state.open && panelOpen ? "open" : "closed";
-  };
-  const togglePanel = () => {
-    panelOpen = !panelOpen;
-    layout();
     const toggle = workspace.querySelector(".panel-toggle");
     if (toggle) toggle.setAttribute("aria-expanded", String(panelOpen));
   };
+  const setPanel = (wanted, { focusToggle = false } = {}) => {
+    if (panelOpen === wanted) return;
+    panelOpen = wanted;
+    layout();
+    if (wanted) panel.querySelector(".panel-close")?.focus();
+    else if (focusToggle) workspace.querySelector(".panel-toggle")?.focus();
+  };
+  // Below 1200 px the panel floats over the chat: Escape, a tap outside it, its close button
+  // and opening another chat close it. Wider, it is a column of its own and stays.
+  const floating = () => !wide.matches;
+  const onKey = (event) => {
+    if (event.key === "Escape" && panelOpen && floating() && state.open) setPanel(false, { focusToggle: true });
+  };
+  const onPointer = (event) => {
+    if (!panelOpen || !floating() || !state.open) return;
+    if (panel.contains(event.target) || event.target.closest?.(".panel-toggle")) return;
+    setPanel(false);
+  };
+  let shown = null;
+  const onOpen = () => {
+    const id = state.open?.id ?? null;
+    if (id !== shown && id !== null && floating()) panelOpen = false;
+    shown = id;
+    layout();
+  };
+  document.addEventListener("keydown", onKey);
+  document.addEventListener("pointerdown", onPointer);
   unmount.push(
     mountList(sidebar),
-    mountChat(conversation, { onTogglePanel: togglePanel, panelOpen: () => panelOpen }),
-    mountPanel(panel),
+    mountChat(conversation, { onTogglePanel: () => setPanel(!panelOpen), panelOpen: () => panelOpen }),
+    mountPanel(panel, { onClose: () => setPanel(false, { focusToggle: true }) }),
+    () => {
+      document.removeEventListener("keydown", onKey);
+      document.removeEventListener("pointerdown", onPointer);
+    },
   );
-  unmount.push(on("open", layout));
-  layout();
+  unmount.push(on("open", onOpen));
+  onOpen();
   return workspace;
 }
 

@@ -43,6 +43,21 @@ export const ENDPOINTS = {
 // Actions that need an agent picked first.
 export const NEEDS_AGENT = new Set(["assign", "transfer"]);
 
+// Actions that hand the chat to the bot or the queue (it leaves the agent's hands): the
+// console explains them and asks before doing them.
+export const CONFIRM = new Set(["resume", "return_to_bot", "unassign"]);
+
+// The actions shown as buttons; the others are in the "More" menu, each with a line saying
+// what it does. A closed chat shows none as buttons: "Take over" and "Reopen" both reopen
+// it, and the menu says how they differ.
+export const PRIMARY = new Set(["claim", "take_over", "close"]);
+
+/** The actions to show as buttons and those for the "More" menu. */
+export function splitActions(chat, actions) {
+  const primary = chat.mode === "closed" ? [] : actions.filter((a) => PRIMARY.has(a));
+  return { primary, more: actions.filter((a) => !primary.includes(a)) };
+}
+
 /** The actions the table allows from `mode`. */
 export function allowedFrom(mode) {
   return new Set(Object.values(TABLE[mode] || {}).flat());

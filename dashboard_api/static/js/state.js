@@ -25,7 +25,9 @@ export const state = {
   open: null, // the open chat: {id, detail, messages: Map, hasMore, nextBefore, loading, ...}
   typing: new Map(), // chat id -> {name, until}
   agents: [],
+  online: new Set(), // ids of the users online now (GET /presence, presence.updated)
   notice: "", // a one-line message on the login screen
+  flash: "", // a one-line message over the console (e.g. why the open chat closed)
 };
 
 export function resetState() {
@@ -41,6 +43,8 @@ export function resetState() {
     open: null,
     typing: new Map(),
     agents: [],
+    online: new Set(),
+    flash: "",
   });
 }
 
@@ -77,12 +81,18 @@ export function byActivity(a, b) {
   return diff || b.id - a.id;
 }
 
-/** The rows of the current list, sorted. */
+/** Longest waiting first (the queue's order: GET /chats/queue). */
+export function byWaiting(a, b) {
+  const at = (chat) => Date.parse(chat.queued_at || chat.activity_at || chat.created_at || 0);
+  return at(a) - at(b) || a.id - b.id;
+}
+
+/** The rows of the current list, sorted: the queue longest waiting first, others by activity. */
 export function listRows() {
   return [...state.list.ids]
     .map((id) => state.chats.get(id))
     .filter(Boolean)
-    .sort(byActivity);
+    .sort(state.tab === "queue" ? byWaiting : byActivity);
 }
 
 /**

@@ -3,8 +3,8 @@
 import * as chats from "../chats.js";
 import { fill, h, icon } from "../dom.js";
 import { t } from "../i18n.js";
-import { canWrite, NEEDS_AGENT, offeredActions } from "../modes.js";
-import { on, state } from "../state.js";
+import { canWrite, CONFIRM, NEEDS_AGENT, offeredActions, splitActions } from "../modes.js";
+import { isAdmin, on, state } from "../state.js";
 import { agentName, channelIcon, modeBadge } from "./common.js";
 import { renderMessage } from "./messages.js";
 
@@ -29,6 +29,9 @@ export function mountChat(root, { onTogglePanel, panelOpen }) {
   const drawnMessages = new WeakMap(); // <li> -> the message object it shows
   let shownId = null;
   let picking = null; // "assign" | "transfer" while the agent picker is open
+  let picked = ""; // the agent chosen in the picker (kept when it redraws)
+  let confirming = null; // {action, agentId?, force?, text} while a confirmation is asked
+  let menuOpen = false; // the "More" menu
 
   let drawn = ""; // what the header shows now: redrawn only when that changes
   function renderHead() {
@@ -36,8 +39,12 @@ export function mountChat(root, { onTogglePanel, panelOpen }) {
     const chat = open && state.chats.get(open.id);
     placeholder.hidden = Boolean(open);
     body.hidden = !open;
-    if (!open) return;
-    const shows = JSON.stringify([chat, open.gone, open.error, picking, panelOpen(), state.agents]);
+    if (!open) {
+      drawn = "";
+      return;
+    }
+    const shows = JSON.stringify([chat, open.error, picking, confirming, menuOpen, panelOpen(),
+      state.agents, [...state.online]]);
     if (shows === drawn) return; // live frames for other chats leave focus and the picker alone
     drawn = shows;
     const focused = document.activeElement?.dataset?.action;
@@ -45,6 +52,7 @@ export function mountChat(root, { onTogglePanel, panelOpen }) {
       fill(head, backButton(), h("p", { class: "error", role: "alert" },
         open.error ? t("chat.notFound", { error: open.error }) : t("chat.loading")));
       fill(actions);
+      composer.disable();
       return;
     }
     const assigned = chat.assigned_agent_id
@@ -60,54 +68,118 @@ export function mountChat(root, { onTogglePanel, panelOpen }) {
         "aria-expanded": String(panelOpen()),
         "aria-label": t("chat.panel"), title: t("chat.panel"), onclick: onTogglePanel }, icon("info")),
     );
-    if (open.gone) actionError.textContent = t("chat.gone");
     renderActions(chat);
     composer.update(chat);
-    if (focused) actions.querySelector(`[data-action="${focused}"]`)?.focus();
+    if (focused) actions.querySelector(`[data-action="${focused}"]:not([hidden])`)?.focus();
   }
 
   function renderActions(chat) {
+    if (confirming) return fill(actions, confirmation());
     if (picking) return fill(actions, picker(chat));
     const offered = offeredActions(chat, state.user);
-    return fill(actions, offered.map((action) =>
-      h("button", { type: "button", class: `action action-${action}`, "data-action": action,
-        onclick: () => (NEEDS_AGENT.has(action) ? startPicking(action) : run(action)) },
-        t(`action.${action}`))));
+    const { primary, more } = splitActions(chat, offered);
+    const button = (action) => h("button", { type: "button", class: `action action-${action}`,
+      "data-action": action, title: help(action, chat), onclick: () => choose(action) }, t(`action.${action}`));
+    const menu = h("div", { class: "more-menu", id: "more-actions-menu", hidden: !menuOpen },
+      more.map((action) => h("button", { type: "button", class: `menu-item action-${action}`,
+        "data-action": action, role: "menuitem", onclick: () => choose(action) },
+      h("span", { class: "menu-label" }, t(`action.${action}`)),
+      h("span", { class: "menu-help" }, help(action, chat)))));
+    const toggle = more.length > 0 && h("button", { type: "button", class: "more-actions",
+      "aria-expanded": String(menuOpen), "aria-controls": "more-actions-menu",
+      onclick: () => { menuOpen = !menuOpen; renderHead(); } },
+    t(primary.length ? "action.more" : "action.actions"), icon("more"));
+    return fill(actions, primary.map(button), toggle && h("div", { class: "more-wrap" }, toggle, menu));
+  }
+
+  function choose(action) {
+    menuOpen = false;
+    actionError.textContent = "";
+    const chat = state.chats.get(state.open.id);
+    if (NEEDS_AGENT.has(action)) startPicking(action);
+    else if (CONFIRM.has(action)) {
+      confirming = { action, text: help(action, chat) };
+      renderHead();
+      actions.querySelector("[data-confirm]")?.focus();
+    } else run(action);
+  }
+
+  function confirmation() {
+    const { action, agentId, force, text } = confirming;
+    const label = force ? t("action.anyway", { action: t(`action.${action}`) }) : t(`action.${action}`);
+    return h("div", { class: "confirm", role: "group", "aria-label": t(`action.${action}`) },
+      h("p", { class: "confirm-text" }, text),
+      h("div", { class: "confirm-buttons" },
+        h("button", { type: "button", class: "primary", "data-confirm": action, onclick: () => {
+          confirming = null;
+          run(action, agentId, force);
+        } }, label),
+        h("button", { type: "button", class: "cancel", onclick: () => {
+          confirming = null;
+          renderHead();
+        } }, t("action.cancel"))));
   }
 
   function picker(chat) {
     const choices = state.agents.filter((a) => a.id !== chat.assigned_agent_id);
-    const control = h("select", { id: "agent-picker" },
-      choices.map((a) => h("option", { value: String(a.id) },
-        `${a.display_name} (${t("action.load", { open: a.open_chats, capacity: a.capacity })})`)));
+    if (!choices.some((a) => String(a.id) === picked)) picked = "";
+    const submit = h("button", { type: "submit", class: "primary", disabled: !picked }, t(`action.${picking}`));
+    const control = h("select", { id: "agent-picker", "aria-describedby": "picker-help", onchange: () => {
+      picked = control.value;
+      submit.disabled = !picked;
+    } },
+    h("option", { value: "", disabled: true, selected: !picked }, t("action.chooseAgent")),
+    choices.map((a) => h("option", { value: String(a.id), selected: String(a.id) === picked,
+      "data-online": String(state.online.has(a.id)) }, agentChoice(a))));
     const form = h("form", { class: "picker", onsubmit: (event) => {
       event.preventDefault();
+      if (!picked) return;
       const action = picking;
       picking = null;
-      run(action, Number(control.value));
+      run(action, Number(picked));
     } },
-      h("label", { for: "agent-picker" }, t("action.pickAgent")), control,
-      h("button", { type: "submit", class: "primary" }, t("action.confirm")),
-      h("button", { type: "button", onclick: () => { picking = null; renderHead(); } }, t("action.cancel")));
-    queueMicrotask(() => control.focus());
+    h("p", { class: "picker-help", id: "picker-help" }, help(picking, chat)),
+    h("div", { class: "picker-row" },
+      h("label", { for: "agent-picker" }, t("action.pickAgent")), control, submit,
+      h("button", { type: "button", class: "cancel", onclick: () => { picking = null; renderHead(); } },
+        t("action.cancel"))));
+    queueMicrotask(() => { if (!picked) control.focus(); });
     return form;
   }
 
   async function startPicking(action) {
     picking = action;
-    await chats.loadAgents(); // current loads for the picker
+    picked = "";
+    await chats.loadAgents(); // current loads and who is online, for the picker
     renderHead();
   }
 
-  async function run(action, agentId) {
+  async function run(action, agentId, force = false) {
     actionError.textContent = "";
     try {
-      await chats.act(action, agentId);
+      await chats.act(action, agentId, { force });
     } catch (error) {
+      if (error.code === "agent_at_capacity" && isAdmin() && !force && state.open) {
+        confirming = { action, agentId, force: true, text: overCapacity(error.details || {}, agentId) };
+        renderHead();
+        actions.querySelector("[data-confirm]")?.focus();
+        return;
+      }
       actionError.textContent = t("action.failed", { action: t(`action.${action}`), error: error.message });
       renderHead();
     }
   }
+
+  function closeMenu(event) {
+    if (!menuOpen) return;
+    if (event.type === "keydown" && event.key !== "Escape") return;
+    if (event.type === "pointerdown" && event.target.closest?.(".more-wrap")) return;
+    menuOpen = false;
+    renderHead();
+    if (event.type === "keydown") actions.querySelector(".more-actions")?.focus();
+  }
+  document.addEventListener("pointerdown", closeMenu);
+  document.addEventListener("keydown", closeMenu);
 
   function renderMessages(change = {}) {
     const open = state.open;
@@ -117,6 +189,8 @@ export function mountChat(root, { onTogglePanel, panelOpen }) {
       list.replaceChildren();
       shownId = open.id;
       picking = null;
+      confirming = null;
+      menuOpen = false;
       actionError.textContent = "";
       composer.reset();
     }
@@ -157,7 +231,34 @@ export function mountChat(root, { onTogglePanel, panelOpen }) {
   ];
   renderHead();
   renderMessages({ first: true });
-  return () => stops.forEach((stop) => stop());
+  return () => {
+    stops.forEach((stop) => stop());
+    document.removeEventListener("pointerdown", closeMenu);
+    document.removeEventListener("keydown", closeMenu);
+  };
+}
+
+/** What an action does to this chat, in one line (menu, confirmation, hover). */
+function help(action, chat) {
+  const specific = `help.${action}.${chat.mode}`;
+  const text = t(specific);
+  return text === specific ? t(`help.${action}`) : text;
+}
+
+/** "Ann · online · 3/8" for the agent picker. */
+function agentChoice(agent) {
+  const presence = state.online.has(agent.id) ? t("agent.online") : t("agent.offline");
+  return [agent.display_name, presence, t("action.load", { open: agent.open_chats, capacity: agent.capacity })]
+    .join(" · ");
+}
+
+function overCapacity(details, agentId) {
+  const agent = state.agents.find((a) => a.id === agentId) || {};
+  return t("action.overCapacity", {
+    name: details.name || details.agent_name || agent.display_name || `#${agentId}`,
+    open: details.open_chats ?? details.open ?? details.load ?? agent.open_chats ?? "?",
+    capacity: details.capacity ?? agent.capacity ?? "?",
+  });
 }
 
 function backButton() {
@@ -208,6 +309,10 @@ function mountComposer() {
     button.disabled = !writable;
     note.textContent = writable ? "" : t(chat.queued ? "composer.claimFirst" : "composer.notYours");
     note.hidden = writable;
+  };
+  composer.disable = () => {
+    input.disabled = true;
+    button.disabled = true;
   };
   composer.reset = () => {
     input.value = "";

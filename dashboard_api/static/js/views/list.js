@@ -2,7 +2,7 @@
 
 import * as chats from "../chats.js";
 import { debounce, fill, h } from "../dom.js";
-import { fullTime, shortTime, t } from "../i18n.js";
+import { duration, fullTime, shortTime, t } from "../i18n.js";
 import { emit, isAdmin, listRows, on, state } from "../state.js";
 import { CHANNELS, channelIcon, MODES, modeBadge, previewPrefix } from "./common.js";
 
@@ -151,12 +151,18 @@ function renderRow(li, chat) {
   if (open) button.setAttribute("aria-current", "true");
   else button.removeAttribute("aria-current");
   const when = chat.last_message_at || chat.activity_at;
+  // A chat waiting in the queue says for how long (redrawn every minute), not its last time.
+  const waiting = chat.queued && chat.queued_at;
+  const stamp = waiting
+    ? h("time", { class: "waiting", datetime: chat.queued_at, title: fullTime(chat.queued_at) },
+      t("list.waiting", { time: duration(Date.now() - Date.parse(chat.queued_at)) }))
+    : h("time", { datetime: when, title: fullTime(when) }, shortTime(when));
   fill(button,
     h("span", { class: "avatar" }, channelIcon(chat.channel)),
     h("span", { class: "row-main" },
       h("span", { class: "row-top" },
         h("span", { class: "name" }, chat.name),
-        h("time", { datetime: when, title: fullTime(when) }, shortTime(when))),
+        stamp),
       h("span", { class: "row-bottom" },
         h("span", { class: "preview" }, last ? previewPrefix(last) + last.text : ""),
         h("span", { class: "badges" }, modeBadge(chat),

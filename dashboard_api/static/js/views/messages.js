@@ -22,7 +22,7 @@ export function renderMessage(li, message) {
   li.replaceChildren(
     h("div", { class: "bubble" },
       h("span", { class: "who" }, who(message)),
-      message.text && h("p", { class: "text" }, message.text),
+      (message.note || message.text) && h("p", { class: "text" }, noteText(message) ?? message.text),
       attachments(message),
       h("span", { class: "meta" },
         h("time", { datetime: message.created_at, title: fullTime(message.created_at) },
@@ -30,6 +30,39 @@ export function renderMessage(li, message) {
         outbound && tick(message))),
   );
   return li;
+}
+
+const NOTES = new Set(["handoff", "take_over", "assign", "claim", "transfer", "unassign", "pause",
+  "resume", "return_to_bot", "close", "reopen", "reopen_to_bot", "customer_wrote"]);
+const REASONS = new Set(["automatic", "over_capacity", "customer_asked", "intent_handoff",
+  "not_understood", "bot_unavailable", "external_bot"]);
+
+/**
+ * A system note in the reader's language, from its data (message.note: action, by, by_kind,
+ * to, from, reason, reason_text); null when there is none or it is of an unknown kind (then
+ * the message's English text is shown).
+ */
+export function noteText(message) {
+  const note = message.note;
+  if (!note || typeof note !== "object" || !NOTES.has(note.action)) return null;
+  const by = note.by || t(`note.by.${note.by_kind}`);
+  const reason = reasonText(note);
+  return t(`note.${note.action}`, {
+    by: by.startsWith("note.by.") ? note.by_kind || t("note.nobody") : by,
+    to: note.to || t("note.nobody"),
+    from: note.from || t("note.nobody"),
+    reason: reason ? t("note.reason", { reason }) : "",
+  });
+}
+
+/** A reason code in the reader's language; an unknown one as the English text recorded. */
+export function reasonText(note) {
+  if (note.reason && REASONS.has(note.reason)) {
+    const text = t(`reason.${note.reason}`);
+    const away = /outside business hours/.test(note.reason_text || "");
+    return away ? `${text}; ${t("reason.outOfHours")}` : text;
+  }
+  return note.reason_text || note.reason || "";
 }
 
 function who(message) {

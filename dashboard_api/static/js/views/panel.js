@@ -1,46 +1,73 @@
 // The customer panel: who the customer is and how to reach them.
 
-import { fill, h } from "../dom.js";
-import { fullTime, t } from "../i18n.js";
+import { fill, h, icon } from "../dom.js";
+import { ago, fullTime, t } from "../i18n.js";
 import { on, state } from "../state.js";
 import { agentName, channelIcon } from "./common.js";
 
-export function mountPanel(root) {
+export function mountPanel(root, { onClose }) {
   function render() {
     const open = state.open;
     const chat = open && state.chats.get(open.id);
     if (!chat || !open.profile) return fill(root);
     const profile = open.profile;
     const none = t("panel.none");
-    const presence = chat.online
-      ? h("span", { class: "presence online" }, t("panel.online"))
-      : h("span", { class: "presence" }, t("panel.offline"));
     const rows = [
       ["name", chat.name],
       ["channel", h("span", { class: "with-icon" }, channelIcon(chat.channel), chat.channel)],
       ["phone", profile.phone],
-      ["email", profile.email],
+      ["email", profile.email && email(profile.email)],
       ["address", profile.address],
       ["username", profile.username],
       ["subject", chat.subject],
-      ["presence", presence],
-      ["lastActive", when(profile.last_active_at)],
+      ["presence", presence(chat, profile)],
+      ["lastActive", chat.channel === "Email" && when(profile.last_active_at)],
       ["created", when(chat.created_at)],
       ["agent", chat.assigned_agent_id ? chat.assigned_agent_name || agentName(chat.assigned_agent_id) : null],
       ["reason", chat.handoff_reason],
     ].filter(([key, value]) => value || ["phone", "email", "address"].includes(key));
     return fill(root,
-      h("h2", { class: "panel-title" }, t("chat.panel")),
+      h("div", { class: "panel-head" },
+        h("h2", { class: "panel-title" }, t("chat.panel")),
+        h("button", { type: "button", class: "icon-button panel-close", "aria-label": t("panel.close"),
+          title: t("panel.close"), onclick: onClose }, icon("close"))),
       h("dl", { class: "facts" }, rows.map(([key, value]) => [
         h("dt", {}, t(`panel.${key}`)),
         h("dd", { "data-field": key }, value || none),
       ])));
   }
-  const stops = [on("open", render), on("chat", render), on("list", render)];
+  const stops = [on("open", render), on("chat", render), on("list", render), on("clock", render)];
   render();
   return () => stops.forEach((stop) => stop());
 }
 
 function when(iso) {
   return iso ? h("time", { datetime: iso }, fullTime(iso)) : null;
+}
+
+/**
+ * Online now, or when the customer was last active ("last active 5 minutes ago"). Email has
+ * no presence: nothing is shown (the panel's "Last active" row says when they last wrote).
+ * profile.lastActive is "Online", an ISO time, or "Offline" (older data).
+ */
+function presence(chat, profile) {
+  if (chat.channel === "Email") return null;
+  const last = profile.lastActive;
+  if (last === "Online" || (last === undefined && chat.online)) {
+    return h("span", { class: "presence online" }, t("panel.online"));
+  }
+  const since = last && last !== "Offline" && !Number.isNaN(Date.parse(last)) ? last : profile.last_active_at;
+  if (since) {
+    return h("span", { class: "presence" },
+      h("time", { datetime: since, title: fullTime(since) }, t("panel.lastActiveAgo", { time: ago(since) })));
+  }
+  return h("span", { class: "presence" }, t("panel.offline"));
+}
+
+/** An address that wraps after the "@" (and inside a part only when it must), in full on hover. */
+function email(address) {
+  const at = address.lastIndexOf("@");
+  if (at < 0) return h("span", { class: "email", title: address }, address);
+  return h("span", { class: "email", title: address },
+    address.slice(0, at + 1), h("wbr"), address.slice(at + 1));
 }

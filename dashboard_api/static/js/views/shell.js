@@ -48,3 +48,16 @@ function viewButton(view, iconName, label, onView) {
   return h("button", { type: "button", class: "view-button", "data-view": view, onclick: () => onView(view) },
     icon(iconName), h("span", {}, label));
 }
+
+/** The one-line message over the console (state.flash), with a button that dismisses it. */
+export function mountFlash(root, onDismiss) {
+  function render() {
+    root.hidden = !state.flash;
+    fill(root, h("p", { class: "flash-text" }, state.flash),
+      h("button", { type: "button", class: "icon-button flash-close", "aria-label": t("flash.dismiss"),
+        title: t("flash.dismiss"), onclick: onDismiss }, icon("close")));
+  }
+  const stop = on("flash", render);
+  render();
+  return stop;
+}
