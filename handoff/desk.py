@@ -286,7 +286,12 @@ class Desk:
                 Event(
                     events.HANDOFF,
                     chat.id,
-                    {"chat": row, "reason": chat.handoff_reason, "by": str(actor.kind)},
+                    {
+                        "chat": row,
+                        "reason": chat.handoff_reason,
+                        "by": str(actor.kind),
+                        "reason_code": transition.reason_code,
+                    },
                     audience,
                 )
             )

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from bot import HandoffReason
 from handoff.modes import (
+    AUTOMATIC,
     BOT,
     CUSTOMER,
+    REASONS,
     SYSTEM,
     TABLE,
     Action,
     Actor,
     IllegalTransition,
+    Transition,
     allowed_moves,
+    note,
     plan,
     target_of,
 )
@@ -145,3 +152,48 @@ def test_the_system_assigns_and_closes() -> None:
     assigned = _plan(Mode.BOT, Action.ASSIGN, SYSTEM, to_agent_id=7)
     assert assigned.to_agent_id == 7  # type: ignore[attr-defined]
     assert _plan(Mode.AGENT, Action.CLOSE, SYSTEM).to_mode == Mode.CLOSED  # type: ignore[attr-defined]
+
+
+def test_every_reason_code_is_stable_snake_case_with_an_english_text() -> None:
+    assert set(HandoffReason) <= set(REASONS)
+    for code, text in REASONS.items():
+        assert re.fullmatch(r"[a-z]+(_[a-z]+)*", code) and text
+
+
+@pytest.mark.parametrize(("mode", "action"), sorted(LEGAL, key=str))
+def test_every_note_says_what_happened_as_data(mode: Mode, action: Action) -> None:
+    actor = {Action.CUSTOMER_WROTE: CUSTOMER, Action.HANDOFF: BOT}.get(action, AGENT)
+    kwargs: dict[str, object] = {}
+    if action in (Action.ASSIGN, Action.TRANSFER):
+        kwargs["to_agent_id"] = 5
+    if action in (Action.CLAIM, Action.TAKE_OVER):
+        kwargs["assignee"] = None
+    if action == Action.HANDOFF:
+        kwargs["reason"] = "customer asked for a human ('cs')"
+        kwargs["reason_code"] = HandoffReason.CUSTOMER_ASKED
+    transition = _plan(mode, action, actor, **kwargs)
+    assert isinstance(transition, Transition)
+    data = note(transition, {2: "Bob", 3: "Cy", 5: "Eve"})
+    assert set(data) == {"action", "by", "by_kind", "to", "from", "reason", "reason_text"}
+    assert data["action"] == action.value
+    assert data["by_kind"] == {CUSTOMER: "customer", BOT: "bot"}.get(actor, "agent")
+    assert data["by"] == ("Bob" if actor is AGENT else None)
+    names = {None: None, 2: "Bob", 3: "Cy", 5: "Eve"}
+    assert (data["to"], data["from"]) == (
+        names[transition.to_agent_id],
+        names[transition.from_agent_id],
+    )
+    if action == Action.HANDOFF:
+        assert (data["reason"], data["reason_text"]) == (
+            "customer_asked", "customer asked for a human ('cs')",
+        )  # fmt: skip
+
+
+def test_a_code_alone_gives_its_english_text_and_unknown_codes_are_dropped() -> None:
+    automatic = plan(mode=Mode.AGENT, assignee=None, action=Action.ASSIGN, actor=SYSTEM,
+                     to_agent_id=5, reason_code=AUTOMATIC)  # fmt: skip
+    assert (automatic.reason, automatic.reason_code) == ("automatic", "automatic")
+    typed = plan(mode=Mode.AGENT, assignee=3, action=Action.PAUSE, actor=ADMIN,
+                 reason="waiting for the courier", reason_code="made_up")  # fmt: skip
+    assert (typed.reason, typed.reason_code) == ("waiting for the courier", None)
+    assert note(typed, {3: "Cy"})["by_kind"] == "admin"
