@@ -328,3 +328,23 @@ def test_a_replayed_event_admits_only_who_both_audiences_admit(
     together = both(first, second)
     assert {user for user in (1, 2, 3) if together.admits(user, False)} == admitted
     assert together.admits(99, True)  # admins see everything
+
+
+async def test_a_system_note_arrives_live_and_replayed_with_its_note(admin: Api) -> None:
+    """Issue 15, item 11: the note of a transition is data in events too (live and resumed)."""
+    _, chats = await admin.get("/chats/")
+    sarah = next(c["id"] for c in chats if c["name"] == "Sarah Williams")
+    ws = await admin.client.ws_connect(f"/ws?token={admin.token}")
+    hello = json.loads((await ws.receive(timeout=5)).data)
+    assert hello["type"] == "hello"
+    start = await admin.service.core.log.last_seq()
+    assert (await admin.post(f"/chats/{sarah}/pause", {"reason": "holiday"}))[0] == 200
+    frame = await _next(ws, "message.created")
+    expected = {"action": "pause", "by": "Admin", "by_kind": "admin", "to": None,
+                "from": None, "reason": None, "reason_text": "holiday"}  # fmt: skip
+    assert frame["data"]["message"]["note"] == expected
+    await ws.close()
+    ws, frames = await _resume(admin, start)
+    replayed = [f for f in frames if f["type"] == "message.created"]
+    assert [f["data"]["message"]["note"] for f in replayed] == [expected]
+    await ws.close()
