@@ -351,6 +351,24 @@ def test_the_agent_picker_shows_presence_and_load_and_picks_nobody_first(
     screenshot(page, "over-capacity-1280")
     page.locator(".confirm .cancel").click()
     expect(page.locator(".assignee")).to_have_text("Waiting in the queue")
+    act(page, "assign")
+    picker.select_option(label=fay)
+    submit.click()
+    page.click("[data-confirm=assign]")  # "Assign anyway": again, with force
+    expect(page.locator(".assignee")).to_have_text("Assigned to Fay Full")
+    expect(page.locator(".msg-internal", has_text="Assigned to Fay Full")).to_contain_text(
+        "(over capacity)"
+    )
+
+    # An agent cannot force: the refusal is simply shown.
+    open_chat(agent, "John Doe")
+    act(agent, "transfer")
+    agent.locator("#agent-picker").select_option(label=fay.replace("1/1", "2/1"))
+    agent.click("form.picker button[type=submit]")
+    expect(agent.locator(".action-error")).to_have_text(
+        "Transfer failed: Fay Full is at capacity (2 of 1 open chats)"
+    )
+    expect(agent.locator(".actions .confirm")).to_have_count(0)
 
 
 def test_an_admin_edits_a_user_and_sets_a_new_password(console: Console, demo: Demo) -> None:
@@ -433,18 +451,41 @@ def test_the_panel_wraps_addresses_and_short_histories_sit_under_their_start(
     screenshot(page, "panel-email-1280")
 
 
-def test_the_panel_says_when_the_customer_was_last_active(console: Console, demo: Demo) -> None:
-    page = console.login("admin", "admin123")
-    when = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
-    text = page.evaluate(
-        """async (when) => {
-            const i18n = await import("/static/js/i18n.js");
-            const out = [`last active ${i18n.ago(when)}`];
-            i18n.setLanguage("id");
-            out.push(`terakhir aktif ${i18n.ago(when)}`);
-            i18n.setLanguage("en");
-            return out;
-        }""",
-        when,
+def test_the_panel_says_online_then_when_the_customer_was_last_active(
+    console: Console, demo: Demo
+) -> None:
+    demo.simulate("telegram", "Active Andi", "halo")
+    page = console.page()
+    page.clock.install()
+    page.reload()
+    sign_in(page, "admin", "admin123")
+    page.click("#tab-all")
+    open_chat(page, "Active Andi")
+    presence = page.locator("#customer-panel [data-field=presence]")
+    expect(presence).to_have_text("Online")
+    page.clock.fast_forward("06:00")
+    expect(presence).to_have_text("last active 6 minutes ago")
+    page.select_option("#lang-switch", "id")
+    expect(presence).to_have_text("terakhir aktif 6 menit yang lalu")
+    when = (datetime.now(UTC) - timedelta(hours=3)).isoformat()
+    assert (
+        page.evaluate("async (when) => (await import('/static/js/i18n.js')).ago(when)", when)
+        == "3 jam yang lalu"
     )
-    assert text == ["last active 5 minutes ago", "terakhir aktif 5 menit yang lalu"]
+
+
+def test_a_handoff_note_reads_in_indonesian(console: Console, demo: Demo) -> None:
+    page = console.login("admin", "admin123", locale="id-ID")
+    demo.simulate("telegram", "Sari Dewi", "saya mau bicara dengan manusia")
+    page.click("#tab-all")
+    open_chat(page, "Sari Dewi")
+    note = page.locator(".msg-internal .text").first
+    expect(note).to_have_text(
+        re.compile(
+            r"^Dialihkan ke manusia oleh bot \(pelanggan meminta bicara dengan manusia"
+            r"(; di luar jam kerja)?\); menunggu agen$"
+        )
+    )
+    screenshot(page, "note-id-1280")
+    page.select_option("#lang-switch", "en")
+    expect(note).to_have_text(re.compile(r"^Handed to a human by the bot \(the customer asked"))

@@ -159,7 +159,8 @@ export function mountChat(root, { onTogglePanel, panelOpen }) {
     try {
       await chats.act(action, agentId, { force });
     } catch (error) {
-      if (error.code === "agent_at_capacity" && isAdmin() && !force && state.open) {
+      const canForce = error.details?.can_force ?? isAdmin();
+      if (error.code === "agent_at_capacity" && canForce && !force && state.open) {
         confirming = { action, agentId, force: true, text: overCapacity(error.details || {}, agentId) };
         renderHead();
         actions.querySelector("[data-confirm]")?.focus();

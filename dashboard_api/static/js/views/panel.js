@@ -53,10 +53,15 @@ function when(iso) {
 function presence(chat, profile) {
   if (chat.channel === "Email") return null;
   const last = profile.lastActive;
-  if (last === "Online" || (last === undefined && chat.online)) {
+  // online_until (when the server gives it) lets the panel go from "Online" to "last active
+  // 5 minutes ago" while it is open.
+  const online = chat.online_until ? Date.parse(chat.online_until) > Date.now()
+    : last === "Online" || (last === undefined && chat.online);
+  if (online) {
     return h("span", { class: "presence online" }, t("panel.online"));
   }
-  const since = last && last !== "Offline" && !Number.isNaN(Date.parse(last)) ? last : profile.last_active_at;
+  const iso = last && last !== "Online" && last !== "Offline" && !Number.isNaN(Date.parse(last));
+  const since = iso ? last : profile.last_active_at;
   if (since) {
     return h("span", { class: "presence" },
       h("time", { datetime: since, title: fullTime(since) }, t("panel.lastActiveAgo", { time: ago(since) })));
