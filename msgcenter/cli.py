@@ -348,15 +348,7 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     settings = demo_settings(_with_server(args, settings))
     sockets = listen(settings.server.host, settings.server.port)
     try:
-        mock = settings.mock
-        for what, port, setting in (
-            ("the mock Telegram provider", mock.telegram_port, "mock.telegram_port"),
-            ("the mock WhatsApp provider", mock.whatsapp_port, "mock.whatsapp_port"),
-            ("the mock SMTP relay", mock.smtp_port, "mock.smtp_port"),
-            ("the mock SMTP relay's control API", mock.smtp_control_port,
-             "mock.smtp_control_port"),
-        ):  # fmt: skip
-            check_free(mock.host, port, what, setting)
+        check_mock_ports(settings)
         email = settings.channels.email
         check_free(email.host, email.port, "the SMTP server", "channels.email.port")
         providers = MockProviders(settings)
@@ -388,6 +380,18 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def check_mock_ports(settings: Settings) -> None:
+    """Stop at once when a port of the mock providers is taken, naming it."""
+    mock = settings.mock
+    for what, port, setting in (
+        ("the mock Telegram provider", mock.telegram_port, "mock.telegram_port"),
+        ("the mock WhatsApp provider", mock.whatsapp_port, "mock.whatsapp_port"),
+        ("the mock SMTP relay", mock.smtp_port, "mock.smtp_port"),
+        ("the mock SMTP relay's control API", mock.smtp_control_port, "mock.smtp_control_port"),
+    ):
+        check_free(mock.host, port, what, setting)
+
+
 def _demo_banner(settings: Settings, created: int) -> str:
     base = settings.server.public_url
     mock = settings.mock
@@ -417,6 +421,7 @@ def _demo_banner(settings: Settings, created: int) -> str:
 
 def _mock(_args: argparse.Namespace, settings: Settings) -> int:
     """The fake providers alone, for a separately started `msgcenter serve`."""
+    check_mock_ports(settings)
 
     async def run() -> None:
         providers = MockProviders(settings)

@@ -116,6 +116,12 @@ def test_the_demo_stops_when_a_mock_port_is_taken(
     assert "address already in use" in line
 
 
+def test_msgcenter_mock_stops_when_a_mock_port_is_taken(tmp_path: Path, taken: int) -> None:
+    result, _ = _start(_env(tmp_path, MOCK__WHATSAPP_PORT=str(taken)), "mock")
+    line = _one_line_error(result)
+    assert f"cannot listen on 127.0.0.1:{taken} for the mock WhatsApp provider" in line
+
+
 def test_the_demo_stops_when_its_smtp_port_is_taken(tmp_path: Path, taken: int) -> None:
     env = _env(tmp_path, CHANNELS__EMAIL__PORT=str(taken))
     result, _ = _start(env, "demo", "--port", str(_free_port()))
