@@ -486,6 +486,14 @@ def test_a_handoff_note_reads_in_indonesian(console: Console, demo: Demo) -> Non
             r"(; di luar jam kerja)?\); menunggu agen$"
         )
     )
+    reason = page.locator("#customer-panel [data-field=reason]")
+    expect(reason).to_have_text(
+        re.compile(r"^pelanggan meminta bicara dengan manusia(; di luar jam kerja)?$")
+    )
     screenshot(page, "note-id-1280")
     page.select_option("#lang-switch", "en")
     expect(note).to_have_text(re.compile(r"^Handed to a human by the bot \(the customer asked"))
+    expect(reason).to_have_text(re.compile(r"^the customer asked for a human"))
+    new_chat(demo, demo.login("admin", "admin123"), "Reasonless Rita", queued=True)
+    open_chat(page, "Reasonless Rita")  # handed over by a person, with no reason
+    expect(reason).to_have_text("handed to a human")

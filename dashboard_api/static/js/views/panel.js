@@ -4,6 +4,7 @@ import { fill, h, icon } from "../dom.js";
 import { ago, fullTime, t } from "../i18n.js";
 import { on, state } from "../state.js";
 import { agentName, channelIcon } from "./common.js";
+import { reasonText } from "./messages.js";
 
 export function mountPanel(root, { onClose }) {
   function render() {
@@ -24,7 +25,7 @@ export function mountPanel(root, { onClose }) {
       ["lastActive", chat.channel === "Email" && when(profile.last_active_at)],
       ["created", when(chat.created_at)],
       ["agent", chat.assigned_agent_id ? chat.assigned_agent_name || agentName(chat.assigned_agent_id) : null],
-      ["reason", chat.handoff_reason],
+      ["reason", handoffReason(chat, open)],
     ].filter(([key, value]) => value || ["phone", "email", "address"].includes(key));
     return fill(root,
       h("div", { class: "panel-head" },
@@ -36,7 +37,8 @@ export function mountPanel(root, { onClose }) {
         h("dd", { "data-field": key }, value || none),
       ])));
   }
-  const stops = [on("open", render), on("chat", render), on("list", render), on("clock", render)];
+  const stops = [on("open", render), on("chat", render), on("list", render), on("clock", render),
+    on("messages", render)];
   render();
   return () => stops.forEach((stop) => stop());
 }
@@ -75,4 +77,18 @@ function email(address) {
   if (at < 0) return h("span", { class: "email", title: address }, address);
   return h("span", { class: "email", title: address },
     address.slice(0, at + 1), h("wbr"), address.slice(at + 1));
+}
+
+/**
+ * Why the chat went to a human, in the reader's language: from the note of that change when
+ * it is loaded (its reason code), else the recorded English text.
+ */
+function handoffReason(chat, open) {
+  const recorded = chat.handoff_reason;
+  if (!recorded) return null;
+  const notes = [...open.messages.values()].filter((m) => m.note).sort((a, b) => b.id - a.id);
+  const note = notes.find((m) => (m.note.reason_text || "").slice(0, 255) === recorded)?.note;
+  if (note) return reasonText(note);
+  const action = t(`reason.${recorded}`);
+  return action === `reason.${recorded}` ? recorded : action;
 }
