@@ -26,8 +26,9 @@ async def record_transition(
         chat.queued_at = None
     if transition.to_mode == Mode.AGENT and transition.from_mode != Mode.AGENT:
         chat.handoff_reason = (transition.reason or str(transition.action))[:255]
+        chat.handoff_reason_code = transition.reason_code
     elif transition.to_mode == Mode.BOT:
-        chat.handoff_reason = None
+        chat.handoff_reason = chat.handoff_reason_code = None
         chat.bot_fallbacks = 0
         # What the customer wrote before a person gave the chat to the bot was not the bot's
         # to answer; the message that reopens a closed chat is.
@@ -42,6 +43,7 @@ async def record_transition(
             "assigned_agent_id",
             "queued_at",
             "handoff_reason",
+            "handoff_reason_code",
             "bot_fallbacks",
             "bot_answered_id",
             "updated_at",

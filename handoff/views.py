@@ -37,6 +37,7 @@ CHAT_FIELDS = (
     "last_message_sender",
     "activity_at",
     "handoff_reason",
+    "handoff_reason_code",
     "created_at",
     "updated_at",
 )
@@ -149,6 +150,8 @@ class Presenter:
             "queued": row["mode"] == Mode.AGENT and agent_id is None,
             "queued_at": self.when(row["queued_at"]) if agent_id is None else None,
             "handoff_reason": row["handoff_reason"],
+            # Its code (handoff.modes.REASONS) for dashboards to translate; None: free text.
+            "handoff_reason_code": row["handoff_reason_code"],
             "subject": row["subject"],
             "phone": row["customer_phone"],
             "email": row["customer_email"],

@@ -105,6 +105,8 @@ class Chat(Model):
     # newest customer message is newer than this one is answered again (handoff.autopilot).
     bot_answered_id = fields.IntField(null=True)
     handoff_reason = fields.CharField(max_length=255, null=True)
+    # The reason's code (handoff.modes.REASONS), None for a reason that is free text only.
+    handoff_reason_code = fields.CharField(max_length=32, null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 

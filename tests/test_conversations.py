@@ -233,6 +233,9 @@ async def test_system_notes_carry_their_meaning_as_data(
          "reason": "automatic", "reason_text": "automatic"},
     ]  # fmt: skip
     assert all(m["note"] is None for m in detail["messages"] if not m["internal"])
+    assert (detail["handoff_reason"], detail["handoff_reason_code"]) == (
+        "customer asked for a human ('human')", "customer_asked",
+    )  # fmt: skip
     status, _ = await free.post(f"/chats/{chat.id}/pause", {"reason": "waiting for a photo"})
     assert status == 200
     _, detail = await free.get(f"/chats/{chat.id}")
