@@ -115,7 +115,8 @@ class Autopilot:
                 f"bot unavailable: {type(exc).__name__}", code=HandoffReason.BOT_UNAVAILABLE
             )
         if not isinstance(decision, Silence):  # silence changes nothing: no write at all
-            online = await self._online() if isinstance(decision, Handoff) else None
+            away = isinstance(decision, Handoff) and bool(decision.away_text)
+            online = await self._online() if away else None
             item = (received.chat_id, received.message_id, decision, online)
             await self.writer.run_merged("autopilot", self._apply_merged, item)
         elapsed = asyncio.get_running_loop().time() - started
