@@ -71,12 +71,16 @@ function presence(chat, profile) {
   return h("span", { class: "presence" }, t("panel.offline"));
 }
 
-/** An address that wraps after the "@" (and inside a part only when it must), in full on hover. */
+/**
+ * An address that wraps after its "@" or a dot of its domain (inside a part only when one is
+ * longer than the whole line), in full on hover.
+ */
 function email(address) {
   const at = address.lastIndexOf("@");
   if (at < 0) return h("span", { class: "email", title: address }, address);
+  const domain = address.slice(at + 1).split(".");
   return h("span", { class: "email", title: address },
-    address.slice(0, at + 1), h("wbr"), address.slice(at + 1));
+    address.slice(0, at + 1), domain.map((part, i) => [h("wbr"), i ? `.${part}` : part]));
 }
 
 /**
