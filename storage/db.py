@@ -7,6 +7,7 @@ URL says ``postgres://``. Both get the same migrations from ``storage/migrations
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import sqlite3
@@ -208,7 +209,13 @@ class Database:
             async with _opening(self.url):
                 ensure_sqlite_dir(self.url)
                 await context.init(config=tortoise_config(self.url))
+                # Connect now, before any task queries: Tortoise connects lazily, under the
+                # connection's lock, and a task cancelled while connecting (a start-up that
+                # fails and stops at once) would keep that lock for good, hanging shutdown.
+                await self.ping()
         except BaseException:
+            with contextlib.suppress(Exception):
+                await context.close_connections()
             context.__exit__(None, None, None)
             raise
         self._context = context

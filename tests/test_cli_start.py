@@ -4,6 +4,7 @@ names the port or the database (never its password), and nothing claims to be li
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -14,8 +15,11 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from aiohttp import web
 
+from msgcenter.service import build_app
 from tests.conftest import POSTGRES_URL
+from tests.support import make_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 MOCK_PORTS = ("TELEGRAM_PORT", "WHATSAPP_PORT", "SMTP_PORT", "SMTP_CONTROL_PORT")
@@ -191,3 +195,13 @@ def test_a_wrong_postgres_role_is_one_line(tmp_path: Path, command: str) -> None
     line = _database_failure(tmp_path, url, command)
     assert "cannot open the database postgres://msgcenter_no_such_role:***@" in line
     assert 'role "msgcenter_no_such_role" does not exist' in line
+
+
+async def test_a_service_stopped_right_after_starting_stops(db_url: str, tmp_path: Path) -> None:
+    """A start-up that fails once the service has started (a port taken between the check and
+    the bind) must stop, not hang: the database connects while it opens, so no task is
+    cancelled while connecting (Tortoise would then keep the connection's lock for good and
+    the shutdown wait for it forever)."""
+    runner = web.AppRunner(build_app(make_settings(db_url, tmp_path / "data")))
+    await runner.setup()  # the database open, the core's tasks started
+    await asyncio.wait_for(runner.cleanup(), 30)
