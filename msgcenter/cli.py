@@ -221,7 +221,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             "msgcenter (%s) listening on http://%s:%d",
             "all roles" if roles == ALL_ROLES else "roles " + ",".join(sorted(roles)),
             settings.server.host,
-            settings.server.port,
+            sockets[0].getsockname()[1],  # the port chosen when server.port is 0
         )
 
     _run(app, settings, sockets, serving)
