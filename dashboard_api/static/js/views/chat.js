@@ -82,12 +82,16 @@ export function mountChat(root, { onTogglePanel, panelOpen }) {
       "data-action": action, title: help(action, chat), onclick: () => choose(action) }, t(`action.${action}`));
     const menu = h("div", { class: "more-menu", id: "more-actions-menu", hidden: !menuOpen },
       more.map((action) => h("button", { type: "button", class: `menu-item action-${action}`,
-        "data-action": action, role: "menuitem", onclick: () => choose(action) },
+        "data-action": action, onclick: () => choose(action) },
       h("span", { class: "menu-label" }, t(`action.${action}`)),
       h("span", { class: "menu-help" }, help(action, chat)))));
     const toggle = more.length > 0 && h("button", { type: "button", class: "more-actions",
       "aria-expanded": String(menuOpen), "aria-controls": "more-actions-menu",
-      onclick: () => { menuOpen = !menuOpen; renderHead(); } },
+      onclick: () => {
+        menuOpen = !menuOpen;
+        renderHead();
+        if (menuOpen) actions.querySelector(".more-menu [data-action]")?.focus();
+      } },
     t(primary.length ? "action.more" : "action.actions"), icon("more"));
     return fill(actions, primary.map(button), toggle && h("div", { class: "more-wrap" }, toggle, menu));
   }
