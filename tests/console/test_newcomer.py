@@ -98,6 +98,23 @@ def test_a_chat_an_admin_transfers_away_closes_live_on_the_agents_screen(
     screenshot(page, "taken-away-390")
 
 
+def test_an_agent_who_transfers_a_chat_sees_it_leave(console: Console, demo: Demo) -> None:
+    user(demo, "ann", "Ann Lee")
+    agent_chat(demo, "Handed Hana")
+    page = console.login("agent", "agent123")
+    open_chat(page, "Handed Hana")
+    act(page, "transfer")
+    expect(page.locator(".picker-help")).to_have_text(
+        "Give the chat to another agent; it leaves your list."
+    )
+    ann = page.locator("#agent-picker option", has_text="Ann Lee").get_attribute("value")
+    page.select_option("#agent-picker", ann)
+    page.click("form.picker button[type=submit]")
+    expect(page.locator(".flash")).to_contain_text("The chat with Handed Hana is now with Ann Lee")
+    expect(page.locator(".chat-none")).to_be_visible()
+    expect(row(page, "Handed Hana")).to_have_count(0)
+
+
 def test_resume_on_a_paused_chat_at_390_asks_then_returns_to_the_list(
     console: Console, demo: Demo
 ) -> None:
