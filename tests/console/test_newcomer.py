@@ -425,6 +425,12 @@ def test_an_admin_edits_a_user_and_sets_a_new_password(console: Console, demo: D
     page.locator("form.reset-password button[type=submit]").click()
     expect(page.locator(".status-line")).to_have_text("The password of Edna Admin was changed.")
     demo.login("edna", "edna-new-pass-2")
+    page.fill("#new-username", "edna")  # taken: said beside the field
+    page.fill("#new-password", "another-pass-3")
+    page.click("form.add-user button[type=submit]")
+    expect(page.locator("form.add-user [data-error-for=username]")).to_have_text(
+        "username 'edna' is taken"
+    )
     screenshot(page, "users-1280")
 
 

@@ -95,8 +95,9 @@ export function mountUsers(root, api) {
 
 function addForm(api, status, reload) {
   const field = (name, label, props = {}) => {
-    const input = h("input", { id: `new-${name}`, name, ...props });
-    return { input, label: h("label", { for: `new-${name}` }, label) };
+    const error = h("p", { class: "field-error", id: `new-${name}-error`, "data-error-for": name });
+    const input = h("input", { id: `new-${name}`, name, "aria-describedby": `new-${name}-error`, ...props });
+    return { name, input, error, label: h("label", { for: `new-${name}` }, label) };
   };
   const username = field("username", t("users.username"), { required: true, minlength: "2", autocomplete: "off" });
   const display = field("display_name", t("users.name"));
@@ -113,16 +114,20 @@ function addForm(api, status, reload) {
       role: role.value, capacity: Number(capacity.input.value) };
     if (display.input.value.trim()) body.display_name = display.input.value.trim();
     if (email.input.value.trim()) body.email = email.input.value.trim();
+    fields.forEach((f) => { f.error.textContent = ""; });
     try {
       const user = await api.post("/users", body);
       status.textContent = t("users.created", { name: user.display_name || user.username });
       form.reset();
       await reload();
     } catch (error) {
+      const byField = fieldErrors(error);
+      if (error.code === "username_taken") byField.username = error.message;
+      fields.forEach((f) => { f.error.textContent = byField[f.name] || ""; });
       status.textContent = t("users.error", { error: error.message });
     }
   } },
-    fields.map((f) => h("div", { class: "field" }, f.label, f.input)),
+    fields.map((f) => h("div", { class: "field" }, f.label, f.input, f.error)),
     h("div", { class: "field" }, h("label", { for: "new-role" }, t("users.role")), role),
     h("button", { type: "submit", class: "primary" }, t("users.create")));
   return form;
