@@ -110,7 +110,7 @@ export function mountChat(root, { onTogglePanel, panelOpen }) {
 
   function confirmation() {
     const { action, agentId, force, text } = confirming;
-    const label = force ? t("action.anyway", { action: t(`action.${action}`) }) : t(`action.${action}`);
+    const label = force ? t(`action.anyway.${action}`) : t(`action.${action}`);
     return h("div", { class: "confirm", role: "group", "aria-label": t(`action.${action}`) },
       h("p", { class: "confirm-text" }, text),
       h("div", { class: "confirm-buttons" },
