@@ -215,6 +215,10 @@ def test_at_390_the_customer_panel_closes_every_way_and_the_actions_fit(
         b = item.bounding_box()
         assert b and b["x"] >= 0 and b["x"] + b["width"] <= NARROW["width"], b
     assert set(actions(page)) == {"transfer", "unassign", "pause", "return_to_bot", "close"}
+    # The button beside the menu is explained in it too (no hover on a phone).
+    expect(menu.locator(".menu-notes")).to_contain_text(
+        "CloseEnd the conversation. If the customer writes again, the bot answers."
+    )
     screenshot(page, "actions-menu-390")
     page.keyboard.press("Escape")
     expect(menu).to_be_hidden()

@@ -84,7 +84,10 @@ export function mountChat(root, { onTogglePanel, panelOpen }) {
       more.map((action) => h("button", { type: "button", class: `menu-item action-${action}`,
         "data-action": action, onclick: () => choose(action) },
       h("span", { class: "menu-label" }, t(`action.${action}`)),
-      h("span", { class: "menu-help" }, help(action, chat)))));
+      h("span", { class: "menu-help" }, help(action, chat)))),
+    // What the buttons beside the menu do, for screens without hover (phones).
+    primary.length > 0 && h("dl", { class: "menu-notes" }, primary.map((action) => [
+      h("dt", {}, t(`action.${action}`)), h("dd", {}, help(action, chat))])));
     const toggle = more.length > 0 && h("button", { type: "button", class: "more-actions",
       "aria-expanded": String(menuOpen), "aria-controls": "more-actions-menu",
       onclick: () => {
