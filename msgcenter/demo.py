@@ -15,7 +15,6 @@ from tortoise.transactions import in_transaction
 from bot.settings import BotSettings
 from handoff.staff import NewUser, Staff
 from handoff.views import preview
-from msgcenter.settings import load_settings
 from storage.models import Channel, Chat, Message, Mode, Role, Sender, Status, User
 
 DEMO_USERS = (
@@ -91,19 +90,10 @@ def hours_answer(bot: BotSettings) -> str:
     return bot.templates().render(template, customer_name="Sarah", channel="Telegram").strip()
 
 
-def _configured_bot() -> BotSettings:
-    """The [bot] section the service reads by default (``$MSGCENTER_CONFIG`` or ./config.toml)."""
-    try:
-        return load_settings().bot
-    except Exception:  # noqa: BLE001 - the demo still seeds, with the built-in defaults
-        return BotSettings()
-
-
-async def seed_chats(agent: User, bot: BotSettings | None = None) -> int:
+async def seed_chats(agent: User, bot: BotSettings) -> int:
     """The seed's four demo chats, created once; returns how many were created. The bot's
-    messages agree with ``bot`` (the service's [bot] section; by default the one the
-    configuration file gives)."""
-    answer = hours_answer(bot if bot is not None else _configured_bot())
+    messages agree with ``bot``, the service's [bot] section."""
+    answer = hours_answer(bot)
     created = 0
     start = timezone.now() - timedelta(hours=2)
     for index, demo in enumerate(DEMO_CHATS):
