@@ -37,7 +37,7 @@ def seed_demo(mc: Msgcenter) -> None:
         "    db = Database(s.storage.url)\n"
         "    await db.open()\n"
         "    users = await demo.seed_users(Staff(Passwords(time_cost=1, memory_kib=1024)))\n"
-        "    await demo.seed_chats(users[1])\n"
+        "    await demo.seed_chats(users[1], s.bot)\n"
         "    await db.close()\n"
         "asyncio.run(main())\n"
     )
