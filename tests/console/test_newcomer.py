@@ -553,3 +553,20 @@ def test_an_admin_at_390_assigns_from_the_menu_and_edits_a_user(
     screenshot(page, "users-edit-390")
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= NARROW["width"], f"the page scrolls sideways ({width}px)"
+
+
+def test_at_1024_the_panel_floats_and_closes_like_on_a_phone(console: Console) -> None:
+    page = console.login("agent", "agent123", {"width": 1024, "height": 768})
+    open_chat(page, "John Doe")
+    panel = page.locator("#customer-panel")
+    expect(panel).to_be_hidden()
+    page.click("button.panel-toggle")
+    expect(panel).to_be_visible()
+    screenshot(page, "panel-1024")
+    page.locator(".chat-row", has_text="Ahmed Hassan").click()  # another chat
+    expect(page.locator("#chat-name")).to_have_text("Ahmed Hassan")
+    expect(panel).to_be_hidden()
+    page.click("button.panel-toggle")
+    expect(panel).to_be_visible()
+    page.locator(".messages").click(position={"x": 20, "y": 20})
+    expect(panel).to_be_hidden()
