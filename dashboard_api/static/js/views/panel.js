@@ -84,12 +84,13 @@ function email(address) {
 }
 
 /**
- * Why the chat went to a human, in the reader's language: from the note of that change when
- * it is loaded (its reason code), else the recorded English text.
+ * Why the chat went to a human, in the reader's language: by the row's handoff_reason_code,
+ * or the note of that change when it is loaded, else the recorded English text.
  */
 function handoffReason(chat, open) {
   const recorded = chat.handoff_reason;
   if (!recorded) return null;
+  if (chat.handoff_reason_code) return reasonText({ reason: chat.handoff_reason_code, reason_text: recorded });
   const notes = [...open.messages.values()].filter((m) => m.note).sort((a, b) => b.id - a.id);
   const note = notes.find((m) => (m.note.reason_text || "").slice(0, 255) === recorded)?.note;
   if (note) return reasonText(note);
