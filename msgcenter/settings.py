@@ -108,12 +108,7 @@ class MetricsSettings(_Section):
     @field_validator("allow_from")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
-        for item in value:
-            try:
-                ipaddress.ip_network(item, strict=False)
-            except ValueError as exc:
-                raise ValueError(f"{item!r} is not an address or network") from exc
-        return value
+        return _network_list(value)
 
     @field_validator("token")
     @classmethod
