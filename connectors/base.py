@@ -22,12 +22,13 @@ class Attachment:
     name: str | None = None
     mime_type: str | None = None
     size: int | None = None
-    ref: str | None = None  # provider file id, or a path under the data dir
+    ref: str | None = None  # the provider's file id (the bytes stay with the provider)
     meta: dict[str, Any] = field(default_factory=dict)
+    file: str | None = None  # the file store's id of a copy msgcenter keeps (storage.files)
 
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"kind": self.kind}
-        for key in ("name", "mime_type", "size", "ref"):
+        for key in ("name", "mime_type", "size", "ref", "file"):
             value = getattr(self, key)
             if value is not None:
                 data[key] = value

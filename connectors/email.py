@@ -45,6 +45,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from connectors.base import Attachment, DeliveryError, InboundMessage, OutboundMessage, Sink
 from connectors.email_parse import MailPart, MailRejected, ParsedMail, parse_mail
+from storage.files import FileStore
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ class EmailConfig:
     hostname: str = "localhost"
     max_message_bytes: int = 10 * 1024 * 1024
     data_dir: Path = Path("data")
-    attachments_dir: Path = Path("data/attachments")
+    attachments_dir: Path = Path("data/attachments")  # the file store's root (storage.files)
     auth_users: Mapping[str, str] = field(default_factory=dict)
     auth_required: bool = False
     auth_require_tls: bool = True
@@ -291,33 +292,24 @@ class _Inbound:
             raise MailRejected("5.7.1 mail from our own address is not taken (a loop?)")
         if mail.automatic:
             return mail, [], []
-        attachments, folders = save_parts(
-            mail.parts, self.config.attachments_dir, self.config.data_dir
-        )
+        attachments, folders = save_parts(mail.parts, self.config.attachments_dir)
         return mail, attachments, folders
 
 
-def save_parts(
-    parts: Sequence[MailPart], root: Path, data_dir: Path
-) -> tuple[list[Attachment], list[Path]]:
-    """Write each part to ``root/<random id>/<name>``; on failure remove what was written."""
+def save_parts(parts: Sequence[MailPart], root: Path) -> tuple[list[Attachment], list[Path]]:
+    """Write each part into the file store at ``root`` (``root/<id>/<name>``); the
+    attachments record only the store's id. On failure remove what was written."""
+    store = FileStore(root)
     attachments: list[Attachment] = []
     folders: list[Path] = []
     try:
         for part in parts:
-            folder = root / secrets.token_hex(16)
-            folder.mkdir(mode=0o750, parents=True)
-            folders.append(folder)
-            path = folder / part.name
-            if path.parent != folder or part.name in ("", ".", ".."):
-                raise OSError(f"unsafe attachment name {part.name!r}")  # safe_filename prevents
-            with path.open("xb") as file:
-                file.write(part.data)
-            ref = path.relative_to(data_dir) if path.is_relative_to(data_dir) else path
+            file_id = store.save(part.name, part.data)
+            folders.append(root / file_id)
             attachments.append(
                 Attachment(
                     kind=part.kind, name=part.name, mime_type=part.mime_type,
-                    size=len(part.data), ref=str(ref), meta=dict(part.meta),
+                    size=len(part.data), file=file_id, meta=dict(part.meta),
                 )
             )  # fmt: skip
     except OSError:

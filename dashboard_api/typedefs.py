@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from aiohttp import web
 
 from dashboard_api.auth import LoginThrottle, Tokens
 from handoff.core import Core
+from storage.files import FileStore
 
 # A named check for /healthz: returns a short status ("ok", "polling", ...) or raises.
 HealthCheck = Callable[[], Awaitable[str]]
@@ -21,8 +21,8 @@ class ApiContext:
     tokens: Tokens
     throttle: LoginThrottle
     health: dict[str, HealthCheck] = field(default_factory=dict)
-    # Where files customers sent are kept (attachment refs are relative to it); None: nowhere.
-    files_dir: Path | None = None
+    # The file store of files customers sent (attachments carry its ids); None: none kept.
+    files: FileStore | None = None
 
 
 CONTEXT = web.AppKey("msgcenter.api", ApiContext)

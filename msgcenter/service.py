@@ -38,6 +38,7 @@ from msgcenter.roles import ALL as ALL_ROLES
 from msgcenter.roles import INBOUND_ROLE, LEASED, check_roles
 from msgcenter.settings import Settings, SettingsError
 from storage.db import Database, is_sqlite
+from storage.files import FileStore, private_dir
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,7 @@ def build_service(settings: Settings, roles: frozenset[str] = ALL_ROLES) -> Serv
     )
     if "outbox" not in roles:
         core.assigner.sweep_seconds = None  # kicked by what happens here; the outbox sweeps
+    private_dir(settings.storage.data_dir)  # 0700 when msgcenter creates it
     secret = load_or_create_secret(
         settings.auth.jwt_secret.get_secret_value() if settings.auth.jwt_secret else None,
         settings.storage.data_dir,
@@ -106,7 +108,7 @@ def build_service(settings: Settings, roles: frozenset[str] = ALL_ROLES) -> Serv
             lockout_seconds=settings.auth.login_lockout_seconds,
             trusted_proxies=settings.server.trusted_proxies,
         ),
-        files_dir=settings.storage.data_dir,
+        files=file_store(settings),
     )
     database = Database(settings.storage.url)
     api.health["database"] = _database_check(database)
@@ -114,6 +116,12 @@ def build_service(settings: Settings, roles: frozenset[str] = ALL_ROLES) -> Serv
     metrics = Metrics()
     metrics.watch(core)
     return Service(settings, database, core, api, metrics, roles)
+
+
+def file_store(settings: Settings) -> FileStore:
+    """The store of files customers sent: ``<data_dir>/<channels.email.attachments_dir>`` (an
+    absolute ``attachments_dir`` as it is), where the email connector writes them too."""
+    return FileStore(settings.storage.data_dir / settings.channels.email.attachments_dir)
 
 
 def _load_bot(settings: Settings) -> Bot:

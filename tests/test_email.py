@@ -21,6 +21,7 @@ from connectors.base import OutboundMessage
 from connectors.email import EmailConnector
 from connectors.mock.smtp import MockSmtp, SentMail, compose_customer_mail
 from handoff.outbox import RetryPolicy
+from msgcenter.service import file_store
 from msgcenter.settings import Settings
 from storage.models import Message
 from tests.fakes import QUIET_BOT
@@ -371,7 +372,8 @@ async def test_html_only_mail_becomes_text_and_quoted_replies_are_trimmed(
     assert trimmed["text"] == "Thanks, a new one arrived."
     (full,) = trimmed["attachments"]
     assert full["meta"] == {"role": "full_body"}
-    assert "> We are sorry." in (settings.storage.data_dir / full["ref"]).read_text("utf-8")
+    stored = file_store(settings).path(full["file"])
+    assert stored is not None and "> We are sorry." in stored.read_text("utf-8")
 
 
 async def test_attachment_names_cannot_escape_the_data_dir(
@@ -398,10 +400,10 @@ async def test_attachment_names_cannot_escape_the_data_dir(
     assert "\x07" not in evil["name"]
     root = (settings.storage.data_dir / "attachments").resolve()
     for attachment in (passwd, evil):
-        path = (settings.storage.data_dir / attachment["ref"]).resolve()
-        assert path.is_relative_to(root)
-        assert path.parent.parent == root
-    saved = (settings.storage.data_dir / passwd["ref"]).read_bytes()
+        found = file_store(settings).path(attachment["file"])
+        assert found is not None
+        assert found.resolve().parent.parent == root
+    saved = (root / passwd["file"] / "passwd").read_bytes()
     assert saved == b"root:x:0:0\r\n"  # text parts travel with CRLF; saved as received
     assert passwd["size"] == len(saved)
     assert not (tmp_path / "etc").exists()

@@ -101,7 +101,7 @@ function attachment(message, item, index) {
   }
   const name = item.name || `${kind}${item.mime_type ? ` · ${item.mime_type}` : ""}`;
   const label = chip(kind === "image" ? "image" : "clip", `${name}${size}`);
-  if (!item.ref) return label;
+  if (!item.ref && !item.file) return label;
   if (kind === "image") return thumbnail(message, index, name, label);
   const button = h("button", { type: "button", class: "chip download", title: t("attach.download", { name }),
     onclick: () => download(message, index, name, button) }, icon("clip"), h("span", {}, `${name}${size}`));
