@@ -44,6 +44,7 @@ import aiosmtplib
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from connectors.base import Attachment, DeliveryError, InboundMessage, OutboundMessage, Sink
+from connectors.email_address import usable_address
 from connectors.email_parse import MailPart, MailRejected, ParsedMail, parse_mail
 from storage.files import FileStore
 
@@ -177,6 +178,12 @@ class EmailConnector:
                 timeout=relay.timeout,
                 local_hostname=self.config.hostname,
             )
+        except ValueError as exc:  # aiosmtplib's own check of the addresses: never sendable
+            reason = f"not a usable email address: {recipient!r}"
+            raise DeliveryError(reason, retryable=False, code="bad_address") from exc
+        except aiosmtplib.SMTPNotSupported as exc:  # e.g. no SMTPUTF8: the same next time
+            reason = f"mail relay cannot send this message: {exc}"
+            raise DeliveryError(reason, retryable=False, code="not_supported") from exc
         except aiosmtplib.SMTPRecipientsRefused as exc:
             refused = exc.recipients[0]
             raise _refused(refused.code, refused.message) from exc
@@ -292,6 +299,8 @@ class _Inbound:
             raise MailRejected("5.7.1 mail from our own address is not taken (a loop?)")
         if mail.automatic:
             return mail, [], []
+        if not usable_address(mail.sender):  # no reply could reach it (connectors.email_address)
+            raise MailRejected("5.1.7 the sender's address is not one we can reply to")
         attachments, folders = save_parts(mail.parts, self.config.attachments_dir)
         return mail, attachments, folders
 
@@ -331,6 +340,10 @@ def compose_reply(
 ) -> tuple[EmailMessage, str]:
     """The mail for one reply, and its recipient. Header values cannot smuggle in headers."""
     recipient = (message.customer_email or message.chat_external_id).strip()
+    if not usable_address(recipient):  # the rule every entry point checked (email_address)
+        raise DeliveryError(
+            f"not a usable email address: {recipient!r}", retryable=False, code="bad_address"
+        )
     try:
         to = Address(display_name=header_text(message.customer_name), addr_spec=recipient)
         sender = Address(display_name=header_text(display_name), addr_spec=address)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from connectors.email_address import address_problem
 from storage.models import Channel, Mode, Role
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4096 * 4)]
@@ -46,6 +47,17 @@ class CreateChat(Strict):
     customer_email: Email | None = None
     customer_address: Short | None = None
     subject: Short | None = None
+
+    @field_validator("customer_email")
+    @classmethod
+    def _replyable(cls, value: str | None) -> str | None:
+        """Only an address the outbound relay accepts (connectors.email_address): a chat
+        never holds an address its replies could not be sent to."""
+        if value:
+            problem = address_problem(value)
+            if problem:
+                raise ValueError(problem)
+        return value or None
 
 
 class UpdateChat(Strict):

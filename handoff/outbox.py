@@ -69,6 +69,9 @@ class Outbox:
         self._task: asyncio.Task[None] | None = None
         self._in_flight: set[int] = set()  # chat ids being sent to right now
         self._sends: set[asyncio.Task[None]] = set()
+        # chat id -> (failures in a row, loop time before which it is not tried): chats whose
+        # delivery failed outside the connector (see _deliver). Kept in memory: rare.
+        self._troubles: dict[int, tuple[int, float]] = {}
         self._slots = asyncio.Semaphore(concurrency)
         self.sent = 0
         self.failed = 0
@@ -110,6 +113,7 @@ class Outbox:
     async def _dispatch_due(self) -> float:
         """Start sending each chat's oldest queued message that is due; seconds to next due."""
         now = timezone.now()
+        loop = asyncio.get_running_loop()
         rows = (
             await Message.filter(status=Status.QUEUED, internal=False)
             .exclude(chat_id__in=list(self._in_flight))
@@ -126,12 +130,16 @@ class Outbox:
             seen.add(chat_id)
             if str(row["chat__channel"]) not in self.connectors:
                 continue  # the channel is not running here: the message waits, it is not lost
+            trouble = self._troubles.get(chat_id)
+            if trouble is not None and trouble[1] > loop.time():
+                next_due = min(next_due, trouble[1] - loop.time())
+                continue
             due_at: datetime | None = row["next_attempt_at"]
             if due_at is not None and due_at > now:
                 next_due = min(next_due, (due_at - now).total_seconds())
                 continue
             self._in_flight.add(chat_id)
-            task = asyncio.get_running_loop().create_task(self._deliver(row["id"], chat_id))
+            task = loop.create_task(self._deliver(row["id"], chat_id))
             self._sends.add(task)
             task.add_done_callback(self._sends.discard)
         return max(next_due, 0.01)
@@ -141,7 +149,14 @@ class Outbox:
             async with self._slots:
                 await self._deliver_one(message_id)
         except Exception:
+            # Outside the connector (the database, recording the outcome): the message stays
+            # queued, and this chat rests a while here rather than being tried again at once.
             log.exception("delivering message %d failed unexpectedly", message_id)
+            failures = self._troubles.get(chat_id, (0, 0.0))[0] + 1
+            pause = self.retry.delay(failures)
+            self._troubles[chat_id] = (failures, asyncio.get_running_loop().time() + pause)
+        else:
+            self._troubles.pop(chat_id, None)
         finally:
             self._in_flight.discard(chat_id)
             self.wake()  # the chat's next message, if any
@@ -157,24 +172,41 @@ class Outbox:
             self._tell(str(row["channel"]), "dropped")
             return
         connector = self.connectors[str(row["channel"])]
-        outbound = self._outbound(row, earlier)
         try:
-            external_id = await connector.send(outbound)
+            external_id = await connector.send(self._outbound(row, earlier))
         except DeliveryError as exc:
-            reason = clean(exc.reason)  # the provider's words: stored as text, like any input
-            attempts = row["attempts"] + 1
-            if exc.retryable and attempts < self.retry.max_attempts:
-                delay = self.retry.delay(attempts, exc.retry_after)
-                log.info("message %d: %s; retry %d in %.1f s", message_id, exc, attempts, delay)
-                await self._retry_later(message_id, attempts, delay, reason)
-                self._tell(str(row["channel"]), "retry")
-            else:
-                log.warning("message %d failed: %s", message_id, reason)
-                await self._finish(message_id, Status.FAILED, error=reason, attempts=attempts)
-                self._tell(str(row["channel"]), "failed")
+            await self._attempt_failed(row, exc)
+            return
+        except Exception as exc:  # any failure is an attempt, never a spin
+            # A bug or an unforeseen error of a library: counted like a retryable error (with
+            # backoff, bounded by max_attempts), so a message a connector cannot handle ends
+            # failed instead of being tried again at once, forever.
+            log.error(
+                "message %d: the %s connector raised %s",
+                message_id, row["channel"], type(exc).__name__, exc_info=exc,
+            )  # fmt: skip
+            error = DeliveryError(
+                f"internal error: {type(exc).__name__}", retryable=True, code="internal_error"
+            )
+            await self._attempt_failed(row, error)
             return
         await self._finish(message_id, Status.SENT, external_id=clean(external_id))
         self._tell(str(row["channel"]), "sent")
+
+    async def _attempt_failed(self, row: dict[str, Any], exc: DeliveryError) -> None:
+        """One more attempt: retried later with backoff, or failed with its reason."""
+        message_id = row["id"]
+        reason = clean(exc.reason)  # the provider's words: stored as text, like any input
+        attempts = row["attempts"] + 1
+        if exc.retryable and attempts < self.retry.max_attempts:
+            delay = self.retry.delay(attempts, exc.retry_after)
+            log.info("message %d: %s; retry %d in %.1f s", message_id, reason, attempts, delay)
+            await self._retry_later(message_id, attempts, delay, reason)
+            self._tell(str(row["channel"]), "retry")
+        else:
+            log.warning("message %d failed after %d attempts: %s", message_id, attempts, reason)
+            await self._finish(message_id, Status.FAILED, error=reason, attempts=attempts)
+            self._tell(str(row["channel"]), "failed")
 
     def _tell(self, channel: str, outcome: str) -> None:
         for listener in self.on_outcome:
