@@ -12,6 +12,12 @@ unusable (nothing stored, nothing left on disk). Mail no person wrote
 (bounces, delivery reports, ``Auto-Submitted`` auto-replies) gets 250 and is
 not stored: answering it (the bot would) could start a mail loop.
 
+Hostile mail and clients cost little: parsing runs in worker processes with a
+time budget (``connectors.parsing``: over it 554, every worker busy 451), a
+mail over the limits of ``MailLimits`` (parts, attachments, depth) gets 552
+before any file is written, and connections are capped in all and per client
+address, with idle and session timeouts (``connectors.smtp_limits``: 421).
+
 Outbound, each reply is one text/plain UTF-8 mail through the relay, with our
 own Message-ID (returned, so it becomes the message's external id and the
 customer's answer to it finds the chat), In-Reply-To and References.
@@ -30,6 +36,7 @@ import unicodedata
 import warnings
 import weakref
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.errors import MessageError
@@ -45,7 +52,9 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from connectors.base import Attachment, DeliveryError, InboundMessage, OutboundMessage, Sink
 from connectors.email_address import usable_address
-from connectors.email_parse import MailPart, MailRejected, ParsedMail, parse_mail
+from connectors.email_parse import MailLimits, MailPart, MailRejected, ParsedMail
+from connectors.parsing import ParseBusy, ParseCrashed, ParsePool, ParseTimeout
+from connectors.smtp_limits import CappedSMTP, Connections
 from storage.files import FileStore
 
 log = logging.getLogger(__name__)
@@ -53,7 +62,8 @@ log = logging.getLogger(__name__)
 CHANNEL = "Email"
 MAX_RECIPIENTS = 100
 _MSGID = re.compile(r"<[^<>\s]+>")
-_REPLY_PREFIX = re.compile(r"^\s*(re|aw|sv|antw)\s*(\[\d+\])?\s*:", re.IGNORECASE)
+# Linear: one \s* run before the colon (two adjacent \s* around an optional part backtrack).
+_REPLY_PREFIX = re.compile(r"^\s*(?:re|aw|sv|antw)\s*(?:\[\d+\]\s*)?:", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +98,13 @@ class EmailConfig:
     tls_key: Path | None = None
     require_starttls: bool = False
     relay: RelayConfig = RelayConfig()
+    max_connections: int = 200
+    max_connections_per_address: int = 20
+    idle_timeout: float = 60.0  # silence between commands, and the whole of DATA
+    session_max: float = 600.0
+    limits: MailLimits = field(default_factory=MailLimits)
+    parse_timeout: float = 10.0
+    parse_workers: int = 2
 
 
 class EmailConnector:
@@ -101,6 +118,7 @@ class EmailConnector:
         self._inbound = _Inbound(config, sink)
         self._server: asyncio.Server | None = None
         self._sessions: weakref.WeakSet[SMTP] = weakref.WeakSet()
+        self.connections = Connections(config.max_connections, config.max_connections_per_address)
         self._tls: ssl.SSLContext | None = None
         self.port: int = config.port  # the bound port once started (config port 0: any free one)
         self._send_only = False
@@ -128,8 +146,11 @@ class EmailConnector:
             # aiosmtpd warns on every connection when AUTH is required without TLS; the
             # operator chose that explicitly and was warned once at start.
             warnings.simplefilter("ignore", UserWarning)
-            server = SMTP(
+            server = CappedSMTP(
                 self._inbound,
+                connections=self.connections,
+                session_max=self.config.session_max,
+                timeout=self.config.idle_timeout,
                 hostname=self.config.hostname,
                 ident="msgcenter ESMTP",
                 data_size_limit=self.config.max_message_bytes,
@@ -149,6 +170,7 @@ class EmailConnector:
             return
         server, self._server = self._server, None
         await close_smtp_server(server, list(self._sessions))
+        await self._inbound.close()
 
     async def health(self) -> str:
         if self._send_only:
@@ -220,6 +242,13 @@ class _Inbound:
         self.sink = sink
         self.own_addresses = {config.address.lower(), *(a.lower() for a in config.addresses)}
         self.domains = frozenset(domain.lower() for domain in config.domains)
+        # Mail parsing and file writing never share the default executor (password hashing).
+        self.parser = ParsePool(config.parse_workers, config.parse_timeout)
+        self.files = ThreadPoolExecutor(max_workers=2, thread_name_prefix="msgcenter-mail-files")
+
+    async def close(self) -> None:
+        await self.parser.close()
+        self.files.shutdown(wait=False)
 
     def authenticate(
         self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
@@ -253,12 +282,22 @@ class _Inbound:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         content = envelope.original_content or b""
         try:
-            mail, attachments, folders = await asyncio.to_thread(
-                self._prepare, content, envelope.mail_from
+            parsed = await self.parser.parse(content, envelope.mail_from, self.config.limits)
+            mail, attachments, folders = await asyncio.get_running_loop().run_in_executor(
+                self.files, self._prepare, parsed
             )
         except MailRejected as exc:
             log.info("email: rejected a message from %r: %s", envelope.mail_from, exc.reason)
-            return f"550 {exc.reason}"
+            return f"{exc.code} {exc.reason}"
+        except ParseTimeout as exc:
+            log.warning("email: refused a message from %r: %s", envelope.mail_from, exc)
+            return f"554 5.6.0 message too complex: not read within {self.parser.budget:g} s"
+        except ParseBusy:
+            log.warning("email: every parsing worker busy; asked %r to retry", envelope.mail_from)
+            return "451 4.3.2 Busy reading other mail; please try again later"
+        except ParseCrashed:
+            log.exception("email: a parsing worker died; answered 451")
+            return "451 4.3.0 Temporary failure; please try again later"
         except OSError:
             log.exception("email: could not save the attachments of a message")
             return "451 4.3.0 Could not store the message; please try again later"
@@ -290,11 +329,8 @@ class _Inbound:
             await asyncio.to_thread(remove_folders, folders)  # the first delivery's files stay
         return "250 2.0.0 OK: message stored"
 
-    def _prepare(
-        self, content: bytes, mail_from: str | None
-    ) -> tuple[ParsedMail, list[Attachment], list[Path]]:
-        """Parse and save the files (in a worker thread: both take a while for big mail)."""
-        mail = parse_mail(content, mail_from)
+    def _prepare(self, mail: ParsedMail) -> tuple[ParsedMail, list[Attachment], list[Path]]:
+        """Check the parsed mail and save its files (in a thread: big files take a while)."""
         if mail.sender in self.own_addresses:
             raise MailRejected("5.7.1 mail from our own address is not taken (a loop?)")
         if mail.automatic:

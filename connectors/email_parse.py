@@ -11,6 +11,15 @@ The chat view gets the reply without the quoted conversation at its end
 the length cap) removed anything, the whole body is kept as an extra part
 named ``full-message.txt`` whose attachment record carries
 ``meta = {"role": "full_body"}``.
+
+Hostile mail must cost little: :class:`MailLimits` bounds the MIME parts (the
+parser stops at the first part over the limit), the attachments, the nesting
+depth and the decoded text, all checked before any pattern or the HTML parser
+sees the text; over a limit the mail is refused with 552. Every pattern here
+runs in linear time (tests/test_email_parse.py times the worst inputs), and the
+HTML parser is never asked to finish a construct left open at the end (that is
+where ``html.parser`` goes quadratic). The SMTP server runs all of this in a
+pool of worker processes with a time budget (``connectors.parsing``).
 """
 
 from __future__ import annotations
@@ -23,34 +32,65 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email import policy
 from email.errors import MessageError
+from email.feedparser import BytesFeedParser
 from email.message import EmailMessage, Message
-from email.parser import BytesParser
+from html import unescape
 from html.parser import HTMLParser
+from typing import Any
 
-# What the stdlib parser is known to raise on hostile input, besides its defects.
-PARSE_ERRORS = (MessageError, ValueError, LookupError, TypeError, AttributeError)
+# What the stdlib parser is known to raise on hostile input, besides its defects
+# (RecursionError: nesting deeper than the limit check could see, e.g. in a header).
+PARSE_ERRORS = (MessageError, ValueError, LookupError, TypeError, AttributeError, RecursionError)
 
 FULL_BODY_NAME = "full-message.txt"
 MAX_TEXT_CHARS = 100_000
+MAX_BODY_CHARS = 1_000_000
 MAX_ID_CHARS = 255  # the database column of external ids
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _MSGID = re.compile(r"<[^<>\s]+>")
+# Linear: one ``.*`` per branch; German's name after "schrieb" follows an atomic group, so a
+# line of many "schrieb" without the colon is not tried once per "schrieb" (it was quadratic:
+# 52 s for one 350 KB line). Lines longer than _MAX_ATTRIBUTION_CHARS are never tried.
 _ATTRIBUTION = re.compile(
-    r"^(on\b.*\bwrote|am\b.*\bschrieb\b.*|le\b.*\ba écrit|el\b.*\bescribió|il\b.*\bscritto)"
-    r"\s*:\s*$",
+    r"^(?:on\b.*\bwrote|am\b(?>.*\bschrieb\b).*|le\b.*\ba écrit|el\b.*\bescribió"
+    r"|il\b.*\bscritto)\s*:\s*$",
     re.IGNORECASE | re.DOTALL,
 )
+_MAX_ATTRIBUTION_CHARS = 1000
+# "<![" must name a keyword html.parser knows, else it raises AssertionError: show it as text.
+_BAD_MARKED_SECTION = re.compile(
+    r"<!\[(?!(?:if|else|endif|cdata|temp|ignore|include|rcdata)(?![-_.a-z0-9]))", re.IGNORECASE
+)
+_TAG = re.compile(r"<[^<>]*>")  # the fallback's tag stripper: stops at the next "<" (linear)
 _FORWARD_MARKERS = ("-----original message-----", "________________________________")
 # Codecs Python accepts that no mail charset means (and that are slow or odd on big input).
 _NOT_CHARSETS = frozenset({"idna", "punycode", "raw-unicode-escape", "unicode-escape", "uu"})
 
 
 class MailRejected(Exception):
-    """The message cannot be taken; ``reason`` goes into the SMTP 550 answer."""
+    """The message cannot be taken; ``code`` and ``reason`` are the SMTP answer (550 ...)."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, code: int = 550) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.code = code
+
+    def __reduce__(self) -> tuple[type[MailRejected], tuple[str, int]]:
+        return MailRejected, (self.reason, self.code)  # crosses from the parsing worker
+
+
+@dataclass(frozen=True, slots=True)
+class MailLimits:
+    """What one mail may cost: over any of these it is refused (552), nothing stored."""
+
+    max_parts: int = 100  # MIME parts, the message itself and nested messages included
+    max_attachments: int = 20
+    max_depth: int = 10  # multipart and message/rfc822 levels
+    max_body_chars: int = MAX_BODY_CHARS  # decoded body kept; cut before HTML or patterns see it
+
+
+def _too_complex(what: str) -> MailRejected:
+    return MailRejected(f"5.3.4 message too complex: {what}", code=552)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,14 +118,17 @@ class ParsedMail:
     automatic: str | None = None  # why no person wrote this (a bounce, an auto-reply), if so
 
 
-def parse_mail(content: bytes, envelope_from: str | None = None) -> ParsedMail:
+def parse_mail(
+    content: bytes, envelope_from: str | None = None, limits: MailLimits = MailLimits()
+) -> ParsedMail:
     """Read one message (RFC 5322 bytes as received); raise MailRejected if it is unusable."""
     try:
-        message = BytesParser(policy=policy.default).parsebytes(content)
-        assert isinstance(message, EmailMessage)
+        message = _parse_bounded(content, limits)
         sender, name = _sender(message, envelope_from)
-        full = _body_text(message)
+        full = _body_text(message, limits.max_body_chars)
         parts = list(_attachments(message))
+        if len(parts) > limits.max_attachments:
+            raise _too_complex(f"more than {limits.max_attachments} attachments")
         subject = _clean_line(str(message.get("Subject") or ""))[:998]
         message_id = _message_id(message, content)
         in_reply_to = _ids(message, "In-Reply-To")
@@ -94,9 +137,10 @@ def parse_mail(content: bytes, envelope_from: str | None = None) -> ParsedMail:
         automatic = _automatic(message, envelope_from)
     except PARSE_ERRORS as exc:
         raise MailRejected(f"5.6.0 message could not be parsed ({type(exc).__name__})") from exc
-    text = trim_quoted(full)
-    if len(text) > MAX_TEXT_CHARS:
-        text = text[:MAX_TEXT_CHARS] + "\n[…]"
+    # Cut before trimming: no pattern ever sees more than MAX_TEXT_CHARS.
+    text = trim_quoted(full[:MAX_TEXT_CHARS])
+    if len(full) > MAX_TEXT_CHARS:
+        text += "\n[…]"  # the rest is in the full-body part
     if text != full.strip():
         data = full.encode("utf-8")
         parts.append(MailPart(FULL_BODY_NAME, "text/plain", data, "file", {"role": "full_body"}))
@@ -112,6 +156,41 @@ def parse_mail(content: bytes, envelope_from: str | None = None) -> ParsedMail:
         sent_at=sent_at,
         automatic=automatic,
     )
+
+
+def _parse_bounded(content: bytes, limits: MailLimits) -> EmailMessage:
+    """The message tree; the parser stops at the first part over ``max_parts`` (50,000 tiny
+    parts took it 30 s), and a tree deeper than ``max_depth`` is refused before anything
+    recursive (``get_body``) walks it."""
+    count = 0
+
+    def new_part(**kwargs: Any) -> EmailMessage:  # the parser passes policy=...
+        nonlocal count
+        count += 1
+        if count > limits.max_parts:
+            raise _too_complex(f"more than {limits.max_parts} MIME parts")
+        return EmailMessage(**kwargs)
+
+    parser = BytesFeedParser(_factory=new_part, policy=policy.default)
+    count = 0  # the parser made one part to try the factory
+    parser.feed(content)
+    message = parser.close()
+    assert isinstance(message, EmailMessage)
+    if _depth(message) > limits.max_depth:
+        raise _too_complex(f"nested more than {limits.max_depth} levels deep")
+    return message
+
+
+def _depth(message: Message) -> int:
+    """How deep the tree goes (1: no subparts), without recursion."""
+    deepest, stack = 0, [(message, 1)]
+    while stack:
+        part, depth = stack.pop()
+        deepest = max(deepest, depth)
+        payload = part.get_payload()
+        if isinstance(payload, list):
+            stack.extend((sub, depth + 1) for sub in payload if isinstance(sub, Message))
+    return deepest
 
 
 # -- who and which thread ----------------------------------------------------------------
@@ -188,23 +267,26 @@ def _date(message: EmailMessage) -> datetime | None:
 # -- text -------------------------------------------------------------------------------
 
 
-def _body_text(message: EmailMessage) -> str:
+def _body_text(message: EmailMessage, max_chars: int = MAX_BODY_CHARS) -> str:
     plain = message.get_body(preferencelist=("plain",))
     if plain is not None:
-        return part_text(plain)
+        return part_text(plain, max_chars)
     html = message.get_body(preferencelist=("html",))
     if html is not None:
-        return html_to_text(part_text(html))
+        return html_to_text(part_text(html, max_chars))
     if message.get_content_maintype() == "multipart" and isinstance(message.get_payload(), str):
-        return part_text(message)  # a multipart without a boundary: its text is all there is
+        return part_text(message, max_chars)  # a multipart without a boundary: all there is
     return ""
 
 
-def part_text(part: Message) -> str:
-    """A text part decoded from its transfer encoding and charset; never raises on bad bytes."""
+def part_text(part: Message, max_chars: int = MAX_BODY_CHARS) -> str:
+    """A text part decoded from its transfer encoding and charset, cut at ``max_chars``;
+    never raises on bad bytes."""
     payload = part.get_payload(decode=True)
     data = payload if isinstance(payload, bytes) else b""
-    text = decode_bytes(data, part.get_content_charset() or "us-ascii")
+    # Four bytes at most per character in any mail charset (UTF-8); the cut is exact below.
+    text = decode_bytes(data[: max_chars * 4], part.get_content_charset() or "us-ascii")
+    text = text[:max_chars]
     text = _clean(text.replace("\r\n", "\n").replace("\r", "\n"))
     return _CONTROLS.sub("", text)
 
@@ -239,7 +321,8 @@ def trim_quoted(text: str) -> str:
         end -= 1
     if end < len(lines):
         for start in range(end - 1, max(end - 4, -1), -1):  # attributions wrap over 1-3 lines
-            if _ATTRIBUTION.match(" ".join(line.strip() for line in lines[start:end])):
+            candidate = " ".join(line.strip() for line in lines[start:end])
+            if len(candidate) <= _MAX_ATTRIBUTION_CHARS and _ATTRIBUTION.match(candidate):
                 end = start
                 break
     trimmed = "\n".join(lines[:end]).strip()
@@ -329,9 +412,20 @@ class _HtmlText(HTMLParser):
 
 
 def html_to_text(html: str) -> str:
+    """Readable text from HTML, in time linear in its length.
+
+    ``close()`` is called only when what is left is plain text: html.parser, asked to
+    finish a tag or comment left open at the end, rescans the rest once per ``<`` (a
+    90 KB mail of ``<a<a<a...`` took a minute). A browser drops such a construct too.
+    """
     parser = _HtmlText()
-    parser.feed(html)
-    parser.close()
+    try:
+        parser.feed(_BAD_MARKED_SECTION.sub("&lt;![", html))
+        if "<" not in parser.rawdata:
+            parser.close()  # the text held back for a character reference cut at the end
+    except AssertionError:  # html.parser's "should not happen" on markup it cannot read
+        lines = (" ".join(line.split()) for line in unescape(_TAG.sub(" ", html)).splitlines())
+        return "\n".join(line for line in lines if line)
     parser.flush()
     return "\n".join(parser.lines).strip()
 

@@ -92,6 +92,7 @@ def _email(settings: Settings, sink: Sink) -> Connector | None:
     if not email.enabled:
         return None
     from connectors.email import EmailConfig, EmailConnector, RelayConfig  # aiosmtpd: only if on
+    from connectors.email_parse import MailLimits
 
     data_dir = settings.storage.data_dir
     relay = RelayConfig(
@@ -121,6 +122,18 @@ def _email(settings: Settings, sink: Sink) -> Connector | None:
         tls_key=email.tls_key,
         require_starttls=email.require_starttls,
         relay=relay,
+        max_connections=email.max_connections,
+        max_connections_per_address=email.max_connections_per_address,
+        idle_timeout=email.idle_timeout_seconds,
+        session_max=email.session_max_seconds,
+        limits=MailLimits(
+            max_parts=email.max_parts,
+            max_attachments=email.max_attachments,
+            max_depth=email.max_depth,
+            max_body_chars=email.max_body_chars,
+        ),
+        parse_timeout=email.parse_timeout_seconds,
+        parse_workers=email.parse_workers,
     )
     return EmailConnector(config, sink)
 

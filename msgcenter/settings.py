@@ -223,6 +223,17 @@ class EmailSettings(_Section):
     relay_password: SecretStr | None = None
     relay_validate_certs: bool = True
     relay_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    # What one sender may hold and one mail may cost (see config.toml).
+    max_connections: int = Field(default=200, ge=1)
+    max_connections_per_address: int = Field(default=20, ge=1)
+    idle_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
+    session_max_seconds: float = Field(default=600.0, gt=0, le=86400)
+    max_parts: int = Field(default=100, ge=1, le=10000)
+    max_attachments: int = Field(default=20, ge=0, le=10000)
+    max_depth: int = Field(default=10, ge=1, le=100)
+    max_body_chars: int = Field(default=1_000_000, ge=1000)
+    parse_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
+    parse_workers: int = Field(default=2, ge=1, le=64)
 
     @field_validator("domains", "addresses")
     @classmethod

@@ -1,0 +1,92 @@
+"""What one SMTP client may hold: connections in all and per address, and for how long.
+
+aiosmtpd takes every connection and keeps an idle one for 300 s: 1,100 idle
+connections used up the process's file descriptors, and ``/healthz``, logins
+and webhooks failed. :class:`CappedSMTP` answers a connection over either cap
+``421`` and closes it before any SMTP is spoken, and closes any connection
+after ``session_max`` seconds whatever it is doing (aiosmtpd's own ``timeout``
+covers silence between commands and the whole of DATA).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from typing import Any
+
+from aiosmtpd.smtp import SMTP
+
+
+class Connections:
+    """The open SMTP connections, counted in all and per client address."""
+
+    def __init__(self, total: int, per_address: int) -> None:
+        self.total = total
+        self.per_address = per_address
+        self.by_address: Counter[str] = Counter()
+        self.refused = 0
+
+    @property
+    def open(self) -> int:
+        return self.by_address.total()
+
+    def admit(self, address: str) -> str | None:
+        """Count a new connection from ``address``; or say why it may not stay."""
+        if self.open >= self.total:
+            reason = "too many connections to this server"
+        elif self.by_address[address] >= self.per_address:
+            reason = "too many connections from your address"
+        else:
+            self.by_address[address] += 1
+            return None
+        self.refused += 1
+        return reason
+
+    def release(self, address: str) -> None:
+        self.by_address[address] -= 1
+        if self.by_address[address] <= 0:
+            del self.by_address[address]
+
+
+class CappedSMTP(SMTP):
+    """aiosmtpd's SMTP, under the caps of a shared :class:`Connections`."""
+
+    def __init__(
+        self, *args: Any, connections: Connections, session_max: float, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self._connections = connections
+        self._session_max = session_max
+        self._address: str | None = None  # set while this connection is counted
+        self._refused = False
+        self._session_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self.transport is not None:  # STARTTLS: the same connection, now encrypted
+            super().connection_made(transport)
+            return
+        peer = transport.get_extra_info("peername")
+        address = str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"
+        refusal = self._connections.admit(address)
+        if refusal is not None:
+            self._refused = True
+            assert isinstance(transport, asyncio.WriteTransport)
+            transport.write(f"421 4.7.0 {refusal}; try again later\r\n".encode())
+            transport.close()
+            return
+        self._address = address
+        self._session_timer = self.loop.call_later(self._session_max, transport.close)
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self._refused:
+            return  # nothing was started for it
+        if self._session_timer is not None:
+            self._session_timer.cancel()
+        if self._address is not None:
+            self._connections.release(self._address)
+            self._address = None
+        super().connection_lost(error)
+
+    def eof_received(self) -> bool | None:
+        return False if self._refused else super().eof_received()
