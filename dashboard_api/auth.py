@@ -133,8 +133,13 @@ class LoginThrottle:
     older than ``window_seconds`` are forgotten; reaching a limit locks that account or
     address for ``lockout_seconds``. An account is keyed on the user when the name exists
     and on the name as typed when it does not: both lock alike, so the answer says nothing
-    about which names exist. A successful login clears the account's failures, not the
-    address's (one good password must not reset a sprayer's count).
+    about which names exist.
+
+    An attempt is counted *before* its password is verified (:meth:`reserve`), so a burst
+    of concurrent guesses gets at most the limit's number verified and the rest 429. A
+    successful login takes back its own attempt and forgets the account's failures that
+    ended before it began (one's own typos), never those of overlapping attempts, nor a
+    lock, nor the address's count (one good password must not reset a guesser's count).
 
     The counters live in this process, as they always have (not in Redis): with several
     processes each counts its own attempts.
@@ -156,7 +161,7 @@ class LoginThrottle:
         self.trusted_proxies = [
             ipaddress.ip_network(item, strict=False) for item in trusted_proxies
         ]
-        self._failures: dict[str, deque[float]] = {}
+        self._attempts: dict[str, deque[Attempt]] = {}  # recent attempts, failed or in flight
         self._locked: dict[str, float] = {}  # key -> when its lock ends (monotonic)
 
     # -- who is asking ------------------------------------------------------------------
@@ -197,20 +202,29 @@ class LoginThrottle:
         """The counters of one login attempt: ``(account key, address key)``."""
         return f"account:{account}", f"address:{address}"
 
-    def check(self, *keys: str) -> None:
-        """429 (with Retry-After) when any of ``keys`` is locked."""
+    def reserve(self, *keys: str) -> Attempt:
+        """Count a login attempt against each of ``keys`` before its password is verified;
+        429 (with Retry-After) when any key is locked or has no attempt left.
+
+        Checking and counting happen together, with no ``await`` in between, so concurrent
+        logins cannot all pass the check before any of them is counted: of a burst, at most
+        the limit's number are verified. Settle the attempt with :meth:`failed` or
+        :meth:`succeeded`."""
         now = time.monotonic()
         wait = 0.0
         for key in keys:
             until = self._locked.get(key)
-            if until is None:
-                continue
-            if until <= now:
+            if until is not None and until <= now:
                 del self._locked[key]
-            else:
+            elif until is not None:
                 wait = max(wait, until - now)
+            else:
+                attempts = self._recent(key, now)
+                if len(attempts) >= self._limit(key):  # taken by attempts still in flight
+                    # They end in a second; if they all fail, the lock they set is the wait.
+                    wait = max(wait, min(attempts[0].at + self.window - now, self.lockout))
         if wait:
-            seconds = math.ceil(wait)
+            seconds = max(math.ceil(wait), 1)
             raise ApiError(
                 429,
                 "too_many_attempts",
@@ -218,41 +232,77 @@ class LoginThrottle:
                 {"retry_after": seconds},
                 headers={"Retry-After": str(seconds)},
             )
-
-    def failed(self, *keys: str) -> None:
-        """Count a failure for each key; a key that reaches its limit is locked."""
-        now = time.monotonic()
+        attempt = Attempt(keys, now)
         for key in keys:
-            failures = self._recent(key, now)
-            failures.append(now)
-            if len(failures) >= self._limit(key):
+            self._attempts.setdefault(key, deque()).append(attempt)
+        if len(self._attempts) > 10_000 or len(self._locked) > 10_000:
+            self._prune(now)  # bound memory under a spray of names and addresses
+        return attempt
+
+    def failed(self, attempt: Attempt) -> None:
+        """The password was wrong: the attempt stays counted; a key that reaches its limit
+        is locked for ``lockout_seconds`` from now."""
+        now = time.monotonic()
+        attempt.failed_at = now
+        for key in attempt.keys:
+            attempts = self._recent(key, now)
+            failures = sum(1 for item in attempts if item.failed_at is not None)
+            if failures >= self._limit(key) and self._locked.get(key, 0.0) <= now:
                 self._locked[key] = now + self.lockout
-                failures.clear()
+                attempts.clear()
                 log.warning(
                     "logins locked for %d s: %s (%d failures in %d s)",
-                    self.lockout, key, self._limit(key), self.window,
+                    self.lockout, key, failures, self.window,
                 )  # fmt: skip
-        if len(self._failures) > 10_000 or len(self._locked) > 10_000:
-            self._prune(now)  # bound memory under a spray of names and addresses
 
-    def succeeded(self, account_key: str) -> None:
-        """A good password: that account starts again from no failures."""
-        self._failures.pop(account_key, None)
+    def succeeded(self, attempt: Attempt) -> None:
+        """A good password: its own attempt is taken back from every count, and the
+        account's failures that had ended before it began are forgotten (one's own typos).
+        Failures of attempts that overlapped it (a guesser's burst) stay counted, and a
+        lock stays: a correct password never unlocks an account or an address."""
+        for key in attempt.keys:
+            attempts = self._attempts.get(key)
+            if attempts is None:
+                continue
+            earlier_typos = key.startswith("account:")
+            kept = [
+                item for item in attempts
+                if item is not attempt
+                and not (earlier_typos and item.failed_at is not None
+                         and item.failed_at <= attempt.at)
+            ]  # fmt: skip
+            attempts.clear()
+            attempts.extend(kept)
+
+    def counted(self, key: str) -> int:
+        """Attempts counted against ``key`` now: failed or still being verified."""
+        return len(self._recent(key, time.monotonic()))
 
     def _limit(self, key: str) -> int:
         return self.address_max_failures if key.startswith("address:") else self.max_failures
 
-    def _recent(self, key: str, now: float) -> deque[float]:
-        failures = self._failures.setdefault(key, deque())
-        while failures and failures[0] <= now - self.window:
-            failures.popleft()
-        return failures
+    def _recent(self, key: str, now: float) -> deque[Attempt]:
+        attempts = self._attempts.setdefault(key, deque())
+        while attempts and attempts[0].at <= now - self.window:
+            attempts.popleft()
+        return attempts
 
     def _prune(self, now: float) -> None:
-        for key in [k for k, v in self._failures.items() if not self._recent(k, now)]:
-            del self._failures[key]
+        for key in [k for k in self._attempts if not self._recent(k, now)]:
+            del self._attempts[key]
         for key in [k for k, until in self._locked.items() if until <= now]:
             del self._locked[key]
+
+
+class Attempt:
+    """One login attempt, counted from :meth:`LoginThrottle.reserve` until it is settled."""
+
+    __slots__ = ("at", "failed_at", "keys")
+
+    def __init__(self, keys: tuple[str, ...], at: float) -> None:
+        self.keys = keys
+        self.at = at  # when it was counted (monotonic)
+        self.failed_at: float | None = None  # when its password proved wrong
 
 
 def _parse_address(hop: str) -> str | None:

@@ -21,12 +21,16 @@ async def login(call: Call) -> web.Response:
     account, address = throttle.keys(
         await account_key(body.identifier), throttle.client_address(call.request)
     )
-    throttle.check(account, address)
-    user = await context.core.staff.authenticate(body.identifier, body.password)
+    attempt = throttle.reserve(account, address)  # counted before the password is verified
+    try:
+        user = await context.core.staff.authenticate(body.identifier, body.password)
+    except BaseException:
+        throttle.failed(attempt)  # an attempt that did not prove its password stays counted
+        raise
     if user is None:
-        throttle.failed(account, address)
+        throttle.failed(attempt)
         raise ApiError(401, "invalid_credentials", "wrong username/email or password")
-    throttle.succeeded(account)
+    throttle.succeeded(attempt)
     token, ttl = context.tokens.issue(user)
     return json_response(
         {"access_token": token, "token_type": "bearer", "expires_in": ttl, "user": user_view(user)}

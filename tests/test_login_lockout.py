@@ -9,9 +9,13 @@ from typing import Any
 
 import pytest
 
+from dashboard_api.auth import LoginThrottle
+from dashboard_api.errors import ApiError
+from dashboard_api.typedefs import CONTEXT
 from msgcenter import demo
 from msgcenter.service import SERVICE, Service, build_app
 from msgcenter.settings import SettingsError
+from storage.models import User
 from tests.support import Api, ClientFactory, make_settings
 
 Start = Callable[..., Awaitable[Api]]
@@ -135,3 +139,72 @@ def test_trusted_proxies_must_be_networks(tmp_path: Path) -> None:
     make_settings("sqlite://x.db", tmp_path, server={"trusted_proxies": ["10.0.0.0/8", "::1"]})
     with pytest.raises(SettingsError, match=r"server\.trusted_proxies"):
         make_settings("sqlite://x.db", tmp_path, server={"trusted_proxies": ["nginx"]})
+
+
+async def login_status(api: Api, identifier: str, password: str) -> tuple[int, int | None]:
+    """One login on its own (safe to run many at once): (status, Retry-After or None)."""
+    body = {"identifier": identifier, "password": password}
+    async with api.client.post("/auth/login", json=body) as response:
+        await response.read()
+        retry_after = response.headers.get("Retry-After")
+        return response.status, None if retry_after is None else int(retry_after)
+
+
+async def test_a_burst_of_concurrent_guesses_gets_at_most_the_limit_verified(
+    start: Start,
+) -> None:
+    """Each attempt is counted before its password is verified: 100 guesses at once are not
+    100 verifications (they all were, and all got 401)."""
+    api = await start({"login_lockout_seconds": 600})
+    answers = await asyncio.gather(
+        *(login_status(api, "agent", f"wrong-guess-{n}") for n in range(100))
+    )
+    statuses = [status for status, _ in answers]
+    assert statuses.count(401) == 5 and statuses.count(429) == 95, statuses
+    assert all(1 <= wait <= 600 for status, wait in answers if status == 429 and wait)
+    assert all(wait is not None for status, wait in answers if status == 429)
+    status, wait = await login_status(api, "agent", "agent123")
+    assert status == 429 and wait is not None and 598 <= wait <= 600  # the lock, as it is
+
+
+async def test_the_right_password_inside_a_burst_does_not_get_through_or_unlock(
+    start: Start,
+) -> None:
+    # Real argon2 costs: each verification takes a while, as in production.
+    api = await start({"argon2_time_cost": 3, "argon2_memory_kib": 65536})
+    throttle = api.client.app[CONTEXT].throttle
+    user = await User.get(username="agent")
+    account = throttle.keys(f"user:{user.id}", "")[0]
+    guesses = [
+        asyncio.ensure_future(login_status(api, "agent", f"wrong-guess-{n}")) for n in range(20)
+    ]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while throttle.counted(account) < 5:  # the guesses being verified fill the account's limit
+        assert loop.time() < deadline
+        await asyncio.sleep(0.005)
+    right, _ = await login_status(api, "agent", "agent123")  # among them: not verified
+    statuses = [status for status, _ in await asyncio.gather(*guesses)]
+    assert right == 429
+    assert statuses.count(401) == 5 and statuses.count(429) == 15
+    # The guesses locked the account; the right password does not open it now either.
+    assert (await login_status(api, "agent", "agent123"))[0] == 429
+
+
+def test_a_success_keeps_the_failures_of_overlapping_attempts() -> None:
+    """A success forgets the account's earlier typos, not failures that overlapped it."""
+    throttle = LoginThrottle(max_failures=3, window_seconds=900)
+    account, address = throttle.keys("user:7", "192.0.2.1")
+    typo = throttle.reserve(account, address)
+    throttle.failed(typo)  # ended before the success began: a typo
+    guess = throttle.reserve(account, address)
+    good = throttle.reserve(account, address)
+    throttle.failed(guess)  # overlapped the success: stays counted
+    throttle.succeeded(good)
+    assert throttle.counted(account) == 1
+    assert throttle.counted(address) == 2  # the address keeps every failure
+    throttle.failed(throttle.reserve(account, address))
+    throttle.failed(throttle.reserve(account, address))
+    with pytest.raises(ApiError) as locked:
+        throttle.reserve(account, address)
+    assert locked.value.status == 429
