@@ -79,8 +79,14 @@ async def docs(request: web.Request) -> web.StreamResponse:
 
 async def static_file(request: web.Request) -> web.StreamResponse:
     relative = request.match_info["path"]
-    path = (STATIC_DIR / relative).resolve()
-    if not path.is_relative_to(STATIC_DIR) or not path.is_file() or path.name.startswith("."):
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in relative):  # a NUL makes the OS raise
+        raise web.HTTPNotFound()
+    try:
+        path = (STATIC_DIR / relative).resolve()
+        found = path.is_relative_to(STATIC_DIR) and path.is_file()
+    except (OSError, ValueError):  # a name the file system refuses (too long, invalid)
+        raise web.HTTPNotFound() from None
+    if not found or path.name.startswith("."):
         raise web.HTTPNotFound()
     return web.FileResponse(path, headers=_headers(request, path))
 

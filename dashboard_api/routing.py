@@ -8,6 +8,7 @@ and validates the input, and hands the handler a typed :class:`Call`.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -110,10 +111,7 @@ async def parse_body(request: web.Request, model: type[M], *, optional: bool = F
         if optional:
             return None
         raise ApiError(400, "empty_body", "a JSON body is required")
-    try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ApiError(400, "malformed_json", f"the body is not valid JSON: {exc}") from exc
+    data = load_json(raw)
     if not isinstance(data, dict):
         raise ApiError(422, "validation_error", "the body must be a JSON object")
     try:
@@ -122,6 +120,84 @@ async def parse_body(request: web.Request, model: type[M], *, optional: bool = F
         raise ApiError(
             422, "validation_error", validation_message(exc), validation_details(exc)
         ) from exc
+
+
+# No request body of ours nests deeper than a few levels or needs a number this long; a
+# deeper or longer one is refused before it can cost a RecursionError or Python's
+# int_max_str_digits ValueError (both were unhandled: a 500 with a traceback).
+MAX_JSON_DEPTH = 32
+MAX_NUMBER_CHARS = 64
+
+
+class _NumberTooLong(ValueError):
+    pass
+
+
+def _parse_number(text: str, convert: Callable[[str], Any]) -> Any:
+    if len(text) > MAX_NUMBER_CHARS:
+        raise _NumberTooLong(text[:20])
+    return convert(text)
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999
+        raise _NumberTooLong(text[:20])
+    return value
+
+
+def _refuse_constant(name: str) -> Any:
+    raise json.JSONDecodeError(f"{name} is not JSON", name, 0)
+
+
+def load_json(raw: bytes) -> Any:
+    """The body as JSON: 400 when it is not JSON, nests deeper than ``MAX_JSON_DEPTH`` or
+    holds a number longer than ``MAX_NUMBER_CHARS`` characters (never a 500)."""
+    try:
+        data = json.loads(
+            raw,
+            parse_int=lambda text: _parse_number(text, int),
+            parse_float=lambda text: _parse_number(text, _finite),
+            parse_constant=_refuse_constant,  # NaN, Infinity
+        )
+    except _NumberTooLong as exc:
+        raise ApiError(
+            400, "number_too_long", "a number in the body is too long or too large (at most "
+            f"{MAX_NUMBER_CHARS} characters, finite)", {"max_chars": MAX_NUMBER_CHARS},
+        ) from exc  # fmt: skip
+    except RecursionError as exc:
+        raise _too_deep() from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "malformed_json", f"the body is not valid JSON: {exc}") from exc
+    except ValueError as exc:  # anything else the decoder refuses
+        raise ApiError(400, "malformed_json", "the body is not valid JSON") from exc
+    if _depth(data) > MAX_JSON_DEPTH:
+        raise _too_deep()
+    return data
+
+
+def _too_deep() -> ApiError:
+    return ApiError(
+        400, "json_too_deep", f"the body nests deeper than {MAX_JSON_DEPTH} levels",
+        {"max_depth": MAX_JSON_DEPTH},
+    )  # fmt: skip
+
+
+def _depth(data: Any) -> int:
+    """How deeply ``data`` nests (a scalar: 0), without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            level += 1
+            deepest = max(deepest, level)
+            if level > MAX_JSON_DEPTH:
+                return level
+            stack.extend((child, level) for child in item)
+    return deepest
 
 
 def json_response(

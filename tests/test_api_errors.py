@@ -266,3 +266,39 @@ async def test_a_login_name_longer_than_any_username_is_refused_not_500(
     """Found by schemathesis: the username lookup failed on names longer than the column."""
     status, body = await anon.post("/auth/login", {"identifier": identifier, "password": "x"})
     _assert_error(status, body, 401, "invalid_credentials")
+
+
+HOSTILE_JSON = {
+    "deep": (b'{"identifier": ' + b"[" * 100_000 + b"]" * 100_000 + b', "password": "x"}',
+             "json_too_deep"),
+    "deep-but-parsable": (b'{"identifier": ' + b'{"a": ' * 40 + b"1" + b"}" * 40 + b"}",
+                          "json_too_deep"),
+    "long-int": (b'{"identifier": "admin", "password": ' + b"9" * 5000 + b"}", "number_too_long"),
+    "huge-float": (b'{"identifier": "admin", "password": 1e999}', "number_too_long"),
+    "nan": (b'{"identifier": "admin", "password": NaN}', "malformed_json"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", list(HOSTILE_JSON))
+async def test_hostile_json_to_login_is_400_never_500(anon: Api, kind: str) -> None:
+    """Unauthenticated: a RecursionError or int_max_str_digits' ValueError was a 500."""
+    raw, code = HOSTILE_JSON[kind]
+    status, body = await anon.call("POST", "/auth/login", data=raw)
+    _assert_error(status, body, 400, code)
+
+
+@pytest.mark.parametrize("route", WITH_BODY, ids=lambda r: f"{r.method} {r.path}")
+async def test_hostile_json_is_400_on_every_route(admin: Api, route: Any) -> None:
+    before = await _counts()
+    for raw, code in HOSTILE_JSON.values():
+        status, body = await admin.call(route.method, _path(route.path), data=raw)
+        _assert_error(status, body, 400, code)
+    assert await _counts() == before
+
+
+@pytest.mark.parametrize(
+    "path", ["/static/js%00.js", "/static/%00", "/static/js/%0a.js", "/static/" + "a" * 5000]
+)
+async def test_invalid_static_paths_are_404(anon: Api, path: str) -> None:
+    async with anon.client.get(path) as response:
+        assert response.status == 404
