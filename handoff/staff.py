@@ -7,9 +7,11 @@ event loop keeps serving while someone logs in.
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -84,9 +86,11 @@ class Staff:
         self._names: dict[int, str] = {}
         self._names_loaded = 0.0
 
-    async def create(self, new: NewUser) -> User:
+    async def create(self, new: NewUser, *, common_password_ok: bool = False) -> User:
+        """A new account. Its password is refused when it is one of the most common ones,
+        unless ``common_password_ok`` (only the demo's published logins)."""
         _check_identity(new.username, new.email)
-        _check_password(new.password)
+        _check_password(new.password, common_ok=common_password_ok)
         if new.capacity is not None and new.capacity < 0:
             raise Invalid("capacity cannot be negative", field="capacity")
         if await User.filter(username=new.username).exists():
@@ -192,8 +196,28 @@ def _check_identity(username: str, email: str | None) -> None:
         raise Invalid("email is not a valid address", field="email")
 
 
-def _check_password(password: str) -> None:
+def _check_password(password: str, *, common_ok: bool = False) -> None:
     if len(password) < 8:
         raise Invalid("password must be at least 8 characters", field="password")
     if len(password) > 1024:
         raise Invalid("password is too long", field="password")
+    if not common_ok and is_common_password(password):
+        raise Invalid(
+            "password is one of the most common passwords and easily guessed; choose another",
+            code="common_password",
+            field="password",
+        )
+
+
+COMMON_PASSWORDS = Path(__file__).with_name("common_passwords.txt")  # its source: its header
+
+
+@functools.cache
+def _common_passwords() -> frozenset[str]:
+    lines = COMMON_PASSWORDS.read_text("utf-8").splitlines()
+    return frozenset(line.lower() for line in lines if line and not line.startswith("#"))
+
+
+def is_common_password(password: str) -> bool:
+    """Whether ``password`` (in any case) is on the shipped list of common passwords."""
+    return password.lower() in _common_passwords()

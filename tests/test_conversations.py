@@ -56,10 +56,10 @@ async def says(wa: WhatsApp, name: str, text: str, phone: str) -> list[str]:
 
 async def agent(wa: WhatsApp, username: str, *, capacity: int = 5, online: bool = True) -> Api:
     status, body = await wa.admin.post(
-        "/users", {"username": username, "password": "password123", "capacity": capacity}
+        "/users", {"username": username, "password": "desk-pass-4821", "capacity": capacity}
     )
     assert status == 201, body
-    person = await wa.anon.login(username, "password123")
+    person = await wa.anon.login(username, "desk-pass-4821")
     if online:
         assert (await person.post("/presence"))[0] == 200
     return person

@@ -15,10 +15,10 @@ async def _ids(api: Api) -> dict[str, int]:
 
 async def _new_agent(admin: Api, username: str, **fields: Any) -> Api:
     status, user = await admin.post(
-        "/users", {"username": username, "password": "password123", **fields}
+        "/users", {"username": username, "password": "desk-pass-4821", **fields}
     )
     assert status == 201, user
-    return await admin.login(username, "password123")
+    return await admin.login(username, "desk-pass-4821")
 
 
 async def test_an_agent_gets_404_for_chats_that_are_not_theirs(admin: Api, agent: Api) -> None:

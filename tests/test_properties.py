@@ -30,7 +30,7 @@ async def _team(admin: Api) -> list[Actor]:
         user = await User.get_or_none(username=name)
         if user is None:
             status, _ = await admin.post(
-                "/users", {"username": name, "password": "password123", "capacity": CAPACITY}
+                "/users", {"username": name, "password": "desk-pass-4821", "capacity": CAPACITY}
             )
             assert status == 201
             user = await User.get(username=name)
