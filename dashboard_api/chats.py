@@ -14,6 +14,7 @@ from handoff.desk import ChatChange
 from handoff.errors import NotFound
 from handoff.modes import Action
 from handoff.queries import ChatFilter, Page
+from storage.models import Channel
 
 TAG = "chats"
 
@@ -70,8 +71,25 @@ async def chat_detail(call: Call) -> web.Response:
 async def create_chat(call: Call) -> web.Response:
     body = call.body_as(s.CreateChat)
     core = call.context.core
+    if not call.actor.is_admin and _reached_at_an_address(body):
+        # One chat per customer and channel: the answer for an address that already has a
+        # chat (another agent's, the bot's, a closed one) would tell an agent who is a
+        # customer and whose. Agents get the same answer whether or not it exists, before
+        # anything is looked up; admins, who see every chat, get 201 or 409 with its id.
+        raise ApiError(
+            403, "admins_only", "only admins start a chat at a customer's phone number or "
+            "email address; ask an admin (a chat with this customer may already exist)",
+        )  # fmt: skip
     chat = await core.desk.create_chat(call.actor, body.model_dump())
     return json_response(await core.queries.detail(call.actor, chat.id), status=201)
+
+
+def _reached_at_an_address(body: s.CreateChat) -> bool:
+    """Whether the chat would be keyed on a provider address (see ``handoff.desk``): a
+    WhatsApp phone number or an email address, which another chat may already hold."""
+    if body.channel == Channel.WHATSAPP:
+        return any(ch.isdigit() for ch in body.customer_phone or "")
+    return body.channel == Channel.EMAIL and bool(body.customer_email)
 
 
 async def update_chat(call: Call) -> web.Response:
@@ -151,7 +169,11 @@ ROUTES = [
     Route(
         "POST", "/chats/", create_chat, "Create a chat (agents: assigned to themselves).", TAG,
         body=s.CreateChat, response=s.ChatDetail, status=201,
-        responses={409: "a chat with this customer on this channel exists"},
+        responses={403: "admins_only: an agent gave a WhatsApp phone number or an email "
+                        "address (the same answer whether or not that customer has a chat)",
+                   409: "(admins) a chat with this customer on this channel exists: "
+                        "details.chat_id",
+                   422: "invalid fields, e.g. an email address replies could not be sent to"},
     ),
     Route(
         "GET", "/chats/queue", queue, "Chats waiting for an agent, longest waiting first.", TAG,

@@ -113,3 +113,42 @@ async def test_search_finds_wildcards_only_where_they_are_written(admin: Api) ->
         status, chats = await admin.get(f"/chats/?q={quote(q)}")
         assert status == 200
         assert sorted(c["name"] for c in chats) == expected, q
+
+
+async def test_an_agent_cannot_probe_who_is_a_customer_by_creating_chats(
+    admin: Api, agent: Api
+) -> None:
+    """POST /chats/ answered 409 with the existing chat's id: an agent learned that a phone
+    number or an address was a customer, and whose. Now an agent gets one answer whether
+    or not the customer exists; admins (who see every chat) still get the 409."""
+    probes = [
+        {"channel": "Email", "customer_email": "maria.lopez@example.org"},  # the bot's chat
+        {"channel": "Email", "customer_email": "nobody.yet@example.org"},  # no such customer
+        {"channel": "WhatsApp", "customer_phone": "+62 812-3456-7890"},  # the agent's own
+        {"channel": "WhatsApp", "customer_phone": "+62 899-0000-1111"},  # no such customer
+    ]
+    answers = []
+    for probe in probes:
+        status, body = await agent.post("/chats/", {"customer_name": "Probe", **probe})
+        answers.append((status, body))
+    assert answers[0][0] == 403 and answers[0][1]["error"]["code"] == "admins_only"
+    assert all(answer == answers[0] for answer in answers), answers
+    assert "chat_id" not in str(answers[0][1])
+    assert not await Message.filter(chat__customer_name="Probe").exists()
+
+    # A chat without a provider address (nothing to collide with) is still theirs to start.
+    status, created = await agent.post(
+        "/chats/", {"customer_name": "Walk-in", "channel": "Telegram"}
+    )
+    assert status == 201 and created["assigned_agent_id"] is not None, created
+
+    status, body = await admin.post(
+        "/chats/", {"customer_name": "Maria", "channel": "Email",
+                    "customer_email": "maria.lopez@example.org"},
+    )  # fmt: skip
+    assert status == 409 and body["error"]["details"]["chat_id"] >= 1, body
+    status, body = await admin.post(
+        "/chats/", {"customer_name": "New", "channel": "Email",
+                    "customer_email": "nobody.yet@example.org"},
+    )  # fmt: skip
+    assert status == 201, body
