@@ -110,8 +110,16 @@ class InboundEdit:
     text: str
 
 
+class StorageUnavailable(Exception):
+    """The sink cannot store anything now (its database does not answer): a webhook answers
+    503 ``database_unavailable``, so the provider delivers again later."""
+
+
 class Sink(Protocol):
-    """Where connectors hand what providers deliver; each call returns after the commit."""
+    """Where connectors hand what providers deliver; each call returns after the commit.
+
+    A call raises :class:`StorageUnavailable` when the database does not answer in time.
+    """
 
     async def receive(self, messages: Sequence[InboundMessage]) -> Sequence[Any]:
         """Store customer messages (idempotently, all in one commit)."""

@@ -54,6 +54,7 @@ from connectors.base import (
     InboundMessage,
     OutboundMessage,
     Sink,
+    StorageUnavailable,
 )
 from connectors.text import split_text
 
@@ -178,7 +179,11 @@ class TelegramConnector:
             return web.json_response({})
         # Runs the dispatcher in this request: the 200 follows the commit; a failing
         # sink raises, Telegram gets a 5xx and sends the update again.
-        return await self._webhook.handle(request)
+        try:
+            return await self._webhook.handle(request)
+        except StorageUnavailable as exc:
+            log.warning("Telegram update %s not stored (503): %s", update.update_id, exc)
+            return _error(503, "database_unavailable", "cannot store now; send it again later")
 
     async def _on_message(self, message: Message) -> None:
         if self._ignored(message):

@@ -25,7 +25,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from connectors.base import DeliveryError, OutboundMessage, Sink
+from connectors.base import DeliveryError, OutboundMessage, Sink, StorageUnavailable
 from connectors.whatsapp_webhook import CHANNEL, PayloadError, parse_webhook
 
 log = logging.getLogger(__name__)
@@ -130,10 +130,14 @@ class WhatsAppConnector:
             batch = parse_webhook(data, {WINDOW_CODE: WINDOW_PASSED})
         except PayloadError as exc:
             return _error(400, "invalid_payload", f"not a WhatsApp webhook body: {exc}")
-        if batch.messages:
-            await self.sink.receive(batch.messages)
-        if batch.statuses:
-            await self.sink.status(batch.statuses)
+        try:
+            if batch.messages:
+                await self.sink.receive(batch.messages)
+            if batch.statuses:
+                await self.sink.status(batch.statuses)
+        except StorageUnavailable as exc:  # Meta delivers again later
+            log.warning("WhatsApp webhook not stored (503): %s", exc)
+            return _error(503, "database_unavailable", "cannot store now; deliver again later")
         counts = {"messages": len(batch.messages), "statuses": len(batch.statuses)}
         log.debug("WhatsApp webhook: %(messages)d messages, %(statuses)d statuses", counts)
         return web.json_response(counts)

@@ -11,8 +11,17 @@ from dashboard_api.auth import LoginThrottle, Tokens
 from handoff.core import Core
 from storage.files import FileStore
 
-# A named check for /healthz: returns a short status ("ok", "polling", ...) or raises.
+# A named check for /healthz: returns a short status ("ok", "polling", ...) or raises
+# (Unhealthy: that status, and /healthz answers 503).
 HealthCheck = Callable[[], Awaitable[str]]
+
+
+class Unhealthy(Exception):
+    """A health check's finding that the part fails, in a word or two (e.g. "low")."""
+
+    def __init__(self, status: str) -> None:
+        super().__init__(status)
+        self.status = status
 
 
 @dataclass(slots=True)

@@ -6,14 +6,22 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from tortoise import timezone
 
 from bot import Bot, close_bot
-from connectors.base import Connector, DeliveryError, InboundEdit, InboundMessage, StatusUpdate
+from connectors.base import (
+    Connector,
+    DeliveryError,
+    InboundEdit,
+    InboundMessage,
+    StatusUpdate,
+    StorageUnavailable,
+)
 from handoff import events
 from handoff.assignment import Assigner
 from handoff.autopilot import Autopilot
@@ -29,6 +37,7 @@ from handoff.queries import ChatQueries
 from handoff.staff import Passwords, Staff
 from handoff.unit import Writer
 from handoff.views import Presenter, chat_audience
+from storage.db import unreachable
 from storage.models import Chat, EarlyReceipt
 
 log = logging.getLogger(__name__)
@@ -184,10 +193,24 @@ class CoreSink:
         self.core = core
 
     async def receive(self, messages: Sequence[InboundMessage]) -> Sequence[Received]:
-        return await self.core.inbox.receive_many(messages)
+        async with _storing():
+            return await self.core.inbox.receive_many(messages)
 
     async def status(self, updates: Sequence[StatusUpdate]) -> None:
-        await self.core.outbox.record_statuses(updates)
+        async with _storing():
+            await self.core.outbox.record_statuses(updates)
 
     async def edit(self, edit: InboundEdit) -> None:
-        await self.core.inbox.edit(edit)
+        async with _storing():
+            await self.core.inbox.edit(edit)
+
+
+@asynccontextmanager
+async def _storing() -> AsyncIterator[None]:
+    """A database that does not answer (timeout, no connection) as StorageUnavailable."""
+    try:
+        yield
+    except Exception as exc:
+        if unreachable(exc):
+            raise StorageUnavailable(f"the database is unavailable: {type(exc).__name__}") from exc
+        raise

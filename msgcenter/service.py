@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -23,7 +25,7 @@ from dashboard_api.app import create_api
 from dashboard_api.auth import LoginThrottle, Tokens, load_or_create_secret
 from dashboard_api.errors import ApiError
 from dashboard_api.routing import Call, Route
-from dashboard_api.typedefs import ApiContext, HealthCheck
+from dashboard_api.typedefs import ApiContext, HealthCheck, Unhealthy
 from dashboard_api.ws import SOCKETS
 from handoff.core import Core, CoreSink
 from handoff.events import MESSAGE_CREATED, EventBus, MemoryEventBus
@@ -110,8 +112,14 @@ def build_service(settings: Settings, roles: frozenset[str] = ALL_ROLES) -> Serv
         ),
         files=file_store(settings),
     )
-    database = Database(settings.storage.url)
+    storage = settings.storage
+    database = Database(
+        storage.url,
+        connect_timeout=storage.connect_timeout_seconds,
+        statement_timeout=storage.statement_timeout_seconds,
+    )
     api.health["database"] = _database_check(database)
+    api.health["disk"] = _disk_check(storage.data_dir, storage.min_free_bytes)
     api.health["events"] = core.bus.health
     metrics = Metrics()
     metrics.watch(core)
@@ -134,6 +142,20 @@ def _load_bot(settings: Settings) -> Bot:
 def _database_check(database: Database) -> HealthCheck:
     async def check() -> str:
         await database.ping()
+        return "ok"
+
+    return check
+
+
+def _disk_check(data_dir: Path, min_free_bytes: int) -> HealthCheck:
+    """``low`` (503) when the data dir's disk has less than ``min_free_bytes`` free: the
+    database and the files customers send cannot grow there much longer."""
+
+    async def check() -> str:
+        free = (await asyncio.to_thread(shutil.disk_usage, data_dir)).free
+        if free < min_free_bytes:
+            log.warning("disk of %s low: %d bytes free (min %d)", data_dir, free, min_free_bytes)
+            raise Unhealthy("low")
         return "ok"
 
     return check

@@ -72,6 +72,12 @@ class ServerSettings(_Section):
 class StorageSettings(_Section):
     url: str = "sqlite://data/msgcenter.db"
     data_dir: Path = Path("data")
+    # PostgreSQL: the longest wait to open a connection and for one statement to answer
+    # (a silent network partition then fails requests instead of hanging them).
+    connect_timeout_seconds: float = Field(default=5.0, gt=0, le=600)
+    statement_timeout_seconds: float = Field(default=15.0, gt=0, le=3600)
+    # /healthz reports the disk low (503) when the data dir's disk has less free space.
+    min_free_bytes: int = Field(default=100 * 1024 * 1024, ge=0)
 
     @field_validator("url")
     @classmethod

@@ -25,16 +25,44 @@ from tortoise.exceptions import DBConnectionError
 from tortoise.exceptions import OperationalError as TortoiseOperationalError
 from tortoise.migrations.api import migrate as tortoise_migrate
 
+from storage.files import private_dir
+
 log = logging.getLogger(__name__)
 
 MODELS = ["storage.models"]
 APP = "models"
 
 
-def tortoise_config(url: str) -> dict[str, Any]:
-    """The Tortoise config dict for a database URL, with our models and migrations."""
+# PostgreSQL: seconds to wait for a new connection and for a statement's answer (the
+# defaults of storage.connect_timeout_seconds and storage.statement_timeout_seconds).
+CONNECT_TIMEOUT = 5.0
+STATEMENT_TIMEOUT = 15.0
+
+
+def tortoise_config(
+    url: str,
+    *,
+    connect_timeout: float = CONNECT_TIMEOUT,
+    statement_timeout: float | None = STATEMENT_TIMEOUT,
+) -> dict[str, Any]:
+    """The Tortoise config dict for a database URL, with our models and migrations.
+
+    On PostgreSQL (Tortoise's engine, whose transactions survive a failed BEGIN:
+    ``storage.postgres``), asyncpg gets a connect ``timeout`` and a ``command_timeout`` (None: no
+    limit), unless the URL gives its own (``?timeout=5&command_timeout=15``): without them a
+    silent network partition hangs every query, and whatever waits on one, for good.
+    """
+    connection = _normalise_url(url)
+    if isinstance(connection, str):  # PostgreSQL
+        connection = {**expand_db_url(connection), "engine": "storage.postgres"}
+        credentials = connection["credentials"]
+        credentials["timeout"] = float(credentials.get("timeout", connect_timeout))
+        if "command_timeout" in credentials:
+            credentials["command_timeout"] = float(credentials["command_timeout"])
+        elif statement_timeout is not None:
+            credentials["command_timeout"] = statement_timeout
     return {
-        "connections": {"default": _normalise_url(url)},
+        "connections": {"default": connection},
         "apps": {
             APP: {
                 "models": MODELS,
@@ -108,6 +136,30 @@ def _reason(exc: BaseException) -> str:
     return text
 
 
+# What a query raises when the database does not answer (a timeout) or cannot be reached.
+UNREACHABLE: tuple[type[BaseException], ...] = (
+    TimeoutError,
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    DBConnectionError,
+)
+
+
+def unreachable(exc: BaseException) -> bool:
+    """True when ``exc`` (or what caused it) says the database did not answer or cannot be
+    reached: worth trying again later, unlike a failing statement."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return False
+        if isinstance(seen, UNREACHABLE):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 # What opening a database raises when the server, the database or the login is wrong.
 _UNAVAILABLE = (
     OSError,
@@ -136,12 +188,13 @@ async def _opening(url: str) -> AsyncIterator[None]:
 
 
 def ensure_sqlite_dir(url: str) -> None:
-    """Create the folder of a SQLite file so a fresh checkout starts without set-up."""
+    """Create the folder of a SQLite file so a fresh checkout starts without set-up (0700:
+    the database is nobody else's business; the file itself is created 0600)."""
     if not is_sqlite(url):
         return
     path = url[len("sqlite://") :].split("?", 1)[0]
     if path and path != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        private_dir(Path(path).parent)
 
 
 # For `tortoise makemigrations` (pyproject [tool.tortoise]): models only, the URL is not used.
@@ -151,8 +204,11 @@ TORTOISE_ORM = tortoise_config("sqlite://data/makemigrations.db")
 MIGRATION_LOCK = 0x6D6967  # "mig": one process at a time applies migrations (PostgreSQL)
 
 
-async def migrate(url: str) -> list[str]:
+async def migrate(url: str, *, connect_timeout: float = CONNECT_TIMEOUT) -> list[str]:
     """Apply every pending migration to the database at ``url``; the names of those applied.
+
+    Statements have no time limit here (an index on a big table takes what it takes);
+    connecting does (``connect_timeout``).
 
     On PostgreSQL several processes may start at once: each waits for a session
     advisory lock, so one applies the migrations and the others then find nothing to do.
@@ -170,12 +226,13 @@ async def migrate(url: str) -> list[str]:
             async with TortoiseContext():
                 await tortoise_migrate(config=tortoise_config(url), progress=progress)
         return applied
+    config = tortoise_config(url, connect_timeout=connect_timeout, statement_timeout=None)
     async with _opening(url):
-        holder = await asyncpg.connect(asyncpg_dsn(url))
+        holder = await asyncpg.connect(asyncpg_dsn(url), timeout=connect_timeout)
     try:
         await holder.execute(f"SELECT pg_advisory_lock({MIGRATION_LOCK})")
         async with TortoiseContext():
-            await tortoise_migrate(config=tortoise_config(url), progress=progress)
+            await tortoise_migrate(config=config, progress=progress)
     finally:
         await holder.close()  # ends the session: the lock goes with it
     return applied
@@ -192,8 +249,16 @@ def asyncpg_dsn(url: str) -> str:
 class Database:
     """An open Tortoise context for one database; visible to tasks created after ``open``."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        statement_timeout: float = STATEMENT_TIMEOUT,
+    ) -> None:
         self.url = url
+        self.connect_timeout = connect_timeout
+        self.statement_timeout = statement_timeout
         self._context: TortoiseContext | None = None
 
     @property
@@ -202,13 +267,18 @@ class Database:
 
     async def open(self, *, run_migrations: bool = True) -> None:
         if run_migrations:
-            await migrate(self.url)
+            await migrate(self.url, connect_timeout=self.connect_timeout)
         context = TortoiseContext()
         context.__enter__()
         try:
             async with _opening(self.url):
                 ensure_sqlite_dir(self.url)
-                await context.init(config=tortoise_config(self.url))
+                config = tortoise_config(
+                    self.url,
+                    connect_timeout=self.connect_timeout,
+                    statement_timeout=self.statement_timeout,
+                )
+                await context.init(config=config)
                 # Connect now, before any task queries: Tortoise connects lazily, under the
                 # connection's lock, and a task cancelled while connecting (a start-up that
                 # fails and stops at once) would keep that lock for good, hanging shutdown.

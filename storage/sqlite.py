@@ -13,13 +13,17 @@ check. Configured as ``{"engine": "storage.sqlite", ...}`` by ``storage.db.torto
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import aiosqlite
 from tortoise.backends.sqlite.client import SqliteClient as TortoiseSqliteClient
+
+from storage.files import private_file
 
 T = TypeVar("T")
 
@@ -50,6 +54,7 @@ class SqliteClient(TortoiseSqliteClient):
     async def create_connection(self, with_db: bool) -> None:
         if self._connection:
             return
+        _private_database(self.filename)
         # As Tortoise's own, but usable from the event loop's thread too.
         self._connection = await aiosqlite.connect(
             self.filename, isolation_level=None, check_same_thread=False
@@ -78,6 +83,20 @@ class SqliteClient(TortoiseSqliteClient):
             await cursor.close()
         else:
             conn.execute(f"PRAGMA busy_timeout = {self.busy_timeout}")
+
+
+def _private_database(filename: str) -> None:
+    """The database file readable by its owner only: created 0600 (SQLite gives its -wal and
+    -shm files the database's mode), and an existing one (or those) made so if looser."""
+    if not filename or filename == ":memory:" or filename.startswith("file:"):
+        return
+    try:
+        fd = os.open(filename, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for path in (filename, f"{filename}-wal", f"{filename}-shm"):
+            private_file(Path(path))
+    else:
+        os.close(fd)  # an empty file is an empty database
 
 
 def start_now(connection: aiosqlite.Connection, job: Callable[[], T]) -> asyncio.Future[T]:

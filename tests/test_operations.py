@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -159,3 +160,19 @@ def test_the_log_formatter_blanks_out_every_configured_secret() -> None:
     finally:
         logger.removeHandler(handler)
     assert stream.getvalue() == "connect postgres://msg:[redacted]@db failed; token [redacted]\n"
+
+
+async def test_healthz_says_the_disk_is_low_below_the_minimum_free_space(
+    db_url: str, aiohttp_client: ClientFactory, tmp_path: Path
+) -> None:
+    free = shutil.disk_usage(tmp_path).free
+    settings = make_settings(db_url, tmp_path / "data", storage={"min_free_bytes": free + 2**40})
+    api = Api(await aiohttp_client(build_app(settings)))
+    status, body = await api.get("/healthz")
+    assert (status, body["status"], body["checks"]["disk"]) == (503, "degraded", "low")
+    assert body["checks"]["database"] == "ok"
+
+
+async def test_healthz_says_the_disk_is_fine_above_it(anon: Api) -> None:
+    status, body = await anon.get("/healthz")
+    assert (status, body["status"], body["checks"]["disk"]) == (200, "ok", "ok")

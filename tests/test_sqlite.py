@@ -5,16 +5,21 @@ another process holds off that thread, and hands COMMIT over so that it starts a
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
+import stat
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from tortoise import Tortoise
 
 from handoff import rawsql
-from msgcenter.settings import Settings
+from msgcenter.service import build_service
+from msgcenter.settings import Settings, build_settings
+from storage.db import Database
 from storage.models import User
 from storage.sqlite import JOURNAL_SIZE_LIMIT, START_WAIT, start_now
 from tests.conftest import sqlite_url
@@ -143,3 +148,55 @@ async def test_a_busy_sqlite_thread_holds_the_loop_up_for_start_wait_at_most(
     assert not handed.done()
     await handed  # runs once the slow job is over
     assert busy.done()
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.fixture
+def loose_umask() -> Iterator[None]:
+    """The usual umask (022), under which a plain open() gives 0644 and mkdir 0755."""
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+@pytest.mark.usefixtures("loose_umask")
+async def test_a_new_database_and_its_folder_are_private(tmp_path: Path) -> None:
+    path = tmp_path / "fresh" / "data" / "msgcenter.db"
+    database = Database(f"sqlite://{path}")
+    await database.open()
+    try:
+        await User.create(username="ann", display_name="Ann", password_hash="x")
+        for each in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            assert each.exists() and _mode(each) == 0o600, each
+        assert _mode(path.parent) == 0o700 and _mode(path.parent.parent) == 0o700
+    finally:
+        await database.close()
+
+
+@pytest.mark.usefixtures("loose_umask")
+async def test_an_existing_database_readable_by_others_is_made_private(tmp_path: Path) -> None:
+    path = tmp_path / "msgcenter.db"
+    sqlite3.connect(path).close()
+    path.chmod(0o644)
+    database = Database(f"sqlite://{path}")
+    await database.open()
+    try:
+        assert _mode(path) == 0o600
+        assert _mode(Path(f"{path}-wal")) == 0o600
+    finally:
+        await database.close()
+
+
+@pytest.mark.usefixtures("loose_umask")
+def test_the_data_dir_and_the_generated_key_are_private(tmp_path: Path) -> None:
+    data_dir = tmp_path / "new" / "data"
+    settings = build_settings(
+        {"storage": {"url": f"sqlite://{data_dir / 'msgcenter.db'}", "data_dir": str(data_dir)}},
+        environ={},
+    )
+    build_service(settings)
+    assert _mode(data_dir) == 0o700 and _mode(data_dir.parent) == 0o700
+    assert _mode(data_dir / "jwt_secret") == 0o600
