@@ -115,6 +115,13 @@ async def send_message(call: Call) -> web.Response:
     return json_response(message, status=201)
 
 
+async def cancel_message(call: Call) -> web.Response:
+    message = await call.context.core.outbox.cancel(
+        call.actor, call.int_param("chat_id"), call.int_param("message_id")
+    )
+    return json_response(message)
+
+
 async def mark_read(call: Call) -> web.Response:
     chat_id = call.int_param("chat_id")
     row = await call.context.core.desk.mark_read(call.actor, chat_id)
@@ -184,6 +191,15 @@ ROUTES = [
         "Send an agent's reply (queued for delivery on the chat's channel).", TAG,
         body=s.SendMessage, response=s.MessageOut, status=201,
         responses={404: "no such chat (or not yours)", 409: "the channel refuses a reply now"},
+    ),
+    Route(
+        "POST", "/chats/{chat_id}/messages/{message_id}/cancel", cancel_message,
+        "Cancel a queued reply: it becomes failed with the error 'cancelled by <name>' "
+        "(pushed as message.updated). Admins: any chat; agents: the chats assigned to them. "
+        "A reply being handed to the provider at that moment may still go out (then: sent).",
+        TAG, response=s.MessageOut,
+        responses={404: "no such chat or message (or not your chat)",
+                   409: "not_queued: the reply was already sent or failed (details.status)"},
     ),
     Route(
         "GET", "/chats/{chat_id}", chat_detail,

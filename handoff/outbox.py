@@ -25,11 +25,13 @@ from tortoise import timezone
 
 from connectors.base import Attachment, Connector, DeliveryError, OutboundMessage, StatusUpdate
 from handoff import events, rawsql
+from handoff.errors import Conflict, NotFound
 from handoff.events import Audience, Event
+from handoff.modes import Actor
 from handoff.sanitize import clean, clean_optional
 from handoff.unit import Unit, Writer
-from handoff.views import Presenter, row_audience
-from storage.models import Message, Mode, Sender, Status
+from handoff.views import Presenter, chat_audience, message_values, row_audience
+from storage.models import Chat, Message, Mode, Sender, Status
 
 log = logging.getLogger(__name__)
 
@@ -273,6 +275,38 @@ class Outbox:
             if row is not None:
                 self._emit_row(unit, row, audiences[row["chat_id"]])
         return [None for _ in items]
+
+    async def cancel(self, actor: Actor, chat_id: int, message_id: int) -> dict[str, Any]:
+        """Stop a queued reply: it becomes ``failed`` with the error "cancelled by <name>"
+        and ``message.updated`` tells who may see the chat. Admins cancel in any chat,
+        agents in the chats assigned to them (others: NotFound, as if not there). A
+        reply no longer queued (sent, failed) is a Conflict. A reply the outbox is
+        handing to the provider at this moment may still go out: it then shows ``sent``."""
+
+        async def operation(unit: Unit) -> dict[str, Any]:
+            chat = await Chat.get_or_none(id=chat_id)
+            if chat is None or not (actor.is_admin or chat.assigned_agent_id == actor.user_id):
+                raise NotFound(f"chat {chat_id} not found")
+            message = await Message.get_or_none(id=message_id, chat_id=chat_id)
+            if message is None or message.internal or message.sender == Sender.CUSTOMER:
+                raise NotFound(f"message {message_id} not found in chat {chat_id}")
+            error = f"cancelled by {actor.name or 'an admin'}"[:512]
+            changed = await Message.filter(id=message_id, status=Status.QUEUED).update(
+                status=Status.FAILED, error=error
+            )
+            await message.refresh_from_db()
+            if not changed:
+                raise Conflict(
+                    f"message {message_id} is {message.status}, no longer queued",
+                    code="not_queued",
+                    status=str(message.status),
+                )
+            view = self.presenter.message(message_values(message))
+            audience = chat_audience(chat)
+            unit.emit(Event(events.MESSAGE_UPDATED, chat.id, {"message": view}, audience))
+            return view
+
+        return await self.writer.run(operation)
 
     async def record_statuses(self, updates: Sequence[StatusUpdate]) -> None:
         """Apply provider receipts (delivered/read/failed) to our outbound messages."""

@@ -86,7 +86,8 @@ async def test_an_address_the_relay_library_refuses_fails_at_once_without_spinni
     # The chat's next reply is not held up behind it.
     good = await Chat.create(
         channel=Channel.EMAIL, external_id="ok@customer.example", customer_name="Ok",
-        customer_email="ok@customer.example", mode=Mode.AGENT, assigned_agent_id=1, activity_at=timezone.now(),
+        customer_email="ok@customer.example", mode=Mode.AGENT, assigned_agent_id=1,
+        activity_at=timezone.now(),
     )  # fmt: skip
     assert (await settled(await reply(admin, good.id, "Fine"))).status == "sent"
     assert [mail.rcpt_tos for mail in relay.sent] == [("ok@customer.example",)]
