@@ -99,7 +99,10 @@ async def update_user(call: Call) -> web.Response:
         raise ApiError(409, "conflict", "you cannot deactivate or demote yourself")
     core = call.context.core
     staff = core.staff
+    before = await staff.get(user_id)
     user = await staff.update(user_id, changes)
+    if user.token_version != before.token_version:  # their open sockets close, everywhere
+        await core.bus.publish([staff.session_ended(user)])
     core.assigner.kick()  # more capacity, or someone active again
     return json_response(user_view(user, (await staff.loads()).get(user.id, 0)))
 

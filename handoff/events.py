@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -24,6 +24,10 @@ MESSAGE_CREATED = "message.created"
 MESSAGE_UPDATED = "message.updated"
 PRESENCE_UPDATED = "presence.updated"
 HANDOFF = "chat.handoff"
+# Not for dashboards: a user's tokens older than ``data["version"]`` no longer hold (they were
+# deactivated, their role or password changed). Carried by the bus to every process, whose
+# WebSockets of that user close; never sent to a client, never logged.
+SESSIONS_ENDED = "user.sessions_ended"
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,11 +141,19 @@ class EventBus(Protocol):
 
     def subscribe(self, max_pending: int = 1000) -> Subscription: ...
 
+    def watch(self, watcher: Watcher) -> None:
+        """Call ``watcher`` with every batch of events, at once, before any subscription
+        gets them (it must not block: it runs inside ``publish`` or the bus's reader)."""
+        ...
+
     async def health(self) -> str:
         """``ok``, or raise ``BusDegraded`` saying what is wrong."""
         ...
 
     async def close(self) -> None: ...
+
+
+Watcher = Callable[[Sequence[Event]], None]
 
 
 class BusDegraded(Exception):
@@ -153,6 +165,7 @@ class MemoryEventBus:
 
     def __init__(self) -> None:
         self._subscribers: set[Subscription] = set()
+        self._watchers: list[Watcher] = []
 
     async def start(self) -> None:
         return None
@@ -161,6 +174,11 @@ class MemoryEventBus:
         return "ok"
 
     async def publish(self, events: Sequence[Event]) -> None:
+        for watcher in self._watchers:
+            try:
+                watcher(events)
+            except Exception:
+                log.exception("an event watcher failed")
         for event in events:
             for subscriber in list(self._subscribers):
                 subscriber.offer(event)
@@ -169,6 +187,9 @@ class MemoryEventBus:
         subscription = Subscription(self, max_pending)
         self._subscribers.add(subscription)
         return subscription
+
+    def watch(self, watcher: Watcher) -> None:
+        self._watchers.append(watcher)
 
     def unsubscribe(self, subscription: Subscription) -> None:
         self._subscribers.discard(subscription)

@@ -31,7 +31,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from handoff.eventlog import audience_dict, audience_of
-from handoff.events import BusDegraded, Event, MemoryEventBus, Subscription
+from handoff.events import BusDegraded, Event, MemoryEventBus, Subscription, Watcher
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +134,9 @@ class RedisEventBus:
 
     def subscribe(self, max_pending: int = 1000) -> Subscription:
         return self._local.subscribe(max_pending)
+
+    def watch(self, watcher: Watcher) -> None:
+        self._local.watch(watcher)
 
     async def health(self) -> str:
         if self.connected:

@@ -21,6 +21,7 @@ from tortoise.expressions import F
 from tortoise.functions import Count
 
 from handoff.errors import Conflict, Invalid, NotFound
+from handoff.events import SESSIONS_ENDED, Audience, Event
 from storage.models import Chat, Mode, Role, User
 
 USERNAME = re.compile(r"^[A-Za-z0-9_.-]{2,64}$")
@@ -131,7 +132,11 @@ class Staff:
         return user
 
     async def update(self, user_id: int, changes: dict[str, Any]) -> User:
-        """Apply ``changes`` (display_name, email, role, capacity, active, password)."""
+        """Apply ``changes`` (display_name, email, role, capacity, active, password).
+
+        Deactivating, changing the role or the password increments the user's
+        ``token_version``: their tokens stop working (``session_ended`` says so to the
+        processes' open WebSockets)."""
         user = await self.get(user_id)
         if "email" in changes and changes["email"] != user.email:
             _check_identity(user.username, changes["email"])
@@ -139,7 +144,9 @@ class Staff:
                 raise Conflict(f"email {changes['email']!r} is taken", code="email_taken")
         if changes.get("capacity") is not None and changes["capacity"] < 0:
             raise Invalid("capacity cannot be negative", field="capacity")
-        revoke = False
+        # Tokens (and open WebSockets) carry the rights they were issued with: a change of
+        # rights (deactivation, a new role, a new password) ends them.
+        revoke = changes.get("role") is not None and Role(changes["role"]) != user.role
         for key in ("display_name", "email", "role", "capacity", "active"):
             if key in changes and changes[key] is not None:
                 setattr(user, key, changes[key])
@@ -157,6 +164,13 @@ class Staff:
             await user.refresh_from_db(fields=["token_version"])
         self._names[user.id] = user.display_name or user.username
         return user
+
+    @staticmethod
+    def session_ended(user: User) -> Event:
+        """The bus event that closes ``user``'s WebSockets opened with an older token version
+        (in every process): publish it after an update that ended their sessions."""
+        data = {"user_id": user.id, "version": user.token_version}
+        return Event(SESSIONS_ENDED, None, data, Audience())
 
     async def set_password(self, username: str, password: str) -> User:
         user = await User.get_or_none(username=username)
