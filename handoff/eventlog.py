@@ -11,6 +11,10 @@ chat's own audience) is stored as a reference to the message: copying its ~1 KB 
 the largest single cost of storing a webhook. Read back, it is rebuilt from the message and
 chat rows as they are now (the newest state, which is what the dashboard ends on anyway),
 and only for those who may see the chat both then and now.
+
+A replay (``page``) reads a bounded page at a time and leaves out, before rebuilding
+anything, the events not stored for the viewer: an agent's replay rebuilds only the
+agent's messages however many others' there are.
 """
 
 from __future__ import annotations
@@ -32,6 +36,9 @@ from handoff.views import CHAT_FIELDS, MESSAGE_FIELDS, Presenter, row_audience
 from storage.models import Chat, EventRecord, Message
 
 REF = "$ref"  # the stored data of an event kept as a reference: {"$ref": {"message": id}}
+
+
+Viewer = tuple[int, bool]  # (user id, is admin): whose replay it is
 
 
 def audience_dict(audience: Audience) -> dict[str, Any]:
@@ -83,6 +90,8 @@ class EventLog:
         self.keep = keep
         self.presenter = presenter
         self.staff = staff
+        self.rows_read = 0  # rows read by replays (``page``): for tests and benchmarks
+        self.rebuilt = 0  # messages rebuilt from their rows for replays
 
     async def append(self, events: Sequence[Event], *, commit: bool = False) -> list[Event]:
         """Number and store ``events``; call inside the writer's transaction (``commit``: the
@@ -125,6 +134,32 @@ class EventLog:
             after_seq = rows[-1]["seq"]  # an event whose rows are gone was left out: read on
         return found
 
+    async def page(
+        self, after_seq: int, upto: int, *, size: int = 200, viewer: Viewer | None = None
+    ) -> tuple[list[Event], int] | None:
+        """One page of a replay: the logged events in ``(after_seq, upto]`` among the next
+        ``size`` rows, in order, and the seq read up to (the next page starts after it);
+        None when some of them are no longer kept.
+
+        With ``viewer`` (user id, is admin) only the events stored for that user are
+        rebuilt and returned: the others are left out before their messages are read.
+        """
+        first = await _aggregate(Min("seq"))
+        if (first is None and after_seq < upto) or (first is not None and after_seq + 1 < first):
+            return None
+        rows = (
+            await EventRecord.filter(seq__gt=after_seq, seq__lte=upto)
+            .order_by("seq")
+            .limit(size)
+            .values("seq", "type", "chat_id", "data", "audience")
+        )
+        self.rows_read += len(rows)
+        scanned = int(rows[-1]["seq"]) if len(rows) == size else upto
+        if viewer is not None:
+            user_id, is_admin = viewer
+            rows = [row for row in rows if audience_of(row["audience"]).admits(user_id, is_admin)]
+        return await self._events(rows), scanned
+
     def _stored(self, event: Event) -> str:
         """The JSON kept for ``event``: a reference to its message where it can be rebuilt
         from the rows exactly for whom it was meant, else the whole of it."""
@@ -160,6 +195,7 @@ class EventLog:
         """message id -> the ``message.created`` data of it now, and its chat's audience now.
         Three queries at most, however many events."""
         presenter = self.presenter
+        self.rebuilt += len(ids)
         messages = await Message.filter(id__in=ids).values(*MESSAGE_FIELDS)
         chat_ids = {message["chat_id"] for message in messages}
         chats = {
