@@ -8,6 +8,14 @@ it may see, in order, or a ``resync`` frame when those are no longer kept
 (then ``GET /chats/?updated_since=`` brings it up to date). A client that
 cannot keep up is disconnected (close code 4008) rather than buffered; the
 socket closes (4001) when its token expires, and with GOING_AWAY at shutdown.
+
+A socket's rights are those of its token: when its user is deactivated, changes role or
+password (``Staff.update`` increments the user's ``token_version`` and the change is
+published on the bus, so every process hears it), the user's sockets stop at once and
+close with 4001 "session ended": the console logs in again. A sweep every few seconds
+catches changes made without the bus (the CLI, SQL). Replays are paged, bounded in length
+(a longer gap gets ``resync``) and in how many run at once, per user and in all. Client
+frames are rate-limited: the excess is dropped, a flood closes the socket (1008).
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import time
 import uuid
 import weakref
 from collections import OrderedDict
+from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -30,21 +39,155 @@ from dashboard_api.errors import ApiError
 from dashboard_api.routing import Call, Route
 from dashboard_api.typedefs import CONTEXT, ApiContext
 from handoff.errors import DomainError
-from handoff.events import Event, Subscription
+from handoff.eventlog import EventLog
+from handoff.events import SESSIONS_ENDED, Event, EventBus, Subscription
 from storage.models import Role, User
 
 log = logging.getLogger(__name__)
 
 CLOSE_TOKEN_EXPIRED = 4001
+CLOSE_SESSION_ENDED = 4001  # the same for the console: log in again
 CLOSE_TOO_SLOW = 4008
+CLOSE_FLOOD = WSCloseCode.POLICY_VIOLATION  # 1008: far more client frames than allowed
 MAX_PENDING = 1000  # events buffered per socket before it counts as too slow
+NOT_KEPT = "events after that seq are no longer kept"
+
+
+class RateLimit:
+    """A token bucket: ``rate`` a second on average, up to ``burst`` at once."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._tokens = burst
+        self._at = time.monotonic()
+
+    def allow(self) -> bool:
+        now = time.monotonic()
+        self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+        self._at = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return True
+        return False
 
 
 class Sockets:
-    """The open sockets, for closing them at shutdown and counting them."""
+    """The open sockets of this process: closed at shutdown, counted, and ended when their
+    user's rights change; and the limits of replays and client frames."""
 
     def __init__(self) -> None:
         self.open: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
+        self.sessions: dict[int, set[_Session]] = {}  # user id -> their sessions here
+        self.versions: dict[int, int] = {}  # user id -> newest token version announced
+        self.replays: dict[int, int] = {}  # user id -> replays running now
+        # Limits (attributes, so a test or a deployment may set them).
+        self.max_replay = 10_000  # events a replay goes back at most (else: resync)
+        self.replay_page = 200  # events read, rebuilt and sent at a time
+        self.max_replays_per_user = 2  # more at once: resync
+        self.max_replays = 4  # in all: more wait their turn
+        self.frame_rate = (4.0, 8.0)  # client frames a second, burst: more are dropped
+        self.flood_rate = (1.0, 20.0)  # dropped frames a second, burst: more close (1008)
+        self.sweep_every = 5.0  # seconds between checks of the users in the database
+        self._replay_slots: asyncio.Semaphore | None = None
+        self._watching: EventBus | None = None
+        self._sweeping: asyncio.Task[None] | None = None
+
+    # -- rights ---------------------------------------------------------------------------
+
+    def add(self, session: _Session, bus: EventBus) -> None:
+        """Track ``session``; it ends at once if its token is already older than announced."""
+        if self._watching is not bus:
+            bus.watch(self.observe)
+            self._watching = bus
+        if self._sweeping is None or self._sweeping.done():
+            # Created from a request's task: it sees the database like the request does.
+            self._sweeping = asyncio.get_running_loop().create_task(
+                self._sweep(), name="ws-rights-sweep"
+            )
+        self.sessions.setdefault(session.user.id, set()).add(session)
+        if self.versions.get(session.user.id, session.version) > session.version:
+            self.end(session)
+
+    def discard(self, session: _Session) -> None:
+        mine = self.sessions.get(session.user.id)
+        if mine is not None:
+            mine.discard(session)
+            if not mine:
+                del self.sessions[session.user.id]
+
+    def observe(self, events: Sequence[Event]) -> None:
+        """The bus's watcher (runs as events are published, before any socket sees them):
+        a user's sessions ended end their sockets here, before the next event is sent."""
+        for event in events:
+            if event.type != SESSIONS_ENDED:
+                continue
+            user_id, version = int(event.data["user_id"]), int(event.data["version"])
+            self.versions[user_id] = max(self.versions.get(user_id, version), version)
+            for session in list(self.sessions.get(user_id, ())):
+                if session.version < version:
+                    self.end(session)
+
+    def end(self, session: _Session) -> None:
+        """Stop sending to ``session`` now; its socket closes with 4001 "session ended"."""
+        if session.ended:
+            return
+        session.ended = True
+        session.subscription.close()  # its pump stops, then closes the socket
+
+    async def _sweep(self) -> None:
+        """Every few seconds, one query: end the sessions whose user is gone, inactive, or
+        has another role or token version than the session began with (changes made
+        where the bus does not reach, e.g. ``msgcenter user deactivate``)."""
+        while True:
+            await asyncio.sleep(self.sweep_every)
+            if not self.sessions:
+                continue
+            try:
+                rows = await User.filter(id__in=list(self.sessions)).values_list(
+                    "id", "active", "token_version", "role"
+                )
+            except Exception:
+                log.exception("checking the users of open sockets failed; trying again later")
+                continue
+            now = {
+                int(uid): (bool(active), int(version), str(role))
+                for uid, active, version, role in rows
+            }
+            for user_id, mine in list(self.sessions.items()):
+                state = now.get(user_id)
+                for session in list(mine):
+                    if state != (True, session.version, str(session.user.role)):
+                        self.end(session)
+
+    async def stop(self) -> None:
+        if self._sweeping is not None:
+            self._sweeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeping
+            self._sweeping = None
+
+    # -- replays --------------------------------------------------------------------------
+
+    def replay_slots(self) -> asyncio.Semaphore:
+        if self._replay_slots is None:
+            self._replay_slots = asyncio.Semaphore(self.max_replays)
+        return self._replay_slots
+
+    def replay_begins(self, user_id: int) -> bool:
+        """Count a replay of ``user_id``; False (nothing counted) when they have enough."""
+        running = self.replays.get(user_id, 0)
+        if running >= self.max_replays_per_user:
+            return False
+        self.replays[user_id] = running + 1
+        return True
+
+    def replay_ends(self, user_id: int) -> None:
+        running = self.replays.get(user_id, 0) - 1
+        if running > 0:
+            self.replays[user_id] = running
+        else:
+            self.replays.pop(user_id, None)
 
 
 SOCKETS = web.AppKey("msgcenter.sockets", Sockets)
@@ -77,6 +220,7 @@ def _after_seq(request: web.Request) -> int | None:
 
 async def websocket(request: web.Request) -> web.StreamResponse:
     context = request.app[CONTEXT]
+    sockets = request.app[SOCKETS]
     token, as_protocol = _token(request)
     user, claims = await user_for_token(context.tokens, token)
     after = _after_seq(request)
@@ -84,10 +228,13 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         heartbeat=30, protocols=("bearer",) if as_protocol else (), max_msg_size=64 * 1024
     )
     await socket.prepare(request)
-    request.app[SOCKETS].open.add(socket)
+    sockets.open.add(socket)
     core = context.core
     subscription = core.bus.subscribe(MAX_PENDING)  # before the replay: nothing falls between
-    session = _Session(context, socket, user, subscription, request.transport)
+    session = _Session(context, socket, user, subscription, request.transport, sockets)
+    session.version = claims.version
+    # After the user was read: a change announced since then ends the session here.
+    sockets.add(session, core.bus)
     connection = uuid.uuid4().hex
     presence = core.presence
     await presence.connected(user.id, connection)
@@ -102,10 +249,12 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         await session.read()
     finally:
         expiry.cancel()
-        pump.cancel()
+        if not session.closing:
+            pump.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await pump
         session.subscription.close()
+        sockets.discard(session)
         await presence.disconnected(user.id, connection)
     return socket
 
@@ -116,13 +265,16 @@ async def websocket(request: web.Request) -> web.StreamResponse:
 _ENCODED: OrderedDict[int, tuple[Event, str, bytes]] = OrderedDict()
 
 
-def _encoded(event: Event) -> tuple[str, bytes]:
-    """The event's frame as JSON text, and as a whole WebSocket frame (header and UTF-8)."""
+def _encoded(event: Event, *, cache: bool = True) -> tuple[str, bytes]:
+    """The event's frame as JSON text, and as a whole WebSocket frame (header and UTF-8).
+    Without ``cache`` (a replay's events, rebuilt for one socket) nothing is kept."""
     cached = _ENCODED.get(id(event))
     if cached is not None and cached[0] is event:
         return cached[1], cached[2]
     text = json.dumps(event.frame(), ensure_ascii=False)
     frame = _text_frame(text)
+    if not cache:
+        return text, frame
     _ENCODED[id(event)] = (event, text, frame)
     if len(_ENCODED) > 2048:
         _ENCODED.popitem(last=False)
@@ -154,6 +306,7 @@ class _Session:
         user: User,
         subscription: Subscription,
         transport: asyncio.Transport | None = None,
+        sockets: Sockets | None = None,
     ) -> None:
         self.context = context
         self.socket = socket
@@ -161,39 +314,98 @@ class _Session:
         self.user = user
         self.actor = actor_for(user)
         self.is_admin = user.role == Role.ADMIN
+        self.version = user.token_version  # of the token: rights end when the user's moves on
+        self.ended = False  # the rights ended: nothing more is sent or accepted
+        self.closing = False  # the pump closes the socket
         self.last_seq = 0
         self.subscription = subscription
+        self.sockets = sockets or Sockets()
+        self.frames = RateLimit(*self.sockets.frame_rate)
+        self.flood = RateLimit(*self.sockets.flood_rate)
 
     async def send(self, frame: dict[str, Any]) -> None:
-        await self.socket.send_str(json.dumps(frame, ensure_ascii=False))
+        if not self.ended:
+            await self.socket.send_str(json.dumps(frame, ensure_ascii=False))
 
     async def pump(self, after: int | None) -> None:
         log_ = self.context.core.log
         self.last_seq = await log_.last_seq()
         await self.send(_frame("hello", self.last_seq, user_id=self.user.id, role=self.user.role))
         if after is not None and after < self.last_seq:
-            missed = await log_.since(after, limit=self.last_seq - after)
-            if missed is None:
-                reason = "events after that seq are no longer kept"
-                await self.send(_frame("resync", self.last_seq, reason=reason))
-            else:
-                await self._deliver(*missed)
-        while True:
+            await self._replay(after, self.last_seq, asked=True)
+        while not self.ended:
             await self._stream()
-            if not self.subscription.interrupted:
+            if not self.subscription.interrupted or self.ended:
                 break
-            # The bus lost events (Redis reconnected): listen again, then read what was missed.
+            # The bus lost events (Redis reconnected): listen again, then read what was missed
+            # (and whether this user's rights changed meanwhile).
             self.subscription = self.context.core.bus.subscribe(MAX_PENDING)
+            await self._recheck()
             await self._catch_up()
-        if self.subscription.overflowed:
-            await self.socket.close(code=CLOSE_TOO_SLOW, message=b"too slow; resume with after_seq")
+        if self.ended:
+            await self._close(CLOSE_SESSION_ENDED, b"session ended")
+        elif self.subscription.overflowed:
+            await self._close(CLOSE_TOO_SLOW, b"too slow; resume with after_seq")
+
+    async def _close(self, code: int, message: bytes) -> None:
+        """Close from the pump: the handler then waits for it rather than cancelling it
+        (a close cancelled half-way drops the connection: the client sees 1006)."""
+        self.closing = True
+        await self.socket.close(code=code, message=message)
+
+    async def _recheck(self) -> None:
+        """End the session if its user's rights changed while the bus was away."""
+        rows = await User.filter(id=self.user.id).values_list("active", "token_version", "role")
+        if not rows or rows[0] != (True, self.version, self.user.role):
+            self.sockets.end(self)
+
+    async def _resync(self, seq: int, reason: str) -> None:
+        await self.send(_frame("resync", seq, reason=reason))
+
+    async def _replay(self, after: int, upto: int, *, asked: bool = False) -> None:
+        """Deliver the logged events in ``(after, upto]`` this user may see, a page at a
+        time, yielding to the loop between pages; then ``last_seq`` is ``upto``.
+
+        A ``resync`` frame instead (the client reloads: ``GET /chats/?updated_since=``)
+        when some of them are no longer kept, when the gap is longer than a replay goes
+        (``max_replay``), or, for a replay the client ``asked`` for, when this user already
+        replays on ``max_replays_per_user`` sockets. At most ``max_replays`` run at once."""
+        sockets = self.sockets
+        self.last_seq = max(self.last_seq, upto)
+        if upto - after > sockets.max_replay:
+            await self._resync(upto, f"more than {sockets.max_replay} events missed; reload")
+            return
+        user_id = self.user.id
+        if asked and not sockets.replay_begins(user_id):
+            await self._resync(upto, "too many replays at once for this user; reload")
+            return
+        try:
+            async with sockets.replay_slots():
+                await self._pages(after, upto)
+        finally:
+            if asked:
+                sockets.replay_ends(user_id)
+
+    async def _pages(self, after: int, upto: int) -> None:
+        log_: EventLog = self.context.core.log
+        viewer = (self.user.id, self.is_admin)
+        cursor = after
+        while cursor < upto and not self.ended:
+            page = await log_.page(cursor, upto, size=self.sockets.replay_page, viewer=viewer)
+            if page is None:
+                await self._resync(upto, NOT_KEPT)
+                return
+            events, cursor = page
+            await self._deliver(*events, cache=False)
+            await asyncio.sleep(0)  # let the others (sockets, requests) have the loop
 
     async def _stream(self) -> None:
         while (first := await self.subscription.get()) is not None:
             due: list[Event] = []  # sent together: one write for all of them
             for event in (first, *self.subscription.ready()):
                 if event.seq is None:
-                    due.append(event)
+                    if event.type != SESSIONS_ENDED:  # (handled by Sockets.observe)
+                        due.append(event)
                 elif event.seq > self.last_seq + 1:
                     await self._deliver(*due)
                     due = []
@@ -205,38 +417,27 @@ class _Session:
 
     async def _catch_up(self) -> None:
         """Deliver every logged event after ``last_seq`` (a resync frame when some of them
-        are no longer kept)."""
-        log_ = self.context.core.log
-        while True:
-            missed = await log_.since(self.last_seq, limit=1000)
-            if missed is None:
-                last = await log_.last_seq()
-                reason = "events after that seq are no longer kept"
-                await self.send(_frame("resync", last, reason=reason))
-                self.last_seq = last
-                return
-            await self._deliver_newer(missed)
-            if len(missed) < 1000:
-                return
+        are no longer kept, or too many)."""
+        await self._replay(self.last_seq, await self.context.core.log.last_seq())
 
     async def _fill_gap(self, seq: int) -> None:
-        """Events numbered in another process arrived out of order: read them from the log."""
-        missed = await self.context.core.log.since(self.last_seq, limit=seq - self.last_seq)
-        await self._deliver_newer(missed or [])
+        """Events numbered in another process arrived out of order: read them from the log
+        (those up to ``seq``, which is among them)."""
+        start, self.last_seq = self.last_seq, seq
+        if seq - start > self.sockets.max_replay:
+            await self._resync(seq, f"more than {self.sockets.max_replay} events missed; reload")
+        else:
+            await self._pages(start, seq)
 
-    async def _deliver_newer(self, logged: list[Event]) -> None:
-        """Of events read from the log (in seq order), those after ``last_seq``."""
-        newer = [e for e in logged if e.seq is not None and e.seq > self.last_seq]
-        if newer:
-            self.last_seq = max(e.seq for e in newer if e.seq is not None)
-            await self._deliver(*newer)
-
-    async def _deliver(self, *events: Event) -> None:
+    async def _deliver(self, *events: Event, cache: bool = True) -> None:
         """Send the events this user may see. While the socket keeps up (nothing waiting in
         its buffer, no compression), their frames go out in one write, already encoded for
         every socket: with 50 dashboards, a frame each per send was a third of the event
         loop's time. Otherwise aiohttp sends them one by one and waits for a slow client."""
-        frames = [_encoded(e) for e in events if e.audience.admits(self.user.id, self.is_admin)]
+        if self.ended:
+            return
+        user_id, is_admin = self.user.id, self.is_admin
+        frames = [_encoded(e, cache=cache) for e in events if e.audience.admits(user_id, is_admin)]
         if not frames:
             return
         transport = self.transport
@@ -250,11 +451,23 @@ class _Session:
             transport.write(b"".join(frame for _, frame in frames))
             return
         for text, _ in frames:
+            if self.ended:
+                return
             await self.socket.send_str(text)
 
     async def read(self) -> None:
-        """Client frames: ``ping`` and ``typing``; anything else is ignored."""
+        """Client frames: ``ping`` and ``typing``; anything else is ignored. At most
+        ``frame_rate`` of them count (the rest are dropped); a socket that keeps sending
+        far more (``flood_rate`` of drops) is closed with 1008. A session whose rights
+        ended accepts nothing."""
         async for message in self.socket:
+            if message.type not in (WSMsgType.TEXT, WSMsgType.BINARY) or self.ended:
+                continue
+            if not self.frames.allow():
+                if not self.flood.allow():
+                    await self.socket.close(code=CLOSE_FLOOD, message=b"too many frames")
+                    return
+                continue
             if message.type != WSMsgType.TEXT:
                 continue
             try:
@@ -272,6 +485,7 @@ class _Session:
 
 async def close_sockets(app: web.Application) -> None:
     """At shutdown: every socket gets GOING_AWAY so clients reconnect elsewhere."""
+    await app[SOCKETS].stop()
     for socket in list(app[SOCKETS].open):
         await socket.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
 
