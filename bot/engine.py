@@ -34,6 +34,10 @@ class BotContext:
         history: Recent messages before this one, oldest first, as (sender, text) with
             sender "customer", "bot", "agent" or "system".
         now: When the message arrived; time-zone aware.
+        sender_verified: False when the channel could not confirm who wrote (email without
+            an aligned DKIM or SPF pass): the "customer" may be a stranger using someone's
+            address, so answers must not repeat anything they wrote about themselves (the
+            name: ``customer_name`` is then empty; the subject) back to that address.
     """
 
     chat_id: int
@@ -45,6 +49,7 @@ class BotContext:
     is_first_message: bool = False
     history: tuple[tuple[str, str], ...] = ()
     now: datetime = field(default_factory=_utcnow)
+    sender_verified: bool = True
 
     def __post_init__(self) -> None:
         if self.now.tzinfo is None or self.now.utcoffset() is None:

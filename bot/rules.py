@@ -219,6 +219,9 @@ class RulesBot:
         return "\n\n".join(part for part in (greeting, text) if part)
 
     def _render(self, template: str, context: BotContext, **extra: str) -> str:
+        # An unverified sender's display name is whatever a stranger wrote ("Your order is on
+        # hold - confirm payment at evil.example/pay"): {name} is then the default name.
+        name = context.customer_name if context.sender_verified else ""
         return self._templates.render(
-            template, customer_name=context.customer_name, channel=context.channel, **extra
+            template, customer_name=name, channel=context.channel, **extra
         ).strip()

@@ -4,7 +4,8 @@ Request, for each customer message::
 
     POST {url}
     {"sender": "<chat id>", "message": "<text>",
-     "metadata": {"channel": "...", "customer_name": "...", "chat_id": 42}}
+     "metadata": {"channel": "...", "customer_name": "...", "sender_verified": true,
+                  "chat_id": 42}}
 
 Response: a JSON list of messages, ``[{"recipient_id": "42", "text": "..."}, ...]``.
 The texts are joined with blank lines into one reply (an ``image`` becomes its
@@ -78,7 +79,9 @@ class WebhookBot:
             "message": context.text,
             "metadata": {
                 "channel": context.channel,
-                "customer_name": context.customer_name,
+                # Empty for an unverified sender: no echo of what a stranger calls themselves.
+                "customer_name": context.customer_name if context.sender_verified else "",
+                "sender_verified": context.sender_verified,
                 "chat_id": context.chat_id,
             },
         }

@@ -8,6 +8,7 @@ type (aiogram, aiosmtpd, Graph API JSON) crosses this boundary.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -56,6 +57,26 @@ class InboundMessage:
     # one of them is a message of ours, the message joins that message's chat.
     thread_refs: tuple[str, ...] = ()
     sent_at: datetime | None = None
+    # False when the channel could not confirm who sent it (email without an aligned DKIM or
+    # SPF pass, connectors.email_auth): it gets a chat of its own (see unverified_chat_id) and
+    # never joins another chat by reference.
+    sender_verified: bool = True
+    # How the sender was authenticated (email: SenderAuth.as_dict()), stored with the message.
+    sender_auth: dict[str, str] | None = None
+
+
+UNVERIFIED_PREFIX = "unverified:"
+
+
+def unverified_chat_id(external_id: str) -> str:
+    """The external id of the chat that unverified messages from ``external_id`` share: apart
+    from the verified sender's chat (at most 255 characters, like every external id)."""
+    if external_id.startswith(UNVERIFIED_PREFIX):
+        return external_id
+    key = UNVERIFIED_PREFIX + external_id
+    if len(key) > 255:
+        key = UNVERIFIED_PREFIX + "sha256:" + hashlib.sha256(external_id.encode()).hexdigest()
+    return key
 
 
 @dataclass(frozen=True, slots=True)

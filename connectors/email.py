@@ -50,8 +50,16 @@ from typing import Any, Literal
 import aiosmtplib
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from connectors.base import Attachment, DeliveryError, InboundMessage, OutboundMessage, Sink
+from connectors.base import (
+    UNVERIFIED_PREFIX,
+    Attachment,
+    DeliveryError,
+    InboundMessage,
+    OutboundMessage,
+    Sink,
+)
 from connectors.email_address import usable_address
+from connectors.email_auth import AuthConfig, SenderVerifier
 from connectors.email_parse import MailLimits, MailPart, MailRejected, ParsedMail
 from connectors.parsing import ParseBusy, ParseCrashed, ParsePool, ParseTimeout
 from connectors.smtp_limits import CappedSMTP, Connections
@@ -63,6 +71,7 @@ CHANNEL = "Email"
 MAX_RECIPIENTS = 100
 _MSGID = re.compile(r"<[^<>\s]+>")
 # Linear: one \s* run before the colon (two adjacent \s* around an optional part backtrack).
+UNVERIFIED_SUBJECT = "Re: your message"
 _REPLY_PREFIX = re.compile(r"^\s*(?:re|aw|sv|antw)\s*(?:\[\d+\]\s*)?:", re.IGNORECASE)
 
 
@@ -105,6 +114,8 @@ class EmailConfig:
     limits: MailLimits = field(default_factory=MailLimits)
     parse_timeout: float = 10.0
     parse_workers: int = 2
+    # Who sent the mail: DKIM/SPF/DMARC, a trusted upstream's word, or off (connectors.email_auth).
+    sender_auth: AuthConfig = field(default_factory=AuthConfig)
 
 
 class EmailConnector:
@@ -245,10 +256,12 @@ class _Inbound:
         # Mail parsing and file writing never share the default executor (password hashing).
         self.parser = ParsePool(config.parse_workers, config.parse_timeout)
         self.files = ThreadPoolExecutor(max_workers=2, thread_name_prefix="msgcenter-mail-files")
+        self.verifier = SenderVerifier(config.sender_auth, receiver=config.hostname)
 
     async def close(self) -> None:
         await self.parser.close()
         self.files.shutdown(wait=False)
+        self.verifier.close()
 
     def authenticate(
         self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
@@ -306,6 +319,16 @@ class _Inbound:
                 "email: not stored: %s from %r (%s)", mail.message_id, mail.sender, mail.automatic
             )
             return "250 2.0.0 OK: automatic mail, not stored"
+        # Sender authentication: off the event loop, within its deadline; a DNS failure is an
+        # unverified sender (temperror), never an SMTP error or a hang.
+        peer = session.peer
+        auth = await self.verifier.check(
+            content, from_address=mail.sender, mail_from=envelope.mail_from,
+            helo=session.host_name, client_ip=str(peer[0]) if isinstance(peer, tuple) else None,
+        )  # fmt: skip
+        if not auth.verified:
+            log.info("email: unverified sender %s of %s: %s", mail.sender, mail.message_id,
+                     auth.reason)  # fmt: skip
         inbound = InboundMessage(
             channel=CHANNEL,
             chat_external_id=mail.sender,
@@ -318,6 +341,8 @@ class _Inbound:
             reply_to_external_id=mail.in_reply_to,
             thread_refs=mail.thread_refs,
             sent_at=mail.sent_at,
+            sender_verified=auth.verified,
+            sender_auth=auth.as_dict() if self.verifier.enabled else None,
         )
         try:
             results = await self.sink.receive([inbound])
@@ -380,8 +405,12 @@ def compose_reply(
         raise DeliveryError(
             f"not a usable email address: {recipient!r}", retryable=False, code="bad_address"
         )
+    # A chat of an unverified sender (handoff.inbox): its display name and subject are whatever
+    # a stranger wrote (a phishing line), so a reply to that address repeats neither.
+    unverified = message.chat_external_id.startswith(UNVERIFIED_PREFIX)
+    name = "" if unverified else header_text(message.customer_name)
     try:
-        to = Address(display_name=header_text(message.customer_name), addr_spec=recipient)
+        to = Address(display_name=name, addr_spec=recipient)
         sender = Address(display_name=header_text(display_name), addr_spec=address)
     except (ValueError, IndexError, MessageError) as exc:
         raise DeliveryError(
@@ -390,7 +419,7 @@ def compose_reply(
     mail = EmailMessage()
     mail["From"] = sender
     mail["To"] = to
-    mail["Subject"] = reply_subject(message.subject)
+    mail["Subject"] = UNVERIFIED_SUBJECT if unverified else reply_subject(message.subject)
     mail["Date"] = format_datetime(datetime.now(UTC))
     mail["Message-ID"] = make_msgid(domain=address.rpartition("@")[2])
     references = [ref for ref in message.thread_external_ids if _MSGID.fullmatch(ref)]

@@ -151,6 +151,10 @@ class ChatRow(Open):
     assigned_agent_id: int | None
     assigned_agent_name: str | None
     queued: bool
+    # Email whose sender could not be authenticated (no aligned DKIM or SPF pass): the chat
+    # of those messages, apart from the verified sender's chat. Agents: do not trust who it
+    # claims to be from.
+    sender_unverified: bool = False
     created_at: str | None
     updated_at: str | None
 
@@ -167,6 +171,20 @@ class Note(Open):
     reason_text: str | None  # the reason as recorded, in English
 
 
+class SenderAuth(Open):
+    """An email's sender authentication (connectors.email_auth)."""
+
+    result: Literal["pass", "fail", "temperror"]  # temperror: DNS trouble; not confirmed either
+    method: Literal["verify", "upstream"]  # checked here, or a trusted upstream's header
+    domain: str  # the From domain
+    dkim: str  # pass, fail, none, temperror, permerror
+    spf: str  # pass, fail, softfail, neutral, none, temperror, permerror
+    reason: str  # in English, e.g. "not authenticated for bank.example: DKIM none, SPF fail"
+    dkim_domain: str | None = None
+    spf_domain: str | None = None
+    dmarc_policy: str | None = None  # p= of the domain's DMARC record
+
+
 class MessageOut(Open):
     id: int
     chat_id: int
@@ -180,6 +198,10 @@ class MessageOut(Open):
     attachments: list[dict[str, Any]]
     error: str | None
     note: Note | None
+    # Email: how the sender was authenticated; None where nothing was checked (other channels,
+    # channels.email.sender_auth = "off").
+    sender_auth: SenderAuth | None = None
+    sender_unverified: bool = False  # sender_auth says the sender is not confirmed
 
 
 class Profile(Open):

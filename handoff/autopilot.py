@@ -13,13 +13,23 @@ A handoff's ``away_text`` (the rules bot's out-of-hours note) is sent only when 
 can take the chat now: when an online agent has room for it (more free places than
 chats waiting), the customer hears the usual handoff message instead, and automatic
 assignment gives the chat to that agent right after the commit.
+
+Email senders the channel could not authenticate (a chat marked ``sender_unverified``)
+get answers that repeat nothing they wrote about themselves: the bot sees no customer name
+(``BotContext.sender_verified`` is False) and the mail goes out without their display name
+or subject (``connectors.email``). And one address gets at most
+``channels.email.auto_replies_per_hour`` automatic answers an hour (:class:`ReplyLimit`):
+a stranger cannot make the bot mail someone else without end. Past the limit the bot
+stays silent; a handoff still happens, without its message.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -70,6 +80,9 @@ class Autopilot:
         self.on_decision: list[Callable[[Received, Decision, float], None]] = []
         # Who is online (handoff.presence); None: nobody is known to be, an away_text is sent.
         self.who_is_online: Callable[[], Awaitable[set[int]]] | None = None
+        # Automatic answers per address (email); None: no limit.
+        self.reply_limit: ReplyLimit | None = None
+        self.limited = 0  # answers not sent because of reply_limit
 
     async def react(self, received: Received) -> None:
         """Inbox reaction: a stored customer message in a bot-mode chat gets the bot."""
@@ -96,9 +109,10 @@ class Autopilot:
 
     async def _answer(self, received: Received) -> None:
         started = asyncio.get_running_loop().time()
-        context = await self._context(received)
-        if context is None:
+        found = await self._context(received)
+        if found is None:
             return
+        context, address = found
         try:
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
             # (shutdown) that arrives together with the bot's answer.
@@ -114,6 +128,16 @@ class Autopilot:
             decision = Handoff(
                 f"bot unavailable: {type(exc).__name__}", code=HandoffReason.BOT_UNAVAILABLE
             )
+        limit = self.reply_limit
+        if (
+            not isinstance(decision, Silence)
+            and limit is not None
+            and not limit.allow(context.channel, address)
+        ):
+            log.info("chat %d: automatic answer to %s held back (%d an hour at most)",
+                     received.chat_id, address, limit.per_hour)  # fmt: skip
+            self.limited += 1
+            decision = _held_back(decision)
         if not isinstance(decision, Silence):  # silence changes nothing: no write at all
             away = isinstance(decision, Handoff) and bool(decision.away_text)
             online = await self._online() if away else None
@@ -133,7 +157,8 @@ class Autopilot:
             log.exception("presence unavailable; the handoff assumes nobody is online")
             return set()
 
-    async def _context(self, received: Received) -> BotContext | None:
+    async def _context(self, received: Received) -> tuple[BotContext, str | None] | None:
+        """What the bot knows, and the customer's email address (None on other channels)."""
         if received.message_id is None:
             return None
         found = await rawsql.run(_context_plan(received.chat_id, received.message_id))
@@ -141,17 +166,21 @@ class Autopilot:
             return None
         chat, rows = found
         history = tuple((str(row["sender"]), row["text"]) for row in reversed(rows))
-        return BotContext(
+        verified = not chat["sender_unverified"]
+        context = BotContext(
             chat_id=chat["id"],
             channel=str(chat["channel"]),
-            customer_name=chat["customer_name"],
+            # An unverified sender's name is a stranger's words: the bot never sees it.
+            customer_name=chat["customer_name"] if verified else "",
             text=received.text,
             mode=str(chat["mode"]),
             fallbacks_so_far=chat["bot_fallbacks"],
             is_first_message=not any(sender == Sender.CUSTOMER for sender, _ in history),
             history=history,
             now=timezone.now(),
+            sender_verified=verified,
         )
+        return context, chat["customer_email"]
 
     async def _apply_merged(
         self, units: Sequence[Unit], items: Sequence[tuple[int, int | None, Decision, Any]]
@@ -215,7 +244,8 @@ class Autopilot:
         if away and await room_for_one_more(online):
             away = None  # a human takes the chat now: the usual handoff message, not "offline"
         said = "\n\n".join(part for part in (decision.text, away) if part)
-        if said:
+        quiet = isinstance(decision, _QuietHandoff)  # past the reply limit: nothing said
+        if said and not quiet:
             # Said as part of the handoff (e.g. when humans are back), so sent in agent mode.
             await self.desk.queue_message(unit, chat, said, Sender.SYSTEM, now)
         await self.desk.transition(
@@ -226,9 +256,59 @@ class Autopilot:
             reason=decision.reason[:255],
             reason_code=decision.code,
             now=now,
-            announce=not said,
+            announce=not said and not quiet,
         )
         self.handoffs += 1
+
+
+class _QuietHandoff(Handoff):
+    """A handoff that sends the customer nothing (the address is past its reply limit)."""
+
+
+def _held_back(decision: Decision) -> Decision:
+    """``decision`` without anything sent: a reply becomes silence, a handoff a quiet one."""
+    if isinstance(decision, Handoff):
+        return _QuietHandoff(decision.reason, code=decision.code)
+    return Silence()
+
+
+class ReplyLimit:
+    """At most ``per_hour`` automatic answers to one address in any hour, on ``channels``
+    (email: a forged sender could otherwise make the bot mail someone without end).
+    Counted in this process, like the login limits; ``per_hour`` 0: no limit."""
+
+    def __init__(
+        self,
+        per_hour: int,
+        channels: Collection[str] = ("Email",),
+        *,
+        window: float = 3600.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.per_hour = per_hour
+        self.channels = frozenset(channels)
+        self.window = window
+        self.clock = clock
+        self._sent: dict[str, deque[float]] = {}
+
+    def allow(self, channel: str, address: str | None) -> bool:
+        """Whether one more automatic answer may go to ``address`` now (counted if so)."""
+        if self.per_hour <= 0 or channel not in self.channels or not address:
+            return True
+        now = self.clock()
+        if len(self._sent) > 50_000:
+            self._forget_before(now - self.window)
+        sent = self._sent.setdefault(address.lower(), deque())
+        while sent and sent[0] <= now - self.window:
+            sent.popleft()
+        if len(sent) >= self.per_hour:
+            return False
+        sent.append(now)
+        return True
+
+    def _forget_before(self, cutoff: float) -> None:
+        for key in [key for key, sent in self._sent.items() if not sent or sent[-1] <= cutoff]:
+            del self._sent[key]
 
 
 def _pending_received(row: dict[str, Any]) -> Received:
@@ -306,7 +386,8 @@ def _reply_plan(
 
 
 CONTEXT_CHAT = (
-    'SELECT "id", "mode", "channel", "customer_name", "bot_fallbacks" FROM "chats" WHERE "id" = ?'
+    'SELECT "id", "mode", "channel", "customer_name", "customer_email", "sender_unverified", '
+    '"bot_fallbacks" FROM "chats" WHERE "id" = ?'
 )
 HISTORY_ROWS = (
     'SELECT "sender", "text" FROM "messages" WHERE "chat_id" = ? AND "internal" = ? AND "id" < ? '

@@ -6,6 +6,12 @@ the provider already delivered it, bumps the unread count and the chat's last
 activity, and reopens a closed chat. The caller (a connector) is answered
 after the commit; only then does it acknowledge the provider. Reactions (the
 bot, assignment) run after the commit, off the provider's request.
+
+A message whose sender the channel could not confirm (``sender_verified`` False: email
+without an aligned DKIM or SPF pass, ``connectors.email_auth``) never joins an existing
+chat: it goes to a chat of its own keyed ``unverified:<address>`` (created marked
+``sender_unverified``), and its thread references are not followed. So a stranger writing
+with a customer's address neither lands in that customer's chat nor sees its answers.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from typing import Any
 from tortoise import timezone
 from tortoise.exceptions import IntegrityError
 
-from connectors.base import InboundEdit, InboundMessage
+from connectors.base import InboundEdit, InboundMessage, unverified_chat_id
 from handoff import events, modes, rawsql
 from handoff.events import Event
 from handoff.records import record_transition
@@ -116,7 +122,7 @@ class Inbox:
 
     async def receive_many(self, messages: Sequence[InboundMessage]) -> list[Received]:
         """Store several messages in one commit (a provider's batch), in order."""
-        messages = [_cleaned(message) for message in messages]
+        messages = [_kept_apart(_cleaned(message)) for message in messages]
         self._arriving += 1
         self._calm.clear()
         if self._quiet is not None:
@@ -268,7 +274,7 @@ class Inbox:
         now = timezone.now()
         chat_id = None
         own = True  # False: the message joins another customer's chat by reference
-        if inbound.thread_refs:
+        if inbound.thread_refs and inbound.sender_verified:  # (unverified: see _kept_apart)
             joined = await self._chat_of_thread(inbound)
             if joined is not None:
                 chat_id, own = joined.id, joined.external_id == inbound.chat_external_id
@@ -316,6 +322,7 @@ class Inbox:
             "error": None,
             "created_at": now,
             "note": None,
+            "sender_auth": inbound.sender_auth,
         }
         audience = row_audience(chat, previous_agent)
         row = await self._row(chat)
@@ -359,8 +366,8 @@ class Inbox:
 
 INSERT_MESSAGE = (
     'INSERT INTO "messages" ("chat_id", "text", "sender", "status", "internal", "external_id", '
-    '"attachments", "reply_to_external_id", "note", "attempts", "created_at", "updated_at") '
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?) "
+    '"attachments", "reply_to_external_id", "note", "sender_auth", "attempts", "created_at", '
+    '"updated_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?) '
     'ON CONFLICT ("chat_id", "external_id") DO NOTHING RETURNING "id"'
 )
 CHAT_BY_KEY = 'SELECT "id" FROM "chats" WHERE "channel" = ? AND "external_id" = ?'
@@ -408,7 +415,7 @@ def _ingest_plan(
                 rows = yield INSERT_CHAT, [
                     inbound.channel, inbound.chat_external_id, name, inbound.customer_phone,
                     inbound.customer_email, inbound.customer_username, inbound.subject,
-                    Mode.BOT.value, False, 0, now, 0, now, now,
+                    Mode.BOT.value, False, 0, now, 0, not inbound.sender_verified, now, now,
                 ]  # fmt: skip
                 chat_id, created = int(rows[0]["id"]), True
             known[key] = chat_id
@@ -417,10 +424,15 @@ def _ingest_plan(
             if inbound.attachments
             else "[]"
         )
+        auth = (
+            None
+            if inbound.sender_auth is None
+            else rawsql.db_value(Message, "sender_auth", inbound.sender_auth)
+        )
         inserted = yield INSERT_MESSAGE, [
             chat_id, inbound.text, Sender.CUSTOMER.value, Status.SENT.value, False,
             inbound.message_external_id, attachments,
-            inbound.reply_to_external_id, 0, now, now,
+            inbound.reply_to_external_id, auth, 0, now, now,
         ]  # fmt: skip
         if not inserted:
             rows = yield CHAT_MODE, [chat_id]
@@ -441,8 +453,8 @@ def _ingest_plan(
 INSERT_CHAT = (
     'INSERT INTO "chats" ("channel", "external_id", "customer_name", "customer_phone", '
     '"customer_email", "customer_username", "subject", "mode", "online", "unread_count", '
-    '"activity_at", "bot_fallbacks", "created_at", "updated_at") '
-    'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING "id"'
+    '"activity_at", "bot_fallbacks", "sender_unverified", "created_at", "updated_at") '
+    'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING "id"'
 )
 
 
@@ -466,7 +478,19 @@ def _cleaned(inbound: InboundMessage) -> InboundMessage:
         )
     if inbound.thread_refs:
         changes["thread_refs"] = tuple(clean(ref) for ref in inbound.thread_refs)
+    if inbound.sender_auth and (tidy := clean_tree(inbound.sender_auth)) != inbound.sender_auth:
+        changes["sender_auth"] = tidy
     return dataclasses.replace(inbound, **changes) if changes else inbound
+
+
+def _kept_apart(inbound: InboundMessage) -> InboundMessage:
+    """An unverified sender's message: to the chat of its own, following no thread reference
+    (the same object for a verified one: the usual case, and a hot path)."""
+    if inbound.sender_verified:
+        return inbound
+    return dataclasses.replace(
+        inbound, chat_external_id=unverified_chat_id(inbound.chat_external_id), thread_refs=()
+    )
 
 
 def _describe_attachments(inbound: InboundMessage) -> str:

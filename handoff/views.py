@@ -38,6 +38,7 @@ CHAT_FIELDS = (
     "activity_at",
     "handoff_reason",
     "handoff_reason_code",
+    "sender_unverified",
     "created_at",
     "updated_at",
 )
@@ -53,6 +54,7 @@ MESSAGE_FIELDS = (
     "error",
     "created_at",
     "note",
+    "sender_auth",
 )
 # A Telegram or WhatsApp customer counts as online this long after their last message (or
 # after a PATCH said so). Email customers are never online: mail is not a live session.
@@ -152,6 +154,8 @@ class Presenter:
             "handoff_reason": row["handoff_reason"],
             # Its code (handoff.modes.REASONS) for dashboards to translate; None: free text.
             "handoff_reason_code": row["handoff_reason_code"],
+            # Email whose sender could not be authenticated: a chat of its own (handoff.inbox).
+            "sender_unverified": bool(row.get("sender_unverified")),
             "subject": row["subject"],
             "phone": row["customer_phone"],
             "email": row["customer_email"],
@@ -177,6 +181,7 @@ class Presenter:
     def message(self, row: dict[str, Any]) -> dict[str, Any]:
         """The seed's ``{id, text, sender, status, time}``, plus the full timestamp and more."""
         created: datetime = row["created_at"]
+        auth = row.get("sender_auth")
         return {
             "id": row["id"],
             "chat_id": row["chat_id"],
@@ -191,6 +196,10 @@ class Presenter:
             "error": row["error"],
             # A system note about a transition, as data (handoff.modes.note); else None.
             "note": row.get("note"),
+            # Email: how the sender was authenticated (connectors.email_auth), None where
+            # nothing was checked; sender_unverified when that did not confirm the sender.
+            "sender_auth": auth,
+            "sender_unverified": auth is not None and auth.get("result") not in ("pass", "off"),
         }
 
 

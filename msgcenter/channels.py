@@ -7,6 +7,7 @@ None when the channel is disabled.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
@@ -92,6 +93,7 @@ def _email(settings: Settings, sink: Sink) -> Connector | None:
     if not email.enabled:
         return None
     from connectors.email import EmailConfig, EmailConnector, RelayConfig  # aiosmtpd: only if on
+    from connectors.email_auth import AuthConfig
     from connectors.email_parse import MailLimits
 
     data_dir = settings.storage.data_dir
@@ -134,6 +136,16 @@ def _email(settings: Settings, sink: Sink) -> Connector | None:
         ),
         parse_timeout=email.parse_timeout_seconds,
         parse_workers=email.parse_workers,
+        sender_auth=AuthConfig(
+            mode=email.sender_auth,
+            dns_servers=tuple(email.dns_servers),
+            dns_timeout=email.dns_timeout_seconds,
+            timeout=email.sender_auth_timeout_seconds,
+            authserv_id=email.authserv_id.strip(),
+            upstream_networks=tuple(
+                ipaddress.ip_network(net, strict=False) for net in email.upstream_networks
+            ),
+        ),
     )
     return EmailConnector(config, sink)
 

@@ -89,6 +89,9 @@ class MockProviders:
                 "relay_host": host,
                 "relay_port": self.ports.smtp_port,
                 "relay_security": "none",
+                # The simulated customers' mail is unsigned, from example addresses: not
+                # checked (connectors.email_auth). Production: "verify" or "trust_upstream".
+                "sender_auth": "off",
             },
         }
 

@@ -27,6 +27,7 @@ from dashboard_api.errors import ApiError
 from dashboard_api.routing import Call, Route
 from dashboard_api.typedefs import ApiContext, HealthCheck, Unhealthy
 from dashboard_api.ws import SOCKETS
+from handoff.autopilot import ReplyLimit
 from handoff.core import Core, CoreSink
 from handoff.events import MESSAGE_CREATED, EventBus, MemoryEventBus
 from handoff.events_redis import RedisEventBus
@@ -90,9 +91,13 @@ def build_service(settings: Settings, roles: frozenset[str] = ALL_ROLES) -> Serv
         auto_assign=settings.handoff.auto_assign,
         bot=_load_bot(settings),
         handoff_message=lambda chat: settings.bot.handoff_text(
-            customer_name=chat.customer_name, channel=str(chat.channel)
+            # An unverified email sender's name is a stranger's words: not repeated to them.
+            customer_name="" if chat.sender_unverified else chat.customer_name,
+            channel=str(chat.channel),
         ),
     )
+    if core.autopilot is not None:  # automatic answers per email address (issue 16, item 6)
+        core.autopilot.reply_limit = ReplyLimit(settings.channels.email.auto_replies_per_hour)
     if "outbox" not in roles:
         core.assigner.sweep_seconds = None  # kicked by what happens here; the outbox sweeps
     private_dir(settings.storage.data_dir)  # 0700 when msgcenter creates it

@@ -240,6 +240,29 @@ class EmailSettings(_Section):
     max_body_chars: int = Field(default=1_000_000, ge=1000)
     parse_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
     parse_workers: int = Field(default=2, ge=1, le=64)
+    # Who really sent a mail (connectors.email_auth; see config.toml): "verify" (DKIM, SPF,
+    # DMARC alignment), "trust_upstream" (an MTA in front's Authentication-Results, with its
+    # authserv_id, for mail from upstream_networks) or "off" (the demo: never in production).
+    sender_auth: Literal["verify", "trust_upstream", "off"] = "verify"
+    dns_servers: list[str] = Field(default_factory=list)  # empty: the system's resolver
+    dns_timeout_seconds: float = Field(default=3.0, gt=0, le=60)
+    sender_auth_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    authserv_id: str = ""
+    upstream_networks: list[str] = Field(default_factory=lambda: ["127.0.0.1/32", "::1/128"])
+    # Automatic replies (the bot's) to one address per hour, at most; 0: no limit.
+    auto_replies_per_hour: int = Field(default=5, ge=0)
+
+    @field_validator("upstream_networks")
+    @classmethod
+    def _upstream_networks(cls, value: list[str]) -> list[str]:
+        return _network_list(value)
+
+    @field_validator("dns_servers")
+    @classmethod
+    def _dns_servers(cls, value: list[str]) -> list[str]:
+        from connectors.email_auth import parse_dns_servers  # DNS libraries: only if used
+
+        return parse_dns_servers(value) if value else value
 
     @field_validator("domains", "addresses")
     @classmethod
@@ -268,6 +291,11 @@ class EmailSettings(_Section):
             )
         if (self.relay_username is None) != (self.relay_password is None):
             raise ValueError("relay_username and relay_password go together")
+        if self.sender_auth == "trust_upstream" and not self.authserv_id.strip():
+            raise ValueError(
+                'sender_auth = "trust_upstream" needs authserv_id (the upstream\'s name in '
+                "its Authentication-Results headers)"
+            )
         return self
 
 

@@ -107,6 +107,10 @@ class Chat(Model):
     handoff_reason = fields.CharField(max_length=255, null=True)
     # The reason's code (handoff.modes.REASONS), None for a reason that is free text only.
     handoff_reason_code = fields.CharField(max_length=32, null=True)
+    # Email whose sender could not be authenticated (connectors.email_auth) gets a chat of its
+    # own, apart from the verified sender's (handoff.inbox); replies to it echo nothing the
+    # sender wrote (no display name, no subject) and the console marks it.
+    sender_unverified = fields.BooleanField(default=False, db_default=False)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
@@ -146,6 +150,9 @@ class Message(Model):
     # say it in their reader's language: {"action", "by", "by_kind", "to", "from", "reason",
     # "reason_text"} (``handoff.modes.note``); None for every other message.
     note: fields.Field[dict[str, Any] | None] = fields.JSONField(null=True)
+    # An email's sender authentication (connectors.email_auth.SenderAuth.as_dict(): "result"
+    # pass / fail / temperror, "reason", ...); None where nothing was checked.
+    sender_auth: fields.Field[dict[str, Any] | None] = fields.JSONField(null=True)
     attempts = fields.IntField(default=0)
     next_attempt_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)

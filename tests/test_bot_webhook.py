@@ -86,7 +86,12 @@ async def test_the_external_bot_answers(
         {
             "sender": "42",
             "message": "hello",
-            "metadata": {"channel": "Telegram", "customer_name": "Budi", "chat_id": 42},
+            "metadata": {
+                "channel": "Telegram",
+                "customer_name": "Budi",
+                "sender_verified": True,
+                "chat_id": 42,
+            },
         }
     ]
 
