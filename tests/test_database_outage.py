@@ -19,8 +19,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
+from connectors.mock.telegram import MockTelegram
 from connectors.mock.whatsapp import MockWhatsApp, encode, sign
 from connectors.mock.whatsapp_payloads import customer_payload
+from connectors.telegram import SECRET_HEADER, WEBHOOK_PATH
 from msgcenter.service import build_app
 from storage.models import Message
 from tests.fakes import QUIET_BOT
@@ -175,3 +177,57 @@ async def test_a_silent_partition_fails_requests_in_time_and_heals_by_itself(
     await eventually(healthy, "healthy again after the partition", within=15)
     assert (await _webhook(api, "Sari", "after the partition"))[0] == 200
     assert await Message.filter(text="after the partition").exists()
+
+
+@pytest.fixture
+async def telegram() -> AsyncIterator[MockTelegram]:
+    running = MockTelegram()
+    await running.start("127.0.0.1", 0)
+    yield running
+    await running.stop()
+
+
+UPDATE = {
+    "update_id": 901,
+    "message": {
+        "message_id": 4, "date": 1_800_000_000, "text": "during the partition",
+        "chat": {"id": 556, "first_name": "Tele", "last_name": "Gram", "type": "private"},
+        "from": {"id": 556, "is_bot": False, "first_name": "Tele", "last_name": "Gram"},
+    },
+}  # fmt: skip
+
+
+async def test_a_telegram_webhook_gets_503_while_the_database_is_silent(
+    db_url: str,
+    proxy: SilentProxy,
+    telegram: MockTelegram,
+    tmp_path: Path,
+    aiohttp_client: ClientFactory,
+) -> None:
+    secret = "partition-secret"
+    channel = {"enabled": True, "api_base": telegram.url, "token": telegram.token,
+               "mode": "webhook", "webhook_secret": secret}  # fmt: skip
+    settings = make_settings(
+        _through(db_url, proxy.port), tmp_path / "data", bot=QUIET_BOT,
+        channels={"telegram": channel},
+        storage={"connect_timeout_seconds": 1, "statement_timeout_seconds": 2},
+    )  # fmt: skip
+    api = Api(await aiohttp_client(build_app(settings)))
+    assert (await _health(api))[0] == 200
+
+    async def post() -> tuple[int, object, float]:
+        started = time.monotonic()
+        status, data = await api.post(WEBHOOK_PATH, UPDATE, headers={SECRET_HEADER: secret})
+        return status, data, time.monotonic() - started
+
+    proxy.pause()
+    status, data, took = await post()
+    assert status == 503 and data["error"]["code"] == "database_unavailable"  # type: ignore[index]
+    assert took < 8, f"the webhook took {took:.2f} s"
+    proxy.resume()
+
+    async def stored() -> bool:
+        return (await post())[0] == 200  # Telegram sends the update again until it is
+
+    await eventually(stored, "the update stored after the partition", within=15)
+    assert await Message.filter(text="during the partition").count() == 1
