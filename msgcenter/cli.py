@@ -182,7 +182,7 @@ def _note_new_database(settings: Settings) -> None:
 def _migrate(_args: argparse.Namespace, settings: Settings) -> int:
     _note_new_database(settings)
     url = settings.storage.url
-    applied = asyncio.run(migrate(url))
+    applied = asyncio.run(migrate(url, connect_timeout=settings.storage.connect_timeout_seconds))
     where = shown_url(url)
     if "0001_initial" in applied:
         print(f"created the database schema (migrations {', '.join(applied)}) in {where}")
@@ -463,8 +463,13 @@ def _user(args: argparse.Namespace, settings: Settings) -> int:
     _note_new_database(settings)
 
     async def run() -> int:
-        await migrate(settings.storage.url)
-        database = Database(settings.storage.url)
+        storage = settings.storage
+        await migrate(storage.url, connect_timeout=storage.connect_timeout_seconds)
+        database = Database(
+            storage.url,
+            connect_timeout=storage.connect_timeout_seconds,
+            statement_timeout=storage.statement_timeout_seconds,
+        )
         await database.open(run_migrations=False)
         staff = Staff(
             Passwords(

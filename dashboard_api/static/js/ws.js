@@ -2,13 +2,16 @@
 // {type, seq, chat_id, data}; after a drop it reconnects with ?after_seq=<last seen seq> so
 // the server replays what was missed (or sends "resync" when it no longer can).
 
+// The token no longer holds: it expired, or the user's session ended (deactivated, role or
+// password changed). Log in again; reconnecting with this token would be refused.
 const CLOSE_TOKEN_EXPIRED = 4001;
 const MAX_BACKOFF_MS = 8000;
 
 export class LiveStream {
   /**
    * onFrame(frame, {resumed}) gets every frame; onStatus("connecting"|"live"|"reconnecting");
-   * onExpired() when the server closes because the token expired; onDrop() after a failed
+   * onExpired() when the server closes because the token expired or the session ended
+   * (close code 4001: no reconnection follows); onDrop() after a failed
    * or lost connection (a chance to check whether the token is still good).
    */
   constructor(token, { onFrame, onStatus, onExpired, onDrop }) {
