@@ -90,8 +90,8 @@ class MockProviders:
                 "relay_port": self.ports.smtp_port,
                 "relay_security": "none",
                 # The simulated customers' mail is unsigned, from example addresses: not
-                # checked (connectors.email_auth). Production: "verify" or "trust_upstream".
-                "sender_auth": "off",
+                # checked (connectors.email_auth) unless [mock] sender_auth says "verify".
+                "sender_auth": self.ports.sender_auth,
             },
         }
 

@@ -130,8 +130,9 @@ def http(method: str, url: str, body: Any = None, token: str = "") -> tuple[int,
         return error.code, json.loads(raw) if raw else None
 
 
-def start_demo(data_dir: Path, log_path: Path) -> Demo:
-    """Start the demo with cheap password hashing and manual claiming (no auto-assignment)."""
+def start_demo(data_dir: Path, log_path: Path, **settings: str) -> Demo:
+    """Start the demo with cheap password hashing and manual claiming (no auto-assignment);
+    ``settings`` adds MSGCENTER_<KEY> variables (``MOCK__SENDER_AUTH="verify"``)."""
     port = free_port()
     mock_ports = {
         "telegram": free_port(),
@@ -151,6 +152,7 @@ def start_demo(data_dir: Path, log_path: Path) -> Demo:
         "MSGCENTER_MOCK__WHATSAPP_PORT": str(mock_ports["whatsapp"]),
         "MSGCENTER_MOCK__SMTP_PORT": str(mock_ports["smtp"]),
         "MSGCENTER_MOCK__SMTP_CONTROL_PORT": str(mock_ports["email"]),
+        **{f"MSGCENTER_{key}": value for key, value in settings.items()},
     }
     with log_path.open("wb") as log:
         process = subprocess.Popen(  # noqa: S603 - our own CLI

@@ -15,6 +15,7 @@ export function renderMessage(li, message) {
     message.internal ? "msg-internal" : "",
     outbound ? "msg-out" : "msg-in",
     message.status === "failed" ? "msg-failed" : "",
+    message.sender_unverified ? "msg-unverified" : "",
   ].filter(Boolean).join(" ");
   li.dataset.messageId = String(message.id);
   li.dataset.sender = message.sender;
@@ -22,6 +23,7 @@ export function renderMessage(li, message) {
   li.replaceChildren(
     h("div", { class: "bubble" },
       h("span", { class: "who" }, who(message)),
+      message.sender_unverified && unverifiedMark(message.sender_auth),
       (message.note || message.text) && h("p", { class: "text" }, noteText(message) ?? message.text),
       attachments(message),
       h("span", { class: "meta" },
@@ -63,6 +65,18 @@ export function reasonText(note) {
     return away ? `${text}; ${t("reason.outOfHours")}` : text;
   }
   return note.reason_text || note.reason || "";
+}
+
+/**
+ * "Unverified sender": the mail's From domain did not vouch for it (no aligned DKIM or SPF
+ * pass, or DNS failed): it may not come from who the address says. The details on hover.
+ */
+export function unverifiedMark(auth) {
+  const result = auth && auth.result === "temperror" ? "temperror" : "fail";
+  const details = auth && auth.reason ? ` (${auth.reason})` : "";
+  const title = `${t(`auth.${result}`)}${details}`;
+  return h("span", { class: "unverified-mark", title, "data-auth": result },
+    icon("alert"), h("span", {}, t("auth.unverified")));
 }
 
 function who(message) {

@@ -4,7 +4,7 @@ import { fill, h, icon } from "../dom.js";
 import { ago, fullTime, t } from "../i18n.js";
 import { on, state } from "../state.js";
 import { agentName, channelIcon } from "./common.js";
-import { reasonText } from "./messages.js";
+import { reasonText, unverifiedMark } from "./messages.js";
 
 export function mountPanel(root, { onClose }) {
   function render() {
@@ -14,6 +14,8 @@ export function mountPanel(root, { onClose }) {
     const profile = open.profile;
     const none = t("panel.none");
     const rows = [
+      ["verified", chat.sender_unverified && h("span", { class: "unverified-fact" },
+        unverifiedMark(null), h("span", { class: "hint" }, t("panel.unverifiedHint")))],
       ["name", chat.name],
       ["channel", h("span", { class: "with-icon" }, channelIcon(chat.channel), chat.channel)],
       ["phone", profile.phone],
