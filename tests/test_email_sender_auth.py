@@ -8,8 +8,9 @@ name, subject); automatic answers to one address are limited per hour.
 
 from __future__ import annotations
 
+import ipaddress
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from email.policy import SMTP
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,9 @@ import aiosmtplib
 import dkim
 import pytest
 
-from connectors.email import EmailConnector
+from connectors.base import InboundMessage
+from connectors.email import EmailConfig, EmailConnector
+from connectors.email_auth import AuthConfig
 from connectors.mock.smtp import MockSmtp, compose_customer_mail
 from handoff.outbox import RetryPolicy
 from msgcenter.settings import Settings
@@ -197,3 +200,59 @@ async def test_a_dns_failure_is_unverified_and_answered_in_time(
     assert chat["sender_unverified"] is True
     [message] = [m for m in await messages(admin, chat["id"]) if m["sender"] == "customer"]
     assert message["sender_auth"]["result"] == "temperror"
+
+
+class RecordingSink:
+    """A sink that keeps what the SMTP server hands it."""
+
+    def __init__(self) -> None:
+        self.messages: list[InboundMessage] = []
+
+    async def receive(self, messages: Sequence[InboundMessage]) -> Sequence[Any]:
+        self.messages.extend(messages)
+        return []
+
+    async def status(self, updates: Sequence[Any]) -> None:
+        raise AssertionError("not used")
+
+    async def edit(self, edit: Any) -> None:
+        raise AssertionError("not used")
+
+
+@pytest.mark.parametrize(
+    ("networks", "header", "verified"),
+    [
+        # The upstream (on 127.0.0.1) checked the mail: its word counts.
+        (("127.0.0.1/32",), "mx.upstream.test; dmarc=pass header.from=shop.example", True),
+        (("127.0.0.1/32",), "mx.upstream.test; spf=fail smtp.mailfrom=shop.example", False),
+        # A header of the right name from a client that is not the upstream: ignored.
+        (("192.0.2.0/24",), "mx.upstream.test; dmarc=pass header.from=shop.example", False),
+        (("127.0.0.1/32",), None, False),
+    ],
+)
+async def test_trust_upstream_takes_the_upstreams_word_over_smtp(
+    tmp_path: Path, networks: tuple[str, ...], header: str | None, verified: bool
+) -> None:
+    sink = RecordingSink()
+    auth = AuthConfig(
+        mode="trust_upstream",
+        authserv_id="mx.upstream.test",
+        upstream_networks=tuple(ipaddress.ip_network(n) for n in networks),
+    )
+    config = EmailConfig(
+        address=ADDRESS, domains=("support.example.com",), port=0, hostname="mx.test",
+        data_dir=tmp_path, attachments_dir=tmp_path / "attachments", sender_auth=auth,
+    )  # fmt: skip
+    connector = EmailConnector(config, sink)
+    await connector.start()
+    try:
+        content = customer_mail("Rina", "Hello")
+        if header is not None:
+            content = f"Authentication-Results: {header}\r\n".encode() + content
+        await send(connector, content)
+    finally:
+        await connector.stop()
+    [message] = sink.messages
+    assert message.sender_verified is verified
+    assert message.sender_auth is not None
+    assert message.sender_auth["method"] == "upstream"
