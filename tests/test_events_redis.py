@@ -89,6 +89,20 @@ async def test_a_slow_subscriber_is_dropped_like_in_memory(
     assert len(seen) <= 2
 
 
+async def test_a_watcher_sees_every_process_events_before_the_subscribers(
+    two_buses: tuple[RedisEventBus, RedisEventBus],
+) -> None:
+    """How a user's sessions end in every process (``dashboard_api.ws.Sockets.observe``)."""
+    a, b = two_buses
+    listening = b.subscribe()
+    watched: list[tuple[int | None, bool]] = []
+    b.watch(lambda events: watched.extend((e.seq, listening.ready() == []) for e in events))
+    await a.publish([_event(1), _event(2)])
+    got = await _got(listening)
+    assert got is not None and got.seq == 1
+    assert watched == [(1, True), (2, True)]  # seen before the subscription had them
+
+
 async def test_a_redis_outage_degrades_then_listeners_are_told_to_catch_up(
     redis_proxy: RedisProxy, redis_url: str, redis_prefix: str
 ) -> None:
