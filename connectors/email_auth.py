@@ -34,6 +34,7 @@ import warnings
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from email.message import Message
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from functools import cache, partial
@@ -374,9 +375,16 @@ def _reason(
     return f"not authenticated for {from_domain or 'the sender'}: {dkim_text}, {spf_text}"
 
 
+def header_block(content: bytes) -> Message:
+    """The mail's header fields (parsed without reading the body: it may be megabytes)."""
+    end = min((i for i in (content.find(b"\r\n\r\n"), content.find(b"\n\n")) if i >= 0),
+              default=len(content))  # fmt: skip
+    return BytesHeaderParser(policy=compat32).parsebytes(content[: end + 2], headersonly=True)
+
+
 def _signature_domains(content: bytes) -> list[str]:
     """The d= of each DKIM-Signature header, top first (which dkimpy's idx counts)."""
-    headers = BytesHeaderParser(policy=compat32).parsebytes(content, headersonly=True)
+    headers = header_block(content)
     domains = []
     for value in headers.get_all("DKIM-Signature") or []:
         tags = _tags(" ".join(str(value).split()))
@@ -470,7 +478,7 @@ def _split_outside_quotes(text: str, separator: str) -> list[str]:
 
 def from_upstream(content: bytes, *, authserv_id: str, from_domain: str) -> SenderAuth:
     """The verdict of the topmost ``Authentication-Results`` carrying ``authserv_id``."""
-    headers = BytesHeaderParser(policy=compat32).parsebytes(content, headersonly=True)
+    headers = header_block(content)
     wanted = authserv_id.lower()
     for value in headers.get_all("Authentication-Results") or []:
         server, results = parse_authentication_results(str(value))
@@ -533,6 +541,10 @@ class SenderVerifier:
     def enabled(self) -> bool:
         return self.config.mode != "off"
 
+    @property
+    def _method(self) -> str:
+        return "upstream" if self.config.mode == "trust_upstream" else "verify"
+
     async def check(
         self,
         content: bytes,
@@ -546,6 +558,11 @@ class SenderVerifier:
         from_domain = domain_of(from_address)
         if self.config.mode == "off":
             return NOT_CHECKED
+        if len(header_block(content).get_all("From") or []) > 1:
+            # Which From would a signature or a result be about? DMARC (RFC 7489 6.6.1)
+            # leaves such mail unverified.
+            return SenderAuth(FAIL, from_domain, method=self._method,
+                              reason="several From header fields")  # fmt: skip
         if self.config.mode == "trust_upstream":
             if not self._from_upstream(client_ip):
                 return SenderAuth(FAIL, from_domain, method="upstream",

@@ -280,3 +280,15 @@ def test_authentication_results_are_read_with_comments_and_quotes() -> None:
     assert [(r.method, r.result) for r in results] == [("dkim", "pass"), ("spf", "softfail")]
     assert results[0].props == {"header.d": "shop.example", "header.b": "ab;cd"}
     assert results[1].props["smtp.mailfrom"] == "x@y.example"
+
+
+async def test_a_mail_with_two_from_fields_is_not_verified(
+    zone: DnsStandIn, key: tuple[bytes, str]
+) -> None:
+    # A validly signed mail of shop.example with a second From put on top.
+    content = b"From: Bank <alerts@bank.example>\r\n" + sign(
+        mail("rina@shop.example"), "shop.example", key[0]
+    )
+    for checker in (verifier(zone.port), upstream()):
+        auth = await check(checker, content, "alerts@bank.example")
+        assert (auth["verified"], auth["reason"]) == ("no", "several From header fields")
