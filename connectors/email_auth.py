@@ -558,6 +558,29 @@ class SenderVerifier:
         from_domain = domain_of(from_address)
         if self.config.mode == "off":
             return NOT_CHECKED
+        try:
+            return await self._check(content, from_domain, mail_from, helo, client_ip)
+        except TimeoutError:
+            log.info("email auth: the check of mail from %s timed out", from_domain)
+            return SenderAuth(TEMPERROR, from_domain, method=self._method,
+                              reason="could not check now (timed out)")  # fmt: skip
+        except dns.exception.DNSException as exc:  # e.g. no resolver configuration
+            log.warning("email auth: DNS unusable for mail from %s: %r", from_domain, exc)
+            return SenderAuth(TEMPERROR, from_domain, method=self._method,
+                              reason=f"could not check now ({type(exc).__name__})")  # fmt: skip
+        except Exception as exc:  # noqa: BLE001 (a library failing on hostile mail: not verified)
+            log.warning("email auth: checking mail from %s failed: %r", from_domain, exc)
+            return SenderAuth(FAIL, from_domain, method=self._method,
+                              reason=f"could not be checked ({type(exc).__name__})")  # fmt: skip
+
+    async def _check(
+        self,
+        content: bytes,
+        from_domain: str,
+        mail_from: str | None,
+        helo: str | None,
+        client_ip: str | None,
+    ) -> SenderAuth:
         if len(header_block(content).get_all("From") or []) > 1:
             # Which From would a signature or a result be about? DMARC (RFC 7489 6.6.1)
             # leaves such mail unverified.
@@ -571,24 +594,14 @@ class SenderVerifier:
             return from_upstream(
                 content, authserv_id=self.config.authserv_id, from_domain=from_domain
             )
-        loop = asyncio.get_running_loop()
         work = partial(
             verify_sync, content, from_domain=from_domain, mail_from=mail_from or "",
             helo=helo or "", client_ip=client_ip or "", resolver=self._dns(),
             dns_timeout=self.config.dns_timeout, deadline=self.config.timeout,
             receiver=self.receiver,
         )  # fmt: skip
-        try:
-            async with asyncio.timeout(self.config.timeout):
-                return await loop.run_in_executor(self._executor(), work)
-        except TimeoutError:
-            log.info("email auth: the check of mail from %s timed out", from_domain)
-            return SenderAuth(TEMPERROR, from_domain,
-                              reason="could not check now (timed out)")  # fmt: skip
-        except Exception as exc:  # noqa: BLE001 (a library failing on hostile mail: not verified)
-            log.warning("email auth: checking mail from %s failed: %r", from_domain, exc)
-            reason = f"could not be checked ({type(exc).__name__})"
-            return SenderAuth(FAIL, from_domain, reason=reason)
+        async with asyncio.timeout(self.config.timeout):
+            return await asyncio.get_running_loop().run_in_executor(self._executor(), work)
 
     def _from_upstream(self, client_ip: str | None) -> bool:
         if not client_ip:
