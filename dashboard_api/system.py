@@ -81,7 +81,8 @@ OPENAPI = web.AppKey("msgcenter.openapi", dict)
 ROUTES = [
     Route("GET", "/healthz", healthz, "Service health: database, event bus, connectors.",
           "system", response=s.Health, access="public",
-          responses={503: "a part is failing (200 with status degraded: the event bus "
-                          "reconnects, the rest serves)"}),
+          responses={503: "a part is failing, e.g. \"database\": \"timeout\" (no answer within "
+                          "0.8 s) or \"disk\": \"low\" (200 with status degraded: the event "
+                          "bus reconnects, the rest serves)"}),
     Route("GET", "/openapi.json", openapi, "This API's OpenAPI 3.1 description.", "system"),
 ]  # fmt: skip

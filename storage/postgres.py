@@ -1,4 +1,4 @@
-"""Tortoise's asyncpg engine, with transactions that let go of a connection whose BEGIN failed.
+"""Tortoise's asyncpg engine, whose transactions let go of a connection that stops answering.
 
 Tortoise's pooled transaction (``TransactionContextPooled``) takes a connection from the
 pool, makes it the task's current connection, then sends BEGIN. When BEGIN fails (a
@@ -7,11 +7,14 @@ statement timeout: the database stopped answering), ``async with`` never reaches
 pointing at that transaction. The writer's long-lived task then ran every later transaction
 as a savepoint of that dead one ("connection has been released back to the pool") and never
 recovered once the database answered again. Here a failed BEGIN gives the connection back
-and restores the task's context. Configured as ``{"engine": "storage.postgres", ...}`` by
-``storage.db.tortoise_config``.
+and restores the task's context, and a transaction whose statement timed out drops its
+connection instead of sending ROLLBACK down it (which waited a second statement timeout).
+Configured as ``{"engine": "storage.postgres", ...}`` by ``storage.db.tortoise_config``.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from tortoise.backends.asyncpg.client import AsyncpgDBClient as TortoiseAsyncpgClient
 from tortoise.backends.asyncpg.client import TransactionWrapper
@@ -27,11 +30,37 @@ class _Transaction(TransactionContextPooled):
         self.token = get_connections().set(self.connection_name, self.client)
         try:
             await self.client.begin()
-        except BaseException:
+        except BaseException as exc:
             get_connections().reset(self.token)
-            await pool.release(self.client._connection)
+            if _timed_out(exc):
+                self.client._connection.terminate()  # gives the pool its place back
+            else:
+                await pool.release(self.client._connection)
             raise
         return self.client
+
+    async def __aexit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
+        if exc_val is not None and _timed_out(exc_val) and not self.client._finalized:
+            # No ROLLBACK on a connection that stopped answering: it would wait another
+            # statement timeout (asyncpg first cancels the timed-out statement). The server
+            # rolls back a transaction whose connection goes; the pool opens a new one.
+            try:
+                self.client._connection.terminate()
+            finally:
+                get_connections().reset(self.token)
+            return
+        await super().__aexit__(exc_type, exc_val, exc_tb)
+
+
+def _timed_out(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return False
+        if isinstance(seen, TimeoutError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 class AsyncpgClient(TortoiseAsyncpgClient):
