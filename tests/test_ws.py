@@ -237,8 +237,9 @@ async def test_the_socket_closes_when_its_token_expires(anon: Api) -> None:
     closed = await ws.receive(timeout=5)
     while closed.type == WSMsgType.TEXT:
         closed = await ws.receive(timeout=5)
-    assert closed.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.CLOSING)
-    assert ws.close_code == 4001
+    # The close frame's code: aiohttp's ``close_code`` becomes 1006 when the server drops
+    # the connection before the client's answer to its close frame is written.
+    assert (closed.type, closed.data) == (WSMsgType.CLOSE, 4001)
 
 
 async def test_typing_and_presence_are_pushed(admin: Api, agent: Api) -> None:
