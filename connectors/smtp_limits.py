@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from typing import Any
+from typing import Any, cast
 
 from aiosmtpd.smtp import SMTP
 
@@ -70,9 +70,9 @@ class CappedSMTP(SMTP):
         refusal = self._connections.admit(address)
         if refusal is not None:
             self._refused = True
-            assert isinstance(transport, asyncio.WriteTransport)
-            transport.write(f"421 4.7.0 {refusal}; try again later\r\n".encode())
-            transport.close()
+            writer = cast(asyncio.WriteTransport, transport)  # uvloop's is no subclass of it
+            writer.write(f"421 4.7.0 {refusal}; try again later\r\n".encode())
+            writer.close()
             return
         self._address = address
         self._session_timer = self.loop.call_later(self._session_max, transport.close)

@@ -300,6 +300,7 @@ def _run(
     serves: the database open and migrated, every part started (no access log: it would
     record tokens in URLs). A start-up failure raises (the sockets are closed)."""
     app.on_startup.append(freeze_startup_objects)  # after the service's own start-up
+    raise_file_limit()
     try:
         web.run_app(
             app,
@@ -310,6 +311,27 @@ def _run(
         )
     finally:
         _close(sockets)
+
+
+def raise_file_limit() -> int | None:
+    """Raise the soft limit of open files up to the hard one: every SMTP, HTTP and WebSocket
+    client holds a descriptor (1,024 is a common default). The soft limit now in force, or
+    None where there is none to raise (Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else 1024 * 1024
+    if soft == resource.RLIM_INFINITY or soft >= target:
+        return soft
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (ValueError, OSError) as exc:  # e.g. macOS: above its own ceiling
+        log.warning("could not raise the open files limit from %d to %d: %s", soft, target, exc)
+        return soft
+    log.info("open files limit raised from %d to %d", soft, target)
+    return target
 
 
 def new_event_loop(kind: str) -> asyncio.AbstractEventLoop:
