@@ -265,3 +265,52 @@ def test_the_mime_parser_reads_or_refuses_random_bytes(data: bytes) -> None:
 
     with contextlib.suppress(MailRejected):
         parse_mail(data, "someone@example.org")
+
+
+# -- the MIME parser, for time: worst-case building blocks, repeated ---------------------
+
+# Pieces the patterns and html.parser react to; repeated thousands of times they are what
+# made the old code quadratic ("am schrieb schrieb ...", "<a<a<a...", "<!--<!--...").
+HOSTILE_PIECES = [
+    "am ", "schrieb ", "on ", "wrote", " wrote:", ":", " ", "\n", "> ", "\t", "<a", "<a b='",
+    "<!--", "-->", "<![", "<![if ", "]>", "&#", "&", "<p>", "</p>", "<", ">", '"', "=", "Re:",
+    "[1]", "-----Original Message-----\n", "From: x\n", "<script>", "</", "<!DOCTYPE", "<?",
+]  # fmt: skip
+TIMED = settings(FUZZ, max_examples=max(10, FUZZ.max_examples // 3))
+
+
+@TIMED
+@given(
+    pieces=st.lists(
+        st.tuples(st.sampled_from(HOSTILE_PIECES), st.integers(1, 40_000)), min_size=1, max_size=4
+    ),
+    subtype=st.sampled_from(["plain", "html"]),
+)
+def test_the_mime_parser_reads_hostile_repetitions_in_linear_time(
+    pieces: list[tuple[str, int]], subtype: str
+) -> None:
+    import asyncio
+    import base64
+
+    from connectors.email_parse import MailLimits, MailRejected
+    from connectors.parsing import ParsePool
+
+    text = "".join(piece * count for piece, count in pieces)[:400_000]
+    raw = (
+        f"From: a@example.org\r\nSubject: {' '.join(text[:900].split())}\r\n"
+        f"Content-Type: text/{subtype}; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n"
+        "\r\n"
+    ).encode() + base64.encodebytes(text.encode())
+
+    async def parse() -> None:
+        # Up to 400 KB: linear code reads it in well under a second; the old quadratic
+        # paths took minutes. The budget is generous, the outcome is what is asserted.
+        pool = ParsePool(workers=1, budget=20.0)
+        try:
+            await pool.parse(raw, "a@example.org", MailLimits())
+        except MailRejected:
+            pass
+        finally:
+            await pool.close()
+
+    asyncio.run(parse())  # ParseTimeout fails the test
