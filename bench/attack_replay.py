@@ -56,6 +56,32 @@ async def _replayer(
             out["last"] = max(out["last"], time.perf_counter() - started)
 
 
+async def replay_waves(base: str, token: str, sockets: int = 20) -> str:
+    """For ``bench.attack``: ``sockets`` sockets of one user resume from seq 0, then from
+    9,000 events back; what they were sent (each socket is left once quiet for 2 s)."""
+    answers = []
+    for label, back in (("from 0", None), ("9000 back", 9000)):
+        async with aiohttp.ClientSession() as s, s.ws_connect(f"{base}/ws?token={token}") as ws:
+            last = int(json.loads((await ws.receive(timeout=10)).data)["seq"])
+        after = 0 if back is None else max(last - back, 0)
+        out: dict[str, Any] = {
+            "frames": 0, "bytes": 0, "resync": 0, "reasons": set(), "closed": [], "last": 0.0
+        }  # fmt: skip
+        quiet = asyncio.Event()
+        waves = asyncio.gather(*(_replayer(base, token, after, out, quiet) for _ in range(sockets)))
+        seen = -1
+        while seen != out["frames"]:  # until no socket got anything for 2 s
+            seen = out["frames"]
+            await asyncio.sleep(2.0)
+        quiet.set()
+        await waves
+        answers.append(
+            f"{label} ({last - after} events): {out['resync']} resync, "
+            f"{out['frames'] - out['resync'] - sockets} other frames (replayed or live)"
+        )
+    return "; ".join(answers)
+
+
 async def _round(mc: Msgcenter, token: str, after: int, sockets: int) -> str:
     """``sockets`` sockets resume after ``after`` at once; what it cost the server."""
     pid = mc.server_pid()
