@@ -224,12 +224,18 @@ async def replay_flood(target: Target, messages: int = 12_000, sockets: int = 20
     return await replay_waves(server.base, token, sockets)
 
 
+async def short_lines(target: Target) -> str:
+    """A mail at the 10 MB size limit made of 3-byte lines (aiosmtpd reads DATA line by line)."""
+    return await _send(target, _mail("text/plain", b"x\r\n" * (10 * 1024 * 1024 // 3 - 100)))
+
+
 ATTACKS = [
     Attack("regex-bomb", regex_bomb, "350 KB base64 mail, one line 'am schrieb schrieb ...'"),
     Attack("many-parts", many_parts, "1.8 MB mail of 50,000 tiny MIME parts"),
     Attack("deep-nest", deep_nest, "multipart nested 950 levels deep"),
     Attack("quadratic-html", quadratic_html, "6 HTML-only mails of 90 KB, unclosed '<a' '<!--'"),
     Attack("idle-connections", idle_connections, "1,100 SMTP connections held idle for 5 s"),
+    Attack("short-lines", short_lines, "a 10 MB mail of 3.5 million 3-byte lines"),
     Attack("replay-flood", replay_flood, "20 sockets of one agent resume from 0 and 9,000 back"),
 ]
 
