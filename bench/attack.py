@@ -209,7 +209,25 @@ async def idle_connections(target: Target, count: int = 1100, hold: float = 5.0)
     finally:
         for writer in writers:
             writer.close()
-    return ", ".join(f"{n}x {a}" for a, n in sorted(answers.items()))
+    recovered = await _smtp_greets_again(target)
+    summary = ", ".join(f"{n}x {a}" for a, n in sorted(answers.items()))
+    return f"{summary}; greets again {recovered:.1f} s after the close"
+
+
+async def _smtp_greets_again(target: Target, limit: float = 90.0) -> float:
+    """Seconds until a new connection gets 220 (the crowd's places freed); so the next
+    attack does not meet this one's leftovers."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < limit:
+        with contextlib.suppress(OSError, TimeoutError):
+            reader, writer = await asyncio.open_connection("127.0.0.1", target.smtp_port)
+            try:
+                if (await asyncio.wait_for(reader.readline(), 5)).startswith(b"220"):
+                    return time.perf_counter() - started
+            finally:
+                writer.close()
+        await asyncio.sleep(0.5)
+    return float("inf")
 
 
 async def replay_flood(target: Target, messages: int = 12_000, sockets: int = 20) -> str:

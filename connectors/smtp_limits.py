@@ -89,4 +89,10 @@ class CappedSMTP(SMTP):
         super().connection_lost(error)
 
     def eof_received(self) -> bool | None:
-        return False if self._refused else super().eof_received()
+        """Close at the client's end of input. aiosmtpd keeps the connection half open and
+        cancels its handler, which closes it only once started: a client that connected and
+        left at once (a crowd waiting in the listen backlog) held its place until the idle
+        timeout."""
+        if not self._refused:
+            super().eof_received()
+        return False  # the transport closes itself

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import socket
 import subprocess
 import sys
 from email.message import EmailMessage
@@ -287,6 +288,23 @@ async def test_idle_and_endless_sessions_are_closed(
             raise AssertionError("the session was never closed")
     writer.close()
     await _until(lambda: mx.connections.open == 0)
+
+
+async def test_clients_that_leave_at_once_free_their_places_at_once(
+    aiohttp_client: ClientFactory, db_url: str, tmp_path: Path
+) -> None:
+    _, mx, _ = await start_service(
+        aiohttp_client, db_url, tmp_path, idle_timeout_seconds=60, max_connections_per_address=5
+    )
+    for _ in range(3):
+        # Connect and leave before the server even accepts (blocking sockets: the event loop
+        # does not run meanwhile), as a crowd waiting in the listen backlog does.
+        for _ in range(10):
+            socket.create_connection(("127.0.0.1", mx.port)).close()
+        await _until(lambda: mx.connections.open == 0, seconds=10)  # not the idle 60 s
+    _, writer, first = await smtp_connect(mx.port)
+    assert first.startswith(b"220 ")
+    writer.close()
 
 
 async def _until(check: Any, seconds: float = 10.0) -> None:
