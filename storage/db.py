@@ -26,6 +26,7 @@ from tortoise.exceptions import OperationalError as TortoiseOperationalError
 from tortoise.migrations.api import migrate as tortoise_migrate
 
 from storage.files import private_dir
+from storage.sqlite import private_database
 
 log = logging.getLogger(__name__)
 
@@ -189,12 +190,14 @@ async def _opening(url: str) -> AsyncIterator[None]:
 
 def ensure_sqlite_dir(url: str) -> None:
     """Create the folder of a SQLite file so a fresh checkout starts without set-up (0700:
-    the database is nobody else's business; the file itself is created 0600)."""
+    the database is nobody else's business), and the file itself (0600). An OSError says
+    either cannot be made."""
     if not is_sqlite(url):
         return
     path = url[len("sqlite://") :].split("?", 1)[0]
-    if path and path != ":memory:":
+    if path and path != ":memory:" and not path.startswith("file:"):
         private_dir(Path(path).parent)
+        private_database(path)
 
 
 # For `tortoise makemigrations` (pyproject [tool.tortoise]): models only, the URL is not used.

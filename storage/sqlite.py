@@ -13,6 +13,7 @@ check. Configured as ``{"engine": "storage.sqlite", ...}`` by ``storage.db.torto
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sqlite3
 import threading
@@ -54,7 +55,8 @@ class SqliteClient(TortoiseSqliteClient):
     async def create_connection(self, with_db: bool) -> None:
         if self._connection:
             return
-        _private_database(self.filename)
+        with contextlib.suppress(OSError):  # storage.db.ensure_sqlite_dir said it already
+            private_database(self.filename)
         # As Tortoise's own, but usable from the event loop's thread too.
         self._connection = await aiosqlite.connect(
             self.filename, isolation_level=None, check_same_thread=False
@@ -85,9 +87,13 @@ class SqliteClient(TortoiseSqliteClient):
             conn.execute(f"PRAGMA busy_timeout = {self.busy_timeout}")
 
 
-def _private_database(filename: str) -> None:
+def private_database(filename: str) -> None:
     """The database file readable by its owner only: created 0600 (SQLite gives its -wal and
-    -shm files the database's mode), and an existing one (or those) made so if looser."""
+    -shm files the database's mode), and an existing one (or those) made so if looser.
+
+    An OSError says the file cannot be created there: raised before Tortoise opens the
+    database, it stops start-up with that reason (inside Tortoise's connection lock, a failed
+    open would leave the lock held and the start-up waiting for good)."""
     if not filename or filename == ":memory:" or filename.startswith("file:"):
         return
     try:
