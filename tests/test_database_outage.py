@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -101,10 +102,24 @@ def _through(url: str, port: int) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
 
 
+# A network partition is PostgreSQL's (SQLite is a local file): these run on PostgreSQL only.
+pytestmark = pytest.mark.parametrize(
+    "db_url",
+    [
+        pytest.param(
+            "postgres",
+            marks=pytest.mark.skipif(
+                not os.environ.get("MSGCENTER_TEST_POSTGRES_URL"),
+                reason="MSGCENTER_TEST_POSTGRES_URL is not set",
+            ),
+        )
+    ],
+    indirect=True,
+)
+
+
 @pytest.fixture
 async def proxy(db_url: str) -> AsyncIterator[SilentProxy]:
-    if not db_url.startswith(("postgres://", "postgresql://")):
-        pytest.skip("a network partition is PostgreSQL's (SQLite is a local file)")
     parts = urlsplit(db_url)
     running = SilentProxy((parts.hostname or "127.0.0.1", parts.port or 5432))
     await running.start()
