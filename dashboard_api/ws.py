@@ -12,7 +12,7 @@ socket closes (4001) when its token expires, and with GOING_AWAY at shutdown.
 A socket's rights are those of its token: when its user is deactivated, changes role or
 password (``Staff.update`` increments the user's ``token_version`` and the change is
 published on the bus, so every process hears it), the user's sockets stop at once and
-close with 4001 "session ended": the console logs in again. A sweep every few seconds
+close with 4001 "session ended": the console logs in again. A sweep every second
 catches changes made without the bus (the CLI, SQL). Replays are paged, bounded in length
 (a longer gap gets ``resync``) and in how many run at once, per user and in all. Client
 frames are rate-limited: the excess is dropped, a flood closes the socket (1008).
@@ -88,7 +88,7 @@ class Sockets:
         self.max_replays = 4  # in all: more wait their turn
         self.frame_rate = (4.0, 8.0)  # client frames a second, burst: more are dropped
         self.flood_rate = (1.0, 20.0)  # dropped frames a second, burst: more close (1008)
-        self.sweep_every = 5.0  # seconds between checks of the users in the database
+        self.sweep_every = 1.0  # seconds between checks of the users in the database (one query)
         self._replay_slots: asyncio.Semaphore | None = None
         self._watching: EventBus | None = None
         self._sweeping: asyncio.Task[None] | None = None
@@ -136,7 +136,7 @@ class Sockets:
         session.subscription.close()  # its pump stops, then closes the socket
 
     async def _sweep(self) -> None:
-        """Every few seconds, one query: end the sessions whose user is gone, inactive, or
+        """Every second, one query: end the sessions whose user is gone, inactive, or
         has another role or token version than the session began with (changes made
         where the bus does not reach, e.g. ``msgcenter user deactivate``)."""
         while True:
