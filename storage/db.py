@@ -26,6 +26,7 @@ from tortoise.exceptions import OperationalError as TortoiseOperationalError
 from tortoise.migrations.api import migrate as tortoise_migrate
 
 from storage.files import private_dir
+from storage.postgres import caused_by
 from storage.sqlite import private_database
 
 log = logging.getLogger(__name__)
@@ -151,14 +152,7 @@ UNREACHABLE: tuple[type[BaseException], ...] = (
 def unreachable(exc: BaseException) -> bool:
     """True when ``exc`` (or what caused it) says the database did not answer or cannot be
     reached: worth trying again later, unlike a failing statement."""
-    seen: BaseException | None = exc
-    for _ in range(5):
-        if seen is None:
-            return False
-        if isinstance(seen, UNREACHABLE):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
+    return caused_by(exc, UNREACHABLE)
 
 
 # What opening a database raises when the server, the database or the login is wrong.

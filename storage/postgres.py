@@ -52,15 +52,22 @@ class _Transaction(TransactionContextPooled):
         await super().__aexit__(exc_type, exc_val, exc_tb)
 
 
-def _timed_out(exc: BaseException) -> bool:
+def caused_by(
+    exc: BaseException, kinds: type[BaseException] | tuple[type[BaseException], ...]
+) -> bool:
+    """True when ``exc``, or one of the (up to five) exceptions that caused it, is a ``kinds``."""
     seen: BaseException | None = exc
     for _ in range(5):
         if seen is None:
             return False
-        if isinstance(seen, TimeoutError):
+        if isinstance(seen, kinds):
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+def _timed_out(exc: BaseException) -> bool:
+    return caused_by(exc, TimeoutError)
 
 
 class AsyncpgClient(TortoiseAsyncpgClient):

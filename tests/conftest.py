@@ -19,6 +19,7 @@ import pytest
 import redis.asyncio
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
+from connectors.mock.smtp import MockSmtp
 from connectors.mock.whatsapp import MockWhatsApp
 from msgcenter import demo
 from msgcenter.cli import new_event_loop
@@ -222,3 +223,12 @@ async def wa(
     """The service with its WhatsApp channel pointed at ``mock``, and clients for both."""
     # In this order, the service stops before its database is dropped and the mock last.
     return await start_whatsapp(mock, aiohttp_client, db_url, tmp_path)
+
+
+@pytest.fixture
+async def relay() -> AsyncIterator[MockSmtp]:
+    """The mock SMTP relay (outbound mail) on 127.0.0.1."""
+    mock = MockSmtp()
+    await mock.start()
+    yield mock
+    await mock.stop()

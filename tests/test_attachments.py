@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import stat
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +23,6 @@ from tests.whatsapp_support import WhatsApp
 
 ADDRESS = "support@support.example.com"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
-
-
-@pytest.fixture
-async def relay() -> AsyncIterator[MockSmtp]:
-    mock = MockSmtp()
-    await mock.start()
-    yield mock
-    await mock.stop()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ SMTP sink, which records them.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, TypeVar
@@ -48,14 +48,6 @@ def email_section(relay_port: int, **extra: Any) -> dict[str, Any]:
         "max_message_bytes": MAX_BYTES,
         **extra,
     }
-
-
-@pytest.fixture
-async def relay() -> AsyncIterator[MockSmtp]:
-    mock = MockSmtp()
-    await mock.start()
-    yield mock
-    await mock.stop()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from email.policy import SMTP
 from pathlib import Path
 from typing import Any
@@ -51,14 +51,6 @@ def zone(key: tuple[bytes, str]) -> Iterator[DnsStandIn]:
     )
     with dns_standin(records) as served:
         yield served
-
-
-@pytest.fixture
-async def relay() -> AsyncIterator[MockSmtp]:
-    mock = MockSmtp()
-    await mock.start()
-    yield mock
-    await mock.stop()
 
 
 @pytest.fixture

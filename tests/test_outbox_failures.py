@@ -4,7 +4,6 @@ the outbox never spins on it (issue 16, item 4)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -25,14 +24,6 @@ from tests.support import Api, make_settings
 
 ADDRESS = "support@support.example.com"
 NBSP = "a@b\u00a0.com"  # a non-breaking space: aiosmtplib refuses it (ValueError)
-
-
-@pytest.fixture
-async def relay() -> AsyncIterator[MockSmtp]:
-    mock = MockSmtp()
-    await mock.start()
-    yield mock
-    await mock.stop()
 
 
 @pytest.fixture
