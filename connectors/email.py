@@ -98,7 +98,6 @@ class EmailConfig:
     port: int = 2525
     hostname: str = "localhost"
     max_message_bytes: int = 10 * 1024 * 1024
-    data_dir: Path = Path("data")
     attachments_dir: Path = Path("data/attachments")  # the file store's root (storage.files)
     auth_users: Mapping[str, str] = field(default_factory=dict)
     auth_required: bool = False

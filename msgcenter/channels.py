@@ -115,7 +115,6 @@ def _email(settings: Settings, sink: Sink) -> Connector | None:
         port=email.port,
         hostname=email.hostname,
         max_message_bytes=email.max_message_bytes,
-        data_dir=data_dir,
         attachments_dir=data_dir / email.attachments_dir,
         auth_users={user: pw.get_secret_value() for user, pw in email.auth_users.items()},
         auth_required=email.auth_required,

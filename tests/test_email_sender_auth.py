@@ -233,7 +233,7 @@ async def test_trust_upstream_takes_the_upstreams_word_over_smtp(
     )
     config = EmailConfig(
         address=ADDRESS, domains=("support.example.com",), port=0, hostname="mx.test",
-        data_dir=tmp_path, attachments_dir=tmp_path / "attachments", sender_auth=auth,
+        attachments_dir=tmp_path / "attachments", sender_auth=auth,
     )  # fmt: skip
     connector = EmailConnector(config, sink)
     await connector.start()

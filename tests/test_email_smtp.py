@@ -124,7 +124,6 @@ async def test_a_failing_store_answers_451_and_leaves_no_files(tmp_path: Path) -
         domains=("support.example.com",),
         port=0,
         hostname="mx.test",
-        data_dir=tmp_path,
         attachments_dir=tmp_path / "attachments",
     )
     connector = EmailConnector(config, sink)
@@ -149,7 +148,6 @@ async def test_stopping_closes_sessions_that_are_still_open(tmp_path: Path) -> N
         address=ADDRESS,
         domains=("support.example.com",),
         port=0,
-        data_dir=tmp_path,
         attachments_dir=tmp_path / "a",
     )
     connector = EmailConnector(config, BrokenSink())
