@@ -30,7 +30,7 @@ def seed_demo(mc: Msgcenter) -> None:
         "import asyncio\n"
         "from msgcenter.settings import load_settings\n"
         "from storage.db import Database\n"
-        "from handoff.staff import Passwords, Staff\n"
+        "from handoff.usecases.staff import Passwords, Staff\n"
         "from msgcenter import demo\n"
         "async def main():\n"
         "    s = load_settings(None)\n"

@@ -404,8 +404,8 @@ def compose_reply(
         raise DeliveryError(
             f"not a usable email address: {recipient!r}", retryable=False, code="bad_address"
         )
-    # A chat of an unverified sender (handoff.inbox): its display name and subject are whatever
-    # a stranger wrote (a phishing line), so a reply to that address repeats neither.
+    # A chat of an unverified sender (handoff.usecases.ingest): its display name and subject
+    # are whatever a stranger wrote (a phishing line), so a reply to that address repeats neither.
     unverified = message.chat_external_id.startswith(UNVERIFIED_PREFIX)
     name = "" if unverified else header_text(message.customer_name)
     try:

@@ -18,7 +18,7 @@ import jwt
 from aiohttp import web
 
 from dashboard_api.errors import ApiError
-from handoff.modes import Actor
+from handoff.domain.modes import Actor
 from storage.models import Role, User
 
 ALGORITHM = "HS256"

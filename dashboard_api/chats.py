@@ -10,10 +10,10 @@ from aiohttp import web
 from dashboard_api import schemas as s
 from dashboard_api.errors import ApiError
 from dashboard_api.routing import Call, Route, json_response
-from handoff.desk import ChatChange
-from handoff.errors import NotFound
-from handoff.modes import Action
-from handoff.queries import ChatFilter, Page
+from handoff.domain.errors import NotFound
+from handoff.domain.modes import Action
+from handoff.read.queries import ChatFilter, Page
+from handoff.usecases.desk import ChatChange
 from storage.models import Channel
 
 TAG = "chats"
@@ -85,7 +85,7 @@ async def create_chat(call: Call) -> web.Response:
 
 
 def _reached_at_an_address(body: s.CreateChat) -> bool:
-    """Whether the chat would be keyed on a provider address (see ``handoff.desk``): a
+    """Whether the chat would be keyed on a provider address (see ``handoff.usecases.desk``): a
     WhatsApp phone number or an email address, which another chat may already hold."""
     if body.channel == Channel.WHATSAPP:
         return any(ch.isdigit() for ch in body.customer_phone or "")

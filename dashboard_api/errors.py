@@ -9,8 +9,8 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from pydantic import ValidationError
 
-from handoff.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
-from handoff.modes import IllegalTransition
+from handoff.domain.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from handoff.domain.modes import IllegalTransition
 
 log = logging.getLogger(__name__)
 

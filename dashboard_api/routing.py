@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 from dashboard_api.auth import actor_for, bearer_token, user_for_token
 from dashboard_api.errors import ApiError, validation_details, validation_message
 from dashboard_api.typedefs import CONTEXT, ApiContext
-from handoff.modes import Actor
+from handoff.domain.modes import Actor
 from storage.models import User
 
 M = TypeVar("M", bound=BaseModel)

@@ -162,12 +162,12 @@ class ChatRow(Open):
 class Note(Open):
     """A system note about a change of mode or assignee, for dashboards to translate."""
 
-    action: str  # handoff.modes.Action: handoff, take_over, assign, claim, transfer, ...
+    action: str  # handoff.domain.modes.Action: handoff, take_over, assign, claim, transfer, ...
     by: str | None  # the acting person's name; None for the bot, the system, the customer
     by_kind: Literal["agent", "admin", "bot", "system", "customer"]
     to: str | None  # the chat's agent after the change (None: nobody)
     from_: str | None = Field(alias="from")  # the chat's agent before the change
-    reason: str | None  # a code of handoff.modes.REASONS, or None for free text
+    reason: str | None  # a code of handoff.domain.modes.REASONS, or None for free text
     reason_text: str | None  # the reason as recorded, in English
 
 

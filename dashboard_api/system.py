@@ -10,7 +10,7 @@ from aiohttp import web
 from dashboard_api import schemas as s
 from dashboard_api.routing import Call, Route, json_response
 from dashboard_api.typedefs import Unhealthy
-from handoff.events import BusDegraded
+from handoff.infra.bus import BusDegraded
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ from dashboard_api import schemas as s
 from dashboard_api.auth import account_key
 from dashboard_api.errors import ApiError
 from dashboard_api.routing import Call, Route, json_response
-from handoff.presence import HEARTBEAT_TTL
-from handoff.staff import NewUser, user_view
+from handoff.usecases.presence import HEARTBEAT_TTL
+from handoff.usecases.staff import NewUser, user_view
 
 TAG = "users"
 

@@ -38,9 +38,10 @@ from dashboard_api.auth import actor_for, user_for_token
 from dashboard_api.errors import ApiError
 from dashboard_api.routing import Call, Route
 from dashboard_api.typedefs import CONTEXT, ApiContext
-from handoff.errors import DomainError
-from handoff.eventlog import EventLog
-from handoff.events import SESSIONS_ENDED, Event, EventBus, Subscription
+from handoff.domain.errors import DomainError
+from handoff.domain.events import SESSIONS_ENDED, Event
+from handoff.infra.bus import EventBus, Subscription
+from handoff.infra.eventlog import EventLog
 from storage.models import Role, User
 
 log = logging.getLogger(__name__)

@@ -22,21 +22,22 @@ from connectors.base import (
     StatusUpdate,
     StorageUnavailable,
 )
-from handoff import events
-from handoff.assignment import Assigner
-from handoff.autopilot import Autopilot
-from handoff.desk import Desk
-from handoff.errors import Conflict
-from handoff.eventlog import EventLog
-from handoff.events import Event, EventBus
-from handoff.inbox import Inbox, Received
-from handoff.modes import Actor
-from handoff.outbox import Outbox
-from handoff.presence import MemoryPresence, Presence, PresenceStore
-from handoff.queries import ChatQueries
-from handoff.staff import Passwords, Staff
-from handoff.unit import Writer
-from handoff.views import Presenter, chat_audience
+from handoff.domain import events
+from handoff.domain.errors import Conflict
+from handoff.domain.events import Event
+from handoff.domain.modes import Actor
+from handoff.infra.bus import EventBus
+from handoff.infra.eventlog import EventLog
+from handoff.infra.writer import Writer
+from handoff.read.queries import ChatQueries
+from handoff.read.views import Presenter, chat_audience
+from handoff.usecases.assignment import Assigner
+from handoff.usecases.autopilot import Autopilot
+from handoff.usecases.delivery import Outbox
+from handoff.usecases.desk import Desk
+from handoff.usecases.ingest import Inbox, Received
+from handoff.usecases.presence import MemoryPresence, Presence, PresenceStore
+from handoff.usecases.staff import Passwords, Staff
 from storage.db import unreachable
 from storage.models import Chat, EarlyReceipt
 

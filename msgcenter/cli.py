@@ -19,8 +19,8 @@ from importlib.metadata import PackageNotFoundError, version
 import aiohttp
 from aiohttp import web
 
-from handoff.errors import DomainError, NotFound
-from handoff.staff import NewUser, Passwords, Staff
+from handoff.domain.errors import DomainError, NotFound
+from handoff.usecases.staff import NewUser, Passwords, Staff
 from msgcenter import demo as demo_data
 from msgcenter.logs import secrets_of, setup_logging
 from msgcenter.mocks import MockProviders, simulate, with_mocks

@@ -13,8 +13,8 @@ from tortoise import timezone
 from tortoise.transactions import in_transaction
 
 from bot.settings import BotSettings
-from handoff.staff import NewUser, Staff
-from handoff.views import preview
+from handoff.read.views import preview
+from handoff.usecases.staff import NewUser, Staff
 from storage.models import Channel, Chat, Message, Mode, Role, Sender, Status, User
 
 DEMO_USERS = (
@@ -116,7 +116,7 @@ async def _create_chat(demo: DemoChat, agent: User, start: datetime, hours: str)
         customer_address=demo.address,
         subject="Shipping question" if demo.channel == Channel.EMAIL else None,
         mode=demo.mode,
-        # As the seed's PATCH "online" would say it (handoff.views.online_until): John is
+        # As the seed's PATCH "online" would say it (handoff.read.views.online_until): John is
         # online when the demo starts; the others count from their last message.
         online=demo.online,
         online_set_at=timezone.now() if demo.online else None,

@@ -33,8 +33,8 @@ from prometheus_client import (
 
 from connectors.base import InboundEdit, InboundMessage, Sink, StatusUpdate
 from handoff.core import Core
-from handoff.inbox import Received
-from handoff.modes import Action, Transition
+from handoff.domain.modes import Action, Transition
+from handoff.usecases.ingest import Received
 from msgcenter.settings import MetricsSettings
 from storage.models import Chat, Mode
 

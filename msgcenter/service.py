@@ -27,13 +27,14 @@ from dashboard_api.errors import ApiError
 from dashboard_api.routing import Call, Route
 from dashboard_api.typedefs import ApiContext, HealthCheck, Unhealthy
 from dashboard_api.ws import SOCKETS
-from handoff.autopilot import ReplyLimit
 from handoff.core import Core, CoreSink
-from handoff.events import MESSAGE_CREATED, EventBus, MemoryEventBus
-from handoff.events_redis import RedisEventBus
-from handoff.presence import PresenceStore
-from handoff.presence_redis import RedisPresence
-from handoff.staff import Passwords
+from handoff.domain.events import MESSAGE_CREATED
+from handoff.infra.bus import EventBus, MemoryEventBus
+from handoff.infra.bus_redis import RedisEventBus
+from handoff.infra.presence_redis import RedisPresence
+from handoff.usecases.autopilot import ReplyLimit
+from handoff.usecases.presence import PresenceStore
+from handoff.usecases.staff import Passwords
 from msgcenter.channels import add_web_routes, build_connector, build_connectors, running
 from msgcenter.lease import Lease, leased
 from msgcenter.metrics import MeteredSink, Metrics, may_scrape, webhook_timer

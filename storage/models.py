@@ -84,7 +84,7 @@ class Chat(Model):
     mode = fields.CharEnumField(Mode, max_length=16, default=Mode.BOT)
     # Set through the API (the seed's PATCH ``online``): an explicit word on whether the
     # customer is online, which stands from ``online_set_at`` until the customer next writes
-    # (``handoff.views``: otherwise it is computed from ``last_customer_message_at``).
+    # (``handoff.read.views``: otherwise it is computed from ``last_customer_message_at``).
     online = fields.BooleanField(default=False)
     online_set_at = fields.DatetimeField(null=True)
     unread_count = fields.IntField(default=0)
@@ -102,14 +102,14 @@ class Chat(Model):
     activity_at = fields.DatetimeField()
     bot_fallbacks = fields.IntField(default=0)
     # The newest customer message the bot has answered: after a crash, a bot-mode chat whose
-    # newest customer message is newer than this one is answered again (handoff.autopilot).
+    # newest customer message is newer than this one is answered again (handoff.usecases.autopilot).
     bot_answered_id = fields.IntField(null=True)
     handoff_reason = fields.CharField(max_length=255, null=True)
-    # The reason's code (handoff.modes.REASONS), None for a reason that is free text only.
+    # The reason's code (handoff.domain.modes.REASONS), None for a reason that is free text only.
     handoff_reason_code = fields.CharField(max_length=32, null=True)
     # Email whose sender could not be authenticated (connectors.email_auth) gets a chat of its
-    # own, apart from the verified sender's (handoff.inbox); replies to it echo nothing the
-    # sender wrote (no display name, no subject) and the console marks it.
+    # own, apart from the verified sender's (handoff.usecases.ingest); replies to it echo
+    # nothing the sender wrote (no display name, no subject) and the console marks it.
     sender_unverified = fields.BooleanField(default=False, db_default=False)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
@@ -148,7 +148,7 @@ class Message(Model):
     error = fields.CharField(max_length=512, null=True)
     # A system note about a change of mode or assignee, structured so that dashboards can
     # say it in their reader's language: {"action", "by", "by_kind", "to", "from", "reason",
-    # "reason_text"} (``handoff.modes.note``); None for every other message.
+    # "reason_text"} (``handoff.domain.modes.note``); None for every other message.
     note: fields.Field[dict[str, Any] | None] = fields.JSONField(null=True)
     # An email's sender authentication (connectors.email_auth.SenderAuth.as_dict(): "result"
     # pass / fail / temperror, "reason", ...); None where nothing was checked.

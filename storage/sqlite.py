@@ -3,7 +3,7 @@
 aiosqlite runs every statement in a thread of its own. On the ingest path that costs more
 than the statements: the thread must win the GIL back from the event loop, which is busy
 with HTTP, before it can start (about 0.9 ms of a 2 ms batch, measured). So the writer's
-transaction (``handoff.rawsql``) runs its short statements right on the event loop's thread
+transaction (``storage.sql``) runs its short statements right on the event loop's thread
 and leaves only what waits on the disk, COMMIT and its fsync, to aiosqlite's thread, handed
 over with :func:`start_now`. Both use the one connection, never at the same time (Tortoise's
 lock is held by the transaction); this engine only opens it without sqlite3's same-thread

@@ -235,7 +235,7 @@ async def test_out_of_hours_the_handoff_says_when_a_human_is_back(
     assert isinstance(decision, Handoff)
     assert decision.reason.endswith("; outside business hours")
     assert decision.code == HandoffReason.CUSTOMER_ASKED
-    # Sent only if no agent online can take the chat (handoff.autopilot decides).
+    # Sent only if no agent online can take the chat (handoff.usecases.autopilot decides).
     assert decision.text is None and decision.away_text is not None
     assert f"An agent will reply {english};" in decision.away_text
     assert f"Tim kami akan membalas {indonesian};" in decision.away_text

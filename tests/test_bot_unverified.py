@@ -7,7 +7,7 @@ from pathlib import Path
 
 from bot import BotContext, Handoff, Reply
 from bot.rules import RulesBot
-from handoff.autopilot import ReplyLimit
+from handoff.usecases.autopilot import ReplyLimit
 from msgcenter.settings import load_settings
 
 CONFIG = Path(__file__).resolve().parent.parent / "config.toml"

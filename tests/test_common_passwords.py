@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from handoff.staff import COMMON_PASSWORDS, is_common_password
+from handoff.usecases.staff import COMMON_PASSWORDS, is_common_password
 from storage.models import User
 from tests.support import Api
 from tests.test_cli import run

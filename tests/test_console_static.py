@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from dashboard_api.console import STATIC_DIR
-from handoff.modes import TABLE
+from handoff.domain.modes import TABLE
 from tests.support import Api
 
 VENDOR = STATIC_DIR / "vendor"  # third-party files, unchanged (tests/test_api_docs.py)

@@ -18,7 +18,7 @@ import pytest
 from aiohttp import web
 
 from connectors.mock.whatsapp import MockWhatsApp
-from handoff.autopilot import ANSWERING
+from handoff.usecases.autopilot import ANSWERING
 from storage.models import Chat, ChatTransition, Message
 from tests.support import Api, ClientFactory
 from tests.whatsapp_support import WhatsApp, eventually, start_whatsapp

@@ -20,7 +20,7 @@ import pytest
 from connectors.base import OutboundMessage
 from connectors.email import EmailConnector
 from connectors.mock.smtp import MockSmtp, SentMail, compose_customer_mail
-from handoff.outbox import RetryPolicy
+from handoff.usecases.delivery import RetryPolicy
 from msgcenter.service import file_store
 from msgcenter.settings import Settings
 from storage.models import Message

@@ -23,7 +23,7 @@ from connectors.base import InboundMessage
 from connectors.email import EmailConfig, EmailConnector
 from connectors.email_auth import AuthConfig
 from connectors.mock.smtp import MockSmtp, compose_customer_mail
-from handoff.outbox import RetryPolicy
+from handoff.usecases.delivery import RetryPolicy
 from msgcenter.settings import Settings
 from tests.dns_standin import DnsStandIn, dns_standin, rsa_key
 from tests.support import Api, make_settings

@@ -13,9 +13,10 @@ import aiohttp
 import pytest
 
 from connectors.base import InboundMessage
-from handoff.events import Audience, BusDegraded, Event, Subscription
-from handoff.events_redis import RedisEventBus
-from handoff.presence_redis import RedisPresence
+from handoff.domain.events import Audience, Event
+from handoff.infra.bus import BusDegraded, Subscription
+from handoff.infra.bus_redis import RedisEventBus
+from handoff.infra.presence_redis import RedisPresence
 from msgcenter import demo
 from msgcenter.service import SERVICE, Service, build_app
 from storage.models import EventRecord

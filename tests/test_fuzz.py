@@ -22,7 +22,7 @@ from connectors.mock.smtp import compose_customer_mail
 from connectors.mock.telegram import MockTelegram
 from connectors.mock.whatsapp import customer_payload, encode, sign, status_payload
 from connectors.whatsapp_webhook import PayloadError, parse_webhook
-from handoff.outbox import RetryPolicy
+from handoff.usecases.delivery import RetryPolicy
 from msgcenter import demo
 from msgcenter.service import SERVICE, build_app
 from storage.models import Chat, Message

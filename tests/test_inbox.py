@@ -8,8 +8,8 @@ import contextlib
 import pytest
 
 from connectors.base import Attachment, InboundMessage
-from handoff import events
-from handoff.inbox import QUIET, Received
+from handoff.domain import events
+from handoff.usecases.ingest import QUIET, Received
 from storage.models import Chat, ChatTransition, Message, Mode
 from tests.support import Api
 

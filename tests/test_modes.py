@@ -7,7 +7,7 @@ import re
 import pytest
 
 from bot import HandoffReason
-from handoff.modes import (
+from handoff.domain.modes import (
     AUTOMATIC,
     BOT,
     CUSTOMER,

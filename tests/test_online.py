@@ -13,7 +13,7 @@ from typing import Any
 from tortoise import timezone
 
 from connectors.base import InboundMessage
-from handoff.views import ONLINE_WINDOW, online_until
+from handoff.read.views import ONLINE_WINDOW, online_until
 from storage.models import Chat
 from tests.support import Api
 

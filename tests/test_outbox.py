@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from connectors.mock.whatsapp import MockWhatsApp
-from handoff.outbox import RetryPolicy
+from handoff.usecases.delivery import RetryPolicy
 from storage.models import EarlyReceipt, Message
 from tests.support import ClientFactory
 from tests.whatsapp_support import eventually, sends_of, start_whatsapp

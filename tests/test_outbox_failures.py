@@ -16,7 +16,7 @@ from connectors.base import OutboundMessage
 from connectors.email import EmailConnector
 from connectors.email_address import usable_address
 from connectors.mock.smtp import MockSmtp
-from handoff.outbox import Outbox, RetryPolicy
+from handoff.usecases.delivery import Outbox, RetryPolicy
 from msgcenter.settings import Settings
 from storage.models import Channel, Chat, Message, Mode
 from tests.fakes import QUIET_BOT

@@ -67,7 +67,7 @@ PATTERNS = product_patterns()
 
 def test_the_audit_finds_the_patterns_it_is_about() -> None:
     assert "connectors.email_parse._ATTRIBUTION" in PATTERNS
-    assert "handoff.staff.EMAIL" in PATTERNS
+    assert "handoff.usecases.staff.EMAIL" in PATTERNS
     assert len(PATTERNS) >= 15
 
 

@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connectors.base import InboundMessage
-from handoff import modes
-from handoff.errors import DomainError
-from handoff.modes import TABLE, Action, Actor
+from handoff.domain import modes
+from handoff.domain.errors import DomainError
+from handoff.domain.modes import TABLE, Action, Actor
 from storage.models import Chat, ChatTransition, Mode, User
 from tests.support import Api
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from tortoise import Tortoise
 
-from handoff import rawsql
 from msgcenter.service import build_service
 from msgcenter.settings import Settings, build_settings
+from storage import sql as rawsql
 from storage.db import Database
 from storage.models import User
 from storage.sqlite import JOURNAL_SIZE_LIMIT, START_WAIT, start_now

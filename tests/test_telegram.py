@@ -21,7 +21,7 @@ from connectors.base import InboundEdit, InboundMessage, StatusUpdate
 from connectors.mock.telegram import MockTelegram, stable_id
 from connectors.telegram import SECRET_HEADER, WEBHOOK_PATH, TelegramConfig, TelegramConnector
 from connectors.text import split_text
-from handoff.outbox import RetryPolicy
+from handoff.usecases.delivery import RetryPolicy
 from msgcenter import demo
 from msgcenter.service import SERVICE, build_app
 from msgcenter.settings import SettingsError

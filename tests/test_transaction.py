@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 from tortoise.transactions import in_transaction
 
-from handoff import rawsql
+from storage import sql as rawsql
 from storage.models import User
 from tests.support import Api
 

@@ -9,7 +9,7 @@ import pytest
 from tortoise import timezone
 
 from connectors.whatsapp import WINDOW_PASSED, WINDOW_RULE
-from handoff.outbox import RetryPolicy
+from handoff.usecases.delivery import RetryPolicy
 from storage.models import Chat, Message
 from tests.whatsapp_support import (
     FAST,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from handoff.unit import Unit
+from handoff.infra.writer import Unit
 from storage.models import User
 from tests.support import Api
 

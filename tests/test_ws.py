@@ -13,8 +13,9 @@ import pytest
 from aiohttp import WSMsgType
 
 from connectors.base import Attachment, InboundMessage
-from handoff.eventlog import both
-from handoff.events import Audience, Event, MemoryEventBus
+from handoff.domain.events import Audience, Event
+from handoff.infra.bus import MemoryEventBus
+from handoff.infra.eventlog import both
 from storage.models import EventRecord, User
 from tests.support import TEST_SECRET, Api
 

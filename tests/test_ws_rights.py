@@ -15,7 +15,7 @@ from aiohttp import WSMsgType
 
 from connectors.base import InboundMessage
 from dashboard_api.ws import SOCKETS
-from handoff.staff import Passwords, Staff
+from handoff.usecases.staff import Passwords, Staff
 from storage.models import User
 from tests.support import Api
 

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import aiohttp
 
 from connectors.mock.whatsapp import MockWhatsApp, encode, sign
-from handoff.outbox import RetryPolicy
+from handoff.usecases.delivery import RetryPolicy
 from msgcenter import demo
 from msgcenter.service import SERVICE, Service, build_app
 from tests.fakes import QUIET_BOT

@@ -23,7 +23,7 @@ from tests.console.support import (
 def test_offered_actions_are_exactly_what_the_mode_table_and_its_guards_allow(
     console: Console,
 ) -> None:
-    from handoff.modes import Action, Actor, IllegalTransition, plan
+    from handoff.domain.modes import Action, Actor, IllegalTransition, plan
     from storage.models import Mode
 
     me, other, third = 2, 3, 4
@@ -60,7 +60,7 @@ def test_offered_actions_are_exactly_what_the_mode_table_and_its_guards_allow(
                      to_agent_id=target)  # fmt: skip
             except IllegalTransition:
                 continue
-            # Who may touch it (handoff.desk.writable_chat), and the console's choice:
+            # Who may touch it (handoff.usecases.desk.writable_chat), and the console's choice:
             # admins assign, agents transfer.
             if not admin and assignee != me and action != Action.CLAIM:
                 continue

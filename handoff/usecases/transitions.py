@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from handoff.modes import Action, Transition, describe, note
-from handoff.staff import Staff
-from handoff.views import preview
+from handoff.domain.modes import Action, Transition, describe, note
+from handoff.read.views import preview
+from handoff.usecases.staff import Staff
 from storage.models import Chat, ChatTransition, Message, Mode, Sender, Status
 
 

@@ -1,7 +1,7 @@
 """Who is online: an agent is online while a dashboard socket is open or heartbeats come.
 
 The store says who is online (in memory for one process; Redis for several,
-``handoff.presence_redis``);
+``handoff.infra.presence_redis``);
 :class:`Presence` turns changes into ``presence.updated`` events and tells
 listeners (automatic assignment) when someone comes online.
 """
@@ -17,9 +17,9 @@ from typing import Protocol
 
 from tortoise import timezone
 
-from handoff import events
-from handoff.events import Audience, Event
-from handoff.unit import Unit, Writer
+from handoff.domain import events
+from handoff.domain.events import Audience, Event
+from handoff.infra.writer import Unit, Writer
 from storage.models import User
 
 log = logging.getLogger(__name__)

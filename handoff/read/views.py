@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from handoff.events import Audience
+from handoff.domain.events import Audience
 from storage.models import Channel, Chat, Message, Mode
 
 CHAT_FIELDS = (
@@ -152,9 +152,10 @@ class Presenter:
             "queued": row["mode"] == Mode.AGENT and agent_id is None,
             "queued_at": self.when(row["queued_at"]) if agent_id is None else None,
             "handoff_reason": row["handoff_reason"],
-            # Its code (handoff.modes.REASONS) for dashboards to translate; None: free text.
+            # Its code (handoff.domain.modes.REASONS) for dashboards to translate; None: free text.
             "handoff_reason_code": row["handoff_reason_code"],
-            # Email whose sender could not be authenticated: a chat of its own (handoff.inbox).
+            # Email whose sender could not be authenticated: a chat of its own
+            # (handoff.usecases.ingest).
             "sender_unverified": bool(row.get("sender_unverified")),
             "subject": row["subject"],
             "phone": row["customer_phone"],
@@ -194,7 +195,7 @@ class Presenter:
             "agent_id": row["agent_id"],
             "attachments": row["attachments"] or [],
             "error": row["error"],
-            # A system note about a transition, as data (handoff.modes.note); else None.
+            # A system note about a transition, as data (handoff.domain.modes.note); else None.
             "note": row.get("note"),
             # Email: how the sender was authenticated (connectors.email_auth), None where
             # nothing was checked; sender_unverified when that did not confirm the sender.

@@ -1,9 +1,5 @@
-"""Domain events and the EventBus that carries them to listeners (WebSockets, workers).
-
-Events are created inside a write (see ``handoff.unit``) and published only
-after the transaction that made them has committed. Each event says who may
-see it, so a transport can filter without touching the database.
-"""
+"""The EventBus that carries committed events to listeners (WebSockets, workers), and its
+in-process implementation (``handoff.infra.bus_redis`` carries them across processes)."""
 
 from __future__ import annotations
 
@@ -11,48 +7,11 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
+
+from handoff.domain.events import Event
 
 log = logging.getLogger(__name__)
-
-CHAT_CREATED = "chat.created"
-CHAT_UPDATED = "chat.updated"
-CHAT_READ = "chat.read"
-CHAT_TYPING = "chat.typing"
-MESSAGE_CREATED = "message.created"
-MESSAGE_UPDATED = "message.updated"
-PRESENCE_UPDATED = "presence.updated"
-HANDOFF = "chat.handoff"
-# Not for dashboards: a user's tokens older than ``data["version"]`` no longer hold (they were
-# deactivated, their role or password changed). Carried by the bus to every process, whose
-# WebSockets of that user close; never sent to a client, never logged.
-SESSIONS_ENDED = "user.sessions_ended"
-
-
-@dataclass(frozen=True, slots=True)
-class Audience:
-    """Who may see an event besides admins (who see everything)."""
-
-    agent_ids: frozenset[int] = frozenset()
-    queue: bool = False  # the chat waits in the queue: every agent may see it
-    everyone: bool = False  # not about one chat (e.g. presence)
-
-    def admits(self, user_id: int, is_admin: bool) -> bool:
-        return is_admin or self.everyone or self.queue or user_id in self.agent_ids
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    type: str
-    chat_id: int | None
-    data: dict[str, Any]
-    audience: Audience = field(default_factory=Audience)
-    seq: int | None = None  # set by the event log; None for passing signals (typing)
-
-    def frame(self) -> dict[str, Any]:
-        """The wire form: ``{"type", "seq", "chat_id", "data"}``."""
-        return {"type": self.type, "seq": self.seq, "chat_id": self.chat_id, "data": self.data}
 
 
 class Subscription:

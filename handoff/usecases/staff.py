@@ -20,8 +20,8 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.functions import Count
 
-from handoff.errors import Conflict, Invalid, NotFound
-from handoff.events import SESSIONS_ENDED, Audience, Event
+from handoff.domain.errors import Conflict, Invalid, NotFound
+from handoff.domain.events import SESSIONS_ENDED, Audience, Event
 from storage.models import Chat, Mode, Role, User
 
 USERNAME = re.compile(r"^[A-Za-z0-9_.-]{2,64}$")

@@ -28,11 +28,11 @@ from typing import Any
 from tortoise import timezone
 from tortoise.functions import Max, Min
 
-from handoff import rawsql
-from handoff.events import MESSAGE_CREATED, Audience, Event
-from handoff.locks import EVENT_LOG, exclusive
-from handoff.staff import Staff
-from handoff.views import CHAT_FIELDS, MESSAGE_FIELDS, Presenter, row_audience
+from handoff.domain.events import MESSAGE_CREATED, Audience, Event
+from handoff.infra.locks import EVENT_LOG, exclusive
+from handoff.read.views import CHAT_FIELDS, MESSAGE_FIELDS, Presenter, row_audience
+from handoff.usecases.staff import Staff
+from storage import sql as rawsql
 from storage.models import Chat, EventRecord, Message
 
 REF = "$ref"  # the stored data of an event kept as a reference: {"$ref": {"message": id}}

@@ -22,7 +22,7 @@ from typing import TypeVar
 
 from redis.exceptions import RedisError
 
-from handoff.events_redis import redis_client
+from handoff.infra.bus_redis import redis_client
 
 log = logging.getLogger(__name__)
 

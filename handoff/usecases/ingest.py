@@ -30,13 +30,11 @@ from tortoise import timezone
 from tortoise.exceptions import IntegrityError
 
 from connectors.base import InboundEdit, InboundMessage, unverified_chat_id
-from handoff import events, modes, rawsql
-from handoff.events import Event
-from handoff.records import record_transition
-from handoff.sanitize import clean, clean_tree
-from handoff.staff import Staff
-from handoff.unit import Unit, Writer
-from handoff.views import (
+from handoff.domain import events, modes
+from handoff.domain.events import Event
+from handoff.domain.sanitize import clean, clean_tree
+from handoff.infra.writer import Unit, Writer
+from handoff.read.views import (
     Presenter,
     chat_audience,
     chat_values,
@@ -44,6 +42,9 @@ from handoff.views import (
     preview,
     row_audience,
 )
+from handoff.usecases.staff import Staff
+from handoff.usecases.transitions import record_transition
+from storage import sql as rawsql
 from storage.models import Chat, Message, Mode, Sender, Status
 
 log = logging.getLogger(__name__)
@@ -399,7 +400,7 @@ def _ingest_plan(
     """Store each message unless it is a repeat (chat found or created, message inserted,
     counted on the chat). Stops after a message to a closed chat: it must be reopened first.
     A message that joins someone else's chat by reference (``own`` False) leaves that chat's
-    customer name alone. Pure: runs in SQLite's thread (see ``handoff.rawsql``)."""
+    customer name alone. Pure: runs in SQLite's thread (see ``storage.sql``)."""
     outcomes: list[_Outcome] = []
     known: dict[tuple[str, str], int] = {}
     for inbound, chat_id, mine in zip(messages, cached, own, strict=True):

@@ -24,13 +24,14 @@ from typing import Any
 from tortoise import timezone
 
 from connectors.base import Attachment, Connector, DeliveryError, OutboundMessage, StatusUpdate
-from handoff import events, rawsql
-from handoff.errors import Conflict, NotFound
-from handoff.events import Audience, Event
-from handoff.modes import Actor
-from handoff.sanitize import clean, clean_optional
-from handoff.unit import Unit, Writer
-from handoff.views import Presenter, chat_audience, message_values, row_audience
+from handoff.domain import events
+from handoff.domain.errors import Conflict, NotFound
+from handoff.domain.events import Audience, Event
+from handoff.domain.modes import Actor
+from handoff.domain.sanitize import clean, clean_optional
+from handoff.infra.writer import Unit, Writer
+from handoff.read.views import Presenter, chat_audience, message_values, row_audience
+from storage import sql as rawsql
 from storage.models import Chat, Message, Mode, Sender, Status
 
 log = logging.getLogger(__name__)
@@ -322,7 +323,7 @@ class Outbox:
     async def _statuses_merged(
         self, units: Sequence[Unit], batches: Sequence[list[tuple[str, str, str | None]]]
     ) -> list[None]:
-        """Several webhooks' receipts in one savepoint and one plan (see ``handoff.rawsql``)."""
+        """Several webhooks' receipts in one savepoint and one plan (see ``storage.sql``)."""
         flat = [item for batch in batches for item in batch]
         changed, audiences = await rawsql.run(_status_plan(flat))
         index = 0

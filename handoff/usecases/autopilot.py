@@ -36,14 +36,15 @@ from typing import Any
 from tortoise import timezone
 
 from bot import Bot, BotContext, Decision, Handoff, HandoffReason, Reply, Silence
-from handoff import events, modes, rawsql
-from handoff.assignment import room_for_one_more
-from handoff.desk import Desk
-from handoff.events import Event
-from handoff.inbox import Received
-from handoff.modes import Action
-from handoff.unit import Unit, Writer
-from handoff.views import preview, row_audience
+from handoff.domain import events, modes
+from handoff.domain.events import Event
+from handoff.domain.modes import Action
+from handoff.infra.writer import Unit, Writer
+from handoff.read.views import preview, row_audience
+from handoff.usecases.assignment import room_for_one_more
+from handoff.usecases.desk import Desk
+from handoff.usecases.ingest import Received
+from storage import sql as rawsql
 from storage.models import Chat, Message, Mode, Sender, Status
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,8 @@ class Autopilot:
         self.replies = 0
         self.handoffs = 0
         self.on_decision: list[Callable[[Received, Decision, float], None]] = []
-        # Who is online (handoff.presence); None: nobody is known to be, an away_text is sent.
+        # Who is online (handoff.usecases.presence); None: nobody is known to be, an away_text
+        # is sent.
         self.who_is_online: Callable[[], Awaitable[set[int]]] | None = None
         # Automatic answers per address (email); None: no limit.
         self.reply_limit: ReplyLimit | None = None
@@ -367,7 +369,7 @@ def _reply_plan(
     replies: Sequence[tuple[int, int | None, Reply]], now: datetime
 ) -> rawsql.Plan[list[tuple[dict[str, Any], int] | None]]:
     """Queue each answer unless a human took the chat meanwhile: the chat updated (only while
-    in bot mode) and read back, then the message inserted. Pure (see ``handoff.rawsql``)."""
+    in bot mode) and read back, then the message inserted. Pure (see ``storage.sql``)."""
     outcomes: list[tuple[dict[str, Any], int] | None] = []
     attachments = rawsql.db_value(Message, "attachments", [])
     for chat_id, answered, decision in replies:

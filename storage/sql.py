@@ -221,7 +221,7 @@ def instance(model: type[M], row: dict[str, Any]) -> M:
 
 def values(model: type[Model], row: dict[str, Any]) -> dict[str, Any]:
     """A row (database column names) with its times as aware datetimes, without a model
-    instance: what :mod:`handoff.views` formats. Enums and booleans stay as stored (text, 0/1).
+    instance: what :mod:`handoff.read.views` formats. Enums and booleans stay as stored (text, 0/1).
 
     SQLite returns times as text; they are read with ``datetime.fromisoformat`` (C, ten times
     faster than the ORM's parser; the same instant, in UTC).

@@ -29,9 +29,10 @@ from typing import Any, TypeVar
 
 from tortoise.transactions import in_transaction
 
-from handoff import rawsql
-from handoff.eventlog import EventLog
-from handoff.events import Event, EventBus
+from handoff.domain.events import Event
+from handoff.infra.bus import EventBus
+from handoff.infra.eventlog import EventLog
+from storage import sql as rawsql
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """What people do with chats: reply, assign, transfer, claim, pause, close, read.
 
 Each method is one writer operation: it loads the chat, checks that the actor
-may touch it, plans the change with ``handoff.modes``, applies it, records it
+may touch it, plans the change with ``handoff.domain.modes``, applies it, records it
 and emits the events; nothing is written when any check fails.
 """
 
@@ -16,17 +16,17 @@ from typing import Any
 from tortoise import timezone
 
 from connectors.base import Attachment
-from handoff import events, modes
-from handoff.errors import Conflict, Forbidden, Invalid, NotFound
-from handoff.events import Event
-from handoff.locks import ASSIGNMENT, exclusive
-from handoff.modes import Action, Actor, ActorKind, Transition
-from handoff.queries import can_read
-from handoff.records import record_transition
-from handoff.sanitize import clean, clean_tree
-from handoff.staff import OPEN_MODES, Staff
-from handoff.unit import Unit, Writer
-from handoff.views import Presenter, chat_audience, chat_values, message_values, preview
+from handoff.domain import events, modes
+from handoff.domain.errors import Conflict, Forbidden, Invalid, NotFound
+from handoff.domain.events import Event
+from handoff.domain.modes import Action, Actor, ActorKind, Transition
+from handoff.domain.sanitize import clean, clean_tree
+from handoff.infra.locks import ASSIGNMENT, exclusive
+from handoff.infra.writer import Unit, Writer
+from handoff.read.queries import can_read
+from handoff.read.views import Presenter, chat_audience, chat_values, message_values, preview
+from handoff.usecases.staff import OPEN_MODES, Staff
+from handoff.usecases.transitions import record_transition
 from storage.models import Channel, Chat, Message, Mode, Sender, Status, User
 
 log = logging.getLogger(__name__)

@@ -16,10 +16,10 @@ from typing import Any
 
 from tortoise.expressions import Q, Subquery
 
-from handoff.errors import Forbidden, Invalid, NotFound
-from handoff.modes import Actor
-from handoff.staff import Staff
-from handoff.views import CHAT_FIELDS, MESSAGE_FIELDS, Presenter, chat_values
+from handoff.domain.errors import Forbidden, Invalid, NotFound
+from handoff.domain.modes import Actor
+from handoff.read.views import CHAT_FIELDS, MESSAGE_FIELDS, Presenter, chat_values
+from handoff.usecases.staff import Staff
 from storage.models import Chat, Message, Mode
 
 MAX_LIMIT = 200

@@ -30,8 +30,9 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from handoff.eventlog import audience_dict, audience_of
-from handoff.events import BusDegraded, Event, MemoryEventBus, Subscription, Watcher
+from handoff.domain.events import Event
+from handoff.infra.bus import BusDegraded, MemoryEventBus, Subscription, Watcher
+from handoff.infra.eventlog import audience_dict, audience_of
 
 log = logging.getLogger(__name__)
 

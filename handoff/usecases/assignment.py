@@ -22,13 +22,13 @@ from datetime import datetime
 from tortoise import timezone
 from tortoise.functions import Count
 
-from handoff import modes
-from handoff.desk import Desk
-from handoff.locks import ASSIGNMENT, exclusive
-from handoff.modes import Action, Transition
-from handoff.presence import Presence
-from handoff.staff import OPEN_MODES
-from handoff.unit import Unit, Writer
+from handoff.domain import modes
+from handoff.domain.modes import Action, Transition
+from handoff.infra.locks import ASSIGNMENT, exclusive
+from handoff.infra.writer import Unit, Writer
+from handoff.usecases.desk import Desk
+from handoff.usecases.presence import Presence
+from handoff.usecases.staff import OPEN_MODES
 from storage.models import Chat, Mode, Role, User
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,1 @@
+"""Domain rules: the mode table, who may see what, domain errors, events."""
