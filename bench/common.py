@@ -1,6 +1,10 @@
 """Shared pieces of the benchmarks: start msgcenter / the mock / the seed / a bare handler,
 post signed WhatsApp webhooks at a concurrency, percentiles, RSS, database checks.
 
+msgcenter runs on a fresh SQLite file, or (``storage="postgres"``) on a fresh PostgreSQL
+database with Redis carrying its events and presence, as several processes would run; the
+database is dropped and the Redis keys deleted when it stops.
+
 Everything listens on 127.0.0.1 only; every load is bounded in count and time.
 """
 
@@ -20,8 +24,9 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +38,12 @@ PYTHON = sys.executable
 SEED_SRC = Path(os.environ.get("SEED_REF", ROOT.parent / "shared" / "seed-reference" / "app-ref"))
 SEED_VENV = Path(os.environ.get("SEED_VENV", "/tmp/appref-venv"))
 MAX_N = 200_000
+# Where storage="postgres" creates its database (the URL's own database is only connected to)
+# and what carries its events.
+POSTGRES_URL = os.environ.get(
+    "MSGCENTER_BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test"
+)
+REDIS_URL = os.environ.get("MSGCENTER_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def free_port() -> int:
@@ -269,9 +280,80 @@ async def start_seed() -> SeedServer | None:
     return seed
 
 
+def _in_thread(fn: Callable[[], Any]) -> Any:
+    """``fn()`` run in a thread of its own (it may run an event loop while one runs here)."""
+    out: list[Any] = []
+    failed: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            out.append(fn())
+        except BaseException as exc:
+            failed.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if failed:
+        raise failed[0]
+    return out[0]
+
+
+def postgres_rows(url: str, sql: str) -> list[tuple[Any, ...]]:
+    """The rows of one statement on the PostgreSQL database at ``url``."""
+    import asyncpg
+
+    async def fetch() -> list[tuple[Any, ...]]:
+        conn = await asyncpg.connect(url)
+        try:
+            return [tuple(row) for row in await conn.fetch(sql)]
+        finally:
+            await conn.close()
+
+    rows: list[tuple[Any, ...]] = _in_thread(lambda: asyncio.run(fetch()))
+    return rows
+
+
+def _database_url(url: str, name: str) -> str:
+    base, _, _ = url.partition("?")[0].rpartition("/")
+    return f"{base}/{name}"
+
+
+class _Rows:
+    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
+        self.rows = rows
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return self.rows
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        return self.rows[0] if self.rows else None
+
+    def __iter__(self) -> Any:
+        return iter(self.rows)
+
+
+class PostgresReader:
+    """What the checks use of a ``sqlite3.Connection`` (``execute(...).fetchall()/fetchone()``,
+    ``with``), on PostgreSQL: one connection per statement."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def execute(self, sql: str) -> _Rows:
+        return _Rows(postgres_rows(self.url, sql))
+
+    def __enter__(self) -> PostgresReader:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        return None
+
+
 @dataclass
 class Msgcenter:
-    """A ``msgcenter serve`` subprocess on a fresh SQLite file, WhatsApp pointed at a mock."""
+    """A ``msgcenter serve`` subprocess on a fresh SQLite file (or, ``storage="postgres"``, a
+    fresh PostgreSQL database with Redis for events and presence), WhatsApp pointed at a mock."""
 
     workdir: Path
     port: int = field(default_factory=free_port)
@@ -281,6 +363,11 @@ class Msgcenter:
     jwt_secret: str = field(default_factory=lambda: secrets.token_hex(32))
     statuses: bool = False
     extra_env: dict[str, str] = field(default_factory=dict)
+    storage: str = "sqlite"  # or "postgres"
+    postgres_url: str = POSTGRES_URL
+    redis_url: str = REDIS_URL
+    database: str = field(default_factory=lambda: f"msgcenter_bench_{secrets.token_hex(6)}")
+    database_created: bool = False
     proc: subprocess.Popen[bytes] | None = None
     mock: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
@@ -297,12 +384,25 @@ class Msgcenter:
     def webhook(self) -> str:
         return f"{self.base}/webhooks/whatsapp"
 
+    @property
+    def storage_url(self) -> str:
+        if self.storage == "postgres":
+            return _database_url(self.postgres_url, self.database)
+        return f"sqlite://{self.db_path}"
+
+    @property
+    def events_prefix(self) -> str:
+        return self.database
+
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
+        if self.storage == "postgres":
+            env["MSGCENTER_EVENTS__URL"] = self.redis_url
+            env["MSGCENTER_EVENTS__PREFIX"] = self.events_prefix
         env.update(
             {
                 "MSGCENTER_CONFIG": str(ROOT / "config.toml"),
-                "MSGCENTER_STORAGE__URL": f"sqlite://{self.db_path}",
+                "MSGCENTER_STORAGE__URL": self.storage_url,
                 "MSGCENTER_STORAGE__DATA_DIR": str(self.workdir),
                 "MSGCENTER_SERVER__PORT": str(self.port),
                 "MSGCENTER_SERVER__PUBLIC_URL": self.base,
@@ -341,6 +441,9 @@ class Msgcenter:
     async def start(self, *, profile: list[str] | None = None) -> None:
         """Start the mock (once) and the server; ``profile`` wraps it (e.g. py-spy record)."""
         self.workdir.mkdir(parents=True, exist_ok=True)
+        if self.storage == "postgres" and not self.database_created:
+            postgres_rows(self.postgres_url, f'CREATE DATABASE "{self.database}"')
+            self.database_created = True
         await self.start_mock()
         self.log_path = self.workdir / "server.log"
         args = [*(profile or []), PYTHON, "-m", "msgcenter.cli", "serve"]
@@ -370,6 +473,23 @@ class Msgcenter:
         self.stop()
         stop(self.mock)
         self.mock = None
+        self.drop_storage()
+
+    def drop_storage(self) -> None:
+        """Drop the PostgreSQL database and delete the Redis keys (after the server stopped)."""
+        if self.storage != "postgres" or not self.database_created:
+            return
+        postgres_rows(self.postgres_url, f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+        self.database_created = False
+        import redis
+
+        client = redis.Redis.from_url(self.redis_url)
+        try:
+            keys = list(client.scan_iter(match=f"{self.events_prefix}:*"))
+            if keys:
+                client.delete(*keys)
+        finally:
+            client.close()
 
     async def mock_count(self) -> int:
         async with (
@@ -378,7 +498,10 @@ class Msgcenter:
         ):
             return int((await r.json())["sent"])
 
-    def db(self) -> sqlite3.Connection:
+    def db(self) -> sqlite3.Connection | PostgresReader:
+        """The database, for the checks after a load (read only on SQLite)."""
+        if self.storage == "postgres":
+            return PostgresReader(self.storage_url)
         return sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=30)
 
     async def token(self, username: str = "admin", password: str = "admin-bench-pw") -> str:
@@ -403,7 +526,10 @@ class Msgcenter:
 
 
 def check_ingest(
-    db: sqlite3.Connection, wamids: Sequence[str], phones: Sequence[str], acked: set[str]
+    db: sqlite3.Connection | PostgresReader,
+    wamids: Sequence[str],
+    phones: Sequence[str],
+    acked: set[str],
 ) -> list[str]:
     """Every acknowledged message stored exactly once, nothing else doubled, unread exact."""
     problems = []

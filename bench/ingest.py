@@ -3,8 +3,12 @@ handler and the seed design, the same load in the same run.
 
     .venv/bin/python -m bench.ingest [--n 2000] [--concurrency 16] [--customers 200]
         [--targets bare,msgcenter,seed] [--rounds 1] [--statuses] [--profile py-spy]
+        [--storage sqlite|postgres|both]
 
-msgcenter runs as ``msgcenter serve`` on a fresh SQLite file with the WhatsApp channel pointed
+msgcenter runs as ``msgcenter serve`` on a fresh SQLite file (``--storage postgres``: a fresh
+PostgreSQL database, created on ``--postgres-url``'s server and dropped after, with Redis at
+``--redis-url`` carrying events and presence as in a deployment of several processes;
+``both``: one after the other in every round) with the WhatsApp channel pointed
 at the mock Graph API (its own process): every message lands in a bot-mode chat, so the rules
 bot answers each one and the outbox delivers the answer to the mock. ``--statuses`` makes the
 mock post the sent/delivered/read status webhooks back, as Meta does (3 more webhooks per
@@ -31,7 +35,9 @@ from pathlib import Path
 
 from bench.common import (
     MAX_N,
+    POSTGRES_URL,
     PYTHON,
+    REDIS_URL,
     ROOT,
     LoadResult,
     Msgcenter,
@@ -39,6 +45,7 @@ from bench.common import (
     cpu_seconds,
     free_port,
     machine,
+    pct,
     phone_for,
     post_load,
     start_seed,
@@ -115,10 +122,14 @@ async def run_msgcenter(
     wamids: list[str],
     phones: list[str],
     warm: tuple[list[bytes], list[str], list[str]],
+    storage: str,
 ) -> LoadResult:
     work = Path(tempfile.mkdtemp(prefix="msgcenter-ingest-"))
     env = {"MSGCENTER_BOT__ENGINE": "bench.silentbot:SilentBot"} if a.silent_bot else {}
-    mc = Msgcenter(work, statuses=a.statuses, extra_env=env)
+    mc = Msgcenter(
+        work, statuses=a.statuses, extra_env=env, storage=storage,
+        postgres_url=a.postgres_url, redis_url=a.redis_url,
+    )  # fmt: skip
     out = Path(a.profile_out or work / "profile.txt")
     spy: subprocess.Popen[bytes] | None = None
     try:
@@ -190,7 +201,13 @@ async def main_async(a: argparse.Namespace) -> int:
           f"concurrency {a.concurrency}; status webhooks {statuses}")  # fmt: skip
     bodies, wamids, phones = build(a.n, a.customers, "62812", "B")
     warm = build(a.warmup, max(1, a.warmup // 4), "62899", "W")
-    targets = [t.strip() for t in a.targets.split(",") if t.strip()]
+    storages = ["sqlite", "postgres"] if a.storage == "both" else [a.storage]
+    targets = []
+    for t in (t.strip() for t in a.targets.split(",") if t.strip()):
+        if t == "msgcenter":
+            targets += ["msgcenter" if s == "sqlite" else f"msgcenter-{s}" for s in storages]
+        else:
+            targets.append(t)
     rounds: list[dict[str, LoadResult]] = []
     for number in range(1, a.rounds + 1):
         results: dict[str, LoadResult] = {}
@@ -198,8 +215,9 @@ async def main_async(a: argparse.Namespace) -> int:
             print(f"== {target}" + (f" (round {number} of {a.rounds})" if a.rounds > 1 else ""))
             if target == "bare":
                 results[target] = await run_bare(a, bodies, warm[0])
-            elif target == "msgcenter":
-                results[target] = await run_msgcenter(a, bodies, wamids, phones, warm)
+            elif target.startswith("msgcenter"):
+                storage = target.partition("-")[2] or "sqlite"
+                results[target] = await run_msgcenter(a, bodies, wamids, phones, warm, storage)
             elif target == "seed":
                 seed = await run_seed(a, bodies, warm[0])
                 if seed is not None:
@@ -223,12 +241,27 @@ async def main_async(a: argparse.Namespace) -> int:
             if mc is not None and other in results:
                 ratios[other].append(mc.rate / results[other].rate)
                 print(f"  msgcenter / {other} = {ratios[other][-1]:.2f}x")
-    for other, target in (("seed", "10x"), ("bare", "0.3x")):
-        if ratios[other]:
+        pg = results.get("msgcenter-postgres")
+        if mc is not None and pg is not None:
+            ratios.setdefault("postgres", []).append(pg.rate / mc.rate)
+            print(f"  msgcenter-postgres / msgcenter = {ratios['postgres'][-1]:.2f}x")
+    for other, target in (("seed", "10x"), ("bare", "0.3x"), ("postgres", "0.5x")):
+        if ratios.get(other):
             got = ratios[other]
-            print(f"  msgcenter / {other}: median {statistics.median(got):.2f}x of {len(got)} "
+            label = (
+                "msgcenter-postgres / msgcenter" if other == "postgres" else f"msgcenter / {other}"
+            )
+            print(f"  {label}: median {statistics.median(got):.2f}x of {len(got)} "
                   f"(range {min(got):.2f}-{max(got):.2f}x; target >= {target})")  # fmt: skip
-    return 1 if any(r["msgcenter"].errors for r in rounds if "msgcenter" in r) else 0
+    if a.rounds > 1:
+        for target in targets:
+            got_rounds = [r[target] for r in rounds if target in r]
+            if got_rounds:
+                rate = statistics.median(r.rate for r in got_rounds)
+                p99 = statistics.median(pct(r.latencies, 99) for r in got_rounds) * 1000
+                print(f"  {target}: median {rate:.1f} msg/s, median p99 {p99:.1f} ms "
+                      f"of {len(got_rounds)} rounds")  # fmt: skip
+    return 1 if any(r[t].errors for r in rounds for t in r if t.startswith("msgcenter")) else 0
 
 
 def main() -> None:
@@ -243,6 +276,18 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=1, help="run every target this many times")
     ap.add_argument("--statuses", action="store_true", help="mock posts status webhooks back")
     ap.add_argument("--silent-bot", action="store_true", help="no bot answers: ingest alone")
+    ap.add_argument(
+        "--storage",
+        choices=["sqlite", "postgres", "both"],
+        default="sqlite",
+        help="msgcenter's database: a SQLite file, PostgreSQL and Redis, or both",
+    )
+    ap.add_argument(
+        "--postgres-url",
+        default=POSTGRES_URL,
+        help="a PostgreSQL server's URL: --storage postgres creates a database there",
+    )
+    ap.add_argument("--redis-url", default=REDIS_URL, help="Redis for --storage postgres")
     ap.add_argument("--profile", choices=["py-spy"], help="profile msgcenter")
     ap.add_argument("--profile-out", help="where the profile goes")
     ap.add_argument("--drain-timeout", type=float, default=120.0)
