@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -42,16 +43,39 @@ async def _resume(api: Api, after_seq: int) -> tuple[aiohttp.ClientWebSocketResp
 
 
 async def _frames(ws: aiohttp.ClientWebSocketResponse, quiet: float = 0.3) -> list[Any]:
-    """Every frame until the socket has been quiet for ``quiet`` seconds."""
+    """Every frame until the socket has been quiet for ``quiet`` seconds; a socket that
+    closes meanwhile fails the test (its frames would prove nothing)."""
     frames = []
     while True:
         try:
             message = await ws.receive(timeout=quiet)
         except TimeoutError:
+            assert not ws.closed
             return frames
-        if message.type != WSMsgType.TEXT:
-            return frames
+        assert message.type == WSMsgType.TEXT, f"the socket closed: {message}"
         frames.append(json.loads(message.data))
+
+
+async def _until(
+    ws: aiohttp.ClientWebSocketResponse, last: Callable[[Any], bool], within: float = 5.0
+) -> list[Any]:
+    """Every frame up to and including the first for which ``last`` is true (frames come in
+    the order of their events, so all those of earlier events are in); fails if that frame
+    does not come within ``within`` seconds or the socket closes first."""
+    frames = []
+    deadline = time.monotonic() + within
+    while not frames or not last(frames[-1]):
+        message = await ws.receive(timeout=max(deadline - time.monotonic(), 0.01))
+        assert message.type == WSMsgType.TEXT, f"the socket closed: {message}"
+        frames.append(json.loads(message.data))
+    return frames
+
+
+async def _caught_up(api: Api, ws: aiohttp.ClientWebSocketResponse) -> list[Any]:
+    """An admin's frames up to that of the newest event in the log (admins are sent every
+    event)."""
+    newest = await api.service.core.log.last_seq()
+    return await _until(ws, lambda frame: frame["seq"] is not None and frame["seq"] >= newest)
 
 
 def _customer(text: str, msg_id: str, who: str = "62811") -> InboundMessage:
@@ -103,7 +127,10 @@ async def test_an_agent_sees_only_their_chats_and_the_queue(admin: Api, agent: A
     await admin.post("/chats/messages", {"chat_id": ids["Maria Lopez"], "text": "admin's now"})
     await admin.post(f"/chats/{ids['John Doe']}/read")  # the agent's chat
     await admin.patch(f"/chats/{ids['Sarah Williams']}", {"mode": "agent"})  # to the queue
-    frames = await _frames(ws)
+    # Up to the last change's frame (so every earlier event has had its chance), then any
+    # that follow.
+    frames = await _until(ws, lambda frame: frame["chat_id"] == ids["Sarah Williams"])
+    frames += await _frames(ws)
     chat_ids = {frame["chat_id"] for frame in frames if frame["chat_id"] is not None}
     assert chat_ids == {ids["John Doe"], ids["Sarah Williams"]}
     assert "chat.read" in {f["type"] for f in frames}
@@ -120,8 +147,12 @@ async def test_transferring_a_chat_away_tells_the_old_agent_then_stops(
     await admin.post(f"/chats/{john}/assign", {"agent_id": me["id"]})
     update = await _next(ws, "chat.updated")
     assert update["data"]["chat"]["assigned_agent_id"] == me["id"]
-    await admin.post("/chats/messages", {"chat_id": john, "text": "mine now"})
-    assert all(f["chat_id"] != john for f in await _frames(ws))
+    assert (await admin.post("/chats/messages", {"chat_id": john, "text": "mine now"}))[0] == 201
+    # A later event the agent is sent (a chat to the queue): what came before it is all in.
+    sarah = next(c["id"] for c in (await admin.get("/chats/"))[1] if c["name"] == "Sarah Williams")
+    await admin.patch(f"/chats/{sarah}", {"mode": "agent"})
+    frames = await _until(ws, lambda frame: frame["chat_id"] == sarah)
+    assert [f["chat_id"] for f in frames if f["chat_id"] == john] == []
     await ws.close()
 
 
@@ -130,7 +161,8 @@ async def test_resume_delivers_exactly_the_missed_events_in_order(admin: Api) ->
     inbox = admin.service.core.inbox
     await inbox.receive(_customer("one", "w1"))
     await inbox.drain()
-    seen = await _frames(ws)
+    seen = await _caught_up(admin, ws)
+    assert "one" in [f["data"]["message"]["text"] for f in seen if f["type"] == "message.created"]
     last = seen[-1]["seq"]
     await ws.close()
     for i in range(2, 6):
@@ -162,11 +194,11 @@ async def test_a_replayed_message_is_rebuilt_from_its_rows_as_they_are_now(admin
                        text="<b>my receipt</b>", customer_name="Budi", attachments=(photo,))
     )  # fmt: skip
     await inbox.drain()  # the bot answers
-    live = [f for f in await _frames(ws) if f["type"] == "message.created"]
+    live = [f for f in await _caught_up(admin, ws) if f["type"] == "message.created"]
     chat_id = live[0]["chat_id"]
     status, _ = await admin.post("/chats/messages", {"chat_id": chat_id, "text": "hi Budi"})
     assert status == 201
-    live += [f for f in await _frames(ws) if f["type"] == "message.created"]
+    live += [f for f in await _caught_up(admin, ws) if f["type"] == "message.created"]
     await ws.close()
     senders = [f["data"]["message"]["sender"] for f in live]
     assert senders == ["customer", "bot", "system", "agent"]  # system: the agent took over
@@ -279,7 +311,7 @@ async def test_events_committed_together_arrive_as_separate_frames_in_order(
     texts = [f"message {i}" for i in range(20)] + ["é" * 200, "ü" * 40_000]
     batch = [_customer(text, f"m{i}", who=f"6281{i % 3}") for i, text in enumerate(texts)]
     await admin.service.core.inbox.receive_many(batch)
-    frames = await _frames(ws)
+    frames = await _caught_up(admin, ws)
     messages = [f["data"]["message"] for f in frames if f["type"] == "message.created"]
     assert [m["text"] for m in messages if m["sender"] == "customer"] == texts
     assert sum(f["type"] == "chat.created" for f in frames) == 3
