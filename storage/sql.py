@@ -31,11 +31,10 @@ from tortoise.backends.base.client import ConnectionWrapper
 from tortoise.backends.sqlite.client import SqliteTransactionWrapper
 from tortoise.connection import get_connection, get_connections
 from tortoise.exceptions import IntegrityError, OperationalError, TransactionManagementError
-from tortoise.fields import DatetimeField
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from storage.models import Chat
+from storage import columns
 from storage.sqlite import SqliteClient, start_now
 
 M = TypeVar("M", bound=Model)
@@ -43,14 +42,9 @@ T = TypeVar("T")
 Step = tuple[str, Sequence[Any]]
 Plan = Generator[Step, list[dict[str, Any]], T]
 
-CHAT_ROW = "<chat row>"  # stands for every column of chats (known once the ORM is set up)
-
 
 @lru_cache(maxsize=256)
 def _prepare(sql: str, postgres: bool) -> str:
-    if CHAT_ROW in sql:
-        columns = ", ".join(f'"{c}"' for c in sorted(Chat._meta.db_fields))
-        sql = sql.replace(CHAT_ROW, columns)
     if postgres:
         counter = iter(range(1, 10_000))
         sql = re.sub(r"\?", lambda _: f"${next(counter)}", sql)
@@ -212,10 +206,11 @@ def _remember_columns(sql: str, description: Sequence[Sequence[Any]]) -> tuple[s
 def instance(model: type[M], row: dict[str, Any]) -> M:
     """A model instance from a full row (database column names), as the ORM would build it."""
     parsed = values(model, row)  # times read from text are set after the ORM's own reading
-    fast = {n: parsed[n] for n in _datetime_columns(model) if isinstance(row.get(n), str)}
+    times = columns.datetime_columns(model)
+    fast = {n: parsed[n] for n in times if isinstance(row.get(n), str)}
     obj = model._init_from_db(**{**row, **{name: None for name in fast}})
     for name, value in fast.items():
-        object.__setattr__(obj, model._meta.fields_db_projection_reverse[name], value)
+        object.__setattr__(obj, columns.field_name(model, name), value)
     return obj
 
 
@@ -227,21 +222,12 @@ def values(model: type[Model], row: dict[str, Any]) -> dict[str, Any]:
     faster than the ORM's parser; the same instant, in UTC).
     """
     out = dict(row)
-    for name in _datetime_columns(model):
+    for name in columns.datetime_columns(model):
         value = out.get(name)
         if isinstance(value, str):
             parsed = datetime.fromisoformat(value)
             out[name] = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     return out
-
-
-@lru_cache(maxsize=16)
-def _datetime_columns(model: type[Model]) -> tuple[str, ...]:
-    return tuple(
-        model._meta.fields_db_projection[name]
-        for name, field in model._meta.fields_map.items()
-        if isinstance(field, DatetimeField) and name in model._meta.fields_db_projection
-    )
 
 
 def time_param(value: datetime) -> datetime | str:
@@ -252,13 +238,3 @@ def time_param(value: datetime) -> datetime | str:
     formatted once. PostgreSQL (asyncpg) takes the datetime itself.
     """
     return value if is_postgres() else value.isoformat(" ")
-
-
-def db_value(model: type[Model], field: str, value: Any) -> Any:
-    """``value`` as the driver takes it for ``model.field`` (JSON text, enum value, ...)."""
-    return model._meta.fields_map[field].to_db_value(value, model)
-
-
-def returning_chat(sql: str) -> str:
-    """``sql`` (an UPDATE of chats) that also reads back the whole changed row."""
-    return f"{sql} RETURNING {CHAT_ROW}"

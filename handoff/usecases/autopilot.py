@@ -44,8 +44,9 @@ from handoff.read.views import preview, row_audience
 from handoff.usecases.assignment import room_for_one_more
 from handoff.usecases.desk import Desk
 from handoff.usecases.ingest import Received
+from storage import bot as bot_store
 from storage import sql as rawsql
-from storage.models import Chat, Message, Mode, Sender, Status
+from storage.models import Chat, Mode, Sender, Status
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,7 @@ class Autopilot:
         """Bot-mode chats whose last message (of the last ``within``) is the customer's: the
         bot's answer was lost (a crash between the commit of the message and the answer)."""
         since = timezone.now() - within
-        rows = await rawsql.run(_pending_plan(since))
+        rows = await rawsql.run(bot_store.pending_plan(since))
         return [_pending_received(row) for row in rows]
 
     async def _answer(self, received: Received) -> None:
@@ -163,7 +164,8 @@ class Autopilot:
         """What the bot knows, and the customer's email address (None on other channels)."""
         if received.message_id is None:
             return None
-        found = await rawsql.run(_context_plan(received.chat_id, received.message_id))
+        plan = bot_store.context_plan(received.chat_id, received.message_id, HISTORY)
+        found = await rawsql.run(plan)
         if found is None:
             return None
         chat, rows = found
@@ -202,7 +204,11 @@ class Autopilot:
                     break
                 replies.append((chat_id, answered, decision))
             now = timezone.now()
-            outcomes = await rawsql.run(_reply_plan(replies, now))
+            answers = [
+                bot_store.Answer(chat_id, answered, reply.text, preview(reply.text), reply.fallback)
+                for chat_id, answered, reply in replies
+            ]
+            outcomes = await rawsql.run(bot_store.reply_plan(answers, now))
             for (_, _, reply), outcome in zip(replies, outcomes, strict=True):
                 if outcome is not None:
                     await self._replied(units[index], reply, outcome[0], outcome[1], now)
@@ -318,93 +324,3 @@ def _pending_received(row: dict[str, Any]) -> Received:
         row["chat_id"], row["id"], False, False, Mode.BOT, str(row["channel"]), row["text"],
         row["customer_name"],
     )  # fmt: skip
-
-
-def _pending_plan(since: datetime) -> rawsql.Plan[list[dict[str, Any]]]:
-    """The newest customer message of each bot-mode chat the bot has not answered yet (a
-    crash came between the message's commit and the answer). Pure.
-
-    The bot's answers are queued after the messages stored meanwhile, so "the last message
-    is the customer's" misses a chat whose customer wrote again in a burst; ``bot_answered_id``
-    says which message the last answer was for. It is unset before the chat's first answer
-    (and after a return to the bot): then the chat waits if its last message is the
-    customer's."""
-    chats = yield PENDING_CHATS, [since]
-    found = []
-    for chat in chats:
-        rows = yield LAST_CUSTOMER_MESSAGE, [chat["id"]]
-        if not rows:
-            continue
-        answered = chat["bot_answered_id"]
-        waiting = chat["last_message_sender"] == Sender.CUSTOMER.value
-        if waiting if answered is None else answered < rows[0]["id"]:
-            found.append({**rows[0], "channel": chat["channel"],
-                          "customer_name": chat["customer_name"]})  # fmt: skip
-    return found
-
-
-PENDING_CHATS = (
-    'SELECT "id", "channel", "customer_name", "bot_answered_id", "last_message_sender" '
-    'FROM "chats" WHERE "mode" = \'bot\' AND "last_customer_message_at" >= ? '
-    'ORDER BY "id" LIMIT 1000'
-)
-LAST_CUSTOMER_MESSAGE = (
-    'SELECT "id", "chat_id", "text" FROM "messages" WHERE "chat_id" = ? AND '
-    '"sender" = \'customer\' ORDER BY "id" DESC LIMIT 1'
-)
-
-
-def _context_plan(
-    chat_id: int, message_id: int
-) -> rawsql.Plan[tuple[dict[str, Any], list[dict[str, Any]]] | None]:
-    """The chat (if still in bot mode) and the messages before this one. Pure."""
-    chats = yield CONTEXT_CHAT, [chat_id]
-    if not chats or chats[0]["mode"] != Mode.BOT.value:
-        return None
-    rows = yield HISTORY_ROWS, [chat_id, False, message_id, HISTORY]
-    return chats[0], rows
-
-
-def _reply_plan(
-    replies: Sequence[tuple[int, int | None, Reply]], now: datetime
-) -> rawsql.Plan[list[tuple[dict[str, Any], int] | None]]:
-    """Queue each answer unless a human took the chat meanwhile: the chat updated (only while
-    in bot mode) and read back, then the message inserted. Pure (see ``storage.sql``)."""
-    outcomes: list[tuple[dict[str, Any], int] | None] = []
-    attachments = rawsql.db_value(Message, "attachments", [])
-    for chat_id, answered, decision in replies:
-        sql = BOT_REPLY_FALLBACK if decision.fallback else BOT_REPLY
-        values = [answered, now, preview(decision.text), Sender.BOT.value, now, now, chat_id]
-        rows = yield sql, values
-        if not rows:
-            outcomes.append(None)  # a human took over meanwhile: the bot stays silent
-            continue
-        inserted = yield INSERT_QUEUED, [
-            chat_id, decision.text, Sender.BOT.value, Status.QUEUED.value, False, attachments,
-            0, now, now,
-        ]  # fmt: skip
-        outcomes.append((rows[0], int(inserted[0]["id"])))
-    return outcomes
-
-
-CONTEXT_CHAT = (
-    'SELECT "id", "mode", "channel", "customer_name", "customer_email", "sender_unverified", '
-    '"bot_fallbacks" FROM "chats" WHERE "id" = ?'
-)
-HISTORY_ROWS = (
-    'SELECT "sender", "text" FROM "messages" WHERE "chat_id" = ? AND "internal" = ? AND "id" < ? '
-    'ORDER BY "id" DESC LIMIT ?'
-)
-_REPLY_CHAT = (
-    'UPDATE "chats" SET "bot_fallbacks" = {fallbacks}, '
-    '"bot_answered_id" = COALESCE(?, "bot_answered_id"), "last_message_at" = ?, '
-    '"last_message_text" = ?, "last_message_sender" = ?, "activity_at" = ?, "updated_at" = ? '
-    'WHERE "id" = ? AND "mode" = \'bot\''
-)
-BOT_REPLY = rawsql.returning_chat(_REPLY_CHAT.format(fallbacks="0"))
-BOT_REPLY_FALLBACK = rawsql.returning_chat(_REPLY_CHAT.format(fallbacks='"bot_fallbacks" + 1'))
-INSERT_QUEUED = (
-    'INSERT INTO "messages" ("chat_id", "text", "sender", "status", "internal", "attachments", '
-    '"note", "attempts", "created_at", "updated_at") VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?) '
-    'RETURNING "id"'
-)

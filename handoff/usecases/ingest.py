@@ -44,6 +44,7 @@ from handoff.read.views import (
 )
 from handoff.usecases.staff import Staff
 from handoff.usecases.transitions import record_transition
+from storage import ingest as ingest_store
 from storage import sql as rawsql
 from storage.models import Chat, Message, Mode, Sender, Status
 
@@ -260,7 +261,9 @@ class Inbox:
             now = timezone.now()
             cached = [self.chat_ids.get((m.channel, m.chat_external_id)) for _, m in run]
             at = rawsql.time_param(now)
-            plan = _ingest_plan([m for _, m in run], cached, [True] * len(run), at)
+            inbound = [m for _, m in run]
+            previews = [_preview(m) for m in inbound]
+            plan = ingest_store.plan(inbound, previews, cached, [True] * len(run), at)
             outcomes = await rawsql.run(plan)
             for (unit, message), outcome in zip(run, outcomes, strict=False):
                 done.append(await self._stored(unit, message, outcome, now))
@@ -282,11 +285,12 @@ class Inbox:
         if chat_id is None:
             chat_id = self.chat_ids.get((inbound.channel, inbound.chat_external_id))
         at = rawsql.time_param(now)
-        outcomes = await rawsql.run(_ingest_plan([inbound], [chat_id], [own], at))
+        plan = ingest_store.plan([inbound], [_preview(inbound)], [chat_id], [own], at)
+        outcomes = await rawsql.run(plan)
         return await self._stored(unit, inbound, outcomes[0], now)
 
     async def _stored(
-        self, unit: Unit, inbound: InboundMessage, outcome: _Outcome, now: datetime
+        self, unit: Unit, inbound: InboundMessage, outcome: ingest_store.Outcome, now: datetime
     ) -> Received:
         """After the plan: reopen a closed chat, emit the events, say what became of it."""
         if outcome.message_id is None:  # the provider delivered it before: nothing stored
@@ -365,100 +369,6 @@ class Inbox:
         return self.presenter.chat_row(chat, names)
 
 
-INSERT_MESSAGE = (
-    'INSERT INTO "messages" ("chat_id", "text", "sender", "status", "internal", "external_id", '
-    '"attachments", "reply_to_external_id", "note", "sender_auth", "attempts", "created_at", '
-    '"updated_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?) '
-    'ON CONFLICT ("chat_id", "external_id") DO NOTHING RETURNING "id"'
-)
-CHAT_BY_KEY = 'SELECT "id" FROM "chats" WHERE "channel" = ? AND "external_id" = ?'
-CHAT_MODE = 'SELECT "mode", "customer_name" FROM "chats" WHERE "id" = ?'
-TOUCH_CHAT = rawsql.returning_chat(
-    'UPDATE "chats" SET "unread_count" = "unread_count" + 1, "last_message_at" = ?, '
-    '"last_customer_message_at" = ?, "last_message_text" = ?, "last_message_sender" = ?, '
-    '"activity_at" = ?, "updated_at" = ?, '
-    '"customer_name" = COALESCE(?, "customer_name"), '
-    '"customer_username" = COALESCE(?, "customer_username") '
-    'WHERE "id" = ?'
-)
-
-
-@dataclass(frozen=True, slots=True)
-class _Outcome:
-    chat_id: int
-    created: bool
-    message_id: int | None  # None: a repeat, not stored
-    row: dict[str, Any]  # the chat after the change (a repeat: its mode and customer name)
-
-
-def _ingest_plan(
-    messages: Sequence[InboundMessage],
-    cached: Sequence[int | None],
-    own: Sequence[bool],
-    now: datetime | str,
-) -> rawsql.Plan[list[_Outcome]]:
-    """Store each message unless it is a repeat (chat found or created, message inserted,
-    counted on the chat). Stops after a message to a closed chat: it must be reopened first.
-    A message that joins someone else's chat by reference (``own`` False) leaves that chat's
-    customer name alone. Pure: runs in SQLite's thread (see ``storage.sql``)."""
-    outcomes: list[_Outcome] = []
-    known: dict[tuple[str, str], int] = {}
-    for inbound, chat_id, mine in zip(messages, cached, own, strict=True):
-        key = (inbound.channel, inbound.chat_external_id)
-        created = False
-        chat_id = chat_id or known.get(key)
-        if chat_id is None:
-            rows = yield CHAT_BY_KEY, [inbound.channel, key[1]]
-            if rows:
-                chat_id = int(rows[0]["id"])
-            else:
-                name = inbound.customer_name or inbound.customer_phone or "Customer"
-                rows = yield INSERT_CHAT, [
-                    inbound.channel, inbound.chat_external_id, name, inbound.customer_phone,
-                    inbound.customer_email, inbound.customer_username, inbound.subject,
-                    Mode.BOT.value, False, 0, now, 0, not inbound.sender_verified, now, now,
-                ]  # fmt: skip
-                chat_id, created = int(rows[0]["id"]), True
-            known[key] = chat_id
-        attachments = (
-            rawsql.db_value(Message, "attachments", [a.as_dict() for a in inbound.attachments])
-            if inbound.attachments
-            else "[]"
-        )
-        auth = (
-            None
-            if inbound.sender_auth is None
-            else rawsql.db_value(Message, "sender_auth", inbound.sender_auth)
-        )
-        inserted = yield INSERT_MESSAGE, [
-            chat_id, inbound.text, Sender.CUSTOMER.value, Status.SENT.value, False,
-            inbound.message_external_id, attachments,
-            inbound.reply_to_external_id, auth, 0, now, now,
-        ]  # fmt: skip
-        if not inserted:
-            rows = yield CHAT_MODE, [chat_id]
-            outcomes.append(_Outcome(chat_id, created, None, rows[0]))
-            continue
-        new_name = (inbound.customer_name or None) if mine else None
-        new_username = (inbound.customer_username or None) if mine else None
-        rows = yield TOUCH_CHAT, [
-            now, now, preview(inbound.text) or _describe_attachments(inbound),
-            Sender.CUSTOMER.value, now, now, new_name, new_username, chat_id,
-        ]  # fmt: skip
-        outcomes.append(_Outcome(chat_id, created, int(inserted[0]["id"]), rows[0]))
-        if rows[0]["mode"] == Mode.CLOSED.value:
-            break
-    return outcomes
-
-
-INSERT_CHAT = (
-    'INSERT INTO "chats" ("channel", "external_id", "customer_name", "customer_phone", '
-    '"customer_email", "customer_username", "subject", "mode", "online", "unread_count", '
-    '"activity_at", "bot_fallbacks", "sender_unverified", "created_at", "updated_at") '
-    'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING "id"'
-)
-
-
 _TEXTS = (
     "chat_external_id", "message_external_id", "text", "customer_name", "customer_phone",
     "customer_email", "customer_username", "subject", "reply_to_external_id",
@@ -494,6 +404,10 @@ def _kept_apart(inbound: InboundMessage) -> InboundMessage:
     )
 
 
-def _describe_attachments(inbound: InboundMessage) -> str:
+def _preview(inbound: InboundMessage) -> str:
+    """The message in the chat list: the start of its text, else the kinds it attaches."""
+    text = preview(inbound.text)
+    if text:
+        return text
     kinds = ", ".join(attachment.kind for attachment in inbound.attachments)
     return f"[{kinds}]" if kinds else ""

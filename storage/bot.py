@@ -1,0 +1,120 @@
+"""The bot's reads and writes: what it is asked about, and its answers queued for the outbox
+(``handoff.usecases.autopilot`` drives them).
+
+The plans are :data:`storage.sql.Plan` s: pure, they may run in SQLite's thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from storage import columns
+from storage.models import Chat, Message, Mode, Sender, Status
+from storage.sql import Plan
+
+PENDING_CHATS = (
+    'SELECT "id", "channel", "customer_name", "bot_answered_id", "last_message_sender" '
+    'FROM "chats" WHERE "mode" = \'bot\' AND "last_customer_message_at" >= ? '
+    'ORDER BY "id" LIMIT 1000'
+)
+LAST_CUSTOMER_MESSAGE = (
+    'SELECT "id", "chat_id", "text" FROM "messages" WHERE "chat_id" = ? AND '
+    '"sender" = \'customer\' ORDER BY "id" DESC LIMIT 1'
+)
+CONTEXT_CHAT = (
+    'SELECT "id", "mode", "channel", "customer_name", "customer_email", "sender_unverified", '
+    '"bot_fallbacks" FROM "chats" WHERE "id" = ?'
+)
+HISTORY_ROWS = (
+    'SELECT "sender", "text" FROM "messages" WHERE "chat_id" = ? AND "internal" = ? AND "id" < ? '
+    'ORDER BY "id" DESC LIMIT ?'
+)
+_REPLY_CHAT = (  # the columns are the model's, not input
+    'UPDATE "chats" SET "bot_fallbacks" = {fallbacks}, '  # noqa: S608
+    '"bot_answered_id" = COALESCE(?, "bot_answered_id"), "last_message_at" = ?, '
+    '"last_message_text" = ?, "last_message_sender" = ?, "activity_at" = ?, "updated_at" = ? '
+    f'WHERE "id" = ? AND "mode" = \'bot\' RETURNING {columns.row(Chat)}'
+)
+BOT_REPLY = _REPLY_CHAT.format(fallbacks="0")
+BOT_REPLY_FALLBACK = _REPLY_CHAT.format(fallbacks='"bot_fallbacks" + 1')
+_QUEUED_GIVEN = ("chat_id", "text", "sender", "status", "created_at", "updated_at")
+_QUEUED_DEFAULTS = columns.defaults(Message, _QUEUED_GIVEN)
+INSERT_QUEUED = columns.insert(Message, (*_QUEUED_GIVEN, *_QUEUED_DEFAULTS), 'RETURNING "id"')
+STATEMENTS = (
+    PENDING_CHATS, LAST_CUSTOMER_MESSAGE, CONTEXT_CHAT, HISTORY_ROWS, BOT_REPLY,
+    BOT_REPLY_FALLBACK, INSERT_QUEUED,
+)  # fmt: skip
+
+_QUEUED_DEFAULT_VALUES = tuple(_QUEUED_DEFAULTS.values())
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A bot's reply to queue."""
+
+    chat_id: int
+    answered: int | None  # the customer message it answers (None: not known)
+    text: str
+    preview: str  # the chat list's preview of it
+    fallback: bool  # the bot did not understand: counted on the chat
+
+
+def pending_plan(since: datetime) -> Plan[list[dict[str, Any]]]:
+    """The newest customer message of each bot-mode chat the bot has not answered yet (a
+    crash came between the message's commit and the answer), with its chat's channel and
+    customer name. Pure.
+
+    The bot's answers are queued after the messages stored meanwhile, so "the last message
+    is the customer's" misses a chat whose customer wrote again in a burst; ``bot_answered_id``
+    says which message the last answer was for. It is unset before the chat's first answer
+    (and after a return to the bot): then the chat waits if its last message is the
+    customer's."""
+    chats = yield PENDING_CHATS, [since]
+    found = []
+    for chat in chats:
+        rows = yield LAST_CUSTOMER_MESSAGE, [chat["id"]]
+        if not rows:
+            continue
+        answered = chat["bot_answered_id"]
+        waiting = chat["last_message_sender"] == Sender.CUSTOMER.value
+        if waiting if answered is None else answered < rows[0]["id"]:
+            found.append({**rows[0], "channel": chat["channel"],
+                          "customer_name": chat["customer_name"]})  # fmt: skip
+    return found
+
+
+def context_plan(
+    chat_id: int, message_id: int, history: int
+) -> Plan[tuple[dict[str, Any], list[dict[str, Any]]] | None]:
+    """The chat (if still in bot mode) and up to ``history`` messages before this one, newest
+    first. Pure."""
+    chats = yield CONTEXT_CHAT, [chat_id]
+    if not chats or chats[0]["mode"] != Mode.BOT.value:
+        return None
+    rows = yield HISTORY_ROWS, [chat_id, False, message_id, history]
+    return chats[0], rows
+
+
+def reply_plan(
+    answers: Sequence[Answer], now: datetime
+) -> Plan[list[tuple[dict[str, Any], int] | None]]:
+    """Queue each answer unless a human took the chat meanwhile: the chat updated (only while
+    in bot mode) and read back, then the message inserted; the chat row and the message id
+    each (None: not queued). Pure (see ``storage.sql``)."""
+    outcomes: list[tuple[dict[str, Any], int] | None] = []
+    for answer in answers:
+        sql = BOT_REPLY_FALLBACK if answer.fallback else BOT_REPLY
+        values = [answer.answered, now, answer.preview, Sender.BOT.value, now, now, answer.chat_id]
+        rows = yield sql, values
+        if not rows:
+            outcomes.append(None)  # a human took over meanwhile: the bot stays silent
+            continue
+        inserted = yield INSERT_QUEUED, [
+            answer.chat_id, answer.text, Sender.BOT.value, Status.QUEUED.value, now, now,
+            *_QUEUED_DEFAULT_VALUES,
+        ]  # fmt: skip
+        outcomes.append((rows[0], int(inserted[0]["id"])))
+    return outcomes
