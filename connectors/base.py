@@ -12,7 +12,10 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,12 +168,10 @@ class Connector(Protocol):
     ``health`` then says ``send only``. A connector whose inbound side is only its
     webhook routes (WhatsApp) does the same either way.
 
-    Optional extras a connector may define (looked up with ``getattr``):
-    ``web_routes() -> list[aiohttp.web.RouteDef]`` for provider webhooks,
-    ``reply_refusal(last_customer_message_at, now) -> str | None`` when the
-    channel refuses a reply now (WhatsApp's 24-hour window), and
-    ``typing(chat_external_id)`` to show the customer that an agent types,
-    ``health() -> str`` for ``/healthz``.
+    What a channel can do beyond this is a capability, a Protocol below that the
+    connector's class meets by defining its method: :class:`HasWebRoutes`,
+    :class:`RefusesReplies`, :class:`ShowsTyping`, :class:`ReportsHealth`. The core
+    checks them with ``isinstance``; a connector without one goes without it.
     """
 
     channel: str
@@ -184,3 +185,35 @@ class Connector(Protocol):
     async def send(self, message: OutboundMessage) -> str:
         """Deliver ``message``; return the provider's message id, or raise DeliveryError."""
         ...
+
+
+@runtime_checkable
+class HasWebRoutes(Protocol):
+    """Serves provider webhooks (mounted on the service's web application)."""
+
+    def web_routes(self) -> list[web.RouteDef]: ...
+
+
+@runtime_checkable
+class RefusesReplies(Protocol):
+    """A channel that cannot take every reply (WhatsApp's 24-hour window)."""
+
+    def reply_refusal(self, last_customer_message_at: datetime | None, now: datetime) -> str | None:
+        """Why a reply may not be sent now (said to the agent), or None when it may."""
+        ...
+
+
+@runtime_checkable
+class ShowsTyping(Protocol):
+    """Can show the customer that an agent is typing."""
+
+    async def typing(self, chat_external_id: str) -> None:
+        """Show "typing" in that chat; raises DeliveryError when the provider refuses."""
+        ...
+
+
+@runtime_checkable
+class ReportsHealth(Protocol):
+    """Says how the channel is for ``/healthz`` (``ok``, ``send only``, or what is wrong)."""
+
+    async def health(self) -> str: ...

@@ -9,7 +9,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from tortoise import timezone
 
@@ -19,11 +19,11 @@ from connectors.base import (
     DeliveryError,
     InboundEdit,
     InboundMessage,
+    ShowsTyping,
     StatusUpdate,
     StorageUnavailable,
 )
 from handoff.domain import events
-from handoff.domain.errors import Conflict
 from handoff.domain.events import Event
 from handoff.domain.modes import Actor
 from handoff.infra.bus import EventBus
@@ -32,7 +32,7 @@ from handoff.infra.writer import Writer
 from handoff.read.queries import ChatQueries
 from handoff.read.views import Presenter, chat_audience
 from handoff.usecases.assignment import Assigner
-from handoff.usecases.autopilot import Autopilot
+from handoff.usecases.autopilot import Autopilot, ReplyLimit
 from handoff.usecases.delivery import Outbox
 from handoff.usecases.desk import Desk
 from handoff.usecases.ingest import Inbox, Received
@@ -44,7 +44,7 @@ from storage.models import Chat, EarlyReceipt
 log = logging.getLogger(__name__)
 
 TYPING_EVERY = 4.0  # seconds: Telegram shows "typing" for about five
-BURST_DEFER = 3.0  # seconds a bot answer may wait while a burst of messages is stored
+ASSIGN_SWEEP = 10.0  # seconds between looks at the queue when nothing kicks the assigner
 TIDY_EVERY = 600.0  # seconds between prunes of the event log
 RECEIPTS_KEPT = timedelta(days=1)  # a receipt for a send we never recorded is dropped then
 
@@ -78,25 +78,53 @@ class Core:
         postgres: bool = False,
         presence_store: PresenceStore | None = None,
         auto_assign: bool = True,
+        assign_sweep: float | None = ASSIGN_SWEEP,
         bot: Bot | None = None,
         handoff_message: Callable[[Chat], str] | None = None,
+        reply_limit: ReplyLimit | None = None,
     ) -> Core:
+        """Every service, and who listens to whom.
+
+        ``assign_sweep``: seconds between looks at the queue without a reason to (None: only
+        when something happens here; with several processes one of them sweeps).
+        """
+        connectors: dict[str, Connector] = {}
         staff = Staff(passwords, default_capacity=default_capacity)
         presenter = Presenter(timezone)
         log = EventLog(postgres=postgres, presenter=presenter, staff=staff)
         writer = Writer(bus, log)
-        connectors: dict[str, Connector] = {}
-        desk = Desk(writer, staff, presenter, postgres=postgres)
-        desk.handoff_message = handoff_message
-        inbox = Inbox(writer, staff, presenter, defer=BURST_DEFER)
+        presence = Presence(presence_store or MemoryPresence(), writer)
+        inbox = Inbox(writer, staff, presenter)
+        desk = Desk(
+            writer,
+            staff,
+            presenter,
+            connectors=connectors,
+            handoff_message=handoff_message,
+            postgres=postgres,
+        )
+        outbox = Outbox(writer, presenter, connectors)
+        assigner = Assigner(
+            writer, desk, presence, enabled=auto_assign, postgres=postgres,
+            sweep_seconds=assign_sweep,
+        )  # fmt: skip
         autopilot = None
         if bot is not None:
-            autopilot = Autopilot(bot, writer, desk, wait_turn=lambda: inbox.calm(BURST_DEFER))
-            inbox.reactions.append(autopilot.react)
-        presence = Presence(presence_store or MemoryPresence(), writer)
-        if autopilot is not None:  # an out-of-hours note only when nobody online has room
-            autopilot.who_is_online = presence.online
-        core = cls(
+            autopilot = Autopilot(
+                bot, writer, desk, who_is_online=presence.online, reply_limit=reply_limit
+            )
+
+        # Who listens to what (msgcenter.metrics also counts outbox.outcome and desk.moved).
+        desk.queued.register(outbox.on_queued)
+        if autopilot is not None:
+            inbox.arriving.register(autopilot.on_arriving)
+            inbox.received.register(autopilot.on_received)
+            autopilot.queued.register(outbox.on_queued)
+        if auto_assign:
+            desk.moved.register(assigner.on_moved)
+            presence.came_online.register(assigner.on_came_online)
+
+        return cls(
             bus=bus,
             writer=writer,
             staff=staff,
@@ -104,28 +132,17 @@ class Core:
             inbox=inbox,
             desk=desk,
             queries=ChatQueries(staff, presenter),
-            outbox=Outbox(writer, presenter, connectors),
+            outbox=outbox,
             log=log,
             presence=presence,
-            assigner=Assigner(writer, desk, presence, enabled=auto_assign, postgres=postgres),
+            assigner=assigner,
             autopilot=autopilot,
             connectors=connectors,
         )
-        core.desk.on_queued.append(core.outbox.wake)
-        return core
 
     def add_connector(self, connector: Connector) -> None:
-        """Route the channel's replies to ``connector`` and apply its reply rules."""
+        """Route the channel's replies to ``connector`` (the desk applies its reply rules)."""
         self.connectors[connector.channel] = connector
-        refusal = getattr(connector, "reply_refusal", None)
-        if refusal is not None:
-
-            def policy(chat: Chat, now: datetime) -> None:
-                reason = refusal(chat.last_customer_message_at, now)
-                if reason:
-                    raise Conflict(reason, code="channel_refused", channel=connector.channel)
-
-            self.desk.reply_policies[connector.channel] = policy
         self.outbox.wake()
 
     def start(self) -> None:
@@ -134,13 +151,14 @@ class Core:
         self.presence.start()
         self.assigner.start()
         self._tidying = asyncio.get_running_loop().create_task(self._tidy(), name="tidy")
-        if self.autopilot is not None and not self.log.postgres:
+        if self.autopilot is not None:
             # One process owns SQLite: messages whose bot answer a crash interrupted get it now.
-            self.inbox.track(self._answer_pending(self.autopilot))
+            self.autopilot.start(answer_pending=not self.log.postgres)
 
-    async def _answer_pending(self, autopilot: Autopilot) -> None:
-        for received in await autopilot.pending():
-            self.inbox.react(received)
+    async def drain(self) -> None:
+        """Wait for the work started after commits so far (the bot's answers): tests."""
+        if self.autopilot is not None:
+            await self.autopilot.drain()
 
     async def _tidy(self) -> None:
         """Now and then: forget events older than the log keeps, and receipts never matched."""
@@ -162,7 +180,8 @@ class Core:
         await self.assigner.stop()
         await self.presence.stop()
         await self.outbox.stop()
-        await self.inbox.drain()
+        if self.autopilot is not None:
+            await self.autopilot.drain()
         await self.writer.stop()
         if self.autopilot is not None:
             await close_bot(self.autopilot.bot)
@@ -174,15 +193,16 @@ class Core:
         data = {"chat_id": chat.id, "user_id": actor.user_id, "name": actor.name}
         await self.bus.publish([Event(events.CHAT_TYPING, chat.id, data, chat_audience(chat))])
         connector = self.connectors.get(str(chat.channel))
-        show = getattr(connector, "typing", None)
         now = time.monotonic()
-        if show is None or not chat.external_id or self._typing.get(chat.id, 0) > now:
+        if not isinstance(connector, ShowsTyping):
+            return
+        if not chat.external_id or self._typing.get(chat.id, 0) > now:
             return
         self._typing[chat.id] = now + TYPING_EVERY
         if len(self._typing) > 10_000:
             self._typing = {k: v for k, v in self._typing.items() if v > now}
         try:
-            await show(chat.external_id)
+            await connector.typing(chat.external_id)
         except DeliveryError as exc:  # a typing hint is best effort
             log.info("typing hint for chat %d not shown: %s", chat.id, exc.reason)
 

@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from aiohttp import web
 from pydantic import SecretStr
 
-from connectors.base import Connector, Sink
+from connectors.base import Connector, HasWebRoutes, Sink
 from connectors.whatsapp import WhatsAppConfig, WhatsAppConnector
 from msgcenter.settings import Settings, SettingsError
 
@@ -169,9 +169,8 @@ def build_connector(settings: Settings, sink: Sink, channel: str) -> Connector |
 def add_web_routes(app: web.Application, connectors: list[Connector]) -> None:
     """Mount the provider webhooks of the connectors that have them."""
     for connector in connectors:
-        routes = getattr(connector, "web_routes", None)
-        if routes is not None:
-            app.add_routes(routes())
+        if isinstance(connector, HasWebRoutes):
+            app.add_routes(connector.web_routes())
 
 
 @asynccontextmanager

@@ -33,7 +33,9 @@ from prometheus_client import (
 
 from connectors.base import InboundEdit, InboundMessage, Sink, StatusUpdate
 from handoff.core import Core
-from handoff.domain.modes import Action, Transition
+from handoff.domain.modes import Action
+from handoff.usecases.delivery import Attempt
+from handoff.usecases.desk import ChatMoved
 from handoff.usecases.ingest import Received
 from msgcenter.settings import MetricsSettings
 from storage.models import Chat, Mode
@@ -113,16 +115,17 @@ class Metrics:
 
     def watch(self, core: Core) -> None:
         """Count what the core does in this process."""
-        core.outbox.on_outcome.append(self._outbox_outcome)
-        core.desk.on_transition.append(self._transition)
+        core.outbox.outcome.register(self._outbox_outcome)
+        core.desk.moved.register(self._moved)
 
-    def _outbox_outcome(self, channel: str, outcome: str) -> None:
-        if outcome == "sent":
-            self.messages_out.labels(channel).inc()
-        elif outcome in ("retry", "failed"):
-            self.outbox_failures.labels(channel, outcome).inc()
+    def _outbox_outcome(self, attempt: Attempt) -> None:
+        if attempt.outcome == "sent":
+            self.messages_out.labels(attempt.channel).inc()
+        elif attempt.outcome in ("retry", "failed"):
+            self.outbox_failures.labels(attempt.channel, attempt.outcome).inc()
 
-    def _transition(self, _chat_id: int, transition: Transition) -> None:
+    def _moved(self, moved: ChatMoved) -> None:
+        transition = moved.transition
         if transition.to_mode == Mode.AGENT and transition.from_mode != Mode.AGENT:
             self.handoffs.labels(str(transition.actor.kind)).inc()
         if transition.action in (Action.ASSIGN, Action.CLAIM, Action.TAKE_OVER):

@@ -20,14 +20,14 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from bot import Bot, BotLoadError, load_bot
-from connectors.base import Connector
+from connectors.base import Connector, ReportsHealth
 from dashboard_api.app import create_api
 from dashboard_api.auth import LoginThrottle, Tokens, load_or_create_secret
 from dashboard_api.errors import ApiError
 from dashboard_api.routing import Call, Route
 from dashboard_api.typedefs import ApiContext, HealthCheck, Unhealthy
 from dashboard_api.ws import SOCKETS
-from handoff.core import Core, CoreSink
+from handoff.core import ASSIGN_SWEEP, Core, CoreSink
 from handoff.domain.events import MESSAGE_CREATED
 from handoff.infra.bus import EventBus, MemoryEventBus
 from handoff.infra.bus_redis import RedisEventBus
@@ -96,11 +96,11 @@ def build_service(settings: Settings, roles: frozenset[str] = ALL_ROLES) -> Serv
             customer_name="" if chat.sender_unverified else chat.customer_name,
             channel=str(chat.channel),
         ),
+        # Automatic answers per email address.
+        reply_limit=ReplyLimit(settings.channels.email.auto_replies_per_hour),
+        # Kicked by what happens here; the outbox process sweeps.
+        assign_sweep=ASSIGN_SWEEP if "outbox" in roles else None,
     )
-    if core.autopilot is not None:  # automatic answers per email address (issue 16, item 6)
-        core.autopilot.reply_limit = ReplyLimit(settings.channels.email.auto_replies_per_hour)
-    if "outbox" not in roles:
-        core.assigner.sweep_seconds = None  # kicked by what happens here; the outbox sweeps
     private_dir(settings.storage.data_dir)  # 0700 when msgcenter creates it
     secret = load_or_create_secret(
         settings.auth.jwt_secret.get_secret_value() if settings.auth.jwt_secret else None,
@@ -323,8 +323,7 @@ async def _unreachable(call: Call) -> web.StreamResponse:  # the route is served
 
 def _connector_check(connector: Connector) -> HealthCheck:
     async def check() -> str:
-        health = getattr(connector, "health", None)
-        return str(await health()) if health is not None else "ok"
+        return await connector.health() if isinstance(connector, ReportsHealth) else "ok"
 
     return check
 

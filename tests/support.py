@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from handoff.core import Core
 from msgcenter.service import SERVICE, Service
 from msgcenter.settings import Settings, build_settings
 
@@ -75,3 +76,19 @@ class Api:
 
 
 ClientFactory = Callable[..., Awaitable[TestClient[web.Request, web.Application]]]
+
+
+def mute_bot(core: Core) -> Callable[[], None]:
+    """The bot hears of no message stored from now on (as if the process died right after
+    the commit, or for tests of what a message alone changes); returns the undo."""
+    pilot = core.autopilot
+    if pilot is None:
+        return lambda: None
+    core.inbox.arriving.unregister(pilot.on_arriving)
+    core.inbox.received.unregister(pilot.on_received)
+
+    def unmute() -> None:
+        core.inbox.arriving.register(pilot.on_arriving)
+        core.inbox.received.register(pilot.on_received)
+
+    return unmute

@@ -22,7 +22,7 @@ async def _customers(api: Api, count: int) -> None:
         for i in range(count)
     ]
     await api.service.core.inbox.receive_many(messages)
-    await api.service.core.inbox.drain()  # the bot's greetings are in before the test looks
+    await api.service.core.drain()  # the bot's greetings are in before the test looks
 
 
 async def test_filters_by_mode_channel_and_assignment(admin: Api) -> None:

@@ -10,7 +10,7 @@ import pytest
 from bench.crash import crash_once
 from connectors.base import InboundMessage
 from storage.models import Message, Sender
-from tests.support import Api
+from tests.support import Api, mute_bot
 
 
 @pytest.mark.parametrize("seed", [1, 2])
@@ -27,20 +27,19 @@ async def test_the_bot_answers_what_a_crash_left_unanswered(admin: Api) -> None:
     the restart (here: the reaction is dropped, then the start-up check finds the chat)."""
     core = admin.service.core
     assert core.autopilot is not None
-    reactions = list(core.inbox.reactions)
-    core.inbox.reactions.clear()  # as if the process died right after the commit
+    unmute = mute_bot(core)  # as if the process died right after the commit
     message = InboundMessage(
         channel="WhatsApp", chat_external_id="628555", message_external_id="wamid.lost",
         text="berapa ongkir ke bali?", customer_name="Rina", customer_phone="628555",
     )  # fmt: skip
     received = await core.inbox.receive(message)
     assert await Message.filter(chat_id=received.chat_id, sender=Sender.BOT).count() == 0
-    core.inbox.reactions[:] = reactions
+    unmute()
     pending = await core.autopilot.pending()
     assert [p.message_id for p in pending] == [received.message_id]
     for item in pending:
-        core.inbox.react(item)
-    await core.inbox.drain()
+        core.autopilot.schedule(item)
+    await core.drain()
     assert await Message.filter(chat_id=received.chat_id, sender=Sender.BOT).count() == 1
     assert await core.autopilot.pending() == []
 
@@ -58,20 +57,19 @@ async def test_a_burst_answered_in_part_gets_its_newest_message_answered(admin: 
             text=f"berapa ongkir ke bali? ({n})", customer_name="Sari", customer_phone="628556",
         )  # fmt: skip
 
-    reactions = list(core.inbox.reactions)
-    core.inbox.reactions.clear()
+    unmute = mute_bot(core)
     first, _, last = [await core.inbox.receive(message(n)) for n in (1, 2, 3)]
-    core.inbox.reactions[:] = reactions
-    core.inbox.react(first)  # answered, then the process died before the other two
-    await core.inbox.drain()
+    unmute()
+    core.autopilot.schedule(first)  # answered, then the process died before the other two
+    await core.drain()
     assert await Message.filter(chat_id=first.chat_id, sender=Sender.BOT).count() == 1
     pending = await core.autopilot.pending()
     assert [p.message_id for p in pending] == [last.message_id]
     decided: list[int | None] = []
-    core.autopilot.on_decision.append(lambda received, _, __: decided.append(received.message_id))
+    core.autopilot.decided.register(lambda done: decided.append(done.received.message_id))
     for item in pending:
-        core.inbox.react(item)
-    await core.inbox.drain()
+        core.autopilot.schedule(item)
+    await core.drain()
     assert decided == [last.message_id]  # the bot had its say (here: a handoff, not understood)
     assert await core.autopilot.pending() == []
 
@@ -83,8 +81,7 @@ async def test_what_was_written_before_a_return_to_the_bot_is_not_answered_later
     bot does not answer that message (it was the agent's); it answers what comes next."""
     core = admin.service.core
     assert core.autopilot is not None
-    reactions = list(core.inbox.reactions)
-    core.inbox.reactions.clear()
+    unmute = mute_bot(core)
     message = InboundMessage(
         channel="WhatsApp", chat_external_id="628557", message_external_id="wamid.r1",
         text="saya mau bicara dengan admin", customer_name="Eko", customer_phone="628557",
@@ -98,5 +95,5 @@ async def test_what_was_written_before_a_return_to_the_bot_is_not_answered_later
         text="halo lagi", customer_name="Eko", customer_phone="628557",
     )  # fmt: skip
     again = await core.inbox.receive(later)
-    core.inbox.reactions[:] = reactions
+    unmute()
     assert [p.message_id for p in await core.autopilot.pending()] == [again.message_id]

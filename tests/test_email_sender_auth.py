@@ -166,7 +166,7 @@ async def test_automatic_answers_to_one_address_are_limited(
         return len(found) == 5
 
     await eventually(all_stored)
-    await admin.service.core.inbox.drain()
+    await admin.service.core.drain()
     await sent_mail(relay, 3)
     assert admin.service.core.autopilot is not None
     autopilot = admin.service.core.autopilot

@@ -120,7 +120,7 @@ async def test_the_whatsapp_webhook_never_fails_and_never_stores_half(
     before = await _counts()
     status, answer = await wa.post(raw, sign(raw, APP_SECRET))
     assert status < 500, answer
-    await wa.service.core.inbox.drain()
+    await wa.service.core.drain()
     after = await _counts()
     if status >= 400:
         assert after == before, f"{status} but rows changed: {before} -> {after}"

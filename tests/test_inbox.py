@@ -9,16 +9,15 @@ import pytest
 
 from connectors.base import Attachment, InboundMessage
 from handoff.domain import events
-from handoff.usecases.ingest import QUIET, Received
 from storage.models import Chat, ChatTransition, Message, Mode
-from tests.support import Api
+from tests.support import Api, mute_bot
 
 
 @pytest.fixture(autouse=True)
 def _ingest_alone(admin: Api) -> None:
     """These tests look at ingest alone. The bot answers in the background (tests/test_bot_*);
     its reply, once the ingest got faster, raced the message counts and previews below."""
-    admin.service.core.inbox.reactions.clear()
+    mute_bot(admin.service.core)
 
 
 def inbound(text: str, msg_id: str, *, who: str = "628111", name: str = "Budi") -> InboundMessage:
@@ -186,77 +185,3 @@ async def test_control_characters_are_dropped_not_refused(admin: Api) -> None:
     assert (status, sent["text"]) == (201, "ok")
 
 
-async def test_answers_wait_for_a_burst_to_be_stored_but_only_so_long(admin: Api) -> None:
-    """While messages are arriving, the bot waits its turn (the providers are answered
-    first), at most for the given time."""
-    core = admin.service.core
-    release = asyncio.Event()
-
-    async def hold_the_writer(unit: object) -> None:
-        await release.wait()
-
-    held = asyncio.ensure_future(core.writer.run(hold_the_writer))
-    arriving = asyncio.ensure_future(core.inbox.receive(inbound("in a burst", "w-burst")))
-    await asyncio.sleep(0.05)
-    started = asyncio.get_running_loop().time()
-    await core.inbox.calm(0.2)  # a message is still arriving: gives up after 0.2 s
-    assert asyncio.get_running_loop().time() - started >= 0.19
-    release.set()
-    await held
-    assert (await arriving).stored
-    started = asyncio.get_running_loop().time()
-    await core.inbox.calm(5)  # nothing arriving: the quiet moment after the last one, no more
-    assert QUIET * 0.9 <= asyncio.get_running_loop().time() - started < 0.1
-    started = asyncio.get_running_loop().time()
-    await core.inbox.calm(5)  # still calm: no wait at all
-    assert asyncio.get_running_loop().time() - started < QUIET
-
-
-async def test_reactions_wait_for_a_burst_each_at_most_defer_seconds(admin: Api) -> None:
-    """The bot's answers start once messages stop arriving; while they keep arriving, each
-    answer starts ``defer`` seconds after its message came (not later), each once, in order."""
-    inbox = admin.service.core.inbox
-    inbox.defer = 0.3
-    loop = asyncio.get_running_loop()
-    feeders = 0  # still sending: the burst goes on
-    came: dict[str, float] = {}
-    seen: list[tuple[str, float, bool]] = []  # text, seconds after it came, during the burst
-
-    async def record(received: Received) -> None:
-        seen.append((received.text, loop.time() - came[received.text], feeders > 0))
-
-    inbox.reactions.append(record)
-
-    async def receive(text: str, msg_id: str, who: str = "628111") -> None:
-        came[text] = loop.time()
-        await inbox.receive(inbound(text, msg_id, who=who))
-
-    await asyncio.gather(*(receive(f"short {i}", f"s{i}") for i in range(5)))
-    assert seen == []  # stored and acknowledged; the answers wait for the quiet moment
-    await inbox.drain()
-    assert sorted(text for text, _, _ in seen) == [f"short {i}" for i in range(5)]
-    assert all(waited < 0.2 for _, waited, _ in seen)  # the quiet moment, not the deferral
-
-    seen.clear()
-    count, feeders = 0, 4
-
-    async def feed() -> None:
-        # The last feeder's count drops right after its last message, with no await between:
-        # an answer released by the quiet moment after the burst is never counted as during it.
-        nonlocal count, feeders
-        until = loop.time() + 0.9
-        while loop.time() < until:
-            count += 1
-            await receive(f"long {count:04d}", f"l{count}", who=f"62{count % 7}")
-        feeders -= 1
-
-    await asyncio.gather(*(feed() for _ in range(feeders)))
-    await inbox.drain()
-    texts = [text for text, _, _ in seen]
-    assert sorted(texts) == [f"long {i:04d}" for i in range(1, count + 1)]  # each once
-    during = [(text, waited) for text, waited, still in seen if still]
-    assert during  # the burst outlasted the deferral: its oldest were answered meanwhile
-    # (1e-9: came + 0.3 <= now in floating point, on uvloop's millisecond clock, may still
-    # subtract to 0.29999999999995)
-    assert all(0.3 - 1e-9 <= waited < 0.3 + 0.25 for _, waited in during)
-    assert [text for text, _ in during] == sorted(text for text, _ in during)  # in order

@@ -15,7 +15,7 @@ from tortoise import timezone
 from connectors.base import InboundMessage
 from handoff.read.views import ONLINE_WINDOW, online_until
 from storage.models import Chat
-from tests.support import Api
+from tests.support import Api, mute_bot
 
 T = datetime(2026, 1, 1, 10, 0, tzinfo=UTC)
 
@@ -70,7 +70,7 @@ async def test_a_new_message_makes_a_chat_customer_online_but_not_an_email_sende
     admin: Api,
 ) -> None:
     core = admin.service.core
-    core.inbox.reactions.clear()  # no bot: only what the message itself changes
+    mute_bot(core)  # no bot: only what the message itself changes
     telegram, email = await core.inbox.receive_many(
         [
             InboundMessage(channel="Telegram", chat_external_id="900", message_external_id="1",
@@ -97,7 +97,7 @@ async def test_a_new_message_makes_a_chat_customer_online_but_not_an_email_sende
 
 async def test_the_seed_patch_online_is_an_explicit_word(admin: Api) -> None:
     core = admin.service.core
-    core.inbox.reactions.clear()
+    mute_bot(core)
     (got,) = await core.inbox.receive_many(
         [InboundMessage(channel="WhatsApp", chat_external_id="628999", message_external_id="a",
                         text="hi", customer_name="Uli")]

@@ -101,7 +101,7 @@ async def test_no_sequence_of_actions_breaks_the_table_or_capacity(
                 await core.desk.act(modes.BOT, chat_ids[chat], Action.HANDOFF, reason="bot")
         except (DomainError, modes.IllegalTransition):
             assert await ChatTransition.all().count() == before  # refused: nothing written
-        await core.inbox.drain()
+        await core.drain()
         await core.assigner.drain()
         await _check_invariants()
 

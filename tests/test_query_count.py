@@ -9,7 +9,7 @@ import pytest
 from tortoise.log import db_client_logger
 
 from connectors.base import InboundMessage
-from tests.support import Api
+from tests.support import Api, mute_bot
 
 
 async def _queries(admin: Api, caplog: pytest.LogCaptureFixture, path: str) -> int:
@@ -23,7 +23,7 @@ async def test_list_and_detail_queries_do_not_grow_with_the_page(
     admin: Api, caplog: pytest.LogCaptureFixture
 ) -> None:
     core = admin.service.core
-    core.inbox.reactions.clear()
+    mute_bot(core)
     await core.inbox.receive_many(
         [
             InboundMessage(channel="Telegram", chat_external_id=str(500 + i % 120),
@@ -49,7 +49,7 @@ async def test_replaying_the_event_log_does_not_grow_with_the_page(
 ) -> None:
     """Messages' events are stored as references and rebuilt on replay: in one go."""
     core = admin.service.core
-    core.inbox.reactions.clear()
+    mute_bot(core)
     start = await core.log.last_seq()
     await core.inbox.receive_many(
         [

@@ -16,7 +16,7 @@ import pytest
 
 from connectors.base import InboundMessage
 from storage.models import Message, User
-from tests.support import TEST_SECRET, Api
+from tests.support import TEST_SECRET, Api, mute_bot
 
 HOSTILE = [
     "<script>alert('x')</script>",
@@ -80,7 +80,7 @@ async def test_hostile_text_is_stored_and_returned_verbatim_as_json_text(
     admin: Api, text: str
 ) -> None:
     core = admin.service.core
-    core.inbox.reactions.clear()  # the text as stored, not the bot's answer to it
+    mute_bot(core)  # the text as stored, not the bot's answer to it
     received = await core.inbox.receive(
         InboundMessage(
             channel="WhatsApp", chat_external_id="62811999", message_external_id="wamid.h",
@@ -101,7 +101,7 @@ async def test_hostile_text_is_stored_and_returned_verbatim_as_json_text(
 
 async def test_search_finds_wildcards_only_where_they_are_written(admin: Api) -> None:
     core = admin.service.core
-    core.inbox.reactions.clear()
+    mute_bot(core)
     for i, text in enumerate(["100% cotton?", "snake_case name", "plain words"]):
         await core.inbox.receive(
             InboundMessage(

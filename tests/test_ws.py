@@ -160,14 +160,14 @@ async def test_resume_delivers_exactly_the_missed_events_in_order(admin: Api) ->
     ws = await _connect(admin)
     inbox = admin.service.core.inbox
     await inbox.receive(_customer("one", "w1"))
-    await inbox.drain()
+    await admin.service.core.drain()
     seen = await _caught_up(admin, ws)
     assert "one" in [f["data"]["message"]["text"] for f in seen if f["type"] == "message.created"]
     last = seen[-1]["seq"]
     await ws.close()
     for i in range(2, 6):
         await inbox.receive(_customer(f"msg {i}", f"w{i}"))
-    await inbox.drain()
+    await admin.service.core.drain()
     resumed, frames = await _resume(admin, last)
     texts = [
         f["data"]["message"]["text"]
@@ -193,7 +193,7 @@ async def test_a_replayed_message_is_rebuilt_from_its_rows_as_they_are_now(admin
         InboundMessage(channel="WhatsApp", chat_external_id="62811", message_external_id="w1",
                        text="<b>my receipt</b>", customer_name="Budi", attachments=(photo,))
     )  # fmt: skip
-    await inbox.drain()  # the bot answers
+    await admin.service.core.drain()  # the bot answers
     live = [f for f in await _caught_up(admin, ws) if f["type"] == "message.created"]
     chat_id = live[0]["chat_id"]
     status, _ = await admin.post("/chats/messages", {"chat_id": chat_id, "text": "hi Budi"})
@@ -251,7 +251,7 @@ async def test_resume_from_a_forgotten_seq_asks_for_a_resync(admin: Api) -> None
     inbox = admin.service.core.inbox
     for i in range(3):
         await inbox.receive(_customer(f"m{i}", f"w{i}"))
-    await inbox.drain()
+    await admin.service.core.drain()
     oldest = await EventRecord.all().order_by("seq").first()
     assert oldest is not None
     await EventRecord.filter(seq__lte=oldest.seq + 2).delete()

@@ -13,7 +13,7 @@ from aiohttp import WSMsgType
 
 from connectors.base import InboundMessage
 from dashboard_api.ws import SOCKETS, Sockets
-from tests.support import Api
+from tests.support import Api, mute_bot
 
 
 def _customer(text: str, msg_id: str, who: str) -> InboundMessage:
@@ -26,7 +26,7 @@ def _customer(text: str, msg_id: str, who: str) -> InboundMessage:
 async def _many_messages(api: Api, count: int) -> None:
     """``count`` customer messages in new chats of the bot (no agent sees them)."""
     core = api.service.core
-    core.inbox.reactions.clear()  # no bot answers: only the customers' messages
+    mute_bot(core)  # no bot answers: only the customers' messages
     await core.inbox.receive_many(
         [_customer(f"message {i}", f"r{i}", str(900 + i % 10)) for i in range(count)]
     )

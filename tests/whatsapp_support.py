@@ -80,7 +80,7 @@ class WhatsApp:
     async def idle(self) -> None:
         """Wait for the reactions to inbound messages and for an empty outbox queue."""
         core = self.service.core
-        await core.inbox.drain()
+        await core.drain()
 
         async def nothing_queued() -> bool:
             return await core.outbox.queue_depth() == 0

@@ -23,10 +23,10 @@ from tortoise import timezone
 from tortoise.functions import Count
 
 from handoff.domain import modes
-from handoff.domain.modes import Action, Transition
+from handoff.domain.modes import Action
 from handoff.infra.locks import ASSIGNMENT, exclusive
 from handoff.infra.writer import Unit, Writer
-from handoff.usecases.desk import Desk
+from handoff.usecases.desk import ChatMoved, Desk
 from handoff.usecases.presence import Presence
 from handoff.usecases.staff import OPEN_MODES
 from storage.models import Chat, Mode, Role, User
@@ -63,13 +63,14 @@ class Assigner:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.assigned = 0
-        if enabled:
-            desk.on_transition.append(self._after_transition)
-            presence.on_online.append(lambda _user_id: self.kick())
 
     def kick(self) -> None:
         """Something changed: look at the queue soon."""
         self._wake.set()
+
+    def on_came_online(self, _user_id: int) -> None:
+        """Listens to ``Presence.came_online``: someone may take a waiting chat."""
+        self.kick()
 
     def start(self) -> None:
         if self.enabled and self._task is None:
@@ -83,7 +84,9 @@ class Assigner:
                 await self._task
             self._task = None
 
-    def _after_transition(self, chat_id: int, transition: Transition) -> None:
+    def on_moved(self, moved: ChatMoved) -> None:
+        """Listens to ``Desk.moved``: a chat joined the queue or an agent has room again."""
+        transition = moved.transition
         if transition.action in FREEING or (
             transition.to_mode == Mode.AGENT and transition.to_agent_id is None
         ):

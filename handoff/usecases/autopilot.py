@@ -1,5 +1,10 @@
 """The bot in the loop: asks the bot about each customer message in bot mode, acts on it.
 
+When: a message stored by the inbox (its ``received`` hook) is answered once messages have
+stopped arriving for a moment, or after :data:`BURST_DEFER` seconds, whichever is first: in
+a burst, acknowledging providers goes first and answering follows. One chat's messages are
+answered one at a time.
+
 The bot decides (``bot/``); this module carries the decision out: a Reply is
 queued for the outbox with sender ``bot``; a Handoff moves the chat to agent
 mode (the queue, then automatic assignment); Silence does nothing. The
@@ -26,10 +31,12 @@ stays silent; a handoff still happens, without its message.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -39,6 +46,7 @@ from bot import Bot, BotContext, Decision, Handoff, HandoffReason, Reply, Silenc
 from handoff.domain import events, modes
 from handoff.domain.events import Event
 from handoff.domain.modes import Action
+from handoff.hooks import Hook
 from handoff.infra.writer import Unit, Writer
 from handoff.read.views import preview, row_audience
 from handoff.usecases.assignment import room_for_one_more
@@ -51,6 +59,9 @@ from storage.models import Chat, Mode, Sender, Status
 log = logging.getLogger(__name__)
 
 HISTORY = 10  # earlier messages the bot sees
+BURST_DEFER = 3.0  # seconds an answer may wait while a burst of messages is stored
+QUIET = 0.01  # seconds without an arriving message after which a burst is over
+RELEASE_STEP = 0.02  # seconds: deferred answers that fell due start together, this often
 # Answers in progress at once. A burst ends with thousands of deferred answers released
 # together; unbounded, their context queries all queued in SQLite's thread ahead of the
 # writer's next COMMIT, and the webhooks waiting for it waited ~370 ms (soak, every ~4 s).
@@ -64,44 +75,126 @@ class Autopilot:
         writer: Writer,
         desk: Desk,
         *,
+        defer: float = BURST_DEFER,
         timeout: float = 15.0,
-        wait_turn: Callable[[], Awaitable[None]] | None = None,
+        who_is_online: Callable[[], Awaitable[set[int]]] | None = None,
+        reply_limit: ReplyLimit | None = None,
     ) -> None:
+        """``defer``: seconds an answer may wait while a burst of messages is arriving;
+        ``who_is_online``: the people online (``Presence.online``; None: nobody is known to
+        be, an away_text is sent); ``reply_limit``: automatic answers per address (None: no
+        limit)."""
         self.bot = bot
-        # Awaited before an answer that queued behind another one for the same chat (the
-        # inbox defers the first while a burst arrives): one answer per chat per deferral
-        # while the burst goes on, the rest right after it.
-        self.wait_turn = wait_turn
         self.writer = writer
         self.desk = desk
+        self.defer = defer
         self.timeout = timeout
+        self.who_is_online = who_is_online
+        self.reply_limit = reply_limit
+        self.burst = Burst()
+        # Stored messages whose answers have not started, with the loop time they came.
+        self._deferred: deque[tuple[float, Received]] = deque()
+        self._releasing = False  # a task starts the deferred answers
+        self._tasks: set[asyncio.Task[None]] = set()
         self._locks: dict[int, asyncio.Lock] = {}
+        self._in_line: dict[int, int] = {}  # answers holding or awaiting a chat's lock
         self._answering = asyncio.Semaphore(ANSWERING)
         self.replies = 0
         self.handoffs = 0
-        self.on_decision: list[Callable[[Received, Decision, float], None]] = []
-        # Who is online (handoff.usecases.presence); None: nobody is known to be, an away_text
-        # is sent.
-        self.who_is_online: Callable[[], Awaitable[set[int]]] | None = None
-        # Automatic answers per address (email); None: no limit.
-        self.reply_limit: ReplyLimit | None = None
         self.limited = 0  # answers not sent because of reply_limit
+        # After a commit that queued the bot's answer (the outbox sends it).
+        self.queued: Hook[None] = Hook("autopilot.queued")
+        # After each decision was carried out (or found nothing to do).
+        self.decided: Hook[Decided] = Hook("autopilot.decided")
+
+    # -- when to answer ---------------------------------------------------------------------
+
+    def on_arriving(self, _: None) -> None:
+        """Listens to ``Inbox.arriving``: a burst goes on."""
+        self.burst.started()
+
+    def on_received(self, results: Sequence[Received]) -> None:
+        """Listens to ``Inbox.received``: each stored message in a bot-mode chat gets its
+        answer, once messages have stopped arriving or :attr:`defer` seconds after it came,
+        whichever is first: in a burst, acknowledging providers goes first and answering
+        follows."""
+        self.burst.ended()
+        for received in results:
+            if received.stored and received.mode == Mode.BOT:
+                self.schedule(received)
+
+    def schedule(self, received: Received) -> None:
+        """Answer ``received`` in the background, after the burst (see :meth:`on_received`)."""
+        self._deferred.append((asyncio.get_running_loop().time(), received))
+        if not self._releasing:
+            self._releasing = True
+            self.track(self._release())
+
+    async def _release(self) -> None:
+        """One task holds the waiting answers (not a task and a timer each: a burst of
+        thousands of webhooks would carry as many through the event loop)."""
+        loop = asyncio.get_running_loop()
+        try:
+            while self._deferred:
+                calm, now = self.burst.is_calm(), loop.time()
+                while self._deferred and (calm or self._deferred[0][0] + self.defer <= now):
+                    self.track(self.react(self._deferred.popleft()[1]))
+                if self._deferred:
+                    due = self._deferred[0][0] + self.defer - now
+                    await self.burst.calm(max(due, RELEASE_STEP))
+        finally:
+            self._releasing = False
+
+    def track(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` in the background; :meth:`drain` waits for it, errors are logged."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("answering a customer message failed", exc_info=task.exception())
+
+    async def drain(self) -> None:
+        """Wait for the answers started so far (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def start(self, *, answer_pending: bool) -> None:
+        """With ``answer_pending`` (the one process of a SQLite deployment): messages whose
+        answer a crash interrupted get it now."""
+        if answer_pending:
+            self.track(self._answer_pending())
+
+    async def _answer_pending(self) -> None:
+        for received in await self.pending():
+            self.schedule(received)
+
+    # -- answering --------------------------------------------------------------------------
 
     async def react(self, received: Received) -> None:
-        """Inbox reaction: a stored customer message in a bot-mode chat gets the bot."""
+        """A stored customer message in a bot-mode chat gets the bot, one chat at a time."""
         if received.mode != Mode.BOT:
             return
-        lock = self._locks.setdefault(received.chat_id, asyncio.Lock())
-        queued = lock.locked() or bool(lock._waiters)  # behind another answer for this chat
+        chat_id = received.chat_id
+        lock = self._locks.setdefault(chat_id, asyncio.Lock())
+        ahead = self._in_line.get(chat_id, 0)
+        queued = ahead > 0  # behind another answer for this chat
+        self._in_line[chat_id] = ahead + 1
         try:
             async with lock:  # one decision at a time per chat (fallback counts stay exact)
-                if queued and self.wait_turn is not None:
-                    await self.wait_turn()
+                if queued:  # one answer per chat per deferral while a burst goes on
+                    await self.burst.calm(self.defer)
                 async with self._answering:
                     await self._answer(received)
         finally:
-            if not lock.locked() and not lock._waiters:
-                self._locks.pop(received.chat_id, None)
+            left = self._in_line[chat_id] - 1
+            if left:
+                self._in_line[chat_id] = left
+            else:
+                del self._in_line[chat_id]
+                self._locks.pop(chat_id, None)
 
     async def pending(self, within: timedelta = timedelta(hours=1)) -> list[Received]:
         """Bot-mode chats whose last message (of the last ``within``) is the customer's: the
@@ -146,9 +239,9 @@ class Autopilot:
             online = await self._online() if away else None
             item = (received.chat_id, received.message_id, decision, online)
             await self.writer.run_merged("autopilot", self._apply_merged, item)
-        elapsed = asyncio.get_running_loop().time() - started
-        for listener in self.on_decision:
-            listener(received, decision, elapsed)
+        if self.decided:
+            elapsed = asyncio.get_running_loop().time() - started
+            self.decided.fire(Decided(received, decision, elapsed))
 
     async def _online(self) -> set[int]:
         """Who is online, asked before the writer's operation (presence may be in Redis)."""
@@ -225,8 +318,7 @@ class Autopilot:
             "sender": Sender.BOT, "status": Status.QUEUED, "internal": False, "agent_id": None,
             "attachments": [], "error": None, "created_at": now, "note": None,
         }  # fmt: skip
-        for callback in self.desk.on_queued:
-            unit.after_commit(callback)
+        unit.after_commit(self._fire_queued)
         agent = chat["assigned_agent_id"]
         names = await self.desk.staff.names({agent}) if agent is not None else {}
         row = self.desk.presenter.chat_row(chat, names)
@@ -267,6 +359,53 @@ class Autopilot:
             announce=not said and not quiet,
         )
         self.handoffs += 1
+
+    def _fire_queued(self) -> None:
+        self.queued.fire(None)
+
+
+@dataclass(frozen=True, slots=True)
+class Decided:
+    """What ``Autopilot.decided`` carries: the message, the bot's decision, seconds taken."""
+
+    received: Received
+    decision: Decision
+    seconds: float
+
+
+class Burst:
+    """Whether customer messages are arriving: calm once none has for :data:`QUIET` seconds."""
+
+    def __init__(self) -> None:
+        self._arriving = 0  # batches being stored
+        self._calm = asyncio.Event()  # set: nothing arrived for QUIET seconds
+        self._calm.set()
+        self._quiet: asyncio.TimerHandle | None = None
+
+    def started(self) -> None:
+        self._arriving += 1
+        self._calm.clear()
+        if self._quiet is not None:
+            self._quiet.cancel()
+            self._quiet = None
+
+    def ended(self) -> None:
+        self._arriving -= 1
+        if not self._arriving:
+            # Calm only once nothing more has come for a moment: between two batches of a
+            # burst, no message is in flight for a fraction of a millisecond.
+            self._quiet = asyncio.get_running_loop().call_later(QUIET, self._calm.set)
+
+    def is_calm(self) -> bool:
+        return self._calm.is_set()
+
+    async def calm(self, at_most: float) -> None:
+        """Wait until no message has arrived for :data:`QUIET` seconds (at most ``at_most``
+        seconds)."""
+        if not self._calm.is_set() and at_most > 0:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(at_most):
+                    await self._calm.wait()
 
 
 class _QuietHandoff(Handoff):

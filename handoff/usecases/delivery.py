@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,6 +29,7 @@ from handoff.domain.errors import Conflict, NotFound
 from handoff.domain.events import Audience, Event
 from handoff.domain.modes import Actor
 from handoff.domain.sanitize import clean, clean_optional
+from handoff.hooks import Hook
 from handoff.infra.writer import Unit, Writer
 from handoff.read.views import Presenter, chat_audience, message_values, row_audience
 from storage import sql as rawsql
@@ -38,6 +39,14 @@ log = logging.getLogger(__name__)
 
 # Receipts only move a message forward: a late "delivered" never undoes "read".
 RANK = {Status.QUEUED: 0, Status.SENT: 1, Status.DELIVERED: 2, Status.READ: 3, Status.FAILED: 4}
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One delivery attempt's outcome (what ``Outbox.outcome`` carries)."""
+
+    channel: str
+    outcome: str  # "sent", "retry", "failed" or "dropped"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,11 +87,15 @@ class Outbox:
         self._slots = asyncio.Semaphore(concurrency)
         self.sent = 0
         self.failed = 0
-        # Called with (channel, "sent" | "retry" | "failed" | "dropped") after each attempt.
-        self.on_outcome: list[Callable[[str, str], None]] = []
+        # After each attempt: its channel and "sent", "retry", "failed" or "dropped".
+        self.outcome: Hook[Attempt] = Hook("outbox.outcome")
 
     def wake(self) -> None:
         self._wake.set()
+
+    def on_queued(self, _: None) -> None:
+        """Listens to ``Desk.queued`` and ``Autopilot.queued``: a reply waits to be sent."""
+        self.wake()
 
     def start(self) -> None:
         if self._task is None:
@@ -212,8 +225,8 @@ class Outbox:
             self._tell(str(row["channel"]), "failed")
 
     def _tell(self, channel: str, outcome: str) -> None:
-        for listener in self.on_outcome:
-            listener(channel, outcome)
+        if self.outcome:
+            self.outcome.fire(Attempt(channel, outcome))
 
     def _outbound(self, row: dict[str, Any], earlier: list[dict[str, Any]]) -> OutboundMessage:
         """What the connector needs: the message, its chat's address and the thread so far."""

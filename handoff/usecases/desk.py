@@ -8,19 +8,20 @@ and emits the events; nothing is written when any check fails.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from tortoise import timezone
 
-from connectors.base import Attachment
+from connectors.base import Attachment, Connector, RefusesReplies
 from handoff.domain import events, modes
 from handoff.domain.errors import Conflict, Forbidden, Invalid, NotFound
 from handoff.domain.events import Event
 from handoff.domain.modes import Action, Actor, ActorKind, Transition
 from handoff.domain.sanitize import clean, clean_tree
+from handoff.hooks import Hook
 from handoff.infra.locks import ASSIGNMENT, exclusive
 from handoff.infra.writer import Unit, Writer
 from handoff.read.queries import can_read
@@ -34,8 +35,13 @@ log = logging.getLogger(__name__)
 # Entering agent mode by these tells the customer that a human is coming.
 ANNOUNCED = frozenset({Action.HANDOFF, Action.ASSIGN})
 
-# Checks a reply may still be sent on the chat's channel (e.g. WhatsApp's 24-hour window).
-ReplyPolicy = Callable[[Chat, datetime], None]
+
+@dataclass(frozen=True, slots=True)
+class ChatMoved:
+    """A committed change of a chat's mode or assignee (what ``Desk.moved`` carries)."""
+
+    chat_id: int
+    transition: Transition
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,19 +57,28 @@ class ChatChange:
 
 class Desk:
     def __init__(
-        self, writer: Writer, staff: Staff, presenter: Presenter, *, postgres: bool = False
+        self,
+        writer: Writer,
+        staff: Staff,
+        presenter: Presenter,
+        *,
+        connectors: Mapping[str, Connector] | None = None,
+        handoff_message: Callable[[Chat], str] | None = None,
+        postgres: bool = False,
     ) -> None:
+        """``connectors``: the running channels, by name, whose reply rules apply (a
+        :class:`~connectors.base.RefusesReplies` refuses a reply it cannot send now);
+        ``handoff_message``: what the customer is told when their chat goes to a human."""
         self.writer = writer
         self.postgres = postgres
         self.staff = staff
         self.presenter = presenter
-        self.reply_policies: dict[str, ReplyPolicy] = {}
-        # Called after a commit that queued outbound messages (wakes the outbox).
-        self.on_queued: list[Callable[[], None]] = []
-        # Called after a commit that changed a chat's mode or assignee.
-        self.on_transition: list[Callable[[int, Transition], None]] = []
-        # What the customer is told when their chat goes to a human (None: nothing).
-        self.handoff_message: Callable[[Chat], str] | None = None
+        self.connectors: Mapping[str, Connector] = connectors if connectors is not None else {}
+        self.handoff_message = handoff_message
+        # After a commit that queued outbound messages.
+        self.queued: Hook[None] = Hook("desk.queued")
+        # After a commit that changed a chat's mode or assignee.
+        self.moved: Hook[ChatMoved] = Hook("desk.moved")
 
     # -- messages -------------------------------------------------------------------------
 
@@ -80,9 +95,7 @@ class Desk:
             await exclusive(ASSIGNMENT, postgres=self.postgres)
             chat = await self.writable_chat(actor, chat_id)
             now = timezone.now()
-            policy = self.reply_policies.get(str(chat.channel))
-            if policy is not None:
-                policy(chat, now)
+            self._check_channel_allows_reply(chat, now)
             if chat.mode in (Mode.BOT, Mode.CLOSED):
                 await self.transition(unit, chat, Action.TAKE_OVER, actor, now=now)
             message = await self.queue_message(
@@ -91,6 +104,17 @@ class Desk:
             return message
 
         return await self.writer.run(operation)
+
+    def _check_channel_allows_reply(self, chat: Chat, now: datetime) -> None:
+        """Conflict when the chat's channel cannot take a reply now (WhatsApp's 24 hours)."""
+        connector = self.connectors.get(str(chat.channel))
+        if isinstance(connector, RefusesReplies):
+            reason = connector.reply_refusal(chat.last_customer_message_at, now)
+            if reason:
+                raise Conflict(reason, code="channel_refused", channel=connector.channel)
+
+    def _fire_queued(self) -> None:
+        self.queued.fire(None)
 
     async def post(
         self, chat_id: int, text: str, sender: Sender, *, internal: bool = False
@@ -299,8 +323,9 @@ class Desk:
         if announce and entered and action in ANNOUNCED and self.handoff_message is not None:
             text = self.handoff_message(chat)
             await self.queue_message(unit, chat, text, Sender.SYSTEM, now or timezone.now())
-        for callback in self.on_transition:
-            unit.after_commit(lambda cb=callback: cb(chat.id, transition))  # type: ignore[misc]
+        if self.moved:
+            moved = ChatMoved(chat.id, transition)
+            unit.after_commit(lambda: self.moved.fire(moved))
         return transition
 
     async def _check_can_take(
@@ -368,8 +393,7 @@ class Desk:
                     "updated_at",
                 ]
             )
-            for callback in self.on_queued:
-                unit.after_commit(callback)
+            unit.after_commit(self._fire_queued)
         view = self.presenter.message(message_values(message))
         row = await self._row(chat)
         unit.emit(

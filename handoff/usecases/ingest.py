@@ -1,11 +1,12 @@
-"""Inbound: store what customers write, exactly once, then react to it.
+"""Inbound: store what customers write, exactly once.
 
 ``Inbox.receive`` runs as one operation of the group-commit writer: it finds
 or creates the chat by (channel, external chat id), stores the message unless
 the provider already delivered it, bumps the unread count and the chat's last
 activity, and reopens a closed chat. The caller (a connector) is answered
-after the commit; only then does it acknowledge the provider. Reactions (the
-bot, assignment) run after the commit, off the provider's request.
+after the commit; only then does it acknowledge the provider. What follows (the
+bot's answer: ``handoff.usecases.autopilot``) listens to the ``arriving`` and
+``received`` hooks and runs off the provider's request.
 
 A message whose sender the channel could not confirm (``sender_verified`` False: email
 without an aligned DKIM or SPF pass, ``connectors.email_auth``) never joins an existing
@@ -16,12 +17,10 @@ with a customer's address neither lands in that customer's chat nor sees its ans
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
 import logging
-from collections import OrderedDict, deque
-from collections.abc import Callable, Coroutine, Sequence
+from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -33,6 +32,7 @@ from connectors.base import InboundEdit, InboundMessage, unverified_chat_id
 from handoff.domain import events, modes
 from handoff.domain.events import Event
 from handoff.domain.sanitize import clean, clean_tree
+from handoff.hooks import Hook
 from handoff.infra.writer import Unit, Writer
 from handoff.read.views import (
     Presenter,
@@ -49,9 +49,6 @@ from storage import sql as rawsql
 from storage.models import Chat, Message, Mode, Sender, Status
 
 log = logging.getLogger(__name__)
-
-QUIET = 0.01  # seconds without an arriving message after which a burst is over
-RELEASE_STEP = 0.02  # seconds: deferred reactions that fell due start together, this often
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,9 +67,6 @@ class Received:
     @property
     def stored(self) -> bool:
         return not self.duplicate
-
-
-Reaction = Callable[[Received], Coroutine[Any, Any, None]]
 
 
 class ChatIds:
@@ -99,24 +93,16 @@ class ChatIds:
 
 
 class Inbox:
-    def __init__(
-        self, writer: Writer, staff: Staff, presenter: Presenter, *, defer: float = 0.0
-    ) -> None:
+    def __init__(self, writer: Writer, staff: Staff, presenter: Presenter) -> None:
         self.writer = writer
         self.staff = staff
         self.presenter = presenter
         self.chat_ids = ChatIds()
-        self.reactions: list[Reaction] = []
-        # Seconds the reactions to a message may wait while a burst is arriving.
-        self.defer = defer
-        # Stored messages whose reactions have not started, with the loop time they came.
-        self._deferred: deque[tuple[float, Received]] = deque()
-        self._releasing = False  # a task starts the deferred reactions
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._arriving = 0  # receive calls in progress
-        self._calm = asyncio.Event()  # set: nothing arrived for QUIET seconds
-        self._calm.set()
-        self._quiet: asyncio.TimerHandle | None = None
+        # A provider's batch starts being stored.
+        self.arriving: Hook[None] = Hook("inbox.arriving")
+        # After every ``arriving``: what became of the batch once committed (empty when
+        # storing it failed). Listeners start their work in the background.
+        self.received: Hook[Sequence[Received]] = Hook("inbox.received")
 
     async def receive(self, message: InboundMessage) -> Received:
         """Store one message (idempotently); return after the commit that holds it."""
@@ -125,31 +111,13 @@ class Inbox:
     async def receive_many(self, messages: Sequence[InboundMessage]) -> list[Received]:
         """Store several messages in one commit (a provider's batch), in order."""
         messages = [_kept_apart(_cleaned(message)) for message in messages]
-        self._arriving += 1
-        self._calm.clear()
-        if self._quiet is not None:
-            self._quiet.cancel()
-            self._quiet = None
+        self.arriving.fire(None)
+        results: list[Received] = []
         try:
             results = await self._store(messages)
         finally:
-            self._arriving -= 1
-            if not self._arriving:
-                # Calm only once nothing more has come for a moment: between two batches of
-                # a burst, no message is in flight for a fraction of a millisecond.
-                self._quiet = asyncio.get_running_loop().call_later(QUIET, self._calm.set)
-        for result in results:
-            if result.stored:
-                self.react(result)
+            self.received.fire(results)
         return results
-
-    async def calm(self, at_most: float) -> None:
-        """Wait until no message has arrived for :data:`QUIET` seconds (at most ``at_most``
-        seconds): in a burst, acknowledging providers goes first, answering follows."""
-        if not self._calm.is_set() and at_most > 0:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(at_most):
-                    await self._calm.wait()
 
     async def _store(self, messages: Sequence[InboundMessage]) -> list[Received]:
         for attempt in range(3):
@@ -191,50 +159,6 @@ class Inbox:
             return True
 
         return await self.writer.run(operation)
-
-    async def drain(self) -> None:
-        """Wait for the reactions started so far (tests, shutdown)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
-
-    def react(self, result: Received) -> None:
-        """Run the reactions (the bot, ...) to a stored message, in the background, once
-        messages have stopped arriving or :attr:`defer` seconds after it came, whichever is
-        first: in a burst, acknowledging providers goes first and answering follows."""
-        if not self.reactions:
-            return
-        self._deferred.append((asyncio.get_running_loop().time(), result))
-        if not self._releasing:
-            self._releasing = True
-            self.track(self._release())
-
-    async def _release(self) -> None:
-        """One task holds the waiting reactions (not a task and a timer each: a burst of
-        thousands of webhooks would carry as many through the event loop)."""
-        loop = asyncio.get_running_loop()
-        try:
-            while self._deferred:
-                calm, now = self._calm.is_set(), loop.time()
-                while self._deferred and (calm or self._deferred[0][0] + self.defer <= now):
-                    result = self._deferred.popleft()[1]
-                    for reaction in self.reactions:
-                        self.track(reaction(result))
-                if self._deferred:
-                    due = self._deferred[0][0] + self.defer - now
-                    await self.calm(max(due, RELEASE_STEP))
-        finally:
-            self._releasing = False
-
-    def track(self, work: Coroutine[Any, Any, None]) -> None:
-        """Run ``work`` in the background; :meth:`drain` waits for it, errors are logged."""
-        task = asyncio.get_running_loop().create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._reaction_done)
-
-    def _reaction_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("reaction to an inbound message failed", exc_info=task.exception())
 
     async def _ingest_merged(
         self, units: Sequence[Unit], batches: Sequence[Sequence[InboundMessage]]

@@ -12,13 +12,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
 from typing import Protocol
 
 from tortoise import timezone
 
 from handoff.domain import events
 from handoff.domain.events import Audience, Event
+from handoff.hooks import Hook
 from handoff.infra.writer import Unit, Writer
 from storage.models import User
 
@@ -90,7 +90,8 @@ class Presence:
         self.store = store
         self.writer = writer
         self.sweep_seconds = sweep_seconds
-        self.on_online: list[Callable[[int], None]] = []
+        # Someone this process sees come online (their user id).
+        self.came_online: Hook[int] = Hook("presence.came_online")
         self._known: set[int] = set()
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
@@ -136,8 +137,7 @@ class Presence:
         if came or went:
             await self._publish(came, went)
         for user_id in seen:
-            for listener in self.on_online:
-                listener(user_id)
+            self.came_online.fire(user_id)
 
     async def _publish(self, came: set[int], went: set[int]) -> None:
         async def operation(unit: Unit) -> None:
