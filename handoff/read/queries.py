@@ -18,6 +18,7 @@ from tortoise.expressions import Q, Subquery
 
 from handoff.domain.errors import Forbidden, Invalid, NotFound
 from handoff.domain.modes import Actor
+from handoff.domain.rights import can_read
 from handoff.read.views import CHAT_FIELDS, MESSAGE_FIELDS, Presenter, chat_values
 from handoff.usecases.staff import Staff
 from storage.models import Chat, Message, Mode
@@ -58,20 +59,6 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
     if not 0 <= last_id <= MAX_ID:  # the database could not even compare it
         raise Invalid("cursor is not one this server gave out", field="cursor")
     return when, last_id
-
-
-def visible_to(actor: Actor) -> Q:
-    """The chats a person may read: admins all; agents theirs and the queue."""
-    if actor.is_admin:
-        return Q()
-    return Q(assigned_agent_id=actor.user_id) | Q(mode=Mode.AGENT, assigned_agent_id=None)
-
-
-def can_read(chat: Chat, actor: Actor) -> bool:
-    if actor.is_admin:
-        return True
-    queued = chat.mode == Mode.AGENT and chat.assigned_agent_id is None
-    return chat.assigned_agent_id == actor.user_id or queued
 
 
 class ChatQueries:

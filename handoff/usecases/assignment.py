@@ -24,11 +24,11 @@ from tortoise.functions import Count
 
 from handoff.domain import modes
 from handoff.domain.modes import Action
+from handoff.domain.rights import OPEN_MODES
 from handoff.infra.locks import ASSIGNMENT, exclusive
 from handoff.infra.writer import Unit, Writer
 from handoff.usecases.desk import ChatMoved, Desk
 from handoff.usecases.presence import Presence
-from handoff.usecases.staff import OPEN_MODES
 from storage.models import Chat, Mode, Role, User
 
 log = logging.getLogger(__name__)

@@ -28,6 +28,7 @@ from handoff.domain import events
 from handoff.domain.errors import Conflict, NotFound
 from handoff.domain.events import Audience, Event
 from handoff.domain.modes import Actor
+from handoff.domain.rights import can_change
 from handoff.domain.sanitize import clean, clean_optional
 from handoff.hooks import Hook
 from handoff.infra.writer import Unit, Writer
@@ -299,7 +300,7 @@ class Outbox:
 
         async def operation(unit: Unit) -> dict[str, Any]:
             chat = await Chat.get_or_none(id=chat_id)
-            if chat is None or not (actor.is_admin or chat.assigned_agent_id == actor.user_id):
+            if chat is None or not can_change(chat, actor):
                 raise NotFound(f"chat {chat_id} not found")
             message = await Message.get_or_none(id=message_id, chat_id=chat_id)
             if message is None or message.internal or message.sender == Sender.CUSTOMER:

@@ -20,13 +20,13 @@ from handoff.domain import events, modes
 from handoff.domain.errors import Conflict, Forbidden, Invalid, NotFound
 from handoff.domain.events import Event
 from handoff.domain.modes import Action, Actor, ActorKind, Transition
+from handoff.domain.rights import OPEN_MODES, can_change, can_read
 from handoff.domain.sanitize import clean, clean_tree
 from handoff.hooks import Hook
 from handoff.infra.locks import ASSIGNMENT, exclusive
 from handoff.infra.writer import Unit, Writer
-from handoff.read.queries import can_read
 from handoff.read.views import Presenter, chat_audience, chat_values, message_values, preview
-from handoff.usecases.staff import OPEN_MODES, Staff
+from handoff.usecases.staff import Staff
 from handoff.usecases.transitions import record_transition
 from storage.models import Channel, Chat, Message, Mode, Sender, Status, User
 
@@ -240,7 +240,7 @@ class Desk:
             return chat  # the bot and the system act on any chat
         if chat is None or not can_read(chat, actor):
             raise NotFound(f"chat {chat_id} not found")
-        if not actor.is_admin and chat.assigned_agent_id != actor.user_id and not queue_ok:
+        if not can_change(chat, actor) and not queue_ok:
             raise NotFound(f"chat {chat_id} waits in the queue: claim it first", code="claim_first")
         return chat
 

@@ -22,13 +22,13 @@ from tortoise.functions import Count
 
 from handoff.domain.errors import Conflict, Invalid, NotFound
 from handoff.domain.events import SESSIONS_ENDED, Audience, Event
-from storage.models import Chat, Mode, Role, User
+from handoff.domain.rights import OPEN_MODES
+from storage.models import Chat, Role, User
 
 USERNAME = re.compile(r"^[A-Za-z0-9_.-]{2,64}$")
 # The domain's first label cannot hold a dot, so the split is found once (linear); with
 # [^@\s]+ on both sides of the dot a long run of dots backtracked quadratically.
 EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+\.[^@\s]+$")
-OPEN_MODES = (Mode.AGENT, Mode.PAUSED)
 
 
 class Passwords:
