@@ -8,6 +8,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from dashboard_api import attachments, chats, system, users, ws
+from dashboard_api.adapters import aiohttp as aiohttp_adapter
 from dashboard_api.console import setup_console
 from dashboard_api.errors import error_middleware
 from dashboard_api.openapi import build_openapi
@@ -70,8 +71,10 @@ def create_api(
     """The API app: routes, error handling, and ``context`` for the handlers.
 
     Without ``dashboard`` (a process that runs no ``api`` role) only the system routes
-    (health, OpenAPI) and ``extra_routes`` are served.
+    (health, OpenAPI) and ``extra_routes`` are served. First the adapter checks that the
+    installed aiohttp writes WebSocket frames as ``dashboard_api.adapters.aiohttp`` expects.
     """
+    aiohttp_adapter.check()
     middlewares: list[Middleware] = [*extra_middlewares, security_headers, error_middleware]
     if cors_origins:
         middlewares.insert(0, cors_middleware(cors_origins))

@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import struct
 import time
 import uuid
 import weakref
@@ -34,6 +33,7 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from dashboard_api.adapters.aiohttp import text_frame, write_now
 from dashboard_api.auth import actor_for, user_for_token
 from dashboard_api.errors import ApiError
 from dashboard_api.routing import Call, Route
@@ -273,24 +273,13 @@ def _encoded(event: Event, *, cache: bool = True) -> tuple[str, bytes]:
     if cached is not None and cached[0] is event:
         return cached[1], cached[2]
     text = json.dumps(event.frame(), ensure_ascii=False)
-    frame = _text_frame(text)
+    frame = text_frame(text)
     if not cache:
         return text, frame
     _ENCODED[id(event)] = (event, text, frame)
     if len(_ENCODED) > 2048:
         _ENCODED.popitem(last=False)
     return text, frame
-
-
-def _text_frame(text: str) -> bytes:
-    """A final, unmasked text frame (RFC 6455 5.2), as a server sends one."""
-    payload = text.encode()
-    size = len(payload)
-    if size < 126:
-        return struct.pack("!BB", 0x81, size) + payload
-    if size < 65536:
-        return struct.pack("!BBH", 0x81, 126, size) + payload
-    return struct.pack("!BBQ", 0x81, 127, size) + payload
 
 
 def _frame(kind: str, seq: int | None, **data: Any) -> dict[str, Any]:
@@ -434,15 +423,7 @@ class _Session:
         frames = [_encoded(e, cache=cache) for e in events if e.audience.admits(user_id, is_admin)]
         if not frames:
             return
-        transport = self.transport
-        if (
-            transport is not None
-            and not self.socket.compress
-            and not self.socket.closed
-            and not transport.is_closing()
-            and not transport.get_write_buffer_size()
-        ):
-            transport.write(b"".join(frame for _, frame in frames))
+        if write_now(self.socket, self.transport, frames):
             return
         for text, _ in frames:
             if self.ended:

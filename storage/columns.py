@@ -18,10 +18,14 @@ from tortoise.fields import DatetimeField, Field
 from tortoise.fields.relational import ForeignKeyFieldInstance, OneToOneFieldInstance
 from tortoise.models import Model
 
+from storage.adapters import tortoise as orm
+from storage.adapters.tortoise import db_value as db_value
+from storage.adapters.tortoise import field_name as field_name
+
 
 def table(model: type[Model]) -> str:
     """The model's table name."""
-    return str(model._meta.db_table)
+    return orm.table(model)
 
 
 @cache
@@ -29,7 +33,7 @@ def _fields(model: type[Model]) -> tuple[tuple[str, str, Field[Any]], ...]:
     """(field name, column, field) of each column, in declaration order. A foreign key is the
     column Tortoise gives it (``<name>_id``), before ``Tortoise.init`` adds that field too."""
     found: dict[str, tuple[str, str, Field[Any]]] = {}
-    for name, field in model._meta.fields_map.items():
+    for name, field in orm.fields(model).items():
         if isinstance(field, ForeignKeyFieldInstance | OneToOneFieldInstance):
             column = field.source_field or f"{name}_id"
             found.setdefault(column, (f"{name}_id", column, field))
@@ -80,22 +84,12 @@ def insert(model: type[Model], names: Iterable[str], suffix: str = "") -> str:
     return f"{sql} {suffix}" if suffix else sql
 
 
-def db_value(model: type[Model], field: str, value: Any) -> Any:
-    """``value`` as the driver takes it for ``model.field`` (JSON text, enum value, ...)."""
-    return model._meta.fields_map[field].to_db_value(value, model)
-
-
 def python_value(model: type[Model], field: str, value: Any) -> Any:
     """A stored value of ``model.field`` as the ORM reads it (JSON parsed, time made aware)."""
-    return model._meta.fields_map[field].to_python_value(value)
+    return orm.python_value(model, field, value)
 
 
 @cache
 def datetime_columns(model: type[Model]) -> tuple[str, ...]:
     """The columns that hold times."""
     return tuple(column for _, column, field in _fields(model) if isinstance(field, DatetimeField))
-
-
-def field_name(model: type[Model], column: str) -> str:
-    """The model's field that holds ``column``."""
-    return str(model._meta.fields_db_projection_reverse[column])

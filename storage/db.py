@@ -25,6 +25,8 @@ from tortoise.exceptions import DBConnectionError
 from tortoise.exceptions import OperationalError as TortoiseOperationalError
 from tortoise.migrations.api import migrate as tortoise_migrate
 
+from storage.adapters import aiosqlite as aiosqlite_adapter
+from storage.adapters import tortoise as tortoise_adapter
 from storage.files import private_dir
 from storage.postgres import caused_by
 from storage.sqlite import private_database
@@ -263,6 +265,11 @@ class Database:
         return is_sqlite(self.url)
 
     async def open(self, *, run_migrations: bool = True) -> None:
+        """Migrate (unless told not to), set Tortoise up and connect. First the adapters check
+        that the installed Tortoise and aiosqlite have the internals they use: a mismatched
+        install stops here, naming what is missing (``storage.adapters``)."""
+        tortoise_adapter.check()
+        aiosqlite_adapter.check()
         if run_migrations:
             await migrate(self.url, connect_timeout=self.connect_timeout)
         context = TortoiseContext()

@@ -21,21 +21,20 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Generator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Generator, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, TypeVar
 
-from tortoise.backends.base.client import ConnectionWrapper
-from tortoise.backends.sqlite.client import SqliteTransactionWrapper
-from tortoise.connection import get_connection, get_connections
-from tortoise.exceptions import IntegrityError, OperationalError, TransactionManagementError
+from tortoise.connection import get_connection
+from tortoise.exceptions import IntegrityError, OperationalError
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
 from storage import columns
-from storage.sqlite import SqliteClient, start_now
+from storage.adapters.aiosqlite import in_thread, raw
+from storage.adapters.tortoise import DeferredBegin, SqliteClient, deferred_transaction, from_db
 
 M = TypeVar("M", bound=Model)
 T = TypeVar("T")
@@ -72,15 +71,15 @@ async def run(plan: Plan[T], *, commit: bool = False) -> T:
     connection = get_connection("default")
     if connection.capabilities.dialect == "sqlite":
         try:
-            if isinstance(connection, _DeferredBegin):
-                async with connection._lock:
+            if isinstance(connection, DeferredBegin):
+                async with connection.lock:
                     await connection.ensure_begun()
-                    result: T = _drive(connection._connection._conn, plan)
+                    result: T = _drive(connection.raw, plan)
                 if commit:
                     await connection.commit()
             else:
                 async with connection.acquire_connection() as aio:
-                    result = await aio._execute(_drive, aio._conn, plan)
+                    result = await in_thread(aio, _drive, raw(aio), plan)
         except sqlite3.IntegrityError as exc:
             raise IntegrityError(exc) from exc
         except sqlite3.OperationalError as exc:
@@ -94,8 +93,7 @@ async def run(plan: Plan[T], *, commit: bool = False) -> T:
         return stop.value  # type: ignore[no-any-return]
 
 
-@asynccontextmanager
-async def transaction() -> AsyncIterator[None]:
+def transaction() -> AbstractAsyncContextManager[object]:
     """A transaction, as Tortoise's ``in_transaction`` (the ORM and nested savepoints work in
     it), with fewer hand-offs to SQLite's thread: it begins with its first statement, on the
     loop's thread, and a plan's statements run there too (:func:`run`); ``run(plan,
@@ -103,70 +101,10 @@ async def transaction() -> AsyncIterator[None]:
     instead of 5. On PostgreSQL it is ``in_transaction``."""
     client = get_connection("default")
     if client.capabilities.dialect != "sqlite":
-        async with in_transaction():
-            yield
-        return
+        return in_transaction()
     if not isinstance(client, SqliteClient):
         raise TypeError("SQLite is opened through the storage.sqlite engine (storage.db)")
-    async with client._lock:  # the lock Tortoise's own SQLite transactions hold
-        if not client._connection:
-            await client.create_connection(with_db=True)
-        tx = _DeferredBegin(client)
-        token = get_connections().set(client.connection_name, tx)
-        try:
-            yield
-            if tx.begun and not tx._finalized:
-                await tx.commit()
-        except BaseException:
-            if tx.begun and not tx._finalized:
-                await tx.rollback()
-            raise
-        finally:
-            get_connections().reset(token)
-
-
-class _DeferredBegin(SqliteTransactionWrapper):
-    """Tortoise's SQLite transaction, begun by the first statement that runs in it."""
-
-    def __init__(self, client: SqliteClient) -> None:
-        super().__init__(client)
-        self.client = client
-        self.begun = False
-
-    async def ensure_begun(self) -> None:
-        if not self.begun:
-            await self.client.begin_immediate()  # without the loop waiting for another process
-            self.begun = True
-
-    async def commit(self) -> None:
-        """COMMIT in aiosqlite's thread (it waits on the disk), started right away."""
-        if self._finalized:
-            raise TransactionManagementError("Transaction already finalised")
-        await start_now(self._connection, self._connection._conn.commit)
-        self._finalized = True
-
-    def acquire_connection(self) -> Any:
-        return _BeginFirst(self)
-
-    def _in_transaction(self) -> Any:  # a nested savepoint: the transaction begins first
-        return _BeginFirst(self, super()._in_transaction())
-
-
-class _BeginFirst:
-    """Enters ``inner`` (the connection, or a savepoint) after the transaction's BEGIN."""
-
-    def __init__(self, tx: _DeferredBegin, inner: Any = None) -> None:
-        self.tx = tx
-        self.inner = inner if inner is not None else ConnectionWrapper(tx._lock, tx)
-
-    async def __aenter__(self) -> Any:
-        if not self.tx.begun:
-            async with self.tx._lock:
-                await self.tx.ensure_begun()
-        return await self.inner.__aenter__()
-
-    async def __aexit__(self, *exc: Any) -> Any:
-        return await self.inner.__aexit__(*exc)
+    return deferred_transaction(client)
 
 
 def _drive(conn: sqlite3.Connection, plan: Plan[T]) -> T:
@@ -208,7 +146,7 @@ def instance(model: type[M], row: dict[str, Any]) -> M:
     parsed = values(model, row)  # times read from text are set after the ORM's own reading
     times = columns.datetime_columns(model)
     fast = {n: parsed[n] for n in times if isinstance(row.get(n), str)}
-    obj = model._init_from_db(**{**row, **{name: None for name in fast}})
+    obj = from_db(model, {**row, **{name: None for name in fast}})
     for name, value in fast.items():
         object.__setattr__(obj, columns.field_name(model, name), value)
     return obj

@@ -1,6 +1,6 @@
-"""SQLite: the writer's transaction runs its statements on the event loop's own thread (no
-hand-off to aiosqlite's thread, whose start waits for the GIL), waits for a write lock that
-another process holds off that thread, and hands COMMIT over so that it starts at once."""
+"""SQLite: commits synced, the WAL kept at its size, a write lock that another process holds
+waited for off the event loop's thread, private files. (Which thread runs what is in
+tests/test_adapters.py.)"""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import os
 import sqlite3
 import stat
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,9 +18,11 @@ from tortoise import Tortoise
 from msgcenter.service import build_service
 from msgcenter.settings import Settings, build_settings
 from storage import sql as rawsql
+from storage.adapters.aiosqlite import raw as raw_connection
+from storage.adapters.tortoise import SqliteClient
 from storage.db import Database
 from storage.models import User
-from storage.sqlite import JOURNAL_SIZE_LIMIT, START_WAIT, start_now
+from storage.sqlite import JOURNAL_SIZE_LIMIT
 from tests.conftest import sqlite_url
 from tests.support import Api
 
@@ -43,8 +44,9 @@ async def agent_name() -> str | None:
 
 def raw() -> sqlite3.Connection:
     """The service's own sqlite3 connection (under Tortoise and aiosqlite)."""
-    conn: sqlite3.Connection = Tortoise.get_connection("default")._connection._conn
-    return conn
+    client = Tortoise.get_connection("default")
+    assert isinstance(client, SqliteClient)
+    return raw_connection(client.aio)
 
 
 def pragma(name: str) -> int:
@@ -74,17 +76,6 @@ async def test_the_wal_keeps_its_size_after_a_checkpoint(admin: Api, db_url: str
     assert (busy, copied) == (0, pages)
     conn.execute("INSERT INTO filler VALUES (x'00')")  # starts the WAL over, from its start
     assert wal_size(db_url) == grown
-
-
-async def test_a_transaction_runs_its_statements_on_the_loop_thread(admin: Api) -> None:
-    async with rawsql.transaction():
-        here = await rawsql.run(rename("Ann"))
-        also_here = await rawsql.run(rename("Bea"), commit=True)
-    assert here == also_here == threading.get_ident()
-    assert await agent_name() == "Bea"
-    elsewhere = await rawsql.run(rename("Cid"))  # no transaction: in aiosqlite's thread
-    assert elsewhere != threading.get_ident()
-    assert await agent_name() == "Cid"
 
 
 async def test_a_write_lock_held_elsewhere_is_waited_for_off_the_loop(
@@ -127,27 +118,6 @@ async def test_a_write_lock_held_elsewhere_is_waited_for_off_the_loop(
     assert ticks >= 15  # the loop went on while the transaction waited for the lock
     assert await agent_name() == "Eve"  # after the other connection's "Dan"
     assert pragma("busy_timeout") == patience  # the loop thread's no-wait attempt left it as it was
-
-
-async def test_a_job_handed_over_runs_in_sqlite_thread(admin: Api) -> None:
-    aio = Tortoise.get_connection("default")._connection
-    assert await start_now(aio, threading.get_ident) != threading.get_ident()
-    with pytest.raises(sqlite3.OperationalError):
-        await start_now(aio, lambda: aio._conn.execute("SELECT nope FROM nowhere"))
-
-
-async def test_a_busy_sqlite_thread_holds_the_loop_up_for_start_wait_at_most(
-    admin: Api,
-) -> None:
-    aio = Tortoise.get_connection("default")._connection
-    busy = asyncio.ensure_future(aio._execute(time.sleep, 0.3))  # an earlier, slow job
-    await asyncio.sleep(0.01)
-    began = time.perf_counter()
-    handed = start_now(aio, threading.get_ident)
-    assert time.perf_counter() - began < START_WAIT + 0.05  # not the slow job's 0.3 s
-    assert not handed.done()
-    await handed  # runs once the slow job is over
-    assert busy.done()
 
 
 def _mode(path: Path) -> int:

@@ -34,6 +34,7 @@ from handoff.hooks import Hook
 from handoff.infra.writer import Unit, Writer
 from handoff.read.views import Presenter, chat_audience, message_values, row_audience
 from storage import sql as rawsql
+from storage.adapters.tortoise import python_reader
 from storage.models import Chat, Message, Mode, Sender, Status
 
 log = logging.getLogger(__name__)
@@ -232,7 +233,7 @@ class Outbox:
     def _outbound(self, row: dict[str, Any], earlier: list[dict[str, Any]]) -> OutboundMessage:
         """What the connector needs: the message, its chat's address and the thread so far."""
         customer_ids = [e["external_id"] for e in earlier if e["sender"] == Sender.CUSTOMER.value]
-        attachments = Message._meta.fields_map["attachments"].to_python_value(row["attachments"])
+        attachments = _attachments(row["attachments"])
         return OutboundMessage(
             message_id=row["id"],
             chat_id=row["chat_id"],
@@ -471,13 +472,10 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _attachments(value: Any) -> Any:
-    return Message._meta.fields_map["attachments"].to_python_value(value)
+_attachments = python_reader(Message, "attachments")
+_read_note = python_reader(Message, "note")
+_datetime = python_reader(Message, "created_at")
 
 
 def _note(value: Any) -> Any:
-    return None if value is None else Message._meta.fields_map["note"].to_python_value(value)
-
-
-def _datetime(value: Any) -> Any:
-    return Message._meta.fields_map["created_at"].to_python_value(value)
+    return None if value is None else _read_note(value)
