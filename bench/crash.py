@@ -8,7 +8,7 @@ restart it, replay every webhook as Meta would (it redelivers until it gets a 20
   answer to their last message.
 
     .venv/bin/python -m bench.crash [--n 3000] [--customers 300] [--concurrency 16]
-        [--rounds 3] [--seed N]
+        [--rounds 3] [--seed N] [--kill-at ACKS] [--json]
 
 ``tests/test_crash.py`` runs a short version of the same in ``make test``.
 """
@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
+import json
 import random
 import shutil
 import signal
@@ -60,13 +62,19 @@ class CrashReport:
 
 
 async def stream_until_killed(
-    mc: Msgcenter, bodies: list[bytes], concurrency: int, kill_after: float
+    mc: Msgcenter,
+    bodies: list[bytes],
+    concurrency: int,
+    kill_after: float,
+    kill_at: int | None = None,
 ) -> tuple[set[int], int, int]:
-    """Post bodies until the server is SIGKILLed after ``kill_after`` s; (acked, done, failed)."""
+    """Post bodies until the server is SIGKILLed after ``kill_after`` s (or once ``kill_at``
+    webhooks are acknowledged: mid-stream however fast the server is); (acked, done, failed)."""
     acked: set[int] = set()
     done = failed = 0
     next_idx = 0
     stop_at = time.monotonic() + kill_after
+    enough = asyncio.Event()  # kill_at webhooks acknowledged (or all answered)
     connector = aiohttp.TCPConnector(limit=concurrency)
     timeout = aiohttp.ClientTimeout(total=10)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
@@ -90,9 +98,14 @@ async def stream_until_killed(
                 except (aiohttp.ClientError, TimeoutError):
                     failed += 1
                 done += 1
+                if kill_at is not None and (len(acked) >= kill_at or done >= len(bodies)):
+                    enough.set()
 
         async def killer() -> None:
-            await asyncio.sleep(max(stop_at - time.monotonic(), 0))
+            if kill_at is None:
+                await asyncio.sleep(max(stop_at - time.monotonic(), 0))
+            else:
+                await enough.wait()
             if mc.proc is not None:
                 mc.proc.send_signal(signal.SIGKILL)
                 mc.proc.wait()
@@ -130,7 +143,13 @@ async def wait_quiet(mc: Msgcenter, timeout: float) -> int:
 
 
 async def crash_once(
-    n: int, customers: int, concurrency: int, rng: random.Random, *, kill_window: float = 3.0
+    n: int,
+    customers: int,
+    concurrency: int,
+    rng: random.Random,
+    *,
+    kill_window: float = 3.0,
+    kill_at: int | None = None,
 ) -> CrashReport:
     report = CrashReport()
     work = Path(tempfile.mkdtemp(prefix="msgcenter-crash-"))
@@ -143,7 +162,9 @@ async def crash_once(
     try:
         await mc.start()
         kill_after = rng.uniform(0.3, kill_window)
-        acked, done, failed = await stream_until_killed(mc, bodies, concurrency, kill_after)
+        acked, done, failed = await stream_until_killed(
+            mc, bodies, concurrency, kill_after, kill_at
+        )
         report.posted_before_kill, report.failed_before_kill = done, failed
         report.acked_before_kill = len(acked)
         with mc.db() as db:
@@ -199,10 +220,15 @@ async def main_async(a: argparse.Namespace) -> int:
     rng = random.Random(a.seed)
     failed = 0
     for round_ in range(1, a.rounds + 1):
-        report = await crash_once(a.n, a.customers, a.concurrency, rng, kill_window=a.window)
-        print(f"== round {round_}")
-        for line in report.lines():
-            print(f"  {line}")
+        report = await crash_once(
+            a.n, a.customers, a.concurrency, rng, kill_window=a.window, kill_at=a.kill_at
+        )
+        if a.json:
+            print(json.dumps(dataclasses.asdict(report)), flush=True)
+        else:
+            print(f"== round {round_}")
+            for line in report.lines():
+                print(f"  {line}")
         failed += bool(report.problems)
     return 1 if failed else 0
 
@@ -217,8 +243,14 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--window", type=float, default=4.0, help="kill within this many seconds")
     ap.add_argument("--seed", type=int, default=None, help="random seed (kill moment)")
+    ap.add_argument(
+        "--kill-at", type=int, default=None, help="kill once this many webhooks are acknowledged"
+    )
+    ap.add_argument("--json", action="store_true", help="one JSON report per round")
     a = ap.parse_args()
-    if not (1 <= a.n <= 50_000 and 1 <= a.rounds <= 20 and 1 <= a.concurrency <= 64):
+    if not (1 <= a.n <= 50_000 and 1 <= a.rounds <= 20 and 1 <= a.concurrency <= 64) or not (
+        a.kill_at is None or 1 <= a.kill_at < a.n
+    ):
         sys.exit("out of bounds")
     sys.exit(asyncio.run(main_async(a)))
 
