@@ -45,16 +45,18 @@ async def _until_closed(
             frames.append(json.loads(message.data))
 
 
-async def _until_quiet(ws: aiohttp.ClientWebSocketResponse) -> list[dict[str, Any]]:
-    """The frames until the socket has been quiet for half a second."""
-    frames = []
-    while True:
-        try:
-            message = await ws.receive(timeout=0.5)
-        except TimeoutError:
-            return frames
-        assert message.type == WSMsgType.TEXT, message
-        frames.append(json.loads(message.data))
+async def _until(
+    ws: aiohttp.ClientWebSocketResponse, chat_id: int, within: float = 5.0
+) -> list[dict[str, Any]]:
+    """The frames up to the first about ``chat_id`` (those of earlier events come before it);
+    fails if the socket closes first or that frame does not come."""
+    frames: list[dict[str, Any]] = []
+    async with asyncio.timeout(within):
+        while not frames or frames[-1]["chat_id"] != chat_id:
+            message = await ws.receive()
+            assert message.type == WSMsgType.TEXT, message
+            frames.append(json.loads(message.data))
+    return frames
 
 
 async def _send(ws: aiohttp.ClientWebSocketResponse, frame: dict[str, Any]) -> None:
@@ -105,6 +107,7 @@ async def test_a_demoted_admin_must_log_in_again_and_then_sees_only_an_agents_sh
     assert (await admin.patch(f"/users/{boss_id}", {"role": "agent"}))[0] == 200
     _, chats = await admin.get("/chats/")
     john = next(c["id"] for c in chats if c["name"] == "John Doe")  # the other agent's chat
+    sarah = next(c["id"] for c in chats if c["name"] == "Sarah Williams")
     await admin.post("/chats/messages", {"chat_id": john, "text": "not for the demoted"})
     code, frames = await _until_closed(ws)
     assert code == 4001
@@ -114,8 +117,10 @@ async def test_a_demoted_admin_must_log_in_again_and_then_sees_only_an_agents_sh
     ws = await _connect(demoted)
     await admin.post("/chats/messages", {"chat_id": john, "text": "still not for them"})
     await agent.post("/chats/messages", {"chat_id": john, "text": "the agent's own"})
-    await agent.post(f"/chats/{john}/read")  # the last event: after it, nothing more comes
-    seen = [f for f in await _until_quiet(ws) if f["chat_id"] == john]
+    await agent.post(f"/chats/{john}/read")
+    # A later event an agent is sent (a chat to the queue): the ones before it are all in.
+    assert (await admin.patch(f"/chats/{sarah}", {"mode": "agent"}))[0] == 200
+    seen = [f for f in await _until(ws, sarah) if f["chat_id"] == john]
     assert seen == [], seen
     await ws.close()
 
@@ -134,9 +139,15 @@ async def test_a_password_change_closes_the_users_sockets(admin: Api, agent: Api
 
 async def test_other_changes_leave_the_socket_open(admin: Api, agent: Api) -> None:
     _, me = await agent.get("/auth/me")
+    _, chats = await agent.get("/chats/")
+    mine = next(c["id"] for c in chats if c["assigned_agent_id"] == me["id"])
     ws = await _connect(agent)
     status, _ = await admin.patch(f"/users/{me['id']}", {"capacity": 9, "display_name": "A."})
     assert status == 200
+    # A later event of theirs reaches them: the change has been dealt with, and the socket
+    # stayed open.
+    assert (await admin.post(f"/chats/{mine}/read"))[0] == 200
+    await _until(ws, mine)
     await ws.send_str(json.dumps({"type": "ping"}))
     pong = json.loads((await ws.receive(timeout=5)).data)
     assert pong["type"] == "pong"
