@@ -135,9 +135,9 @@ async def test_replays_at_once_are_bounded_per_user_and_in_all(admin: Api) -> No
         waiting, upto = await _open(admin, start)
         # That replay waits for a slot, and counts as this user's one replay: the next
         # socket of the user is told to reload instead of queueing another.
-        for _ in range(500):
-            if sockets.replays.get(user_id) == 1:
-                break
+        deadline = asyncio.get_running_loop().time() + 5
+        while sockets.replays.get(user_id) != 1:
+            assert asyncio.get_running_loop().time() < deadline, sockets.replays
             await asyncio.sleep(0.01)
         second, _ = await _open(admin, start)
         frames = await _replayed(second, upto)
