@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import pytest
@@ -22,6 +22,20 @@ from msgcenter.service import SERVICE, Service, build_app
 from storage.models import EventRecord
 from tests.redis_support import RedisProxy
 from tests.support import Api, ClientFactory, make_settings
+
+T = TypeVar("T")
+
+
+async def _until(
+    probe: Callable[[], Awaitable[T]], done: Callable[[T], bool], within: float = 5.0
+) -> T:
+    """``probe()`` once ``done`` holds for what it returns; fails after ``within`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not done(value := await probe()):
+        assert loop.time() < deadline, value
+        await asyncio.sleep(0.02)
+    return value
 
 
 def _event(seq: int, chat_id: int = 1, agent: int | None = None) -> Event:
@@ -64,13 +78,15 @@ async def test_an_event_published_in_one_process_reaches_both(
 async def test_another_deployment_on_the_same_redis_hears_nothing(
     redis_url: str, two_buses: tuple[RedisEventBus, RedisEventBus]
 ) -> None:
-    a, _ = two_buses
+    a, b = two_buses
     other = RedisEventBus(redis_url, prefix="another-deployment-x")
     await other.start()
     try:
-        listening = other.subscribe()
+        listening, same_deployment = other.subscribe(), b.subscribe()
         await a.publish([_event(1)])
-        with pytest.raises(TimeoutError):
+        heard = await _got(same_deployment)  # it went through Redis ...
+        assert heard is not None and heard.seq == 1
+        with pytest.raises(TimeoutError):  # ... and not to the other deployment
             await _got(listening, within=0.3)
     finally:
         await other.close()
@@ -204,7 +220,9 @@ async def test_sockets_of_a_dead_process_expire(redis_url: str, redis_prefix: st
         await dead.connect(1, "gone")
         await alive.connect(2, "here")
         assert await alive.online() == {1, 2}
-        await asyncio.sleep(0.6)  # the dead process renews nothing; the live one does
+        # The dead process renews nothing: its socket goes once its 0.3 s are up ...
+        await _until(alive.online, lambda online: 1 not in online)
+        await asyncio.sleep(0.3)  # ... while the live one's, renewed, stays twice as long
         assert await alive.online() == {2}
     finally:
         await alive.close()
@@ -224,8 +242,8 @@ async def test_presence_answers_alone_while_redis_is_away(
         await store.heartbeat(3, ttl=60)
         assert await store.online() == {1, 2, 3}
         await redis_proxy.restore()
-        await asyncio.sleep(0.4)  # the renewal puts what this process has back into Redis
-        assert await other.online() == {1, 2, 3, 9}
+        # The renewal puts what this process has back into Redis.
+        await _until(other.online, lambda online: online == {1, 2, 3, 9})
     finally:
         await store.close()
         await other.close()
