@@ -37,9 +37,10 @@ from handoff.usecases.delivery import Outbox
 from handoff.usecases.desk import Desk
 from handoff.usecases.ingest import Inbox, Received
 from handoff.usecases.presence import MemoryPresence, Presence, PresenceStore
+from handoff.usecases.receipts import Receipts
 from handoff.usecases.staff import Passwords, Staff
 from storage.db import unreachable
-from storage.models import Chat, EarlyReceipt
+from storage.models import Chat
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ class Core:
     desk: Desk
     queries: ChatQueries
     outbox: Outbox
+    receipts: Receipts
     log: EventLog
     presence: Presence
     assigner: Assigner
@@ -133,6 +135,7 @@ class Core:
             desk=desk,
             queries=ChatQueries(staff, presenter),
             outbox=outbox,
+            receipts=Receipts(writer, presenter),
             log=log,
             presence=presence,
             assigner=assigner,
@@ -166,7 +169,7 @@ class Core:
             try:
                 pruned = await self.log.prune()
                 stale = timezone.now() - RECEIPTS_KEPT
-                receipts = await EarlyReceipt.filter(created_at__lt=stale).delete()
+                receipts = await self.receipts.prune(stale)
                 log.debug("tidied %d events and %d early receipts", pruned, receipts)
             except Exception:
                 log.exception("tidying the event log failed; trying again later")
@@ -219,7 +222,7 @@ class CoreSink:
 
     async def status(self, updates: Sequence[StatusUpdate]) -> None:
         async with _storing():
-            await self.core.outbox.record_statuses(updates)
+            await self.core.receipts.record(updates)
 
     async def edit(self, edit: InboundEdit) -> None:
         async with _storing():

@@ -10,7 +10,7 @@ test (``tests/test_statements.py``) holds them against the models and the migrat
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import cache
 from typing import Any
 
@@ -84,9 +84,10 @@ def insert(model: type[Model], names: Iterable[str], suffix: str = "") -> str:
     return f"{sql} {suffix}" if suffix else sql
 
 
-def python_value(model: type[Model], field: str, value: Any) -> Any:
-    """A stored value of ``model.field`` as the ORM reads it (JSON parsed, time made aware)."""
-    return orm.python_value(model, field, value)
+def reader(model: type[Model], field: str) -> Callable[[Any], Any]:
+    """What reads a stored value of ``model.field`` as the ORM does (JSON parsed, a time made
+    aware)."""
+    return orm.python_reader(model, field)
 
 
 @cache

@@ -18,29 +18,26 @@ import logging
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from tortoise import timezone
 
-from connectors.base import Attachment, Connector, DeliveryError, OutboundMessage, StatusUpdate
+from connectors.base import Attachment, Connector, DeliveryError, OutboundMessage
 from handoff.domain import events
 from handoff.domain.errors import Conflict, NotFound
 from handoff.domain.events import Audience, Event
 from handoff.domain.modes import Actor
 from handoff.domain.rights import can_change
-from handoff.domain.sanitize import clean, clean_optional
+from handoff.domain.sanitize import clean
 from handoff.hooks import Hook
 from handoff.infra.writer import Unit, Writer
-from handoff.read.views import Presenter, chat_audience, message_values, row_audience
+from handoff.read.views import Presenter, chat_audience, row_audience
+from storage import delivery as delivery_store
 from storage import sql as rawsql
-from storage.adapters.tortoise import python_reader
-from storage.models import Chat, Message, Mode, Sender, Status
+from storage.models import Chat, Mode, Sender, Status
 
 log = logging.getLogger(__name__)
-
-# Receipts only move a message forward: a late "delivered" never undoes "read".
-RANK = {Status.QUEUED: 0, Status.SENT: 1, Status.DELIVERED: 2, Status.READ: 3, Status.FAILED: 4}
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +113,7 @@ class Outbox:
             await asyncio.gather(*list(self._sends), return_exceptions=True)
 
     async def queue_depth(self) -> int:
-        return await Message.filter(status=Status.QUEUED, internal=False).count()
+        return await rawsql.run(delivery_store.queue_depth_plan())
 
     async def _run(self) -> None:
         while True:
@@ -132,13 +129,7 @@ class Outbox:
         """Start sending each chat's oldest queued message that is due; seconds to next due."""
         now = timezone.now()
         loop = asyncio.get_running_loop()
-        rows = (
-            await Message.filter(status=Status.QUEUED, internal=False)
-            .exclude(chat_id__in=list(self._in_flight))
-            .order_by("id")
-            .limit(500)
-            .values("id", "chat_id", "next_attempt_at", "chat__channel")
-        )
+        rows = await rawsql.run(delivery_store.due_plan(self._in_flight))
         seen: set[int] = set()
         next_due = 30.0
         for row in rows:
@@ -146,7 +137,7 @@ class Outbox:
             if chat_id in seen:
                 continue
             seen.add(chat_id)
-            if str(row["chat__channel"]) not in self.connectors:
+            if str(row["channel"]) not in self.connectors:
                 continue  # the channel is not running here: the message waits, it is not lost
             trouble = self._troubles.get(chat_id)
             if trouble is not None and trouble[1] > loop.time():
@@ -180,7 +171,7 @@ class Outbox:
             self.wake()  # the chat's next message, if any
 
     async def _deliver_one(self, message_id: int) -> None:
-        found = await rawsql.run(_delivery_plan(message_id))
+        found = await rawsql.run(delivery_store.delivery_plan(message_id))
         if found is None:
             return
         row, earlier = found
@@ -233,7 +224,7 @@ class Outbox:
     def _outbound(self, row: dict[str, Any], earlier: list[dict[str, Any]]) -> OutboundMessage:
         """What the connector needs: the message, its chat's address and the thread so far."""
         customer_ids = [e["external_id"] for e in earlier if e["sender"] == Sender.CUSTOMER.value]
-        attachments = _attachments(row["attachments"])
+        attachments = delivery_store.read_attachments(row["attachments"])
         return OutboundMessage(
             message_id=row["id"],
             chat_id=row["chat_id"],
@@ -253,11 +244,8 @@ class Outbox:
 
     async def _retry_later(self, message_id: int, attempts: int, delay: float, error: str) -> None:
         async def operation(unit: Unit) -> None:
-            await Message.filter(id=message_id).update(
-                attempts=attempts,
-                next_attempt_at=timezone.now() + timedelta(seconds=delay),
-                error=error[:512],
-            )
+            at = rawsql.time_param(timezone.now() + timedelta(seconds=delay))
+            await rawsql.run(delivery_store.retry_plan(message_id, attempts, at, error))
 
         await self.writer.run(operation)
 
@@ -286,10 +274,11 @@ class Outbox:
     async def _finish_merged(self, units: Sequence[Unit], items: Sequence[list[Any]]) -> list[None]:
         """Record several deliveries in one savepoint: one UPDATE ... RETURNING each, then one
         read of their chats (who may see the ``message.updated`` events)."""
-        updated, audiences = await rawsql.run(_finish_plan(items))
+        updated, chats = await rawsql.run(delivery_store.finish_plan(items))
+        audiences = {chat_id: row_audience(chat) for chat_id, chat in chats.items()}
         for unit, row in zip(units, updated, strict=True):
             if row is not None:
-                self._emit_row(unit, row, audiences[row["chat_id"]])
+                unit.emit(updated_event(self.presenter, row, audiences[row["chat_id"]]))
         return [None for _ in items]
 
     async def cancel(self, actor: Actor, chat_id: int, message_id: int) -> dict[str, Any]:
@@ -300,182 +289,31 @@ class Outbox:
         handing to the provider at this moment may still go out: it then shows ``sent``."""
 
         async def operation(unit: Unit) -> dict[str, Any]:
-            chat = await Chat.get_or_none(id=chat_id)
+            chat_row, message = await rawsql.run(
+                delivery_store.cancel_target_plan(chat_id, message_id)
+            )
+            chat = None if chat_row is None else rawsql.instance(Chat, chat_row)
             if chat is None or not can_change(chat, actor):
                 raise NotFound(f"chat {chat_id} not found")
-            message = await Message.get_or_none(id=message_id, chat_id=chat_id)
-            if message is None or message.internal or message.sender == Sender.CUSTOMER:
+            if message is None or message["internal"] or message["sender"] == Sender.CUSTOMER:
                 raise NotFound(f"message {message_id} not found in chat {chat_id}")
-            error = f"cancelled by {actor.name or 'an admin'}"[:512]
-            changed = await Message.filter(id=message_id, status=Status.QUEUED).update(
-                status=Status.FAILED, error=error
-            )
-            await message.refresh_from_db()
+            error = f"cancelled by {actor.name or 'an admin'}"
+            row, changed = await rawsql.run(delivery_store.cancel_plan(chat_id, message_id, error))
             if not changed:
                 raise Conflict(
-                    f"message {message_id} is {message.status}, no longer queued",
+                    f"message {message_id} is {row['status']}, no longer queued",
                     code="not_queued",
-                    status=str(message.status),
+                    status=str(row["status"]),
                 )
-            view = self.presenter.message(message_values(message))
-            audience = chat_audience(chat)
-            unit.emit(Event(events.MESSAGE_UPDATED, chat.id, {"message": view}, audience))
+            event = updated_event(self.presenter, row, chat_audience(chat))
+            unit.emit(event)
+            view: dict[str, Any] = event.data["message"]
             return view
 
         return await self.writer.run(operation)
 
-    async def record_statuses(self, updates: Sequence[StatusUpdate]) -> None:
-        """Apply provider receipts (delivered/read/failed) to our outbound messages."""
-        known = {status.value for status in Status}
-        items = [
-            (clean(update.message_external_id), update.status, clean_optional(update.error))
-            for update in updates
-            if update.status in known
-        ]
-        if items:
-            await self.writer.run_merged("outbox.statuses", self._statuses_merged, items)
 
-    async def _statuses_merged(
-        self, units: Sequence[Unit], batches: Sequence[list[tuple[str, str, str | None]]]
-    ) -> list[None]:
-        """Several webhooks' receipts in one savepoint and one plan (see ``storage.sql``)."""
-        flat = [item for batch in batches for item in batch]
-        changed, audiences = await rawsql.run(_status_plan(flat))
-        index = 0
-        for unit, batch in zip(units, batches, strict=True):
-            for row in changed[index : index + len(batch)]:
-                if row is not None:
-                    self._emit_row(unit, row, audiences[row["chat_id"]])
-            index += len(batch)
-        return [None for _ in batches]
-
-    def _emit_row(self, unit: Unit, row: dict[str, Any], audience: Audience) -> None:
-        row = {**row, "attachments": _attachments(row["attachments"]),
-               "created_at": _datetime(row["created_at"]), "note": _note(row["note"])}  # fmt: skip
-        view = self.presenter.message(row)
-        unit.emit(Event(events.MESSAGE_UPDATED, row["chat_id"], {"message": view}, audience))
-
-
-DELIVERY_ROW = (
-    'SELECT m."id", m."chat_id", m."status", m."sender", m."text", m."attempts", '
-    'm."attachments", c."mode", c."channel", c."external_id", c."customer_name", '
-    'c."customer_email", c."subject" FROM "messages" m JOIN "chats" c ON c."id" = m."chat_id" '
-    'WHERE m."id" = ?'
-)
-EARLIER_IDS = (
-    'SELECT "external_id", "sender" FROM "messages" WHERE "chat_id" = ? AND '
-    '"external_id" IS NOT NULL AND "id" < ? ORDER BY "id" DESC LIMIT 20'
-)
-FINISH = (
-    'UPDATE "messages" SET "status" = ?, "error" = ?, '
-    '"external_id" = COALESCE(?, "external_id"), "attempts" = COALESCE(?, "attempts") '
-    'WHERE "id" = ? RETURNING "id", "chat_id", "text", "sender", "status", "internal", '
-    '"agent_id", "attachments", "error", "created_at", "note"'
-)
-STATUS_OF = (
-    'SELECT "id", "status" FROM "messages" WHERE "external_id" = ? AND "sender" != ? LIMIT 1'
-)
-SET_STATUS = (
-    'UPDATE "messages" SET "status" = ? WHERE "id" = ? RETURNING "id", "chat_id", "text", '
-    '"sender", "status", "internal", "agent_id", "attachments", "error", "created_at", "note"'
-)
-SET_FAILED = (
-    'UPDATE "messages" SET "status" = ?, "error" = ? WHERE "id" = ? RETURNING "id", "chat_id", '
-    '"text", "sender", "status", "internal", "agent_id", "attachments", "error", "created_at", '
-    '"note"'
-)
-AUDIENCE = 'SELECT "id", "mode", "assigned_agent_id" FROM "chats" WHERE "id" IN ({marks})'
-KEEP_RECEIPT = (
-    'INSERT INTO "early_receipts" ("external_id", "status", "error", "created_at") '
-    "VALUES (?, ?, ?, ?)"
-)
-EARLY_RECEIPTS = 'SELECT "status", "error" FROM "early_receipts" WHERE "external_id" = ?'
-FORGET_RECEIPTS = 'DELETE FROM "early_receipts" WHERE "external_id" = ?'
-
-
-def _delivery_plan(
-    message_id: int,
-) -> rawsql.Plan[tuple[dict[str, Any], list[dict[str, Any]]] | None]:
-    """The message with its chat, if still queued, and the provider ids before it. Pure."""
-    rows = yield DELIVERY_ROW, [message_id]
-    if not rows or rows[0]["status"] != Status.QUEUED.value:
-        return None
-    earlier = yield EARLIER_IDS, [rows[0]["chat_id"], message_id]
-    return rows[0], earlier
-
-
-def _status_plan(
-    updates: Sequence[tuple[str, str, str | None]],
-) -> rawsql.Plan[tuple[list[dict[str, Any] | None], dict[int, Audience]]]:
-    """Each receipt moves its message forward only (a late 'delivered' never undoes 'read'),
-    read back when it did; then who may see those chats. Pure."""
-    changed: list[dict[str, Any] | None] = []
-    for external_id, status, error in updates:
-        found = yield STATUS_OF, [external_id, Sender.CUSTOMER.value]
-        if not found:  # early: the send it is about is not recorded yet (see _finish_plan)
-            yield KEEP_RECEIPT, [external_id, status, (error or "")[:512] or None, _now()]
-            changed.append(None)
-            continue
-        if RANK[Status(status)] <= RANK[Status(found[0]["status"])]:
-            changed.append(None)  # repeated or out of order: nothing to change
-            continue
-        if status == Status.FAILED.value:
-            reason = (error or "the provider reported a failure")[:512]
-            rows = yield SET_FAILED, [status, reason, found[0]["id"]]
-        else:
-            rows = yield SET_STATUS, [status, found[0]["id"]]
-        changed.append(rows[0] if rows else None)
-    return changed, (yield from _audiences(changed))
-
-
-def _finish_plan(
-    items: Sequence[list[Any]],
-) -> rawsql.Plan[tuple[list[dict[str, Any] | None], dict[int, Audience]]]:
-    """Each message's new status (read back), then who may see their chats. Pure."""
-    updated: list[dict[str, Any] | None] = []
-    for values in items:
-        rows = yield FINISH, values
-        external_id = values[2]
-        if rows and external_id is not None:
-            early = yield EARLY_RECEIPTS, [external_id]
-            if early:
-                rows = yield from _apply_early(rows, early)
-                yield FORGET_RECEIPTS, [external_id]
-        updated.append(rows[0] if rows else None)
-    return updated, (yield from _audiences(updated))
-
-
-def _audiences(rows: Sequence[dict[str, Any] | None]) -> rawsql.Plan[dict[int, Audience]]:
-    """Who may see the chats of these message rows (one query for all of them)."""
-    chat_ids = sorted({row["chat_id"] for row in rows if row is not None})
-    if not chat_ids:
-        return {}
-    marks = ", ".join("?" for _ in chat_ids)
-    chats = yield AUDIENCE.format(marks=marks), chat_ids
-    return {c["id"]: row_audience(c) for c in chats}
-
-
-def _apply_early(
-    rows: list[dict[str, Any]], early: list[dict[str, Any]]
-) -> rawsql.Plan[list[dict[str, Any]]]:
-    """Move a just-recorded send to the furthest status its early receipts report."""
-    best = max(early, key=lambda receipt: RANK[Status(receipt["status"])])
-    if RANK[Status(best["status"])] <= RANK[Status(rows[0]["status"])]:
-        return rows
-    if best["status"] == Status.FAILED.value:
-        reason = best["error"] or "the provider reported a failure"
-        return (yield SET_FAILED, [best["status"], reason, rows[0]["id"]])
-    return (yield SET_STATUS, [best["status"], rows[0]["id"]])
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-_attachments = python_reader(Message, "attachments")
-_read_note = python_reader(Message, "note")
-_datetime = python_reader(Message, "created_at")
-
-
-def _note(value: Any) -> Any:
-    return None if value is None else _read_note(value)
+def updated_event(presenter: Presenter, row: dict[str, Any], audience: Audience) -> Event:
+    """``message.updated`` for a message row read back by ``storage.delivery``."""
+    view = presenter.message(delivery_store.message_row(row))
+    return Event(events.MESSAGE_UPDATED, row["chat_id"], {"message": view}, audience)
