@@ -168,11 +168,28 @@ async def test_a_busy_sqlite_thread_holds_the_loop_up_for_start_wait_at_most(
     admin: Api,
 ) -> None:
     connection = aio()
-    busy = asyncio.ensure_future(in_thread(connection, time.sleep, 0.3))  # an earlier, slow job
-    await asyncio.sleep(0.01)
-    began = time.perf_counter()
-    handed = start_now(connection, threading.get_ident)
-    assert time.perf_counter() - began < START_WAIT + 0.05  # not the slow job's 0.3 s
-    assert not handed.done()
-    await handed  # runs once the slow job is over
-    assert busy.done()
+    running, gate = threading.Event(), threading.Event()
+    ran: list[str] = []
+
+    def slow() -> None:  # an earlier job, busy until the test lets it finish
+        running.set()
+        gate.wait(10)
+        ran.append("slow")
+
+    def job() -> int:
+        ran.append("handed")
+        return threading.get_ident()
+
+    busy = asyncio.ensure_future(in_thread(connection, slow))
+    assert await asyncio.to_thread(running.wait, 5)
+    try:
+        began = time.perf_counter()
+        handed = start_now(connection, job)
+        waited = time.perf_counter() - began
+        assert ran == [] and not handed.done()  # it returned while the earlier job still ran
+        assert waited < START_WAIT + 1.0, waited  # (generous: catches only a wait far too long)
+    finally:
+        gate.set()
+    assert await handed != threading.get_ident()
+    await busy
+    assert ran == ["slow", "handed"]  # the handed job ran once the earlier one was over

@@ -101,13 +101,16 @@ async def test_a_write_lock_held_elsewhere_is_waited_for_off_the_loop(
     ticks = 0
 
     async def ticker() -> None:
+        # The other connection lets go once the loop has turned 15 times: a transaction that
+        # waited for the lock on the loop's thread would hold the ticks (and itself) up.
         nonlocal ticks
         while True:
             await asyncio.sleep(0.01)
             ticks += 1
+            if ticks == 15:
+                release.set()
 
     ticking = asyncio.create_task(ticker())
-    asyncio.get_running_loop().call_later(0.3, release.set)
     try:
         async with rawsql.transaction():
             await rawsql.run(rename("Eve"), commit=True)
