@@ -27,6 +27,7 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 
+from storage import leases
 from storage.db import asyncpg_dsn
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,7 @@ class Lease:
     async def _wait_for_lock(self, connection: asyncpg.Connection) -> bool:
         self.state = "standby"
         while not self.stopping:
-            if await connection.fetchval("SELECT pg_try_advisory_lock($1)", self.key):
+            if await leases.try_lock(connection, self.key):
                 return True
             await asyncio.sleep(self.retry_seconds)
         return False
@@ -115,7 +116,7 @@ class Lease:
             while not self.stopping:
                 await asyncio.sleep(self.check_seconds)
                 async with asyncio.timeout(self.check_seconds * 2):
-                    await connection.fetchval("SELECT 1")
+                    await leases.alive(connection)
         finally:
             self.held = False
             log.info("lease %s given up: stopping it here", self.name)

@@ -73,14 +73,15 @@ def defaults(model: type[Model], given: Iterable[str]) -> dict[str, Any]:
     return found
 
 
-def insert(model: type[Model], names: Iterable[str], suffix: str = "") -> str:
-    """``INSERT INTO <table> (<names>) VALUES (?, ...)``, then ``suffix``."""
+def insert(model: type[Model], names: Iterable[str], suffix: str = "", *, rows: int = 1) -> str:
+    """``INSERT INTO <table> (<names>) VALUES (?, ...)`` (``rows`` of them), then ``suffix``."""
     names = tuple(names)
     unknown = set(names) - set(columns(model))
     if unknown:
         raise ValueError(f"{table(model)} has no column {', '.join(sorted(unknown))}")
-    marks = ", ".join("?" for _ in names)
-    sql = f'INSERT INTO "{table(model)}" ({quoted(names)}) VALUES ({marks})'  # noqa: S608
+    row = "(" + ", ".join("?" for _ in names) + ")"
+    marks = ", ".join(row for _ in range(rows))
+    sql = f'INSERT INTO "{table(model)}" ({quoted(names)}) VALUES {marks}'  # noqa: S608
     return f"{sql} {suffix}" if suffix else sql
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -32,6 +32,7 @@ from handoff.domain.events import MESSAGE_CREATED, Audience, Event
 from handoff.infra.locks import EVENT_LOG, exclusive
 from handoff.read.views import CHAT_FIELDS, MESSAGE_FIELDS, Presenter, row_audience
 from handoff.usecases.staff import Staff
+from storage import events as event_store
 from storage import sql as rawsql
 from storage.models import Chat, EventRecord, Message
 
@@ -104,7 +105,7 @@ class EventLog:
             for event in events
         ]
         at = rawsql.time_param(timezone.now())
-        last = await rawsql.run(_append_plan(rows, at), commit=commit)
+        last = await rawsql.run(event_store.append_plan(rows, at), commit=commit)
         return [
             Event(e.type, e.chat_id, e.data, e.audience, last + i) for i, e in enumerate(events, 1)
         ]
@@ -234,29 +235,6 @@ def _view_audience(row: dict[str, Any]) -> Audience:
         agent_ids=frozenset() if agent is None else frozenset({agent}),
         queue=bool(row.get("queued")),
     )
-
-
-INSERT_CHUNK = 500  # rows per INSERT statement (6 parameters each)
-
-
-def _append_plan(rows: list[tuple[Any, ...]], now: datetime | str) -> rawsql.Plan[int]:
-    """The last seq, then the rows numbered after it (multi-row INSERTs). Pure."""
-    found = yield 'SELECT MAX("seq") AS "last" FROM "events"', []
-    last = int(found[0]["last"] or 0) if found else 0
-    for start in range(0, len(rows), INSERT_CHUNK):
-        chunk = rows[start : start + INSERT_CHUNK]
-        marks = ", ".join("(?, ?, ?, ?, ?, ?)" for _ in chunk)
-        values: list[Any] = []
-        for offset, row in enumerate(chunk, start + 1):
-            values.extend((last + offset, *row, now))
-        yield INSERT_EVENTS.format(marks=marks), values
-    return last
-
-
-INSERT_EVENTS = (
-    'INSERT INTO "events" ("seq", "type", "chat_id", "data", "audience", "created_at") '
-    "VALUES {marks}"
-)
 
 
 async def _aggregate(function: Max | Min) -> int | None:

@@ -7,7 +7,7 @@ a chat, which seq comes next) take a transaction-scoped advisory lock first.
 
 from __future__ import annotations
 
-from tortoise.connection import get_connection
+from storage.locks import hold_in_transaction
 
 EVENT_LOG = 0x6D7367  # "msg": numbering of the event log
 ASSIGNMENT = 0x617367  # "asg": who holds which chat, and agents' capacity
@@ -16,4 +16,4 @@ ASSIGNMENT = 0x617367  # "asg": who holds which chat, and agents' capacity
 async def exclusive(key: int, *, postgres: bool) -> None:
     """Hold ``key`` until the current transaction ends (no-op on SQLite)."""
     if postgres:
-        await get_connection("default").execute_query(f"SELECT pg_advisory_xact_lock({int(key)})")
+        await hold_in_transaction(key)
