@@ -29,7 +29,9 @@ from handoff.domain.modes import Actor
 from handoff.infra.bus import EventBus
 from handoff.infra.eventlog import EventLog
 from handoff.infra.writer import Writer
+from handoff.read.names import AgentNames
 from handoff.read.queries import ChatQueries
+from handoff.read.replay import MessageEvents
 from handoff.read.views import Presenter, chat_audience
 from handoff.usecases.assignment import Assigner
 from handoff.usecases.autopilot import Autopilot, ReplyLimit
@@ -91,9 +93,10 @@ class Core:
         when something happens here; with several processes one of them sweeps).
         """
         connectors: dict[str, Connector] = {}
-        staff = Staff(passwords, default_capacity=default_capacity)
+        names = AgentNames()
+        staff = Staff(passwords, names=names, default_capacity=default_capacity)
         presenter = Presenter(timezone)
-        log = EventLog(postgres=postgres, presenter=presenter, staff=staff)
+        log = EventLog(postgres=postgres, rebuild=MessageEvents(presenter, names).rebuild)
         writer = Writer(bus, log)
         presence = Presence(presence_store or MemoryPresence(), writer)
         inbox = Inbox(writer, staff, presenter)
@@ -133,7 +136,7 @@ class Core:
             presenter=presenter,
             inbox=inbox,
             desk=desk,
-            queries=ChatQueries(staff, presenter),
+            queries=ChatQueries(names, presenter),
             outbox=outbox,
             receipts=Receipts(writer, presenter),
             log=log,

@@ -20,7 +20,7 @@ agent's messages however many others' there are.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from functools import lru_cache
 from typing import Any
@@ -30,11 +30,9 @@ from tortoise.functions import Max, Min
 
 from handoff.domain.events import MESSAGE_CREATED, Audience, Event
 from handoff.infra.locks import EVENT_LOG, exclusive
-from handoff.read.views import CHAT_FIELDS, MESSAGE_FIELDS, Presenter, row_audience
-from handoff.usecases.staff import Staff
 from storage import events as event_store
 from storage import sql as rawsql
-from storage.models import Chat, EventRecord, Message
+from storage.models import EventRecord
 
 REF = "$ref"  # the stored data of an event kept as a reference: {"$ref": {"message": id}}
 
@@ -77,20 +75,23 @@ def both(first: Audience, second: Audience) -> Audience:
     return Audience(agent_ids=first.agent_ids & second.agent_ids)
 
 
+# message ids -> the data of their message.created events and their chats' audiences now.
+Rebuild = Callable[[set[int]], Awaitable[dict[int, tuple[dict[str, Any], Audience]]]]
+
+
 class EventLog:
     def __init__(
         self,
         *,
         postgres: bool,
-        presenter: Presenter,
-        staff: Staff,
+        rebuild: Rebuild,
         keep: timedelta = timedelta(hours=24),
     ) -> None:
-        """``presenter`` and ``staff`` rebuild the events stored as references."""
+        """``rebuild`` gives the events stored as references their data and audience as of
+        now (``handoff.read.replay``)."""
         self.postgres = postgres
         self.keep = keep
-        self.presenter = presenter
-        self.staff = staff
+        self.rebuild = rebuild
         self.rows_read = 0  # rows read by replays (``page``): for tests and benchmarks
         self.rebuilt = 0  # messages rebuilt from their rows for replays
 
@@ -179,7 +180,10 @@ class EventLog:
     async def _events(self, rows: list[dict[str, Any]]) -> list[Event]:
         refs = [_message_ref(row["data"]) for row in rows]
         wanted = {ref for ref in refs if ref is not None}
-        rebuilt = await self._rebuild(wanted) if wanted else {}
+        rebuilt = {}
+        if wanted:
+            self.rebuilt += len(wanted)
+            rebuilt = await self.rebuild(wanted)
         events = []
         for row, ref in zip(rows, refs, strict=True):
             data, audience = row["data"], audience_of(row["audience"])
@@ -191,29 +195,6 @@ class EventLog:
                 audience = both(audience, now)
             events.append(Event(row["type"], row["chat_id"], data, audience, row["seq"]))
         return events
-
-    async def _rebuild(self, ids: set[int]) -> dict[int, tuple[dict[str, Any], Audience]]:
-        """message id -> the ``message.created`` data of it now, and its chat's audience now.
-        Three queries at most, however many events."""
-        presenter = self.presenter
-        self.rebuilt += len(ids)
-        messages = await Message.filter(id__in=ids).values(*MESSAGE_FIELDS)
-        chat_ids = {message["chat_id"] for message in messages}
-        chats = {
-            chat["id"]: chat for chat in await Chat.filter(id__in=chat_ids).values(*CHAT_FIELDS)
-        }
-        agents = {c["assigned_agent_id"] for c in chats.values()} - {None}
-        names = await self.staff.names(agents) if agents else {}
-        rebuilt = {}
-        for message in messages:
-            chat = chats.get(message["chat_id"])
-            if chat is not None:
-                data = {
-                    "message": presenter.message(message),
-                    "chat": presenter.chat_row(chat, names),
-                }
-                rebuilt[int(message["id"])] = (data, row_audience(chat))
-        return rebuilt
 
     async def prune(self) -> int:
         """Forget events older than the retention; the newest one is always kept."""

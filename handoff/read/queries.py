@@ -19,8 +19,8 @@ from tortoise.expressions import Q, Subquery
 from handoff.domain.errors import Forbidden, Invalid, NotFound
 from handoff.domain.modes import Actor
 from handoff.domain.rights import can_read
+from handoff.read.names import AgentNames
 from handoff.read.views import CHAT_FIELDS, MESSAGE_FIELDS, Presenter, chat_values
-from handoff.usecases.staff import Staff
 from storage.models import Chat, Message, Mode
 
 MAX_LIMIT = 200
@@ -62,8 +62,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
 
 
 class ChatQueries:
-    def __init__(self, staff: Staff, presenter: Presenter) -> None:
-        self.staff = staff
+    def __init__(self, names: AgentNames, presenter: Presenter) -> None:
+        self.names = names
         self.presenter = presenter
 
     async def list_chats(self, actor: Actor, chat_filter: ChatFilter) -> Page:
@@ -166,7 +166,7 @@ class ChatQueries:
 
     async def _present(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         ids = {row["assigned_agent_id"] for row in rows if row["assigned_agent_id"] is not None}
-        names = await self.staff.names(ids) if ids else {}
+        names = await self.names.names(ids) if ids else {}
         return [self.presenter.chat_row(row, names) for row in rows]
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from tortoise.functions import Count
 from handoff.domain.errors import Conflict, Invalid, NotFound
 from handoff.domain.events import SESSIONS_ENDED, Audience, Event
 from handoff.domain.rights import OPEN_MODES
+from handoff.read.names import AgentNames
 from storage.models import Chat, Role, User
 
 USERNAME = re.compile(r"^[A-Za-z0-9_.-]{2,64}$")
@@ -79,15 +79,14 @@ def user_view(user: User, load: int | None = None) -> dict[str, Any]:
 
 
 class Staff:
-    """Creates, finds and changes users; keeps a small cache of display names."""
+    """Creates, finds and changes users (and tells ``names`` of new and renamed ones)."""
 
-    NAME_TTL = 30.0
-
-    def __init__(self, passwords: Passwords, *, default_capacity: int = 5) -> None:
+    def __init__(
+        self, passwords: Passwords, *, names: AgentNames | None = None, default_capacity: int = 5
+    ) -> None:
         self.passwords = passwords
+        self.agent_names = names if names is not None else AgentNames()
         self.default_capacity = default_capacity
-        self._names: dict[int, str] = {}
-        self._names_loaded = 0.0
 
     async def create(self, new: NewUser, *, common_password_ok: bool = False) -> User:
         """A new account. Its password is refused when it is one of the most common ones,
@@ -111,7 +110,7 @@ class Staff:
             )
         except IntegrityError as exc:  # a concurrent create took the name first
             raise Conflict("username or email is taken", code="username_taken") from exc
-        self._names[user.id] = user.display_name
+        self.agent_names.remember(user)
         return user
 
     async def authenticate(self, identifier: str, password: str) -> User | None:
@@ -164,7 +163,7 @@ class Staff:
         if revoke:  # existing tokens stop working
             await User.filter(id=user.id).update(token_version=F("token_version") + 1)
             await user.refresh_from_db(fields=["token_version"])
-        self._names[user.id] = user.display_name or user.username
+        self.agent_names.remember(user)
         return user
 
     @staticmethod
@@ -194,13 +193,8 @@ class Staff:
         return {int(agent_id): int(count) for agent_id, count in rows}
 
     async def names(self, ids: set[int] | None = None) -> dict[int, str]:
-        """Display names by user id, from a cache refreshed every few seconds or on a miss."""
-        stale = time.monotonic() - self._names_loaded > self.NAME_TTL
-        if stale or (ids and not ids <= self._names.keys()):
-            rows = await User.all().values_list("id", "display_name", "username")
-            self._names = {uid: name or username for uid, name, username in rows}
-            self._names_loaded = time.monotonic()
-        return self._names
+        """Display names by user id (``handoff.read.names``)."""
+        return await self.agent_names.names(ids)
 
 
 def _check_identity(username: str, email: str | None) -> None:
