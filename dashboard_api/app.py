@@ -26,7 +26,7 @@ ROUTES: list[Route] = [
 
 
 def cors_middleware(origins: Sequence[str]) -> Middleware:
-    """Lets the listed browser origins (e.g. the seed's Next.js dashboard) call the API."""
+    """Lets the listed browser origins (a dashboard served from elsewhere) call the API."""
     allowed = set(origins)
 
     @web.middleware

@@ -1,4 +1,4 @@
-"""The seed's chat endpoints, plus the queue, claims and explicit actions."""
+"""The chat endpoints (docs/api.md): lists, detail, replies, the queue, claims and actions."""
 
 from __future__ import annotations
 

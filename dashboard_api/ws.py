@@ -261,7 +261,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
 
 
 # Recently published events and their frames as JSON text: every socket that gets an event
-# sends the same text (50 dashboards used to encode each event 50 times). Keyed by the
+# sends the same text, encoded once. Keyed by the
 # object's id; the entry holds the event, so the id cannot be reused while it is cached.
 _ENCODED: OrderedDict[int, tuple[Event, str, bytes]] = OrderedDict()
 

@@ -1,4 +1,4 @@
-"""Demo data: the seed document's users and four chats, for trying msgcenter out.
+"""Demo data: three users and four chats, for trying msgcenter out.
 
 The demo passwords are public; they are printed as demo-only and the demo runs
 on its own database file so they never end up in a real deployment's data.
@@ -91,7 +91,7 @@ def hours_answer(bot: BotSettings) -> str:
 
 
 async def seed_chats(agent: User, bot: BotSettings) -> int:
-    """The seed's four demo chats, created once; returns how many were created. The bot's
+    """The four demo chats, created once; returns how many were created. The bot's
     messages agree with ``bot``, the service's [bot] section."""
     answer = hours_answer(bot)
     created = 0
@@ -116,7 +116,7 @@ async def _create_chat(demo: DemoChat, agent: User, start: datetime, hours: str)
         customer_address=demo.address,
         subject="Shipping question" if demo.channel == Channel.EMAIL else None,
         mode=demo.mode,
-        # As the seed's PATCH "online" would say it (handoff.read.views.online_until): John is
+        # As a PATCH with "online" would say it (handoff.read.views.online_until): John is
         # online when the demo starts; the others count from their last message.
         online=demo.online,
         online_set_at=timezone.now() if demo.online else None,

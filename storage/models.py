@@ -82,7 +82,7 @@ class Chat(Model):
     customer_username = fields.CharField(max_length=255, null=True)
     subject = fields.CharField(max_length=998, null=True)
     mode = fields.CharEnumField(Mode, max_length=16, default=Mode.BOT)
-    # Set through the API (the seed's PATCH ``online``): an explicit word on whether the
+    # Set through the API (``PATCH /chats/{id}`` with ``online``): an explicit word on whether the
     # customer is online, which stands from ``online_set_at`` until the customer next writes
     # (``handoff.read.views``: otherwise it is computed from ``last_customer_message_at``).
     online = fields.BooleanField(default=False)

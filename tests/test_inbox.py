@@ -183,5 +183,3 @@ async def test_control_characters_are_dropped_not_refused(admin: Api) -> None:
         "/chats/messages", {"chat_id": received.chat_id, "text": "o\x00k"}
     )
     assert (status, sent["text"]) == (201, "ok")
-
-

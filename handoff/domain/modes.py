@@ -81,7 +81,7 @@ BOT = Actor(ActorKind.BOT, name="bot")
 SYSTEM = Actor(ActorKind.SYSTEM, name="system")
 
 A = Action
-# from mode -> to mode -> the actions that may make that move (DESIGN.md, "Chat modes").
+# from mode -> to mode -> the actions that may make that move (docs/modes.md).
 TABLE: dict[Mode, dict[Mode, frozenset[Action]]] = {
     Mode.BOT: {
         Mode.AGENT: frozenset({A.HANDOFF, A.TAKE_OVER, A.ASSIGN}),

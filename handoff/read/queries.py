@@ -105,7 +105,7 @@ class ChatQueries:
     async def detail(
         self, actor: Actor, chat_id: int, *, limit: int = 50, before: int | None = None
     ) -> dict[str, Any]:
-        """The seed's detail shape: the chat, its profile and its latest messages."""
+        """The detail shape (docs/api.md): the chat, its profile and its latest messages."""
         chat = await self.chat(actor, chat_id)
         messages = Message.filter(chat_id=chat_id)
         if before is not None:

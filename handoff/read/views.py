@@ -1,4 +1,4 @@
-"""How chats and messages look to the dashboard: the seed's shapes, plus added fields.
+"""How chats and messages look to the dashboard: the shapes of the API contract (docs/api.md).
 
 The same dictionaries are returned by the API and carried in events, so a
 dashboard renders a pushed change exactly like a fetched one. Functions take
@@ -98,7 +98,7 @@ def message_values(message: Message) -> dict[str, Any]:
 
 
 class Presenter:
-    """Formats rows for one display time zone (times like the seed's "10:27")."""
+    """Formats rows for one display time zone (times like "10:27")."""
 
     def __init__(self, timezone: str = "UTC") -> None:
         self.zone = ZoneInfo(timezone)
@@ -166,7 +166,7 @@ class Presenter:
         }
 
     def profile(self, row: dict[str, Any]) -> dict[str, Any]:
-        """The seed's profile: ``lastActive`` is "Online", or else when the customer last
+        """The profile: ``lastActive`` is "Online", or else when the customer last
         wrote (ISO 8601, e.g. "2026-01-01T10:37:28+07:00"; None if they never did)."""
         last_active = self.when(row["last_customer_message_at"])
         online = online_until(row, datetime.now(UTC)) is not None
@@ -180,7 +180,7 @@ class Presenter:
         }
 
     def message(self, row: dict[str, Any]) -> dict[str, Any]:
-        """The seed's ``{id, text, sender, status, time}``, plus the full timestamp and more."""
+        """``{id, text, sender, status, time}``, plus the full timestamp and more."""
         created: datetime = row["created_at"]
         auth = row.get("sender_auth")
         return {

@@ -46,7 +46,7 @@ class ChatMoved:
 
 @dataclass(frozen=True, slots=True)
 class ChatChange:
-    """A PATCH of the seed's API: any of mode, assignee, online."""
+    """A ``PATCH /chats/{id}`` (docs/api.md): any of mode, assignee, online."""
 
     mode: Mode | None = None
     assign: bool = False  # True when assigned_agent_id was given (it may be None)
@@ -429,7 +429,7 @@ def _transition_view(transition: Transition) -> dict[str, Any]:
 
 
 def _patch_plan(chat: Chat, actor: Actor, change: ChatChange) -> list[tuple[Action, int | None]]:
-    """The seed's PATCH ``{mode, assigned_agent_id}`` as actions of the mode table."""
+    """A PATCH ``{mode, assigned_agent_id}`` as actions of the mode table (docs/modes.md)."""
     steps: list[tuple[Action, int | None]] = []
     mode = chat.mode
     if change.assign:
