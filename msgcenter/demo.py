@@ -1,4 +1,4 @@
-"""Demo data: three users and four chats, for trying msgcenter out.
+"""Demo data: an admin, an agent and four chats, for trying msgcenter out.
 
 The demo passwords are public; they are printed as demo-only and the demo runs
 on its own database file so they never end up in a real deployment's data.
