@@ -54,9 +54,11 @@ def quoted(names: Iterable[str], prefix: str = "") -> str:
     return ", ".join(f'{prefix}"{name}"' for name in names)
 
 
-def row(model: type[Model], prefix: str = "") -> str:
-    """Every column of the model's table, quoted: a whole row to select or return."""
-    return quoted(columns(model), prefix)
+def row(model: type[Model], prefix: str = "", *, without: Iterable[str] = ()) -> str:
+    """Every column of the model's table (but ``without``), quoted: a row to select or
+    return."""
+    left_out = set(without)
+    return quoted((c for c in columns(model) if c not in left_out), prefix)
 
 
 def defaults(model: type[Model], given: Iterable[str]) -> dict[str, Any]:

