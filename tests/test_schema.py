@@ -11,6 +11,9 @@ import re
 import sys
 from pathlib import Path
 
+import pytest
+
+from tests.conftest import POSTGRES_URL
 from tests.whatsapp_support import WhatsApp
 
 CHECKS = "not_a_server_error,response_schema_conformance,content_type_conformance"
@@ -18,6 +21,30 @@ EXCLUDE = "^/ws$"  # upgrades to a WebSocket
 ST = Path(sys.executable).parent / "st"
 
 
+# On PostgreSQL, ids past 2**31 in paths and bodies reach asyncpg, which refuses to encode
+# them: 500 instead of 404 or 422 (found once this test ran on PostgreSQL too). Strict: once
+# fixed, the mark must go.
+OUT_OF_RANGE_IDS = pytest.mark.xfail(
+    strict=True, reason="PostgreSQL: ids past 2**31 answer 500 (asyncpg cannot encode them)"
+)
+
+
+@pytest.mark.parametrize(
+    "db_url",
+    [
+        "sqlite",
+        pytest.param(
+            "postgres",
+            marks=[
+                pytest.mark.skipif(
+                    not POSTGRES_URL, reason="MSGCENTER_TEST_POSTGRES_URL is not set"
+                ),
+                OUT_OF_RANGE_IDS,
+            ],
+        ),
+    ],
+    indirect=True,
+)
 async def test_the_api_keeps_its_openapi_contract(wa: WhatsApp, tmp_path: Path) -> None:
     spec = str(wa.admin.client.make_url("/openapi.json"))
     proc = await asyncio.create_subprocess_exec(
