@@ -12,6 +12,7 @@ from pydantic.json_schema import models_json_schema
 
 from dashboard_api import schemas as s
 from dashboard_api.routing import Route
+from storage.models import MAX_ID
 
 REF = "#/components/schemas/{model}"
 DESCRIPTION = """\
@@ -56,7 +57,12 @@ def _schema_ref(response: Any) -> dict[str, Any]:
 
 def _parameters(route: Route) -> list[dict[str, Any]]:
     params = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "integer"}}
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID},
+        }
         for name in re.findall(r"{(\w+)}", route.path)
     ]
     if route.query is not None:

@@ -20,7 +20,7 @@ from dashboard_api.auth import actor_for, bearer_token, user_for_token
 from dashboard_api.errors import ApiError, validation_details, validation_message
 from dashboard_api.typedefs import CONTEXT, ApiContext
 from handoff.domain.modes import Actor
-from storage.models import User
+from storage.models import MAX_ID, User
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -49,7 +49,7 @@ class Call:
 
     def int_param(self, name: str) -> int:
         raw = self.request.match_info[name]
-        if not raw.isdigit() or len(raw) > 18:
+        if not raw.isdigit() or len(raw) > 18 or int(raw) > MAX_ID:  # nobody's
             raise ApiError(404, "not_found", f"no such {name.removesuffix('_id')}: {raw!r}")
         return int(raw)
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from connectors.email_address import address_problem
-from storage.models import Channel, Mode, Role
+from storage.models import MAX_ID, Channel, Mode, Role
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4096 * 4)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
@@ -17,7 +17,7 @@ Reason = Annotated[str, StringConstraints(strip_whitespace=True, max_length=255)
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)]
 Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254)]
 DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
-Id = Annotated[int, Field(ge=1, le=2**53)]
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 class Strict(BaseModel):

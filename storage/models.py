@@ -49,6 +49,11 @@ class Status(StrEnum):
     FAILED = "failed"
 
 
+# The largest id a table holds: ids are 32-bit integer columns (PostgreSQL's integer). A
+# larger number names nothing, and the database would refuse it as a parameter.
+MAX_ID = 2**31 - 1
+
+
 class User(Model):
     id = fields.IntField(primary_key=True)
     username = fields.CharField(max_length=64, unique=True)

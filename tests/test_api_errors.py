@@ -176,6 +176,9 @@ async def test_overlong_message_text_is_422(admin: Api) -> None:
         ("GET", "/chats/999", None),
         ("GET", "/chats/abc", None),
         ("GET", "/chats/99999999999999999999999", None),
+        ("GET", "/chats/2147483648", None),  # past the largest id a table holds
+        ("POST", "/chats/2147483648/close", None),
+        ("PATCH", "/users/4294967296", {"capacity": 3}),
         ("PATCH", "/chats/999", {"mode": "agent"}),
         ("POST", "/chats/999/read", None),
         ("POST", "/chats/999/close", None),
@@ -191,6 +194,22 @@ async def test_unknown_ids_are_404(
     before = await _counts()
     status, body = await admin.call(method, path, payload)
     _assert_error(status, body, 404, "not_found")
+    assert await _counts() == before
+
+
+@pytest.mark.parametrize(
+    ("path", "payload"),
+    [
+        ("/chats/messages", {"chat_id": 2**31, "text": "hi"}),
+        ("/chats/1/assign", {"agent_id": 2**40}),
+    ],
+)
+async def test_ids_past_the_largest_one_are_422(
+    admin: Api, path: str, payload: dict[str, Any]
+) -> None:
+    before = await _counts()
+    status, body = await admin.call("POST", path, payload)
+    _assert_error(status, body, 422)
     assert await _counts() == before
 
 

@@ -1,7 +1,7 @@
 """schemathesis against /openapi.json with a valid token (bounded; bench/schema.py runs
 longer against ``msgcenter serve``): no 5xx, no response that breaks the schema it declares.
 
-Here the service runs in the test's own event loop (with the seed's demo users and chats and
+Here the service runs in the test's own event loop (with the demo users and chats and
 the WhatsApp channel pointed at the mock) and schemathesis in a process of its own."""
 
 from __future__ import annotations
@@ -21,14 +21,6 @@ EXCLUDE = "^/ws$"  # upgrades to a WebSocket
 ST = Path(sys.executable).parent / "st"
 
 
-# On PostgreSQL, ids past 2**31 in paths and bodies reach asyncpg, which refuses to encode
-# them: 500 instead of 404 or 422 (found once this test ran on PostgreSQL too). Strict: once
-# fixed, the mark must go.
-OUT_OF_RANGE_IDS = pytest.mark.xfail(
-    strict=True, reason="PostgreSQL: ids past 2**31 answer 500 (asyncpg cannot encode them)"
-)
-
-
 @pytest.mark.parametrize(
     "db_url",
     [
@@ -39,7 +31,6 @@ OUT_OF_RANGE_IDS = pytest.mark.xfail(
                 pytest.mark.skipif(
                     not POSTGRES_URL, reason="MSGCENTER_TEST_POSTGRES_URL is not set"
                 ),
-                OUT_OF_RANGE_IDS,
             ],
         ),
     ],

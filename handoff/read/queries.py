@@ -21,10 +21,9 @@ from handoff.domain.modes import Actor
 from handoff.domain.rights import can_read
 from handoff.read.names import AgentNames
 from handoff.read.views import CHAT_FIELDS, MESSAGE_FIELDS, Presenter, chat_values
-from storage.models import Chat, Message, Mode
+from storage.models import MAX_ID, Chat, Message, Mode
 
 MAX_LIMIT = 200
-MAX_ID = 2**53  # ids (and offsets) beyond this are nobody's; SQLite cannot bind past 2**63
 
 
 @dataclass(frozen=True, slots=True)
