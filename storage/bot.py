@@ -13,7 +13,7 @@ from typing import Any
 
 from storage import columns
 from storage.models import Chat, Message, Mode, Sender, Status
-from storage.sql import Plan
+from storage.sql import Plan, is_postgres
 
 PENDING_CHATS = (
     'SELECT "id", "channel", "customer_name", "bot_answered_id", "last_message_sender" '
@@ -90,7 +90,27 @@ def context_plan(
     chat_id: int, message_id: int, history: int
 ) -> Plan[tuple[dict[str, Any], list[dict[str, Any]]] | None]:
     """The chat (if still in bot mode) and up to ``history`` messages before this one, newest
-    first. Pure."""
+    first. Pure. On PostgreSQL, where each statement is a round trip, one statement reads both
+    (:data:`CONTEXT_WITH_HISTORY`)."""
+    if is_postgres():
+        return _context_in_one(chat_id, message_id, history)
+    return _context_in_two(chat_id, message_id, history)
+
+
+def _context_in_one(
+    chat_id: int, message_id: int, history: int
+) -> Plan[tuple[dict[str, Any], list[dict[str, Any]]] | None]:
+    rows = yield CONTEXT_WITH_HISTORY, [Mode.BOT.value, False, message_id, history, chat_id]
+    if not rows or rows[0]["mode"] != Mode.BOT.value:
+        return None
+    chat = {name: rows[0][name] for name in _CONTEXT_COLUMNS}
+    found = [{"sender": r["$sender"], "text": r["$text"]} for r in rows if r["$sender"]]
+    return chat, found
+
+
+def _context_in_two(
+    chat_id: int, message_id: int, history: int
+) -> Plan[tuple[dict[str, Any], list[dict[str, Any]]] | None]:
     chats = yield CONTEXT_CHAT, [chat_id]
     if not chats or chats[0]["mode"] != Mode.BOT.value:
         return None
@@ -98,12 +118,38 @@ def context_plan(
     return chats[0], rows
 
 
+_CONTEXT_COLUMNS = (
+    "id", "mode", "channel", "customer_name", "customer_email", "sender_unverified",
+    "bot_fallbacks",
+)  # fmt: skip
+# PostgreSQL: the chat (one row per message of its history, newest first; one row with no
+# message when it has none or is not in bot mode).
+_CONTEXT_ROW = columns.quoted(_CONTEXT_COLUMNS, '"c".')
+CONTEXT_WITH_HISTORY = (  # the columns are the model's, not input
+    f'SELECT {_CONTEXT_ROW}, "h"."sender" AS "$sender", '  # noqa: S608
+    '"h"."text" AS "$text" FROM "chats" AS "c" LEFT JOIN LATERAL ('
+    'SELECT "p"."id", "p"."sender", "p"."text" FROM "messages" AS "p" '
+    'WHERE "p"."chat_id" = "c"."id" AND "c"."mode" = ? AND "p"."internal" = ? AND "p"."id" < ? '
+    'ORDER BY "p"."id" DESC LIMIT ?) AS "h" ON TRUE WHERE "c"."id" = ? ORDER BY "h"."id" DESC'
+)
+
+
 def reply_plan(
     answers: Sequence[Answer], now: datetime
 ) -> Plan[list[tuple[dict[str, Any], int] | None]]:
     """Queue each answer unless a human took the chat meanwhile: the chat updated (only while
     in bot mode) and read back, then the message inserted; the chat row and the message id
-    each (None: not queued). Pure (see ``storage.sql``)."""
+    each (None: not queued). Pure (see ``storage.sql``). On PostgreSQL one statement per
+    wave of answers to distinct chats (:func:`_reply_waves`)."""
+    if is_postgres():
+        return _reply_waves(answers, now)
+    return _replies_one_by_one(answers, now)
+
+
+def _replies_one_by_one(
+    answers: Sequence[Answer], now: datetime
+) -> Plan[list[tuple[dict[str, Any], int] | None]]:
+    """:func:`reply_plan` two statements per answer: each runs in microseconds on SQLite."""
     outcomes: list[tuple[dict[str, Any], int] | None] = []
     for answer in answers:
         sql = BOT_REPLY_FALLBACK if answer.fallback else BOT_REPLY
@@ -117,4 +163,62 @@ def reply_plan(
             *_QUEUED_DEFAULT_VALUES,
         ]  # fmt: skip
         outcomes.append((rows[0], int(inserted[0]["id"])))
+    return outcomes
+
+
+# PostgreSQL runs a plan a statement at a time, each a round trip (see ``storage.sql``): there
+# the answers go in waves (the longest prefix of them to distinct chats), each one statement
+# that updates the wave's chats still in bot mode and queues an answer on each of those.
+_ANSWER = ("chat_id", "answered", "preview", "fallback", "text", "ord")
+_ANSWER_ROW = "(?::integer, ?::integer, ?::text, ?::boolean, ?::text, ?::integer)"
+_QUEUED_COLUMNS = (*_QUEUED_GIVEN, *_QUEUED_DEFAULTS)
+_CHAT_ROW = columns.row(Chat, '"c".')
+REPLY_WAVE = (  # the columns are the model's, not input
+    f'WITH "d" ({columns.quoted(_ANSWER)}) AS (VALUES {{answers}}), "upd" AS ('  # noqa: S608
+    'UPDATE "chats" AS "c" SET "bot_fallbacks" = '
+    'CASE WHEN "d"."fallback" THEN "c"."bot_fallbacks" + 1 ELSE 0 END, '
+    '"bot_answered_id" = COALESCE("d"."answered", "c"."bot_answered_id"), '
+    '"last_message_at" = ?, "last_message_text" = "d"."preview", "last_message_sender" = ?, '
+    '"activity_at" = ?, "updated_at" = ? '
+    'FROM "d" WHERE "c"."id" = "d"."chat_id" AND "c"."mode" = \'bot\' '
+    f'RETURNING {_CHAT_ROW}), "ins" AS ('
+    f'INSERT INTO "messages" ({columns.quoted(_QUEUED_COLUMNS)}) '
+    'SELECT "upd"."id", "d"."text", '  # chat_id and text, then the rest of _QUEUED_COLUMNS
+    + ", ".join("?" for _ in _QUEUED_COLUMNS[2:])
+    + ' FROM "upd" JOIN "d" ON "d"."chat_id" = "upd"."id" ORDER BY "d"."ord" '
+    'RETURNING "id", "chat_id") '
+    'SELECT "ins"."id" AS "$message", "upd".* FROM "upd" JOIN "ins" ON "ins"."chat_id" = "upd"."id"'
+)
+
+PG_STATEMENTS = (
+    CONTEXT_WITH_HISTORY,
+    REPLY_WAVE.format(answers=f"{_ANSWER_ROW}, {_ANSWER_ROW}"),
+)
+
+
+def _reply_waves(
+    answers: Sequence[Answer], now: datetime
+) -> Plan[list[tuple[dict[str, Any], int] | None]]:
+    """:func:`reply_plan` on PostgreSQL (see above)."""
+    outcomes: list[tuple[dict[str, Any], int] | None] = []
+    while len(outcomes) < len(answers):
+        wave: list[Answer] = []
+        for answer in answers[len(outcomes) :]:
+            if any(answer.chat_id == other.chat_id for other in wave):
+                break
+            wave.append(answer)
+        values: list[Any] = []
+        for ord_, a in enumerate(wave):
+            values += [a.chat_id, a.answered, a.preview, a.fallback, a.text, ord_]
+        values += [now, Sender.BOT.value, now, now]
+        values += [Sender.BOT.value, Status.QUEUED.value, now, now, *_QUEUED_DEFAULT_VALUES]
+        sql = REPLY_WAVE.format(answers=", ".join(_ANSWER_ROW for _ in wave))
+        queued = {int(row["id"]): row for row in (yield sql, values)}
+        for answer in wave:
+            row = queued.get(answer.chat_id)
+            if row is None:
+                outcomes.append(None)  # a human took over meanwhile: the bot stays silent
+            else:
+                message_id = int(row.pop("$message"))
+                outcomes.append((row, message_id))
     return outcomes

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from storage import columns
 from storage.models import Chat, Message, Mode, Sender, Status
-from storage.sql import Plan
+from storage.sql import Plan, is_postgres
 
 
 class AttachmentLike(Protocol):
@@ -102,9 +102,24 @@ def plan(
 ) -> Plan[list[Outcome]]:
     """Store each message unless it is a repeat (chat found or created, message inserted,
     counted on the chat, ``previews`` shown in the chat list). Stops after a message to a
-    closed chat: it must be reopened first. ``cached``: chat ids known already. A message that
-    joins someone else's chat by reference (``own`` False) leaves that chat's customer name
-    alone. Pure: runs in SQLite's thread (see ``storage.sql``)."""
+    closed chat: it must be reopened first (on PostgreSQL after the wave that holds it, see
+    :func:`_waves`: the messages stored are a prefix of ``messages`` either way). ``cached``:
+    chat ids known already. A message that joins someone else's chat by reference (``own``
+    False) leaves that chat's customer name alone. Pure: runs in SQLite's thread (see
+    ``storage.sql``)."""
+    if is_postgres():
+        return _waves(messages, previews, cached, own, now)
+    return _one_by_one(messages, previews, cached, own, now)
+
+
+def _one_by_one(
+    messages: Sequence[InboundLike],
+    previews: Sequence[str],
+    cached: Sequence[int | None],
+    own: Sequence[bool],
+    now: datetime | str,
+) -> Plan[list[Outcome]]:
+    """:func:`plan` a statement or two per message: each runs in microseconds on SQLite."""
     outcomes: list[Outcome] = []
     known: dict[tuple[str, str], int] = {}
     for inbound, text, chat_id, mine in zip(messages, previews, cached, own, strict=True):
@@ -124,21 +139,7 @@ def plan(
                 ]  # fmt: skip
                 chat_id, created = int(rows[0]["id"]), True
             known[key] = chat_id
-        attachments = (
-            columns.db_value(Message, "attachments", [a.as_dict() for a in inbound.attachments])
-            if inbound.attachments
-            else _NO_ATTACHMENTS
-        )
-        auth = (
-            None
-            if inbound.sender_auth is None
-            else columns.db_value(Message, "sender_auth", inbound.sender_auth)
-        )
-        inserted = yield INSERT_MESSAGE, [
-            chat_id, inbound.text, Sender.CUSTOMER.value, Status.SENT.value,
-            inbound.message_external_id, attachments, inbound.reply_to_external_id, auth, now,
-            now, *_MESSAGE_DEFAULT_VALUES,
-        ]  # fmt: skip
+        inserted = yield INSERT_MESSAGE, _message_values(inbound, chat_id, now)
         if not inserted:
             rows = yield CHAT_MODE, [chat_id]
             outcomes.append(Outcome(chat_id, created, None, rows[0]))
@@ -150,5 +151,133 @@ def plan(
         ]  # fmt: skip
         outcomes.append(Outcome(chat_id, created, int(inserted[0]["id"]), rows[0]))
         if rows[0]["mode"] == Mode.CLOSED.value:
+            break
+    return outcomes
+
+
+def _message_values(inbound: InboundLike, chat_id: int, now: datetime | str) -> list[Any]:
+    """The values of :data:`INSERT_MESSAGE` (a row of :data:`STORE_WAVE`) for ``inbound``."""
+    attachments = (
+        columns.db_value(Message, "attachments", [a.as_dict() for a in inbound.attachments])
+        if inbound.attachments
+        else _NO_ATTACHMENTS
+    )
+    auth = (
+        None
+        if inbound.sender_auth is None
+        else columns.db_value(Message, "sender_auth", inbound.sender_auth)
+    )
+    return [
+        chat_id, inbound.text, Sender.CUSTOMER.value, Status.SENT.value,
+        inbound.message_external_id, attachments, inbound.reply_to_external_id, auth, now, now,
+        *_MESSAGE_DEFAULT_VALUES,
+    ]  # fmt: skip
+
+
+# PostgreSQL runs a plan a statement at a time, each a round trip (see ``storage.sql``), so
+# there a run of messages goes in waves: the longest prefix of it whose messages go to
+# distinct chats. One statement finds the wave's chats not known yet (a chat is created,
+# rarely, one statement each), one stores the wave's messages (``ON CONFLICT DO NOTHING``:
+# a repeat is stored once) and counts each stored one on its chat, returning the chat rows.
+CHATS_BY_KEYS = (
+    'SELECT "id", "channel", "external_id" FROM "chats" '
+    'WHERE ("channel", "external_id") IN ({keys})'
+)
+_TOUCH = ("chat_id", "preview", "name", "username")
+_TOUCH_TYPES = ("integer", "text", "text", "text")
+_TOUCH_ROW = "(" + ", ".join(f"?::{kind}" for kind in _TOUCH_TYPES) + ")"
+_CHAT_ROW = columns.row(Chat, '"c".')
+_MESSAGE_ROW = "(" + ", ".join("?" for _ in (*_MESSAGE_GIVEN, *_MESSAGE_DEFAULTS)) + ")"
+STORE_WAVE = (  # the columns are the model's, not input
+    'WITH "ins" AS ('  # noqa: S608
+    f'INSERT INTO "messages" ({columns.quoted((*_MESSAGE_GIVEN, *_MESSAGE_DEFAULTS))}) '
+    'VALUES {rows} ON CONFLICT ("chat_id", "external_id") DO NOTHING RETURNING "id", "chat_id"'
+    f'), "d" ({columns.quoted(_TOUCH)}) AS (VALUES {{touched}}), "upd" AS ('
+    'UPDATE "chats" AS "c" SET "unread_count" = "c"."unread_count" + 1, "last_message_at" = ?, '
+    '"last_customer_message_at" = ?, "last_message_text" = "d"."preview", '
+    '"last_message_sender" = ?, "activity_at" = ?, "updated_at" = ?, '
+    '"customer_name" = COALESCE("d"."name", "c"."customer_name"), '
+    '"customer_username" = COALESCE("d"."username", "c"."customer_username") '
+    'FROM "d" JOIN "ins" ON "ins"."chat_id" = "d"."chat_id" WHERE "c"."id" = "d"."chat_id" '
+    f"RETURNING {_CHAT_ROW}"
+    ') SELECT "ins"."id" AS "$message", "upd".* FROM "upd" '
+    'JOIN "ins" ON "ins"."chat_id" = "upd"."id"'
+)
+
+PG_STATEMENTS = (
+    CHATS_BY_KEYS.format(keys="(?, ?), (?, ?)"),
+    STORE_WAVE.format(
+        rows=f"{_MESSAGE_ROW}, {_MESSAGE_ROW}", touched=f"{_TOUCH_ROW}, {_TOUCH_ROW}"
+    ),
+)
+
+
+def _waves(
+    messages: Sequence[InboundLike],
+    previews: Sequence[str],
+    cached: Sequence[int | None],
+    own: Sequence[bool],
+    now: datetime | str,
+) -> Plan[list[Outcome]]:
+    """:func:`plan` on PostgreSQL: a few statements per wave of messages (see above)."""
+    outcomes: list[Outcome] = []
+    known: dict[tuple[str, str], int] = {}
+    items = list(zip(messages, previews, cached, own, strict=True))
+    while len(outcomes) < len(items):
+        wave: list[tuple[InboundLike, str, int | None, bool]] = []
+        keys: set[tuple[str, str]] = set()
+        for item in items[len(outcomes) :]:
+            key = (item[0].channel, item[0].chat_external_id)
+            if key in keys:
+                break
+            keys.add(key)
+            wave.append(item)
+        created: set[tuple[str, str]] = set()
+        missing = [m for m, _, c, _ in wave if not (c or (m.channel, m.chat_external_id) in known)]
+        if missing:
+            rows = yield (
+                CHATS_BY_KEYS.format(keys=", ".join("(?, ?)" for _ in missing)),
+                [v for m in missing for v in (m.channel, m.chat_external_id)],
+            )
+            known.update({(r["channel"], r["external_id"]): int(r["id"]) for r in rows})
+            for inbound in missing:
+                key = (inbound.channel, inbound.chat_external_id)
+                if key not in known:
+                    name = inbound.customer_name or inbound.customer_phone or "Customer"
+                    rows = yield INSERT_CHAT, [
+                        inbound.channel, inbound.chat_external_id, name, inbound.customer_phone,
+                        inbound.customer_email, inbound.customer_username, inbound.subject,
+                        not inbound.sender_verified, now, now, now, *_CHAT_DEFAULT_VALUES,
+                    ]  # fmt: skip
+                    known[key] = int(rows[0]["id"])
+                    created.add(key)
+        ids = [c or known[(m.channel, m.chat_external_id)] for m, _, c, _ in wave]
+        values: list[Any] = []
+        touched: list[Any] = []
+        for (inbound, text, _, mine), chat_id in zip(wave, ids, strict=True):
+            values += _message_values(inbound, chat_id, now)
+            touched += [
+                chat_id, text, (inbound.customer_name or None) if mine else None,
+                (inbound.customer_username or None) if mine else None,
+            ]  # fmt: skip
+        values += touched
+        values += [now, now, Sender.CUSTOMER.value, now, now]
+        sql = STORE_WAVE.format(
+            rows=", ".join(_MESSAGE_ROW for _ in wave),
+            touched=", ".join(_TOUCH_ROW for _ in wave),
+        )
+        stored = {int(row["id"]): row for row in (yield sql, values)}
+        closed = False
+        for (inbound, _, _, _), chat_id in zip(wave, ids, strict=True):
+            key = (inbound.channel, inbound.chat_external_id)
+            row = stored.get(chat_id)
+            if row is None:  # a repeat
+                rows = yield CHAT_MODE, [chat_id]
+                outcomes.append(Outcome(chat_id, key in created, None, rows[0]))
+                continue
+            message_id = int(row.pop("$message"))
+            outcomes.append(Outcome(chat_id, key in created, message_id, row))
+            closed = closed or row["mode"] == Mode.CLOSED.value
+        if closed:
             break
     return outcomes

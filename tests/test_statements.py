@@ -122,13 +122,15 @@ def _disagreements(sql: str, tables: dict[str, type[Model]], schema: Schema) -> 
     """The quoted names of ``sql`` that are no column of its tables (nor a table, an alias, a
     common table expression's own), and the columns its INSERT leaves out but must name."""
     named = TABLE.findall(sql)
-    problems = [f"no model has the table {t}" for t in named if t not in tables]
+    expressions = CTE.findall(sql)  # common table expressions: named like tables
+    own = {name for name, _ in expressions}
+    problems = [f"no model has the table {t}" for t in named if t not in tables and t not in own]
     known = set(named)
     for table in named:
         if table in tables:
             known |= set(columns.columns(tables[table]))
     known |= set(ALIAS.findall(sql))
-    for name, listed in CTE.findall(sql):
+    for name, listed in expressions:
         known |= {name} | set(QUOTED.findall(listed))
     problems += [f'"{name}" is no column of {", ".join(named)}'
                  for name in QUOTED.findall(sql) if name not in known]  # fmt: skip
