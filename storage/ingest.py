@@ -131,12 +131,7 @@ def _one_by_one(
             if rows:
                 chat_id = int(rows[0]["id"])
             else:
-                name = inbound.customer_name or inbound.customer_phone or "Customer"
-                rows = yield INSERT_CHAT, [
-                    inbound.channel, inbound.chat_external_id, name, inbound.customer_phone,
-                    inbound.customer_email, inbound.customer_username, inbound.subject,
-                    not inbound.sender_verified, now, now, now, *_CHAT_DEFAULT_VALUES,
-                ]  # fmt: skip
+                rows = yield INSERT_CHAT, _chat_values(inbound, now)
                 chat_id, created = int(rows[0]["id"]), True
             known[key] = chat_id
         inserted = yield INSERT_MESSAGE, _message_values(inbound, chat_id, now)
@@ -153,6 +148,16 @@ def _one_by_one(
         if rows[0]["mode"] == Mode.CLOSED.value:
             break
     return outcomes
+
+
+def _chat_values(inbound: InboundLike, now: datetime | str) -> list[Any]:
+    """The values of :data:`INSERT_CHAT`: a new chat for ``inbound``'s customer."""
+    name = inbound.customer_name or inbound.customer_phone or "Customer"
+    return [
+        inbound.channel, inbound.chat_external_id, name, inbound.customer_phone,
+        inbound.customer_email, inbound.customer_username, inbound.subject,
+        not inbound.sender_verified, now, now, now, *_CHAT_DEFAULT_VALUES,
+    ]  # fmt: skip
 
 
 def _message_values(inbound: InboundLike, chat_id: int, now: datetime | str) -> list[Any]:
@@ -243,12 +248,7 @@ def _waves(
             for inbound in missing:
                 key = (inbound.channel, inbound.chat_external_id)
                 if key not in known:
-                    name = inbound.customer_name or inbound.customer_phone or "Customer"
-                    rows = yield INSERT_CHAT, [
-                        inbound.channel, inbound.chat_external_id, name, inbound.customer_phone,
-                        inbound.customer_email, inbound.customer_username, inbound.subject,
-                        not inbound.sender_verified, now, now, now, *_CHAT_DEFAULT_VALUES,
-                    ]  # fmt: skip
+                    rows = yield INSERT_CHAT, _chat_values(inbound, now)
                     known[key] = int(rows[0]["id"])
                     created.add(key)
         ids = [c or known[(m.channel, m.chat_external_id)] for m, _, c, _ in wave]
