@@ -47,10 +47,6 @@ class Hook(Generic[T]):
     def unregister(self, listener: Listener[T]) -> None:
         self._listeners = tuple(known for known in self._listeners if known != listener)
 
-    @property
-    def listeners(self) -> tuple[Listener[T], ...]:
-        return self._listeners
-
     def __bool__(self) -> bool:
         """Whether anyone listens (a service may skip work nobody hears of)."""
         return bool(self._listeners)

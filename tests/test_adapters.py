@@ -23,7 +23,7 @@ from tortoise.backends.sqlite.client import SqliteTransactionWrapper
 from tortoise.models import Model
 
 from dashboard_api.adapters import aiohttp as aiohttp_adapter
-from storage import sql as rawsql
+from storage import sql
 from storage.adapters import LibraryMismatch
 from storage.adapters import aiosqlite as aiosqlite_adapter
 from storage.adapters import tortoise as tortoise_adapter
@@ -136,7 +136,7 @@ def aio() -> aiosqlite.Connection:
     return client.aio
 
 
-def rename(name: str) -> rawsql.Plan[int]:
+def rename(name: str) -> sql.Plan[int]:
     """Renames the demo agent; the thread it ran on."""
     yield 'UPDATE "users" SET "display_name" = ? WHERE "username" = ?', [name, "agent"]
     return threading.get_ident()
@@ -147,12 +147,12 @@ async def agent_name() -> str | None:
 
 
 async def test_a_transaction_runs_its_statements_on_the_loop_thread(admin: Api) -> None:
-    async with rawsql.transaction():
-        here = await rawsql.run(rename("Ann"))
-        also_here = await rawsql.run(rename("Bea"), commit=True)
+    async with sql.transaction():
+        here = await sql.run(rename("Ann"))
+        also_here = await sql.run(rename("Bea"), commit=True)
     assert here == also_here == threading.get_ident()
     assert await agent_name() == "Bea"
-    elsewhere = await rawsql.run(rename("Cid"))  # no transaction: in aiosqlite's thread
+    elsewhere = await sql.run(rename("Cid"))  # no transaction: in aiosqlite's thread
     assert elsewhere != threading.get_ident()
     assert await agent_name() == "Cid"
 

@@ -17,7 +17,7 @@ from tortoise import Tortoise
 
 from msgcenter.service import build_service
 from msgcenter.settings import Settings, build_settings
-from storage import sql as rawsql
+from storage import sql
 from storage.adapters.aiosqlite import raw as raw_connection
 from storage.adapters.tortoise import SqliteClient
 from storage.db import Database
@@ -32,7 +32,7 @@ async def db_url(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> st
     return await sqlite_url(tmp_path, tmp_path_factory)
 
 
-def rename(name: str) -> rawsql.Plan[int]:
+def rename(name: str) -> sql.Plan[int]:
     """Renames the demo agent; the thread it ran on."""
     yield 'UPDATE "users" SET "display_name" = ? WHERE "username" = ?', [name, "agent"]
     return threading.get_ident()
@@ -112,8 +112,8 @@ async def test_a_write_lock_held_elsewhere_is_waited_for_off_the_loop(
 
     ticking = asyncio.create_task(ticker())
     try:
-        async with rawsql.transaction():
-            await rawsql.run(rename("Eve"), commit=True)
+        async with sql.transaction():
+            await sql.run(rename("Eve"), commit=True)
     finally:
         ticking.cancel()
         release.set()

@@ -1,4 +1,4 @@
-"""``rawsql.transaction``: a writer batch's transaction, with BEGIN and COMMIT carried by its
+"""``sql.transaction``: a writer batch's transaction, with BEGIN and COMMIT carried by its
 statements on SQLite; all or nothing however its work starts and ends."""
 
 from __future__ import annotations
@@ -8,12 +8,12 @@ from collections.abc import Awaitable, Callable
 import pytest
 from tortoise.transactions import in_transaction
 
-from storage import sql as rawsql
+from storage import sql
 from storage.models import User
 from tests.support import Api
 
 
-def rename(name: str) -> rawsql.Plan[None]:
+def rename(name: str) -> sql.Plan[None]:
     yield 'UPDATE "users" SET "display_name" = ? WHERE "username" = ?', [name, "agent"]
 
 
@@ -22,42 +22,42 @@ async def agent_name() -> str | None:
 
 
 async def test_a_plan_can_carry_the_commit(admin: Api) -> None:
-    async with rawsql.transaction():
-        await rawsql.run(rename("Ann"))
-        await rawsql.run(rename("Bea"), commit=True)
+    async with sql.transaction():
+        await sql.run(rename("Ann"))
+        await sql.run(rename("Bea"), commit=True)
     assert await agent_name() == "Bea"
-    async with rawsql.transaction():  # committed on the way out when no plan carried it
-        await rawsql.run(rename("Cid"))
+    async with sql.transaction():  # committed on the way out when no plan carried it
+        await sql.run(rename("Cid"))
     assert await agent_name() == "Cid"
 
 
 async def begun_by_a_plan() -> None:
-    async with rawsql.transaction():
-        await rawsql.run(rename("Ann"))
+    async with sql.transaction():
+        await sql.run(rename("Ann"))
         raise RuntimeError
 
 
 async def begun_by_the_orm() -> None:
-    async with rawsql.transaction():
+    async with sql.transaction():
         await User.filter(username="agent").update(display_name="Bea")
-        await rawsql.run(rename("Cid"))
+        await sql.run(rename("Cid"))
         raise RuntimeError
 
 
 async def begun_by_a_savepoint() -> None:
-    async with rawsql.transaction():
+    async with sql.transaction():
         async with in_transaction():
             await User.filter(username="agent").update(display_name="Dan")
         raise RuntimeError
 
 
 async def failing_at_the_last_plan() -> None:
-    def broken() -> rawsql.Plan[None]:
+    def broken() -> sql.Plan[None]:
         yield 'UPDATE "users" SET "nope" = 1', []
 
-    async with rawsql.transaction():
-        await rawsql.run(rename("Eve"))
-        await rawsql.run(broken(), commit=True)
+    async with sql.transaction():
+        await sql.run(rename("Eve"))
+        await sql.run(broken(), commit=True)
 
 
 @pytest.mark.parametrize(

@@ -31,7 +31,7 @@ from tortoise.functions import Max, Min
 from handoff.domain.events import MESSAGE_CREATED, Audience, Event
 from handoff.infra.locks import EVENT_LOG, exclusive
 from storage import events as event_store
-from storage import sql as rawsql
+from storage import sql
 from storage.models import EventRecord
 
 REF = "$ref"  # the stored data of an event kept as a reference: {"$ref": {"message": id}}
@@ -97,7 +97,7 @@ class EventLog:
 
     async def append(self, events: Sequence[Event], *, commit: bool = False) -> list[Event]:
         """Number and store ``events``; call inside the writer's transaction (``commit``: the
-        last statement of it; see ``rawsql.run``)."""
+        last statement of it; see ``sql.run``)."""
         if not events:
             return []
         await exclusive(EVENT_LOG, postgres=self.postgres)
@@ -105,8 +105,8 @@ class EventLog:
             (event.type, event.chat_id, self._stored(event), _audience_json(event.audience))
             for event in events
         ]
-        at = rawsql.time_param(timezone.now())
-        last = await rawsql.run(event_store.append_plan(rows, at), commit=commit)
+        at = sql.time_param(timezone.now())
+        last = await sql.run(event_store.append_plan(rows, at), commit=commit)
         return [
             Event(e.type, e.chat_id, e.data, e.audience, last + i) for i, e in enumerate(events, 1)
         ]

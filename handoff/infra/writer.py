@@ -32,7 +32,7 @@ from tortoise.transactions import in_transaction
 from handoff.domain.events import Event
 from handoff.infra.bus import EventBus
 from handoff.infra.eventlog import EventLog
-from storage import sql as rawsql
+from storage import sql
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ class Writer:
                 await self._commit(batch)
                 # One turn of the loop before the next batch: the callers that commit answered
                 # respond now, not after the next batch's statements (which run on this
-                # thread, see rawsql.run), and what arrived meanwhile joins the next batch.
+                # thread, see sql.run), and what arrived meanwhile joins the next batch.
                 await asyncio.sleep(0)
 
     async def _commit(self, batch: list[_Pending]) -> None:
@@ -151,7 +151,7 @@ class Writer:
             return
         results: list[tuple[_Pending, Any, BaseException | None]] = []
         try:
-            async with rawsql.transaction():
+            async with sql.transaction():
                 groups: dict[Hashable, list[_Pending]] = {}
                 for item in batch:
                     if item.merged is not None:
@@ -189,7 +189,7 @@ class Writer:
             groups.setdefault(item.key, []).append(item)
         results: list[tuple[_Pending, Any, BaseException | None]] = []  # in run order
         try:
-            async with rawsql.transaction():
+            async with sql.transaction():
                 for group in groups.values():
                     merged = group[0].merged
                     assert merged is not None

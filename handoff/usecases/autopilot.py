@@ -53,7 +53,7 @@ from handoff.usecases.assignment import room_for_one_more
 from handoff.usecases.desk import Desk
 from handoff.usecases.ingest import Received
 from storage import bot as bot_store
-from storage import sql as rawsql
+from storage import sql
 from storage.models import Chat, Mode, Sender, Status
 
 log = logging.getLogger(__name__)
@@ -200,7 +200,7 @@ class Autopilot:
         """Bot-mode chats whose last message (of the last ``within``) is the customer's: the
         bot's answer was lost (a crash between the commit of the message and the answer)."""
         since = timezone.now() - within
-        rows = await rawsql.run(bot_store.pending_plan(since))
+        rows = await sql.run(bot_store.pending_plan(since))
         return [_pending_received(row) for row in rows]
 
     async def _answer(self, received: Received) -> None:
@@ -258,7 +258,7 @@ class Autopilot:
         if received.message_id is None:
             return None
         plan = bot_store.context_plan(received.chat_id, received.message_id, HISTORY)
-        found = await rawsql.run(plan)
+        found = await sql.run(plan)
         if found is None:
             return None
         chat, rows = found
@@ -301,7 +301,7 @@ class Autopilot:
                 bot_store.Answer(chat_id, answered, reply.text, preview(reply.text), reply.fallback)
                 for chat_id, answered, reply in replies
             ]
-            outcomes = await rawsql.run(bot_store.reply_plan(answers, now))
+            outcomes = await sql.run(bot_store.reply_plan(answers, now))
             for (_, _, reply), outcome in zip(replies, outcomes, strict=True):
                 if outcome is not None:
                     await self._replied(units[index], reply, outcome[0], outcome[1], now)
@@ -312,7 +312,7 @@ class Autopilot:
         self, unit: Unit, decision: Reply, chat_row: dict[str, Any], message_id: int, now: datetime
     ) -> None:
         """The bot's answer is queued: wake the outbox after the commit, tell the dashboards."""
-        chat = rawsql.values(Chat, chat_row)
+        chat = sql.values(Chat, chat_row)
         message = {
             "id": message_id, "chat_id": chat["id"], "text": decision.text,
             "sender": Sender.BOT, "status": Status.QUEUED, "internal": False, "agent_id": None,

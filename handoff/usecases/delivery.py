@@ -34,7 +34,7 @@ from handoff.hooks import Hook
 from handoff.infra.writer import Unit, Writer
 from handoff.read.views import Presenter, chat_audience, row_audience
 from storage import delivery as delivery_store
-from storage import sql as rawsql
+from storage import sql
 from storage.models import Chat, Mode, Sender, Status
 
 log = logging.getLogger(__name__)
@@ -113,7 +113,7 @@ class Outbox:
             await asyncio.gather(*list(self._sends), return_exceptions=True)
 
     async def queue_depth(self) -> int:
-        return await rawsql.run(delivery_store.queue_depth_plan())
+        return await sql.run(delivery_store.queue_depth_plan())
 
     async def _run(self) -> None:
         while True:
@@ -129,7 +129,7 @@ class Outbox:
         """Start sending each chat's oldest queued message that is due; seconds to next due."""
         now = timezone.now()
         loop = asyncio.get_running_loop()
-        rows = await rawsql.run(delivery_store.due_plan(self._in_flight))
+        rows = await sql.run(delivery_store.due_plan(self._in_flight))
         seen: set[int] = set()
         next_due = 30.0
         for row in rows:
@@ -171,7 +171,7 @@ class Outbox:
             self.wake()  # the chat's next message, if any
 
     async def _deliver_one(self, message_id: int) -> None:
-        found = await rawsql.run(delivery_store.delivery_plan(message_id))
+        found = await sql.run(delivery_store.delivery_plan(message_id))
         if found is None:
             return
         row, earlier = found
@@ -244,8 +244,8 @@ class Outbox:
 
     async def _retry_later(self, message_id: int, attempts: int, delay: float, error: str) -> None:
         async def operation(unit: Unit) -> None:
-            at = rawsql.time_param(timezone.now() + timedelta(seconds=delay))
-            await rawsql.run(delivery_store.retry_plan(message_id, attempts, at, error))
+            at = sql.time_param(timezone.now() + timedelta(seconds=delay))
+            await sql.run(delivery_store.retry_plan(message_id, attempts, at, error))
 
         await self.writer.run(operation)
 
@@ -274,7 +274,7 @@ class Outbox:
     async def _finish_merged(self, units: Sequence[Unit], items: Sequence[list[Any]]) -> list[None]:
         """Record several deliveries in one savepoint: one UPDATE ... RETURNING each, then one
         read of their chats (who may see the ``message.updated`` events)."""
-        updated, chats = await rawsql.run(delivery_store.finish_plan(items))
+        updated, chats = await sql.run(delivery_store.finish_plan(items))
         audiences = {chat_id: row_audience(chat) for chat_id, chat in chats.items()}
         for unit, row in zip(units, updated, strict=True):
             if row is not None:
@@ -289,16 +289,16 @@ class Outbox:
         handing to the provider at this moment may still go out: it then shows ``sent``."""
 
         async def operation(unit: Unit) -> dict[str, Any]:
-            chat_row, message = await rawsql.run(
+            chat_row, message = await sql.run(
                 delivery_store.cancel_target_plan(chat_id, message_id)
             )
-            chat = None if chat_row is None else rawsql.instance(Chat, chat_row)
+            chat = None if chat_row is None else sql.instance(Chat, chat_row)
             if chat is None or not can_change(chat, actor):
                 raise NotFound(f"chat {chat_id} not found")
             if message is None or message["internal"] or message["sender"] == Sender.CUSTOMER:
                 raise NotFound(f"message {message_id} not found in chat {chat_id}")
             error = f"cancelled by {actor.name or 'an admin'}"
-            row, changed = await rawsql.run(delivery_store.cancel_plan(chat_id, message_id, error))
+            row, changed = await sql.run(delivery_store.cancel_plan(chat_id, message_id, error))
             if not changed:
                 raise Conflict(
                     f"message {message_id} is {row['status']}, no longer queued",

@@ -45,7 +45,7 @@ from handoff.read.views import (
 from handoff.usecases.staff import Staff
 from handoff.usecases.transitions import record_transition
 from storage import ingest as ingest_store
-from storage import sql as rawsql
+from storage import sql
 from storage.models import Chat, Message, Mode, Sender, Status
 
 log = logging.getLogger(__name__)
@@ -184,11 +184,11 @@ class Inbox:
                 run.append(item)
             now = timezone.now()
             cached = [self.chat_ids.get((m.channel, m.chat_external_id)) for _, m in run]
-            at = rawsql.time_param(now)
+            at = sql.time_param(now)
             inbound = [m for _, m in run]
             previews = [_preview(m) for m in inbound]
             plan = ingest_store.plan(inbound, previews, cached, [True] * len(run), at)
-            outcomes = await rawsql.run(plan)
+            outcomes = await sql.run(plan)
             for (unit, message), outcome in zip(run, outcomes, strict=False):
                 done.append(await self._stored(unit, message, outcome, now))
         results, start = [], 0
@@ -208,9 +208,9 @@ class Inbox:
                 chat_id, own = joined.id, joined.external_id == inbound.chat_external_id
         if chat_id is None:
             chat_id = self.chat_ids.get((inbound.channel, inbound.chat_external_id))
-        at = rawsql.time_param(now)
+        at = sql.time_param(now)
         plan = ingest_store.plan([inbound], [_preview(inbound)], [chat_id], [own], at)
-        outcomes = await rawsql.run(plan)
+        outcomes = await sql.run(plan)
         return await self._stored(unit, inbound, outcomes[0], now)
 
     async def _stored(
@@ -222,7 +222,7 @@ class Inbox:
                 outcome.chat_id, None, True, False, Mode(outcome.row["mode"]), inbound.channel,
                 inbound.text, outcome.row["customer_name"],
             )  # fmt: skip
-        chat = rawsql.values(Chat, outcome.row)
+        chat = sql.values(Chat, outcome.row)
         chat_id, mode = int(chat["id"]), Mode(chat["mode"])
         key = (inbound.channel, inbound.chat_external_id)
         if chat["external_id"] == inbound.chat_external_id:  # not a thread joined by reference
@@ -230,7 +230,7 @@ class Inbox:
         previous_agent = chat["assigned_agent_id"]
         note = None
         if mode == Mode.CLOSED:
-            reopened = rawsql.instance(Chat, outcome.row)
+            reopened = sql.instance(Chat, outcome.row)
             transition = modes.plan(
                 mode=mode,
                 assignee=previous_agent,

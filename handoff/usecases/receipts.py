@@ -18,7 +18,7 @@ from handoff.infra.writer import Unit, Writer
 from handoff.read.views import Presenter, row_audience
 from handoff.usecases.delivery import updated_event
 from storage import delivery as delivery_store
-from storage import sql as rawsql
+from storage import sql
 from storage.models import EarlyReceipt, Status
 
 Receipt = tuple[str, str, str | None]  # the provider's message id, the status, the error
@@ -43,7 +43,7 @@ class Receipts:
     async def _merged(self, units: Sequence[Unit], batches: Sequence[list[Receipt]]) -> list[None]:
         """Several webhooks' receipts in one savepoint and one plan (see ``storage.sql``)."""
         flat = [item for batch in batches for item in batch]
-        changed, chats = await rawsql.run(delivery_store.status_plan(flat))
+        changed, chats = await sql.run(delivery_store.status_plan(flat))
         audiences = {chat_id: row_audience(chat) for chat_id, chat in chats.items()}
         index = 0
         for unit, batch in zip(units, batches, strict=True):

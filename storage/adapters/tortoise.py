@@ -247,16 +247,6 @@ def db_columns(model: type[Model]) -> set[str]:
     return model._meta.db_fields
 
 
-def column_of(model: type[Model]) -> dict[str, str]:
-    """Field name -> its column, for the fields that have one."""
-    return model._meta.fields_db_projection
-
-
-def field_of(model: type[Model]) -> dict[str, str]:
-    """Column -> the field that holds it."""
-    return model._meta.fields_db_projection_reverse
-
-
 def field_name(model: type[Model], column: str) -> str:
     """The model's field that holds ``column``."""
     return str(model._meta.fields_db_projection_reverse[column])
@@ -267,13 +257,9 @@ def db_value(model: type[Model], field: str, value: Any) -> Any:
     return model._meta.fields_map[field].to_db_value(value, model)
 
 
-def python_value(model: type[Model], field: str, value: Any) -> Any:
-    """A stored value of ``model.field`` as the ORM reads it (JSON parsed, time made aware)."""
-    return model._meta.fields_map[field].to_python_value(value)
-
-
 def python_reader(model: type[Model], field: str) -> Callable[[Any], Any]:
-    """:func:`python_value` for one field, looked up once (for a loop over rows)."""
+    """What reads a stored value of ``model.field`` as the ORM does (JSON parsed, a time made
+    aware), looked up once (for a loop over rows)."""
     return model._meta.fields_map[field].to_python_value
 
 
