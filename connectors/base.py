@@ -8,8 +8,9 @@ type (aiogram, aiosmtpd, Graph API JSON) crosses this boundary.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -20,19 +21,24 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class Attachment:
-    """A file or place the customer sent, described; the bytes stay with the provider or disk."""
+    """A file or place in a message, described. A file a provider holds (``ref``) is fetched
+    into msgcenter's blob store after the message is stored (``status`` "pending", then
+    "stored" with ``sha256``, or "failed" with ``error``)."""
 
     kind: str  # image, document, audio, video, voice, sticker, location, contact, file
     name: str | None = None
     mime_type: str | None = None
     size: int | None = None
-    ref: str | None = None  # the provider's file id (the bytes stay with the provider)
+    ref: str | None = None  # the provider's file id, to fetch the bytes with
     meta: dict[str, Any] = field(default_factory=dict)
-    file: str | None = None  # the file store's id of a copy msgcenter keeps (storage.files)
+    file: str | None = None  # the old file store's id of a copy (storage.files; email)
+    sha256: str | None = None  # the blob store's name of msgcenter's copy (storage.blobs)
+    status: str | None = None  # pending, stored, failed; None: no file (a place, a contact)
+    error: str | None = None  # why a file could not be kept
 
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"kind": self.kind}
-        for key in ("name", "mime_type", "size", "ref", "file"):
+        for key in ("name", "mime_type", "size", "ref", "file", "sha256", "status", "error"):
             value = getattr(self, key)
             if value is not None:
                 data[key] = value
@@ -98,6 +104,24 @@ class OutboundMessage:
     # Earlier provider message ids of the conversation (email References), oldest first.
     thread_external_ids: tuple[str, ...] = ()
     attachments: tuple[Attachment, ...] = ()
+    # The files to send, each readable at its path while ``send`` runs (the outbox copies
+    # them out of the blob store): WhatsApp and Telegram send one file per message.
+    files: tuple[OutboundFile, ...] = ()
+    # A WhatsApp template message: {"name", "language", "parameters": {...}}; ``text`` is
+    # the template rendered (what the thread shows).
+    template: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundFile:
+    """A file an agent sends: its bytes at ``path`` (type sniffed, size checked before it
+    was queued)."""
+
+    path: str
+    name: str
+    mime_type: str
+    size: int
+    kind: str  # image, audio, video, document (handoff.domain.media.kind_of)
 
 
 class DeliveryError(Exception):
@@ -209,6 +233,38 @@ class ShowsTyping(Protocol):
 
     async def typing(self, chat_external_id: str) -> None:
         """Show "typing" in that chat; raises DeliveryError when the provider refuses."""
+        ...
+
+
+class MediaError(Exception):
+    """A file could not be fetched. ``permanent``: it never will be (expired, gone, too
+    large for the provider to hand out); else the fetch is tried again later."""
+
+    def __init__(self, reason: str, *, permanent: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
+
+
+@dataclass(frozen=True, slots=True)
+class MediaDownload:
+    """A provider's file being downloaded: its declared type and size (either may be
+    missing or wrong) and its bytes in chunks, to be read once."""
+
+    chunks: AsyncIterator[bytes]
+    mime_type: str | None = None
+    size: int | None = None
+
+
+@runtime_checkable
+class FetchesMedia(Protocol):
+    """Fetches the files customers send (``Attachment.ref``) from the provider."""
+
+    def fetch_media(
+        self, ref: str, max_bytes: int
+    ) -> contextlib.AbstractAsyncContextManager[MediaDownload]:
+        """Open the download of ``ref``; raises MediaError (``permanent`` when the provider
+        says it is gone or larger than ``max_bytes`` before any byte is read)."""
         ...
 
 

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from dashboard_api.auth import LoginThrottle, Tokens
 from handoff.core import Core
+from storage.blobs import Blobs
 from storage.files import FileStore
 
 # A named check for /healthz: returns a short status ("ok", "polling", ...) or raises
@@ -32,6 +33,8 @@ class ApiContext:
     health: dict[str, HealthCheck] = field(default_factory=dict)
     # The file store of files customers sent (attachments carry its ids); None: none kept.
     files: FileStore | None = None
+    # The blob store (storage.blobs): every file kept by content (attachments' sha256).
+    blobs: Blobs | None = None
 
 
 CONTEXT = web.AppKey("msgcenter.api", ApiContext)

@@ -41,6 +41,7 @@ from handoff.usecases.ingest import Inbox, Received
 from handoff.usecases.presence import MemoryPresence, Presence, PresenceStore
 from handoff.usecases.receipts import Receipts
 from handoff.usecases.staff import Passwords, Staff
+from storage.blobs import Blobs
 from storage.db import unreachable
 from storage.models import Chat
 
@@ -68,6 +69,8 @@ class Core:
     assigner: Assigner
     autopilot: Autopilot | None
     connectors: dict[str, Connector] = field(default_factory=dict)
+    # Where kept files live (customer media, agents' uploads); None: files are not kept.
+    blobs: Blobs | None = None
     _typing: dict[int, float] = field(default_factory=dict)
     _tidying: asyncio.Task[None] | None = None
 
@@ -86,6 +89,7 @@ class Core:
         bot: Bot | None = None,
         handoff_message: Callable[[Chat], str] | None = None,
         reply_limit: ReplyLimit | None = None,
+        blobs: Blobs | None = None,
     ) -> Core:
         """Every service, and who listens to whom.
 
@@ -144,6 +148,7 @@ class Core:
             assigner=assigner,
             autopilot=autopilot,
             connectors=connectors,
+            blobs=blobs,
         )
 
     def add_connector(self, connector: Connector) -> None:

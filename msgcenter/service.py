@@ -41,6 +41,7 @@ from msgcenter.metrics import MeteredSink, Metrics, may_scrape, webhook_timer
 from msgcenter.roles import ALL as ALL_ROLES
 from msgcenter.roles import INBOUND_ROLE, LEASED, check_roles
 from msgcenter.settings import Settings, SettingsError
+from storage.blobs import Blobs, DiskBlobs
 from storage.db import Database, is_sqlite
 from storage.files import FileStore, private_dir
 
@@ -82,6 +83,7 @@ def build_service(settings: Settings, roles: frozenset[str] = ALL_ROLES) -> Serv
     if events.redis:
         bus = RedisEventBus(events.url, prefix=events.prefix)
         presence = RedisPresence(events.url, prefix=events.prefix)
+    blobs = blob_store(settings)
     core = Core.build(
         bus,
         passwords,
@@ -100,6 +102,7 @@ def build_service(settings: Settings, roles: frozenset[str] = ALL_ROLES) -> Serv
         reply_limit=ReplyLimit(settings.channels.email.auto_replies_per_hour),
         # Kicked by what happens here; the outbox process sweeps.
         assign_sweep=ASSIGN_SWEEP if "outbox" in roles else None,
+        blobs=blobs,
     )
     private_dir(settings.storage.data_dir)  # 0700 when msgcenter creates it
     secret = load_or_create_secret(
@@ -117,6 +120,7 @@ def build_service(settings: Settings, roles: frozenset[str] = ALL_ROLES) -> Serv
             trusted_proxies=settings.server.trusted_proxies,
         ),
         files=file_store(settings),
+        blobs=blobs,
     )
     storage = settings.storage
     database = Database(
@@ -130,6 +134,11 @@ def build_service(settings: Settings, roles: frozenset[str] = ALL_ROLES) -> Serv
     metrics = Metrics()
     metrics.watch(core)
     return Service(settings, database, core, api, metrics, roles)
+
+
+def blob_store(settings: Settings) -> Blobs:
+    """Where every kept file lives, by content: ``<data_dir>/blobs``."""
+    return DiskBlobs(settings.storage.data_dir / "blobs")
 
 
 def file_store(settings: Settings) -> FileStore:

@@ -163,6 +163,9 @@ class TelegramSettings(_Section):
     private_only: bool = True
     polling_timeout: int = Field(default=30, ge=0, le=50)
     request_timeout: int = Field(default=30, ge=1, le=600)
+    # The largest file a customer sends that msgcenter fetches and keeps (Telegram hands
+    # bots files up to 20 MB; larger ones are marked failed with that reason).
+    media_max_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
 
     @field_validator("api_base")
     @classmethod
@@ -203,6 +206,8 @@ class WhatsAppSettings(_Section):
     access_token: SecretStr | None = None
     app_secret: SecretStr | None = None
     verify_token: SecretStr | None = None
+    # The largest file a customer sends that msgcenter fetches and keeps.
+    media_max_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
 
 
 class EmailSettings(_Section):

@@ -17,6 +17,8 @@ from storage.sql import Plan, is_postgres
 
 
 class AttachmentLike(Protocol):
+    @property
+    def status(self) -> str | None: ...
     def as_dict(self) -> dict[str, Any]: ...
 
 
@@ -60,7 +62,7 @@ class Outcome:
 
 
 _MESSAGE_GIVEN = (
-    "chat_id", "text", "sender", "status", "external_id", "attachments",
+    "chat_id", "text", "sender", "status", "external_id", "attachments", "media_pending",
     "reply_to_external_id", "sender_auth", "created_at", "updated_at",
 )  # fmt: skip
 _MESSAGE_DEFAULTS = columns.defaults(Message, _MESSAGE_GIVEN)
@@ -174,7 +176,9 @@ def _message_values(inbound: InboundLike, chat_id: int, now: datetime | str) -> 
     )
     return [
         chat_id, inbound.text, Sender.CUSTOMER.value, Status.SENT.value,
-        inbound.message_external_id, attachments, inbound.reply_to_external_id, auth, now, now,
+        inbound.message_external_id, attachments,
+        any(a.status == "pending" for a in inbound.attachments),  # fetched after the commit
+        inbound.reply_to_external_id, auth, now, now,
         *_MESSAGE_DEFAULT_VALUES,
     ]  # fmt: skip
 

@@ -68,6 +68,8 @@ class User(Model):
     last_seen_at = fields.DatetimeField(null=True)
     # When a chat was last given to this person: the longest idle gets the next one.
     last_assigned_at = fields.DatetimeField(null=True)
+    # Added under this person's email replies (plain text); None: no signature.
+    signature = fields.TextField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
@@ -148,7 +150,16 @@ class Message(Model):
         "models.User", related_name="messages", null=True, on_delete=fields.SET_NULL
     )
     agent_id: int | None
+    # The files and places of a message (``connectors.base.Attachment.as_dict()``): a file is
+    # "pending" until msgcenter holds a copy (``sha256`` in the blob store), then "stored",
+    # or "failed" with an ``error``.
     attachments: fields.Field[list[dict[str, Any]]] = fields.JSONField(default=list)
+    # True while a customer file of this message is still to be fetched from the provider
+    # (``handoff.usecases.media``): set with the message, cleared when every file is settled.
+    media_pending = fields.BooleanField(default=False, db_default=False)
+    # An outbound WhatsApp template message: {"name", "language", "parameters": {...}}; the
+    # message's text is the template rendered. None for every other message.
+    template: fields.Field[dict[str, Any] | None] = fields.JSONField(null=True)
     reply_to_external_id = fields.CharField(max_length=255, null=True)
     error = fields.CharField(max_length=512, null=True)
     # A system note about a change of mode or assignee, structured so that dashboards can
@@ -170,6 +181,7 @@ class Message(Model):
             Index(fields=("chat_id", "id")),
             Index(fields=("external_id",)),
             Index(fields=("status", "next_attempt_at")),
+            Index(fields=("media_pending", "id")),
         )
 
 
@@ -227,3 +239,21 @@ class EarlyReceipt(Model):
 
     class Meta:
         table = "early_receipts"
+
+
+class WhatsAppTemplate(Model):
+    """A message template of the WhatsApp Business Account, as the Graph API lists it."""
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=512)
+    language = fields.CharField(max_length=16)
+    category = fields.CharField(max_length=32, default="")
+    status = fields.CharField(max_length=32)  # APPROVED, PENDING, REJECTED, PAUSED...
+    # The template's parts as Meta gives them: [{"type": "BODY", "text": "Hi {{1}}"}, ...]
+    components: fields.Field[list[dict[str, Any]]] = fields.JSONField(default=list)
+    external_id = fields.CharField(max_length=64, null=True)  # Meta's template id
+    synced_at = fields.DatetimeField()
+
+    class Meta:
+        table = "whatsapp_templates"
+        unique_together = (("name", "language"),)

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from handoff.domain import media
 from handoff.domain.events import Audience
 from storage.models import Channel, Chat, Message, Mode
 
@@ -193,7 +194,10 @@ class Presenter:
             "created_at": self.when(created),
             "internal": bool(row["internal"]),
             "agent_id": row["agent_id"],
-            "attachments": row["attachments"] or [],
+            "attachments": [
+                attachment(row["chat_id"], row["id"], index, item)
+                for index, item in enumerate(row["attachments"] or [])
+            ],
             "error": row["error"],
             # A system note about a transition, as data (handoff.domain.modes.note); else None.
             "note": row.get("note"),
@@ -202,6 +206,39 @@ class Presenter:
             "sender_auth": auth,
             "sender_unverified": auth is not None and auth.get("result") not in ("pass", "off"),
         }
+
+
+# What a file received before msgcenter kept provider files says of itself.
+NOT_KEPT = "received before msgcenter kept copies of files; the provider may still have it"
+
+
+def attachment(chat_id: int, message_id: int, index: int, item: dict[str, Any]) -> dict[str, Any]:
+    """An attachment as the API shows it: ``{kind, filename, content_type, size, status,
+    error, url, inline}`` (``meta`` for places and contacts). ``status`` is None for what is
+    not a file; ``url`` (the download route) is there once the file is stored."""
+    status = item.get("status")
+    error = item.get("error")
+    if status is None and item.get("file"):
+        status = media.STORED  # an email attachment of before the blob store
+    elif status is None and item.get("ref"):
+        status, error = media.FAILED, NOT_KEPT
+    content_type = str(item.get("mime_type") or "") or None
+    url = None
+    if status == media.STORED:
+        url = f"/chats/{chat_id}/messages/{message_id}/attachments/{index}"
+    view: dict[str, Any] = {
+        "kind": item.get("kind"),
+        "filename": item.get("name"),
+        "content_type": content_type,
+        "size": item.get("size"),
+        "status": status,
+        "error": error,
+        "url": url,
+        "inline": status == media.STORED and media.inline(content_type or ""),
+    }
+    if item.get("meta"):
+        view["meta"] = item["meta"]
+    return view
 
 
 def chat_audience(chat: Chat, *also: int | None) -> Audience:
