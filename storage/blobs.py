@@ -159,20 +159,8 @@ class DiskBlobs:
         except (OSError, ValueError):
             return None
 
-    async def read(
-        self, sha256: str, start: int = 0, end: int | None = None
-    ) -> AsyncIterator[bytes]:
-        with open(self.path(sha256), "rb") as handle:  # noqa: ASYNC230 (chunks are small)
-            handle.seek(start)
-            left = None if end is None else max(0, end - start)
-            while left is None or left > 0:
-                want = CHUNK if left is None else min(CHUNK, left)
-                chunk = await asyncio.to_thread(handle.read, want)
-                if not chunk:
-                    return
-                if left is not None:
-                    left -= len(chunk)
-                yield chunk
+    def read(self, sha256: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        return read_file(self.path(sha256), start, end)
 
     @contextlib.asynccontextmanager
     async def local(self, sha256: str) -> AsyncIterator[Path]:
@@ -180,3 +168,22 @@ class DiskBlobs:
         if not path.is_file():
             raise FileNotFoundError(sha256)
         yield path
+
+
+async def read_file(path: Path, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+    """The bytes of the file at ``path`` from ``start`` up to ``end`` (exclusive), in chunks
+    read off the event loop."""
+    handle = await asyncio.to_thread(open, path, "rb")
+    try:
+        handle.seek(start)
+        left = None if end is None else max(0, end - start)
+        while left is None or left > 0:
+            want = CHUNK if left is None else min(CHUNK, left)
+            chunk = await asyncio.to_thread(handle.read, want)
+            if not chunk:
+                return
+            if left is not None:
+                left -= len(chunk)
+            yield chunk
+    finally:
+        handle.close()

@@ -154,16 +154,21 @@ async def test_events_follow_the_commit(admin: Api) -> None:
 
 
 async def test_attachments_are_kept_and_previewed(admin: Api) -> None:
-    photo = Attachment(kind="image", mime_type="image/jpeg", ref="file-123", size=2048)
+    sha = "ab" * 32
+    photo = Attachment(kind="image", mime_type="image/jpeg", size=2048, sha256=sha, status="stored")
     message = InboundMessage(
         channel="Telegram", chat_external_id="42", message_external_id="7", text="",
         customer_name="Sari", attachments=(photo,),
     )  # fmt: skip
     received = await admin.service.core.inbox.receive(message)
     _, detail = await admin.get(f"/chats/{received.chat_id}")
+    url = f"/chats/{received.chat_id}/messages/{received.message_id}/attachments/0"
     assert detail["messages"][0]["attachments"] == [
-        {"kind": "image", "mime_type": "image/jpeg", "size": 2048, "ref": "file-123"}
-    ]
+        {"kind": "image", "filename": None, "content_type": "image/jpeg", "size": 2048,
+         "status": "stored", "error": None, "url": url, "inline": True}
+    ]  # fmt: skip
+    stored = await Message.get(id=received.message_id)
+    assert stored.attachments == [photo.as_dict()] and not stored.media_pending
     assert detail["last_message"]["text"] == "[image]"
 
 

@@ -214,7 +214,7 @@ async def test_a_replayed_message_is_rebuilt_from_its_rows_as_they_are_now(admin
     for old, new in zip(live, replayed, strict=True):
         assert new["data"]["message"] == old["data"]["message"]
         assert new["data"]["chat"] == now
-    assert replayed[0]["data"]["message"]["attachments"][0]["name"] == "receipt.jpg"
+    assert replayed[0]["data"]["message"]["attachments"][0]["filename"] == "receipt.jpg"
     assert replayed[0]["data"]["message"]["text"] == "<b>my receipt</b>"
 
 
