@@ -9,7 +9,7 @@ from aiohttp import web
 
 from dashboard_api import schemas as s
 from dashboard_api.routing import Call, Route, json_response
-from dashboard_api.typedefs import Unhealthy
+from dashboard_api.typedefs import Degraded, Unhealthy
 from handoff.infra.bus import BusDegraded
 
 log = logging.getLogger(__name__)
@@ -28,10 +28,10 @@ async def healthz(call: Call) -> web.Response:
     """Each part's status; 503 when one of them fails.
 
     A part that works in part (the Redis event bus reconnecting: live events from other
-    processes pause, dashboards catch up from the log) makes the status ``degraded``
-    but keeps 200, so a load balancer does not take every process out at once. A part that
-    fails (``"database": "timeout"``, ``"disk": "low"``, ``"error: ..."``) makes it
-    ``degraded`` with 503.
+    processes pause, dashboards catch up from the log; the file bucket not answering:
+    messages flow, files wait) makes the status ``degraded`` but keeps 200, so a load
+    balancer does not take every process out at once. A part that fails (``"database":
+    "timeout"``, ``"disk": "low"``, ``"error: ..."``) makes it ``degraded`` with 503.
     """
     tasks: dict[str, asyncio.Future[str]] = {
         name: asyncio.ensure_future(check()) for name, check in call.context.health.items()
@@ -52,7 +52,7 @@ async def healthz(call: Call) -> web.Response:
         exc = task.exception()
         if exc is None:
             checks[name] = task.result()
-        elif isinstance(exc, BusDegraded):
+        elif isinstance(exc, BusDegraded | Degraded):
             checks[name] = f"degraded: {exc}"
             healthy = False
         elif isinstance(exc, Unhealthy):

@@ -13,8 +13,13 @@ from storage.blobs import Blobs
 from storage.files import FileStore
 
 # A named check for /healthz: returns a short status ("ok", "polling", ...) or raises
-# (Unhealthy: that status, and /healthz answers 503).
+# (Unhealthy: that status, and /healthz answers 503; Degraded: "degraded: <why>", and 200).
 HealthCheck = Callable[[], Awaitable[str]]
+
+
+class Degraded(Exception):
+    """A health check's finding that the part works in part, or not, while the rest of the
+    service serves (e.g. the file bucket: messages flow, files wait): /healthz stays 200."""
 
 
 class Unhealthy(Exception):

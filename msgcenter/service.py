@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -25,7 +26,7 @@ from dashboard_api.app import create_api
 from dashboard_api.auth import LoginThrottle, Tokens, load_or_create_secret
 from dashboard_api.errors import ApiError
 from dashboard_api.routing import Call, Route
-from dashboard_api.typedefs import ApiContext, HealthCheck, Unhealthy
+from dashboard_api.typedefs import ApiContext, Degraded, HealthCheck, Unhealthy
 from dashboard_api.ws import SOCKETS
 from handoff.core import ASSIGN_SWEEP, Core, CoreSink
 from handoff.domain.events import MESSAGE_CREATED
@@ -131,14 +132,47 @@ def build_service(settings: Settings, roles: frozenset[str] = ALL_ROLES) -> Serv
     api.health["database"] = _database_check(database)
     api.health["disk"] = _disk_check(storage.data_dir, storage.min_free_bytes)
     api.health["events"] = core.bus.health
+    if settings.storage.blobs == "s3":
+        api.health["files"] = _bucket_check(blobs)
     metrics = Metrics()
     metrics.watch(core)
     return Service(settings, database, core, api, metrics, roles)
 
 
+@runtime_checkable
+class Opens(Protocol):
+    """A part with a connection to open at start and close at shutdown (S3Blobs' client)."""
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
 def blob_store(settings: Settings) -> Blobs:
-    """Where every kept file lives, by content: ``<data_dir>/blobs``."""
-    return DiskBlobs(settings.storage.data_dir / "blobs")
+    """Where every kept file lives, by content: ``<data_dir>/blobs`` (``storage.blobs =
+    "disk"``) or the bucket of ``storage.s3`` (``"s3"``; opened and closed with the service,
+    its spools in ``<data_dir>/blobs/tmp``)."""
+    storage = settings.storage
+    if storage.blobs == "disk":
+        return DiskBlobs(storage.data_dir / "blobs")
+    from storage.s3 import S3Blobs, S3Config  # botocore: imported only where it is used
+
+    s3 = storage.s3
+    config = S3Config(
+        bucket=s3.bucket,
+        prefix=s3.prefix,
+        endpoint_url=s3.endpoint_url or None,
+        region=s3.region or None,
+        access_key_id=s3.access_key_id.get_secret_value() if s3.access_key_id else None,
+        secret_access_key=(
+            s3.secret_access_key.get_secret_value() if s3.secret_access_key else None
+        ),
+        addressing_style=s3.addressing_style,
+        connect_timeout=s3.connect_timeout_seconds,
+        read_timeout=s3.read_timeout_seconds,
+        max_attempts=s3.max_attempts,
+    )
+    return S3Blobs(config, storage.data_dir / "blobs" / "tmp")
 
 
 def file_store(settings: Settings) -> FileStore:
@@ -171,9 +205,41 @@ def _database_check(database: Database) -> HealthCheck:
     return check
 
 
-def _retrieved(future: asyncio.Future[bool]) -> None:
+def _retrieved(future: asyncio.Future[Any]) -> None:
     if not future.cancelled():
         future.exception()  # whoever awaited it reported it; none left is "never retrieved"
+
+
+# The bucket's HEAD gets this long in /healthz (which gives up on every check at 0.8 s): a
+# bucket that is slow to answer is reported as degraded, not as a failed process.
+BUCKET_CHECK_SECONDS = 0.5
+
+
+def _bucket_check(blobs: Blobs) -> HealthCheck:
+    """``ok`` when the bucket answers a HEAD; else ``degraded: <why>`` (200: messages flow,
+    files wait for the bucket). As with the database, a HEAD still waiting is waited for by
+    the next /healthz rather than joined by another."""
+    from storage.s3 import BucketUnavailable, S3Blobs
+
+    if not isinstance(blobs, S3Blobs):
+        raise TypeError("the files check is the bucket's")
+    pending: asyncio.Future[None] | None = None
+
+    async def check() -> str:
+        nonlocal pending
+        if pending is None or pending.done():
+            pending = asyncio.ensure_future(blobs.check())
+            pending.add_done_callback(_retrieved)
+        try:
+            await asyncio.wait_for(asyncio.shield(pending), BUCKET_CHECK_SECONDS)
+        except TimeoutError:
+            raise Degraded("the bucket does not answer") from None
+        except BucketUnavailable as exc:
+            log.warning("file bucket %s: %s", blobs.config.bucket, exc)
+            raise Degraded(str(exc)) from exc
+        return "ok"
+
+    return check
 
 
 def _disk_check(data_dir: Path, min_free_bytes: int) -> HealthCheck:
@@ -239,9 +305,18 @@ def build_app(settings: Settings, service: Service | None = None) -> web.Applica
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         core = service.core
         await service.database.open()
+        blobs = core.blobs
+        if isinstance(blobs, Opens):  # before the core's workers, which may keep files
+            try:
+                await blobs.open()
+            except BaseException:
+                await service.database.close()
+                raise
         core.start()
         async with AsyncExitStack() as stack:
             stack.push_async_callback(service.database.close)
+            if isinstance(blobs, Opens):  # after the core's workers stopped
+                stack.push_async_callback(blobs.close)
             stack.push_async_callback(core.bus.close)
             stack.push_async_callback(core.presence.store.close)
             stack.push_async_callback(core.stop)

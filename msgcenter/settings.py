@@ -69,9 +69,57 @@ class ServerSettings(_Section):
         return _network_list(value)
 
 
+class S3Settings(_Section):
+    """The bucket of ``storage.blobs = "s3"`` (storage/s3.py); see config.toml."""
+
+    endpoint_url: str = ""  # empty: AWS; else e.g. https://s3.example.com (MinIO, R2, ...)
+    region: str = ""  # empty: AWS_REGION / ~/.aws/config, else us-east-1
+    bucket: str = ""
+    prefix: str = Field(default="blobs/", max_length=200)
+    # Both or neither; neither: botocore's credential chain (AWS_* variables, an IAM role).
+    access_key_id: SecretStr | None = None
+    secret_access_key: SecretStr | None = None
+    addressing_style: Literal["auto", "path", "virtual"] = "auto"
+    connect_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+    read_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    max_attempts: int = Field(default=3, ge=1, le=10)  # each request, the first included
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with https:// (or http://), or be empty for AWS")
+        return value
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket_name(cls, value: str) -> str:
+        allowed = all(c.isascii() and c.isprintable() and c not in " /" for c in value)
+        if len(value) > 255 or not allowed:
+            raise ValueError("must be a bucket name: ASCII, no spaces or /, at most 255")
+        return value
+
+    @field_validator("prefix")
+    @classmethod
+    def _key_prefix(cls, value: str) -> str:
+        if value.startswith("/") or any(ord(c) < 32 for c in value):
+            raise ValueError("must not start with / nor hold control characters")
+        return value
+
+    @model_validator(mode="after")
+    def _both_keys(self) -> S3Settings:
+        if (self.access_key_id is None) != (self.secret_access_key is None):
+            raise ValueError("access_key_id and secret_access_key go together (or neither)")
+        return self
+
+
 class StorageSettings(_Section):
     url: str = "sqlite://data/msgcenter.db"
     data_dir: Path = Path("data")
+    # Where kept files live: "disk" (<data_dir>/blobs) or "s3" (the bucket of [storage.s3],
+    # needed when processes run on several machines).
+    blobs: Literal["disk", "s3"] = "disk"
+    s3: S3Settings = S3Settings()
     # PostgreSQL: the longest wait to open a connection and for one statement to answer
     # (a silent network partition then fails requests instead of hanging them).
     connect_timeout_seconds: float = Field(default=5.0, gt=0, le=600)
@@ -86,6 +134,12 @@ class StorageSettings(_Section):
         if "://" not in value or scheme not in {"sqlite", "postgres", "postgresql", "asyncpg"}:
             raise ValueError("must start with sqlite://, postgres:// or postgresql://")
         return value
+
+    @model_validator(mode="after")
+    def _bucket_named(self) -> StorageSettings:
+        if self.blobs == "s3" and not self.s3.bucket:
+            raise ValueError('storage.s3.bucket is needed when storage.blobs = "s3"')
+        return self
 
 
 class EventsSettings(_Section):
