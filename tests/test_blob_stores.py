@@ -15,6 +15,7 @@ import os
 import secrets
 import socket
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from moto.server import ThreadedMotoServer
 from msgcenter.service import SERVICE, blob_store, build_app
 from msgcenter.settings import Settings
 from storage.blobs import CHUNK, Blobs, DiskBlobs, Spool
+from storage.models import Chat, Message, Sender, Status
 from storage.s3 import BucketUnavailable, S3Blobs, S3Config
 from tests.fakes import QUIET_BOT
 from tests.support import Api, ClientFactory, make_settings
@@ -316,33 +318,47 @@ def settings(db_url: str, tmp_path: Path, moto_url: str, bucket: str) -> Setting
 
 
 async def test_the_service_keeps_and_serves_files_from_the_bucket(
-    settings: Settings, aiohttp_client: ClientFactory, moto_url: str, bucket: str
+    admin: Api, settings: Settings, moto_url: str, bucket: str
 ) -> None:
-    client = await aiohttp_client(build_app(settings))
-    service = client.app[SERVICE]
+    service = admin.service
     blobs = service.core.blobs
     assert isinstance(blobs, S3Blobs)
     assert service.api.blobs is blobs
-    data = b"%PDF-1.4 an invoice"
+    data = b"%PDF-1.4 an invoice, " + os.urandom(CHUNK)
     async with Spool(blobs.spool_dir, settings.channels.whatsapp.media_max_bytes) as spool:
         await spool.write(data)
         await blobs.keep(spool)
     key = f"blobs/{spool.sha256}"  # the default prefix
     assert _boto(moto_url).get_object(Bucket=bucket, Key=key)["Body"].read() == data
-    assert await _read(blobs, spool.sha256, 5, 8) == data[5:8]
-    status, health = await Api(client).get("/healthz")
+    # An agent downloads it through the API, whole and from the middle (a player seeking).
+    chat = await Chat.create(channel="WhatsApp", external_id="s3-files", customer_name="Rina",
+                             activity_at=datetime.now(UTC))  # fmt: skip
+    record = {"kind": "document", "name": "invoice.pdf", "mime_type": "application/pdf",
+              "size": len(data), "sha256": spool.sha256, "status": "stored"}  # fmt: skip
+    message = await Message.create(chat=chat, text="my invoice", sender=Sender.CUSTOMER,
+                                   status=Status.SENT, attachments=[record])  # fmt: skip
+    path = f"/chats/{chat.id}/messages/{message.id}/attachments/0"
+    async with admin.client.get(path, headers=admin.headers()) as response:
+        assert response.status == 200
+        assert await response.read() == data
+    ranged = {**admin.headers(), "Range": "bytes=9-20000"}
+    async with admin.client.get(path, headers=ranged) as response:
+        assert response.status == 206
+        assert response.headers["Content-Range"] == f"bytes 9-20000/{len(data)}"
+        assert await response.read() == data[9:20001]
+    status, health = await admin.get("/healthz")
     assert status == 200
     assert health["checks"]["files"] == "ok"
     assert health["status"] == "ok"
 
     _boto(moto_url).delete_object(Bucket=bucket, Key=key)
     _boto(moto_url).delete_bucket(Bucket=bucket)
-    status, health = await Api(client).get("/healthz")
+    status, health = await admin.get("/healthz")
     assert status == 200  # messages still flow; files wait for the bucket
     assert health["checks"]["files"] == "degraded: no such bucket"
     assert health["status"] == "degraded"
 
-    await client.close()  # the service stops: the bucket's client is closed with it
+    await admin.client.close()  # the service stops: the bucket's client is closed with it
     with pytest.raises(RuntimeError, match="not open"):
         await blobs.size(spool.sha256)
 
