@@ -17,8 +17,10 @@ the local disk (``<storage.data_dir>/blobs/tmp``) and uploaded whole once their 
 
 Only hashes checked by :func:`storage.blobs.valid` become keys. A missing object is
 ``FileNotFoundError`` (``read``, ``local``) or ``None`` (``size``); a store that cannot be
-reached raises (botocore's errors, after its retries), never "missing". The client is opened
-with :meth:`S3Blobs.open` when the service starts and closed with :meth:`S3Blobs.close`.
+reached raises (botocore's errors, after its retries), never "missing" (but a HEAD cannot tell
+a missing bucket from a missing object: :meth:`S3Blobs.check`, /healthz's ``files``, can).
+The client is opened with :meth:`S3Blobs.open` when the service starts and closed with
+:meth:`S3Blobs.close`.
 """
 
 from __future__ import annotations

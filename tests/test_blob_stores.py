@@ -391,10 +391,14 @@ async def test_a_bucket_that_does_not_answer_is_reported_within_the_health_check
     try:
         started = asyncio.get_running_loop().time()
         status, health = await Api(client).get("/healthz")
-        assert asyncio.get_running_loop().time() - started < 1.5
+        assert asyncio.get_running_loop().time() - started < 5  # not the 30 s read timeout
         assert status == 200
         assert health["checks"]["files"] == "degraded: the bucket does not answer"
-        assert accepted  # the HEAD did go out
+        for _ in range(200):  # the HEAD goes out (a loaded machine may take a moment)
+            if accepted:
+                break
+            await asyncio.sleep(0.05)
+        assert accepted
         status, health = await Api(client).get("/healthz")  # the same HEAD, still waited for
         assert health["checks"]["files"] == "degraded: the bucket does not answer"
         assert len(accepted) == 1
