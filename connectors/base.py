@@ -273,3 +273,31 @@ class ReportsHealth(Protocol):
     """Says how the channel is for ``/healthz`` (``ok``, ``send only``, or what is wrong)."""
 
     async def health(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class MessageTemplate:
+    """A message template of the business account as the provider lists it (WhatsApp):
+    ``components`` are the provider's JSON (``[{"type": "BODY", "text": "Hi {{1}}"}]``)."""
+
+    name: str
+    language: str
+    category: str
+    status: str  # APPROVED, PENDING, REJECTED, PAUSED, DISABLED...
+    components: list[dict[str, Any]]
+    external_id: str | None = None
+
+
+class TemplatesUnavailable(Exception):
+    """The provider's list of templates could not be read (not configured, unreachable,
+    refused, too long); nothing should be concluded from it."""
+
+
+@runtime_checkable
+class ListsTemplates(Protocol):
+    """A channel whose business messages outside a conversation are templates the provider
+    approved (WhatsApp): lists them all."""
+
+    async def templates(self) -> list[MessageTemplate]:
+        """Every template of the account; raises TemplatesUnavailable."""
+        ...

@@ -25,7 +25,15 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from connectors.base import DeliveryError, OutboundMessage, Sink, StorageUnavailable
+from connectors.base import (
+    DeliveryError,
+    MessageTemplate,
+    OutboundMessage,
+    Sink,
+    StorageUnavailable,
+    TemplatesUnavailable,
+)
+from connectors.whatsapp_templates import list_templates, template_object
 from connectors.whatsapp_webhook import CHANNEL, PayloadError, parse_webhook
 
 log = logging.getLogger(__name__)
@@ -35,7 +43,8 @@ WINDOW = timedelta(hours=24)
 WINDOW_RULE = (
     "WhatsApp allows free-form replies only within 24 hours of the customer's last message"
 )
-NO_TEMPLATES = "(template messages are not supported yet)"
+# Said to the agent with a refused or failed free-form reply: what to do instead.
+NO_TEMPLATES = "(send an approved template instead: GET /channels/whatsapp/templates lists them)"
 WINDOW_PASSED = (
     f"{WINDOW_RULE}; the window had passed when the reply reached WhatsApp {NO_TEMPLATES}"
 )
@@ -56,10 +65,19 @@ class WhatsAppConfig:
     api_version: str = "v21.0"
     webhook_path: str = "/webhooks/whatsapp"
     timeout_seconds: float = 30.0
+    # The WhatsApp Business Account whose message templates are listed ("": none).
+    business_account_id: str = ""
+    templates_max_pages: int = 50
+    templates_timeout_seconds: float = 60.0
 
     @property
     def messages_url(self) -> str:
         return f"{self.graph_base.rstrip('/')}/{self.api_version}/{self.phone_number_id}/messages"
+
+    @property
+    def templates_url(self) -> str:
+        base = f"{self.graph_base.rstrip('/')}/{self.api_version}"
+        return f"{base}/{self.business_account_id}/message_templates"
 
 
 class WhatsAppConnector:
@@ -152,6 +170,8 @@ class WhatsAppConnector:
 
     async def send(self, message: OutboundMessage) -> str:
         """Send the reply as text (in parts when longer than 4096); the last part's wamid."""
+        if message.template is not None:
+            return await self._send_template(message)
         if not message.text.strip():
             raise DeliveryError("nothing to send: WhatsApp needs text", retryable=False)
         parts = split_text(message.text)
@@ -201,6 +221,35 @@ class WhatsAppConnector:
                     return wamid
             raise DeliveryError("WhatsApp API answered without a message id", retryable=False)
         raise delivery_error(status, data, _seconds(retry_after))
+
+    # -- templates ----------------------------------------------------------------------
+
+    async def templates(self) -> list[MessageTemplate]:
+        """Every message template of the business account (all pages); raises
+        TemplatesUnavailable."""
+        if not self.config.business_account_id:
+            raise TemplatesUnavailable(
+                "channels.whatsapp.business_account_id is not set: no templates to list"
+            )
+        if self._session is None:
+            raise TemplatesUnavailable("the WhatsApp connector is not started")
+        return await list_templates(
+            self._session,
+            self.config.templates_url,
+            self.config.access_token,
+            max_pages=self.config.templates_max_pages,
+            seconds=self.config.templates_timeout_seconds,
+        )
+
+    async def _send_template(self, message: OutboundMessage) -> str:
+        """A template message (allowed outside the 24-hour window); its wamid."""
+        assert message.template is not None
+        body: dict[str, Any] = {"messaging_product": "whatsapp", "recipient_type": "individual"}
+        to = message.chat_external_id
+        body["to" if to.isdigit() else "recipient"] = to
+        body["type"] = "template"
+        body["template"] = template_object(message.template)
+        return await self._post(body)
 
     def _remember(self, message_id: int, wamids: list[str]) -> None:
         self._sent_parts[message_id] = wamids

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from dashboard_api import attachments, chats, system, users, ws
+from dashboard_api import attachments, chats, system, templates, users, ws
 from dashboard_api.adapters import aiohttp as aiohttp_adapter
 from dashboard_api.console import setup_console
 from dashboard_api.errors import error_middleware
@@ -20,6 +20,7 @@ ROUTES: list[Route] = [
     *users.ROUTES,
     *chats.ROUTES,
     *attachments.ROUTES,
+    *templates.ROUTES,
     *ws.ROUTES,
     *system.ROUTES,
 ]

@@ -71,6 +71,8 @@ async def chat_detail(call: Call) -> web.Response:
 async def create_chat(call: Call) -> web.Response:
     body = call.body_as(s.CreateChat)
     core = call.context.core
+    if body.phone is not None:
+        return await _start_conversation(call, body.phone, body.customer_name)
     if not call.actor.is_admin and _reached_at_an_address(body):
         # One chat per customer and channel: the answer for an address that already has a
         # chat (another agent's, the bot's, a closed one) would tell an agent who is a
@@ -82,6 +84,16 @@ async def create_chat(call: Call) -> web.Response:
         )  # fmt: skip
     chat = await core.desk.create_chat(call.actor, body.model_dump())
     return json_response(await core.queries.detail(call.actor, chat.id), status=201)
+
+
+async def _start_conversation(call: Call, phone: str, name: str | None) -> web.Response:
+    """``{"channel": "WhatsApp", "phone"}``: the chat of that number, the caller's in agent
+    mode (201 when created, 200 when it existed); then a template reaches the customer."""
+    core = call.context.core
+    chat, created = await core.desk.start_conversation(call.actor, phone, name)
+    return json_response(
+        await core.queries.detail(call.actor, chat.id), status=201 if created else 200
+    )
 
 
 def _reached_at_an_address(body: s.CreateChat) -> bool:
@@ -111,7 +123,18 @@ async def update_chat(call: Call) -> web.Response:
 
 async def send_message(call: Call) -> web.Response:
     body = call.body_as(s.SendMessage)
-    message = await call.context.core.desk.reply(call.actor, body.chat_id, body.text)
+    if body.template is not None:
+        return await _send_template(call, body.chat_id, body.template)
+    message = await call.context.core.desk.reply(call.actor, body.chat_id, body.text or "")
+    return json_response(message, status=201)
+
+
+async def _send_template(call: Call, chat_id: int, template: s.TemplateMessage) -> web.Response:
+    """A WhatsApp template message (``text`` is ignored: the template rendered is the text)."""
+    parameters = template.parameters.model_dump()
+    message = await call.context.core.desk.send_template(
+        call.actor, chat_id, template.name, template.language, parameters
+    )
     return json_response(message, status=201)
 
 
@@ -174,13 +197,20 @@ ROUTES = [
         TAG, query=s.ChatListQuery, response=list[s.ChatRow],
     ),
     Route(
-        "POST", "/chats/", create_chat, "Create a chat (agents: assigned to themselves).", TAG,
+        "POST", "/chats/", create_chat,
+        "Create a chat (agents: assigned to themselves). With {\"channel\": \"WhatsApp\", "
+        "\"phone\": \"+62...\"} (E.164): start a WhatsApp conversation: the chat of that "
+        "number, the caller's in agent mode (201 created, 200 it existed); then send a "
+        "template (POST /chats/messages).", TAG,
         body=s.CreateChat, response=s.ChatDetail, status=201,
-        responses={403: "admins_only: an agent gave a WhatsApp phone number or an email "
-                        "address (the same answer whether or not that customer has a chat)",
+        responses={403: "admins_only: an agent gave customer_phone (WhatsApp) or "
+                        "customer_email (the same answer whether or not that customer has a "
+                        "chat); agents start a WhatsApp conversation with phone",
                    409: "(admins) a chat with this customer on this channel exists: "
-                        "details.chat_id",
-                   422: "invalid fields, e.g. an email address replies could not be sent to"},
+                        "details.chat_id; (phone) chat_held: another agent holds that "
+                        "number's chat; agent_at_capacity",
+                   422: "invalid fields, e.g. an email address replies could not be sent to, "
+                        "a phone that is not E.164 (+ and 7 to 15 digits)"},
     ),
     Route(
         "GET", "/chats/queue", queue, "Chats waiting for an agent, longest waiting first.", TAG,
@@ -190,7 +220,13 @@ ROUTES = [
         "POST", "/chats/messages", send_message,
         "Send an agent's reply (queued for delivery on the chat's channel).", TAG,
         body=s.SendMessage, response=s.MessageOut, status=201,
-        responses={404: "no such chat (or not yours)", 409: "the channel refuses a reply now"},
+        responses={404: "no such chat (or not yours)",
+                   409: "channel_refused: the channel refuses a free-form reply now "
+                        "(WhatsApp's 24-hour window: send a template, see "
+                        "GET /channels/whatsapp/templates)",
+                   422: "text missing; template: unknown_template, template_language, "
+                        "template_not_approved, template_parameters (details.expected, "
+                        "details.given), not_whatsapp"},
     ),
     Route(
         "POST", "/chats/{chat_id}/messages/{message_id}/cancel", cancel_message,

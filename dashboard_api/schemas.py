@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from connectors.email_address import address_problem
+from handoff.domain.templates import MAX_PARAMETER_CHARS
 from storage.models import MAX_ID, Channel, Mode, Role
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4096 * 4)]
@@ -18,6 +27,8 @@ Phone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)]
 Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254)]
 DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+# A phone number in E.164: "+", the country code and the number, digits only (at most 15).
+E164 = Annotated[str, StringConstraints(pattern=r"^\+[1-9][0-9]{6,14}$")]
 
 
 class Strict(BaseModel):
@@ -41,12 +52,31 @@ class LoginRequest(Strict):
 
 
 class CreateChat(Strict):
-    customer_name: Name
+    """A chat started from the dashboard. With ``phone`` (WhatsApp, E.164): a conversation
+    with that number (``customer_name`` optional, no other customer fields)."""
+
     channel: Channel
+    # Start a WhatsApp conversation with this number, e.g. "+6281234567890".
+    phone: E164 | None = None
+    customer_name: Name | None = Field(default=None, validate_default=True)
     customer_phone: Phone | None = None
     customer_email: Email | None = None
     customer_address: Short | None = None
     subject: Short | None = None
+
+    @field_validator("phone")
+    @classmethod
+    def _whatsapp(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("channel") != Channel.WHATSAPP:
+            raise ValueError("phone starts a WhatsApp conversation: channel must be WhatsApp")
+        return value
+
+    @field_validator("customer_name")
+    @classmethod
+    def _named(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None and info.data.get("phone") is None:
+            raise ValueError("required (or phone, to start a WhatsApp conversation)")
+        return value
 
     @field_validator("customer_email")
     @classmethod
@@ -59,6 +89,17 @@ class CreateChat(Strict):
                 raise ValueError(problem)
         return value or None
 
+    @model_validator(mode="after")
+    def _one_form(self) -> CreateChat:
+        others = [
+            name
+            for name in ("customer_phone", "customer_email", "customer_address", "subject")
+            if getattr(self, name) is not None
+        ]
+        if self.phone is not None and others:
+            raise ValueError(f"with phone, give only channel and customer_name (not {others[0]})")
+        return self
+
 
 class UpdateChat(Strict):
     mode: Mode | None = None
@@ -68,10 +109,44 @@ class UpdateChat(Strict):
     force: bool = False
 
 
+TemplateValue = Annotated[str, StringConstraints(max_length=MAX_PARAMETER_CHARS)]
+TemplateValues = Annotated[list[TemplateValue], Field(max_length=50)]
+
+
+class TemplateParameters(Strict):
+    """The values of a template's placeholders, by part, in order (``{{1}}``, ``{{2}}``...);
+    ``buttons``: one per button that takes a value (a URL button's variable end, a code)."""
+
+    header: TemplateValues = Field(default_factory=list)
+    body: TemplateValues = Field(default_factory=list)
+    buttons: TemplateValues = Field(default_factory=list)
+
+
+class TemplateMessage(Strict):
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=512)]
+    language: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=16)]
+    parameters: TemplateParameters = Field(default_factory=TemplateParameters)
+
+
 class SendMessage(Strict):
     chat_id: Id
-    text: Text
+    # A WhatsApp template message (allowed outside the 24-hour window).
+    template: TemplateMessage | None = None
+    # Required, except with ``template`` (then ignored: the template rendered is the text).
+    text: Annotated[str, StringConstraints(max_length=4096 * 4)] | None = Field(
+        default=None, validate_default=True
+    )
     sender: Literal["agent"] = "agent"
+
+    @field_validator("text")
+    @classmethod
+    def _text_or_template(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("template") is not None:
+            return value
+        value = (value or "").strip()
+        if not value:
+            raise ValueError("text is required (or a template)")
+        return value
 
 
 class ActionRequest(Strict):
@@ -202,6 +277,9 @@ class MessageOut(Open):
     # channels.email.sender_auth = "off").
     sender_auth: SenderAuth | None = None
     sender_unverified: bool = False  # sender_auth says the sender is not confirmed
+    # A WhatsApp template message: {"name", "language", "parameters": {"header", "body",
+    # "buttons"}, ...}; its text is the template rendered. None for every other message.
+    template: dict[str, Any] | None = None
 
 
 class Profile(Open):
@@ -253,6 +331,32 @@ class ReadResponse(Open):
 class Health(Open):
     status: Literal["ok", "degraded"]
     checks: dict[str, str]
+
+
+class TemplateCounts(Open):
+    header: int
+    body: int
+    buttons: int
+
+
+class TemplateOut(Open):
+    name: str
+    language: str
+    category: str
+    status: Literal["APPROVED"]
+    components: list[dict[str, Any]]  # as the Graph API lists them
+    parameters: TemplateCounts  # how many values each part takes
+    header_format: str | None  # TEXT, IMAGE, VIDEO, DOCUMENT, LOCATION; None: no header
+    preview: str  # the template as it reads, placeholders unfilled
+    synced_at: str | None
+
+
+class TemplateSync(Open):
+    listed: int
+    created: int
+    updated: int
+    removed: int
+    approved: int
 
 
 class ErrorDetail(BaseModel):

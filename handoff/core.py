@@ -41,6 +41,7 @@ from handoff.usecases.ingest import Inbox, Received
 from handoff.usecases.presence import MemoryPresence, Presence, PresenceStore
 from handoff.usecases.receipts import Receipts
 from handoff.usecases.staff import Passwords, Staff
+from handoff.usecases.templates import Templates
 from storage.blobs import Blobs
 from storage.db import unreachable
 from storage.models import Chat
@@ -68,6 +69,7 @@ class Core:
     presence: Presence
     assigner: Assigner
     autopilot: Autopilot | None
+    templates: Templates
     connectors: dict[str, Connector] = field(default_factory=dict)
     # Where kept files live (customer media, agents' uploads); None: files are not kept.
     blobs: Blobs | None = None
@@ -147,6 +149,7 @@ class Core:
             presence=presence,
             assigner=assigner,
             autopilot=autopilot,
+            templates=Templates(writer, connectors),
             connectors=connectors,
             blobs=blobs,
         )

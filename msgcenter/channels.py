@@ -80,6 +80,9 @@ def _whatsapp(settings: Settings, sink: Sink) -> Connector | None:
         verify_token=required["verify_token"],
         graph_base=section.graph_base,
         api_version=section.api_version,
+        business_account_id=section.business_account_id,
+        templates_max_pages=section.templates_max_pages,
+        templates_timeout_seconds=section.templates_timeout_seconds,
     )
     return WhatsAppConnector(config, sink)
 

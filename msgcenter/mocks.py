@@ -80,6 +80,8 @@ class MockProviders:
                 "enabled": True,
                 "graph_base": f"http://{host}:{self.ports.whatsapp_port}",
                 "phone_number_id": self.whatsapp.phone_number_id,
+                # Its message templates (the mock's demo list) are synced at start.
+                "business_account_id": self.whatsapp.waba_id,
                 "access_token": self.secrets.whatsapp_access_token,
                 "app_secret": self.secrets.whatsapp_app_secret,
                 "verify_token": self.secrets.whatsapp_verify_token,

@@ -329,6 +329,7 @@ def build_app(settings: Settings, service: Service | None = None) -> web.Applica
                 await stack.enter_async_context(leased(lease, receiver.start, receiver.stop))
             if "outbox" in roles:
                 await stack.enter_async_context(_outbox(service))
+                await stack.enter_async_context(_template_sync(service))
             for part in service.parts:
                 await stack.enter_async_context(part(service))
             yield
@@ -353,6 +354,25 @@ async def _outbox(service: Service) -> AsyncIterator[None]:
 
     async with leased(lease, start, outbox.stop), _waking(service.core):
         yield
+
+
+@asynccontextmanager
+async def _template_sync(service: Service) -> AsyncIterator[None]:
+    """The WhatsApp templates synced once at start, in the background (the process with the
+    outbox role; a failure is logged, not fatal), when a business account is configured."""
+    whatsapp = service.settings.channels.whatsapp
+    if not (whatsapp.enabled and whatsapp.business_account_id):
+        yield
+        return
+    task = asyncio.get_running_loop().create_task(
+        service.core.templates.sync_quietly(), name="templates-sync"
+    )
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 @asynccontextmanager

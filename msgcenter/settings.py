@@ -262,6 +262,12 @@ class WhatsAppSettings(_Section):
     verify_token: SecretStr | None = None
     # The largest file a customer sends that msgcenter fetches and keeps.
     media_max_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
+    # The WhatsApp Business Account (WABA) id: its message templates are synced at start
+    # and on POST /channels/whatsapp/templates/sync. Empty: no templates.
+    business_account_id: str = Field(default="", max_length=64, pattern=r"^[0-9]*$")
+    # Bounds of one sync: pages of the Graph API's list (100 templates each) and seconds.
+    templates_max_pages: int = Field(default=50, ge=1, le=1000)
+    templates_timeout_seconds: float = Field(default=60.0, gt=0, le=600)
 
 
 class EmailSettings(_Section):

@@ -34,9 +34,9 @@ _DUE = (
 QUEUE_DEPTH = 'SELECT COUNT(*) AS "queued" FROM "messages" WHERE "status" = ? AND "internal" = ?'
 DELIVERY_ROW = (
     'SELECT m."id", m."chat_id", m."status", m."sender", m."text", m."attempts", '
-    'm."attachments", c."mode", c."channel", c."external_id", c."customer_name", '
-    'c."customer_email", c."subject" FROM "messages" m JOIN "chats" c ON c."id" = m."chat_id" '
-    'WHERE m."id" = ?'
+    'm."attachments", m."template", c."mode", c."channel", c."external_id", '
+    'c."customer_name", c."customer_email", c."subject" FROM "messages" m '
+    'JOIN "chats" c ON c."id" = m."chat_id" WHERE m."id" = ?'
 )
 EARLIER_IDS = (
     'SELECT "external_id", "sender" FROM "messages" WHERE "chat_id" = ? AND '
@@ -46,8 +46,8 @@ EARLIER_IDS = (
 # one row with none when there are none or the message is no longer queued).
 DELIVERY_WITH_EARLIER = (
     'SELECT m."id", m."chat_id", m."status", m."sender", m."text", m."attempts", '
-    'm."attachments", c."mode", c."channel", c."external_id", c."customer_name", '
-    'c."customer_email", c."subject", e."external_id" AS "$external_id", '
+    'm."attachments", m."template", c."mode", c."channel", c."external_id", '
+    'c."customer_name", c."customer_email", c."subject", e."external_id" AS "$external_id", '
     'e."sender" AS "$sender" FROM "messages" m JOIN "chats" c ON c."id" = m."chat_id" '
     'LEFT JOIN LATERAL (SELECT p."id", p."external_id", p."sender" FROM "messages" p '
     'WHERE p."chat_id" = m."chat_id" AND p."external_id" IS NOT NULL AND p."id" < m."id" '
@@ -86,9 +86,10 @@ FORGET_RECEIPTS = 'DELETE FROM "early_receipts" WHERE "external_id" = ?'
 _RECEIPT_DEFAULT_VALUES = tuple(_RECEIPT_DEFAULTS.values())
 _READERS = {
     name: columns.reader(Message, name)
-    for name in ("attachments", "note", "sender_auth", "created_at")
+    for name in ("attachments", "note", "sender_auth", "created_at", "template")
 }
 read_attachments = _READERS["attachments"]
+read_template = _READERS["template"]
 
 Row = dict[str, Any]
 Chats = dict[int, Row]  # chat id -> its "id", "mode" and "assigned_agent_id"

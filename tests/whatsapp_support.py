@@ -140,7 +140,9 @@ async def start_whatsapp(
     tmp_path: Path,
     *,
     bot: dict[str, Any] | None = None,
+    whatsapp: dict[str, Any] | None = None,
 ) -> WhatsApp:
+    """``whatsapp``: more settings of ``channels.whatsapp`` (e.g. business_account_id)."""
     channel = {
         "enabled": True,
         "graph_base": mock.url,
@@ -148,6 +150,7 @@ async def start_whatsapp(
         "access_token": ACCESS_TOKEN,
         "app_secret": APP_SECRET,
         "verify_token": VERIFY_TOKEN,
+        **(whatsapp or {}),
     }
     settings = make_settings(
         db_url, tmp_path / "data", bot=bot or QUIET_BOT, channels={"whatsapp": channel}

@@ -8,6 +8,8 @@ control API writes as a customer and steers failures:
     POST /_mock/customer  {"name", "text", "phone"?, "wamid"?, "user_id"?}
                           -> {"status": <msgcenter's HTTP status>, "wamid", "phone"}
     GET  /_mock/sent      -> [{"id": wamid, "request": <the Graph API body>}, ...]
+    GET  /{version}/{waba_id}/message_templates   the account's templates, paged like Meta's
+                          (``templates``: the demo's; ``template_page_size`` a page)
     POST /_mock/fail      {"status": 429|500|400|200, "code"?, "count"?, "retry_after"?}
                           (status 200: accept, then post a ``failed`` status webhook)
     POST /_mock/reset     forget sends and pending failures
@@ -28,6 +30,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from connectors.mock import whatsapp_templates as templates
 from connectors.mock.whatsapp_payloads import (
     DISPLAY_PHONE,
     ERRORS,
@@ -100,6 +103,12 @@ class MockWhatsApp:
         self.sent: list[dict[str, Any]] = []  # accepted sends: {"id": wamid, "request": body}
         self.attempts: list[Any] = []  # the body of every authorised send, failed ones too
         self.failures: deque[Failure] = deque()
+        # The business account's message templates (Meta's JSON), listed a page at a time;
+        # each template send is checked against them as Meta does (132000, 132001).
+        self.waba_id = WABA_ID
+        self.templates: list[dict[str, Any]] = templates.demo_templates()
+        self.template_page_size = 2  # Meta's default is 25; small, so the demo pages too
+        self.template_requests: list[dict[str, str]] = []  # the query of every list request
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -113,6 +122,7 @@ class MockWhatsApp:
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         app = web.Application()
         app.router.add_post("/{version}/{phone_number_id}/messages", self._messages)
+        app.router.add_get("/{version}/{waba_id}/message_templates", self._templates)
         app.router.add_post("/_mock/customer", self._customer)
         app.router.add_get("/_mock/sent", self._sent)
         app.router.add_post("/_mock/fail", self._fail)
@@ -198,7 +208,10 @@ class MockWhatsApp:
         except ValueError:
             return web.json_response(meta_error(100, "The request body is not JSON"), status=400)
         self.attempts.append(body)
-        problem = _invalid_send(body)
+        refused = self._refused_template(body)
+        if refused is not None:
+            return refused
+        problem = None if _is_template(body) else _invalid_send(body)
         if problem:
             return web.json_response(meta_error(100, problem), status=400)
         failure = self._next_failure()
@@ -232,6 +245,43 @@ class MockWhatsApp:
                 "messages": [{"id": wamid}],
             }
         )
+
+    def _refused_template(self, body: Any) -> web.Response | None:
+        """Meta's answer to a template send it refuses (unknown or unapproved template, wrong
+        number of parameters), or None."""
+        if not _is_template(body):
+            return None
+        if not body.get("to") and not body.get("recipient"):
+            return web.json_response(meta_error(100, "to or recipient is required"), status=400)
+        problem = templates.send_problem(self.templates, body)
+        if problem is None:
+            return None
+        code, details = problem
+        error = meta_error(code)
+        error["error"]["error_data"] = {"messaging_product": "whatsapp", "details": details}
+        return web.json_response(error, status=400)
+
+    async def _templates(self, request: web.Request) -> web.Response:
+        """``GET /{version}/{waba_id}/message_templates?fields=&limit=&after=`` like Meta."""
+        if request.headers.get("Authorization") != f"Bearer {self.access_token}":
+            return web.json_response(meta_error(190), status=401)
+        account = request.match_info["waba_id"]
+        if account != self.waba_id:
+            unknown = f"Unsupported get request. Object with ID '{account}' does not exist"
+            return web.json_response(meta_error(100, unknown), status=400)
+        query = dict(request.query)
+        self.template_requests.append(query)
+        asked = query.get("limit", "")
+        limit = self.template_page_size
+        if asked.isdigit() and len(asked) < 6:
+            limit = min(int(asked), limit)
+        offset = templates.offset_of(query["after"]) if query.get("after") else 0
+        if offset is None or limit < 1:
+            return web.json_response(meta_error(100, "Invalid cursor or limit"), status=400)
+        fields = [f for f in query.get("fields", "").split(",") if f]
+        next_url = str(request.url.update_query({"after": "{after}"})).replace("%7B", "{")
+        next_url = next_url.replace("%7D", "}")
+        return web.json_response(templates.page(self.templates, offset, limit, fields, next_url))
 
     def _next_failure(self) -> Failure | None:
         if not self.failures:
@@ -313,6 +363,10 @@ class MockWhatsApp:
     async def _reset(self, request: web.Request) -> web.Response:
         self.reset()
         return web.json_response({"ok": True})
+
+
+def _is_template(body: Any) -> bool:
+    return isinstance(body, dict) and body.get("type") == "template"
 
 
 def _invalid_send(body: Any) -> str | None:

@@ -28,6 +28,14 @@ ERRORS = {  # code -> (title, details) as Meta words them
         "Message failed to send because more than 24 hours have passed since the customer "
         "last replied to this number.",
     ),
+    132000: (
+        "Number of parameters does not match the expected number of params",
+        "The number of parameters does not match the template.",
+    ),
+    132001: (
+        "Template name does not exist in the translation",
+        "The template does not exist in this language, or it is not approved.",
+    ),
     131056: (
         "(Business Account, Consumer Account) pair rate limit hit",
         "Too many messages sent from the sender phone number to the same recipient "

@@ -56,6 +56,7 @@ MESSAGE_FIELDS = (
     "created_at",
     "note",
     "sender_auth",
+    "template",
 )
 # A Telegram or WhatsApp customer counts as online this long after their last message (or
 # after a PATCH said so). Email customers are never online: mail is not a live session.
@@ -205,6 +206,8 @@ class Presenter:
             # nothing was checked; sender_unverified when that did not confirm the sender.
             "sender_auth": auth,
             "sender_unverified": auth is not None and auth.get("result") not in ("pass", "off"),
+            # A WhatsApp template message's spec (its text is the template rendered).
+            "template": row.get("template"),
         }
 
 

@@ -225,6 +225,7 @@ class Outbox:
         """What the connector needs: the message, its chat's address and the thread so far."""
         customer_ids = [e["external_id"] for e in earlier if e["sender"] == Sender.CUSTOMER.value]
         attachments = delivery_store.read_attachments(row["attachments"])
+        template = row.get("template")
         return OutboundMessage(
             message_id=row["id"],
             chat_id=row["chat_id"],
@@ -240,6 +241,7 @@ class Outbox:
                 Attachment(**{k: v for k, v in a.items() if k != "kind"}, kind=a["kind"])
                 for a in attachments or []
             ),
+            template=delivery_store.read_template(template) if template is not None else None,
         )
 
     async def _retry_later(self, message_id: int, attempts: int, delay: float, error: str) -> None:

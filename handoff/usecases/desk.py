@@ -26,6 +26,7 @@ from handoff.hooks import Hook
 from handoff.infra.locks import ASSIGNMENT, exclusive
 from handoff.infra.writer import Unit, Writer
 from handoff.read.views import Presenter, chat_audience, chat_values, message_values, preview
+from handoff.usecases import templates
 from handoff.usecases.staff import Staff
 from handoff.usecases.transitions import record_transition
 from storage.models import Channel, Chat, Message, Mode, Sender, Status, User
@@ -102,6 +103,42 @@ class Desk:
                 unit, chat, text, Sender.AGENT, now, agent_id=actor.user_id, attachments=attachments
             )
             return message
+
+        return await self.writer.run(operation)
+
+    async def send_template(
+        self,
+        actor: Actor,
+        chat_id: int,
+        name: str,
+        language: str,
+        parameters: Mapping[str, Sequence[str]],
+    ) -> dict[str, Any]:
+        """Queue an approved WhatsApp template message: allowed outside the 24-hour window
+        (that is what templates are for). Its text is the template rendered; the message
+        keeps the spec its connector sends. Invalid when the chat is not a WhatsApp chat or
+        the template or its parameters do not fit; nothing is stored then."""
+
+        name, language = clean(name), clean(language)
+        given = {part: [clean(value) for value in values] for part, values in parameters.items()}
+
+        async def operation(unit: Unit) -> dict[str, Any]:
+            await exclusive(ASSIGNMENT, postgres=self.postgres)
+            chat = await self.writable_chat(actor, chat_id)
+            if chat.channel != Channel.WHATSAPP:
+                raise Invalid(
+                    f"templates are WhatsApp's: chat {chat_id} is a {chat.channel} chat "
+                    "(send text instead)",
+                    code="not_whatsapp",
+                    field="template",
+                )
+            spec, text = await templates.resolve(name, language, given)
+            now = timezone.now()
+            if chat.mode in (Mode.BOT, Mode.CLOSED):
+                await self.transition(unit, chat, Action.TAKE_OVER, actor, now=now)
+            return await self.queue_message(
+                unit, chat, text, Sender.AGENT, now, agent_id=actor.user_id, template=spec
+            )
 
         return await self.writer.run(operation)
 
@@ -228,6 +265,42 @@ class Desk:
             row = await self._row(chat)
             unit.emit(Event(events.CHAT_CREATED, chat.id, {"chat": row}, chat_audience(chat)))
             return chat
+
+        return await self.writer.run(operation)
+
+    async def start_conversation(
+        self, actor: Actor, phone: str, customer_name: str | None = None
+    ) -> tuple[Chat, bool]:
+        """A person starts a WhatsApp conversation with ``phone`` (E.164, checked by the
+        caller): the chat of that number, created if there is none (then True), and theirs
+        in agent mode, as a takeover makes it (docs/modes.md): a new chat is created in bot
+        mode and taken over in the same transaction; a chat in the queue is claimed; a bot,
+        paused or closed chat taken over; their own chat stays as it is. A chat another
+        agent holds stays theirs: an admin gets it as it is, an agent a Conflict that names
+        neither the chat nor the agent."""
+        digits = "".join(ch for ch in phone if ch.isdigit())
+        name = clean(customer_name or "") or phone
+
+        async def operation(unit: Unit) -> tuple[Chat, bool]:
+            await exclusive(ASSIGNMENT, postgres=self.postgres)
+            now = timezone.now()
+            chat = await Chat.get_or_none(channel=Channel.WHATSAPP, external_id=digits)
+            created = chat is None
+            if chat is None:
+                chat = await Chat.create(
+                    channel=Channel.WHATSAPP,
+                    external_id=digits,
+                    customer_name=name,
+                    customer_phone=phone,
+                    mode=Mode.BOT,
+                    activity_at=now,
+                )
+                row = await self._row(chat)
+                unit.emit(Event(events.CHAT_CREATED, chat.id, {"chat": row}, chat_audience(chat)))
+            action = _starting_action(chat, actor)
+            if action is not None:
+                await self.transition(unit, chat, action, actor, now=now)
+            return chat, created
 
         return await self.writer.run(operation)
 
@@ -367,6 +440,7 @@ class Desk:
         agent_id: int | None = None,
         internal: bool = False,
         attachments: Sequence[Attachment] = (),
+        template: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         text = clean(text)
         message = await Message.create(
@@ -377,6 +451,7 @@ class Desk:
             internal=internal,
             agent_id=agent_id,
             attachments=[attachment.as_dict() for attachment in attachments],
+            template=template,
         )
         if not internal:
             chat.last_message_at = message.created_at
@@ -413,6 +488,24 @@ def _check_force(actor: Actor, force: bool) -> None:
     """Only an admin may assign past an agent's capacity."""
     if force and not actor.is_admin:
         raise Forbidden("only admins may assign past an agent's capacity (force)", field="force")
+
+
+def _starting_action(chat: Chat, actor: Actor) -> Action | None:
+    """What makes ``chat`` the starter's when they start a conversation with its customer
+    (None: nothing to do), or Conflict when another agent holds it."""
+    held_by = chat.assigned_agent_id
+    if chat.mode in (Mode.BOT, Mode.CLOSED):
+        return Action.TAKE_OVER
+    if chat.mode == Mode.PAUSED and held_by in (None, actor.user_id):
+        return Action.TAKE_OVER
+    if chat.mode == Mode.AGENT and held_by is None:
+        return Action.CLAIM  # waiting in the queue
+    if held_by == actor.user_id or actor.is_admin:
+        return None  # theirs already; an admin does not take another agent's chat
+    raise Conflict(
+        "another agent holds the chat with this number; ask an admin to assign it to you",
+        code="chat_held",
+    )
 
 
 def _transition_view(transition: Transition) -> dict[str, Any]:
