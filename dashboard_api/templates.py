@@ -34,6 +34,7 @@ ROUTES = [
         responses={403: "not an admin",
                    409: "templates_unavailable: the WhatsApp channel is off, "
                         "channels.whatsapp.business_account_id is not set, or the Graph API "
-                        "could not be read (nothing changed)"},
+                        "could not be read (nothing changed); templates_busy: another "
+                        "process synced at the same moment"},
     ),
 ]  # fmt: skip

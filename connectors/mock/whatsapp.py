@@ -12,7 +12,7 @@ control API writes as a customer and steers failures:
                           (``templates``: the demo's; ``template_page_size`` a page)
     POST /_mock/fail      {"status": 429|500|400|200, "code"?, "count"?, "retry_after"?}
                           (status 200: accept, then post a ``failed`` status webhook)
-    POST /_mock/reset     forget sends and pending failures
+    POST /_mock/reset     forget sends and pending failures; the demo's templates again
 
 The payload builders and :func:`sign` (``connectors.mock.whatsapp_payloads``,
 re-exported here) are plain functions: tests and benchmarks build and sign
@@ -158,6 +158,8 @@ class MockWhatsApp:
         self.failures.append(Failure(status, code or default, count, retry_after))
 
     def reset(self) -> None:
+        self.templates = templates.demo_templates()
+        self.template_requests.clear()
         self.sent.clear()
         self.failures.clear()
         self.attempts.clear()

@@ -30,7 +30,6 @@ MEDIA_HEADERS = frozenset({"IMAGE", "VIDEO", "DOCUMENT"})
 # Meta's limits on a parameter's text (error 132018 otherwise): no new lines or tabs, no
 # more than four spaces in a row; we also bound its length.
 MAX_PARAMETER_CHARS = 1024
-MAX_PARAMETERS = 100  # in all parts together; Meta's templates have far fewer
 _BAD_SPACING = re.compile(r"[\n\r\t]| {5,}")
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tortoise import timezone
+from tortoise.exceptions import IntegrityError
 
 from connectors.base import Connector, ListsTemplates, MessageTemplate, TemplatesUnavailable
 from handoff.domain import templates as rules
@@ -71,7 +72,13 @@ class Templates:
         async def operation(unit: Unit) -> SyncResult:
             return await _store(listed)
 
-        result = await self.writer.run(operation)
+        try:
+            result = await self.writer.run(operation)
+        except IntegrityError as exc:  # another process stored the same list at that moment
+            raise Conflict(
+                "another sync of the WhatsApp templates ran at the same time; try again",
+                code="templates_busy",
+            ) from exc
         log.info("WhatsApp templates synced: %s", result.as_dict())
         return result
 
