@@ -225,8 +225,8 @@ ROUTES = [
                         "(WhatsApp's 24-hour window: send a template, see "
                         "GET /channels/whatsapp/templates)",
                    422: "text missing; template: unknown_template, template_language, "
-                        "template_not_approved, template_parameters (details.expected, "
-                        "details.given), not_whatsapp"},
+                        "template_not_approved, template_unsupported, template_parameters "
+                        "(details.expected, details.given), not_whatsapp"},
     ),
     Route(
         "POST", "/chats/{chat_id}/messages/{message_id}/cancel", cancel_message,

@@ -459,3 +459,67 @@ async def test_starting_a_conversation_needs_an_e164_number(
     status, answer = await agent.post("/chats/", body)
     assert (status, answer["error"]["code"]) == (422, "validation_error")
     assert await Chat.filter(channel="WhatsApp").count() == 0
+
+
+INVOICE = {
+    "name": "invoice_ready", "language": "en", "category": "UTILITY", "status": "APPROVED",
+    "id": "77",
+    "components": [
+        {"type": "HEADER", "format": "DOCUMENT"},
+        {"type": "BODY", "text": "Dear {{customer}}, invoice {{invoice}} is attached."},
+        {"type": "BUTTONS", "buttons": [
+            {"type": "COPY_CODE", "example": "PAY42"},
+            {"type": "URL", "text": "Help", "url": "https://shop.example.com/help"},
+        ]},
+    ],
+}  # fmt: skip
+CAROUSEL = {
+    "name": "spring_cards", "language": "en", "category": "MARKETING", "status": "APPROVED",
+    "components": [{"type": "BODY", "text": "Look!"}, {"type": "CAROUSEL", "cards": []}],
+}  # fmt: skip
+
+
+async def test_a_media_header_named_parameters_and_a_code_button(wa: WhatsApp) -> None:
+    wa.mock.templates += [dict(INVOICE), dict(CAROUSEL)]
+    status, counts = await wa.admin.post("/channels/whatsapp/templates/sync")
+    assert (status, counts["created"]) == (200, 2)
+    _, listed = await wa.admin.get("/channels/whatsapp/templates")
+    [invoice] = [t for t in listed if t["name"] == "invoice_ready"]
+    assert invoice["parameters"] == {"header": 1, "body": 2, "buttons": 1}
+    assert invoice["header_format"] == "DOCUMENT"
+
+    chat_id, _ = await wa.customer_chat("Joko", "6287000000001")
+    link = "https://files.example.com/INV-42.pdf"
+    status, body = await _template(
+        wa, wa.admin, chat_id, name="invoice_ready", language="en",
+        parameters={"header": ["http://files.example.com/x.pdf"], "body": ["Joko", "INV-42"],
+                    "buttons": ["PAY42"]},
+    )  # fmt: skip
+    assert (status, body["error"]["code"]) == (422, "template_parameters")
+    assert "https link" in body["error"]["message"]
+
+    status, message = await _template(
+        wa, wa.admin, chat_id, name="invoice_ready", language="en",
+        parameters={"header": [link], "body": ["Joko", "INV-42"], "buttons": ["PAY42"]},
+    )  # fmt: skip
+    assert status == 201, message
+    assert message["text"] == (
+        f"[document: {link}]\n\nDear Joko, invoice INV-42 is attached.\n\n[Help]"
+    )
+    await eventually(lambda: wa.has_status(chat_id, message["id"], "read"), "delivered")
+    [sent] = _template_sends(wa.mock)
+    assert sent["template"]["components"] == [
+        {"type": "header", "parameters": [{"type": "document", "document": {"link": link}}]},
+        {"type": "body", "parameters": [
+            {"type": "text", "text": "Joko", "parameter_name": "customer"},
+            {"type": "text", "text": "INV-42", "parameter_name": "invoice"},
+        ]},
+        {"type": "button", "sub_type": "copy_code", "index": "0",
+         "parameters": [{"type": "coupon_code", "coupon_code": "PAY42"}]},
+    ]  # fmt: skip
+
+    status, body = await _template(
+        wa, wa.admin, chat_id, name="spring_cards", language="en", parameters={}
+    )
+    assert (status, body["error"]["code"]) == (422, "template_unsupported")
+    assert "CAROUSEL" in body["error"]["message"]

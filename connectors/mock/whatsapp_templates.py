@@ -201,7 +201,7 @@ def _expected(components: Sequence[dict[str, Any]]) -> dict[str, int]:
             counts["body"] = len(set(PLACEHOLDER.findall(component.get("text", ""))))
         elif kind == "BUTTONS":
             for index, button in enumerate(component.get("buttons", [])):
-                takes = button.get("type") == "COPY_CODE" or (
+                takes = button.get("type") in ("COPY_CODE", "OTP") or (
                     button.get("type") == "URL" and PLACEHOLDER.search(button.get("url", ""))
                 )
                 if takes:

@@ -27,6 +27,9 @@ APPROVED = "APPROVED"
 PARTS = ("header", "body", "buttons")
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_]{1,64})\s*\}\}")
 MEDIA_HEADERS = frozenset({"IMAGE", "VIDEO", "DOCUMENT"})
+# The parts msgcenter can fill in; a template with others (a carousel, a limited-time offer, a
+# location header) is listed but not sent.
+SUPPORTED = frozenset({"HEADER", "BODY", "FOOTER", "BUTTONS"})
 # Meta's limits on a parameter's text (error 132018 otherwise): no new lines or tabs, no
 # more than four spaces in a row; we also bound its length.
 MAX_PARAMETER_CHARS = 1024
@@ -51,6 +54,7 @@ class Shape:
     header: tuple[str, ...]
     body: tuple[str, ...]
     buttons: tuple[ButtonSlot, ...]
+    unsupported: str | None = None  # a part msgcenter cannot fill in, e.g. "CAROUSEL"
 
     def counts(self) -> dict[str, int]:
         return {"header": len(self.header), "body": len(self.body), "buttons": len(self.buttons)}
@@ -71,14 +75,19 @@ def shape(components: Sequence[Mapping[str, Any]]) -> Shape:
     header: tuple[str, ...] = ()
     body: tuple[str, ...] = ()
     buttons: list[ButtonSlot] = []
+    unsupported: str | None = None
     for component in components:
         kind = str(component.get("type", "")).upper()
+        if kind not in SUPPORTED:
+            unsupported = unsupported or kind or "a part without a type"
         if kind == "HEADER":
             header_format = str(component.get("format") or "TEXT").upper()
             if header_format == "TEXT":
                 header = placeholders(_text(component.get("text")))
             elif header_format in MEDIA_HEADERS:
                 header = ("link",)
+            else:
+                unsupported = unsupported or f"a {header_format} header"
         elif kind == "BODY":
             body = placeholders(_text(component.get("text")))
         elif kind == "BUTTONS":
@@ -87,16 +96,24 @@ def shape(components: Sequence[Mapping[str, Any]]) -> Shape:
                 if not isinstance(button, Mapping):
                     continue
                 button_type = str(button.get("type", "")).upper()
-                if button_type == "URL" and placeholders(_text(button.get("url"))):
+                # An OTP (code) button is listed as a URL one once created; sent as one.
+                variable_url = placeholders(_text(button.get("url")))
+                if (button_type == "URL" and variable_url) or button_type == "OTP":
                     buttons.append(ButtonSlot(index, "url"))
                 elif button_type == "COPY_CODE":
                     buttons.append(ButtonSlot(index, "copy_code"))
-    return Shape(header_format, header, body, tuple(buttons))
+    return Shape(header_format, header, body, tuple(buttons), unsupported)
 
 
 def check(name: str, shape_: Shape, parameters: Mapping[str, Sequence[str]]) -> None:
     """Invalid (422) unless ``parameters`` gives each part of the template exactly the
     values it takes, each an acceptable text."""
+    if shape_.unsupported:
+        raise Invalid(
+            f"template {name} has {shape_.unsupported}, which msgcenter cannot fill in yet",
+            code="template_unsupported",
+            field="template.name",
+        )
     unknown = sorted(set(parameters) - set(PARTS))
     if unknown:
         raise Invalid(
