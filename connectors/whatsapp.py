@@ -67,7 +67,7 @@ class WhatsAppConfig:
     timeout_seconds: float = 30.0
     # The WhatsApp Business Account whose message templates are listed ("": none).
     business_account_id: str = ""
-    templates_max_pages: int = 50
+    templates_max_pages: int = 100
     templates_timeout_seconds: float = 60.0
 
     @property

@@ -39,7 +39,7 @@ async def list_templates(
     url: str,
     access_token: str,
     *,
-    max_pages: int = 50,
+    max_pages: int = 100,
     seconds: float = 60.0,
     page_size: int = PAGE_SIZE,
 ) -> list[MessageTemplate]:

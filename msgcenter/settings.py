@@ -266,7 +266,7 @@ class WhatsAppSettings(_Section):
     # and on POST /channels/whatsapp/templates/sync. Empty: no templates.
     business_account_id: str = Field(default="", max_length=64, pattern=r"^[0-9]*$")
     # Bounds of one sync: pages of the Graph API's list (100 templates each) and seconds.
-    templates_max_pages: int = Field(default=50, ge=1, le=1000)
+    templates_max_pages: int = Field(default=100, ge=1, le=1000)
     templates_timeout_seconds: float = Field(default=60.0, gt=0, le=600)
 
 

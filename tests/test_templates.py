@@ -523,3 +523,18 @@ async def test_a_media_header_named_parameters_and_a_code_button(wa: WhatsApp) -
     )
     assert (status, body["error"]["code"]) == (422, "template_unsupported")
     assert "CAROUSEL" in body["error"]["message"]
+
+
+async def test_the_mocks_control_api_sets_the_list(wa: WhatsApp) -> None:
+    """``POST /_mock/templates`` (for the demo and browser tests): the next sync sees it."""
+    only = {"name": "hello", "language": "en", "status": "APPROVED",
+            "components": [{"type": "BODY", "text": "Hello {{1}}!"}]}  # fmt: skip
+    async with wa.http.post(f"{wa.mock.url}/_mock/templates", json={"templates": [only]}) as r:
+        assert r.status == 200
+    async with wa.http.post(f"{wa.mock.url}/_mock/templates", json={"templates": 3}) as r:
+        assert r.status == 400
+    status, counts = await wa.admin.post("/channels/whatsapp/templates/sync")
+    assert status == 200
+    assert counts == {"listed": 1, "created": 1, "updated": 0, "removed": 6, "approved": 1}
+    _, listed = await wa.admin.get("/channels/whatsapp/templates")
+    assert [(t["name"], t["parameters"]["body"]) for t in listed] == [("hello", 1)]

@@ -12,6 +12,7 @@ control API writes as a customer and steers failures:
                           (``templates``: the demo's; ``template_page_size`` a page)
     POST /_mock/fail      {"status": 429|500|400|200, "code"?, "count"?, "retry_after"?}
                           (status 200: accept, then post a ``failed`` status webhook)
+    POST /_mock/templates {"templates": [<Meta's template JSON>, ...]}: the account's list now
     POST /_mock/reset     forget sends and pending failures; the demo's templates again
 
 The payload builders and :func:`sign` (``connectors.mock.whatsapp_payloads``,
@@ -127,6 +128,7 @@ class MockWhatsApp:
         app.router.add_get("/_mock/sent", self._sent)
         app.router.add_post("/_mock/fail", self._fail)
         app.router.add_post("/_mock/reset", self._reset)
+        app.router.add_post("/_mock/templates", self._set_templates)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         try:
@@ -361,6 +363,21 @@ class MockWhatsApp:
             float(retry_after) if isinstance(retry_after, int | float) else None,
         )
         return web.json_response({"pending": len(self.failures)})
+
+    async def _set_templates(self, request: web.Request) -> web.Response:
+        listed = (await _body(request)).get("templates")
+        fits = isinstance(listed, list) and all(
+            isinstance(t, dict) and isinstance(t.get("name"), str)
+            and isinstance(t.get("language"), str) and isinstance(t.get("status"), str)
+            and isinstance(t.get("components", []), list)
+            for t in listed
+        )  # fmt: skip
+        if not fits or not isinstance(listed, list):
+            return web.json_response(
+                {"error": "templates: a list of {name, language, status, components}"}, status=400
+            )
+        self.templates = [{"category": "UTILITY", "components": [], **t} for t in listed]
+        return web.json_response({"templates": len(self.templates)})
 
     async def _reset(self, request: web.Request) -> web.Response:
         self.reset()
