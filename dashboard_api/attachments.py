@@ -78,7 +78,12 @@ async def _source(call: Call, chat_id: int, item: dict[str, Any]) -> _Source:
     sha256 = item.get("sha256")
     if sha256 is not None:
         blobs = call.context.blobs
-        size = await blobs.size(sha256) if blobs and blob_store.valid(sha256) else None
+        try:
+            size = await blobs.size(sha256) if blobs and blob_store.valid(sha256) else None
+        except blob_store.StoreUnavailable as exc:
+            raise ApiError(
+                503, "files_unavailable", f"the file store does not answer ({exc}); try again"
+            ) from exc
         if size is None:
             raise ApiError(404, "file_missing", "msgcenter kept this file, but it is not there")
         return _Source(size, sha256=sha256)
@@ -183,6 +188,7 @@ ROUTES = [
                  "copies (not_stored), or the kept file is gone (file_missing)",
             409: "the file is still being fetched from the provider (file_pending)",
             416: "a range outside the file (range_not_satisfiable)",
+            503: "the file store (a bucket) does not answer (files_unavailable)",
         },
     ),
 ]  # fmt: skip

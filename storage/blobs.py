@@ -40,6 +40,10 @@ class TooLarge(Exception):
         self.limit = limit
 
 
+class StoreUnavailable(Exception):
+    """The store cannot be reached now (a bucket that does not answer): try again later."""
+
+
 class Blobs(Protocol):
     """Where kept files live. Every method takes a hash checked by :func:`valid`."""
 

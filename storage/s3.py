@@ -42,7 +42,7 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession, get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
-from storage.blobs import CHUNK, Spool, valid
+from storage.blobs import CHUNK, Spool, StoreUnavailable, valid
 from storage.files import private_dir
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ def _session() -> AioSession:
     return get_session()
 
 
-class BucketUnavailable(Exception):
+class BucketUnavailable(StoreUnavailable):
     """The bucket does not answer as it should (the reason in a few words)."""
 
 
@@ -181,9 +181,16 @@ class S3Blobs:
             os.unlink(spool.path)
 
     async def size(self, sha256: str) -> int | None:
+        """The object's size, None when missing; :class:`BucketUnavailable` when the bucket
+        does not answer (a download then says so rather than that the file is gone)."""
         if not valid(sha256):
             return None
-        return await self._head(self.key(sha256))
+        try:
+            return await self._head(self.key(sha256))
+        except ClientError as exc:
+            raise BucketUnavailable(f"error {_code(exc)}") from exc
+        except BotoCoreError as exc:
+            raise BucketUnavailable(f"unreachable ({type(exc).__name__})") from exc
 
     async def read(
         self, sha256: str, start: int = 0, end: int | None = None

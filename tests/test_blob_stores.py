@@ -24,6 +24,7 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 from moto.server import ThreadedMotoServer
 
+from msgcenter import demo
 from msgcenter.service import SERVICE, blob_store, build_app
 from msgcenter.settings import Settings
 from storage.blobs import CHUNK, Blobs, DiskBlobs, Spool
@@ -273,7 +274,7 @@ async def test_a_store_that_cannot_be_reached_raises_rather_than_says_missing(
     await blobs.open()
     try:
         sha = hashlib.sha256(b"somewhere").hexdigest()
-        with pytest.raises(EndpointConnectionError):
+        with pytest.raises(BucketUnavailable, match="unreachable"):
             await blobs.size(sha)
         with pytest.raises(EndpointConnectionError):
             await _read(blobs, sha)
@@ -408,3 +409,28 @@ async def test_a_bucket_that_does_not_answer_is_reported_within_the_health_check
             writer.close()
         server.close()
         await server.wait_closed()
+
+
+async def test_a_download_while_the_bucket_does_not_answer_is_a_503(
+    db_url: str, tmp_path: Path, aiohttp_client: ClientFactory
+) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    s3 = {"endpoint_url": url, "bucket": "msgcenter-files", "region": "us-east-1",
+          "addressing_style": "path", "max_attempts": 1, "connect_timeout_seconds": 1,
+          **KEYS}  # fmt: skip
+    settings = make_settings(db_url, tmp_path / "data", bot=QUIET_BOT,
+                             storage={"blobs": "s3", "s3": s3})  # fmt: skip
+    anon = Api(await aiohttp_client(build_app(settings)))
+    await demo.seed_users(anon.service.core.staff)
+    admin = await anon.login("admin", "admin123")
+    chat = await Chat.create(channel="WhatsApp", external_id="s3-away", customer_name="Rina",
+                             activity_at=datetime.now(UTC))  # fmt: skip
+    record = {"kind": "image", "mime_type": "image/png", "size": 10,
+              "sha256": hashlib.sha256(b"x").hexdigest(), "status": "stored"}  # fmt: skip
+    message = await Message.create(chat=chat, text="", sender=Sender.CUSTOMER,
+                                   status=Status.SENT, attachments=[record])  # fmt: skip
+    status, body = await admin.get(f"/chats/{chat.id}/messages/{message.id}/attachments/0")
+    assert status == 503 and body["error"]["code"] == "files_unavailable"
+    assert "unreachable" in body["error"]["message"]
