@@ -41,7 +41,7 @@ from aiogram.exceptions import (
     TelegramNotFound,
     TelegramRetryAfter,
 )
-from aiogram.types import Message, Update
+from aiogram.types import FSInputFile, Message, Update
 from aiogram.types.update import UpdateTypeLookupError
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
@@ -52,6 +52,7 @@ from connectors.base import (
     DeliveryError,
     InboundEdit,
     InboundMessage,
+    OutboundFile,
     OutboundMessage,
     Sink,
     StorageUnavailable,
@@ -64,6 +65,8 @@ CHANNEL = "Telegram"
 WEBHOOK_PATH = "/webhooks/telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
 TEXT_LIMIT = 4096  # characters per message, counted in UTF-16 code units like Telegram does
+CAPTION_LIMIT = 1024  # a file's caption, counted the same way
+PHOTO_LIMIT = 10 * 1024 * 1024  # sendPhoto; a larger image goes as a document
 ALLOWED_UPDATES = ["message", "edited_message"]
 STOP_GRACE_SECONDS = 10.0
 
@@ -284,6 +287,8 @@ class TelegramConnector:
         Returns the id of the last part. A part already sent is not sent again when
         the outbox retries after a later part failed.
         """
+        if message.files:
+            return await self.send_files(message)
         parts = split_text(message.text, TEXT_LIMIT, utf16=True)
         sent = self._parts_sent.pop(message.message_id, [])
         try:
@@ -301,12 +306,76 @@ class TelegramConnector:
             raise error from exc
         return sent[-1]
 
+    async def send_files(self, message: OutboundMessage) -> str:
+        """Each file with ``sendPhoto``, ``sendAudio``, ``sendVoice``, ``sendVideo`` or
+        ``sendDocument`` (by its type, see :func:`file_method`); the text is the first file's
+        caption, or text messages of their own first when longer than a caption may be. A
+        retry after a later step failed sends only the steps not yet sent. The last id."""
+        text = message.text.strip()
+        steps: list[tuple[str, OutboundFile | None]] = [("", file) for file in message.files]
+        if text and len(text.encode("utf-16-le")) // 2 <= CAPTION_LIMIT:
+            steps[0] = (text, message.files[0])
+        elif text:
+            steps[:0] = [(part, None) for part in split_text(text, TEXT_LIMIT, utf16=True)]
+        sent = self._parts_sent.pop(message.message_id, [])
+        try:
+            for text_part, file in steps[len(sent) :]:
+                if file is None:
+                    result = await self._bot.send_message(
+                        chat_id=message.chat_external_id, text=text_part, parse_mode=None
+                    )
+                else:
+                    result = await self._send_file(message.chat_external_id, file, text_part)
+                sent.append(str(result.message_id))
+        except (TelegramAPIError, AiogramError) as exc:
+            error = delivery_error(exc)
+            if error.retryable and sent:
+                self._parts_sent[message.message_id] = sent
+                while len(self._parts_sent) > 1000:
+                    self._parts_sent.popitem(last=False)
+            raise error from exc
+        return sent[-1]
+
+    async def _send_file(self, chat_id: str, file: OutboundFile, caption: str) -> Message:
+        upload = FSInputFile(file.path, filename=file.name)
+        # A large file takes longer than a message (counted at 256 KB/s at least).
+        timeout = self.config.request_timeout + file.size // (256 * 1024)
+        common: dict[str, Any] = {
+            "chat_id": chat_id, "caption": caption or None, "parse_mode": None,
+            "request_timeout": timeout,
+        }  # fmt: skip
+        method = file_method(file.mime_type, file.size)
+        if method == "sendPhoto":
+            return await self._bot.send_photo(photo=upload, **common)
+        if method == "sendVoice":
+            return await self._bot.send_voice(voice=upload, **common)
+        if method == "sendAudio":
+            return await self._bot.send_audio(audio=upload, **common)
+        if method == "sendVideo":
+            return await self._bot.send_video(video=upload, **common)
+        return await self._bot.send_document(document=upload, **common)
+
     async def typing(self, chat_external_id: str) -> None:
         """Show "typing…" to the customer; a hint only, so failures are logged, not raised."""
         try:
             await self._bot.send_chat_action(chat_id=chat_external_id, action=ChatAction.TYPING)
         except (TelegramAPIError, AiogramError) as exc:
             log.info("Telegram sendChatAction failed: %s", _describe(exc))
+
+
+def file_method(mime: str, size: int) -> str:
+    """The Bot API method that sends a file of this type and size as Telegram shows it best:
+    photos (JPEG, PNG up to 10 MB), voice notes (Ogg Opus), music (MP3, M4A), MPEG-4 video;
+    anything else as a document."""
+    if mime in ("image/jpeg", "image/png") and size <= PHOTO_LIMIT:
+        return "sendPhoto"
+    if mime == "audio/ogg":
+        return "sendVoice"
+    if mime in ("audio/mpeg", "audio/mp4"):
+        return "sendAudio"
+    if mime == "video/mp4":
+        return "sendVideo"
+    return "sendDocument"
 
 
 def delivery_error(exc: TelegramAPIError | AiogramError) -> DeliveryError:

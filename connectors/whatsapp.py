@@ -28,6 +28,7 @@ from aiohttp import web
 from connectors.base import (
     DeliveryError,
     MessageTemplate,
+    OutboundFile,
     OutboundMessage,
     Sink,
     StorageUnavailable,
@@ -39,6 +40,7 @@ from connectors.whatsapp_webhook import CHANNEL, PayloadError, parse_webhook
 log = logging.getLogger(__name__)
 
 TEXT_LIMIT = 4096  # characters in one text message body
+CAPTION_LIMIT = 1024  # characters in a media message's caption
 WINDOW = timedelta(hours=24)
 WINDOW_RULE = (
     "WhatsApp allows free-form replies only within 24 hours of the customer's last message"
@@ -78,6 +80,10 @@ class WhatsAppConfig:
     def templates_url(self) -> str:
         base = f"{self.graph_base.rstrip('/')}/{self.api_version}"
         return f"{base}/{self.business_account_id}/message_templates"
+
+    @property
+    def media_url(self) -> str:
+        return f"{self.graph_base.rstrip('/')}/{self.api_version}/{self.phone_number_id}/media"
 
 
 class WhatsAppConnector:
@@ -169,9 +175,12 @@ class WhatsAppConnector:
     # -- sending ----------------------------------------------------------------------
 
     async def send(self, message: OutboundMessage) -> str:
-        """Send the reply as text (in parts when longer than 4096); the last part's wamid."""
+        """Send the reply as text (in parts when longer than 4096); the last part's wamid.
+        A template message: :meth:`_send_template`; a reply with files: :meth:`send_files`."""
         if message.template is not None:
             return await self._send_template(message)
+        if message.files:
+            return await self.send_files(message)
         if not message.text.strip():
             raise DeliveryError("nothing to send: WhatsApp needs text", retryable=False)
         parts = split_text(message.text)
@@ -251,11 +260,116 @@ class WhatsAppConnector:
         body["template"] = template_object(message.template)
         return await self._post(body)
 
+    # -- sending files ----------------------------------------------------------------
+
+    async def send_files(self, message: OutboundMessage) -> str:
+        """Each file uploaded (``POST .../media``), then sent as an image, audio, video or
+        document message with its media id; the text is the first file's caption, or a text
+        message of its own first when it cannot be one (too long, or an audio). A retry
+        after a later step failed sends only the steps not yet sent. The last wamid."""
+        steps = _file_steps(message)
+        done = self._sent_parts.get(message.message_id, [])
+        try:
+            for index in range(len(done), len(steps)):
+                text, file = steps[index]
+                if file is None:
+                    body = self._body(message, text, index == 0)
+                else:
+                    media_id = await self._upload(file)
+                    body = self._media_body(message, file, media_id, text)
+                done.append(await self._post(body))
+                self._remember(message.message_id, done)
+        except DeliveryError as exc:
+            if not exc.retryable:
+                self._sent_parts.pop(message.message_id, None)
+            raise
+        self._sent_parts.pop(message.message_id, None)
+        return done[-1]
+
+    def _media_body(
+        self, message: OutboundMessage, file: OutboundFile, media_id: str, caption: str
+    ) -> dict[str, Any]:
+        to = message.chat_external_id
+        kind = media_kind(file.mime_type)
+        item: dict[str, Any] = {"id": media_id}
+        if caption and kind != "audio":
+            item["caption"] = caption
+        if kind == "document":
+            item["filename"] = file.name
+        return {
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to" if to.isdigit() else "recipient": to,
+            "type": kind,
+            kind: item,
+        }
+
+    async def _upload(self, file: OutboundFile) -> str:
+        """Upload the file to Meta; its media id (kept by Meta for 30 days)."""
+        if self._session is None:
+            raise DeliveryError("the WhatsApp connector is not started", retryable=True)
+        headers = {"Authorization": f"Bearer {self.config.access_token}"}
+        # A large file takes longer than a message: no total limit, but a stalled one fails.
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=self.config.timeout_seconds,
+            sock_read=self.config.timeout_seconds,
+        )  # fmt: skip
+        try:
+            handle = open(file.path, "rb")  # noqa: ASYNC230, SIM115 (aiohttp reads it in a thread)
+        except OSError as exc:
+            reason = f"cannot read the file {file.name!r}: {exc.strerror or exc}"
+            raise DeliveryError(reason, retryable=False, code="file_gone") from exc
+        with handle:
+            form = aiohttp.FormData()
+            form.add_field("messaging_product", "whatsapp")
+            form.add_field("type", file.mime_type)
+            form.add_field("file", handle, filename=file.name, content_type=file.mime_type)
+            try:
+                async with self._session.post(
+                    self.config.media_url, data=form, headers=headers, timeout=timeout
+                ) as response:
+                    raw = await response.read()
+                    status, retry_after = response.status, response.headers.get("Retry-After")
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                reason = f"WhatsApp API unreachable: {str(exc) or type(exc).__name__}"
+                raise DeliveryError(reason, retryable=True, code="network") from exc
+        data = _json(raw)
+        if 200 <= status < 300:
+            media_id = data.get("id")
+            if isinstance(media_id, str) and media_id:
+                return media_id
+            reason = "WhatsApp API answered an upload without a media id"
+            raise DeliveryError(reason, retryable=False)
+        raise delivery_error(status, data, _seconds(retry_after))
+
     def _remember(self, message_id: int, wamids: list[str]) -> None:
         self._sent_parts[message_id] = wamids
         self._sent_parts.move_to_end(message_id)
         while len(self._sent_parts) > 10_000:
             self._sent_parts.popitem(last=False)
+
+
+def media_kind(mime: str) -> str:
+    """The message type WhatsApp sends a file of this type as."""
+    if mime in ("image/jpeg", "image/png"):
+        return "image"
+    if mime.startswith("audio/"):
+        return "audio"
+    if mime in ("video/mp4", "video/3gpp"):
+        return "video"
+    return "document"
+
+
+def _file_steps(message: OutboundMessage) -> list[tuple[str, OutboundFile | None]]:
+    """What a reply with files sends, in order: (text, None) for a text message, (caption,
+    file) for a file."""
+    text = message.text.strip()
+    files: list[tuple[str, OutboundFile | None]] = [("", file) for file in message.files]
+    if not text:
+        return files
+    if len(text) <= CAPTION_LIMIT and media_kind(message.files[0].mime_type) != "audio":
+        return [(text, message.files[0]), *files[1:]]
+    return [*((part, None) for part in split_text(text)), *files]
 
 
 def delivery_error(status: int, data: dict[str, Any], retry_after: float | None) -> DeliveryError:

@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from dashboard_api import schemas as s
+from dashboard_api import uploads
 from dashboard_api.errors import ApiError
 from dashboard_api.routing import Call, Route, json_response
 from handoff.domain.errors import NotFound
@@ -122,6 +123,8 @@ async def update_chat(call: Call) -> web.Response:
 
 
 async def send_message(call: Call) -> web.Response:
+    if uploads.is_form(call.request):  # a reply with files (dashboard_api/uploads.py)
+        return await uploads.send_files(call)
     body = call.body_as(s.SendMessage)
     if body.template is not None:
         return await _send_template(call, body.chat_id, body.template)
@@ -218,15 +221,23 @@ ROUTES = [
     ),
     Route(
         "POST", "/chats/messages", send_message,
-        "Send an agent's reply (queued for delivery on the chat's channel).", TAG,
-        body=s.SendMessage, response=s.MessageOut, status=201,
-        responses={404: "no such chat (or not yours)",
+        "Send an agent's reply (queued for delivery on the chat's channel). With files: "
+        "multipart/form-data, chat_id first (see docs/api.md); WhatsApp and Telegram send "
+        "each file as a message of its own (all listed in messages).", TAG,
+        body=s.SendMessage, form=s.SendFiles, response=s.MessageOut, status=201,
+        responses={400: "malformed JSON or form", 404: "no such chat (or not yours)",
+                   408: "upload_stalled: the upload stopped for 60 s",
                    409: "channel_refused: the channel refuses a free-form reply now "
                         "(WhatsApp's 24-hour window: send a template, see "
                         "GET /channels/whatsapp/templates)",
+                   413: "file_too_large: a file (or the files together) larger than the "
+                        "channel takes (details: file, content_type, max_bytes)",
                    422: "text missing; template: unknown_template, template_language, "
                         "template_not_approved, template_unsupported, template_parameters "
-                        "(details.expected, details.given), not_whatsapp"},
+                        "(details.expected, details.given), not_whatsapp; files: "
+                        "unsupported_file_type (details: file, content_type, accepted), "
+                        "too_many_files",
+                   503: "files_not_kept: this server keeps no files"},
     ),
     Route(
         "POST", "/chats/{chat_id}/messages/{message_id}/cancel", cancel_message,

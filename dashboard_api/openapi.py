@@ -24,6 +24,7 @@ marked with a lock (on `/docs`, *Authorize* is already set when you logged in th
 Errors are JSON: `{"error": {"code", "message", "details"}}`. Live events arrive on the
 WebSocket `GET /ws?token=<token>`.
 """
+FORM = "multipart/form-data"
 ERROR_STATUSES = {
     400: "malformed JSON or an empty body",
     401: "missing, invalid or expired token",
@@ -34,7 +35,7 @@ ERROR_STATUSES = {
 
 def _models(route: Route) -> list[type[BaseModel]]:
     found: list[type[BaseModel]] = []
-    for candidate in (route.body, route.query, _inner(route.response)):
+    for candidate in (route.body, route.query, route.form, _inner(route.response)):
         if isinstance(candidate, type) and issubclass(candidate, BaseModel):
             found.append(candidate)
     return found
@@ -112,6 +113,10 @@ def _operation(route: Route) -> dict[str, Any]:
             "required": not route.body_optional,
             "content": {"application/json": {"schema": _schema_ref(route.body)}},
         }
+    if route.form is not None:
+        content = operation["requestBody"]["content"] if route.body is not None else {}
+        content[FORM] = {"schema": _schema_ref(route.form)}
+        operation["requestBody"] = {"required": True, "content": content}
     return operation
 
 

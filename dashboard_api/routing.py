@@ -74,6 +74,9 @@ class Route:
     media_type: str = "application/json"  # of the success response
     # A plain aiohttp handler that does its own auth and parsing (the WebSocket); documented only.
     raw: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None
+    # Also takes multipart/form-data with these fields (documented): the handler reads such
+    # a body itself, as a stream (``call.body`` is None; client_max_size does not apply).
+    form: type[BaseModel] | None = None
 
 
 def to_aiohttp(route: Route) -> web.RouteDef:
@@ -89,7 +92,8 @@ def to_aiohttp(route: Route) -> web.RouteDef:
                 raise ApiError(403, "forbidden", "only admins may do this")
         if route.query is not None:
             call.query = parse_query(request, route.query)
-        if route.body is not None:
+        streamed = route.form is not None and request.content_type == "multipart/form-data"
+        if route.body is not None and not streamed:
             call.body = await parse_body(request, route.body, optional=route.body_optional)
         return await route.handler(call)
 

@@ -149,6 +149,19 @@ class SendMessage(Strict):
         return value
 
 
+class SendFiles(Strict):
+    """``POST /chats/messages`` as multipart/form-data: a reply with files (read as a stream;
+    this model documents the form)."""
+
+    chat_id: Id = Field(description="the chat; must come before the file parts")
+    text: Text | None = Field(default=None, description="the caption (the first file's)")
+    sender: Literal["agent"] = "agent"
+    file: list[bytes] = Field(
+        description="1 to 10 files; their type is read from their content",
+        min_length=1, max_length=10,
+    )  # fmt: skip
+
+
 class ActionRequest(Strict):
     reason: Reason | None = None
 

@@ -114,7 +114,7 @@ class Core:
             handoff_message=handoff_message,
             postgres=postgres,
         )
-        outbox = Outbox(writer, presenter, connectors)
+        outbox = Outbox(writer, presenter, connectors, blobs=blobs)
         assigner = Assigner(
             writer, desk, presence, enabled=auto_assign, postgres=postgres,
             sweep_seconds=assign_sweep,

@@ -116,7 +116,7 @@ async def eventually(probe: Callable[[], Awaitable[T]], what: str, within: float
 
 async def sends_of(mock: MockWhatsApp, text: str) -> list[dict[str, Any]]:
     """What reached the mock with this text body."""
-    return [s for s in mock.sent if s["request"]["text"]["body"] == text]
+    return [s for s in mock.sent if s["request"].get("text", {}).get("body") == text]
 
 
 def attempts_of(mock: MockWhatsApp, text: str) -> int:

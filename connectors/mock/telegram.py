@@ -10,7 +10,9 @@ The control API (no token):
 - ``POST /_mock/customer`` ``{"name", "text", "chat_id"?, "username"?, "message_id"?}``:
   a customer writes; answers the update.
 - ``POST /_mock/update`` ``{...}``: any raw update (``update_id`` added when missing).
-- ``GET /_mock/sent``: what the bot sent (method, chat_id, text, message_id, ...).
+- ``GET /_mock/sent``: what the bot sent (method, chat_id, text, message_id, ...); a file
+  sent (sendPhoto, sendDocument, sendAudio, sendVideo, sendVoice, uploaded as multipart)
+  with ``caption`` and ``file``: ``{"sha256", "size", "filename", "content_type"}``.
 - ``GET /_mock/calls``: how often each Bot API method was called (failed calls too).
 - ``POST /_mock/fail`` ``{"method", "status", "count"?, "retry_after"?, "description"?}``:
   the next ``count`` calls of ``method`` fail like Telegram fails.
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -31,12 +34,15 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from aiohttp import ClientError, ClientSession, ClientTimeout, web
+from aiohttp import BodyPartReader, ClientError, ClientSession, ClientTimeout, web
 
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
 TEXT_LIMIT = 4096
+CAPTION_LIMIT = 1024
+PHOTO_LIMIT = 10 * 1024 * 1024
+UPLOAD_LIMIT = 50 * 1024 * 1024
 SECRET_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 DESCRIPTIONS = {
     400: "Bad Request: chat not found",
@@ -88,6 +94,11 @@ class MockTelegram:
             "getupdates": self._get_updates,
             "sendmessage": self._send_message,
             "sendchataction": self._send_chat_action,
+            "sendphoto": functools.partial(self._send_file, "sendPhoto", "photo"),
+            "senddocument": functools.partial(self._send_file, "sendDocument", "document"),
+            "sendaudio": functools.partial(self._send_file, "sendAudio", "audio"),
+            "sendvideo": functools.partial(self._send_file, "sendVideo", "video"),
+            "sendvoice": functools.partial(self._send_file, "sendVoice", "voice"),
             "setwebhook": self._set_webhook,
             "deletewebhook": self._delete_webhook,
             "getwebhookinfo": self._get_webhook_info,
@@ -278,6 +289,51 @@ class MockTelegram:
         )  # fmt: skip
         return message
 
+    async def _send_file(self, method: str, field: str, fields: dict[str, Any]) -> Any:
+        """sendPhoto, sendDocument, sendAudio, sendVideo, sendVoice: the file uploaded in
+        the call (``attach://<part>``, as aiogram sends it, or the part itself) or a file id."""
+        chat_id = _chat_id(fields)
+        value = fields.get(field)
+        if isinstance(value, str) and value.startswith("attach://"):
+            value = fields.get(value.removeprefix("attach://"))
+        if isinstance(value, str) and value:
+            upload: dict[str, Any] = {"file_id": value}
+        elif isinstance(value, dict):
+            upload = value
+        else:
+            raise ApiFailure(400, f"Bad Request: there is no {field} in the request")
+        size = int(upload.get("size") or 0)
+        if method == "sendPhoto" and size > PHOTO_LIMIT:
+            raise ApiFailure(400, "Bad Request: PHOTO_INVALID_DIMENSIONS")
+        caption = str(fields.get("caption") or "")
+        if len(caption.encode("utf-16-le")) // 2 > CAPTION_LIMIT:
+            raise ApiFailure(400, "Bad Request: message caption is too long")
+        file_id = upload.get("file_id") or f"mock-{field}-{secrets.token_urlsafe(12)}"
+        described: dict[str, Any] = {
+            "file_id": file_id, "file_unique_id": file_id[-16:], "file_size": size
+        }  # fmt: skip
+        if field in ("photo", "video"):
+            described.update(width=640, height=480)
+        if field in ("audio", "video", "voice"):
+            described["duration"] = 1
+        if field == "document" and upload.get("filename"):
+            described["file_name"] = upload["filename"]
+        message: dict[str, Any] = {
+            "message_id": self._message_id(chat_id),
+            "from": self._bot_user(),
+            "chat": self._chats.get(chat_id, {"id": chat_id, "type": "private"}),
+            "date": int(time.time()),
+            field: [described] if field == "photo" else described,
+        }
+        if caption:
+            message["caption"] = caption
+        self.sent.append(
+            {"method": method, "chat_id": chat_id, "caption": caption or None,
+             "message_id": message["message_id"], "date": message["date"],
+             "file": upload, "parse_mode": fields.get("parse_mode")}
+        )  # fmt: skip
+        return message
+
     async def _send_chat_action(self, fields: dict[str, Any]) -> Any:
         chat_id = _chat_id(fields)
         action = str(fields.get("action") or "")
@@ -405,10 +461,40 @@ def stable_id(name: str) -> int:
 
 
 async def _fields(request: web.Request) -> dict[str, Any]:
-    """The call's parameters: JSON, or form fields (aiogram's way: lists/objects as JSON)."""
+    """The call's parameters: JSON, or form fields (aiogram's way: lists/objects as JSON);
+    in a multipart form, files as ``{"sha256", "size", "filename", "content_type"}``."""
     if request.content_type == "application/json":
         return await _json_body(request)
+    if request.content_type == "multipart/form-data":
+        return await _multipart_fields(request)
     return {key: value for key, value in (await request.post()).items() if isinstance(value, str)}
+
+
+async def _multipart_fields(request: web.Request) -> dict[str, Any]:
+    """A form with files, read as a stream: a file is hashed and counted, never kept (the
+    Bot API takes files of at most 50 MB from bots)."""
+    fields: dict[str, Any] = {}
+    try:
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader) or not part.name:
+                raise ApiFailure(400, "Bad Request: invalid form")
+            if part.filename is None:
+                fields[part.name] = (await part.read(decode=True)).decode()
+                continue
+            digest, size = hashlib.sha256(), 0
+            while chunk := await part.read_chunk(64 * 1024):
+                digest.update(chunk)
+                size += len(chunk)
+                if size > UPLOAD_LIMIT:
+                    raise ApiFailure(413, "Request Entity Too Large")
+            fields[part.name] = {
+                "sha256": digest.hexdigest(), "size": size, "filename": part.filename,
+                "content_type": part.headers.get("Content-Type"),
+            }  # fmt: skip
+    except ValueError as exc:
+        raise ApiFailure(400, f"Bad Request: invalid form ({exc})") from exc
+    return fields
 
 
 async def _json_body(request: web.Request) -> dict[str, Any]:

@@ -13,7 +13,12 @@ control API writes as a customer and steers failures:
     POST /_mock/fail      {"status": 429|500|400|200, "code"?, "count"?, "retry_after"?}
                           (status 200: accept, then post a ``failed`` status webhook)
     POST /_mock/templates {"templates": [<Meta's template JSON>, ...]}: the account's list now
-    POST /_mock/reset     forget sends and pending failures; the demo's templates again
+    POST /_mock/reset     forget sends, uploads and pending failures; the demo's templates again
+
+Agents' files: ``POST /{version}/{phone_number_id}/media`` (multipart ``messaging_product``,
+``type``, ``file``) answers a media id; an image, audio, video or document send naming it
+is recorded with ``"media": {"sha256", "size", "filename", "content_type", "type"}`` (the
+uploaded bytes' hash), so tests see what reached "Meta".
 
 The payload builders and :func:`sign` (``connectors.mock.whatsapp_payloads``,
 re-exported here) are plain functions: tests and benchmarks build and sign
@@ -23,13 +28,15 @@ webhook bodies with them.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+import secrets
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from connectors.mock import whatsapp_templates as templates
 from connectors.mock.whatsapp_payloads import (
@@ -110,6 +117,8 @@ class MockWhatsApp:
         self.templates: list[dict[str, Any]] = templates.demo_templates()
         self.template_page_size = 2  # Meta's default is 25; small, so the demo pages too
         self.template_requests: list[dict[str, str]] = []  # the query of every list request
+        # Uploaded media by id: {"sha256", "size", "filename", "content_type", "type"}.
+        self.uploads: dict[str, dict[str, Any]] = {}
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -124,6 +133,7 @@ class MockWhatsApp:
         app = web.Application()
         app.router.add_post("/{version}/{phone_number_id}/messages", self._messages)
         app.router.add_get("/{version}/{waba_id}/message_templates", self._templates)
+        app.router.add_post("/{version}/{phone_number_id}/media", self._upload_media)
         app.router.add_post("/_mock/customer", self._customer)
         app.router.add_get("/_mock/sent", self._sent)
         app.router.add_post("/_mock/fail", self._fail)
@@ -162,6 +172,7 @@ class MockWhatsApp:
     def reset(self) -> None:
         self.templates = templates.demo_templates()
         self.template_requests.clear()
+        self.uploads.clear()
         self.sent.clear()
         self.failures.clear()
         self.attempts.clear()
@@ -215,7 +226,11 @@ class MockWhatsApp:
         refused = self._refused_template(body)
         if refused is not None:
             return refused
-        problem = None if _is_template(body) else _invalid_send(body)
+        media = body.get("type") in MEDIA_TYPES if isinstance(body, dict) else False
+        if _is_template(body):
+            problem = None
+        else:
+            problem = self._invalid_media(body) if media else _invalid_send(body)
         if problem:
             return web.json_response(meta_error(100, problem), status=400)
         failure = self._next_failure()
@@ -226,7 +241,7 @@ class MockWhatsApp:
             )
         wamid = new_wamid()
         recipient = str(body.get("to") or body.get("recipient"))
-        self.sent.append({"id": wamid, "request": body})
+        self.sent.append({"id": wamid, "request": body, **self._media_of(body)})
         if failure is not None:  # accepted, then failed asynchronously, as Meta does
             title, details = ERRORS.get(failure.code, ("Failed", "The mock was told to fail."))
             error = {
@@ -286,6 +301,57 @@ class MockWhatsApp:
         next_url = str(request.url.update_query({"after": "{after}"})).replace("%7B", "{")
         next_url = next_url.replace("%7D", "}")
         return web.json_response(templates.page(self.templates, offset, limit, fields, next_url))
+
+    # -- media uploads (agents' files) ---------------------------------------------------
+
+    async def _upload_media(self, request: web.Request) -> web.Response:
+        """``POST /{version}/{phone_number_id}/media`` (multipart: messaging_product, type,
+        file): the file is hashed as it streams in (never kept); answers ``{"id"}``."""
+        if request.headers.get("Authorization") != f"Bearer {self.access_token}":
+            return web.json_response(meta_error(190), status=401)
+        if request.match_info["phone_number_id"] != self.phone_number_id:
+            return web.json_response(meta_error(100, "Unknown phone number id"), status=400)
+        if self.failures and self.failures[0].status != 200:  # (200: for the send after)
+            failure = self._next_failure()
+            assert failure is not None
+            return web.json_response(meta_error(failure.code), status=failure.status)
+        try:
+            fields, upload = await _read_upload(request)
+        except ValueError as exc:
+            return web.json_response(meta_error(100, f"Invalid upload: {exc}"), status=400)
+        if fields.get("messaging_product") != "whatsapp":
+            return web.json_response(meta_error(100, "messaging_product is required"), status=400)
+        if not fields.get("type") or upload is None:
+            return web.json_response(meta_error(100, "type and file are required"), status=400)
+        media_id = str(secrets.randbelow(10**15) + 10**15)
+        self.uploads[media_id] = {**upload, "type": fields["type"]}
+        return web.json_response({"id": media_id})
+
+    def _invalid_media(self, body: dict[str, Any]) -> str | None:
+        """What Meta would refuse in an image, audio, video or document send, or None."""
+        if body.get("messaging_product") != "whatsapp":
+            return "messaging_product must be 'whatsapp'"
+        if not body.get("to") and not body.get("recipient"):
+            return "to or recipient is required"
+        kind = str(body["type"])
+        item = body.get(kind)
+        if not isinstance(item, dict) or not (item.get("id") or item.get("link")):
+            return f"{kind}.id or {kind}.link is required"
+        if item.get("id") and item["id"] not in self.uploads:
+            return f"media id {item['id']} was not uploaded"
+        caption = item.get("caption")
+        if caption is not None and (kind == "audio" or not isinstance(caption, str)):
+            return f"{kind} messages take no caption" if kind == "audio" else "bad caption"
+        if isinstance(caption, str) and len(caption) > 1024:
+            return "caption is longer than 1024 characters"
+        return None
+
+    def _media_of(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The uploaded file a media send refers to, as ``{"media": {...}}`` (else empty)."""
+        item = body.get(str(body.get("type")))
+        media_id = item.get("id") if isinstance(item, dict) else None
+        upload = self.uploads.get(media_id) if isinstance(media_id, str) else None
+        return {"media": upload} if upload is not None else {}
 
     def _next_failure(self) -> Failure | None:
         if not self.failures:
@@ -403,6 +469,31 @@ def _invalid_send(body: Any) -> str | None:
     if len(text_body) > 4096:
         return "text.body is longer than 4096 characters"
     return None
+
+
+MEDIA_TYPES = frozenset({"image", "audio", "video", "document", "sticker"})
+
+
+async def _read_upload(request: web.Request) -> tuple[dict[str, str], dict[str, Any] | None]:
+    """The form fields of an upload and its ``file`` part, hashed as it streams."""
+    fields: dict[str, str] = {}
+    upload: dict[str, Any] | None = None
+    reader = await request.multipart()
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader):
+            raise ValueError("nested multipart")
+        if part.name == "file":
+            digest, size = hashlib.sha256(), 0
+            while chunk := await part.read_chunk(64 * 1024):
+                digest.update(chunk)
+                size += len(chunk)
+            upload = {
+                "sha256": digest.hexdigest(), "size": size, "filename": part.filename,
+                "content_type": part.headers.get("Content-Type"),
+            }  # fmt: skip
+        elif part.name:
+            fields[part.name] = (await part.read(decode=True)).decode()
+    return fields, upload
 
 
 async def _body(request: web.Request) -> dict[str, Any]:

@@ -16,15 +16,15 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from tortoise import timezone
 
-from connectors.base import Attachment, Connector, DeliveryError, OutboundMessage
-from handoff.domain import events
+from connectors.base import Attachment, Connector, DeliveryError, OutboundFile, OutboundMessage
+from handoff.domain import events, media
 from handoff.domain.errors import Conflict, NotFound
 from handoff.domain.events import Audience, Event
 from handoff.domain.modes import Actor
@@ -35,6 +35,7 @@ from handoff.infra.writer import Unit, Writer
 from handoff.read.views import Presenter, chat_audience, row_audience
 from storage import delivery as delivery_store
 from storage import sql
+from storage.blobs import Blobs
 from storage.models import Chat, Mode, Sender, Status
 
 log = logging.getLogger(__name__)
@@ -71,8 +72,11 @@ class Outbox:
         *,
         retry: RetryPolicy | None = None,
         concurrency: int = 16,
+        blobs: Blobs | None = None,
     ) -> None:
+        """``blobs``: where the files agents send are kept (``OutboundMessage.files``)."""
         self.writer = writer
+        self.blobs = blobs
         self.presenter = presenter
         self.connectors = connectors
         self.retry = retry or RetryPolicy()
@@ -182,7 +186,8 @@ class Outbox:
             return
         connector = self.connectors[str(row["channel"])]
         try:
-            external_id = await connector.send(self._outbound(row, earlier))
+            async with self._with_files(self._outbound(row, earlier)) as outbound:
+                external_id = await connector.send(outbound)
         except DeliveryError as exc:
             await self._attempt_failed(row, exc)
             return
@@ -243,6 +248,33 @@ class Outbox:
             ),
             template=delivery_store.read_template(template) if template is not None else None,
         )
+
+    @contextlib.asynccontextmanager
+    async def _with_files(self, message: OutboundMessage) -> AsyncIterator[OutboundMessage]:
+        """The message with its stored files readable at local paths while it is sent (a
+        file gone from the blob store fails the message: it will not come back)."""
+        stored = [a for a in message.attachments if a.sha256 and a.status == media.STORED]
+        if not stored:
+            yield message
+            return
+        if self.blobs is None:
+            raise DeliveryError("files are not kept here (no blob store)", retryable=False)
+        async with contextlib.AsyncExitStack() as stack:
+            files = []
+            for attachment in stored:
+                assert attachment.sha256 is not None
+                name = attachment.name or "file"
+                try:
+                    path = await stack.enter_async_context(self.blobs.local(attachment.sha256))
+                except (FileNotFoundError, ValueError) as exc:
+                    raise DeliveryError(
+                        f"the file {name!r} is gone from the file store", retryable=False,
+                        code="file_gone",
+                    ) from exc  # fmt: skip
+                mime = attachment.mime_type or media.OCTET
+                size = attachment.size or 0
+                files.append(OutboundFile(str(path), name, mime, size, attachment.kind))
+            yield replace(message, files=tuple(files))
 
     async def _retry_later(self, message_id: int, attempts: int, delay: float, error: str) -> None:
         async def operation(unit: Unit) -> None:

@@ -142,6 +142,44 @@ class Desk:
 
         return await self.writer.run(operation)
 
+    async def check_reply(self, actor: Actor, chat_id: int) -> str:
+        """The chat's channel, if ``actor`` may reply there now (reads only: a check before
+        an upload is read; :meth:`reply_parts` checks again when it queues)."""
+        chat = await self.writable_chat(actor, chat_id)
+        self._check_channel_allows_reply(chat, timezone.now())
+        return str(chat.channel)
+
+    async def reply_parts(
+        self,
+        actor: Actor,
+        chat_id: int,
+        parts: Sequence[tuple[str, Sequence[Attachment]]],
+        *,
+        channel: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Queue a reply of several messages (each file of a WhatsApp or Telegram reply is a
+        message of its own), all or none, in one transaction; their views in order.
+        ``channel``: the channel the parts were planned for (Conflict if the chat's is not)."""
+
+        async def operation(unit: Unit) -> list[dict[str, Any]]:
+            await exclusive(ASSIGNMENT, postgres=self.postgres)
+            chat = await self.writable_chat(actor, chat_id)
+            if channel is not None and str(chat.channel) != channel:
+                raise Conflict(f"chat {chat_id} is not a {channel} chat", code="channel_changed")
+            now = timezone.now()
+            self._check_channel_allows_reply(chat, now)
+            if chat.mode in (Mode.BOT, Mode.CLOSED):
+                await self.transition(unit, chat, Action.TAKE_OVER, actor, now=now)
+            agent = actor.user_id
+            return [
+                await self.queue_message(
+                    unit, chat, text, Sender.AGENT, now, agent_id=agent, attachments=attachments
+                )
+                for text, attachments in parts
+            ]
+
+        return await self.writer.run(operation)
+
     def _check_channel_allows_reply(self, chat: Chat, now: datetime) -> None:
         """Conflict when the chat's channel cannot take a reply now (WhatsApp's 24 hours)."""
         connector = self.connectors.get(str(chat.channel))
@@ -455,7 +493,7 @@ class Desk:
         )
         if not internal:
             chat.last_message_at = message.created_at
-            chat.last_message_text = preview(text)
+            chat.last_message_text = preview(text) or _kinds(attachments)
             chat.last_message_sender = sender.value
             chat.activity_at = message.created_at
             chat.updated_at = now
@@ -482,6 +520,12 @@ class Desk:
         agent = chat.assigned_agent_id
         names = await self.staff.names({agent}) if agent is not None else {}
         return self.presenter.chat_row(chat_values(chat), names)
+
+
+def _kinds(attachments: Sequence[Attachment]) -> str:
+    """A message without text in the chat list: the kinds of files it sends."""
+    kinds = ", ".join(attachment.kind for attachment in attachments)
+    return f"[{kinds}]" if kinds else ""
 
 
 def _check_force(actor: Actor, force: bool) -> None:
