@@ -17,9 +17,11 @@ from typing import Any
 import aiohttp
 import pytest
 
+from connectors.base import DeliveryError, OutboundFile, OutboundMessage
 from connectors.mock.smtp import MockSmtp
 from connectors.mock.telegram import MockTelegram
 from connectors.mock.whatsapp import MockWhatsApp
+from connectors.telegram import TelegramConfig, TelegramConnector
 from handoff.domain.outbound_files import MB, Part, plan_parts, rules_for
 from handoff.usecases.delivery import RetryPolicy
 from msgcenter import demo
@@ -293,6 +295,25 @@ async def test_a_file_gone_from_the_store_fails_its_message_with_the_reason(
     assert "gone.pdf" in message["error"] and "gone" in message["error"]
 
 
+async def test_whatsapp_an_upload_meta_refuses_fails_the_message_with_its_reason(
+    wa: WhatsApp, mock: MockWhatsApp
+) -> None:
+    chat_id, _ = await wa.customer_chat("Irma", "628500009")
+    mock.fail(status=400, code=131053)  # Meta: media upload error
+    status, body = await send(
+        wa.admin, form(chat_id, ("bad.pdf", content(PDF, 2000), "application/pdf"))
+    )
+    assert status == 201, body
+
+    async def failed() -> dict[str, Any] | None:
+        message = await wa.message(chat_id, body["id"])
+        return message if message["status"] == "failed" else None
+
+    message = await eventually(failed, "the message failed")
+    assert "131053" in message["error"]
+    assert mock.uploads == {} and [s for s in mock.sent if "media" in s] == []
+
+
 # -- Telegram -------------------------------------------------------------------------------
 
 
@@ -385,6 +406,68 @@ async def test_telegram_a_text_longer_than_a_caption_goes_first_as_a_message(
     methods = [s["method"] for s in telegram.sent if s["method"] != "sendChatAction"]
     assert methods == ["sendMessage", "sendPhoto"]
     assert next(s for s in telegram.sent if s["method"] == "sendPhoto")["caption"] is None
+
+
+async def test_telegram_a_failed_file_is_retried_without_sending_the_text_again(
+    start_telegram: StartTelegram, telegram: MockTelegram
+) -> None:
+    api = await start_telegram()
+    chat_id = await telegram_chat(api, telegram, "Lukas")
+    telegram.fail("sendDocument", 502)
+    long_text = "line\n" * 300
+    status, body = await send(
+        api, form(chat_id, ("a.pdf", content(PDF, 1000), "application/pdf"), text=long_text)
+    )
+    assert status == 201, body
+    await all_sent(api, chat_id, [m["id"] for m in body["messages"]])
+    assert telegram.calls["sendDocument"] == 2
+    assert [s["method"] for s in telegram.sent if s["method"] != "sendChatAction"] == [
+        "sendMessage", "sendDocument"
+    ]  # fmt: skip
+
+
+async def test_telegram_connector_retries_only_the_steps_of_a_message_not_yet_sent(
+    telegram: MockTelegram, tmp_path: Path
+) -> None:
+    """A message the connector gets with a long text and files (the desk splits replies so,
+    but a connector stands on its own): text parts first, then the files; a retry after a
+    failed file does not send the text again."""
+    connector = TelegramConnector(TelegramConfig(telegram.token, telegram.url), TestSink())
+    await connector.start(inbound=False)
+    try:
+        photo = content(JPEG, 5000)
+        path = tmp_path / "photo.jpg"
+        path.write_bytes(photo)
+        files = (OutboundFile(str(path), "photo.jpg", "image/jpeg", len(photo), "image"),)
+        message = OutboundMessage(
+            message_id=1, chat_id=1, channel="Telegram", chat_external_id="4242",
+            text="x" * 1500, customer_name="Max", files=files,
+        )  # fmt: skip
+        telegram.fail("sendPhoto", 502)
+        with pytest.raises(DeliveryError) as failed:
+            await connector.send(message)
+        assert failed.value.retryable
+        await connector.send(message)
+    finally:
+        await connector.stop()
+    assert [s["method"] for s in telegram.sent] == ["sendMessage", "sendPhoto"]
+    [sent] = [s for s in telegram.sent if s["method"] == "sendPhoto"]
+    assert (sent["caption"], sent["file"]["sha256"]) == (None, sha(photo))
+
+
+class TestSink:
+    """A sink for a connector that only sends."""
+
+    __test__ = False
+
+    async def receive(self, messages: Any) -> list[None]:
+        raise AssertionError("nothing is received here")
+
+    async def status(self, updates: Any) -> None:
+        raise AssertionError("nothing is received here")
+
+    async def edit(self, edit: Any) -> None:
+        raise AssertionError("nothing is received here")
 
 
 async def test_telegram_refuses_a_file_over_50_mb_before_reading_it_all(
