@@ -23,9 +23,9 @@ import json
 import logging
 import secrets
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -41,7 +41,7 @@ from aiogram.exceptions import (
     TelegramNotFound,
     TelegramRetryAfter,
 )
-from aiogram.types import FSInputFile, Message, Update
+from aiogram.types import InputFile, Message, Update
 from aiogram.types.update import UpdateTypeLookupError
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
@@ -337,7 +337,17 @@ class TelegramConnector:
         return sent[-1]
 
     async def _send_file(self, chat_id: str, file: OutboundFile, caption: str) -> Message:
-        upload = FSInputFile(file.path, filename=file.name)
+        try:
+            handle = open(file.path, "rb")  # noqa: ASYNC230, SIM115 (read in a thread below)
+        except OSError as exc:
+            reason = f"cannot read the file {file.name!r}: {exc.strerror or exc}"
+            raise DeliveryError(reason, retryable=False, code="file_gone") from exc
+        with handle:  # closed here even when Telegram answers before reading it all
+            return await self._send_open_file(chat_id, file, OpenFile(handle, file.name), caption)
+
+    async def _send_open_file(
+        self, chat_id: str, file: OutboundFile, upload: InputFile, caption: str
+    ) -> Message:
         # A large file takes longer than a message (counted at 256 KB/s at least).
         timeout = self.config.request_timeout + file.size // (256 * 1024)
         common: dict[str, Any] = {
@@ -361,6 +371,19 @@ class TelegramConnector:
             await self._bot.send_chat_action(chat_id=chat_external_id, action=ChatAction.TYPING)
         except (TelegramAPIError, AiogramError) as exc:
             log.info("Telegram sendChatAction failed: %s", _describe(exc))
+
+
+class OpenFile(InputFile):
+    """A file for aiogram to upload from a handle its caller closes (aiogram's FSInputFile
+    opens the file in a generator that stays open when an upload is answered early)."""
+
+    def __init__(self, handle: BinaryIO, filename: str) -> None:
+        super().__init__(filename=filename, chunk_size=256 * 1024)
+        self.handle = handle
+
+    async def read(self, bot: Bot) -> AsyncGenerator[bytes, None]:
+        while chunk := await asyncio.to_thread(self.handle.read, self.chunk_size):
+            yield chunk
 
 
 def file_method(mime: str, size: int) -> str:

@@ -113,6 +113,9 @@ async def test_whatsapp_files_are_uploaded_and_sent_one_message_each_caption_on_
     assert (document["content_type"], document["filename"]) == ("application/pdf", "INV-42.pdf")
     blobs = wa.service.core.blobs
     assert blobs is not None and await blobs.size(sha(photo)) == len(photo)
+    async with wa.admin.client.get(image["url"], headers=wa.admin.headers()) as download:
+        assert download.status == 200
+        assert await download.read() == photo  # what the agent sent is what is kept
 
     async def both_sent() -> bool:
         return all([await wa.has_status(chat_id, m["id"], "sent", "delivered", "read")
