@@ -237,7 +237,8 @@ ROUTES = [
                         "(details.expected, details.given), not_whatsapp; files: "
                         "unsupported_file_type (details: file, content_type, accepted), "
                         "too_many_files",
-                   503: "files_not_kept: this server keeps no files"},
+                   503: "files_not_kept: this server keeps no files; files_unavailable: "
+                        "the file store does not answer"},
     ),
     Route(
         "POST", "/chats/{chat_id}/messages/{message_id}/cancel", cancel_message,

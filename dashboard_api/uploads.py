@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -38,6 +39,8 @@ from handoff.domain.outbound_files import (
 )
 from storage.blobs import CHUNK, HEAD_BYTES, Blobs, Spool, TooLarge
 from storage.models import MAX_ID
+
+log = logging.getLogger(__name__)
 
 FORM = "multipart/form-data"
 MAX_PARTS = MAX_FILES + 6  # files and the few fields; more is not a reply
@@ -89,7 +92,13 @@ async def send_files(call: Call) -> web.Response:
         assert form.rules is not None
         attachments = []
         for upload in uploads:  # every check passed: now they are kept
-            await blobs.keep(upload.spool)
+            try:
+                await blobs.keep(upload.spool)
+            except Exception as exc:  # a bucket that does not answer
+                log.warning("keeping an uploaded file failed: %s: %s", type(exc).__name__, exc)
+                raise ApiError(
+                    503, "files_unavailable", "the file store does not answer; try again later"
+                ) from exc
             attachments.append(
                 Attachment(
                     media.kind_of(upload.mime_type),

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import boto3
 import pytest
+from moto.server import ThreadedMotoServer
 
 from connectors.base import DeliveryError, OutboundFile, OutboundMessage
 from connectors.mock.smtp import MockSmtp
@@ -315,6 +319,46 @@ async def test_whatsapp_an_upload_meta_refuses_fails_the_message_with_its_reason
     message = await eventually(failed, "the message failed")
     assert "131053" in message["error"]
     assert mock.uploads == {} and [s for s in mock.sent if "media" in s] == []
+
+
+@pytest.fixture(scope="module")
+def moto_url() -> Iterator[str]:
+    """A local S3-compatible stand-in (moto's server)."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+async def test_a_file_kept_in_a_bucket_is_sent_from_it(
+    mock: MockWhatsApp, aiohttp_client: ClientFactory, db_url: str, tmp_path: Path, moto_url: str
+) -> None:
+    keys = {"access_key_id": "test-key", "secret_access_key": "test-secret"}
+    bucket = f"msgcenter-{secrets.token_hex(6)}"
+    s3 = boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1",
+                      aws_access_key_id=keys["access_key_id"],
+                      aws_secret_access_key=keys["secret_access_key"])  # fmt: skip
+    s3.create_bucket(Bucket=bucket)
+    storage = {"blobs": "s3", "s3": {"endpoint_url": moto_url, "bucket": bucket,
+               "region": "us-east-1", "addressing_style": "path", **keys}}  # fmt: skip
+    wa = await start_whatsapp(mock, aiohttp_client, db_url, tmp_path, storage=storage)
+    chat_id, _ = await wa.customer_chat("Nina", "628500010")
+    invoice = content(PDF, 300_000)
+    status, body = await send(wa.admin, form(chat_id, ("inv.pdf", invoice, "application/pdf")))
+    assert status == 201, body
+    assert s3.get_object(Bucket=bucket, Key=f"blobs/{sha(invoice)}")["Body"].read() == invoice
+
+    async def sent() -> bool:
+        return await wa.has_status(chat_id, body["id"], "sent", "delivered", "read")
+
+    await eventually(sent, "the file sent from the bucket")
+    [send_] = [s for s in mock.sent if "media" in s]
+    assert send_["media"]["sha256"] == sha(invoice)
+    assert kept_files(wa.service) == []  # the copy downloaded for sending is gone
 
 
 # -- Telegram -------------------------------------------------------------------------------

@@ -141,8 +141,10 @@ async def start_whatsapp(
     *,
     bot: dict[str, Any] | None = None,
     whatsapp: dict[str, Any] | None = None,
+    storage: dict[str, Any] | None = None,
 ) -> WhatsApp:
-    """``whatsapp``: more settings of ``channels.whatsapp`` (e.g. business_account_id)."""
+    """``whatsapp``: more settings of ``channels.whatsapp`` (e.g. business_account_id);
+    ``storage``: of ``storage`` (e.g. the blobs in a bucket)."""
     channel = {
         "enabled": True,
         "graph_base": mock.url,
@@ -153,8 +155,9 @@ async def start_whatsapp(
         **(whatsapp or {}),
     }
     settings = make_settings(
-        db_url, tmp_path / "data", bot=bot or QUIET_BOT, channels={"whatsapp": channel}
-    )
+        db_url, tmp_path / "data", bot=bot or QUIET_BOT, channels={"whatsapp": channel},
+        storage=storage or {},
+    )  # fmt: skip
     client = await aiohttp_client(build_app(settings))
     mock.webhook_url = str(client.make_url("/webhooks/whatsapp"))
     service: Service = client.app[SERVICE]

@@ -271,6 +271,9 @@ class Outbox:
                         f"the file {name!r} is gone from the file store", retryable=False,
                         code="file_gone",
                     ) from exc  # fmt: skip
+                except Exception as exc:  # a bucket that does not answer: try again later
+                    reason = f"the file store is unavailable ({type(exc).__name__}: {exc})"
+                    raise DeliveryError(reason, retryable=True, code="files_unavailable") from exc
                 mime = attachment.mime_type or media.OCTET
                 size = attachment.size or 0
                 files.append(OutboundFile(str(path), name, mime, size, attachment.kind))
