@@ -216,6 +216,7 @@ async def _receive(part: BodyPartReader, form: Form, rules: FileRules, spool: Sp
             if mime is None and len(spool.head) >= HEAD_BYTES:
                 mime = media.sniff(spool.head, declared)
                 spool.limit = min(spool.limit, rules.limit(_label(given), mime))
+                rules.check_content(_label(given), mime, spool.head)
     except TooLarge as exc:
         raise _refused(_over(rules, given, mime or media.OCTET, exc.limit, left)) from exc
     except FileRefused as exc:
@@ -226,6 +227,7 @@ async def _receive(part: BodyPartReader, form: Form, rules: FileRules, spool: Sp
         raise _invalid("file", f"the file {_label(given)!r} is empty")
     try:
         rules.check(_label(given), mime, spool.size)
+        rules.check_content(_label(given), mime, spool.head)
     except FileRefused as exc:
         raise _refused(exc) from exc
     form.total += spool.size

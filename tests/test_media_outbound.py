@@ -188,6 +188,11 @@ async def test_whatsapp_limits_and_types_are_checked_before_anything_is_stored(
              ("cat.gif", content(GIF, 100), "image/gif")),
         422, "unsupported_file_type",
     )  # fmt: skip
+    vorbis = b"OggS\x00\x02" + b"\x00" * 20 + b"\x01vorbis" + b"\x00" * 100
+    error = await refused_leaves_nothing(
+        wa.admin, form(chat_id, ("song.ogg", vorbis, "audio/ogg")), 422, "unsupported_file_type"
+    )
+    assert "Opus" in error["message"]
     eleven = [(f"f{i}.pdf", content(PDF, 100), "application/pdf") for i in range(11)]
     await refused_leaves_nothing(wa.admin, form(chat_id, *eleven), 422, "too_many_files")
 

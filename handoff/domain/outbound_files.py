@@ -59,6 +59,7 @@ class FileRules:
     one_per_message: bool = True  # each file its own message (the caption on the first)
     caption_limit: int | None = CAPTION_LIMIT
     no_caption: frozenset[str] = field(default_factory=frozenset)  # kinds sent without one
+    opus_only: bool = False  # Ogg audio must be Opus (WhatsApp refuses Vorbis)
 
     @property
     def largest(self) -> int:
@@ -88,6 +89,14 @@ class FileRules:
         if size > limit:
             raise too_large(self.channel, name, mime, limit)
 
+    def check_content(self, name: str, mime: str, head: bytes) -> None:
+        """FileRefused when the file's first bytes show the channel cannot play it."""
+        if self.opus_only and mime == "audio/ogg" and b"OpusHead" not in head[:512]:
+            raise FileRefused(
+                f"{self.channel} cannot send {name!r}: Ogg audio must be Opus-encoded",
+                too_large=False, file=name, content_type=mime, accepted=["audio/ogg (Opus)"],
+            )  # fmt: skip
+
     def captioned(self, mime: str) -> bool:
         """Can a file of this type carry the reply's text as its caption?"""
         kind = self.types[mime][0] if self.types and mime in self.types else ""
@@ -114,7 +123,11 @@ def _size(count: int) -> str:
 
 RULES: dict[str, FileRules] = {
     "WhatsApp": FileRules(
-        "WhatsApp", types=WHATSAPP_TYPES, max_file=100 * MB, no_caption=frozenset({"audio"})
+        "WhatsApp",
+        types=WHATSAPP_TYPES,
+        max_file=100 * MB,
+        no_caption=frozenset({"audio"}),
+        opus_only=True,
     ),
     "Telegram": FileRules("Telegram", max_file=50 * MB),
     "Email": FileRules(
