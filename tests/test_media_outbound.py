@@ -26,6 +26,7 @@ from connectors.mock.smtp import MockSmtp
 from connectors.mock.telegram import MockTelegram
 from connectors.mock.whatsapp import MockWhatsApp
 from connectors.telegram import TelegramConfig, TelegramConnector
+from connectors.whatsapp import WhatsAppConfig, WhatsAppConnector
 from handoff.domain.outbound_files import MB, Part, plan_parts, rules_for
 from handoff.usecases.delivery import RetryPolicy
 from msgcenter import demo
@@ -33,7 +34,13 @@ from msgcenter.service import SERVICE, Service, build_app
 from storage.models import Message
 from tests.fakes import QUIET_BOT
 from tests.support import Api, ClientFactory, make_settings
-from tests.whatsapp_support import WhatsApp, eventually, start_whatsapp
+from tests.whatsapp_support import (
+    ACCESS_TOKEN,
+    APP_SECRET,
+    WhatsApp,
+    eventually,
+    start_whatsapp,
+)
 
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00"
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -324,6 +331,34 @@ async def test_whatsapp_an_upload_meta_refuses_fails_the_message_with_its_reason
     message = await eventually(failed, "the message failed")
     assert "131053" in message["error"]
     assert mock.uploads == {} and [s for s in mock.sent if "media" in s] == []
+
+
+async def test_whatsapp_connector_retries_only_the_steps_not_yet_sent(
+    mock: MockWhatsApp, tmp_path: Path
+) -> None:
+    """Text and an audio in one message (the connector stands on its own): the text goes
+    first; when the upload then fails, the retry uploads and sends the audio only."""
+    config = WhatsAppConfig(mock.phone_number_id, ACCESS_TOKEN, APP_SECRET, "verify", mock.url)
+    connector = WhatsAppConnector(config, TestSink())
+    await connector.start()
+    try:
+        voice = content(OGG, 3000)
+        path = tmp_path / "voice.ogg"
+        path.write_bytes(voice)
+        files = (OutboundFile(str(path), "voice.ogg", "audio/ogg", len(voice), "audio"),)
+        message = OutboundMessage(
+            message_id=1, chat_id=1, channel="WhatsApp", chat_external_id="628500011",
+            text="Please listen", customer_name="Omar", files=files,
+        )  # fmt: skip
+        mock.fail_upload(500)
+        with pytest.raises(DeliveryError) as failed:
+            await connector.send(message)
+        assert failed.value.retryable
+        await connector.send(message)
+    finally:
+        await connector.stop()
+    assert [s["request"]["type"] for s in mock.sent] == ["text", "audio"]
+    assert mock.sent[1]["media"]["sha256"] == sha(voice)
 
 
 @pytest.fixture(scope="module")

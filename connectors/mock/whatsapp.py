@@ -18,7 +18,8 @@ control API writes as a customer and steers failures:
 Agents' files: ``POST /{version}/{phone_number_id}/media`` (multipart ``messaging_product``,
 ``type``, ``file``) answers a media id; an image, audio, video or document send naming it
 is recorded with ``"media": {"sha256", "size", "filename", "content_type", "type"}`` (the
-uploaded bytes' hash), so tests see what reached "Meta".
+uploaded bytes' hash), so tests see what reached "Meta". ``fail_upload(status)`` fails the
+next uploads only; ``fail`` fails uploads and sends alike.
 
 The payload builders and :func:`sign` (``connectors.mock.whatsapp_payloads``,
 re-exported here) are plain functions: tests and benchmarks build and sign
@@ -119,6 +120,7 @@ class MockWhatsApp:
         self.template_requests: list[dict[str, str]] = []  # the query of every list request
         # Uploaded media by id: {"sha256", "size", "filename", "content_type", "type"}.
         self.uploads: dict[str, dict[str, Any]] = {}
+        self.upload_failures: deque[Failure] = deque()  # for media uploads only
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -169,10 +171,16 @@ class MockWhatsApp:
         default = {429: 130429, 401: 190, 200: 131047}.get(status, 131000 if status >= 500 else 100)
         self.failures.append(Failure(status, code or default, count, retry_after))
 
+    def fail_upload(self, status: int, code: int | None = None, count: int = 1) -> None:
+        """Make the next ``count`` media uploads (only them) fail with ``status``."""
+        default = 131053 if status < 500 else 131000  # media upload error / something wrong
+        self.upload_failures.append(Failure(status, code or default, count))
+
     def reset(self) -> None:
         self.templates = templates.demo_templates()
         self.template_requests.clear()
         self.uploads.clear()
+        self.upload_failures.clear()
         self.sent.clear()
         self.failures.clear()
         self.attempts.clear()
@@ -311,9 +319,15 @@ class MockWhatsApp:
             return web.json_response(meta_error(190), status=401)
         if request.match_info["phone_number_id"] != self.phone_number_id:
             return web.json_response(meta_error(100, "Unknown phone number id"), status=400)
-        if self.failures and self.failures[0].status != 200:  # (200: for the send after)
+        failure = None
+        if self.upload_failures:
+            failure = self.upload_failures[0]
+            failure.count -= 1
+            if failure.count <= 0:
+                self.upload_failures.popleft()
+        elif self.failures and self.failures[0].status != 200:  # (200: for the send after)
             failure = self._next_failure()
-            assert failure is not None
+        if failure is not None:
             return web.json_response(meta_error(failure.code), status=failure.status)
         try:
             fields, upload = await _read_upload(request)
