@@ -110,6 +110,10 @@ class OutboundMessage:
     # A WhatsApp template message: {"name", "language", "parameters": {...}}; ``text`` is
     # the template rendered (what the thread shows).
     template: dict[str, Any] | None = None
+    # Who wrote it: the agent's display name (None: the bot or msgcenter) and their email
+    # signature (plain text; None: none). Email puts them in From and under the text.
+    agent_name: str | None = None
+    signature: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

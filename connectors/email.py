@@ -27,16 +27,15 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import html
 import logging
 import re
 import secrets
-import shutil
 import ssl
 import unicodedata
 import warnings
 import weakref
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.errors import MessageError
@@ -55,19 +54,22 @@ from connectors.base import (
     Attachment,
     DeliveryError,
     InboundMessage,
+    OutboundFile,
     OutboundMessage,
     Sink,
 )
 from connectors.email_address import usable_address
 from connectors.email_auth import AuthConfig, SenderVerifier
-from connectors.email_parse import MailLimits, MailPart, MailRejected, ParsedMail
+from connectors.email_parse import MailLimits, MailPart, MailRejected, ParsedMail, safe_filename
 from connectors.parsing import ParseBusy, ParseCrashed, ParsePool, ParseTimeout
 from connectors.smtp_limits import CappedSMTP, Connections
-from storage.files import FileStore
+from storage.blobs import Blobs, Spool
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "Email"
+# What a file is by its first bytes and the sender's word: (head, declared type) -> type.
+Sniff = Callable[[bytes, str | None], str]
 MAX_RECIPIENTS = 100
 _MSGID = re.compile(r"<[^<>\s]+>")
 # Linear: one \s* run before the colon (two adjacent \s* around an optional part backtrack).
@@ -98,7 +100,6 @@ class EmailConfig:
     port: int = 2525
     hostname: str = "localhost"
     max_message_bytes: int = 10 * 1024 * 1024
-    attachments_dir: Path = Path("data/attachments")  # the file store's root (storage.files)
     auth_users: Mapping[str, str] = field(default_factory=dict)
     auth_required: bool = False
     auth_require_tls: bool = True
@@ -122,10 +123,12 @@ class EmailConnector:
 
     channel = CHANNEL
 
-    def __init__(self, config: EmailConfig, sink: Sink) -> None:
+    def __init__(self, config: EmailConfig, sink: Sink, blobs: Blobs, *, sniff: Sniff) -> None:
+        """``blobs`` keeps the files customers send; ``sniff(head, declared)`` tells a
+        file's real type by its first bytes (msgcenter passes handoff.domain.media.sniff)."""
         self.config = config
         self.sink = sink
-        self._inbound = _Inbound(config, sink)
+        self._inbound = _Inbound(config, sink, blobs, sniff)
         self._server: asyncio.Server | None = None
         self._sessions: weakref.WeakSet[SMTP] = weakref.WeakSet()
         self.connections = Connections(config.max_connections, config.max_connections_per_address)
@@ -191,9 +194,12 @@ class EmailConnector:
 
     async def send(self, message: OutboundMessage) -> str:
         """Mail ``message`` through the relay; return its Message-ID."""
-        mail, recipient = compose_reply(
-            message, address=self.config.address, display_name=self.config.display_name
-        )
+        compose = partial(
+            compose_reply, message, address=self.config.address,
+            display_name=self.config.display_name,
+        )  # fmt: skip
+        # With files, reading and encoding them (base64 of up to 20 MB) runs in a thread.
+        mail, recipient = await asyncio.to_thread(compose) if message.files else compose()
         relay = self.config.relay
         try:
             await aiosmtplib.send(
@@ -247,19 +253,18 @@ def _tls_context(config: EmailConfig) -> ssl.SSLContext | None:
 class _Inbound:
     """The aiosmtpd handler: who may send to whom, and what becomes of a message."""
 
-    def __init__(self, config: EmailConfig, sink: Sink) -> None:
+    def __init__(self, config: EmailConfig, sink: Sink, blobs: Blobs, sniff: Sniff) -> None:
         self.config = config
         self.sink = sink
+        self.blobs = blobs
+        self.sniff = sniff
         self.own_addresses = {config.address.lower(), *(a.lower() for a in config.addresses)}
         self.domains = frozenset(domain.lower() for domain in config.domains)
-        # Mail parsing and file writing never share the default executor (password hashing).
         self.parser = ParsePool(config.parse_workers, config.parse_timeout)
-        self.files = ThreadPoolExecutor(max_workers=2, thread_name_prefix="msgcenter-mail-files")
         self.verifier = SenderVerifier(config.sender_auth, receiver=config.hostname)
 
     async def close(self) -> None:
         await self.parser.close()
-        self.files.shutdown(wait=False)
         self.verifier.close()
 
     def authenticate(
@@ -295,9 +300,7 @@ class _Inbound:
         content = envelope.original_content or b""
         try:
             parsed = await self.parser.parse(content, envelope.mail_from, self.config.limits)
-            mail, attachments, folders = await asyncio.get_running_loop().run_in_executor(
-                self.files, self._prepare, parsed
-            )
+            mail = self._check(parsed)
         except MailRejected as exc:
             log.info("email: rejected a message from %r: %s", envelope.mail_from, exc.reason)
             return f"{exc.code} {exc.reason}"
@@ -310,9 +313,6 @@ class _Inbound:
         except ParseCrashed:
             log.exception("email: a parsing worker died; answered 451")
             return "451 4.3.0 Temporary failure; please try again later"
-        except OSError:
-            log.exception("email: could not save the attachments of a message")
-            return "451 4.3.0 Could not store the message; please try again later"
         if mail.automatic:
             log.info(
                 "email: not stored: %s from %r (%s)", mail.message_id, mail.sender, mail.automatic
@@ -328,6 +328,11 @@ class _Inbound:
         if not auth.verified:
             log.info("email: unverified sender %s of %s: %s", mail.sender, mail.message_id,
                      auth.reason)  # fmt: skip
+        try:
+            attachments = [await self._keep(part) for part in mail.parts]
+        except OSError:
+            log.exception("email: could not keep the attachments of %s", mail.message_id)
+            return "451 4.3.0 Could not store the message; please try again later"
         inbound = InboundMessage(
             channel=CHANNEL,
             chat_external_id=mail.sender,
@@ -344,55 +349,58 @@ class _Inbound:
             sender_auth=auth.as_dict() if self.verifier.enabled else None,
         )
         try:
-            results = await self.sink.receive([inbound])
+            await self.sink.receive([inbound])
         except Exception:
+            # The files stay in the blob store (by content: the MTA's retry finds them there).
             log.exception("email: storing message %s failed; answered 451", mail.message_id)
-            await asyncio.to_thread(remove_folders, folders)
             return "451 4.3.0 Temporary failure; please try again later"
-        if results and getattr(results[0], "duplicate", False):
-            await asyncio.to_thread(remove_folders, folders)  # the first delivery's files stay
         return "250 2.0.0 OK: message stored"
 
-    def _prepare(self, mail: ParsedMail) -> tuple[ParsedMail, list[Attachment], list[Path]]:
-        """Check the parsed mail and save its files (in a thread: big files take a while)."""
+    def _check(self, mail: ParsedMail) -> ParsedMail:
+        """Refuse mail we would not answer (from ourselves; to an address no reply reaches)."""
         if mail.sender in self.own_addresses:
             raise MailRejected("5.7.1 mail from our own address is not taken (a loop?)")
         if mail.automatic:
-            return mail, [], []
+            return mail
         if not usable_address(mail.sender):  # no reply could reach it (connectors.email_address)
             raise MailRejected("5.1.7 the sender's address is not one we can reply to")
-        attachments, folders = save_parts(mail.parts, self.config.attachments_dir)
-        return mail, attachments, folders
+        return mail
+
+    async def _keep(self, part: MailPart) -> Attachment:
+        """Put one file of a mail into the blob store (once per content) and describe it.
+
+        The bytes are spooled a slice at a time, yielding to the event loop between slices
+        (hashing a 10 MB file at once would hold it up); the spool's temporary file is gone
+        when this returns or raises. The type is the one its content shows (``sniff``)."""
+        data = memoryview(part.data)
+        async with Spool(self.blobs.spool_dir, max(len(data), 1)) as spool:
+            for start in range(0, len(data), SLICE):
+                await spool.write(data[start : start + SLICE].tobytes())
+                await asyncio.sleep(0)
+            mime_type = self.sniff(spool.head, part.mime_type)
+            await self.blobs.keep(spool)
+        meta = dict(part.meta)
+        kind = part.kind if part.kind == "file" else kind_of(mime_type)
+        if meta.get("inline") and mime_type not in SHOWN_IMAGES:
+            del meta["inline"]  # not an image after all: the text's marker stays words
+        return Attachment(
+            kind=kind, name=part.name, mime_type=mime_type, size=len(data),
+            sha256=spool.sha256, status=STORED, meta=meta,
+        )  # fmt: skip
 
 
-def save_parts(parts: Sequence[MailPart], root: Path) -> tuple[list[Attachment], list[Path]]:
-    """Write each part into the file store at ``root`` (``root/<id>/<name>``); the
-    attachments record only the store's id. On failure remove what was written."""
-    store = FileStore(root)
-    attachments: list[Attachment] = []
-    folders: list[Path] = []
-    try:
-        for part in parts:
-            file_id = store.save(part.name, part.data)
-            folders.append(root / file_id)
-            attachments.append(
-                Attachment(
-                    kind=part.kind, name=part.name, mime_type=part.mime_type,
-                    size=len(part.data), file=file_id, meta=dict(part.meta),
-                )
-            )  # fmt: skip
-    except OSError:
-        remove_folders(folders)
-        raise
-    return attachments, folders
+SLICE = 256 * 1024  # bytes spooled between two turns of the event loop
+STORED = "stored"  # an attachment's status once its file is in the blob store
+# Images a browser may show in a page (handoff.domain.media.kind_of calls them "image").
+SHOWN_IMAGES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 
 
-def remove_folders(folders: Sequence[Path]) -> None:
-    for folder in folders:
-        try:
-            shutil.rmtree(folder)
-        except OSError as exc:
-            log.warning("email: could not remove %s: %s", folder, exc)
+def kind_of(mime_type: str) -> str:
+    """The attachment kind of a file of this (sniffed) type, as handoff.domain.media says."""
+    major = mime_type.partition("/")[0]
+    if mime_type in SHOWN_IMAGES:
+        return "image"
+    return major if major in ("audio", "video") else "document"
 
 
 def compose_reply(
@@ -410,7 +418,7 @@ def compose_reply(
     name = "" if unverified else header_text(message.customer_name)
     try:
         to = Address(display_name=name, addr_spec=recipient)
-        sender = Address(display_name=header_text(display_name), addr_spec=address)
+        sender = Address(display_name=from_name(message, display_name), addr_spec=address)
     except (ValueError, IndexError, MessageError) as exc:
         raise DeliveryError(
             f"not a usable email address: {recipient!r}", retryable=False, code="bad_address"
@@ -429,9 +437,84 @@ def compose_reply(
             references.append(reply_to)
     if references:
         mail["References"] = " ".join(references[-20:])
-    text = message.text.replace("\r\n", "\n")
-    mail.set_content(text, charset="utf-8", cte=None if text.isascii() else "quoted-printable")
+    text = message.text.replace("\r\n", "\n").replace("\r", "\n")
+    signature = (message.signature or "").replace("\r\n", "\n").replace("\r", "\n").strip()
+    plain = f"{text}\n\n{SIGNATURE_SEPARATOR}{signature}" if signature else text
+    mail.set_content(plain, charset="utf-8", cte=_cte(plain))
+    page = html_body(text, signature)
+    mail.add_alternative(page, subtype="html", charset="utf-8", cte=_cte(page))
+    for file in message.files:
+        _attach(mail, file)
     return mail, recipient
+
+
+SIGNATURE_SEPARATOR = "-- \n"  # the signature delimiter mail clients recognise (RFC 3676)
+
+
+def from_name(message: OutboundMessage, display_name: str) -> str:
+    """The From display name: "Ann (Acme Support)" for an agent's reply, the channel's
+    ``display_name`` for the bot's and msgcenter's."""
+    team = header_text(display_name)
+    agent = header_text(message.agent_name or "", 120)
+    if not agent:
+        return team
+    return f"{agent} ({team})" if team else agent
+
+
+def _cte(text: str) -> str | None:
+    return None if text.isascii() else "quoted-printable"
+
+
+def _attach(mail: EmailMessage, file: OutboundFile) -> None:
+    """One file as a MIME part: its type, a safe name (RFC 2231 encoded when not ASCII)."""
+    maintype, _, subtype = file.mime_type.partition("/")
+    if not (_TOKEN.fullmatch(maintype) and _TOKEN.fullmatch(subtype)):
+        maintype, subtype = "application", "octet-stream"
+    name = safe_filename(file.name, file.mime_type)
+    data = Path(file.path).read_bytes()
+    mail.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
+
+
+_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}")
+# A link in an agent's text: http(s) up to a space or a character no URL has unescaped;
+# the punctuation that ends a sentence is not part of it.
+_LINK = re.compile(r"https?://[^\s<>\"'`]+", re.IGNORECASE)
+_TRAILING = ".,;:!?)]}'\""
+
+
+def html_body(text: str, signature: str = "") -> str:
+    """The HTML alternative of a reply: the text escaped, blank lines as paragraphs, line
+    breaks as ``<br>``, http(s) links clickable; the signature under "-- "."""
+    blocks = [block for block in re.split(r"\n[ \t]*\n", text.strip("\n")) if block.strip()]
+    body = "".join(f"<p>{_html_lines(block)}</p>\n" for block in blocks)
+    if signature:
+        body += f'<p class="signature">-- <br>\n{_html_lines(signature)}</p>\n'
+    return (
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8"></head>\n'
+        f'<body style="font-family: sans-serif; line-height: 1.4">\n{body}</body></html>\n'
+    )
+
+
+def _html_lines(block: str) -> str:
+    return "<br>\n".join(_html_links(line) for line in block.split("\n"))
+
+
+def _html_links(line: str) -> str:
+    """``line`` escaped, its http(s) links as anchors (the address escaped as an attribute)."""
+    out, last = [], 0
+    for found in _LINK.finditer(line):
+        url = found.group().rstrip(_TRAILING)
+        if "://" not in url or url.endswith("://"):
+            continue
+        start, end = found.start(), found.start() + len(url)
+        out.append(html.escape(line[last:start], quote=False))
+        shown = html.escape(url, quote=False)
+        out.append(
+            f'<a href="{html.escape(url, quote=True)}" rel="noopener noreferrer">{shown}</a>'
+        )
+        last = end
+    out.append(html.escape(line[last:], quote=False))
+    return "".join(out)
 
 
 def reply_subject(subject: str | None) -> str:

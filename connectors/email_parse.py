@@ -28,6 +28,7 @@ import codecs
 import hashlib
 import re
 import unicodedata
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from email import policy
@@ -37,6 +38,7 @@ from email.message import EmailMessage, Message
 from html import unescape
 from html.parser import HTMLParser
 from typing import Any
+from urllib.parse import unquote
 
 # What the stdlib parser is known to raise on hostile input, besides its defects
 # (RecursionError: nesting deeper than the limit check could see, e.g. in a header).
@@ -125,10 +127,10 @@ def parse_mail(
     try:
         message = _parse_bounded(content, limits)
         sender, name = _sender(message, envelope_from)
-        full = _body_text(message, limits.max_body_chars)
         parts = list(_attachments(message))
         if len(parts) > limits.max_attachments:
             raise _too_complex(f"more than {limits.max_attachments} attachments")
+        full, parts = _text_and_images(message, parts, limits.max_body_chars)
         subject = _clean_line(str(message.get("Subject") or ""))[:998]
         message_id = _message_id(message, content)
         in_reply_to = _ids(message, "In-Reply-To")
@@ -267,6 +269,57 @@ def _date(message: EmailMessage) -> datetime | None:
 # -- text -------------------------------------------------------------------------------
 
 
+def _text_and_images(
+    message: EmailMessage, parts: list[MailPart], max_chars: int
+) -> tuple[str, list[MailPart]]:
+    """The body text, and the parts with the images the HTML body shows in place marked.
+
+    An image part with a Content-ID that the HTML body shows (``<img src="cid:...">``)
+    gets ``meta = {"content_id": ..., "inline": True}`` and the text is then read from
+    the HTML (the plain alternative does not say where the image was), with
+    ``[image: <name>]`` at the image's place; inline images' names are made unique so
+    each marker names one attachment."""
+    html = message.get_body(preferencelist=("html",))
+    images = {
+        str(part.meta["content_id"]): index
+        for index, part in enumerate(parts)
+        if part.kind == "image" and part.meta.get("content_id")
+    }
+    if html is None or not images:
+        return _body_text(message, max_chars), parts
+    parts = _unique_image_names(parts, images.values())
+    names = {cid: parts[index].name for cid, index in images.items()}
+    text, shown = html_text_with_images(part_text(html, max_chars), names)
+    if not shown:
+        return _body_text(message, max_chars), parts
+    for cid in shown:
+        index = images[cid]
+        part = parts[index]
+        meta = {**part.meta, "content_id": cid, "inline": True}
+        parts[index] = MailPart(part.name, part.mime_type, part.data, part.kind, meta)
+    return text, parts
+
+
+def _unique_image_names(parts: list[MailPart], indexes: Iterable[int]) -> list[MailPart]:
+    """``parts`` with the names of the parts at ``indexes`` unique among them
+    (``image.png``, ``image-2.png``, ...)."""
+    parts = list(parts)
+    taken: set[str] = set()
+    for index in indexes:
+        part = parts[index]
+        name, number = part.name, 1
+        stem, dot, extension = name.rpartition(".")
+        if not dot:
+            stem, extension = name, ""
+        while name.lower() in taken:
+            number += 1
+            name = f"{stem}-{number}{dot}{extension}"
+        taken.add(name.lower())
+        if name != part.name:
+            parts[index] = MailPart(name, part.mime_type, part.data, part.kind, dict(part.meta))
+    return parts
+
+
 def _body_text(message: EmailMessage, max_chars: int = MAX_BODY_CHARS) -> str:
     plain = message.get_body(preferencelist=("plain",))
     if plain is not None:
@@ -345,8 +398,10 @@ class _HtmlText(HTMLParser):
     LINES = frozenset({"br", "dd", "dt", "li", "tr"})
     HIDDEN = frozenset({"head", "script", "style", "title", "template"})
 
-    def __init__(self) -> None:
+    def __init__(self, images: Mapping[str, str] | None = None) -> None:
         super().__init__(convert_charrefs=True)
+        self.images = images or {}  # Content-ID -> the name of the image part
+        self.shown: dict[str, None] = {}  # the Content-IDs of the images shown, in order
         self.lines: list[str] = []
         self.words: list[str] = []
         self.quote = 0
@@ -384,8 +439,14 @@ class _HtmlText(HTMLParser):
             self.words.append("- ")
         elif tag == "a":
             self.href, self.link_text = dict(attrs).get("href"), []
-        elif tag == "img" and (alt := dict(attrs).get("alt")):
-            self.words.append(f"[{alt}]")
+        elif tag == "img":
+            found = dict(attrs)
+            cid = content_id_of(found.get("src") or "")
+            if cid in self.images:
+                self.shown[cid] = None
+                self.words.append(f"{IMAGE_MARKER_START}{self.images[cid]}]")
+            elif alt := found.get("alt"):
+                self.words.append(f"[{alt}]")
 
     def handle_endtag(self, tag: str) -> None:
         if tag in self.HIDDEN:
@@ -418,16 +479,34 @@ def html_to_text(html: str) -> str:
     finish a tag or comment left open at the end, rescans the rest once per ``<`` (a
     90 KB mail of ``<a<a<a...`` took a minute). A browser drops such a construct too.
     """
-    parser = _HtmlText()
+    return html_text_with_images(html, {})[0]
+
+
+def html_text_with_images(html: str, images: Mapping[str, str]) -> tuple[str, list[str]]:
+    """:func:`html_to_text`, with ``[image: <name>]`` where the HTML shows one of
+    ``images`` (Content-ID -> name); also the Content-IDs shown, in order."""
+    parser = _HtmlText(images)
     try:
         parser.feed(_BAD_MARKED_SECTION.sub("&lt;![", html))
         if "<" not in parser.rawdata:
             parser.close()  # the text held back for a character reference cut at the end
     except AssertionError:  # html.parser's "should not happen" on markup it cannot read
         lines = (" ".join(line.split()) for line in unescape(_TAG.sub(" ", html)).splitlines())
-        return "\n".join(line for line in lines if line)
+        return "\n".join(line for line in lines if line), []
     parser.flush()
-    return "\n".join(parser.lines).strip()
+    return "\n".join(parser.lines).strip(), list(parser.shown)
+
+
+IMAGE_MARKER_START = "[image: "
+
+
+def content_id_of(url: str) -> str:
+    """The Content-ID a ``cid:`` URL names (RFC 2392: URL-encoded, without the angle
+    brackets); "" for any other URL."""
+    url = url.strip()
+    if url[:4].lower() != "cid:":
+        return ""
+    return _clean_line(unquote(url[4:])).strip("<>")[:255]
 
 
 # -- files ------------------------------------------------------------------------------
@@ -457,9 +536,9 @@ def _attachments(message: EmailMessage) -> list[MailPart]:
         else:
             payload = part.get_payload(decode=True)
             data = payload if isinstance(payload, bytes) else b""
-        meta: dict[str, object] = {"inline": True} if disposition == "inline" else {}
-        if content_id := _clean_line(str(part.get("Content-ID") or "")):
-            meta["content_id"] = content_id[:255]
+        meta: dict[str, object] = {}
+        if content_id := _clean_line(str(part.get("Content-ID") or "")).strip("<>")[:255]:
+            meta["content_id"] = content_id  # "inline" too once the HTML body shows it
         name = safe_filename(_clean(filename or ""), mime_type, index)
         parts.append(MailPart(name, mime_type, data, _kind(mime_type), meta))
     return parts

@@ -29,6 +29,9 @@ DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 # A phone number in E.164: "+", the country code and the number, digits only (at most 15).
 E164 = Annotated[str, StringConstraints(pattern=r"^\+[1-9][0-9]{6,14}$")]
+MAX_SIGNATURE = 2000
+# An email signature (plain text, several lines); "" or null removes it.
+Signature = Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_SIGNATURE)]
 
 
 class Strict(BaseModel):
@@ -190,6 +193,13 @@ class UpdateUser(Strict):
     capacity: Annotated[int, Field(ge=0, le=1000)] | None = None
     active: bool | None = None
     password: Annotated[str, StringConstraints(min_length=8, max_length=1024)] | None = None
+    signature: Signature | None = None
+
+
+class UpdateProfile(Strict):
+    """What users change of their own account."""
+
+    signature: Signature | None = None
 
 
 class ChatListQuery(Query):
@@ -318,6 +328,7 @@ class UserOut(Open):
     display_name: str
     capacity: int
     active: bool
+    signature: str | None
 
 
 class AgentOut(Open):

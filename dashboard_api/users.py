@@ -107,6 +107,15 @@ async def update_user(call: Call) -> web.Response:
     return json_response(user_view(user, (await staff.loads()).get(user.id, 0)))
 
 
+async def update_me(call: Call) -> web.Response:
+    """Users change their own profile: the signature under their email replies."""
+    body = call.body_as(s.UpdateProfile)
+    assert call.user is not None
+    staff = call.context.core.staff
+    user = await staff.update(call.user.id, body.model_dump(exclude_unset=True))
+    return json_response(user_view(user, (await staff.loads()).get(user.id, 0)))
+
+
 async def heartbeat(call: Call) -> web.Response:
     """Keeps the caller online for a minute (for clients without the WebSocket)."""
     assert call.user is not None
@@ -135,10 +144,14 @@ ROUTES = [
     Route("POST", "/users", create_user, "Create a user (admins).", TAG, body=s.CreateUser,
           response=s.UserOut, status=201, access="admin",
           responses={409: "username or email taken"}),
+    Route("PATCH", "/users/me", update_me,
+          "Change your own profile: the signature under your email replies.", TAG,
+          body=s.UpdateProfile, response=s.UserOut),
     Route("GET", "/users/{user_id}", get_user, "One user (admins).", TAG, response=s.UserOut,
           access="admin", responses={404: "no such user"}),
     Route("PATCH", "/users/{user_id}", update_user,
-          "Change a user: name, email, role, capacity, active, password (admins).", TAG,
+          "Change a user: name, email, role, capacity, active, password, signature (admins).",
+          TAG,
           body=s.UpdateUser, response=s.UserOut, access="admin",
           responses={404: "no such user", 409: "email taken"}),
 ]  # fmt: skip

@@ -99,7 +99,6 @@ def _email(settings: Settings, sink: Sink) -> Connector | None:
     from connectors.email_auth import AuthConfig
     from connectors.email_parse import MailLimits
 
-    data_dir = settings.storage.data_dir
     relay = RelayConfig(
         host=email.relay_host,
         port=email.relay_port,
@@ -118,7 +117,6 @@ def _email(settings: Settings, sink: Sink) -> Connector | None:
         port=email.port,
         hostname=email.hostname,
         max_message_bytes=email.max_message_bytes,
-        attachments_dir=data_dir / email.attachments_dir,
         auth_users={user: pw.get_secret_value() for user, pw in email.auth_users.items()},
         auth_required=email.auth_required,
         auth_require_tls=email.auth_require_tls,
@@ -149,7 +147,10 @@ def _email(settings: Settings, sink: Sink) -> Connector | None:
             ),
         ),
     )
-    return EmailConnector(config, sink)
+    from handoff.domain.media import sniff
+    from msgcenter.service import blob_store  # imported here: service imports this module
+
+    return EmailConnector(config, sink, blob_store(settings), sniff=sniff)
 
 
 FACTORIES: dict[str, Factory] = {"Telegram": _telegram, "WhatsApp": _whatsapp, "Email": _email}

@@ -32,11 +32,15 @@ _DUE = (
     'ORDER BY m."id" LIMIT ?'
 )
 QUEUE_DEPTH = 'SELECT COUNT(*) AS "queued" FROM "messages" WHERE "status" = ? AND "internal" = ?'
+# With the message, who wrote it: the agent's name and email signature (NULL for the bot's).
 DELIVERY_ROW = (
     'SELECT m."id", m."chat_id", m."status", m."sender", m."text", m."attempts", '
     'm."attachments", m."template", c."mode", c."channel", c."external_id", '
-    'c."customer_name", c."customer_email", c."subject" FROM "messages" m '
-    'JOIN "chats" c ON c."id" = m."chat_id" WHERE m."id" = ?'
+    'c."customer_name", c."customer_email", c."subject", '
+    'u."display_name" AS "agent_display_name", u."username" AS "agent_username", '
+    'u."signature" AS "agent_signature" FROM "messages" m '
+    'JOIN "chats" c ON c."id" = m."chat_id" LEFT JOIN "users" u ON u."id" = m."agent_id" '
+    'WHERE m."id" = ?'
 )
 EARLIER_IDS = (
     'SELECT "external_id", "sender" FROM "messages" WHERE "chat_id" = ? AND '
@@ -47,8 +51,11 @@ EARLIER_IDS = (
 DELIVERY_WITH_EARLIER = (
     'SELECT m."id", m."chat_id", m."status", m."sender", m."text", m."attempts", '
     'm."attachments", m."template", c."mode", c."channel", c."external_id", '
-    'c."customer_name", c."customer_email", c."subject", e."external_id" AS "$external_id", '
-    'e."sender" AS "$sender" FROM "messages" m JOIN "chats" c ON c."id" = m."chat_id" '
+    'c."customer_name", c."customer_email", c."subject", '
+    'u."display_name" AS "agent_display_name", u."username" AS "agent_username", '
+    'u."signature" AS "agent_signature", '
+    'e."external_id" AS "$external_id", e."sender" AS "$sender" FROM "messages" m '
+    'JOIN "chats" c ON c."id" = m."chat_id" LEFT JOIN "users" u ON u."id" = m."agent_id" '
     'LEFT JOIN LATERAL (SELECT p."id", p."external_id", p."sender" FROM "messages" p '
     'WHERE p."chat_id" = m."chat_id" AND p."external_id" IS NOT NULL AND p."id" < m."id" '
     'AND m."status" = ? ORDER BY p."id" DESC LIMIT 20) e ON TRUE '

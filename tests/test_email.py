@@ -17,11 +17,10 @@ import aiohttp
 import aiosmtplib
 import pytest
 
-from connectors.base import OutboundMessage
+from connectors.base import OutboundFile, OutboundMessage
 from connectors.email import EmailConnector
 from connectors.mock.smtp import MockSmtp, SentMail, compose_customer_mail
 from handoff.usecases.delivery import RetryPolicy
-from msgcenter.service import file_store
 from msgcenter.settings import Settings
 from storage.models import Message
 from tests.fakes import QUIET_BOT
@@ -105,9 +104,20 @@ async def email_rows() -> int:
     return await Message.filter(chat__channel="Email").count()
 
 
-def attachment_files(settings: Settings) -> list[Path]:
-    root = settings.storage.data_dir / "attachments"
+def blob_files(settings: Settings) -> list[Path]:
+    """The files in the blob store, and any temporary file a spool left (there must be none)."""
+    root = settings.storage.data_dir / "blobs"
     return sorted(path for path in root.rglob("*") if path.is_file()) if root.exists() else []
+
+
+def spool_leftovers(settings: Settings) -> list[Path]:
+    return [path for path in blob_files(settings) if path.parent.name == "tmp"]
+
+
+async def download(admin: Api, attachment: dict[str, Any]) -> bytes:
+    async with admin.client.get(attachment["url"], headers=admin.headers()) as response:
+        assert response.status == 200, await response.text()
+        return await response.read()
 
 
 async def sent_mail(relay: MockSmtp, count: int = 1) -> list[SentMail]:
@@ -174,7 +184,7 @@ async def test_customer_mail_lands_in_the_chat_list_and_the_reply_goes_out_threa
         assert mail.subject == "Re: Order 42"
         assert mail.in_reply_to == customer_id
         assert customer_id in mail.references.split()
-        assert mail.from_ == f"Acme Support <{ADDRESS}>"
+        assert mail.from_ == f'"Admin (Acme Support)" <{ADDRESS}>'  # who wrote it, and where
         assert (mail.mail_from, mail.rcpt_tos) == (ADDRESS, (CUSTOMER,))
         assert mail.to == f"John Customer <{CUSTOMER}>"
         assert mail.text.strip() == "It ships today 🚚"
@@ -216,8 +226,21 @@ async def test_the_same_mail_delivered_twice_is_stored_once(
     assert chat is not None
     assert chat["unread"] == 1
     (message,) = await messages(admin, chat["id"])
-    assert [a["name"] for a in message["attachments"]] == ["a.pdf"]
-    assert [path.name for path in attachment_files(settings)] == ["a.pdf"]
+    (pdf,) = message["attachments"]
+    assert (pdf["filename"], pdf["content_type"], pdf["status"]) == (
+        "a.pdf",
+        "application/pdf",
+        "stored",
+    )
+    assert await download(admin, pdf) == b"%PDF-1.4 fake"
+    assert len(blob_files(settings)) == 1  # kept once, by content; no spool left behind
+
+    # The same file in another mail is the same blob.
+    again = compose_customer_mail("John Customer", CUSTOMER, "Again", to=ADDRESS)
+    again.add_attachment(b"%PDF-1.4 fake", maintype="application", subtype="pdf", filename="b.pdf")
+    await deliver(mx.port, again)
+    assert len(await messages(admin, chat["id"])) == 2
+    assert len(blob_files(settings)) == 1
 
 
 async def test_mail_for_a_foreign_domain_is_refused_and_nothing_is_stored(
@@ -278,7 +301,7 @@ async def test_oversized_mail_is_refused_with_552_and_nothing_is_stored(
             await smtp.data(mail.as_bytes())
     assert counted.value.code == 552
     assert await email_rows() == before
-    assert attachment_files(settings) == []
+    assert blob_files(settings) == []
 
 
 BROKEN = {
@@ -321,7 +344,7 @@ async def test_broken_mime_is_read_gracefully_or_refused_never_half_stored(
             await deliver(mx.port, raw, sender=sender)
         assert refused.value.code == 550
         assert await email_rows() == before
-        assert attachment_files(settings) == []
+        assert blob_files(settings) == []
         return
     await deliver(mx.port, raw, sender=sender)
     assert await email_rows() == before + 1
@@ -364,8 +387,8 @@ async def test_html_only_mail_becomes_text_and_quoted_replies_are_trimmed(
     assert trimmed["text"] == "Thanks, a new one arrived."
     (full,) = trimmed["attachments"]
     assert full["meta"] == {"role": "full_body"}
-    stored = file_store(settings).path(full["file"])
-    assert stored is not None and "> We are sorry." in stored.read_text("utf-8")
+    assert (full["filename"], full["content_type"]) == ("full-message.txt", "text/plain")
+    assert "> We are sorry." in (await download(admin, full)).decode("utf-8")
 
 
 async def test_attachment_names_cannot_escape_the_data_dir(
@@ -385,19 +408,20 @@ async def test_attachment_names_cannot_escape_the_data_dir(
     assert chat is not None
     (message,) = await messages(admin, chat["id"])
     passwd, evil = message["attachments"]
-    assert (passwd["name"], passwd["mime_type"]) == ("passwd", "text/plain")
-    assert evil["name"].startswith("evil")
-    assert evil["name"].endswith(".exe")
-    assert len(evil["name"].encode()) <= 120
-    assert "\x07" not in evil["name"]
-    root = (settings.storage.data_dir / "attachments").resolve()
-    for attachment in (passwd, evil):
-        found = file_store(settings).path(attachment["file"])
-        assert found is not None
-        assert found.resolve().parent.parent == root
-    saved = (root / passwd["file"] / "passwd").read_bytes()
+    assert (passwd["filename"], passwd["content_type"]) == ("passwd", "text/plain")
+    assert evil["filename"].startswith("evil")
+    assert evil["filename"].endswith(".exe")
+    assert len(evil["filename"].encode()) <= 120
+    assert "\x07" not in evil["filename"]
+    saved = await download(admin, passwd)
     assert saved == b"root:x:0:0\r\n"  # text parts travel with CRLF; saved as received
     assert passwd["size"] == len(saved)
+    # Files are named by their content's hash: no name a sender chose is a path of ours.
+    root = (settings.storage.data_dir / "blobs").resolve()
+    assert [path.name for path in blob_files(settings)] == sorted(
+        path.name for path in root.glob("*/*/*")
+    )
+    assert all(len(path.name) == 64 for path in blob_files(settings))
     assert not (tmp_path / "etc").exists()
 
 
@@ -418,6 +442,7 @@ async def test_header_injection_in_subject_or_name_adds_no_header(
     )
     (mail,) = await sent_mail(relay)
     assert mail.message_id == message_id
+    assert mail.from_ == f"Acme Support <{ADDRESS}>"  # no agent: the channel's own name
     assert mail.rcpt_tos == ("eve@customer.example",)
     assert mail.header("Bcc") == []
     assert mail.header("X-Injected") == []
@@ -475,3 +500,121 @@ async def test_an_unreachable_relay_is_retried_and_the_reply_delivered_when_it_i
     await relay.start(smtp_port=port)
     await message_status(admin, chat["id"], reply["id"], "sent")
     assert len(relay.sent) == 1
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
+
+
+async def test_inline_images_are_kept_and_marked_in_the_text_where_they_were(
+    admin: Api, mx: EmailConnector, settings: Settings
+) -> None:
+    mail = EmailMessage()
+    mail["From"] = f"John Customer <{CUSTOMER}>"
+    mail["Subject"] = "Damaged parcel"
+    mail.set_content("The box:\n\n[image: box.png]\n\nand the invoice attached.")
+    mail.add_alternative(
+        '<p>The box:</p><p><img src="cid:box@mail.example"></p><p>and the invoice attached.</p>'
+        '<p><img src="cid:t@mail.example"></p>',
+        subtype="html",
+    )
+    mail.get_payload()[1].add_related(
+        PNG, "image", "png", cid="<box@mail.example>", filename="box.png"
+    )
+    mail.add_attachment(b"%PDF-1.4 inv", maintype="application", subtype="pdf", filename="i.pdf")
+    # Declared a picture, but a web page: kept as what it is, never shown in place.
+    mail.add_attachment(b"<html><script>x</script>", maintype="image", subtype="png",
+                        filename="trick.png", cid="<t@mail.example>")  # fmt: skip
+    await deliver(mx.port, mail)
+
+    chat = await chat_of(admin, CUSTOMER)
+    assert chat is not None
+    (message,) = await messages(admin, chat["id"])
+    assert message["text"] == (
+        "The box:\n\n[image: box.png]\n\nand the invoice attached.\n\n[image: trick.png]"
+    )
+    box, pdf, trick = message["attachments"]
+    base = f"/chats/{chat['id']}/messages/{message['id']}/attachments"
+    assert box == {
+        "kind": "image", "filename": "box.png", "content_type": "image/png", "size": len(PNG),
+        "status": "stored", "error": None, "url": f"{base}/0", "inline": True,
+        "meta": {"content_id": "box@mail.example", "inline": True},
+    }  # fmt: skip
+    assert await download(admin, box) == PNG
+    assert (pdf["filename"], pdf["content_type"], pdf["kind"]) == (
+        "i.pdf",
+        "application/pdf",
+        "document",
+    )
+    assert "meta" not in pdf
+    assert (trick["content_type"], trick["kind"], trick["inline"]) == (
+        "text/html",
+        "document",
+        False,
+    )
+    assert trick["meta"] == {"content_id": "t@mail.example"}
+    assert spool_leftovers(settings) == []
+
+
+async def test_a_signature_is_set_by_its_owner_and_signs_their_replies(
+    admin: Api, agent: Api, relay: MockSmtp, mx: EmailConnector
+) -> None:
+    status, me = await admin.get("/auth/me")
+    assert (status, me["signature"]) == (200, None)
+    status, error = await admin.patch("/users/me", {"signature": "x" * 2001})
+    assert status == 422 and error["error"]["code"] == "validation_error", error
+    status, error = await admin.patch("/users/me", {"display_name": "Someone else"})
+    assert status == 422  # only the signature here; admins change names at /users/{id}
+    status, me = await admin.patch("/users/me", {"signature": "  Ann Admin\nAcme <Support>\n"})
+    assert status == 200 and me["signature"] == "Ann Admin\nAcme <Support>"
+    assert (await admin.get("/auth/me"))[1]["signature"] == "Ann Admin\nAcme <Support>"
+
+    # Agents sign for themselves; an admin may change anyone's.
+    status, mine = await agent.patch("/users/me", {"signature": "Agent Smith"})
+    assert (status, mine["signature"]) == (200, "Agent Smith")
+    assert (await agent.patch(f"/users/{me['id']}", {"signature": "hijack"}))[0] == 403
+    status, theirs = await admin.patch(f"/users/{mine['id']}", {"signature": ""})
+    assert (status, theirs["signature"]) == (200, None)
+    assert (await admin.get(f"/users/{mine['id']}"))[1]["signature"] is None
+
+    await admin.patch(f"/users/{me['id']}", {"display_name": "Ann"})
+    _, _, _, _ = await start_conversation(admin, relay)
+    (mail,) = relay.sent
+    assert mail.from_ == f'"Ann (Acme Support)" <{ADDRESS}>'
+    assert mail.content_type == "multipart/alternative"
+    assert mail.text.rstrip("\n") == "It ships today.\n\n-- \nAnn Admin\nAcme <Support>"
+    assert "<p>It ships today.</p>" in mail.html
+    assert "-- <br>\nAnn Admin<br>\nAcme &lt;Support&gt;" in mail.html
+    assert [
+        part for part in mail.raw.split(b"\r\n") if part.startswith(b"Content-Type: text/")
+    ] == [
+        b'Content-Type: text/plain; charset="utf-8"',
+        b'Content-Type: text/html; charset="utf-8"',
+    ]
+
+
+async def test_files_go_out_as_attachments_of_one_mail(
+    relay: MockSmtp, mx: EmailConnector, tmp_path: Path
+) -> None:
+    photo, invoice = tmp_path / "photo", tmp_path / "invoice"
+    photo.write_bytes(PNG)
+    invoice.write_bytes(b"%PDF-1.4 " + b"x" * 300_000)
+    files = (
+        OutboundFile(str(photo), "foto paket.png", "image/png", len(PNG), "image"),
+        OutboundFile(str(invoice), "Faktur №42.pdf", "application/pdf", 300_009, "document"),
+    )
+    await mx.send(
+        OutboundMessage(
+            message_id=1, chat_id=1, channel="Email", chat_external_id=CUSTOMER,
+            text="Here you are.", customer_name="John", customer_email=CUSTOMER, files=files,
+        )
+    )  # fmt: skip
+    (mail,) = await sent_mail(relay)
+    assert mail.content_type == "multipart/mixed"
+    assert mail.text.strip() == "Here you are."
+    assert "<p>Here you are.</p>" in mail.html
+    assert [(f.filename, f.content_type, f.disposition) for f in mail.files] == [
+        ("foto paket.png", "image/png", "attachment"),
+        ("Faktur №42.pdf", "application/pdf", "attachment"),
+    ]
+    assert [f.data for f in mail.files] == [PNG, invoice.read_bytes()]
+    assert b"filename*=utf-8''Faktur%20%E2%84%9642.pdf" in mail.raw

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from email import policy
+from email.message import EmailMessage
 from email.parser import BytesParser
+from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 
-from connectors.base import DeliveryError, OutboundMessage
+from connectors.base import DeliveryError, OutboundFile, OutboundMessage
 from connectors.email import compose_reply, header_text, reply_subject
 from connectors.email_parse import (
     FULL_BODY_NAME,
@@ -156,8 +159,157 @@ def test_a_reply_carries_our_message_id_and_the_thread() -> None:
         "<c1@customer.example> <o1@support.example.com> <c2@customer.example>"
     )
     parsed = BytesParser(policy=policy.default).parsebytes(mail.as_bytes())
-    assert parsed.get_content_type() == "text/plain"
-    assert parsed.get_content_charset() == "utf-8"
+    assert parsed.get_content_type() == "multipart/alternative"
+    plain, page = parsed.iter_parts()
+    assert (plain.get_content_type(), plain.get_content_charset()) == ("text/plain", "utf-8")
+    assert (page.get_content_type(), page.get_content_charset()) == ("text/html", "utf-8")
+    assert plain.get_content().strip() == "Hello"
+    assert "<p>Hello</p>" in page.get_content()
+    assert mail["From"] == "A <help@support.example.com>"  # the bot's: the channel's name
+
+
+def _bodies(mail: EmailMessage) -> tuple[str, str]:
+    parsed = BytesParser(policy=policy.default).parsebytes(mail.as_bytes())
+    plain = parsed.get_body(preferencelist=("plain",))
+    page = parsed.get_body(preferencelist=("html",))
+    assert isinstance(plain, EmailMessage) and isinstance(page, EmailMessage)
+    return plain.get_content(), page.get_content()
+
+
+class _Page(HTMLParser):
+    """What a mail client makes of the HTML part: text, links, and any markup it carries."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[str] = []
+        self.links: list[dict[str, str | None]] = []
+        self.text = ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        if tag == "a":
+            self.links.append(dict(attrs))
+
+    def handle_data(self, data: str) -> None:
+        self.text += data
+
+
+def test_the_html_alternative_is_the_text_escaped_with_paragraphs_and_safe_links() -> None:
+    text = (
+        "Dear <b>John</b> & co,\nline two\n\n"
+        'See https://shop.example/track?id=1&x="2"><script>alert(1)</script>.\n\n'
+        "Not a link: javascript:alert(1) nor <a href=x>this</a>."
+    )
+    mail, _ = compose_reply(reply(text=text), address="s@support.example.com", display_name="S")
+    plain, page = _bodies(mail)
+    assert plain.rstrip("\n") == text
+    parsed = _Page()
+    parsed.feed(page)
+    assert [t for t in parsed.tags if t not in ("html", "head", "meta", "body")] == [
+        "p", "br", "p", "a", "p",
+    ]  # fmt: skip
+    assert parsed.links == [
+        {"href": "https://shop.example/track?id=1&x=", "rel": "noopener noreferrer"}
+    ]
+    assert "Dear <b>John</b> & co," in parsed.text
+    assert '"2"><script>alert(1)</script>.' in parsed.text
+    assert "javascript:alert(1) nor <a href=x>this</a>." in parsed.text
+
+
+def test_an_agents_reply_names_them_and_carries_their_signature() -> None:
+    mail, _ = compose_reply(
+        reply(
+            text="It ships today.",
+            agent_name="Ann\r\nBcc: x@y.example",
+            signature="Ann\nAcme — <support>",
+        ),
+        address="support@support.example.com",
+        display_name="Acme Support",
+    )
+    parsed = BytesParser(policy=policy.default).parsebytes(mail.as_bytes())
+    assert parsed["From"] == '"Ann Bcc: x@y.example (Acme Support)" <support@support.example.com>'
+    assert parsed.get_all("Bcc") is None
+    plain, page = _bodies(mail)
+    assert plain.rstrip("\n") == "It ships today.\n\n-- \nAnn\nAcme — <support>"
+    assert '<p class="signature">-- <br>\nAnn<br>\nAcme — &lt;support&gt;</p>' in page
+
+
+def test_files_go_as_mime_parts_with_their_type_and_a_safe_encoded_name(tmp_path: Path) -> None:
+    pdf, odd = tmp_path / "a", tmp_path / "b"
+    pdf.write_bytes(b"%PDF-1.4 invoice")
+    odd.write_bytes(b"\x00\x01")
+    files = (
+        OutboundFile(str(pdf), "Rechnung März.pdf", "application/pdf", 16, "document"),
+        OutboundFile(str(odd), '../x"\r\nX-Evil: 1.bin', "bad type\r\nX: y", 2, "document"),
+    )
+    mail, _ = compose_reply(reply(files=files), address="s@support.example.com", display_name="S")
+    raw = mail.as_bytes()
+    assert b"filename*=utf-8''Rechnung%20M%C3%A4rz.pdf" in raw
+    parsed = BytesParser(policy=policy.default).parsebytes(raw)
+    assert parsed.get_content_type() == "multipart/mixed"
+    assert parsed.get_all("X-Evil") is None
+    first, second = parsed.iter_attachments()
+    assert (first.get_filename(), first.get_content_type()) == (
+        "Rechnung März.pdf",
+        "application/pdf",
+    )
+    assert first.get_payload(decode=True) == b"%PDF-1.4 invoice"
+    assert second.get_content_type() == "application/octet-stream"
+    assert second.get_filename() == "x_X-Evil_ 1.bin"
+    assert second.get_payload(decode=True) == b"\x00\x01"
+    assert all(part.get("X-Evil") is None for part in parsed.walk())
+
+
+def _with_images(plain: str, page: str, *images: tuple[str, str, bytes, str]) -> bytes:
+    """A mail as clients write one with pictures in the text: multipart/alternative whose HTML
+    is multipart/related with the images (name, Content-ID, bytes, subtype)."""
+    mail = EmailMessage()
+    mail["From"] = "Rina <rina@customer.example>"
+    mail["Subject"] = "Broken parcel"
+    mail.set_content(plain)
+    mail.add_alternative(page, subtype="html")
+    html_part = mail.get_payload()[1]
+    for name, cid, data, subtype in images:
+        html_part.add_related(data, "image", subtype, cid=f"<{cid}>", filename=name)
+    return mail.as_bytes()
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
+
+
+def test_images_shown_in_the_html_are_marked_in_place() -> None:
+    raw = _with_images(
+        "Look at the box\n\n[image: box.png]\n\nand the label",
+        '<p>Look at the box</p><p><img src="cid:box%40mail.example" alt="box"></p>'
+        '<p>and the label <img src="CID:label@mail.example"> and again '
+        '<img src="cid:box@mail.example"></p>'
+        '<p><img src="https://tracker.example/p.gif" alt="x"></p>',
+        ("image.png", "box@mail.example", PNG, "png"),
+        ("image.png", "label@mail.example", PNG + b"1", "png"),
+        ("logo.png", "unused@mail.example", PNG + b"2", "png"),
+    )
+    mail = parse_mail(raw)
+    assert mail.text == (
+        "Look at the box\n\n[image: image.png]\n\n"
+        "and the label [image: image-2.png] and again [image: image.png]\n\n[x]"
+    )
+    box, label, logo = mail.parts
+    assert (box.name, box.meta) == ("image.png", {"content_id": "box@mail.example", "inline": True})
+    assert (label.name, label.meta) == (
+        "image-2.png", {"content_id": "label@mail.example", "inline": True},
+    )  # fmt: skip
+    assert (logo.name, logo.meta) == ("logo.png", {"content_id": "unused@mail.example"})
+
+
+def test_without_an_image_in_place_the_plain_text_is_the_text() -> None:
+    raw = _with_images(
+        "Plain words",
+        "<p>HTML words</p>",
+        ("a.png", "a@mail.example", PNG, "png"),
+    )
+    mail = parse_mail(raw)
+    assert mail.text == "Plain words"
+    assert mail.parts[0].meta == {"content_id": "a@mail.example"}
 
 
 def test_reply_headers_stay_one_line_each() -> None:

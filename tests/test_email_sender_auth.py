@@ -23,8 +23,10 @@ from connectors.base import InboundMessage
 from connectors.email import EmailConfig, EmailConnector
 from connectors.email_auth import AuthConfig
 from connectors.mock.smtp import MockSmtp, compose_customer_mail
+from handoff.domain.media import sniff
 from handoff.usecases.delivery import RetryPolicy
 from msgcenter.settings import Settings
+from storage.blobs import DiskBlobs
 from tests.dns_standin import DnsStandIn, dns_standin, rsa_key
 from tests.support import Api, make_settings
 from tests.test_email import ADDRESS, email_section, eventually, messages, sent_mail
@@ -233,9 +235,9 @@ async def test_trust_upstream_takes_the_upstreams_word_over_smtp(
     )
     config = EmailConfig(
         address=ADDRESS, domains=("support.example.com",), port=0, hostname="mx.test",
-        attachments_dir=tmp_path / "attachments", sender_auth=auth,
+        sender_auth=auth,
     )  # fmt: skip
-    connector = EmailConnector(config, sink)
+    connector = EmailConnector(config, sink, DiskBlobs(tmp_path / "blobs"), sniff=sniff)
     await connector.start()
     try:
         content = customer_mail("Rina", "Hello")

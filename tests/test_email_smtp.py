@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import ssl
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,9 +14,11 @@ import pytest
 from connectors.base import InboundMessage
 from connectors.email import EmailConfig, EmailConnector
 from connectors.mock.smtp import compose_customer_mail
+from handoff.domain.media import sniff
 from msgcenter import demo
 from msgcenter.service import SERVICE, build_app
 from msgcenter.settings import SettingsError
+from storage.blobs import DiskBlobs
 from tests.fakes import QUIET_BOT
 from tests.support import Api, ClientFactory, make_settings
 from tests.test_email import ADDRESS, CUSTOMER, chat_of, email_section
@@ -117,16 +120,16 @@ class BrokenSink:
         raise AssertionError("not used")
 
 
-async def test_a_failing_store_answers_451_and_leaves_no_files(tmp_path: Path) -> None:
+async def test_a_failing_store_answers_451_and_leaves_no_temporary_files(tmp_path: Path) -> None:
     sink = BrokenSink()
     config = EmailConfig(
         address=ADDRESS,
         domains=("support.example.com",),
         port=0,
         hostname="mx.test",
-        attachments_dir=tmp_path / "attachments",
     )
-    connector = EmailConnector(config, sink)
+    blobs = DiskBlobs(tmp_path / "blobs")
+    connector = EmailConnector(config, sink, blobs, sniff=sniff)
     await connector.start()
     try:
         mail = compose_customer_mail("John Customer", CUSTOMER, "see attached", to=ADDRESS)
@@ -135,7 +138,13 @@ async def test_a_failing_store_answers_451_and_leaves_no_files(tmp_path: Path) -
             await aiosmtplib.send(mail, hostname="127.0.0.1", port=connector.port, start_tls=False)
         assert refused.value.code == 451  # the sending MTA keeps the mail and tries again
         assert sink.calls == 1
-        assert list((tmp_path / "attachments").iterdir()) == []
+        assert list(blobs.spool_dir.iterdir()) == []  # no spool left
+        # The file itself may stay (by content: the retry finds it there), once.
+        kept = [path for path in blobs.root.rglob("*") if path.is_file()]
+        assert [path.name for path in kept] == [hashlib.sha256(b"data").hexdigest()]
+        with pytest.raises(aiosmtplib.SMTPDataError):
+            await aiosmtplib.send(mail, hostname="127.0.0.1", port=connector.port, start_tls=False)
+        assert [path for path in blobs.root.rglob("*") if path.is_file()] == kept
         assert await connector.health() == "ok"
     finally:
         await connector.stop()
@@ -148,9 +157,8 @@ async def test_stopping_closes_sessions_that_are_still_open(tmp_path: Path) -> N
         address=ADDRESS,
         domains=("support.example.com",),
         port=0,
-        attachments_dir=tmp_path / "a",
     )
-    connector = EmailConnector(config, BrokenSink())
+    connector = EmailConnector(config, BrokenSink(), DiskBlobs(tmp_path / "blobs"), sniff=sniff)
     await connector.start()
     client = aiosmtplib.SMTP(hostname="127.0.0.1", port=connector.port, start_tls=False)
     await client.connect()

@@ -6,7 +6,8 @@
   parsed headers, text body); told to, it refuses the next N with 451 or 550;
 - a control API over HTTP:
 
-  ``GET  /_mock/sent``      every message msgcenter sent, oldest first
+  ``GET  /_mock/sent``      every message msgcenter sent, oldest first (text, HTML, and
+                            its files: name, type, size, sha256)
   ``POST /_mock/fail``      ``{"code": 451|550, "count": N}``: refuse the next N
   ``POST /_mock/reset``     forget sent messages and pending failures
   ``POST /_mock/customer``  ``{"name", "email", "text", "subject"?, "in_reply_to"?}``:
@@ -19,6 +20,7 @@ HTML, as mail clients send it); benchmarks reuse it.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import html
 import logging
 import weakref
@@ -48,8 +50,28 @@ FAILURES = {
 
 
 @dataclass(frozen=True, slots=True)
+class SentFile:
+    """A file attached to a sent message, as a mail client reads it."""
+
+    filename: str
+    content_type: str
+    disposition: str  # "attachment" or "inline"
+    data: bytes
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "filename": self.filename,
+            "content_type": self.content_type,
+            "disposition": self.disposition,
+            "size": len(self.data),
+            "sha256": hashlib.sha256(self.data).hexdigest(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class SentMail:
-    """One message the sink took: the envelope, the headers that matter, the text."""
+    """One message the sink took: the envelope, the headers that matter, the text and HTML
+    bodies, the files; ``raw``: the message as received."""
 
     mail_from: str
     rcpt_tos: tuple[str, ...]
@@ -61,6 +83,10 @@ class SentMail:
     in_reply_to: str
     references: str
     text: str
+    html: str = ""
+    content_type: str = "text/plain"
+    files: tuple[SentFile, ...] = ()
+    raw: bytes = b""
 
     def header(self, name: str) -> list[str]:
         return [value for key, value in self.headers if key.lower() == name.lower()]
@@ -77,6 +103,9 @@ class SentMail:
             "in_reply_to": self.in_reply_to,
             "references": self.references,
             "text": self.text,
+            "html": self.html,
+            "content_type": self.content_type,
+            "files": [file.as_dict() for file in self.files],
         }
 
 
@@ -129,9 +158,22 @@ class _Sink:
 
 
 def _record(envelope: Envelope) -> SentMail:
-    message = BytesParser(policy=policy.default).parsebytes(envelope.original_content or b"")
+    raw = envelope.original_content or b""
+    message = BytesParser(policy=policy.default).parsebytes(raw)
     body = message.get_body(preferencelist=("plain",))
     text = body.get_content() if isinstance(body, EmailMessage) else ""
+    page = message.get_body(preferencelist=("html",))
+    html_text = page.get_content() if isinstance(page, EmailMessage) else ""
+    files = tuple(
+        SentFile(
+            filename=part.get_filename() or "",
+            content_type=part.get_content_type(),
+            disposition=part.get_content_disposition() or "attachment",
+            data=_payload(part),
+        )
+        for part in message.iter_attachments()
+        if isinstance(part, EmailMessage)
+    )
     return SentMail(
         mail_from=envelope.mail_from or "",
         rcpt_tos=tuple(envelope.rcpt_tos),
@@ -143,7 +185,16 @@ def _record(envelope: Envelope) -> SentMail:
         in_reply_to=str(message.get("In-Reply-To", "")),
         references=str(message.get("References", "")),
         text=text.replace("\r\n", "\n"),
+        html=html_text.replace("\r\n", "\n"),
+        content_type=message.get_content_type(),
+        files=files,
+        raw=raw,
     )
+
+
+def _payload(part: EmailMessage) -> bytes:
+    data = part.get_payload(decode=True)
+    return data if isinstance(data, bytes) else b""
 
 
 class MockSmtp:

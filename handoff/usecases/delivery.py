@@ -231,6 +231,7 @@ class Outbox:
         customer_ids = [e["external_id"] for e in earlier if e["sender"] == Sender.CUSTOMER.value]
         attachments = delivery_store.read_attachments(row["attachments"])
         template = row.get("template")
+        by_agent = row["sender"] == Sender.AGENT.value and row["agent_username"] is not None
         return OutboundMessage(
             message_id=row["id"],
             chat_id=row["chat_id"],
@@ -247,6 +248,8 @@ class Outbox:
                 for a in attachments or []
             ),
             template=delivery_store.read_template(template) if template is not None else None,
+            agent_name=(row["agent_display_name"] or row["agent_username"]) if by_agent else None,
+            signature=(row["agent_signature"] or None) if by_agent else None,
         )
 
     @contextlib.asynccontextmanager

@@ -22,6 +22,7 @@ from tortoise.functions import Count
 from handoff.domain.errors import Conflict, Invalid, NotFound
 from handoff.domain.events import SESSIONS_ENDED, Audience, Event
 from handoff.domain.rights import OPEN_MODES
+from handoff.domain.sanitize import clean
 from handoff.read.names import AgentNames
 from storage.models import Chat, Role, User
 
@@ -71,6 +72,7 @@ def user_view(user: User, load: int | None = None) -> dict[str, Any]:
         "display_name": user.display_name or user.username,
         "capacity": user.capacity,
         "active": user.active,
+        "signature": user.signature,
         "created_at": user.created_at.isoformat(),
     }
     if load is not None:
@@ -133,7 +135,8 @@ class Staff:
         return user
 
     async def update(self, user_id: int, changes: dict[str, Any]) -> User:
-        """Apply ``changes`` (display_name, email, role, capacity, active, password).
+        """Apply ``changes`` (display_name, email, role, capacity, active, password,
+        signature: "" or None removes it).
 
         Deactivating, changing the role or the password increments the user's
         ``token_version``: their tokens stop working (``session_ended`` says so to the
@@ -153,6 +156,10 @@ class Staff:
                 setattr(user, key, changes[key])
         if changes.get("email", "") is None:
             user.email = None
+        if "signature" in changes:
+            signature: str | None = clean(changes["signature"] or "").strip() or None
+            # The field is nullable; the ORM's stubs type a TextField as str either way.
+            user.signature = signature  # type: ignore[assignment]
         if changes.get("active") is False:
             revoke = True
         if changes.get("password"):
