@@ -4,11 +4,13 @@ Inbound, aiosmtpd speaks SMTP on ``host:port`` (``loop.create_server``, so the
 handler shares the service's database context). Recipients outside the
 configured domains and addresses are refused at RCPT (550: no open relay),
 mail above ``max_message_bytes`` at MAIL (SIZE) or after DATA (552). The
-message is parsed (``connectors.email_parse``), its files are written under
-``<attachments_dir>/<random id>/<safe name>``, and the sink stores it; the
-sender's MTA gets 250 only after that commit, 451 when storing failed (it
-retries; the files of that attempt are removed), 550 when the mail is
-unusable (nothing stored, nothing left on disk). Mail no person wrote
+message is parsed (``connectors.email_parse``), its files are put into the blob
+store (``storage.blobs``: by sha256, so a file is stored once however often it
+comes; typed by content with the ``sniff`` msgcenter hands over), and the sink
+stores it; the sender's MTA gets 250 only after that commit, 451 when storing
+failed (it retries; the blobs of that attempt may stay, they are found again by
+content, but no temporary file does), 550 when the mail is unusable (nothing
+stored, nothing left on disk). Mail no person wrote
 (bounces, delivery reports, ``Auto-Submitted`` auto-replies) gets 250 and is
 not stored: answering it (the bot would) could start a mail loop.
 
@@ -18,8 +20,11 @@ mail over the limits of ``MailLimits`` (parts, attachments, depth) gets 552
 before any file is written, and connections are capped in all and per client
 address, with idle and session timeouts (``connectors.smtp_limits``: 421).
 
-Outbound, each reply is one text/plain UTF-8 mail through the relay, with our
-own Message-ID (returned, so it becomes the message's external id and the
+Outbound, each reply is one mail through the relay: multipart/alternative, the
+text as text/plain and a simple HTML made from it (UTF-8 both), the agent's
+signature under "-- ", the files as attachments (multipart/mixed then); From
+names the agent beside the channel's ``display_name``. It carries our own
+Message-ID (returned, so it becomes the message's external id and the
 customer's answer to it finds the chat), In-Reply-To and References.
 """
 
@@ -406,7 +411,8 @@ def kind_of(mime_type: str) -> str:
 def compose_reply(
     message: OutboundMessage, *, address: str, display_name: str
 ) -> tuple[EmailMessage, str]:
-    """The mail for one reply, and its recipient. Header values cannot smuggle in headers."""
+    """The mail for one reply, and its recipient. Header values cannot smuggle in headers.
+    Reads ``message.files`` from disk: call it in a thread when there are any."""
     recipient = (message.customer_email or message.chat_external_id).strip()
     if not usable_address(recipient):  # the rule every entry point checked (email_address)
         raise DeliveryError(

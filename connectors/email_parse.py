@@ -12,6 +12,12 @@ the length cap) removed anything, the whole body is kept as an extra part
 named ``full-message.txt`` whose attachment record carries
 ``meta = {"role": "full_body"}``.
 
+An image the HTML body shows (``<img src="cid:...">`` naming the image part's
+Content-ID) stays in place: the text is then read from the HTML, with
+``[image: <name>]`` where the image was, and the part carries
+``meta = {"content_id": ..., "inline": True}`` (docs/api.md says how a client
+shows it).
+
 Hostile mail must cost little: :class:`MailLimits` bounds the MIME parts (the
 parser stops at the first part over the limit), the attachments, the nesting
 depth and the decoded text, all checked before any pattern or the HTML parser
@@ -97,7 +103,8 @@ def _too_complex(what: str) -> MailRejected:
 
 @dataclass(frozen=True, slots=True)
 class MailPart:
-    """A file that came with the mail (not yet on disk)."""
+    """A file that came with the mail (not yet in the blob store); ``mime_type`` is the
+    sender's word (the connector sniffs the content)."""
 
     name: str
     mime_type: str

@@ -8,6 +8,7 @@ SMTP sink, which records them.
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
 from pathlib import Path
@@ -618,3 +619,34 @@ async def test_files_go_out_as_attachments_of_one_mail(
     ]
     assert [f.data for f in mail.files] == [PNG, invoice.read_bytes()]
     assert b"filename*=utf-8''Faktur%20%E2%84%9642.pdf" in mail.raw
+
+
+async def test_the_mock_customer_sends_files_and_pictures_in_the_text(
+    admin: Api, relay: MockSmtp, mx: EmailConnector
+) -> None:
+    base = f"http://127.0.0.1:{relay.http_port}/_mock/customer"
+    photo = {"filename": "parcel.png", "content_type": "image/png", "inline": True,
+             "base64": base64.b64encode(PNG).decode()}  # fmt: skip
+    pdf = {"filename": "receipt.pdf", "content_type": "application/pdf",
+           "base64": base64.b64encode(b"%PDF-1.4 r").decode()}  # fmt: skip
+    body = {"name": "Rina", "email": CUSTOMER, "text": "It came broken:", "files": [photo, pdf]}
+    before = await email_rows()
+    async with aiohttp.ClientSession() as http:
+        for bad in ([{"filename": "x"}], [{**pdf, "base64": "!!"}], [pdf] * 11, "x"):
+            async with http.post(base, json={**body, "files": bad}) as response:
+                assert response.status == 422
+        assert await email_rows() == before
+        async with http.post(base, json=body) as response:
+            assert response.status == 201
+    chat = await chat_of(admin, CUSTOMER)
+    assert chat is not None
+    (message,) = await messages(admin, chat["id"])
+    assert message["text"] == "It came broken:\n\n[image: parcel.png]"
+    shown, receipt = message["attachments"]
+    assert (shown["filename"], shown["meta"]["inline"], shown["inline"]) == (
+        "parcel.png",
+        True,
+        True,
+    )
+    assert await download(admin, shown) == PNG
+    assert (receipt["filename"], receipt["content_type"]) == ("receipt.pdf", "application/pdf")

@@ -10,8 +10,10 @@
                             its files: name, type, size, sha256)
   ``POST /_mock/fail``      ``{"code": 451|550, "count": N}``: refuse the next N
   ``POST /_mock/reset``     forget sent messages and pending failures
-  ``POST /_mock/customer``  ``{"name", "email", "text", "subject"?, "in_reply_to"?}``:
+  ``POST /_mock/customer``  ``{"name", "email", "text", "subject"?, "in_reply_to"?,
+                            "files"?: [{"filename", "content_type", "base64", "inline"?}]}``:
                             compose a customer's mail and send it to msgcenter's SMTP server
+                            (``inline`` images are shown in its HTML, by ``cid:``)
 
 :func:`compose_customer_mail` builds that mail (multipart/alternative, text and
 HTML, as mail clients send it); benchmarks reuse it.
@@ -20,6 +22,7 @@ HTML, as mail clients send it); benchmarks reuse it.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import html
 import logging
@@ -109,6 +112,19 @@ class SentMail:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class CustomerFile:
+    """A file a simulated customer sends; ``inline``: an image shown in the mail's text."""
+
+    filename: str
+    content_type: str
+    data: bytes
+    inline: bool = False
+
+
+MAX_CUSTOMER_FILES = 10
+
+
 def compose_customer_mail(
     name: str,
     email: str,
@@ -118,8 +134,10 @@ def compose_customer_mail(
     subject: str | None = None,
     in_reply_to: str | None = None,
     references: Sequence[str] = (),
+    files: Sequence[CustomerFile] = (),
 ) -> EmailMessage:
-    """A customer's mail as a mail client writes it: text and HTML alternatives."""
+    """A customer's mail as a mail client writes it: text and HTML alternatives, and
+    ``files``: attached, or (``inline`` images) shown in the HTML below the text."""
     mail = EmailMessage()
     mail["From"] = Address(display_name=name, addr_spec=email)
     mail["To"] = to
@@ -137,7 +155,19 @@ def compose_customer_mail(
         for block in text.split("\n\n")
         if block.strip()
     )
-    mail.add_alternative(f"<html><body>{paragraphs}</body></html>", subtype="html")
+    shown = [(file, make_msgid(domain="customer.example")) for file in files if file.inline]
+    images = "".join(f'<p><img src="cid:{cid[1:-1]}" alt=""></p>' for _, cid in shown)
+    mail.add_alternative(f"<html><body>{paragraphs}{images}</body></html>", subtype="html")
+    if shown:
+        page = mail.get_body(preferencelist=("html",))
+        assert isinstance(page, EmailMessage)
+        for file, cid in shown:
+            maintype, _, subtype = file.content_type.partition("/")
+            page.add_related(file.data, maintype, subtype, cid=cid, filename=file.filename)
+    for file in files:
+        if not file.inline:
+            maintype, _, subtype = file.content_type.partition("/")
+            mail.add_attachment(file.data, maintype, subtype, filename=file.filename)
     return mail
 
 
@@ -269,11 +299,13 @@ class MockSmtp:
         text: str,
         subject: str | None = None,
         in_reply_to: str | None = None,
+        files: Sequence[CustomerFile] = (),
     ) -> str:
         """Send a customer's mail to msgcenter; return its Message-ID (raises SMTPException)."""
         mail = compose_customer_mail(
-            name, email, text, to=self.to_address, subject=subject, in_reply_to=in_reply_to
-        )
+            name, email, text, to=self.to_address, subject=subject, in_reply_to=in_reply_to,
+            files=files,
+        )  # fmt: skip
         await aiosmtplib.send(
             mail,
             hostname=self.msgcenter_smtp_host,
@@ -320,13 +352,42 @@ class MockSmtp:
             return _error(422, "name, email and text are required strings")
         if not all(value is None or isinstance(value, str) for value in (subject, in_reply_to)):
             return _error(422, "subject and in_reply_to must be strings")
+        files = _files(body.get("files", []))
+        if isinstance(files, str):
+            return _error(422, files)
         try:
-            message_id = await self.customer(name, email, text, subject, in_reply_to)
+            message_id = await self.customer(name, email, text, subject, in_reply_to, files)
         except ValueError as exc:  # not an address, or a header value with a line break
             return _error(422, str(exc))
         except (aiosmtplib.SMTPException, OSError) as exc:
             return _error(502, f"msgcenter's SMTP server did not take the mail: {exc}")
         return web.json_response({"message_id": message_id}, status=201)
+
+
+def _files(items: object) -> list[CustomerFile] | str:
+    """``[{"filename", "content_type", "base64", "inline"?}]`` as files, or what is wrong."""
+    wrong = (
+        f"files must be a list of at most {MAX_CUSTOMER_FILES} objects with filename, "
+        "content_type (type/subtype) and base64 strings, and inline a boolean"
+    )
+    if not isinstance(items, list) or len(items) > MAX_CUSTOMER_FILES:
+        return wrong
+    files = []
+    for item in items:
+        if not isinstance(item, dict):
+            return wrong
+        name, mime, data = item.get("filename"), item.get("content_type"), item.get("base64")
+        inline = item.get("inline", False)
+        if not (isinstance(name, str) and isinstance(mime, str) and isinstance(data, str)):
+            return wrong
+        if not isinstance(inline, bool) or mime.count("/") != 1 or any(c.isspace() for c in mime):
+            return wrong
+        try:
+            content = base64.b64decode(data, validate=True)
+        except ValueError:
+            return wrong
+        files.append(CustomerFile(name, mime, content, inline))
+    return files
 
 
 async def _json(request: web.Request) -> dict[str, Any]:
