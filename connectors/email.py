@@ -445,7 +445,9 @@ def compose_reply(
         mail["References"] = " ".join(references[-20:])
     text = message.text.replace("\r\n", "\n").replace("\r", "\n")
     signature = (message.signature or "").replace("\r\n", "\n").replace("\r", "\n").strip()
-    plain = f"{text}\n\n{SIGNATURE_SEPARATOR}{signature}" if signature else text
+    plain = "\n\n".join(
+        part for part in (text, signature and SIGNATURE_SEPARATOR + signature) if part
+    )
     mail.set_content(plain, charset="utf-8", cte=_cte(plain))
     page = html_body(text, signature)
     mail.add_alternative(page, subtype="html", charset="utf-8", cte=_cte(page))

@@ -364,3 +364,17 @@ def test_mail_no_person_wrote_is_marked_automatic(raw: bytes, envelope_from: str
 def test_mail_a_person_wrote_is_not_automatic() -> None:
     raw = b"From: a@b.example\r\nAuto-Submitted: no\r\n\r\nhello"
     assert parse_mail(raw, "a@b.example").automatic is None
+
+
+def test_a_reply_of_files_alone_has_just_the_signature_as_text(tmp_path: Path) -> None:
+    photo = tmp_path / "p"
+    photo.write_bytes(b"\x89PNG\r\n\x1a\n")
+    files = (OutboundFile(str(photo), "p.png", "image/png", 8, "image"),)
+    mail, _ = compose_reply(
+        reply(text="", signature="Ann", agent_name="Ann", files=files),
+        address="s@support.example.com",
+        display_name="S",
+    )
+    plain, page = _bodies(mail)
+    assert plain.rstrip("\n") == "-- \nAnn"
+    assert "<p>" not in page.replace('<p class="signature">', "")
