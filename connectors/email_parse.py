@@ -309,12 +309,13 @@ def _text_and_images(
 
 def _unique_image_names(parts: list[MailPart], indexes: Iterable[int]) -> list[MailPart]:
     """``parts`` with the names of the parts at ``indexes`` unique among them
-    (``image.png``, ``image-2.png``, ...)."""
+    (``image.png``, ``image-2.png``, ...) and without brackets (a marker ``[image: x]``
+    names exactly one)."""
     parts = list(parts)
     taken: set[str] = set()
     for index in indexes:
         part = parts[index]
-        name, number = part.name, 1
+        name, number = part.name.replace("[", "(").replace("]", ")"), 1
         stem, dot, extension = name.rpartition(".")
         if not dot:
             stem, extension = name, ""

@@ -285,20 +285,33 @@ def test_images_shown_in_the_html_are_marked_in_place() -> None:
         '<img src="cid:box@mail.example"></p>'
         '<p><img src="https://tracker.example/p.gif" alt="x"></p>',
         ("image.png", "box@mail.example", PNG, "png"),
-        ("image.png", "label@mail.example", PNG + b"1", "png"),
+        ("image].png", "label@mail.example", PNG + b"1", "png"),
         ("logo.png", "unused@mail.example", PNG + b"2", "png"),
     )
     mail = parse_mail(raw)
     assert mail.text == (
         "Look at the box\n\n[image: image.png]\n\n"
-        "and the label [image: image-2.png] and again [image: image.png]\n\n[x]"
+        "and the label [image: image).png] and again [image: image.png]\n\n[x]"
     )
     box, label, logo = mail.parts
     assert (box.name, box.meta) == ("image.png", {"content_id": "box@mail.example", "inline": True})
     assert (label.name, label.meta) == (
-        "image-2.png", {"content_id": "label@mail.example", "inline": True},
+        "image).png", {"content_id": "label@mail.example", "inline": True},
     )  # fmt: skip
     assert (logo.name, logo.meta) == ("logo.png", {"content_id": "unused@mail.example"})
+
+
+def test_inline_images_of_one_name_get_names_of_their_own() -> None:
+    raw = _with_images(
+        "",
+        '<img src="cid:a@m"><img src="cid:b@m"><img src="cid:c@m">',
+        ("image.png", "a@m", PNG, "png"),
+        ("Image.png", "b@m", PNG, "png"),
+        ("image.png", "c@m", PNG, "png"),
+    )
+    mail = parse_mail(raw)
+    assert [part.name for part in mail.parts] == ["image.png", "Image-2.png", "image-3.png"]
+    assert mail.text == "[image: image.png][image: Image-2.png][image: image-3.png]"
 
 
 def test_without_an_image_in_place_the_plain_text_is_the_text() -> None:
