@@ -20,10 +20,8 @@ mail over the limits of ``MailLimits`` (parts, attachments, depth) gets 552
 before any file is written, and connections are capped in all and per client
 address, with idle and session timeouts (``connectors.smtp_limits``: 421).
 
-Outbound, each reply is one mail through the relay: multipart/alternative, the
-text as text/plain and a simple HTML made from it (UTF-8 both), the agent's
-signature under "-- ", the files as attachments (multipart/mixed then); From
-names the agent beside the channel's ``display_name``. It carries our own
+Outbound, each reply is one mail through the relay (``connectors.email_reply``:
+text and HTML, the agent's name and signature, the files), with our own
 Message-ID (returned, so it becomes the message's external id and the
 customer's answer to it finds the chat), In-Reply-To and References.
 """
@@ -32,21 +30,13 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import html
 import logging
-import re
 import secrets
 import ssl
-import unicodedata
 import warnings
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.errors import MessageError
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal
@@ -55,17 +45,16 @@ import aiosmtplib
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from connectors.base import (
-    UNVERIFIED_PREFIX,
     Attachment,
     DeliveryError,
     InboundMessage,
-    OutboundFile,
     OutboundMessage,
     Sink,
 )
 from connectors.email_address import usable_address
 from connectors.email_auth import AuthConfig, SenderVerifier
-from connectors.email_parse import MailLimits, MailPart, MailRejected, ParsedMail, safe_filename
+from connectors.email_parse import MailLimits, MailPart, MailRejected, ParsedMail
+from connectors.email_reply import compose_reply
 from connectors.parsing import ParseBusy, ParseCrashed, ParsePool, ParseTimeout
 from connectors.smtp_limits import CappedSMTP, Connections
 from storage.blobs import Blobs, Spool
@@ -76,10 +65,6 @@ CHANNEL = "Email"
 # What a file is by its first bytes and the sender's word: (head, declared type) -> type.
 Sniff = Callable[[bytes, str | None], str]
 MAX_RECIPIENTS = 100
-_MSGID = re.compile(r"<[^<>\s]+>")
-# Linear: one \s* run before the colon (two adjacent \s* around an optional part backtrack).
-UNVERIFIED_SUBJECT = "Re: your message"
-_REPLY_PREFIX = re.compile(r"^\s*(?:re|aw|sv|antw)\s*(?:\[\d+\]\s*)?:", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -406,135 +391,6 @@ def kind_of(mime_type: str) -> str:
     if mime_type in SHOWN_IMAGES:
         return "image"
     return major if major in ("audio", "video") else "document"
-
-
-def compose_reply(
-    message: OutboundMessage, *, address: str, display_name: str
-) -> tuple[EmailMessage, str]:
-    """The mail for one reply, and its recipient. Header values cannot smuggle in headers.
-    Reads ``message.files`` from disk: call it in a thread when there are any."""
-    recipient = (message.customer_email or message.chat_external_id).strip()
-    if not usable_address(recipient):  # the rule every entry point checked (email_address)
-        raise DeliveryError(
-            f"not a usable email address: {recipient!r}", retryable=False, code="bad_address"
-        )
-    # A chat of an unverified sender (handoff.usecases.ingest): its display name and subject
-    # are whatever a stranger wrote (a phishing line), so a reply to that address repeats neither.
-    unverified = message.chat_external_id.startswith(UNVERIFIED_PREFIX)
-    name = "" if unverified else header_text(message.customer_name)
-    try:
-        to = Address(display_name=name, addr_spec=recipient)
-        sender = Address(display_name=from_name(message, display_name), addr_spec=address)
-    except (ValueError, IndexError, MessageError) as exc:
-        raise DeliveryError(
-            f"not a usable email address: {recipient!r}", retryable=False, code="bad_address"
-        ) from exc
-    mail = EmailMessage()
-    mail["From"] = sender
-    mail["To"] = to
-    mail["Subject"] = UNVERIFIED_SUBJECT if unverified else reply_subject(message.subject)
-    mail["Date"] = format_datetime(datetime.now(UTC))
-    mail["Message-ID"] = make_msgid(domain=address.rpartition("@")[2])
-    references = [ref for ref in message.thread_external_ids if _MSGID.fullmatch(ref)]
-    reply_to = message.reply_to_external_id
-    if reply_to and _MSGID.fullmatch(reply_to):
-        mail["In-Reply-To"] = reply_to
-        if reply_to not in references:
-            references.append(reply_to)
-    if references:
-        mail["References"] = " ".join(references[-20:])
-    text = message.text.replace("\r\n", "\n").replace("\r", "\n")
-    signature = (message.signature or "").replace("\r\n", "\n").replace("\r", "\n").strip()
-    plain = "\n\n".join(
-        part for part in (text, signature and SIGNATURE_SEPARATOR + signature) if part
-    )
-    mail.set_content(plain, charset="utf-8", cte=_cte(plain))
-    page = html_body(text, signature)
-    mail.add_alternative(page, subtype="html", charset="utf-8", cte=_cte(page))
-    for file in message.files:
-        _attach(mail, file)
-    return mail, recipient
-
-
-SIGNATURE_SEPARATOR = "-- \n"  # the signature delimiter mail clients recognise (RFC 3676)
-
-
-def from_name(message: OutboundMessage, display_name: str) -> str:
-    """The From display name: "Ann (Acme Support)" for an agent's reply, the channel's
-    ``display_name`` for the bot's and msgcenter's."""
-    team = header_text(display_name)
-    agent = header_text(message.agent_name or "", 120)
-    if not agent:
-        return team
-    return f"{agent} ({team})" if team else agent
-
-
-def _cte(text: str) -> str | None:
-    return None if text.isascii() else "quoted-printable"
-
-
-def _attach(mail: EmailMessage, file: OutboundFile) -> None:
-    """One file as a MIME part: its type, a safe name (RFC 2231 encoded when not ASCII)."""
-    maintype, _, subtype = file.mime_type.partition("/")
-    if not (_TOKEN.fullmatch(maintype) and _TOKEN.fullmatch(subtype)):
-        maintype, subtype = "application", "octet-stream"
-    name = safe_filename(file.name, file.mime_type)
-    data = Path(file.path).read_bytes()
-    mail.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
-
-
-_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}")
-# A link in an agent's text: http(s) up to a space or a character no URL has unescaped;
-# the punctuation that ends a sentence is not part of it.
-_LINK = re.compile(r"https?://[^\s<>\"'`]+", re.IGNORECASE)
-_TRAILING = ".,;:!?)]}'\""
-
-
-def html_body(text: str, signature: str = "") -> str:
-    """The HTML alternative of a reply: the text escaped, blank lines as paragraphs, line
-    breaks as ``<br>``, http(s) links clickable; the signature under "-- "."""
-    blocks = [block for block in re.split(r"\n[ \t]*\n", text.strip("\n")) if block.strip()]
-    body = "".join(f"<p>{_html_lines(block)}</p>\n" for block in blocks)
-    if signature:
-        body += f'<p class="signature">-- <br>\n{_html_lines(signature)}</p>\n'
-    return (
-        '<!DOCTYPE html>\n<html><head><meta charset="utf-8"></head>\n'
-        f'<body style="font-family: sans-serif; line-height: 1.4">\n{body}</body></html>\n'
-    )
-
-
-def _html_lines(block: str) -> str:
-    return "<br>\n".join(_html_links(line) for line in block.split("\n"))
-
-
-def _html_links(line: str) -> str:
-    """``line`` escaped, its http(s) links as anchors (the address escaped as an attribute)."""
-    out, last = [], 0
-    for found in _LINK.finditer(line):
-        url = found.group().rstrip(_TRAILING)
-        if "://" not in url or url.endswith("://"):
-            continue
-        start, end = found.start(), found.start() + len(url)
-        out.append(html.escape(line[last:start], quote=False))
-        shown = html.escape(url, quote=False)
-        out.append(
-            f'<a href="{html.escape(url, quote=True)}" rel="noopener noreferrer">{shown}</a>'
-        )
-        last = end
-    out.append(html.escape(line[last:], quote=False))
-    return "".join(out)
-
-
-def reply_subject(subject: str | None) -> str:
-    """ "Re: <subject>", without stacking a second "Re:"."""
-    clean = header_text(subject or "", 900) or "(no subject)"
-    return clean if _REPLY_PREFIX.match(clean) else f"Re: {clean}"
-
-
-def header_text(value: str, limit: int = 200) -> str:
-    """One line of header text: control characters (CR, LF, ...) become spaces; capped."""
-    flat = "".join(" " if unicodedata.category(c)[0] == "C" else c for c in value)
-    return " ".join(flat.split())[:limit]
 
 
 async def close_smtp_server(server: asyncio.Server, sessions: list[SMTP]) -> None:

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from connectors.base import DeliveryError, OutboundFile, OutboundMessage
-from connectors.email import compose_reply, header_text, reply_subject
 from connectors.email_parse import (
     FULL_BODY_NAME,
     MailRejected,
@@ -21,6 +20,7 @@ from connectors.email_parse import (
     safe_filename,
     trim_quoted,
 )
+from connectors.email_reply import compose_reply, header_text, reply_subject
 
 
 @pytest.mark.parametrize(
