@@ -176,8 +176,9 @@ def blob_store(settings: Settings) -> Blobs:
 
 
 def file_store(settings: Settings) -> FileStore:
-    """The store of files customers sent: ``<data_dir>/<channels.email.attachments_dir>`` (an
-    absolute ``attachments_dir`` as it is), where the email connector writes them too."""
+    """The old store of email attachments: ``<data_dir>/<channels.email.attachments_dir>``
+    (an absolute ``attachments_dir`` as it is). Read only: the email connector keeps files in
+    the blob store since issue 18; messages stored before still name these files."""
     return FileStore(settings.storage.data_dir / settings.channels.email.attachments_dir)
 
 

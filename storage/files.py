@@ -1,4 +1,5 @@
-"""The file store: files customers sent that msgcenter keeps (email attachments).
+"""The old file store of email attachments, read for messages stored before the blob store
+(``storage.blobs``) kept every file; nothing writes here any more but tests of old data.
 
 Each file the store writes lives in a folder of its own, ``<root>/<id>/<name>``, where
 ``id`` is 32 random hex digits; an attachment records only that id (``Attachment.file``).
