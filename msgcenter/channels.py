@@ -17,14 +17,17 @@ from pydantic import SecretStr
 
 from connectors.base import Connector, HasWebRoutes, Sink
 from connectors.whatsapp import WhatsAppConfig, WhatsAppConnector
+from handoff.domain.media import sniff
 from msgcenter.settings import Settings, SettingsError
+from storage.blobs import Blobs
 
 log = logging.getLogger(__name__)
 
-Factory = Callable[[Settings, Sink], Connector | None]
+# (settings, sink, the blob store of the service: where kept files go) -> the connector.
+Factory = Callable[[Settings, Sink, Blobs], Connector | None]
 
 
-def _telegram(settings: Settings, sink: Sink) -> Connector | None:
+def _telegram(settings: Settings, sink: Sink, blobs: Blobs) -> Connector | None:
     section = settings.channels.telegram
     if not section.enabled:
         return None
@@ -55,7 +58,7 @@ def _telegram(settings: Settings, sink: Sink) -> Connector | None:
     return TelegramConnector(config, sink)
 
 
-def _whatsapp(settings: Settings, sink: Sink) -> Connector | None:
+def _whatsapp(settings: Settings, sink: Sink, blobs: Blobs) -> Connector | None:
     section = settings.channels.whatsapp
     if not section.enabled:
         return None
@@ -91,7 +94,7 @@ def _secret(value: SecretStr | None) -> str:
     return value.get_secret_value() if value is not None else ""
 
 
-def _email(settings: Settings, sink: Sink) -> Connector | None:
+def _email(settings: Settings, sink: Sink, blobs: Blobs) -> Connector | None:
     email = settings.channels.email
     if not email.enabled:
         return None
@@ -147,27 +150,26 @@ def _email(settings: Settings, sink: Sink) -> Connector | None:
             ),
         ),
     )
-    from handoff.domain.media import sniff
-    from msgcenter.service import blob_store  # imported here: service imports this module
-
-    return EmailConnector(config, sink, blob_store(settings), sniff=sniff)
+    return EmailConnector(config, sink, blobs, sniff=sniff)
 
 
 FACTORIES: dict[str, Factory] = {"Telegram": _telegram, "WhatsApp": _whatsapp, "Email": _email}
 
 
-def build_connectors(settings: Settings, sink: Sink) -> list[Connector]:
+def build_connectors(settings: Settings, sink: Sink, blobs: Blobs) -> list[Connector]:
+    """The enabled channels' connectors; ``blobs`` is the service's own store (``Core.blobs``:
+    opened with the service), where email keeps the files customers send."""
     connectors = []
     for factory in FACTORIES.values():
-        connector = factory(settings, sink)
+        connector = factory(settings, sink, blobs)
         if connector is not None:
             connectors.append(connector)
     return connectors
 
 
-def build_connector(settings: Settings, sink: Sink, channel: str) -> Connector | None:
+def build_connector(settings: Settings, sink: Sink, channel: str, blobs: Blobs) -> Connector | None:
     """One more connector of ``channel`` (e.g. the leased Telegram poller beside the sender)."""
-    return FACTORIES[channel](settings, sink)
+    return FACTORIES[channel](settings, sink, blobs)
 
 
 def add_web_routes(app: web.Application, connectors: list[Connector]) -> None:

@@ -271,7 +271,9 @@ def build_app(settings: Settings, service: Service | None = None) -> web.Applica
     )
     app[SERVICE] = service
     sink = MeteredSink(CoreSink(service.core), service.metrics)
-    connectors = build_connectors(settings, sink)
+    # The core's own store (opened with the service): email keeps customers' files there.
+    blobs = service.core.blobs or blob_store(settings)
+    connectors = build_connectors(settings, sink, blobs)
     if "api" in roles:
         add_web_routes(app, connectors)
     # Where each channel's inbound side runs: here with the sender, here under a lease
@@ -287,7 +289,7 @@ def build_app(settings: Settings, service: Service | None = None) -> web.Applica
         if role not in roles:
             continue
         if role in LEASED and service.leased:
-            receiver = build_connector(settings, sink, connector.channel)
+            receiver = build_connector(settings, sink, connector.channel, blobs)
             if receiver is not None:
                 leased_inbound[connector.channel] = receiver
                 service.leases[role] = Lease(settings.storage.url, role)
