@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
 from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
 from pathlib import Path
@@ -650,3 +651,36 @@ async def test_the_mock_customer_sends_files_and_pictures_in_the_text(
     )
     assert await download(admin, shown) == PNG
     assert (receipt["filename"], receipt["content_type"]) == ("receipt.pdf", "application/pdf")
+
+
+async def test_an_agents_files_go_out_in_their_signed_reply(
+    admin: Api, relay: MockSmtp, mx: EmailConnector
+) -> None:
+    await relay.customer("John Customer", CUSTOMER, "Send me the invoice?", "Invoice")
+    chat = await chat_of(admin, CUSTOMER)
+    assert chat is not None
+    await admin.patch("/users/me", {"signature": "Admin\nAcme Support"})
+    pdf = b"%PDF-1.4 " + bytes(range(256)) * 64
+    form = aiohttp.FormData(default_to_multipart=True, quote_fields=False)  # as browsers send
+    form.add_field("chat_id", str(chat["id"]))
+    form.add_field("text", "Here it is, with the photo: https://acme.example/parcel?id=42&x=1")
+    form.add_field(
+        "file", io.BytesIO(pdf), filename="Faktur №42.pdf", content_type="application/pdf"
+    )
+    form.add_field("file", io.BytesIO(PNG), filename="parcel.png", content_type="image/png")
+    status, reply = await admin.call("POST", "/chats/messages", data=form)
+    assert status == 201, reply
+    await message_status(admin, chat["id"], reply["id"], "sent")
+
+    (mail,) = relay.sent  # one mail with every file
+    assert mail.from_ == f'"Admin (Acme Support)" <{ADDRESS}>'
+    assert mail.content_type == "multipart/mixed"
+    assert mail.text.rstrip("\n") == (
+        "Here it is, with the photo: https://acme.example/parcel?id=42&x=1"
+        "\n\n-- \nAdmin\nAcme Support"
+    )
+    assert '<a href="https://acme.example/parcel?id=42&amp;x=1"' in mail.html
+    assert [(f.filename, f.content_type, f.data) for f in mail.files] == [
+        ("Faktur №42.pdf", "application/pdf", pdf),
+        ("parcel.png", "image/png", PNG),
+    ]
