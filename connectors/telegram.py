@@ -19,11 +19,13 @@ No aiogram type leaves this module.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import secrets
+import urllib.parse
 from collections import OrderedDict
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Literal
 
@@ -44,14 +46,17 @@ from aiogram.exceptions import (
 from aiogram.types import InputFile, Message, Update
 from aiogram.types.update import UpdateTypeLookupError
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
-from aiohttp import web
+from aiohttp import ClientError, ClientSession, web
 from pydantic import ValidationError
 
+from connectors import media_fetch
 from connectors.base import (
     Attachment,
     DeliveryError,
     InboundEdit,
     InboundMessage,
+    MediaDownload,
+    MediaError,
     OutboundFile,
     OutboundMessage,
     Sink,
@@ -69,6 +74,8 @@ CAPTION_LIMIT = 1024  # a file's caption, counted the same way
 PHOTO_LIMIT = 10 * 1024 * 1024  # sendPhoto; a larger image goes as a document
 ALLOWED_UPDATES = ["message", "edited_message"]
 STOP_GRACE_SECONDS = 10.0
+# getFile hands bots files up to 20 MB; larger ones cannot be fetched at all.
+GET_FILE_LIMIT = 20 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +116,7 @@ class TelegramConnector:
             secret_token=config.webhook_secret or None,
         )
         self._task: asyncio.Task[None] | None = None
+        self._files: ClientSession | None = None  # file downloads (fetch_media)
         self._stopping = False
         self._busy = False  # storing an update: let it finish rather than cancel it
         self._status = "stopped"
@@ -123,6 +131,8 @@ class TelegramConnector:
         Without ``inbound`` only sending (and, in webhook mode, the route) works here.
         """
         self._stopping = False
+        if self._files is None:
+            self._files = ClientSession(timeout=media_fetch.DOWNLOAD_TIMEOUT)
         if not inbound:
             self._status = "send only"
             return
@@ -145,6 +155,9 @@ class TelegramConnector:
                 log.error("the Telegram task had failed", exc_info=task.exception())
         # The webhook stays registered: Telegram keeps the updates until we are back.
         await self._bot.session.close()
+        if self._files is not None:
+            files, self._files = self._files, None
+            await files.close()
         self._status = "stopped"
 
     async def health(self) -> str:
@@ -372,6 +385,68 @@ class TelegramConnector:
         except (TelegramAPIError, AiogramError) as exc:
             log.info("Telegram sendChatAction failed: %s", _describe(exc))
 
+    # -- fetching the files customers send (FetchesMedia) --------------------------------
+
+    @contextlib.asynccontextmanager
+    async def fetch_media(self, ref: str, max_bytes: int) -> AsyncIterator[MediaDownload]:
+        """``getFile`` for the file's path and size, then ``{api_base}/file/bot<token>/<path>``
+        streamed. Raises MediaError: permanent for a file Telegram will not hand out (over
+        20 MB, an unknown id) or larger than ``max_bytes``, else retryable."""
+        files = self._files
+        if files is None:
+            raise MediaError("the Telegram connector is not started", permanent=False)
+        try:
+            found = await self._bot.get_file(ref, request_timeout=self.config.request_timeout)
+        except (TelegramAPIError, AiogramError) as exc:
+            raise file_error(exc) from exc
+        if found.file_size is not None and found.file_size > GET_FILE_LIMIT:
+            raise MediaError(too_big_to_fetch(found.file_size), permanent=True)
+        if found.file_size is not None and found.file_size > max_bytes:
+            raise media_fetch.too_large(found.file_size, max_bytes)
+        path = found.file_path
+        if not path or ".." in path.split("/"):
+            raise MediaError("Telegram gave no usable file path for this file", permanent=False)
+        # As aiogram builds it (TelegramAPIServer.file_url), with our own session and timeout.
+        url = self._bot.session.api.file_url(self._bot.token, urllib.parse.quote(path, safe="/"))
+        token = self._bot.token  # in the URL: never in a reason
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                response = await stack.enter_async_context(files.get(url))
+            except (ClientError, TimeoutError) as exc:
+                raise media_fetch.unreachable("Telegram file download", exc, token) from exc
+            if response.status != 200:
+                # The path is good for an hour at least: a refusal now is worth another try
+                # with a new getFile (which says so itself when the file is gone).
+                status = response.status
+                again = status in (401, 403, 404, 408, 429) or status >= 500
+                reason = f"Telegram file download failed: HTTP {status}"
+                raise MediaError(reason, permanent=not again)
+            length = response.content_length
+            if length is not None and length > max_bytes:
+                raise media_fetch.too_large(length, max_bytes)
+            yield MediaDownload(
+                media_fetch.chunks(response, "Telegram file download", token),
+                mime_type=None,  # Telegram serves files as octet-stream: the message said
+                size=found.file_size if found.file_size is not None else length,
+            )
+
+
+def too_big_to_fetch(size: int | None) -> str:
+    """Why a file over getFile's limit is not kept."""
+    this = f"this one is {media_fetch.megabytes(size)} MB" if size else "this one is larger"
+    return f"Telegram lets bots fetch files up to 20 MB; {this}"
+
+
+def file_error(exc: TelegramAPIError | AiogramError) -> MediaError:
+    """What a failed ``getFile`` means: the file is out of reach for good, or try later."""
+    if isinstance(exc, TelegramBadRequest | TelegramNotFound | TelegramEntityTooLarge):
+        text = exc.message.lower()
+        if "too big" in text or isinstance(exc, TelegramEntityTooLarge):
+            return MediaError(too_big_to_fetch(None), permanent=True)
+        if "temporarily" not in text:  # "invalid file_id", "file not found"
+            return MediaError(f"Telegram refused the file: {exc.message}", permanent=True)
+    return MediaError(f"Telegram getFile failed: {_describe(exc)}", permanent=False)
+
 
 class OpenFile(InputFile):
     """A file for aiogram to upload from a handle its caller closes (aiogram's FSInputFile
@@ -513,11 +588,17 @@ def _file(kind: str, telegram_type: str, item: Any) -> Attachment:
         value = getattr(item, key, None)
         if value is not None:
             meta[key] = value
+    # Fetched with getFile after the message is stored (handoff.usecases.media), unless
+    # Telegram would refuse: it hands bots files up to 20 MB.
+    size = item.file_size
+    too_big = size is not None and size > GET_FILE_LIMIT
     return Attachment(
         kind,
         name=getattr(item, "file_name", None),
         mime_type=getattr(item, "mime_type", None) or ("image/jpeg" if kind == "image" else None),
-        size=item.file_size,
+        size=size,
         ref=item.file_id,
         meta=meta,
+        status="failed" if too_big else "pending",
+        error=too_big_to_fetch(size) if too_big else None,
     )

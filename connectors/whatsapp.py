@@ -13,11 +13,13 @@ message with the same reason.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
 import logging
 from collections import OrderedDict
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,8 +27,11 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from connectors import media_fetch
 from connectors.base import (
     DeliveryError,
+    MediaDownload,
+    MediaError,
     MessageTemplate,
     OutboundFile,
     OutboundMessage,
@@ -53,6 +58,10 @@ WINDOW_PASSED = (
 WINDOW_CODE = 131047
 # Throughput and pair rate limits (and Graph's application limits): try again later.
 RATE_LIMIT_CODES = frozenset({4, 80007, 130429, 131056})
+# Graph errors about a media id that no longer leads anywhere: invalid parameter (an id that
+# does not exist, subcode 33), media download error, media expired.
+MEDIA_GONE_CODES = frozenset({100, 131052, 131053})
+MEDIA_GONE = "WhatsApp no longer has this file (the media id expired or is unknown)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,6 +357,61 @@ class WhatsAppConnector:
         while len(self._sent_parts) > 10_000:
             self._sent_parts.popitem(last=False)
 
+    # -- fetching the files customers send (FetchesMedia) --------------------------------
+
+    @contextlib.asynccontextmanager
+    async def fetch_media(self, ref: str, max_bytes: int) -> AsyncIterator[MediaDownload]:
+        """``GET /{version}/{media-id}`` for the file's URL, type and size, then that URL
+        (the access token again), streamed. Raises MediaError: permanent when Meta says
+        the media is gone or the file is larger than ``max_bytes``, else retryable."""
+        session = self._session
+        if session is None:
+            raise MediaError("the WhatsApp connector is not started", permanent=False)
+        if not ref or not ref.isascii() or not ref.replace("_", "").replace("-", "").isalnum():
+            raise MediaError(f"not a WhatsApp media id: {ref[:40]!r}", permanent=True)
+        headers = {"Authorization": f"Bearer {self.config.access_token}"}
+        info = await self._media_info(session, ref, headers)
+        url = info.get("url")
+        if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+            raise MediaError("WhatsApp answered without a download URL", permanent=False)
+        size = media_fetch.declared_size(info.get("file_size"))
+        if size is not None and size > max_bytes:
+            raise media_fetch.too_large(size, max_bytes)
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                response = await stack.enter_async_context(
+                    session.get(url, headers=headers, timeout=media_fetch.DOWNLOAD_TIMEOUT)
+                )
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise media_fetch.unreachable("WhatsApp media download", exc) from exc
+            if response.status != 200:
+                raise _download_error(response.status)
+            length = response.content_length
+            if length is not None and length > max_bytes:
+                raise media_fetch.too_large(length, max_bytes)
+            mime = info.get("mime_type")
+            yield MediaDownload(
+                media_fetch.chunks(response, "WhatsApp media download"),
+                mime_type=mime if isinstance(mime, str) else response.content_type,
+                size=size if size is not None else length,
+            )
+
+    async def _media_info(
+        self, session: aiohttp.ClientSession, ref: str, headers: dict[str, str]
+    ) -> dict[str, Any]:
+        """The Graph API's description of media ``ref``: url, mime_type, sha256, file_size."""
+        url = f"{self.config.graph_base.rstrip('/')}/{self.config.api_version}/{ref}"
+        try:
+            async with session.get(url, headers=headers) as response:
+                raw = await response.read()
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise media_fetch.unreachable("WhatsApp API", exc) from exc
+        data = _json(raw)
+        if 200 <= status < 300:
+            return data
+        raise media_error(status, data)
+
 
 def media_kind(mime: str) -> str:
     """The message type WhatsApp sends a file of this type as."""
@@ -390,6 +454,29 @@ def delivery_error(status: int, data: dict[str, Any], retry_after: float | None)
     if status >= 500:
         return DeliveryError(reason, retryable=True, retry_after=retry_after, code=tag)
     return DeliveryError(reason, retryable=False, code=tag)
+
+
+def media_error(status: int, data: dict[str, Any]) -> MediaError:
+    """A Graph API error answer to a media lookup: gone for good, or worth another try."""
+    error = _part(data, "error")
+    code = error.get("code") if isinstance(error.get("code"), int) else None
+    message = error.get("message") if isinstance(error.get("message"), str) else f"HTTP {status}"
+    if status == 429 or code in RATE_LIMIT_CODES or status >= 500:
+        return MediaError(f"WhatsApp API busy: {message}", permanent=False)
+    if status == 404 or code in MEDIA_GONE_CODES:
+        return MediaError(f"{MEDIA_GONE}: {message}", permanent=True)
+    if status in (401, 403):  # the access token: an operator can fix it; try again later
+        return MediaError(f"WhatsApp API refused the access token: {message}", permanent=False)
+    return MediaError(f"WhatsApp API error {code or status}: {message}", permanent=True)
+
+
+def _download_error(status: int) -> MediaError:
+    """A failed download of a media URL Graph just gave out."""
+    if status in (404, 410):
+        return MediaError(f"{MEDIA_GONE} (download HTTP {status})", permanent=True)
+    if status in (401, 403, 408, 429) or status >= 500:  # an expired link, busy: again later
+        return MediaError(f"WhatsApp media download failed: HTTP {status}", permanent=False)
+    return MediaError(f"WhatsApp media download refused: HTTP {status}", permanent=True)
 
 
 def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:

@@ -145,9 +145,12 @@ def _media(raw: dict[str, Any]) -> _Content:
     label = "voice" if kind == "audio" and media.get("voice") is True else kind
     name = _str(media.get("filename"))
     meta: dict[str, Any] = {key: media[key] for key in ("sha256", "animated") if key in media}
+    ref = _id(media.get("id"))
+    # Fetched from the Graph API after the message is stored (handoff.usecases.media).
     attachment = Attachment(
-        kind=label, name=name, mime_type=_str(media.get("mime_type")), ref=_id(media.get("id")),
-        meta=meta,
+        kind=label, name=name, mime_type=_str(media.get("mime_type")), ref=ref, meta=meta,
+        status="pending" if ref else "failed",
+        error=None if ref else "WhatsApp sent no media id for this file",
     )  # fmt: skip
     placeholder = f"[{MEDIA_LABELS[label]}{': ' + name if name else ''}]"
     return _Content(_str(media.get("caption"), strip=False) or placeholder, (attachment,))

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -38,6 +38,7 @@ from handoff.usecases.autopilot import Autopilot, ReplyLimit
 from handoff.usecases.delivery import Outbox
 from handoff.usecases.desk import Desk
 from handoff.usecases.ingest import Inbox, Received
+from handoff.usecases.media import MediaFetcher
 from handoff.usecases.presence import MemoryPresence, Presence, PresenceStore
 from handoff.usecases.receipts import Receipts
 from handoff.usecases.staff import Passwords, Staff
@@ -73,6 +74,8 @@ class Core:
     connectors: dict[str, Connector] = field(default_factory=dict)
     # Where kept files live (customer media, agents' uploads); None: files are not kept.
     blobs: Blobs | None = None
+    # Fetches the files customers send into ``blobs`` (started where the outbox runs).
+    media: MediaFetcher | None = None
     _typing: dict[int, float] = field(default_factory=dict)
     _tidying: asyncio.Task[None] | None = None
 
@@ -92,11 +95,13 @@ class Core:
         handoff_message: Callable[[Chat], str] | None = None,
         reply_limit: ReplyLimit | None = None,
         blobs: Blobs | None = None,
+        media_limits: Mapping[str, int] | None = None,
     ) -> Core:
         """Every service, and who listens to whom.
 
         ``assign_sweep``: seconds between looks at the queue without a reason to (None: only
         when something happens here; with several processes one of them sweeps).
+        ``media_limits``: channel -> the largest customer file kept, in bytes.
         """
         connectors: dict[str, Connector] = {}
         names = AgentNames()
@@ -119,6 +124,9 @@ class Core:
             writer, desk, presence, enabled=auto_assign, postgres=postgres,
             sweep_seconds=assign_sweep,
         )  # fmt: skip
+        media = None
+        if blobs is not None:
+            media = MediaFetcher(writer, presenter, connectors, blobs, limits=media_limits)
         autopilot = None
         if bot is not None:
             autopilot = Autopilot(
@@ -131,6 +139,8 @@ class Core:
             inbox.arriving.register(autopilot.on_arriving)
             inbox.received.register(autopilot.on_received)
             autopilot.queued.register(outbox.on_queued)
+        if media is not None:
+            inbox.received.register(media.on_received)
         if auto_assign:
             desk.moved.register(assigner.on_moved)
             presence.came_online.register(assigner.on_came_online)
@@ -152,12 +162,15 @@ class Core:
             templates=Templates(writer, connectors),
             connectors=connectors,
             blobs=blobs,
+            media=media,
         )
 
     def add_connector(self, connector: Connector) -> None:
         """Route the channel's replies to ``connector`` (the desk applies its reply rules)."""
         self.connectors[connector.channel] = connector
         self.outbox.wake()
+        if self.media is not None:
+            self.media.wake()
 
     def start(self) -> None:
         """Start the writer; call after the database is open (its context must be visible)."""
@@ -194,6 +207,8 @@ class Core:
         await self.assigner.stop()
         await self.presence.stop()
         await self.outbox.stop()
+        if self.media is not None:
+            await self.media.stop()
         if self.autopilot is not None:
             await self.autopilot.drain()
         await self.writer.stop()

@@ -15,6 +15,7 @@ import socket
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 import aiohttp
 from aiohttp import web
@@ -23,7 +24,7 @@ from handoff.domain.errors import DomainError, NotFound
 from handoff.usecases.staff import NewUser, Passwords, Staff
 from msgcenter import demo as demo_data
 from msgcenter.logs import secrets_of, setup_logging
-from msgcenter.mocks import MockProviders, simulate, with_mocks
+from msgcenter.mocks import MockProviders, SimulateError, simulate, with_mocks
 from msgcenter.roles import ALL as ALL_ROLES
 from msgcenter.roles import parse_roles
 from msgcenter.service import build_app, build_service
@@ -97,7 +98,12 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("--phone", help="WhatsApp: the customer's number")
     simulate.add_argument("--email", help="email: the customer's address")
     simulate.add_argument("--subject", help="email: the subject")
-    simulate.add_argument("text", nargs="+", help="what the customer writes")
+    simulate.add_argument("--image", type=Path, help="WhatsApp: send this image (text: caption)")
+    simulate.add_argument("--photo", type=Path, help="Telegram: send this photo (text: caption)")
+    simulate.add_argument(
+        "--document", type=Path, help="Telegram: send this file as a document (text: caption)"
+    )
+    simulate.add_argument("text", nargs="*", help="what the customer writes")
 
     user = commands.add_parser("user", help="manage users").add_subparsers(
         dest="user_command", required=True, metavar="USER_COMMAND"
@@ -123,7 +129,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = _parse(_parser(), argv)
     try:
         settings = load_settings(args.config)
     except SettingsError as exc:
@@ -465,20 +471,69 @@ def _mock(_args: argparse.Namespace, settings: Settings) -> int:
 def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     text = " ".join(args.text)
     try:
+        file = simulated_file(args)
+    except ValueError as exc:
+        print(f"msgcenter simulate: {exc}", file=sys.stderr)
+        return 2
+    if not text and file is None:
+        print("msgcenter simulate: write some text, or send a file", file=sys.stderr)
+        return 2
+    try:
         answer = asyncio.run(
             simulate(
                 settings.mock, args.channel, args.name, text,
-                phone=args.phone, email=args.email, subject=args.subject,
+                phone=args.phone, email=args.email, subject=args.subject, file=file,
             )
         )  # fmt: skip
+    except SimulateError as exc:
+        print(f"msgcenter simulate: {exc}", file=sys.stderr)
+        return 1
     except (OSError, RuntimeError, aiohttp.ClientError) as exc:
         print(f"msgcenter: could not reach the {args.channel} mock ({exc}); "
               "is `make run` or `msgcenter mock` running?", file=sys.stderr)  # fmt: skip
         return 1
-    print(f"{args.name} wrote on {args.channel}: {text!r}")
+    if file is not None:
+        print(
+            f"{args.name} sent {file[1].name} on {args.channel}" + (f": {text!r}" if text else "")
+        )
+    else:
+        print(f"{args.name} wrote on {args.channel}: {text!r}")
     print(f"the {args.channel} mock answered:")
     print(json.dumps(answer, indent=2, ensure_ascii=False))
     return 0
+
+
+def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command line. ``simulate``'s words after its options are its text: Python 3.11's
+    argparse gives a ``*`` positional nothing once an option came between (bpo-15112)."""
+    args, extra = parser.parse_known_args(argv)
+    if (
+        extra
+        and getattr(args, "command", None) == "simulate"
+        and not any(word.startswith("-") for word in extra)
+    ):
+        args.text = [*args.text, *extra]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
+def simulated_file(args: argparse.Namespace) -> tuple[str, Path] | None:
+    """The file ``simulate`` sends (its kind, its path), checked against the channel."""
+    allowed = {"whatsapp": {"image"}, "telegram": {"photo", "document"}}.get(args.channel, set())
+    given = [(kind, path) for kind in ("image", "photo", "document")
+             if (path := getattr(args, kind, None)) is not None]  # fmt: skip
+    if len(given) > 1:
+        raise ValueError("send one file at a time (--image, --photo or --document)")
+    if not given:
+        return None
+    kind, path = given[0]
+    if kind not in allowed:
+        channels = {"image": "whatsapp", "photo": "telegram", "document": "telegram"}
+        raise ValueError(f"--{kind} is for simulate {channels[kind]}, not {args.channel}")
+    if not path.is_file():
+        raise ValueError(f"--{kind}: no such file: {path}")
+    return kind, path
 
 
 def _user(args: argparse.Namespace, settings: Settings) -> int:

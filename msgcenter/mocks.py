@@ -8,9 +8,12 @@ msgcenter sent. Secrets are generated per run; nothing here is for production.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import mimetypes
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -127,10 +130,25 @@ def _reveal(value: Any) -> Any:
     return get() if callable(get) else value
 
 
+SIMULATED_FILE_MAX = 100 * 1024 * 1024  # bytes simulate reads from a file to send
+
+
+class SimulateError(Exception):
+    """What ``simulate`` was asked cannot be done (a file too large to send)."""
+
+
 async def simulate(
-    mock: MockSettings, channel: str, name: str, text: str, **extra: str | None
+    mock: MockSettings,
+    channel: str,
+    name: str,
+    text: str,
+    *,
+    file: tuple[str, Path] | None = None,
+    **extra: str | None,
 ) -> dict[str, Any]:
-    """Play a customer writing on ``channel`` through the running mocks' control API."""
+    """Play a customer writing on ``channel`` through the running mocks' control API; with
+    ``file`` (``("image", path)`` on WhatsApp, ``("photo" | "document", path)`` on
+    Telegram) the customer sends that file, ``text`` its caption."""
     port = {
         "telegram": mock.telegram_port,
         "whatsapp": mock.whatsapp_port,
@@ -141,12 +159,44 @@ async def simulate(
     if channel == "email" and "email" not in body:
         local = "".join(ch for ch in name.lower().replace(" ", ".") if ch.isalnum() or ch == ".")
         body["email"] = f"{local or 'customer'}@example.com"
-    url = f"http://{mock.host}:{port}/_mock/customer"
+    base = f"http://{mock.host}:{port}"
     timeout = aiohttp.ClientTimeout(total=15)
-    async with (
-        aiohttp.ClientSession(timeout=timeout) as http,
-        http.post(url, json=body) as response,
-    ):
+    async with aiohttp.ClientSession(timeout=timeout) as http:
+        if file is not None:
+            body.update(await _upload(http, base, channel, *file))
+        return await _customer(http, f"{base}/_mock/customer", channel, body)
+
+
+async def _upload(
+    http: aiohttp.ClientSession, base: str, channel: str, kind: str, path: Path
+) -> dict[str, Any]:
+    """Hand the mock the file the customer sends; the fields of ``/_mock/customer`` that
+    send it."""
+    size = (await asyncio.to_thread(path.stat)).st_size
+    if size > SIMULATED_FILE_MAX:
+        raise SimulateError(f"{path} is larger than {SIMULATED_FILE_MAX // 2**20} MB")
+    data = await asyncio.to_thread(path.read_bytes)
+    mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    headers = {"Content-Type": mime}
+    if channel == "whatsapp":
+        url = f"{base}/_mock/media"
+        params = {"filename": path.name} if kind == "document" else {}
+    else:
+        url = f"{base}/_mock/file"
+        params = {"name": path.name} if kind == "document" else {}
+    async with http.post(url, data=data, headers=headers, params=params) as response:
+        answer: Any = await response.json(content_type=None)
+        if response.status >= 400 or not isinstance(answer, dict):
+            raise RuntimeError(f"the {channel} mock answered {response.status}: {answer}")
+    if channel == "whatsapp":
+        return {"media": {"id": answer["id"], "type": kind}}
+    return {kind: answer["file_id"]}
+
+
+async def _customer(
+    http: aiohttp.ClientSession, url: str, channel: str, body: dict[str, Any]
+) -> dict[str, Any]:
+    async with http.post(url, json=body) as response:
         answer: Any = await response.json(content_type=None)
         if response.status >= 400:
             raise RuntimeError(f"the {channel} mock answered {response.status}: {answer}")

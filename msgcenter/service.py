@@ -104,6 +104,10 @@ def build_service(settings: Settings, roles: frozenset[str] = ALL_ROLES) -> Serv
         # Kicked by what happens here; the outbox process sweeps.
         assign_sweep=ASSIGN_SWEEP if "outbox" in roles else None,
         blobs=blobs,
+        media_limits={
+            "Telegram": settings.channels.telegram.media_max_bytes,
+            "WhatsApp": settings.channels.whatsapp.media_max_bytes,
+        },
     )
     private_dir(settings.storage.data_dir)  # 0700 when msgcenter creates it
     secret = load_or_create_secret(
@@ -343,19 +347,29 @@ def build_app(settings: Settings, service: Service | None = None) -> web.Applica
 
 @asynccontextmanager
 async def _outbox(service: Service) -> AsyncIterator[None]:
-    """The delivery worker: right here with SQLite; under the outbox lease otherwise, woken
-    by replies other processes queue (``message.created`` on the bus)."""
-    outbox = service.core.outbox
+    """The delivery worker and the media fetcher: right here with SQLite; under the outbox
+    lease otherwise, woken by what other processes store (``message.created`` on the bus:
+    replies queued, customer files pending)."""
+    outbox, media = service.core.outbox, service.core.media
     lease = service.leases.get("outbox")
     if lease is None:
         outbox.start()
+        if media is not None:
+            media.start()
         yield
         return
 
     async def start() -> None:
         outbox.start()
+        if media is not None:
+            media.start()
 
-    async with leased(lease, start, outbox.stop), _waking(service.core):
+    async def stop() -> None:
+        await outbox.stop()
+        if media is not None:
+            await media.stop()
+
+    async with leased(lease, start, stop), _waking(service.core):
         yield
 
 
@@ -384,10 +398,14 @@ async def _waking(core: Core) -> AsyncIterator[None]:
         while True:
             subscription = core.bus.subscribe(10_000)
             core.outbox.wake()  # also after a lost connection: replies may have been missed
+            if core.media is not None:
+                core.media.wake()
             while (event := await subscription.get()) is not None:
                 message = event.data.get("message") if event.type == MESSAGE_CREATED else None
                 if isinstance(message, dict) and message.get("status") == "queued":
                     core.outbox.wake()
+                if core.media is not None and _files_pending(message):
+                    core.media.wake()
             if not (subscription.interrupted or subscription.overflowed):
                 return  # the bus closed
 
@@ -398,6 +416,16 @@ async def _waking(core: Core) -> AsyncIterator[None]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+def _files_pending(message: object) -> bool:
+    """Whether a message's view lists a customer file still to fetch."""
+    if not isinstance(message, dict) or not isinstance(message.get("attachments"), list):
+        return False
+    return any(
+        isinstance(item, dict) and item.get("status") == "pending"
+        for item in message["attachments"]
+    )
 
 
 def metrics_route(service: Service) -> Route:

@@ -244,15 +244,17 @@ async def test_group_chats_are_ignored(start: Start, control: Control, mock: Moc
 
 
 async def test_photo_with_caption_and_location_become_attachments(
-    start: Start, control: Control
+    start: Start, control: Control, mock: MockTelegram
 ) -> None:
     admin = await start()
     first = await control.customer(name="Ida Park", text="hi")
     base = {"chat": first["message"]["chat"], "from": first["message"]["from"], "date": 1}
+    jpeg = b"\xff\xd8\xff\xe0" + b"\x00" * 2000
+    big = mock.add_file(jpeg)  # the largest size is fetched (handoff.usecases.media)
     photo = [
         {"file_id": "small-id", "file_unique_id": "s1", "width": 90, "height": 60},
-        {"file_id": "big-id", "file_unique_id": "b1", "width": 1280, "height": 853,
-         "file_size": 104_857},
+        {"file_id": big, "file_unique_id": "b1", "width": 1280, "height": 853,
+         "file_size": len(jpeg)},
     ]  # fmt: skip
     await control.update(message=base | {"message_id": 10, "photo": photo, "caption": "broken"})
     location = {"latitude": -6.2, "longitude": 106.816666}
@@ -260,13 +262,21 @@ async def test_photo_with_caption_and_location_become_attachments(
     chat = await eventually(lambda: chat_named(admin, "Ida Park"))
     found = await eventually(lambda: _texts_if(admin, chat["id"], lambda t: len(t) == 3))
     assert found == ["hi", "broken", ""]
+    await admin.service.core.media.quiet()  # type: ignore[union-attr]
+    photo_id, place_id = (m["id"] for m in (await messages(admin, chat["id"]))[1:])
     image, place = (m["attachments"] for m in (await messages(admin, chat["id"]))[1:])
     assert image == [
-        {"kind": "image", "mime_type": "image/jpeg", "size": 104_857, "ref": "big-id",
+        {"kind": "image", "filename": "photo.jpg", "content_type": "image/jpeg",
+         "size": len(jpeg), "status": "stored", "error": None,
+         "url": f"/chats/{chat['id']}/messages/{photo_id}/attachments/0", "inline": True,
          "meta": {"telegram_type": "photo", "file_unique_id": "b1", "width": 1280,
                   "height": 853}}
     ]  # fmt: skip
-    assert place == [{"kind": "location", "meta": location}]
+    assert place == [
+        {"kind": "location", "filename": None, "content_type": None, "size": None,
+         "status": None, "error": None, "url": None, "inline": False, "meta": location}
+    ]  # fmt: skip
+    assert place_id > photo_id
     assert (await chat_named(admin, "Ida Park") or {})["last_message"]["text"] == "[location]"
 
 
@@ -531,6 +541,7 @@ async def test_what_customers_send_becomes_text_and_described_attachments(
     assert (start.chat_external_id, start.message_external_id) == ("77", "1")
     assert voice.attachments[0].as_dict() == {
         "kind": "voice", "mime_type": "audio/ogg", "size": 4000, "ref": "v1",
+        "status": "pending",  # fetched after the commit (handoff.usecases.media)
         "meta": {"telegram_type": "voice", "file_unique_id": "uv", "duration": 3},
     }  # fmt: skip
     assert document.text == "see"

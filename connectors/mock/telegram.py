@@ -17,6 +17,12 @@ The control API (no token):
 - ``POST /_mock/fail`` ``{"method", "status", "count"?, "retry_after"?, "description"?}``:
   the next ``count`` calls of ``method`` fail like Telegram fails.
 - ``POST /_mock/reset``: forget everything but the token.
+- ``POST /_mock/file`` (the raw bytes; Content-Type its type; ``?name=``): a file a customer
+  will send -> ``{"file_id", "file_unique_id", "file_size"}``; then ``/_mock/customer`` with
+  ``"photo": file_id`` or ``"document": file_id`` sends it (``text`` is the caption).
+
+Files are served like Telegram's: ``getFile`` gives a ``file_path`` (or ``400 Bad Request:
+file is too big`` over 20 MB), ``GET /file/bot{token}/{file_path}`` the bytes.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ import secrets
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import BodyPartReader, ClientError, ClientSession, ClientTimeout, web
@@ -54,6 +61,23 @@ DESCRIPTIONS = {
     502: "Bad Gateway",
 }
 Method = Callable[[dict[str, Any]], Awaitable[Any]]
+GET_FILE_LIMIT = 20 * 1024 * 1024  # getFile hands bots files up to 20 MB
+
+
+@dataclass(slots=True)
+class MockFile:
+    """A file a customer sent, as Telegram keeps it."""
+
+    data: bytes
+    file_unique_id: str
+    file_path: str
+    mime_type: str | None = None
+    file_name: str | None = None
+    file_size: int | None = None  # what Telegram declares (default: the real size)
+
+    @property
+    def size(self) -> int:
+        return self.file_size if self.file_size is not None else len(self.data)
 
 
 class ApiFailure(Exception):
@@ -102,6 +126,7 @@ class MockTelegram:
             "setwebhook": self._set_webhook,
             "deletewebhook": self._delete_webhook,
             "getwebhookinfo": self._get_webhook_info,
+            "getfile": self._get_file,
         }
         self.reset()
 
@@ -114,6 +139,8 @@ class MockTelegram:
         self._next_update_id = 1
         self._last_message_id: dict[int, int] = {}
         self._chats: dict[int, dict[str, Any]] = {}
+        self.files: dict[str, MockFile] = {}  # file_id -> the file
+        self.downloads = 0
         self._notify()
 
     @property
@@ -130,6 +157,8 @@ class MockTelegram:
         app.router.add_get("/_mock/calls", self._control_read)
         app.router.add_post("/_mock/fail", self._control_fail)
         app.router.add_post("/_mock/reset", self._control_reset)
+        app.router.add_post("/_mock/file", self._control_file)
+        app.router.add_get("/file/bot{token}/{path:.+}", self._download)
         app.on_shutdown.append(self._wake_waiters)
         self._closing = False
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=2)
@@ -165,8 +194,11 @@ class MockTelegram:
         chat_id: int | None = None,
         username: str | None = None,
         message_id: int | None = None,
+        photo: str | None = None,
+        document: str | None = None,
     ) -> dict[str, Any]:
-        """A customer writes to the bot in a private chat; returns the update."""
+        """A customer writes to the bot in a private chat (with ``photo`` or ``document``, a
+        file id of :meth:`add_file`: ``text`` is its caption); returns the update."""
         chat_id = chat_id if chat_id is not None else stable_id(name)
         first, _, last = name.strip().partition(" ")
         person: dict[str, Any] = {"first_name": first or "Customer"}
@@ -183,6 +215,11 @@ class MockTelegram:
             "date": int(time.time()),
             "text": text,
         }
+        if photo is not None or document is not None:
+            message.pop("text")
+            if text:
+                message["caption"] = text
+            message.update(self._file_fields(photo, document))
         return self.add_update({"message": message})
 
     def add_update(self, update: Mapping[str, Any]) -> dict[str, Any]:
@@ -372,6 +409,82 @@ class MockTelegram:
                 info[key] = self.webhook[key]
         return info
 
+    # -- files customers send -------------------------------------------------------------
+
+    def add_file(
+        self,
+        data: bytes,
+        *,
+        mime_type: str | None = None,
+        file_name: str | None = None,
+        file_size: int | None = None,
+    ) -> str:
+        """Keep a file as if a customer had uploaded it; its file_id. ``file_size``: what
+        Telegram says of it (e.g. over 20 MB without holding that many bytes)."""
+        file_id = "BQAC" + secrets.token_urlsafe(24)
+        unique = "AgAD" + secrets.token_urlsafe(8)
+        folder = "photos" if (mime_type or "").startswith("image/") else "documents"
+        path = f"{folder}/file_{len(self.files)}{_suffix(file_name)}"
+        self.files[file_id] = MockFile(data, unique, path, mime_type, file_name, file_size)
+        return file_id
+
+    def _file_fields(self, photo: str | None, document: str | None) -> dict[str, Any]:
+        fields: dict[str, Any] = {}
+        if photo is not None:
+            kept = self.files.get(photo)
+            size = {"file_id": photo, "file_unique_id": kept.file_unique_id if kept else "x",
+                    "width": 1280, "height": 960}  # fmt: skip
+            if kept is not None:
+                size["file_size"] = kept.size
+            thumb = {"file_id": photo + "-s", "file_unique_id": "thumb", "width": 90,
+                     "height": 68, "file_size": 1200}  # fmt: skip
+            fields["photo"] = [thumb, size]  # smallest first, as Telegram sends them
+        if document is not None:
+            kept = self.files.get(document)
+            doc: dict[str, Any] = {
+                "file_id": document,
+                "file_unique_id": kept.file_unique_id if kept else "x",
+            }
+            if kept is not None:
+                doc["file_size"] = kept.size
+                if kept.file_name:
+                    doc["file_name"] = kept.file_name
+                if kept.mime_type:
+                    doc["mime_type"] = kept.mime_type
+            fields["document"] = doc
+        return fields
+
+    async def _get_file(self, fields: dict[str, Any]) -> Any:
+        kept = self.files.get(str(fields.get("file_id") or ""))
+        if kept is None:
+            raise ApiFailure(400, "Bad Request: invalid file_id")
+        if kept.size > GET_FILE_LIMIT:
+            raise ApiFailure(400, "Bad Request: file is too big")
+        file_id = str(fields["file_id"])
+        return {"file_id": file_id, "file_unique_id": kept.file_unique_id,
+                "file_size": kept.size, "file_path": kept.file_path}  # fmt: skip
+
+    async def _download(self, request: web.Request) -> web.StreamResponse:
+        if not secrets.compare_digest(request.match_info["token"].encode(), self.token.encode()):
+            return ApiFailure(401, "Unauthorized").response()
+        path = request.match_info["path"]
+        kept = next((f for f in self.files.values() if f.file_path == path), None)
+        if kept is None:
+            return ApiFailure(404, "Not Found").response()
+        self.downloads += 1
+        return web.Response(body=kept.data, content_type="application/octet-stream")
+
+    async def _control_file(self, request: web.Request) -> web.Response:
+        data = await request.read()
+        if not data:
+            return self._json({"ok": False, "description": "the body is the file's bytes"}, 400)
+        mime = request.content_type if request.content_type != "application/octet-stream" else None
+        file_id = self.add_file(data, mime_type=mime, file_name=request.query.get("name") or None)
+        kept = self.files[file_id]
+        return self._json(
+            {"file_id": file_id, "file_unique_id": kept.file_unique_id, "file_size": kept.size}
+        )
+
     def _bot_user(self) -> dict[str, Any]:
         return {"id": self.bot_id, "is_bot": True, "first_name": "msgcenter mock",
                 "username": "msgcenter_mock_bot"}  # fmt: skip
@@ -422,6 +535,8 @@ class MockTelegram:
             chat_id=body.get("chat_id"),
             username=body.get("username"),
             message_id=body.get("message_id"),
+            photo=body.get("photo") if isinstance(body.get("photo"), str) else None,
+            document=body.get("document") if isinstance(body.get("document"), str) else None,
         )
         return self._json(update)
 
@@ -522,3 +637,9 @@ def _chat_id(fields: Mapping[str, Any]) -> int:
         return int(fields.get("chat_id", ""))
     except (TypeError, ValueError) as exc:
         raise ApiFailure(400, "Bad Request: chat not found") from exc
+
+
+def _suffix(name: str | None) -> str:
+    """A safe extension from a file name, for the mock's file paths."""
+    _, dot, ext = (name or "").rpartition(".")
+    return f".{ext}" if dot and ext.isalnum() and len(ext) <= 8 else ""

@@ -14,12 +14,20 @@ control API writes as a customer and steers failures:
                           (status 200: accept, then post a ``failed`` status webhook)
     POST /_mock/templates {"templates": [<Meta's template JSON>, ...]}: the account's list now
     POST /_mock/reset     forget sends, uploads and pending failures; the demo's templates again
+    POST /_mock/media     the raw bytes of a file a customer will send (Content-Type: its
+                          type; ``?filename=``) -> {"id": <media id>}; then
+                          ``POST /_mock/customer {"name", "media": {"id", "type"}, "text"?}``
+                          sends it (``text`` is the caption)
 
 Agents' files: ``POST /{version}/{phone_number_id}/media`` (multipart ``messaging_product``,
 ``type``, ``file``) answers a media id; an image, audio, video or document send naming it
 is recorded with ``"media": {"sha256", "size", "filename", "content_type", "type"}`` (the
 uploaded bytes' hash), so tests see what reached "Meta". ``fail_upload(status)`` fails the
 next uploads only; ``fail`` fails uploads and sends alike.
+
+Customer media is served like Meta's: ``GET /{version}/{media-id}`` (bearer token) gives
+``{url, mime_type, sha256, file_size, id}``, the URL gives the bytes (bearer token again);
+an unknown or expired id is a 404 with a Graph error.
 
 The payload builders and :func:`sign` (``connectors.mock.whatsapp_payloads``,
 re-exported here) are plain functions: tests and benchmarks build and sign
@@ -48,6 +56,7 @@ from connectors.mock.whatsapp_payloads import (
     contact,
     customer_payload,
     encode,
+    media_payload,
     message,
     meta_error,
     new_wamid,
@@ -66,6 +75,7 @@ __all__ = [
     "contact",
     "customer_payload",
     "encode",
+    "media_payload",
     "message",
     "meta_error",
     "new_wamid",
@@ -86,6 +96,16 @@ class Failure:
     code: int
     count: int = 1
     retry_after: float | None = None
+
+
+@dataclass(slots=True)
+class MockMedia:
+    """A file a customer sent, as Meta keeps it."""
+
+    data: bytes
+    mime_type: str
+    filename: str | None = None
+    file_size: int | None = None  # what the lookup declares (default: the real size)
 
 
 class MockWhatsApp:
@@ -125,6 +145,7 @@ class MockWhatsApp:
         self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.host, self.port = "127.0.0.1", 0
+        self._init_media()
 
     @property
     def url(self) -> str:
@@ -141,6 +162,7 @@ class MockWhatsApp:
         app.router.add_post("/_mock/fail", self._fail)
         app.router.add_post("/_mock/reset", self._reset)
         app.router.add_post("/_mock/templates", self._set_templates)
+        self._media_routes(app)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         try:
@@ -411,7 +433,11 @@ class MockWhatsApp:
     async def _customer(self, request: web.Request) -> web.Response:
         body = await _body(request)
         name, text = body.get("name"), body.get("text")
-        if not isinstance(name, str) or not isinstance(text, str) or not name or not text:
+        if isinstance(body.get("media"), dict) and text is None:
+            text = ""  # a file without a caption
+        if not isinstance(name, str) or not isinstance(text, str) or not name:
+            return web.json_response({"error": "name and text are required"}, status=400)
+        if not text and not isinstance(body.get("media"), dict):
             return web.json_response({"error": "name and text are required"}, status=400)
         phone = body.get("phone")
         phone = "".join(ch for ch in phone if ch.isdigit()) if isinstance(phone, str) else None
@@ -419,6 +445,8 @@ class MockWhatsApp:
         if not phone and not user_id:
             phone = phone_for(name)
         wamid = body.get("wamid") if isinstance(body.get("wamid"), str) else None
+        if isinstance(body.get("media"), dict):
+            return await self._customer_media(name, body, phone or phone_for(name), wamid)
         try:
             status, wamid = await self.customer_says(
                 name, text, phone=phone or None, wamid=wamid, user_id=user_id
@@ -462,6 +490,146 @@ class MockWhatsApp:
     async def _reset(self, request: web.Request) -> web.Response:
         self.reset()
         return web.json_response({"ok": True})
+
+    # -- customer media (Graph API media lookup and download) ------------------------------
+
+    def _init_media(self) -> None:
+        self.media: dict[str, MockMedia] = {}
+        self.media_lookups = 0  # authorised GET /{version}/{media-id}, answered or not
+        self.media_downloads = 0  # files served
+        self.media_failures: deque[int] = deque()  # statuses the next lookups answer
+        self._media_open = asyncio.Event()  # cleared: lookups wait (a slow Meta)
+        self._media_open.set()
+
+    def _media_routes(self, app: web.Application) -> None:
+        app.router.add_post("/_mock/media", self._control_media)
+        app.router.add_get("/whatsapp_business/attachments/", self._media_download)
+        app.router.add_get(r"/{version:v[0-9]+\.[0-9]+}/{media_id:[0-9]+}", self._media_info)
+
+    def add_media(
+        self,
+        data: bytes,
+        mime_type: str,
+        filename: str | None = None,
+        *,
+        file_size: int | None = None,
+    ) -> str:
+        """Keep a file as if a customer had sent it; its media id."""
+        media_id = str(10**15 + secrets.randbelow(9 * 10**15))
+        self.media[media_id] = MockMedia(data, mime_type, filename, file_size)
+        return media_id
+
+    def expire_media(self, media_id: str) -> None:
+        """Meta forgets the file (media ids from webhooks expire): lookups answer 404."""
+        self.media.pop(media_id, None)
+
+    def fail_media(self, status: int, count: int = 1) -> None:
+        """The next ``count`` media lookups answer ``status`` with a Graph error."""
+        self.media_failures.extend([status] * count)
+
+    def hold_media(self) -> None:
+        """Media lookups wait until :meth:`release_media` (a slow Graph API)."""
+        self._media_open.clear()
+
+    def release_media(self) -> None:
+        self._media_open.set()
+
+    async def customer_sends(
+        self,
+        name: str,
+        kind: str,
+        media_id: str,
+        *,
+        caption: str | None = None,
+        phone: str | None = None,
+        wamid: str | None = None,
+        mime_type: str | None = None,
+    ) -> tuple[int, str]:
+        """Post a signed webhook of customer ``name`` sending the file ``media_id`` as
+        ``kind`` (image, audio, video, document, sticker): (msgcenter's status, the wamid)."""
+        wamid = wamid or new_wamid()
+        kept = self.media.get(media_id)
+        payload = media_payload(
+            name, kind, media_id,
+            mime_type=mime_type or (kept.mime_type if kept else "application/octet-stream"),
+            caption=caption, filename=kept.filename if kept else None,
+            sha256=hashlib.sha256(kept.data).hexdigest() if kept else None,
+            phone=phone, wamid=wamid,
+        )  # fmt: skip
+        return await self.post_webhook(payload), wamid
+
+    def _authorised(self, request: web.Request) -> bool:
+        return request.headers.get("Authorization") == f"Bearer {self.access_token}"
+
+    async def _media_info(self, request: web.Request) -> web.Response:
+        if not self._authorised(request):
+            return web.json_response(meta_error(190), status=401)
+        self.media_lookups += 1
+        await self._media_open.wait()
+        if self.media_failures:
+            status = self.media_failures.popleft()
+            code = {429: 130429, 401: 190}.get(status, 131000 if status >= 500 else 100)
+            return web.json_response(meta_error(code), status=status)
+        media_id = request.match_info["media_id"]
+        kept = self.media.get(media_id)
+        if kept is None:
+            gone = (
+                f"Unsupported get request. Object with ID '{media_id}' does not exist, cannot "
+                "be loaded due to missing permissions, or does not support this operation"
+            )
+            return web.json_response(meta_error(100, gone), status=404)
+        return web.json_response({
+            "messaging_product": "whatsapp",
+            "url": f"{self.url}/whatsapp_business/attachments/?mid={media_id}&ext=1&hash=x",
+            "mime_type": kept.mime_type,
+            "sha256": hashlib.sha256(kept.data).hexdigest(),
+            "file_size": str(kept.file_size if kept.file_size is not None else len(kept.data)),
+            "id": media_id,
+        })  # fmt: skip
+
+    async def _media_download(self, request: web.Request) -> web.StreamResponse:
+        if not self._authorised(request):
+            return web.json_response(meta_error(190), status=401)
+        kept = self.media.get(request.query.get("mid", ""))
+        if kept is None:
+            return web.Response(status=404, text="Not Found")
+        self.media_downloads += 1
+        if kept.file_size is None:
+            return web.Response(body=kept.data, content_type=kept.mime_type.split(";")[0])
+        # A lookup that declared another size: streamed without a length, so only what
+        # arrives tells the truth.
+        response = web.StreamResponse(headers={"Content-Type": kept.mime_type.split(";")[0]})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for start in range(0, len(kept.data), 1024):
+            await response.write(kept.data[start : start + 1024])
+        await response.write_eof()
+        return response
+
+    async def _control_media(self, request: web.Request) -> web.Response:
+        data = await request.read()
+        if not data:
+            return web.json_response({"error": "the body is the file's bytes"}, status=400)
+        filename = request.query.get("filename") or None
+        media_id = self.add_media(data, request.content_type, filename)
+        return web.json_response({"id": media_id, "file_size": len(data)})
+
+    async def _customer_media(
+        self, name: str, body: dict[str, Any], phone: str, wamid: str | None
+    ) -> web.Response:
+        media = body["media"]
+        media_id, kind = media.get("id"), media.get("type", "image")
+        if not isinstance(media_id, str) or kind not in ("image", "audio", "video", "document",
+                                                          "sticker"):  # fmt: skip
+            return web.json_response({"error": "media needs an id and a type"}, status=400)
+        caption = body.get("text") if isinstance(body.get("text"), str) else None
+        try:
+            status, wamid = await self.customer_sends(
+                name, kind, media_id, caption=caption, phone=phone, wamid=wamid
+            )
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return web.json_response({"error": f"msgcenter unreachable: {exc}"}, status=502)
+        return web.json_response({"status": status, "wamid": wamid, "phone": phone})
 
 
 def _is_template(body: Any) -> bool:

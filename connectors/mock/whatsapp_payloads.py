@@ -163,3 +163,39 @@ def meta_error(code: int, message: str | None = None) -> dict[str, Any]:
             "fbtrace_id": uuid.uuid4().hex[:20],
         }
     }
+
+
+# -- customer media ------------------------------------------------------------------------
+
+
+def media_payload(
+    name: str,
+    kind: str,
+    media_id: str,
+    *,
+    mime_type: str,
+    caption: str | None = None,
+    filename: str | None = None,
+    sha256: str | None = None,
+    phone: str | None = None,
+    wamid: str | None = None,
+    voice: bool = False,
+) -> dict[str, Any]:
+    """The webhook body Meta posts when customer ``name`` sends a file: ``kind`` is image,
+    audio, video, document or sticker; the bytes stay with Meta under ``media_id``."""
+    phone = phone or phone_for(name)
+    content: dict[str, Any] = {"id": media_id, "mime_type": mime_type}
+    if sha256 is not None:
+        content["sha256"] = sha256
+    if caption and kind in ("image", "video", "document"):
+        content["caption"] = caption
+    if filename and kind == "document":
+        content["filename"] = filename
+    if kind == "audio":
+        content["voice"] = voice
+    if kind == "sticker":
+        content["animated"] = False
+    return webhook_body(
+        contacts=[contact(name, phone)],
+        messages=[message(kind, content, phone=phone, wamid=wamid)],
+    )

@@ -29,7 +29,7 @@ from tortoise import timezone
 from tortoise.exceptions import IntegrityError
 
 from connectors.base import InboundEdit, InboundMessage, unverified_chat_id
-from handoff.domain import events, modes
+from handoff.domain import events, media, modes
 from handoff.domain.events import Event
 from handoff.domain.sanitize import clean, clean_tree
 from handoff.hooks import Hook
@@ -63,6 +63,7 @@ class Received:
     channel: str
     text: str
     customer_name: str
+    media_pending: bool = False  # stored with files to fetch (handoff.usecases.media)
 
     @property
     def stored(self) -> bool:
@@ -275,6 +276,7 @@ class Inbox:
         return Received(
             chat_id, outcome.message_id, False, outcome.created, Mode(chat["mode"]),
             inbound.channel, inbound.text, chat["customer_name"],
+            any(a.status == media.PENDING for a in inbound.attachments),
         )  # fmt: skip
 
     async def _chat_of_thread(self, inbound: InboundMessage) -> Chat | None:
