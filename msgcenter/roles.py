@@ -4,7 +4,8 @@
   (any number of processes, behind a load balancer);
 - ``smtp``: the SMTP server email arrives at;
 - ``telegram``: Telegram's poller (or, in webhook mode, its setWebhook);
-- ``outbox``: delivery of replies, and the sweep of the assignment queue.
+- ``outbox``: delivery of replies, fetching the files customers send
+  (``handoff.usecases.media``), and the sweep of the assignment queue.
 
 The Telegram poller and the outbox run in one process at a time: on
 PostgreSQL each runs under a lease (``msgcenter.lease``), so several
