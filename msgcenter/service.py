@@ -356,7 +356,11 @@ async def _outbox(service: Service) -> AsyncIterator[None]:
         outbox.start()
         if media is not None:
             media.start()
-        yield
+        try:
+            yield
+        finally:
+            if media is not None:  # before the connectors it fetches through stop
+                await media.stop()
         return
 
     async def start() -> None:

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -163,6 +164,17 @@ async def test_a_server_error_is_retried_with_the_attempt_kept_in_the_record(
     assert (item["status"], item["error"]) == ("stored", None)
     assert wa.mock.media_lookups == 2
     assert "attempts" not in await stored_record(wamid)
+
+
+async def test_a_file_still_unreachable_a_day_after_its_message_fails(wa: WhatsApp) -> None:
+    fetcher(wa.service).retry = MediaRetry(delays=(0.05,), give_up_after=timedelta(0))
+    media_id = wa.mock.add_media(JPEG, "image/jpeg")
+    wa.mock.fail_media(503)
+    _, wamid = await wa.mock.customer_sends("Down", "image", media_id)
+    item = await settled(wa.admin, wamid)
+    assert item["status"] == "failed"
+    assert item["error"].startswith("gave up after 1 attempt: WhatsApp API busy: ")
+    assert "last_error" not in await stored_record(wamid)
 
 
 async def test_an_expired_media_id_fails_with_the_reason(wa: WhatsApp) -> None:

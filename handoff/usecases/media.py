@@ -314,7 +314,8 @@ class MediaFetcher:
         attempts = int(job.item.get("attempts") or 0) + 1
         now = timezone.now()
         if now - job.created_at >= self.retry.give_up_after:
-            return self._failed(job, f"gave up after {attempts} attempts: {reason}")
+            tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
+            return self._failed(job, f"gave up after {tries}: {reason}")
         delay = self.retry.delay(attempts)
         log.info(
             "file %d of message %d: %s; attempt %d again in %g s",
