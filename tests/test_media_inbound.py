@@ -166,6 +166,19 @@ async def test_a_server_error_is_retried_with_the_attempt_kept_in_the_record(
     assert "attempts" not in await stored_record(wamid)
 
 
+async def test_a_download_cut_halfway_is_fetched_again_whole(wa: WhatsApp) -> None:
+    fetcher(wa.service).retry = FAST
+    media_id = wa.mock.add_media(PDF, "application/pdf", "invoice.pdf")
+    wa.mock.cut_downloads(1)
+    _, wamid = await wa.mock.customer_sends("Cut", "document", media_id)
+    item = await settled(wa.admin, wamid)
+    assert (item["status"], item["size"], item["filename"]) == ("stored", len(PDF), "invoice.pdf")
+    assert wa.mock.media_lookups == 2  # a new URL for the second try
+    sha = hashlib.sha256(PDF).hexdigest()
+    assert [p.name for p in blob_files(wa.service)] == [sha]  # the half file was never kept
+    assert list(fetcher(wa.service).blobs.spool_dir.iterdir()) == []
+
+
 async def test_a_file_still_unreachable_a_day_after_its_message_fails(wa: WhatsApp) -> None:
     fetcher(wa.service).retry = MediaRetry(delays=(0.05,), give_up_after=timedelta(0))
     media_id = wa.mock.add_media(JPEG, "image/jpeg")

@@ -498,6 +498,7 @@ class MockWhatsApp:
         self.media_lookups = 0  # authorised GET /{version}/{media-id}, answered or not
         self.media_downloads = 0  # files served
         self.media_failures: deque[int] = deque()  # statuses the next lookups answer
+        self.media_cuts = 0  # the next downloads end halfway (the connection drops)
         self._media_open = asyncio.Event()  # cleared: lookups wait (a slow Meta)
         self._media_open.set()
 
@@ -526,6 +527,10 @@ class MockWhatsApp:
     def fail_media(self, status: int, count: int = 1) -> None:
         """The next ``count`` media lookups answer ``status`` with a Graph error."""
         self.media_failures.extend([status] * count)
+
+    def cut_downloads(self, count: int = 1) -> None:
+        """The next ``count`` downloads send half the file, then drop the connection."""
+        self.media_cuts += count
 
     def hold_media(self) -> None:
         """Media lookups wait until :meth:`release_media` (a slow Graph API)."""
@@ -593,6 +598,14 @@ class MockWhatsApp:
         kept = self.media.get(request.query.get("mid", ""))
         if kept is None:
             return web.Response(status=404, text="Not Found")
+        if self.media_cuts > 0:
+            self.media_cuts -= 1
+            response = web.StreamResponse(headers={"Content-Length": str(len(kept.data))})
+            await response.prepare(request)
+            await response.write(kept.data[: len(kept.data) // 2])
+            if request.transport is not None:
+                request.transport.close()
+            return response
         self.media_downloads += 1
         if kept.file_size is None:
             return web.Response(body=kept.data, content_type=kept.mime_type.split(";")[0])
