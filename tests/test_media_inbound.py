@@ -122,6 +122,10 @@ async def test_a_whatsapp_image_is_fetched_into_the_blob_store_by_its_real_type(
     assert blobs.path(sha).read_bytes() == PNG
     assert (await view(wa.admin, message))["text"] == "broken lid"
     assert wa.mock.media_downloads == 1
+    async with wa.admin.client.get(item["url"], headers=wa.admin.headers()) as response:
+        assert response.status == 200
+        assert response.content_type == "image/png"
+        assert await response.read() == PNG
 
 
 async def test_the_webhook_is_answered_before_the_file_is_fetched(wa: WhatsApp) -> None:
