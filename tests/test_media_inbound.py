@@ -149,6 +149,22 @@ async def test_the_webhook_is_answered_before_the_file_is_fetched(wa: WhatsApp) 
     assert (await settled(wa.admin, wamid))["status"] == "stored"
 
 
+async def test_a_burst_of_images_is_fetched_once_each_at_most_four_at_a_time(
+    wa: WhatsApp,
+) -> None:
+    wa.mock.media_delay = 0.05
+    files = [JPEG + bytes([n]) for n in range(12)]
+    sent = [
+        await wa.mock.customer_sends(f"Burst {n}", "image", wa.mock.add_media(data, "image/jpeg"))
+        for n, data in enumerate(files)
+    ]
+    for _, wamid in sent:
+        assert (await settled(wa.admin, wamid))["status"] == "stored"
+    assert wa.mock.media_lookups == wa.mock.media_downloads == len(files)
+    assert 1 < wa.mock.media_busy_max <= 4
+    assert len(blob_files(wa.service)) == len(files)
+
+
 async def test_a_server_error_is_retried_with_the_attempt_kept_in_the_record(
     wa: WhatsApp,
 ) -> None:

@@ -499,6 +499,9 @@ class MockWhatsApp:
         self.media_downloads = 0  # files served
         self.media_failures: deque[int] = deque()  # statuses the next lookups answer
         self.media_cuts = 0  # the next downloads end halfway (the connection drops)
+        self.media_delay = 0.0  # seconds each lookup takes
+        self.media_busy = 0  # lookups being answered now
+        self.media_busy_max = 0  # the most at once
         self._media_open = asyncio.Event()  # cleared: lookups wait (a slow Meta)
         self._media_open.set()
 
@@ -570,7 +573,13 @@ class MockWhatsApp:
         if not self._authorised(request):
             return web.json_response(meta_error(190), status=401)
         self.media_lookups += 1
-        await self._media_open.wait()
+        self.media_busy += 1
+        self.media_busy_max = max(self.media_busy_max, self.media_busy)
+        try:
+            await self._media_open.wait()
+            await asyncio.sleep(self.media_delay)
+        finally:
+            self.media_busy -= 1
         if self.media_failures:
             status = self.media_failures.popleft()
             code = {429: 130429, 401: 190}.get(status, 131000 if status >= 500 else 100)

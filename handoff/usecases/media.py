@@ -116,6 +116,8 @@ class MediaFetcher:
         self._fetches: dict[tuple[int, int], asyncio.Task[None]] = {}
         # Files whose outcome could not be recorded (the database): loop time to wait for.
         self._resting: dict[tuple[int, int], float] = {}
+        # Loop time each fetch ended: a page of the sweep read before then is stale for it.
+        self._ended: dict[tuple[int, int], float] = {}
         self._sweeping = False
         self._idle = False  # the last sweep found nothing due
         self.stored = 0
@@ -193,7 +195,9 @@ class MediaFetcher:
         next_due = self.sweep_seconds
         found_due = False
         after = 0
+        self._ended = {k: t for k, t in self._ended.items() if t > loop.time() - 60}
         while True:
+            read_at = loop.time()
             page = await sql.run(media_store.waiting_plan(after))
             for waiting in page:
                 pending = [
@@ -208,8 +212,8 @@ class MediaFetcher:
                     continue  # the channel does not run here: the files wait
                 for index, item in pending:
                     key = (waiting.message_id, index)
-                    if key in self._fetches:
-                        continue
+                    if key in self._fetches or self._ended.get(key, -1.0) >= read_at:
+                        continue  # being fetched, or ended since the page was read
                     rest = self._resting.get(key, 0.0) - loop.time()
                     due_at = _time(item.get("next_at"))
                     wait = max(rest, (due_at - now).total_seconds() if due_at else 0.0)
@@ -258,6 +262,7 @@ class MediaFetcher:
                 self._resting[job.key] = loop.time() + self.retry.delay(1)
         finally:
             self._fetches.pop(job.key, None)
+            self._ended[job.key] = asyncio.get_running_loop().time()
             self.wake()
 
     async def _attempt(self, job: Job) -> media_store.Change:
