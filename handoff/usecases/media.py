@@ -116,8 +116,10 @@ class MediaFetcher:
         self._fetches: dict[tuple[int, int], asyncio.Task[None]] = {}
         # Files whose outcome could not be recorded (the database): loop time to wait for.
         self._resting: dict[tuple[int, int], float] = {}
-        # Loop time each fetch ended: a page of the sweep read before then is stale for it.
-        self._ended: dict[tuple[int, int], float] = {}
+        # Fetches ended, numbered: a page of a sweep read before a fetch ended is stale for
+        # that file (numbers, not times: the loop's clock may not move within a turn).
+        self._ends = 0
+        self._ended: dict[tuple[int, int], int] = {}  # since the sweep began
         self._sweeping = False
         self._idle = False  # the last sweep found nothing due
         self.stored = 0
@@ -195,9 +197,9 @@ class MediaFetcher:
         next_due = self.sweep_seconds
         found_due = False
         after = 0
-        self._ended = {k: t for k, t in self._ended.items() if t > loop.time() - 60}
+        self._ended.clear()  # what ended before now is in the rows read from now on
         while True:
-            read_at = loop.time()
+            read_after = self._ends
             page = await sql.run(media_store.waiting_plan(after))
             for waiting in page:
                 pending = [
@@ -212,7 +214,7 @@ class MediaFetcher:
                     continue  # the channel does not run here: the files wait
                 for index, item in pending:
                     key = (waiting.message_id, index)
-                    if key in self._fetches or self._ended.get(key, -1.0) >= read_at:
+                    if key in self._fetches or self._ended.get(key, 0) > read_after:
                         continue  # being fetched, or ended since the page was read
                     rest = self._resting.get(key, 0.0) - loop.time()
                     due_at = _time(item.get("next_at"))
@@ -262,7 +264,8 @@ class MediaFetcher:
                 self._resting[job.key] = loop.time() + self.retry.delay(1)
         finally:
             self._fetches.pop(job.key, None)
-            self._ended[job.key] = asyncio.get_running_loop().time()
+            self._ends += 1
+            self._ended[job.key] = self._ends
             self.wake()
 
     async def _attempt(self, job: Job) -> media_store.Change:
