@@ -45,7 +45,7 @@ from handoff.usecases.delivery import updated_event
 from handoff.usecases.ingest import Received
 from storage import media as media_store
 from storage import sql
-from storage.blobs import Blobs, Spool, TooLarge
+from storage.blobs import Blobs, Spool, StoreUnavailable, TooLarge
 
 log = logging.getLogger(__name__)
 
@@ -298,6 +298,11 @@ class MediaFetcher:
             return self._failed_attempt(job, exc.reason)
         except TimeoutError:
             return self._failed_attempt(job, f"not fetched within {self.fetch_seconds:g} s")
+        except StoreUnavailable as exc:  # the bucket: the file is fetched again later
+            return self._failed_attempt(job, f"the file store is unavailable: {exc}")
+        except OSError as exc:  # the spool's disk (full?): again later
+            log.warning("spooling file %d of message %d: %s", job.index, job.message_id, exc)
+            return self._failed_attempt(job, f"could not write the file: {exc.strerror or exc}")
         log.info(
             "file %d of message %d stored: %s, %d bytes", job.index, job.message_id, mime, size
         )
