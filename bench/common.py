@@ -362,6 +362,7 @@ class Msgcenter:
     access_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     jwt_secret: str = field(default_factory=lambda: secrets.token_hex(32))
     statuses: bool = False
+    mock_media: bool = False  # the mock serves customer media (bench.mockwa --media)
     extra_env: dict[str, str] = field(default_factory=dict)
     storage: str = "sqlite"  # or "postgres"
     postgres_url: str = POSTGRES_URL
@@ -435,6 +436,8 @@ class Msgcenter:
         ]  # fmt: skip
         if self.statuses:
             args.append("--statuses")
+        if self.mock_media:
+            args.append("--media")
         self.mock = subprocess.Popen(args, cwd=ROOT, env=self.env())
         await wait_http(f"http://127.0.0.1:{self.mock_port}/_mock/count", proc=self.mock)
 

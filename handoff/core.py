@@ -140,6 +140,7 @@ class Core:
             inbox.received.register(autopilot.on_received)
             autopilot.queued.register(outbox.on_queued)
         if media is not None:
+            inbox.arriving.register(media.on_arriving)
             inbox.received.register(media.on_received)
         if auto_assign:
             desk.moved.register(assigner.on_moved)

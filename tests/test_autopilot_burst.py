@@ -7,7 +7,8 @@ import asyncio
 
 from bot import BotContext, Decision, Silence
 from connectors.base import InboundMessage
-from handoff.usecases.autopilot import Autopilot, Burst
+from handoff.usecases.autopilot import Autopilot
+from handoff.usecases.burst import Burst
 from tests.support import Api, mute_bot
 
 

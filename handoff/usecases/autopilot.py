@@ -31,7 +31,6 @@ stays silent; a handoff still happens, without its message.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import deque
@@ -50,6 +49,7 @@ from handoff.hooks import Hook
 from handoff.infra.writer import Unit, Writer
 from handoff.read.views import preview, row_audience
 from handoff.usecases.assignment import room_for_one_more
+from handoff.usecases.burst import BURST_DEFER, Burst
 from handoff.usecases.desk import Desk
 from handoff.usecases.ingest import Received
 from storage import bot as bot_store
@@ -59,8 +59,6 @@ from storage.models import Chat, Mode, Sender, Status
 log = logging.getLogger(__name__)
 
 HISTORY = 10  # earlier messages the bot sees
-BURST_DEFER = 3.0  # seconds an answer may wait while a burst of messages is stored
-QUIET = 0.01  # seconds without an arriving message after which a burst is over
 RELEASE_STEP = 0.02  # seconds: deferred answers that fell due start together, this often
 # Answers in progress at once. A burst ends with thousands of deferred answers released
 # together; unbounded, their context queries all queued in SQLite's thread ahead of the
@@ -371,41 +369,6 @@ class Decided:
     received: Received
     decision: Decision
     seconds: float
-
-
-class Burst:
-    """Whether customer messages are arriving: calm once none has for :data:`QUIET` seconds."""
-
-    def __init__(self) -> None:
-        self._arriving = 0  # batches being stored
-        self._calm = asyncio.Event()  # set: nothing arrived for QUIET seconds
-        self._calm.set()
-        self._quiet: asyncio.TimerHandle | None = None
-
-    def started(self) -> None:
-        self._arriving += 1
-        self._calm.clear()
-        if self._quiet is not None:
-            self._quiet.cancel()
-            self._quiet = None
-
-    def ended(self) -> None:
-        self._arriving -= 1
-        if not self._arriving:
-            # Calm only once nothing more has come for a moment: between two batches of a
-            # burst, no message is in flight for a fraction of a millisecond.
-            self._quiet = asyncio.get_running_loop().call_later(QUIET, self._calm.set)
-
-    def is_calm(self) -> bool:
-        return self._calm.is_set()
-
-    async def calm(self, at_most: float) -> None:
-        """Wait until no message has arrived for :data:`QUIET` seconds (at most ``at_most``
-        seconds)."""
-        if not self._calm.is_set() and at_most > 0:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(at_most):
-                    await self._calm.wait()
 
 
 class _QuietHandoff(Handoff):

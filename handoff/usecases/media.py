@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -41,6 +42,7 @@ from connectors.base import Connector, FetchesMedia, MediaError
 from handoff.domain import media
 from handoff.infra.writer import Unit, Writer
 from handoff.read.views import Presenter, row_audience
+from handoff.usecases.burst import BURST_DEFER, Burst
 from handoff.usecases.delivery import updated_event
 from handoff.usecases.ingest import Received
 from storage import media as media_store
@@ -50,6 +52,7 @@ from storage.blobs import Blobs, Spool, StoreUnavailable, TooLarge
 log = logging.getLogger(__name__)
 
 DEFAULT_LIMIT = 25 * 1024 * 1024
+QUEUE_MAX = 10_000  # due files held between sweeps
 # A file's name when the customer's app gave none (a photo, a voice note): by its kind.
 _FALLBACK_NAMES = {"image": "photo", "voice": "voice", "audio": "audio", "video": "video",
                    "sticker": "sticker"}  # fmt: skip
@@ -101,6 +104,7 @@ class MediaFetcher:
         concurrency: int = 4,
         fetch_seconds: float = 300.0,
         sweep_seconds: float = 30.0,
+        defer: float = BURST_DEFER,
     ) -> None:
         self.writer = writer
         self.presenter = presenter
@@ -111,6 +115,12 @@ class MediaFetcher:
         self.concurrency = concurrency
         self.fetch_seconds = fetch_seconds
         self.sweep_seconds = sweep_seconds
+        self.defer = defer  # seconds fetching may wait while a burst of messages is stored
+        self.burst = Burst()
+        # Files found due by the last sweep that wait for a free fetch (started as fetches
+        # end, without reading the messages again); a sweep runs when none is left.
+        self._queue: deque[Job] = deque()
+        self._queued: set[tuple[int, int]] = set()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._fetches: dict[tuple[int, int], asyncio.Task[None]] = {}
@@ -128,8 +138,13 @@ class MediaFetcher:
     def wake(self) -> None:
         self._wake.set()
 
+    def on_arriving(self, _: None) -> None:
+        """Listens to ``inbox.arriving``: a burst goes on (fetching waits for its end)."""
+        self.burst.started()
+
     def on_received(self, received: Sequence[Received]) -> None:
         """Listens to ``inbox.received``: a committed message has files to fetch."""
+        self.burst.ended()
         if any(item.media_pending for item in received):
             self.wake()
 
@@ -146,6 +161,8 @@ class MediaFetcher:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        self._queue.clear()
+        self._queued.clear()
         fetches = list(self._fetches.values())
         for fetch in fetches:
             fetch.cancel()
@@ -164,7 +181,8 @@ class MediaFetcher:
     def _busy(self) -> bool:
         if self._task is None:
             return False
-        return bool(self._fetches) or self._wake.is_set() or self._sweeping or not self._idle
+        busy = self._fetches or self._queue or self._wake.is_set() or self._sweeping
+        return bool(busy) or not self._idle
 
     @property
     def running(self) -> int:
@@ -176,9 +194,11 @@ class MediaFetcher:
     async def _run(self) -> None:
         while True:
             self._wake.clear()
+            # While messages arrive, acknowledging them goes first (at most ``defer`` s).
+            await self.burst.calm(self.defer)
             self._sweeping = True
             try:
-                wait = await self._dispatch_due()
+                wait = self._start_queued() if self._queue else await self._dispatch_due()
             except Exception:
                 log.exception("looking for files to fetch failed; trying again later")
                 wait = self.sweep_seconds
@@ -214,8 +234,10 @@ class MediaFetcher:
                     continue  # the channel does not run here: the files wait
                 for index, item in pending:
                     key = (waiting.message_id, index)
-                    if key in self._fetches or self._ended.get(key, 0) > read_after:
-                        continue  # being fetched, or ended since the page was read
+                    if key in self._fetches or key in self._queued:
+                        continue  # being fetched, or waiting for a free fetch
+                    if self._ended.get(key, 0) > read_after:
+                        continue  # ended since the page was read
                     rest = self._resting.get(key, 0.0) - loop.time()
                     due_at = _time(item.get("next_at"))
                     wait = max(rest, (due_at - now).total_seconds() if due_at else 0.0)
@@ -223,18 +245,33 @@ class MediaFetcher:
                         next_due = min(next_due, wait)
                         continue
                     found_due = True
-                    if len(self._fetches) >= self.concurrency:
-                        self._idle = False
-                        return self.sweep_seconds  # a fetch that ends wakes the sweep
-                    self._begin(Job(
+                    job = Job(
                         waiting.message_id, waiting.chat_id, waiting.channel, index,
                         str(item.get("ref") or ""), item, waiting.created_at,
-                    ))  # fmt: skip
+                    )  # fmt: skip
+                    if len(self._fetches) < self.concurrency:
+                        self._begin(job)
+                    elif len(self._queue) < QUEUE_MAX:
+                        self._queue.append(job)
+                        self._queued.add(key)
+                    else:  # the queue is full: what is left waits for a later sweep
+                        self._idle = False
+                        return self.sweep_seconds
             if len(page) < media_store.PAGE:
                 break
             after = page[-1].message_id
         self._idle = not found_due
         return max(next_due, 0.01)
+
+    def _start_queued(self) -> float:
+        """Start queued fetches while there is room: seconds until the next look (a fetch
+        that ends wakes it sooner)."""
+        while self._queue and len(self._fetches) < self.concurrency:
+            job = self._queue.popleft()
+            self._queued.discard(job.key)
+            if job.key not in self._fetches:
+                self._begin(job)
+        return self.sweep_seconds
 
     def _begin(self, job: Job) -> None:
         task = asyncio.get_running_loop().create_task(self._fetch(job), name="media-fetch")
