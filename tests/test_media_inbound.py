@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import asyncpg
 import pytest
 from aiohttp import WSMsgType
 
@@ -287,11 +288,18 @@ async def test_a_fetch_interrupted_by_a_restart_is_resumed(
 
 async def _record_in(db_url: str, wamid: str) -> dict[str, Any]:
     """The attachment as stored, read with a connection of its own (no service runs)."""
-    assert db_url.startswith("sqlite://")
-    path = db_url.removeprefix("sqlite://")
-    with sqlite3.connect(path) as db:
-        (raw,) = db.execute("SELECT attachments FROM messages WHERE external_id = ?", [wamid])
-    return dict(json.loads(raw[0])[0])
+    query = "SELECT attachments FROM messages WHERE external_id = {}"
+    if db_url.startswith("sqlite://"):
+        with sqlite3.connect(db_url.removeprefix("sqlite://")) as db:
+            (row,) = db.execute(query.format("?"), [wamid])
+        raw = row[0]
+    else:
+        connection = await asyncpg.connect(db_url)
+        try:
+            raw = await connection.fetchval(query.format("$1"), wamid)
+        finally:
+            await connection.close()
+    return dict(json.loads(raw)[0])
 
 
 async def test_message_updated_is_pushed_when_the_file_arrives(wa: WhatsApp) -> None:
