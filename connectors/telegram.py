@@ -303,21 +303,7 @@ class TelegramConnector:
         if message.files:
             return await self.send_files(message)
         parts = split_text(message.text, TEXT_LIMIT, utf16=True)
-        sent = self._parts_sent.pop(message.message_id, [])
-        try:
-            for part in parts[len(sent) :]:
-                result = await self._bot.send_message(
-                    chat_id=message.chat_external_id, text=part, parse_mode=None
-                )
-                sent.append(str(result.message_id))
-        except (TelegramAPIError, AiogramError) as exc:
-            error = delivery_error(exc)
-            if error.retryable and sent:
-                self._parts_sent[message.message_id] = sent
-                while len(self._parts_sent) > 1000:
-                    self._parts_sent.popitem(last=False)
-            raise error from exc
-        return sent[-1]
+        return await self._send_steps(message, [(part, None) for part in parts])
 
     async def send_files(self, message: OutboundMessage) -> str:
         """Each file with ``sendPhoto``, ``sendAudio``, ``sendVoice``, ``sendVideo`` or
@@ -330,6 +316,13 @@ class TelegramConnector:
             steps[0] = (text, message.files[0])
         elif text:
             steps[:0] = [(part, None) for part in split_text(text, TEXT_LIMIT, utf16=True)]
+        return await self._send_steps(message, steps)
+
+    async def _send_steps(
+        self, message: OutboundMessage, steps: list[tuple[str, OutboundFile | None]]
+    ) -> str:
+        """Send each step (a text, or a file with its caption) in order; the last id. The
+        steps sent before a retryable failure are remembered and skipped by the retry."""
         sent = self._parts_sent.pop(message.message_id, [])
         try:
             for text_part, file in steps[len(sent) :]:

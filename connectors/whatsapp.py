@@ -218,19 +218,7 @@ class WhatsAppConnector:
         return body
 
     async def _post(self, body: dict[str, Any]) -> str:
-        if self._session is None:
-            raise DeliveryError("the WhatsApp connector is not started", retryable=True)
-        headers = {"Authorization": f"Bearer {self.config.access_token}"}
-        try:
-            async with self._session.post(
-                self.config.messages_url, json=body, headers=headers
-            ) as response:
-                raw = await response.read()
-                status, retry_after = response.status, response.headers.get("Retry-After")
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            reason = f"WhatsApp API unreachable: {str(exc) or type(exc).__name__}"
-            raise DeliveryError(reason, retryable=True, code="network") from exc
-        data = _json(raw)
+        status, data, retry_after = await self._graph_post(self.config.messages_url, json=body)
         if 200 <= status < 300:
             messages = data.get("messages")
             if isinstance(messages, list) and messages and isinstance(messages[0], dict):
@@ -238,7 +226,7 @@ class WhatsAppConnector:
                 if isinstance(wamid, str) and wamid:
                     return wamid
             raise DeliveryError("WhatsApp API answered without a message id", retryable=False)
-        raise delivery_error(status, data, _seconds(retry_after))
+        raise delivery_error(status, data, retry_after)
 
     # -- templates ----------------------------------------------------------------------
 
@@ -315,9 +303,6 @@ class WhatsAppConnector:
 
     async def _upload(self, file: OutboundFile) -> str:
         """Upload the file to Meta; its media id (kept by Meta for 30 days)."""
-        if self._session is None:
-            raise DeliveryError("the WhatsApp connector is not started", retryable=True)
-        headers = {"Authorization": f"Bearer {self.config.access_token}"}
         # A large file takes longer than a message: no total limit, but a stalled one fails.
         timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=self.config.timeout_seconds,
@@ -333,23 +318,33 @@ class WhatsAppConnector:
             form.add_field("messaging_product", "whatsapp")
             form.add_field("type", file.mime_type)
             form.add_field("file", handle, filename=file.name, content_type=file.mime_type)
-            try:
-                async with self._session.post(
-                    self.config.media_url, data=form, headers=headers, timeout=timeout
-                ) as response:
-                    raw = await response.read()
-                    status, retry_after = response.status, response.headers.get("Retry-After")
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                reason = f"WhatsApp API unreachable: {str(exc) or type(exc).__name__}"
-                raise DeliveryError(reason, retryable=True, code="network") from exc
-        data = _json(raw)
+            status, data, retry_after = await self._graph_post(
+                self.config.media_url, data=form, timeout=timeout
+            )
         if 200 <= status < 300:
             media_id = data.get("id")
             if isinstance(media_id, str) and media_id:
                 return media_id
             reason = "WhatsApp API answered an upload without a media id"
             raise DeliveryError(reason, retryable=False)
-        raise delivery_error(status, data, _seconds(retry_after))
+        raise delivery_error(status, data, retry_after)
+
+    async def _graph_post(
+        self, url: str, **request: Any
+    ) -> tuple[int, dict[str, Any], float | None]:
+        """POST to the Graph API with the token: (status, the JSON answer, Retry-After);
+        raises a retryable DeliveryError when it cannot be reached."""
+        if self._session is None:
+            raise DeliveryError("the WhatsApp connector is not started", retryable=True)
+        headers = {"Authorization": f"Bearer {self.config.access_token}"}
+        try:
+            async with self._session.post(url, headers=headers, **request) as response:
+                raw = await response.read()
+                status, retry_after = response.status, response.headers.get("Retry-After")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            reason = f"WhatsApp API unreachable: {str(exc) or type(exc).__name__}"
+            raise DeliveryError(reason, retryable=True, code="network") from exc
+        return status, _json(raw), _seconds(retry_after)
 
     def _remember(self, message_id: int, wamids: list[str]) -> None:
         self._sent_parts[message_id] = wamids

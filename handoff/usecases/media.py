@@ -194,10 +194,10 @@ class MediaFetcher:
     async def _run(self) -> None:
         while True:
             self._wake.clear()
-            # While messages arrive, acknowledging them goes first (at most ``defer`` s).
-            await self.burst.calm(self.defer)
-            self._sweeping = True
+            self._sweeping = True  # busy from here: quiet() waits for what follows
             try:
+                # While messages arrive, acknowledging them goes first (at most ``defer`` s).
+                await self.burst.calm(self.defer)
                 wait = self._start_queued() if self._queue else await self._dispatch_due()
             except Exception:
                 log.exception("looking for files to fetch failed; trying again later")
