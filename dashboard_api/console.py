@@ -39,6 +39,7 @@ def content_security_policy(host: str) -> str:
             "script-src 'self'",
             "style-src 'self'",
             "img-src 'self' data: blob:",
+            "media-src 'self' blob:",
             "font-src 'self'",
             f"connect-src 'self'{sockets}",
             "object-src 'none'",

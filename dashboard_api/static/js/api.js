@@ -92,6 +92,40 @@ export class Api {
     return response.blob();
   }
 
+  /**
+   * POST a multipart form (files) with upload progress: onProgress(sent, total) as the body
+   * goes out. Resolves to the JSON answer; rejects with ApiError (code "aborted" when
+   * abort() of the returned handle was called). Returns {promise, abort}.
+   */
+  upload(path, form, onProgress = () => {}) {
+    const xhr = new XMLHttpRequest();
+    const promise = new Promise((resolve, reject) => {
+      xhr.open("POST", new URL(path, location.origin));
+      xhr.setRequestHeader("Accept", "application/json");
+      if (this.token) xhr.setRequestHeader("Authorization", `Bearer ${this.token}`);
+      xhr.responseType = "text";
+      xhr.upload.onprogress = (event) => onProgress(event.loaded, event.lengthComputable ? event.total : 0);
+      xhr.onerror = () => reject(new ApiError(0, "network_error", "the upload did not reach the server"));
+      xhr.onabort = () => reject(new ApiError(0, "aborted", "the upload was cancelled"));
+      xhr.onload = () => {
+        let data = null;
+        try {
+          data = JSON.parse(xhr.responseText);
+        } catch {
+          /* not JSON: the status says what happened */
+        }
+        if (xhr.status >= 200 && xhr.status < 300) return resolve(data);
+        const error = (data && data.error) || {};
+        const failure = new ApiError(xhr.status, error.code || "http_error",
+          error.message || `${xhr.status} ${xhr.statusText}`, error.details || {});
+        if (xhr.status === 401 && this.token) this.onUnauthorized(failure.code);
+        return reject(failure);
+      };
+      xhr.send(form);
+    });
+    return { promise, abort: () => xhr.abort() };
+  }
+
   async get(path, query) {
     return (await this.request("GET", path, { query })).data;
   }

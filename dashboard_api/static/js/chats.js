@@ -119,7 +119,11 @@ export async function openChat(id) {
     const { profile, messages, hasMore, nextBefore } = takeDetail(await api.get(`/chats/${id}`));
     if (state.open?.id !== id) return;
     Object.assign(state.open, { profile, hasMore, nextBefore, loading: false });
-    for (const message of messages) state.open.messages.set(message.id, message);
+    state.open.lastCustomerAt = profile?.last_active_at ?? null;
+    for (const message of messages) {
+      state.open.messages.set(message.id, message);
+      if (message.sender === "customer") state.open.lastCustomerAt = later(state.open.lastCustomerAt, message.created_at);
+    }
   } catch (error) {
     if (state.open?.id !== id) return;
     Object.assign(state.open, { loading: false, error: error.message });
@@ -156,9 +160,18 @@ export async function loadOlder() {
   }
 }
 
+function later(a, b) {
+  return Date.parse(b || "") > Date.parse(a || "") || !a ? b : a;
+}
+
 function addMessage(message) {
   const open = state.open;
   if (!open || open.id !== message.chat_id) return;
+  if (message.sender === "customer" && !open.messages.has(message.id)) {
+    open.lastCustomerAt = later(open.lastCustomerAt, message.created_at);
+    open.windowRefused = false; // the customer wrote: the window is open again
+    emit("chat");
+  }
   const added = !open.messages.has(message.id);
   open.messages.set(message.id, { ...open.messages.get(message.id), ...message });
   emit("messages", { added, id: message.id });
@@ -166,16 +179,62 @@ function addMessage(message) {
 
 /** Send the agent's reply; throws the API's error when the send is refused. */
 export async function send(text) {
+  return sent(state.open, api.post("/chats/messages", { chat_id: state.open.id, text }));
+}
+
+/**
+ * Send files (and the text as their caption) as multipart/form-data with upload progress:
+ * onProgress(sent, total). Returns {promise, abort}; the promise throws the API's error.
+ */
+export function sendFiles(text, files, onProgress) {
   const open = state.open;
+  const form = new FormData();
+  form.append("chat_id", String(open.id));
+  if (text) form.append("text", text);
+  for (const file of files) form.append("file", file, file.name);
+  const upload = api.upload("/chats/messages", form, onProgress);
+  return { promise: sent(open, upload.promise), abort: upload.abort };
+}
+
+/** Send an approved WhatsApp template: {name, language, parameters: {body: [...], header: [...]}}. */
+export async function sendTemplate(template) {
+  return sent(state.open, api.post("/chats/messages", { chat_id: state.open.id, template }));
+}
+
+async function sent(open, request) {
   let message;
   try {
-    message = await api.post("/chats/messages", { chat_id: open.id, text });
+    message = await request;
   } catch (error) {
     if (error.status === 404 && state.open === open) chatTaken(state.chats.get(open.id), { known: false });
+    if (error.status === 409 && state.open === open && state.chats.get(open.id)?.channel === "WhatsApp") {
+      open.windowRefused = true; // the 24 hours passed: only a template may be sent now
+      emit("chat");
+    }
     throw error;
   }
   addMessage(message);
   return message;
+}
+
+export const WINDOW_MS = 24 * 3600 * 1000;
+
+/**
+ * WhatsApp's customer-service window of the open chat: {applies, closed, lastAt}. Free-form
+ * messages (text, files) may be sent only within 24 hours of the customer's last message;
+ * after that, or when the customer never wrote, only a template. A 409 from a send says so too.
+ */
+export function replyWindow(chat, open = state.open) {
+  if (!chat || chat.channel !== "WhatsApp") return { applies: false, closed: false, lastAt: null };
+  const lastAt = chat.last_customer_message_at ?? open?.lastCustomerAt ?? null;
+  const at = Date.parse(lastAt || "");
+  const closed = Boolean(open?.windowRefused) || !(at > Date.now() - WINDOW_MS);
+  return { applies: true, closed: open?.loading ? false : closed, lastAt };
+}
+
+/** The approved WhatsApp templates (GET /channels/whatsapp/templates), fetched again each time. */
+export async function loadTemplates() {
+  return api.get("/channels/whatsapp/templates");
 }
 
 /**
@@ -213,24 +272,37 @@ const sendTyping = throttle((chatId) => {
   }
 }, 3000);
 
-const files = new Map(); // attachment path -> Promise of an object URL
+// Files the API keeps, fetched with the token and shown through blob: URLs (an <img src>
+// cannot send the Authorization header). Kept while their chat is open; released when it
+// is left (releaseFiles) and at logout.
+const files = new Map(); // attachment url -> Promise of an object URL
+let fileGeneration = 0;
 
-/** An attachment the API keeps, as a same-origin blob: URL (fetched once with the token). */
-export function attachmentUrl(message, index) {
-  const path = `/chats/${message.chat_id}/messages/${message.id}/attachments/${index}`;
+/** An attachment's url (from the message JSON) as a same-origin blob: URL, fetched once. */
+export function attachmentUrl(path) {
   if (!files.has(path)) {
-    const url = api.blob(path).then((blob) => URL.createObjectURL(blob));
+    const generation = fileGeneration;
+    const url = api.blob(path).then((blob) => {
+      const objectUrl = URL.createObjectURL(blob);
+      // Released while it was on its way: let it go at once.
+      if (generation !== fileGeneration) URL.revokeObjectURL(objectUrl);
+      return objectUrl;
+    });
     url.catch(() => files.delete(path));
     files.set(path, url);
   }
   return files.get(path);
 }
 
-/** At logout: let go of the files fetched for this user. */
-export function forgetFiles() {
+/** Let go of the files fetched so far (the chat showing them was left, or the user logged out). */
+export function releaseFiles() {
+  fileGeneration += 1;
   for (const url of files.values()) url.then((u) => URL.revokeObjectURL(u)).catch(() => {});
   files.clear();
 }
+
+/** At logout: let go of the files fetched for this user. */
+export const forgetFiles = releaseFiles;
 
 /** The agent typed in the composer (sent at most every 3 s). */
 export function typing() {

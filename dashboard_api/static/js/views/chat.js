@@ -3,10 +3,12 @@
 import * as chats from "../chats.js";
 import { fill, h, icon } from "../dom.js";
 import { t } from "../i18n.js";
-import { canWrite, CONFIRM, NEEDS_AGENT, offeredActions, splitActions } from "../modes.js";
+import { CONFIRM, NEEDS_AGENT, offeredActions, splitActions } from "../modes.js";
 import { isAdmin, on, state } from "../state.js";
 import { agentName, channelIcon, modeBadge } from "./common.js";
+import { mountComposer } from "./composer.js";
 import { renderMessage } from "./messages.js";
+import { closeViewer } from "./viewer.js";
 
 export function mountChat(root, { onTogglePanel, panelOpen }) {
   const head = h("div", { class: "chat-head" });
@@ -20,7 +22,7 @@ export function mountChat(root, { onTogglePanel, panelOpen }) {
     onscroll: () => { if (scroller.scrollTop < 60) chats.loadOlder(); },
   }, older, start, list);
   const typingLine = h("p", { class: "typing", "aria-live": "polite" });
-  const composer = mountComposer();
+  const composer = mountComposer(root);
   const placeholder = h("div", { class: "chat-none" }, icon("chats"), h("p", {}, t("chat.none")));
   const body = h("div", { class: "chat-body" }, head, actions, actionError, scroller, typingLine, composer.form);
   fill(root, placeholder, body);
@@ -44,7 +46,7 @@ export function mountChat(root, { onTogglePanel, panelOpen }) {
       return;
     }
     const shows = JSON.stringify([chat, open.error, picking, confirming, menuOpen, panelOpen(),
-      state.agents, [...state.online]]);
+      state.agents, [...state.online], open.loading, open.lastCustomerAt, open.windowRefused]);
     if (shows === drawn) return; // live frames for other chats leave focus and the picker alone
     drawn = shows;
     const focused = document.activeElement?.dataset?.action;
@@ -191,7 +193,17 @@ export function mountChat(root, { onTogglePanel, panelOpen }) {
 
   function renderMessages(change = {}) {
     const open = state.open;
-    if (!open) return;
+    if (shownId !== (open?.id ?? null) && shownId !== null) {
+      chats.releaseFiles(); // the files of the chat left behind
+      closeViewer();
+    }
+    if (!open) {
+      shownId = null;
+      items.clear();
+      list.replaceChildren();
+      composer.reset();
+      return;
+    }
     if (shownId !== open.id) {
       items.clear();
       list.replaceChildren();
@@ -236,6 +248,7 @@ export function mountChat(root, { onTogglePanel, panelOpen }) {
     on("agents", renderHead),
     on("messages", renderMessages),
     on("typing", renderTyping),
+    on("clock", () => composer.tick()), // WhatsApp's window closes as time passes
   ];
   renderHead();
   renderMessages({ first: true });
@@ -272,59 +285,4 @@ function overCapacity(details, agentId) {
 function backButton() {
   return h("button", { type: "button", class: "icon-button back", "aria-label": t("chat.back"),
     title: t("chat.back"), onclick: () => chats.closeChat() }, icon("back"));
-}
-
-function mountComposer() {
-  const error = h("p", { class: "error send-error", role: "alert" });
-  const note = h("p", { class: "composer-note" });
-  const input = h("textarea", {
-    id: "composer-input", rows: "2", placeholder: t("composer.placeholder"), "aria-label": t("composer.label"),
-    onkeydown: (event) => {
-      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
-        event.preventDefault();
-        form.requestSubmit();
-      }
-    },
-    oninput: () => chats.typing(),
-  });
-  const button = h("button", { type: "submit", class: "primary send", "aria-label": t("composer.send") },
-    icon("send"), h("span", {}, t("composer.send")));
-  const form = h("form", { class: "composer", onsubmit: submit }, error, note,
-    h("div", { class: "composer-row" }, input, button));
-  const composer = { form, onSent: () => {} };
-
-  async function submit(event) {
-    event.preventDefault();
-    const text = input.value.trim();
-    if (!text || button.disabled) return;
-    button.disabled = true;
-    error.textContent = "";
-    try {
-      await chats.send(text);
-      input.value = "";
-      composer.onSent();
-    } catch (failure) {
-      error.textContent = t("composer.refused", { error: failure.message });
-    } finally {
-      button.disabled = false;
-      input.focus();
-    }
-  }
-
-  composer.update = (chat) => {
-    const writable = canWrite(chat, state.user);
-    input.disabled = !writable;
-    button.disabled = !writable;
-    note.textContent = writable ? "" : t(chat.queued ? "composer.claimFirst" : "composer.notYours");
-    note.hidden = writable;
-  };
-  composer.disable = () => {
-    input.disabled = true;
-    button.disabled = true;
-  };
-  composer.reset = () => {
-    input.value = "";
-    error.textContent = "";
-  };
-  return composer;
 }

@@ -4,6 +4,7 @@ import { attachmentUrl } from "../chats.js";
 import { h, icon } from "../dom.js";
 import { clock, fullTime, t } from "../i18n.js";
 import { agentName } from "./common.js";
+import { openViewer } from "./viewer.js";
 
 const TICKS = { queued: "clock", sent: "check", delivered: "checks", read: "checks", failed: "alert" };
 
@@ -97,56 +98,158 @@ function attachments(message) {
   const items = message.attachments || [];
   if (!items.length) return null;
   return h("ul", { class: "attachments" },
-    items.map((item, index) => h("li", {}, attachment(message, item, index))));
+    items.map((item) => h("li", { "data-status": item.status || null, "data-kind": item.kind || null },
+      attachment(item))));
 }
 
-function attachment(message, item, index) {
+/**
+ * One attachment of the message JSON ({kind, filename, content_type, size, status, error,
+ * url, inline, meta?}): places and contacts from meta; files by status: "pending" (being
+ * fetched from the provider), "failed" (with its reason), "stored" (url set): images as
+ * thumbnails opening a viewer, audio and video as players, anything else as a download chip.
+ */
+function attachment(item) {
   const meta = item.meta || {};
   const kind = item.kind || "file";
-  const size = item.size ? ` (${formatSize(item.size)})` : "";
   if (kind === "location") {
-    const where = [item.name, meta.address].filter(Boolean).join(", ");
+    const where = [item.filename || item.name, meta.address].filter(Boolean).join(", ");
     const at = meta.latitude !== undefined ? `${meta.latitude}, ${meta.longitude}` : "";
     return chip("location", [t("attach.location"), where, at].filter(Boolean).join(" · "), meta.url);
   }
   if (kind === "contact") {
     const phones = (meta.phones || []).join(", ");
-    return chip("contact", [t("attach.contact"), item.name, phones].filter(Boolean).join(" · "));
+    return chip("contact", [t("attach.contact"), item.filename || item.name, phones].filter(Boolean).join(" · "));
   }
-  const name = item.name || `${kind}${item.mime_type ? ` · ${item.mime_type}` : ""}`;
-  const label = chip(kind === "image" ? "image" : "clip", `${name}${size}`);
-  if (!item.ref && !item.file) return label;
-  if (kind === "image") return thumbnail(message, index, name, label);
+  const name = item.filename || kindName(kind);
+  const facts = fileFacts(item);
+  if (item.status === "pending") {
+    return h("span", { class: "chip file-pending", role: "status" },
+      h("span", { class: "spinner", "aria-hidden": "true" }),
+      h("span", { class: "file-name" }, name),
+      h("span", { class: "file-facts" }, t("attach.fetching")));
+  }
+  if (item.status === "failed" || (item.status === "stored" && !item.url)) {
+    return h("span", { class: "chip file-failed" }, icon("alert"),
+      h("span", { class: "file-name" }, name),
+      h("span", { class: "file-facts" }, t("attach.failed", { error: item.error || t("attach.noReason") })));
+  }
+  if (!item.url) return chip(kind === "image" ? "image" : "clip", [name, facts].filter(Boolean).join(" · "));
+  const type = item.content_type || "";
+  if (item.inline && type.startsWith("image/")) return thumbnail(item, name);
+  if (item.inline && (type.startsWith("audio/") || type.startsWith("video/"))) {
+    return player(item, name, type.startsWith("video/") ? "video" : "audio");
+  }
+  return fileChip(item, name, facts);
+}
+
+function kindName(kind) {
+  const key = `attach.kind.${kind}`;
+  const text = t(key);
+  return text === key ? t("attach.file") : text;
+}
+
+/** "PDF · 120 KB" for a chip: the type, short, and the size. */
+function fileFacts(item) {
+  return [typeName(item.content_type), item.size ? formatSize(item.size) : ""].filter(Boolean).join(" · ");
+}
+
+const TYPE_NAMES = {
+  "application/pdf": "PDF",
+  "application/zip": "ZIP",
+  "application/msword": "Word",
+  "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "Word",
+  "application/vnd.ms-excel": "Excel",
+  "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "Excel",
+  "application/vnd.ms-powerpoint": "PowerPoint",
+  "application/vnd.openxmlformats-officedocument.presentationml.presentation": "PowerPoint",
+  "text/plain": "Text",
+  "text/csv": "CSV",
+};
+
+export function typeName(type) {
+  if (!type) return "";
+  const bare = type.split(";")[0].trim().toLowerCase();
+  if (TYPE_NAMES[bare]) return TYPE_NAMES[bare];
+  const sub = bare.split("/")[1] || bare;
+  return sub.length <= 5 ? sub.toUpperCase() : bare;
+}
+
+/** A file to download: its name, type and size; a click fetches it with the token and saves it. */
+function fileChip(item, name, facts) {
+  const status = h("span", { class: "file-facts" }, facts);
   const button = h("button", { type: "button", class: "chip download", title: t("attach.download", { name }),
-    onclick: () => download(message, index, name, button) }, icon("clip"), h("span", {}, `${name}${size}`));
+    "aria-label": [t("attach.download", { name }), facts].filter(Boolean).join(", "),
+    onclick: () => download(item, name, button, status) },
+  icon("clip"), h("span", { class: "file-name" }, name), status);
   return button;
 }
 
-// An image msgcenter keeps: fetched with the token, shown as a thumbnail linking to itself.
-function thumbnail(message, index, name, label) {
-  const image = h("img", { alt: name });
-  const link = h("a", { class: "thumb", target: "_blank", rel: "noopener", hidden: true }, image);
-  attachmentUrl(message, index).then((url) => {
-    image.src = url;
-    link.href = url;
-    link.hidden = false;
-    label.hidden = true;
-  }).catch((error) => {
-    label.title = error.message; // e.g. the provider keeps this file
-  });
-  return [link, label];
+/** Fetch media once it comes near the screen (the thread may hold many). */
+function whenNear(el, load) {
+  if (!("IntersectionObserver" in window)) return load();
+  const watcher = new IntersectionObserver((entries) => {
+    if (entries.some((entry) => entry.isIntersecting)) {
+      watcher.disconnect();
+      load();
+    }
+  }, { rootMargin: "400px 0px" });
+  watcher.observe(el);
+  return undefined;
 }
 
-async function download(message, index, name, button) {
+// An image msgcenter keeps: fetched with the token, a thumbnail that opens the viewer.
+function thumbnail(item, name) {
+  const image = h("img", { alt: name });
+  const button = h("button", { type: "button", class: "thumb loading",
+    "aria-label": t("attach.view", { name }), title: t("attach.view", { name }),
+    onclick: () => attachmentUrl(item.url).then((url) => openViewer({ url, name, trigger: button })) },
+  image);
+  whenNear(button, () => attachmentUrl(item.url).then((url) => {
+    image.src = url;
+    button.classList.remove("loading");
+  }).catch((error) => {
+    button.replaceWith(h("span", { class: "chip file-failed" }, icon("alert"),
+      h("span", { class: "file-name" }, name),
+      h("span", { class: "file-facts" }, t("attach.unavailable", { error: error.message }))));
+  }));
+  return button;
+}
+
+// Audio and video: the browser's own player over the fetched file, with a download chip.
+function player(item, name, tag) {
+  const media = h(tag, { controls: true, preload: "metadata", class: `player player-${tag}`,
+    "aria-label": name, title: name });
+  whenNear(media, () => attachmentUrl(item.url).then((url) => {
+    media.src = url;
+  }).catch((error) => {
+    media.replaceWith(h("span", { class: "chip file-failed" }, icon("alert"),
+      h("span", { class: "file-name" }, name),
+      h("span", { class: "file-facts" }, t("attach.unavailable", { error: error.message }))));
+  }));
+  return h("div", { class: `media media-${tag}` }, media, fileChip(item, name, fileFacts(item)));
+}
+
+async function download(item, name, button, status) {
+  button.classList.add("busy");
   try {
-    const save = h("a", { href: await attachmentUrl(message, index), download: name, hidden: true });
-    document.body.append(save);
-    save.click();
-    save.remove();
+    saveAs(await attachmentUrl(item.url), name);
+    button.classList.remove("unavailable");
   } catch (error) {
-    button.title = t("attach.unavailable", { error: error.message });
+    const reason = t("attach.unavailable", { error: error.message });
+    button.title = reason;
+    status.textContent = reason;
     button.classList.add("unavailable");
+  } finally {
+    button.classList.remove("busy");
   }
+}
+
+/** Save a blob: URL under `name` (a temporary <a download>). */
+export function saveAs(url, name) {
+  const save = h("a", { href: url, download: name, hidden: true });
+  document.body.append(save);
+  save.click();
+  save.remove();
 }
 
 function chip(iconName, text, url) {
@@ -158,7 +261,8 @@ function chip(iconName, text, url) {
   return h("span", { class: "chip" }, body);
 }
 
-function formatSize(bytes) {
+/** 512 B, 120 KB, 4.2 MB */
+export function formatSize(bytes) {
   if (bytes < 1024) return `${bytes} B`;
   if (bytes < 1024 * 1024) return `${Math.round(bytes / 1024)} KB`;
   return `${(bytes / 1024 / 1024).toFixed(1)} MB`;

@@ -1,0 +1,246 @@
+// The composer: the reply, files to send with it (attach button, drag and drop, paste) with
+// previews and upload progress, and WhatsApp's template picker when the 24-hour window is
+// closed.
+
+import * as chats from "../chats.js";
+import { h, icon } from "../dom.js";
+import { ago, t } from "../i18n.js";
+import { canWrite } from "../modes.js";
+import { state } from "../state.js";
+import { formatSize, typeName } from "./messages.js";
+import { mountTemplatePicker } from "./templates.js";
+
+const MAX_FILES = 10; // one message; the API checks each file's size and type
+
+/** The composer; `dropZone` (the conversation) takes files dragged onto it. */
+export function mountComposer(dropZone) {
+  const error = h("p", { class: "error send-error", role: "alert" });
+  const note = h("p", { class: "composer-note" });
+  const windowButton = h("button", { type: "button", class: "primary open-templates",
+    onclick: () => picker.open() }, icon("template"), h("span", {}, t("window.choose")));
+  const windowText = h("p", { class: "window-text" });
+  const windowNote = h("div", { class: "window-note", role: "status", hidden: true }, windowText, windowButton);
+  const picker = mountTemplatePicker({
+    onSent: () => composer.onSent(),
+    onOpen: () => update(),
+    onClose: () => { update(); input.focus(); },
+  });
+  const tray = h("ul", { class: "attach-tray", "aria-label": t("upload.tray") });
+  const bar = h("progress", { class: "upload-bar", max: "100", value: "0", "aria-label": t("upload.progressLabel") });
+  const barText = h("span", { class: "upload-text" });
+  const cancel = h("button", { type: "button", class: "link upload-cancel", onclick: () => uploading?.abort() },
+    t("upload.cancel"));
+  const progress = h("div", { class: "upload-progress", hidden: true }, bar, barText, cancel);
+  const picked = h("input", { type: "file", multiple: true, class: "file-input", hidden: true, tabindex: "-1",
+    "aria-hidden": "true", onchange: () => { addFiles([...picked.files]); picked.value = ""; } });
+  const attach = h("button", { type: "button", class: "icon-button attach", "aria-label": t("upload.attach"),
+    title: t("upload.attach"), onclick: () => picked.click() }, icon("clip"));
+  const templates = h("button", { type: "button", class: "icon-button templates-button", hidden: true,
+    "aria-label": t("window.templates"), title: t("window.templates"), onclick: () => picker.open() },
+  icon("template"));
+  const input = h("textarea", {
+    id: "composer-input", rows: "2", placeholder: t("composer.placeholder"), "aria-label": t("composer.label"),
+    onkeydown: (event) => {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        form.requestSubmit();
+      }
+    },
+    oninput: () => chats.typing(),
+    onpaste: (event) => {
+      const pasted = [...(event.clipboardData?.files || [])];
+      if (!pasted.length) return; // text pastes as usual
+      event.preventDefault();
+      addFiles(pasted.map((file, n) => named(file, n)));
+    },
+  });
+  const button = h("button", { type: "submit", class: "primary send", "aria-label": t("composer.send") },
+    icon("send"), h("span", {}, t("composer.send")));
+  const form = h("form", { class: "composer", onsubmit: submit }, error, note, windowNote, picker.root, tray,
+    progress, h("div", { class: "composer-row" }, attach, templates, picked, input, button));
+  const dropHint = h("div", { class: "drop-hint", "aria-hidden": "true" }, icon("clip"), h("p", {}, t("upload.drop")));
+  const composer = { form, onSent: () => {} };
+
+  let files = []; // [{file, preview (object URL of an image) or null}]
+  let uploading = null; // {abort} while files go up
+  let chat = null; // the chat row shown
+  let writable = false;
+  let closed = false; // WhatsApp's window
+  let refusedName = ""; // the file the API refused, marked in the tray
+
+  /** A pasted screenshot has a generic name ("image.png"): give it a distinct one. */
+  function named(file, n) {
+    if (file.name && file.name !== "image.png") return file;
+    const stamp = new Date().toISOString().replace(/[:T]/g, "-").slice(0, 19);
+    const extension = (file.type.split("/")[1] || "bin").replace("jpeg", "jpg");
+    return new File([file], `pasted-${stamp}${n ? `-${n}` : ""}.${extension}`, { type: file.type });
+  }
+
+  function addFiles(list) {
+    if (!list.length || !writable || closed || uploading) return;
+    error.textContent = "";
+    for (const file of list) {
+      if (files.length >= MAX_FILES) {
+        error.textContent = t("upload.tooMany", { count: MAX_FILES });
+        break;
+      }
+      const preview = file.type.startsWith("image/") ? URL.createObjectURL(file) : null;
+      files.push({ file, preview });
+    }
+    refusedName = "";
+    renderTray();
+    input.focus();
+  }
+
+  function removeFile(entry) {
+    if (uploading) return;
+    if (entry.preview) URL.revokeObjectURL(entry.preview);
+    const at = files.indexOf(entry);
+    files = files.filter((f) => f !== entry);
+    renderTray();
+    (tray.querySelectorAll(".tray-remove")[Math.min(at, files.length - 1)] || input).focus();
+  }
+
+  function clearFiles() {
+    for (const entry of files) if (entry.preview) URL.revokeObjectURL(entry.preview);
+    files = [];
+    refusedName = "";
+    renderTray();
+  }
+
+  function renderTray() {
+    tray.replaceChildren(...files.map((entry) => {
+      const { file } = entry;
+      const facts = [typeName(file.type), formatSize(file.size)].filter(Boolean).join(" · ");
+      const look = entry.preview
+        ? h("img", { class: "tray-thumb", src: entry.preview, alt: "" })
+        : h("span", { class: "tray-icon" }, icon("file"));
+      return h("li", { class: `tray-item${file.name === refusedName ? " refused" : ""}`, "data-name": file.name },
+        look,
+        h("span", { class: "tray-text" }, h("span", { class: "tray-name" }, file.name),
+          h("span", { class: "tray-facts" }, facts)),
+        h("button", { type: "button", class: "icon-button tray-remove", disabled: Boolean(uploading),
+          "aria-label": t("upload.remove", { name: file.name }), title: t("upload.remove", { name: file.name }),
+          onclick: () => removeFile(entry) }, icon("close")));
+    }));
+    tray.hidden = !files.length;
+    input.placeholder = files.length ? t("upload.caption") : t("composer.placeholder");
+  }
+
+  function showProgress(sent, total) {
+    const percent = total ? Math.min(100, Math.round((sent / total) * 100)) : 0;
+    bar.value = percent;
+    barText.textContent = percent >= 100 ? t("upload.processing") : t("upload.progress", { percent });
+  }
+
+  async function submit(event) {
+    event.preventDefault();
+    const text = input.value.trim();
+    if ((!text && !files.length) || button.disabled || uploading) return;
+    button.disabled = true;
+    error.textContent = "";
+    try {
+      if (files.length) {
+        showProgress(0, 1);
+        progress.hidden = false;
+        uploading = chats.sendFiles(text, files.map((f) => f.file), showProgress);
+        renderTray();
+        await uploading.promise;
+        clearFiles();
+      } else {
+        await chats.send(text);
+      }
+      input.value = "";
+      composer.onSent();
+    } catch (failure) {
+      error.textContent = refusal(failure);
+    } finally {
+      uploading = null;
+      progress.hidden = true;
+      renderTray();
+      update();
+      if (!closed) input.focus();
+    }
+  }
+
+  /** What went wrong, in words an agent can act on; the files stay for another try. */
+  function refusal(failure) {
+    const details = failure.details || {};
+    refusedName = details.filename || details.name || "";
+    if (failure.code === "aborted") return t("upload.cancelled");
+    if (failure.status === 413) return t("upload.tooLarge", { error: failure.message });
+    if (failure.status === 422 && failure.code === "unsupported_file_type") {
+      return t("upload.unsupported", { error: failure.message });
+    }
+    if (failure.status === 409 && chat?.channel === "WhatsApp") return t("window.refused");
+    return t("composer.refused", { error: failure.message });
+  }
+
+  function update() {
+    if (!chat) return;
+    writable = canWrite(chat, state.user);
+    const window = chats.replyWindow(chat);
+    closed = writable && window.closed;
+    const locked = !writable || closed;
+    input.disabled = locked;
+    attach.disabled = locked || Boolean(uploading);
+    button.disabled = locked || Boolean(uploading);
+    templates.hidden = !(writable && window.applies);
+    note.textContent = writable ? "" : t(chat.queued ? "composer.claimFirst" : "composer.notYours");
+    note.hidden = writable;
+    windowNote.hidden = !closed || picker.isOpen();
+    windowText.textContent = !closed ? "" : window.lastAt
+      ? t("window.closedSince", { time: ago(window.lastAt) })
+      : t("window.neverWrote");
+    if (!writable) picker.close({ quiet: true });
+  }
+
+  composer.update = (row) => {
+    chat = row;
+    picker.chat = row;
+    update();
+  };
+  composer.tick = () => update();
+  composer.disable = () => {
+    input.disabled = true;
+    button.disabled = true;
+    attach.disabled = true;
+  };
+  composer.reset = () => {
+    uploading?.abort();
+    input.value = "";
+    error.textContent = "";
+    chat = null;
+    clearFiles();
+    picker.close({ quiet: true });
+  };
+
+  // Files dragged over the conversation: a hint while over it, attached on drop.
+  let depth = 0;
+  const carriesFiles = (event) => [...(event.dataTransfer?.types || [])].includes("Files");
+  dropZone.addEventListener("dragenter", (event) => {
+    if (!carriesFiles(event) || !writable || closed) return;
+    event.preventDefault();
+    depth += 1;
+    dropZone.classList.add("dragging");
+  });
+  dropZone.addEventListener("dragover", (event) => {
+    if (!carriesFiles(event)) return;
+    event.preventDefault(); // else the browser opens the file
+    event.dataTransfer.dropEffect = writable && !closed ? "copy" : "none";
+  });
+  dropZone.addEventListener("dragleave", () => {
+    depth = Math.max(0, depth - 1);
+    if (!depth) dropZone.classList.remove("dragging");
+  });
+  dropZone.addEventListener("drop", (event) => {
+    if (!carriesFiles(event)) return;
+    event.preventDefault();
+    depth = 0;
+    dropZone.classList.remove("dragging");
+    addFiles([...event.dataTransfer.files]);
+  });
+  dropZone.append(dropHint);
+  renderTray();
+  return composer;
+}
