@@ -138,3 +138,121 @@ def test_leaving_a_chat_lets_go_of_its_files(console: Console, demo: Demo) -> No
     assert page.evaluate(loads, url)
     open_chat(page, "Maria Lopez")
     assert not page.evaluate(loads, url)  # revoked
+
+
+DROP = """([selector, files]) => {
+    const transfer = new DataTransfer();
+    for (const [name, type, text] of files) transfer.items.add(new File([text], name, { type }));
+    const target = document.querySelector(selector);
+    for (const kind of ["dragenter", "dragover"]) {
+        target.dispatchEvent(new DragEvent(kind, { bubbles: true, cancelable: true, dataTransfer: transfer }));
+    }
+    const dragging = document.querySelector(".conversation").classList.contains("dragging");
+    target.dispatchEvent(new DragEvent("drop", { bubbles: true, cancelable: true, dataTransfer: transfer }));
+    return dragging;
+}"""
+
+PASTE = """async ([base64]) => {
+    const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+    const transfer = new DataTransfer();
+    transfer.items.add(new File([bytes], "image.png", { type: "image/png" }));
+    const input = document.querySelector("#composer-input");
+    input.dispatchEvent(new ClipboardEvent("paste", { bubbles: true, cancelable: true, clipboardData: transfer }));
+}"""
+
+
+def attach_three(page: Any) -> None:
+    """A file by the attach button, one dropped on the thread, a screenshot pasted."""
+    import base64
+
+    with page.expect_file_chooser() as chooser:
+        page.click(".composer button.attach")
+    chooser.value.set_files(
+        [{"name": "invoice-42.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4 " * 300}]
+    )
+    assert page.evaluate(DROP, [".messages", [["notes.txt", "text/plain", "hello there"]]])
+    page.evaluate(PASTE, [base64.b64encode(png(64, 48, b"\x10\xa0\x40")).decode()])
+
+
+def test_files_are_attached_by_button_drop_and_paste_with_previews(console: Console) -> None:
+    page = console.login("agent", "agent123")
+    open_chat(page, "John Doe")
+    attach_three(page)
+    tray = page.locator(".attach-tray .tray-item")
+    expect(tray).to_have_count(3)
+    expect(tray.nth(0)).to_contain_text("invoice-42.pdf")
+    expect(tray.nth(0)).to_contain_text("PDF · 3 KB")
+    expect(tray.nth(1)).to_contain_text("notes.txt")
+    expect(tray.nth(1)).to_contain_text("Text · 11 B")
+    pasted = tray.nth(2)
+    expect(pasted).to_contain_text(re.compile(r"pasted-[\d-]+\.png"))  # a name of its own
+    expect(pasted.locator("img.tray-thumb")).to_have_attribute("src", BLOB)
+    assert pasted.locator("img.tray-thumb").evaluate("(img) => img.naturalWidth") == 64
+    expect(page.locator("#composer-input")).to_have_attribute("placeholder", re.compile("caption"))
+    expect(page.locator(".conversation")).not_to_have_class(re.compile("dragging"))
+    shot(page, "composer-tray-wide")
+    page.get_by_role("button", name="Remove notes.txt").click()
+    expect(tray).to_have_count(2)
+    expect(page.get_by_role("button", name="Remove invoice-42.pdf")).to_be_visible()
+
+    narrow = console.login("agent", "agent123", viewport=NARROW)
+    open_chat(narrow, "John Doe")
+    attach_three(narrow)
+    expect(narrow.locator(".attach-tray .tray-item")).to_have_count(3)
+    # One row that scrolls sideways: the thread keeps its height, the page does not widen.
+    assert narrow.evaluate("document.documentElement.scrollWidth") <= NARROW["width"]
+    tray_box = narrow.locator(".attach-tray").bounding_box()
+    assert tray_box and tray_box["height"] < 70
+    shot(narrow, "composer-tray-narrow")
+
+
+def test_nothing_is_attached_where_the_agent_cannot_write(console: Console, demo: Demo) -> None:
+    token = demo.login("admin", "admin123")
+    status, chat = demo.call(
+        "POST", "/chats/", {"customer_name": "Queued Qori", "channel": "Telegram"}, token=token
+    )
+    assert status == 201, chat
+    status, chat = demo.call("PATCH", f"/chats/{chat['id']}", {"mode": "agent"}, token=token)
+    assert status == 200 and chat["queued"], chat
+    page = console.login("agent", "agent123")
+    page.click("#tab-queue")
+    open_chat(page, "Queued Qori")
+    expect(page.locator(".composer button.attach")).to_be_disabled()
+    page.evaluate(DROP, [".messages", [["notes.txt", "text/plain", "hello"]]])
+    expect(page.locator(".attach-tray .tray-item")).to_have_count(0)
+
+
+def whatsapp_chat(demo: Demo, name: str, phone: str) -> int:
+    """A WhatsApp chat an admin starts: the customer has not written, the window is closed."""
+    token = demo.login("admin", "admin123")
+    body = {"customer_name": name, "channel": "WhatsApp", "customer_phone": phone}
+    status, chat = demo.call("POST", "/chats/", body, token=token)
+    assert status == 201, chat
+    return int(chat["id"])
+
+
+def test_a_closed_whatsapp_window_says_so_and_offers_templates(
+    console: Console, demo: Demo
+) -> None:
+    whatsapp_chat(demo, "Rina Wijaya", "+6281100000042")
+    page = console.login("admin", "admin123")
+    page.click("#tab-all")
+    open_chat(page, "John Doe")  # the customer wrote today: free text and files
+    expect(page.locator(".window-note")).to_be_hidden()
+    expect(page.locator("#composer-input")).to_be_enabled()
+    expect(page.locator(".composer .templates-button")).to_be_visible()
+    open_chat(page, "Rina Wijaya")
+    note = page.locator(".window-note")
+    expect(note).to_be_visible()
+    expect(note).to_contain_text("24-hour window is closed")
+    expect(note).to_contain_text("has not written yet")
+    expect(page.locator("#composer-input")).to_be_disabled()
+    expect(page.locator(".composer button.attach")).to_be_disabled()
+    expect(page.locator(".composer button.send")).to_be_disabled()
+    shot(page, "window-closed-wide")
+    narrow = console.login("admin", "admin123", viewport=NARROW)
+    narrow.click("#tab-all")
+    open_chat(narrow, "Rina Wijaya")
+    expect(narrow.locator(".window-note")).to_be_visible()
+    assert narrow.evaluate("document.documentElement.scrollWidth") <= NARROW["width"]
+    shot(narrow, "window-closed-narrow")

@@ -117,14 +117,18 @@ export function mountComposer(dropZone) {
         : h("span", { class: "tray-icon" }, icon("file"));
       return h("li", { class: `tray-item${file.name === refusedName ? " refused" : ""}`, "data-name": file.name },
         look,
-        h("span", { class: "tray-text" }, h("span", { class: "tray-name" }, file.name),
+        h("span", { class: "tray-text" }, h("span", { class: "tray-name", title: file.name }, file.name),
           h("span", { class: "tray-facts" }, facts)),
         h("button", { type: "button", class: "icon-button tray-remove", disabled: Boolean(uploading),
           "aria-label": t("upload.remove", { name: file.name }), title: t("upload.remove", { name: file.name }),
           onclick: () => removeFile(entry) }, icon("close")));
     }));
     tray.hidden = !files.length;
-    input.placeholder = files.length ? t("upload.caption") : t("composer.placeholder");
+    placeholder();
+  }
+
+  function placeholder() {
+    input.placeholder = closed ? t("window.placeholder") : files.length ? t("upload.caption") : t("composer.placeholder");
   }
 
   function showProgress(sent, total) {
@@ -193,6 +197,7 @@ export function mountComposer(dropZone) {
       ? t("window.closedSince", { time: ago(window.lastAt) })
       : t("window.neverWrote");
     if (!writable) picker.close({ quiet: true });
+    placeholder();
   }
 
   composer.update = (row) => {
