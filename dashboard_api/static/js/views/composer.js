@@ -170,7 +170,7 @@ export function mountComposer(dropZone) {
   /** What went wrong, in words an agent can act on; the files stay for another try. */
   function refusal(failure) {
     const details = failure.details || {};
-    refusedName = details.filename || details.name || "";
+    refusedName = details.file || details.filename || "";
     if (failure.code === "aborted") return t("upload.cancelled");
     if (failure.status === 413) return t("upload.tooLarge", { error: failure.message });
     if (failure.status === 422 && failure.code === "unsupported_file_type") {

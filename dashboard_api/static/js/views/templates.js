@@ -1,36 +1,73 @@
 // WhatsApp's template picker: the approved templates (GET /channels/whatsapp/templates), a
-// field per parameter of each part (header, body), a live preview of the text the customer
-// will read, and the send ({"template": {name, language, parameters: {header, body}}}).
+// field per parameter of each part (header, body, buttons), a live preview of the text the
+// customer will read, and the send ({"template": {name, language, parameters: {header, body,
+// buttons}}}).
 
 import * as chats from "../chats.js";
 import { h, icon } from "../dom.js";
 import { t } from "../i18n.js";
 
-const PARTS = ["header", "body"]; // the parts whose parameters are text the agent types
-const PLACEHOLDER = /\{\{\s*([\w.]+)\s*\}\}/g;
+// The parts whose parameters the agent types (as GET /channels/whatsapp/templates counts them).
+const PARTS = ["header", "body", "buttons"];
+const PLACEHOLDER = /\{\{\s*([A-Za-z0-9_]{1,64})\s*\}\}/g;
+const MEDIA_HEADERS = new Set(["IMAGE", "VIDEO", "DOCUMENT"]);
+
+function component(template, type) {
+  return (template.components || []).find((c) => String(c.type || "").toLowerCase() === type) || null;
+}
 
 /** A template's part ("header", "body", "footer") as {text, format} from its components. */
 export function part(template, type) {
-  const found = (template.components || []).find((c) => String(c.type || "").toLowerCase() === type);
+  const found = component(template, type);
   if (!found) return null;
   return { text: typeof found.text === "string" ? found.text : "", format: String(found.format || "TEXT").toUpperCase() };
 }
 
-/**
- * The parameters a part takes, in order: the names of its {{1}} / {{name}} placeholders, as
- * many as the API counts (parameter_counts or parameters: {body: 2}) when it says more.
- */
-export function parameterNames(template, type) {
-  const section = part(template, type);
+/** The distinct placeholders of a text: positional ones by number, else by first appearance. */
+export function placeholders(text) {
   const names = [];
-  for (const match of (section?.text || "").matchAll(PLACEHOLDER)) {
-    if (!names.includes(match[1])) names.push(match[1]);
-  }
-  if (names.every((name) => /^\d+$/.test(name))) names.sort((a, b) => Number(a) - Number(b));
-  const counts = template.parameter_counts || template.parameters || {};
-  const counted = Number(counts[type] || 0);
-  for (let n = names.length + 1; n <= counted; n += 1) names.push(String(n));
+  for (const match of (text || "").matchAll(PLACEHOLDER)) if (!names.includes(match[1])) names.push(match[1]);
+  if (names.length && names.every((name) => /^\d+$/.test(name))) names.sort((a, b) => Number(a) - Number(b));
   return names;
+}
+
+/**
+ * The values a template takes, by part, as the server reads it (handoff/domain/templates.py):
+ * [{part, name, label, kind}]. A text header and the body: one per placeholder; an image,
+ * video or document header: its https link; buttons: the variable end of a URL button's
+ * link, a copy-code button's code. As many as the API counts (parameters: {body: 2}).
+ */
+export function slots(template) {
+  const found = [];
+  const header = part(template, "header");
+  const headerFormat = String(template.header_format || header?.format || "").toUpperCase();
+  if (header && headerFormat === "TEXT") {
+    for (const name of placeholders(header.text)) found.push({ part: "header", name, label: t("template.parameter", { name }) });
+  } else if (MEDIA_HEADERS.has(headerFormat)) {
+    found.push({ part: "header", name: "link", kind: "url",
+      label: t("template.mediaLink", { format: t(`template.format.${headerFormat.toLowerCase()}`) }) });
+  }
+  for (const name of placeholders(part(template, "body")?.text)) {
+    found.push({ part: "body", name, label: t("template.parameter", { name }) });
+  }
+  const buttons = component(template, "buttons")?.buttons;
+  (Array.isArray(buttons) ? buttons : []).forEach((button) => {
+    const type = String(button?.type || "").toUpperCase();
+    const text = button?.text || "";
+    if (type === "URL" && placeholders(button.url).length) {
+      found.push({ part: "buttons", name: text, label: t("template.buttonUrl", { text, url: button.url }) });
+    } else if (type === "COPY_CODE") {
+      found.push({ part: "buttons", name: text, label: t("template.buttonCode", { text }) });
+    }
+  });
+  const counts = template.parameters || {};
+  for (const type of PARTS) {
+    let have = found.filter((slot) => slot.part === type).length;
+    for (; have < Number(counts[type] || 0); have += 1) {
+      found.push({ part: type, name: String(have + 1), label: t("template.parameter", { name: have + 1 }) });
+    }
+  }
+  return found;
 }
 
 /** A part's text with the values filled in ({{1}} left as it is while its field is empty). */
@@ -118,23 +155,22 @@ export function mountTemplatePicker({ onSent, onOpen, onClose }) {
     fields.replaceChildren();
     error.textContent = "";
     if (chosen) {
+      const all = slots(chosen);
       for (const type of PARTS) {
-        const names = parameterNames(chosen, type);
-        if (!names.length) continue;
-        values[type] = names.map(() => "");
+        const mine = all.filter((slot) => slot.part === type);
+        if (!mine.length) continue;
+        values[type] = mine.map(() => "");
         fields.append(h("fieldset", { class: `template-part part-${type}` },
           h("legend", {}, t(`template.part.${type}`)),
-          names.map((name, index) => {
+          mine.map((slot, index) => {
             const id = `template-${type}-${index}`;
             return h("div", { class: "field" },
-              h("label", { for: id }, t("template.parameter", { name })),
-              h("input", { id, type: "text", "data-part": type, "data-index": String(index), maxlength: "1024",
+              h("label", { for: id }, slot.label),
+              h("input", { id, type: slot.kind === "url" ? "url" : "text", "data-part": type,
+                "data-index": String(index), maxlength: "1024", autocomplete: "off",
+                placeholder: slot.kind === "url" ? "https://" : null,
                 oninput: (event) => { values[type][index] = event.target.value; renderPreview(); } }));
           })));
-      }
-      const header = part(chosen, "header");
-      if (header && header.format !== "TEXT") {
-        fields.append(h("p", { class: "template-warning" }, t("template.mediaHeader", { format: header.format.toLowerCase() })));
       }
     }
     renderPreview();
@@ -154,7 +190,12 @@ export function mountTemplatePicker({ onSent, onOpen, onClose }) {
     const line = (type, cls) => {
       const section = part(chosen, type);
       if (!section || !section.text) return null;
-      return h("p", { class: cls }, render(section.text, parameterNames(chosen, type), values[type] || []));
+      if (type === "header" && section.format !== "TEXT") {
+        const link = (values.header || [])[0];
+        const format = t(`template.format.${section.format.toLowerCase()}`);
+        return h("p", { class: `${cls} preview-media` }, `[${format}${link ? `: ${link}` : ""}]`);
+      }
+      return h("p", { class: cls }, render(section.text, placeholders(section.text), values[type] || []));
     };
     const buttons = (chosen.components || []).find((c) => String(c.type).toLowerCase() === "buttons");
     preview.replaceChildren(h("div", { class: "bubble template-bubble" },
