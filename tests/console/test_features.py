@@ -1,13 +1,10 @@
-"""The rest of the console in the browser: actions by mode, languages, sessions, users, paging,
-files and filters."""
+"""The rest of the console in the browser: actions by mode, languages, sessions, users, paging
+and filters (files: test_media.py)."""
 
 from __future__ import annotations
 
 import re
-import struct
-import zlib
 
-from connectors.mock.smtp import compose_customer_mail
 from tests.console.support import (
     Console,
     Demo,
@@ -183,41 +180,6 @@ def test_filters_search_and_assignment_by_an_admin(console: Console, demo: Demo)
     page.click("form.picker button[type=submit]")
     expect(page.locator(".assignee")).to_have_text("Assigned to Agent Smith")
     expect(page.locator(".chat-head .badge.mode")).to_have_attribute("data-mode", "agent")
-
-
-def _png(width: int = 8, height: int = 6) -> bytes:
-    """A real (tiny, red) PNG, so the browser can decode the thumbnail."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-        )
-
-    rows = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
-            + chunk(b"IEND", b""))  # fmt: skip
-
-
-def test_emailed_files_show_as_a_thumbnail_and_a_download(console: Console, demo: Demo) -> None:
-    mail = compose_customer_mail(
-        "Nina Kurnia", "nina@customer.example", "Damaged parcel", to="support@support.example.com"
-    )
-    mail.add_attachment(_png(), maintype="image", subtype="png", filename="parcel.png")
-    mail.add_attachment(b"%PDF-1.4 receipt", maintype="application", subtype="pdf",
-                        filename="receipt.pdf")  # fmt: skip
-    demo.mail(mail)
-    page = console.login("admin", "admin123")
-    page.click("#tab-all")
-    open_chat(page, "Nina Kurnia")
-    image = page.locator(".thumb img[alt='parcel.png']")
-    expect(image).to_be_visible()
-    assert image.evaluate("(img) => img.naturalWidth") == 8
-    assert image.get_attribute("src").startswith("blob:")  # fetched with the token
-    button = page.locator("button.download", has_text="receipt.pdf")
-    with page.expect_download() as caught:
-        button.click()
-    assert caught.value.suggested_filename == "receipt.pdf"
 
 
 def test_the_customer_panel_and_the_keyboard(console: Console) -> None:

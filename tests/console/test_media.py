@@ -142,13 +142,16 @@ def test_leaving_a_chat_lets_go_of_its_files(console: Console, demo: Demo) -> No
 
 DROP = """([selector, files]) => {
     const transfer = new DataTransfer();
+    const event = (kind) => new DragEvent(kind, {
+        bubbles: true, cancelable: true, dataTransfer: transfer,
+    });
     for (const [name, type, text] of files) transfer.items.add(new File([text], name, { type }));
     const target = document.querySelector(selector);
     for (const kind of ["dragenter", "dragover"]) {
-        target.dispatchEvent(new DragEvent(kind, { bubbles: true, cancelable: true, dataTransfer: transfer }));
+        target.dispatchEvent(event(kind));
     }
     const dragging = document.querySelector(".conversation").classList.contains("dragging");
-    target.dispatchEvent(new DragEvent("drop", { bubbles: true, cancelable: true, dataTransfer: transfer }));
+    target.dispatchEvent(event("drop"));
     return dragging;
 }"""
 
@@ -157,7 +160,9 @@ PASTE = """async ([base64]) => {
     const transfer = new DataTransfer();
     transfer.items.add(new File([bytes], "image.png", { type: "image/png" }));
     const input = document.querySelector("#composer-input");
-    input.dispatchEvent(new ClipboardEvent("paste", { bubbles: true, cancelable: true, clipboardData: transfer }));
+    input.dispatchEvent(new ClipboardEvent("paste", {
+        bubbles: true, cancelable: true, clipboardData: transfer,
+    }));
 }"""
 
 
@@ -256,3 +261,49 @@ def test_a_closed_whatsapp_window_says_so_and_offers_templates(
     expect(narrow.locator(".window-note")).to_be_visible()
     assert narrow.evaluate("document.documentElement.scrollWidth") <= NARROW["width"]
     shot(narrow, "window-closed-narrow")
+
+
+RENDER = """async ([message]) => {
+    const { renderMessage } = await import("/static/js/views/messages.js");
+    const li = document.createElement("li");
+    renderMessage(li, message);
+    document.querySelector(".message-list").append(li);
+    li.scrollIntoView();
+}"""
+
+
+def test_each_state_of_a_file_is_shown_as_such(console: Console) -> None:
+    """Pending, failed, stored-not-inline and places as the message JSON gives them (the
+    message view itself, fed the API's shapes)."""
+    page = console.login("agent", "agent123")
+    open_chat(page, "John Doe")
+    attachments = [
+        {"kind": "image", "filename": None, "content_type": None, "size": None,
+         "status": "pending", "error": None, "url": None, "inline": False},
+        {"kind": "voice", "filename": "voice.ogg", "content_type": "audio/ogg", "size": 2048,
+         "status": "failed", "error": "the media expired at WhatsApp (404)", "url": None,
+         "inline": False},
+        {"kind": "document", "filename": "page.html", "content_type": "text/html",
+         "size": 5_300_000, "status": "stored", "error": None,
+         "url": "/chats/1/messages/1/attachments/3", "inline": False},
+        {"kind": "location", "filename": "Toko Senja", "content_type": None, "size": None,
+         "status": None, "error": None, "url": None, "inline": False,
+         "meta": {"latitude": -6.2, "longitude": 106.8, "address": "Jl. Sudirman 1"}},
+    ]  # fmt: skip
+    message = {"id": 999_999, "chat_id": 1, "text": "States", "sender": "customer",
+               "status": "delivered", "created_at": "2026-12-06T08:00:00+00:00",
+               "internal": False, "agent_id": None, "attachments": attachments}  # fmt: skip
+    page.evaluate(RENDER, [message])
+    shown = page.locator("[data-message-id='999999'] .attachments > li")
+    expect(shown).to_have_count(4)
+    expect(shown.nth(0)).to_have_attribute("data-status", "pending")
+    expect(shown.nth(0).locator("[role=status]")).to_have_text(re.compile("Photo.*fetching…"))
+    expect(shown.nth(1).locator(".file-failed")).to_have_text(
+        re.compile("voice.ogg.*not received: the media expired at WhatsApp \\(404\\)")
+    )
+    html = shown.nth(2).locator("button.download")  # an active type: a download, never inline
+    expect(html).to_contain_text("page.html")
+    expect(html).to_contain_text("HTML · 5.1 MB")
+    expect(shown.nth(2).locator("img, iframe, audio, video")).to_have_count(0)
+    expect(shown.nth(3)).to_contain_text("Location · Toko Senja, Jl. Sudirman 1 · -6.2, 106.8")
+    shot(page, "states-wide")

@@ -88,11 +88,17 @@ def test_a_refused_send_shows_the_apis_reason(console: Console, demo: Demo) -> N
                "customer_phone": "+62 811-0000-1111"}  # fmt: skip
     assert demo.call("POST", "/chats/", created, token=token)[0] == 201
     open_chat(page, "Dewi Lestari")  # it arrived live (chat.created)
-    page.fill("#composer-input", "Hello Dewi")
+    # WhatsApp's window is closed (she never wrote): the composer says so before any send.
+    expect(page.locator(".window-note")).to_contain_text("24-hour window is closed")
+    expect(page.locator("#composer-input")).to_be_disabled()
+    open_chat(page, "Sarah Williams")
+    too_long = "x" * 16_385  # the API takes at most 16384 characters
+    page.fill("#composer-input", too_long)
     page.click("button.send")
     error = page.locator(".send-error")
-    expect(error).to_contain_text("WhatsApp allows free-form replies only within 24 hours")
-    expect(page.locator("#composer-input")).to_have_value("Hello Dewi")  # nothing lost
+    expect(error).to_contain_text("Not sent:")
+    expect(error).to_contain_text("16384")
+    expect(page.locator("#composer-input")).to_have_value(too_long)  # nothing lost
     expect(page.locator(".msg-agent")).to_have_count(0)
 
 

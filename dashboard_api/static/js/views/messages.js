@@ -26,7 +26,7 @@ export function renderMessage(li, message) {
       h("span", { class: "who" }, who(message)),
       message.sender_unverified && unverifiedMark(message.sender_auth),
       (message.note || message.text) && h("p", { class: "text" }, noteText(message) ?? message.text),
-      attachments(message),
+      attachmentsOf(li, message),
       h("span", { class: "meta" },
         h("time", { datetime: message.created_at, title: fullTime(message.created_at) },
           clock(message.created_at) || message.time),
@@ -92,6 +92,21 @@ function tick(message) {
   const title = status === "failed" && message.error ? `${label}: ${message.error}` : label;
   return h("span", { class: `tick tick-${status}`, title, "data-status": status },
     icon(TICKS[status] || "clock", title));
+}
+
+const drawnFiles = new WeakMap(); // <li> -> {key, node}: its attachments as last drawn
+
+/**
+ * The attachments of a message, redrawn only when they changed: a delivery tick or an edit
+ * leaves a playing voice note, a loaded image and their blob: URLs alone.
+ */
+function attachmentsOf(li, message) {
+  const key = JSON.stringify(message.attachments || []);
+  const kept = drawnFiles.get(li);
+  if (kept && kept.key === key) return kept.node;
+  const node = attachments(message);
+  drawnFiles.set(li, { key, node });
+  return node;
 }
 
 function attachments(message) {
