@@ -34,6 +34,8 @@ async def test_the_console_page_is_served_at_the_root_with_a_strict_policy(anon:
     assert "script-src 'self';" in policy and "unsafe-inline" not in policy
     assert re.search(r"connect-src 'self' ws://127\.0\.0\.1:\d+ wss://127\.0\.0\.1:\d+", policy)
     assert "frame-ancestors 'none'" in policy
+    # Files are fetched with the token and shown through blob: URLs (images, players).
+    assert "img-src 'self' data: blob:" in policy and "media-src 'self' blob:" in policy
 
 
 @pytest.mark.parametrize(
