@@ -168,7 +168,6 @@ export function mountTemplatePicker({ onSent, onOpen, onClose }) {
               h("label", { for: id }, slot.label),
               h("input", { id, type: slot.kind === "url" ? "url" : "text", "data-part": type,
                 "data-index": String(index), maxlength: "1024", autocomplete: "off",
-                placeholder: slot.kind === "url" ? "https://" : null,
                 oninput: (event) => { values[type][index] = event.target.value; renderPreview(); } }));
           })));
       }
