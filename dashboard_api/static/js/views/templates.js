@@ -121,7 +121,8 @@ export function mountTemplatePicker({ onSent, onOpen, onClose }) {
       const rows = await chats.loadTemplates();
       if (mine !== request) return;
       templates = (Array.isArray(rows) ? rows : rows?.templates || []).filter((row) => !row.status
-        || String(row.status).toUpperCase() === "APPROVED");
+        || String(row.status).toUpperCase() === "APPROVED")
+        .sort((a, b) => `${a.name}\u0000${a.language}`.localeCompare(`${b.name}\u0000${b.language}`));
       status.textContent = templates.length ? "" : t("template.none");
     } catch (failure) {
       if (mine !== request) return;
