@@ -213,8 +213,10 @@ async function sent(open, request) {
     }
     throw error;
   }
-  addMessage(message);
-  return message;
+  // Files on WhatsApp and Telegram go one per message: the answer lists them all.
+  const { messages, ...first } = message;
+  for (const each of Array.isArray(messages) && messages.length ? messages : [first]) addMessage(each);
+  return first;
 }
 
 export const WINDOW_MS = 24 * 3600 * 1000;
