@@ -143,6 +143,7 @@ export function mountComposer(dropZone) {
     if ((!text && !files.length) || button.disabled || uploading) return;
     button.disabled = true;
     error.textContent = "";
+    error.title = "";
     try {
       if (files.length) {
         showProgress(0, 1);
@@ -171,11 +172,21 @@ export function mountComposer(dropZone) {
   function refusal(failure) {
     const details = failure.details || {};
     refusedName = details.file || details.filename || "";
+    error.title = failure.message; // the API's own words, in full, on hover
     if (failure.code === "aborted") return t("upload.cancelled");
-    if (failure.status === 413) return t("upload.tooLarge", { error: failure.message });
-    if (failure.status === 422 && failure.code === "unsupported_file_type") {
-      return t("upload.unsupported", { error: failure.message });
+    const name = details.file || "";
+    const type = typeName(details.content_type);
+    if (failure.status === 413 && name && (details.max_bytes || details.max_total_bytes)) {
+      return details.max_bytes
+        ? t("upload.tooLargeFile", { name, limit: formatSize(details.max_bytes) })
+        : t("upload.tooLargeTotal", { limit: formatSize(details.max_total_bytes) });
     }
+    if (failure.status === 413) return t("upload.tooLarge", { error: failure.message });
+    if (failure.code === "unsupported_file_type" && name && Array.isArray(details.accepted)) {
+      const accepted = [...new Set(details.accepted.map(typeName))].join(", ");
+      return t("upload.unsupportedFile", { name, type: type || details.content_type || "?", accepted });
+    }
+    if (failure.code === "unsupported_file_type") return t("upload.unsupported", { error: failure.message });
     if (failure.status === 409 && chat?.channel === "WhatsApp") return t("window.refused");
     return t("composer.refused", { error: failure.message });
   }

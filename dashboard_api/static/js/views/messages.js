@@ -178,6 +178,11 @@ const TYPE_NAMES = {
   "application/vnd.ms-powerpoint": "PowerPoint",
   "application/vnd.openxmlformats-officedocument.presentationml.presentation": "PowerPoint",
   "text/plain": "Text",
+  "audio/mpeg": "MP3",
+  "audio/mp4": "M4A",
+  "audio/ogg": "Ogg",
+  "audio/wav": "WAV",
+  "video/3gpp": "3GPP",
   "text/csv": "CSV",
 };
 
