@@ -234,6 +234,22 @@ export function replyWindow(chat, open = state.open) {
   return { applies: true, closed: open?.loading ? false : closed, lastAt };
 }
 
+/**
+ * Start a WhatsApp conversation with a phone number (E.164): the chat of that number becomes
+ * the user's, opens, and its template picker too (only a template reaches a customer who has
+ * not written, or not within 24 hours).
+ */
+export async function startConversation(phone, name) {
+  const body = { channel: "WhatsApp", phone };
+  if (name) body.customer_name = name;
+  const detail = await api.post("/chats/", body);
+  takeDetail(detail); // the row, in the list at once
+  emit("list");
+  await openChat(detail.id);
+  emit("pickTemplate");
+  return detail;
+}
+
 /** The approved WhatsApp templates (GET /channels/whatsapp/templates), fetched again each time. */
 export async function loadTemplates() {
   return api.get("/channels/whatsapp/templates");

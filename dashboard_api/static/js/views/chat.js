@@ -249,6 +249,7 @@ export function mountChat(root, { onTogglePanel, panelOpen }) {
     on("messages", renderMessages),
     on("typing", renderTyping),
     on("clock", () => composer.tick()), // WhatsApp's window closes as time passes
+    on("pickTemplate", () => composer.pickTemplate()), // a conversation just started
   ];
   renderHead();
   renderMessages({ first: true });

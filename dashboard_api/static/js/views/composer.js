@@ -217,6 +217,9 @@ export function mountComposer(dropZone) {
     update();
   };
   composer.tick = () => update();
+  composer.pickTemplate = () => {
+    if (chat && writable && chats.replyWindow(chat).applies) picker.open();
+  };
   composer.disable = () => {
     input.disabled = true;
     button.disabled = true;

@@ -1,7 +1,7 @@
 // The chat list: tabs, filters, search, live rows sorted by activity, paging as it scrolls.
 
 import * as chats from "../chats.js";
-import { debounce, fill, h } from "../dom.js";
+import { debounce, fill, h, icon } from "../dom.js";
 import { duration, fullTime, shortTime, t } from "../i18n.js";
 import { emit, isAdmin, listRows, on, state } from "../state.js";
 import { CHANNELS, channelIcon, MODES, modeBadge, previewPrefix } from "./common.js";
@@ -26,11 +26,13 @@ export function mountList(root) {
   const list = h("ul", { id: "chat-list", class: "chat-list", "aria-label": t("list.label") });
   const more = h("button", { type: "button", class: "more", onclick: () => chats.loadMore() }, t("list.more"));
   const status = h("div", { class: "list-status" });
+  const starter = startForm();
   fill(
     root,
     h("div", { class: "list-head" },
       h("div", { class: "tabs", role: "tablist", "aria-label": t("tabs.label") }, tabButtons),
-      h("div", { class: "filters" }, modeSelect.label, channelSelect.label, search)),
+      h("div", { class: "filters" }, modeSelect.label, channelSelect.label, search),
+      starter.toggle, starter.form),
     // One scrolling box: the "load more" button at its end comes into view only at the bottom.
     h("div", { class: "list-scroll", id: "chat-list-panel", role: "tabpanel" },
       list, status, h("div", { class: "list-foot" }, more)),
@@ -175,4 +177,59 @@ function openFromList(id) {
   state.view = "chats";
   emit("view");
   chats.openChat(id);
+}
+
+/**
+ * "New WhatsApp chat": a phone number (and a name) starts a conversation (POST /chats/ with
+ * {"channel": "WhatsApp", "phone"}); the chat opens with the template picker, since only a
+ * template can reach a customer who has not written.
+ */
+function startForm() {
+  const error = h("p", { class: "error start-error", role: "alert" });
+  const phone = h("input", { id: "start-phone", type: "tel", required: true, autocomplete: "off",
+    placeholder: "+62 812 3456 7890", "aria-describedby": "start-phone-help" });
+  const name = h("input", { id: "start-name", type: "text", maxlength: "128", autocomplete: "off" });
+  const submit = h("button", { type: "submit", class: "primary" }, t("start.submit"));
+  const toggle = h("button", { type: "button", class: "start-toggle", "aria-expanded": "false",
+    "aria-controls": "start-form", onclick: () => show(form.hidden) },
+  icon("whatsapp"), h("span", {}, t("start.open")));
+  const form = h("form", { class: "start-form", id: "start-form", hidden: true, onsubmit: start },
+    h("label", { for: "start-phone" }, t("start.phone")), phone,
+    h("p", { class: "start-help", id: "start-phone-help" }, t("start.phoneHelp")),
+    h("label", { for: "start-name" }, t("start.name")), name,
+    error,
+    h("div", { class: "start-buttons" }, submit,
+      h("button", { type: "button", onclick: () => { show(false); toggle.focus(); } }, t("action.cancel"))));
+
+  function show(open) {
+    form.hidden = !open;
+    toggle.setAttribute("aria-expanded", String(open));
+    error.textContent = "";
+    if (open) phone.focus();
+  }
+
+  async function start(event) {
+    event.preventDefault();
+    if (submit.disabled) return;
+    submit.disabled = true;
+    error.textContent = "";
+    try {
+      await chats.startConversation(e164(phone.value), name.value.trim());
+      phone.value = "";
+      name.value = "";
+      show(false);
+    } catch (failure) {
+      error.textContent = t("start.failed", { error: failure.message });
+    } finally {
+      submit.disabled = false;
+    }
+  }
+  return { toggle, form };
+}
+
+/** "+62 812-3456-7890" or "0062 812..." as E.164 ("+628123456789"); the API checks the rest. */
+export function e164(value) {
+  let digits = value.replace(/[\s().-]/g, "");
+  if (digits.startsWith("00")) digits = `+${digits.slice(2)}`;
+  return digits.startsWith("+") ? digits : `+${digits}`;
 }
