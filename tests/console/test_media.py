@@ -58,6 +58,9 @@ def mail_files(demo: Demo, name: str, address: str) -> None:
     mail.add_attachment(b"%PDF-1.4 receipt " + b"x" * 3000, maintype="application",
                         subtype="pdf", filename="receipt.pdf")  # fmt: skip
     mail.add_attachment(wav(), maintype="audio", subtype="wav", filename="voice-note.wav")
+    # An MP4's first box (the player needs no more to be offered; it will not play it).
+    mp4 = struct.pack(">I", 24) + b"ftypisom" + b"\x00\x00\x02\x00isomiso2" + b"\x00" * 64
+    mail.add_attachment(mp4, maintype="video", subtype="mp4", filename="unboxing.mp4")
     demo.mail(mail)
 
 
@@ -78,7 +81,12 @@ def test_an_image_opens_in_a_viewer_and_files_play_or_download(
     expect(pdf).to_contain_text("3 KB")  # the size, for humans
     audio = message.locator("audio[controls]")
     expect(audio).to_have_attribute("src", BLOB)
-    wait_for(lambda: audio.evaluate("(a) => a.readyState >= 1 && a.duration > 0.4"))
+    loaded = wait_for(lambda: audio.evaluate("(a) => a.readyState >= 1 && a.duration > 0.4"))
+    assert loaded, audio.evaluate("(a) => [a.readyState, a.duration, a.error && a.error.message]")
+    video = message.locator("video[controls]")
+    expect(video).to_have_attribute("src", BLOB)
+    expect(video).to_have_attribute("aria-label", "unboxing.mp4")
+    expect(message.locator("button.download", has_text="unboxing.mp4")).to_contain_text("MP4")
     shot(page, "media-thread-wide")
 
     thumb = message.locator("button.thumb")
@@ -107,6 +115,7 @@ def test_an_image_opens_in_a_viewer_and_files_play_or_download(
     narrow.click("#tab-all")
     open_chat(narrow, "Nina Kurnia")
     small = narrow.locator(".msg-customer button.thumb")
+    small.scroll_into_view_if_needed()  # fetched as it comes near the screen
     expect(small.locator("img")).to_have_attribute("src", BLOB)
     box = small.bounding_box()
     assert box and box["x"] >= 0 and box["x"] + box["width"] <= NARROW["width"]
