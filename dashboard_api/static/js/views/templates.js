@@ -35,7 +35,8 @@ export function placeholders(text) {
  * The values a template takes, by part, as the server reads it (handoff/domain/templates.py):
  * [{part, name, label, kind}]. A text header and the body: one per placeholder; an image,
  * video or document header: its https link; buttons: the variable end of a URL button's
- * link, a copy-code button's code. As many as the API counts (parameters: {body: 2}).
+ * link, a copy-code or one-time-password button's code. As many as the API counts
+ * (parameters: {body: 2}) when that is more.
  */
 export function slots(template) {
   const found = [];
@@ -56,7 +57,7 @@ export function slots(template) {
     const text = button?.text || "";
     if (type === "URL" && placeholders(button.url).length) {
       found.push({ part: "buttons", name: text, label: t("template.buttonUrl", { text, url: button.url }) });
-    } else if (type === "COPY_CODE") {
+    } else if (type === "COPY_CODE" || type === "OTP") {
       found.push({ part: "buttons", name: text, label: t("template.buttonCode", { text }) });
     }
   });
