@@ -316,3 +316,35 @@ def test_each_state_of_a_file_is_shown_as_such(console: Console) -> None:
     expect(shown.nth(2).locator("img, iframe, audio, video")).to_have_count(0)
     expect(shown.nth(3)).to_contain_text("Location · Toko Senja, Jl. Sudirman 1 · -6.2, 106.8")
     shot(page, "states-wide")
+
+
+def test_a_mails_inline_image_shows_in_place(console: Console, demo: Demo) -> None:
+    from email.message import EmailMessage
+
+    mail = EmailMessage()
+    mail["From"] = "Sinta Dewi <sinta@customer.example>"
+    mail["To"] = "support@support.example.com"
+    mail["Subject"] = "Broken lid"
+    mail.set_content("The box:\n\n(picture)\n\nand the invoice attached.")
+    mail.add_alternative(
+        '<p>The box:</p><p><img src="cid:box@mail.example" alt="box"></p>'
+        "<p>and the invoice attached.</p>",
+        subtype="html",
+    )
+    html = mail.get_payload()[1]
+    html.add_related(png(120, 90, b"\xe0\xa0\x20"), "image", "png", cid="<box@mail.example>",
+                     filename="box.png")  # fmt: skip
+    mail.add_attachment(b"%PDF-1.4 invoice", maintype="application", subtype="pdf",
+                        filename="invoice.pdf")  # fmt: skip
+    demo.mail(mail)
+    page = console.login("admin", "admin123")
+    page.click("#tab-all")
+    open_chat(page, "Sinta Dewi")
+    message = page.locator(".msg-customer", has_text="and the invoice attached")
+    placed = message.locator(".text .inline-image button.thumb img[alt='box.png']")
+    expect(placed).to_have_attribute("src", BLOB)
+    expect(message.locator(".text")).not_to_contain_text("[image:")
+    listed = message.locator(".attachments > li")
+    expect(listed).to_have_count(1)  # the invoice; the picture is in the text
+    expect(listed).to_contain_text("invoice.pdf")
+    shot(page, "inline-image-wide")

@@ -25,7 +25,7 @@ export function renderMessage(li, message) {
     h("div", { class: "bubble" },
       h("span", { class: "who" }, who(message)),
       message.sender_unverified && unverifiedMark(message.sender_auth),
-      (message.note || message.text) && h("p", { class: "text" }, noteText(message) ?? message.text),
+      (message.note || message.text) && h("p", { class: "text" }, textWithImages(message)),
       attachmentsOf(li, message),
       h("span", { class: "meta" },
         h("time", { datetime: message.created_at, title: fullTime(message.created_at) },
@@ -94,6 +94,44 @@ function tick(message) {
     icon(TICKS[status] || "clock", title));
 }
 
+const MARKER = /\[image: ([^[\]\n]+)\]/g;
+
+/**
+ * A mail's inline images (meta.inline, stored) whose "[image: name]" marker is in the text:
+ * name -> index. They are shown in place, not with the other attachments.
+ */
+function placedImages(message) {
+  const placed = new Map();
+  if (message.note || !message.text) return placed;
+  const names = new Set([...message.text.matchAll(MARKER)].map((match) => match[1]));
+  (message.attachments || []).forEach((item, index) => {
+    if (item.meta?.inline && item.filename && names.has(item.filename) && !placed.has(item.filename)) {
+      placed.set(item.filename, index);
+    }
+  });
+  return placed;
+}
+
+/** The message's text, with each "[image: name]" of a mail replaced by that image. */
+function textWithImages(message) {
+  const text = noteText(message) ?? message.text;
+  const placed = placedImages(message);
+  if (!placed.size) return text;
+  const parts = [];
+  let last = 0;
+  for (const match of text.matchAll(MARKER)) {
+    const index = placed.get(match[1]);
+    if (index === undefined) continue;
+    // The image is a block of its own: the line breaks around its marker would only add space.
+    parts.push(text.slice(last, match.index).replace(/\n+$/, ""));
+    parts.push(h("span", { class: "inline-image" }, attachment(message.attachments[index])));
+    last = match.index + match[0].length;
+    while (text[last] === "\n") last += 1;
+  }
+  parts.push(text.slice(last));
+  return parts;
+}
+
 const drawnFiles = new WeakMap(); // <li> -> {key, node}: its attachments as last drawn
 
 /**
@@ -101,16 +139,17 @@ const drawnFiles = new WeakMap(); // <li> -> {key, node}: its attachments as las
  * leaves a playing voice note, a loaded image and their blob: URLs alone.
  */
 function attachmentsOf(li, message) {
-  const key = JSON.stringify(message.attachments || []);
+  const placed = new Set(placedImages(message).values());
+  const key = JSON.stringify([message.attachments || [], [...placed]]);
   const kept = drawnFiles.get(li);
   if (kept && kept.key === key) return kept.node;
-  const node = attachments(message);
+  const node = attachments(message, placed);
   drawnFiles.set(li, { key, node });
   return node;
 }
 
-function attachments(message) {
-  const items = message.attachments || [];
+function attachments(message, placed = new Set()) {
+  const items = (message.attachments || []).filter((_, index) => !placed.has(index));
   if (!items.length) return null;
   return h("ul", { class: "attachments" },
     items.map((item) => h("li", { "data-status": item.status || null, "data-kind": item.kind || null },
