@@ -44,7 +44,8 @@ def test_a_customers_photo_and_voice_note_arrive_live(console: Console, demo: De
     demo.mock("whatsapp", "POST", "/_mock/customer", says)
     message = page.locator(".msg-customer", has_text="The box was crushed")
     image = message.locator("button.thumb img")
-    expect(image).to_have_attribute("src", BLOB)  # without a reload
+    # Without a reload; files are fetched once the customer's burst of messages has ended.
+    expect(image).to_have_attribute("src", BLOB, timeout=15_000)
     expect(message.locator(".attachments > li")).to_have_attribute("data-status", "stored")
     # "fetching…" while the file comes from the provider (seen on this machine every time,
     # but the event and the fetch race, so not required), then the photo.
@@ -53,7 +54,8 @@ def test_a_customers_photo_and_voice_note_arrive_live(console: Console, demo: De
     voice = upload_media(demo, wav(1.0), "audio/ogg", "voice.ogg")
     voice_note = {"name": "Putri Ayu", "phone": phone, "media": {"id": voice, "type": "audio"}}
     demo.mock("whatsapp", "POST", "/_mock/customer", voice_note)
-    expect(page.locator(".msg-customer audio[controls]")).to_have_attribute("src", BLOB)
+    audio = page.locator(".msg-customer audio[controls]")
+    expect(audio).to_have_attribute("src", BLOB, timeout=15_000)
     shot(page, "inbound-photo-wide")
     image.click()
     expect(page.get_by_role("dialog")).to_be_visible()
