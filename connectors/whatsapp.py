@@ -19,7 +19,7 @@ import hmac
 import json
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -192,18 +192,7 @@ class WhatsAppConnector:
             return await self.send_files(message)
         if not message.text.strip():
             raise DeliveryError("nothing to send: WhatsApp needs text", retryable=False)
-        parts = split_text(message.text)
-        done = self._sent_parts.get(message.message_id, [])
-        try:
-            for index in range(len(done), len(parts)):
-                done.append(await self._post(self._body(message, parts[index], index == 0)))
-                self._remember(message.message_id, done)
-        except DeliveryError as exc:
-            if not exc.retryable:
-                self._sent_parts.pop(message.message_id, None)
-            raise
-        self._sent_parts.pop(message.message_id, None)
-        return done[-1]
+        return await self._send_steps(message, [(part, None) for part in split_text(message.text)])
 
     def _body(self, message: OutboundMessage, text: str, first: bool) -> dict[str, Any]:
         to = message.chat_external_id
@@ -264,7 +253,13 @@ class WhatsAppConnector:
         document message with its media id; the text is the first file's caption, or a text
         message of its own first when it cannot be one (too long, or an audio). A retry
         after a later step failed sends only the steps not yet sent. The last wamid."""
-        steps = _file_steps(message)
+        return await self._send_steps(message, _file_steps(message))
+
+    async def _send_steps(
+        self, message: OutboundMessage, steps: Sequence[tuple[str, OutboundFile | None]]
+    ) -> str:
+        """Send each step (a text, or a file with its caption) in order; the last wamid. The
+        steps sent before a retryable failure are remembered and skipped by the retry."""
         done = self._sent_parts.get(message.message_id, [])
         try:
             for index in range(len(done), len(steps)):
