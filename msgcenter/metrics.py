@@ -37,6 +37,7 @@ from handoff.domain.modes import Action
 from handoff.usecases.delivery import Attempt
 from handoff.usecases.desk import ChatMoved
 from handoff.usecases.ingest import Received
+from handoff.usecases.media import Settled
 from msgcenter.settings import MetricsSettings
 from storage.models import Chat, Mode
 
@@ -71,6 +72,11 @@ class Metrics:
             "msgcenter_outbox_failures",
             "Send attempts that failed: kind=retry (tried again later) or failed (given up).",
             ["channel", "kind"], registry=r,
+        )  # fmt: skip
+        self.media_files = Counter(
+            "msgcenter_media_files",
+            "Customers' files fetched from the providers: status=stored or failed (for good).",
+            ["channel", "status"], registry=r,
         )  # fmt: skip
         self.handoffs = Counter(
             "msgcenter_handoffs", "Chats handed to a human, by who asked.", ["by"], registry=r
@@ -117,6 +123,11 @@ class Metrics:
         """Count what the core does in this process."""
         core.outbox.outcome.register(self._outbox_outcome)
         core.desk.moved.register(self._moved)
+        if core.media is not None:
+            core.media.settled.register(self._media_settled)
+
+    def _media_settled(self, settled: Settled) -> None:
+        self.media_files.labels(settled.channel, settled.status).inc()
 
     def _outbox_outcome(self, attempt: Attempt) -> None:
         if attempt.outcome == "sent":

@@ -38,12 +38,14 @@ SETTLE = (
     'UPDATE "messages" SET "attachments" = ?, "media_pending" = ? '  # noqa: S608
     f'WHERE "id" = ? RETURNING {_ROW}'
 )
-AUDIENCE = 'SELECT "id", "mode", "assigned_agent_id" FROM "chats" WHERE "id" IN ({marks})'
+AUDIENCE = (
+    'SELECT "id", "mode", "assigned_agent_id", "channel" FROM "chats" WHERE "id" IN ({marks})'
+)
 
 _read_attachments = columns.reader(Message, "attachments")
 
 Row = dict[str, Any]
-Chats = dict[int, Row]  # chat id -> its "id", "mode" and "assigned_agent_id"
+Chats = dict[int, Row]  # chat id -> its "id", "mode", "assigned_agent_id" and "channel"
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import re
 import shutil
 from pathlib import Path
@@ -176,3 +177,22 @@ async def test_healthz_says_the_disk_is_low_below_the_minimum_free_space(
 async def test_healthz_says_the_disk_is_fine_above_it(anon: Api) -> None:
     status, body = await anon.get("/healthz")
     assert (status, body["status"], body["checks"]["disk"]) == (200, "ok", "ok")
+
+
+async def test_customers_files_are_counted_stored_or_failed(wa: WhatsApp) -> None:
+    jpeg = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + os.urandom(2000)
+    kept = wa.mock.add_media(jpeg, "image/jpeg")
+    gone = wa.mock.add_media(jpeg, "image/jpeg")
+    wa.mock.expire_media(gone)
+    await wa.mock.customer_sends("Budi", "image", kept)
+    await wa.mock.customer_sends("Budi", "image", gone)
+    fetcher = wa.service.core.media
+    assert fetcher is not None
+
+    async def settled() -> bool:
+        return fetcher.stored + fetcher.failed == 2
+
+    await eventually(settled, "both files settled")
+    _, text = await _metrics(wa.anon)
+    assert _value(text, "msgcenter_media_files_total", channel="WhatsApp", status="stored") == 1
+    assert _value(text, "msgcenter_media_files_total", channel="WhatsApp", status="failed") == 1

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -40,6 +41,7 @@ from tortoise import timezone
 
 from connectors.base import Connector, FetchesMedia, MediaError
 from handoff.domain import media
+from handoff.hooks import Hook
 from handoff.infra.writer import Unit, Writer
 from handoff.read.views import Presenter, row_audience
 from handoff.usecases.burst import BURST_DEFER, Burst
@@ -70,6 +72,14 @@ class MediaRetry:
     def delay(self, attempts: int) -> float:
         """Seconds before try number ``attempts + 1``."""
         return self.delays[min(max(attempts, 1), len(self.delays)) - 1]
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """A file settled for good (``MediaFetcher.settled``): stored, or failed."""
+
+    channel: str
+    status: str  # stored | failed
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +144,8 @@ class MediaFetcher:
         self._idle = False  # the last sweep found nothing due
         self.stored = 0
         self.failed = 0
+        # After the commit that stored a file or gave it up (msgcenter.metrics counts them).
+        self.settled: Hook[Settled] = Hook("media.settled")
 
     def wake(self) -> None:
         self._wake.set()
@@ -386,14 +398,16 @@ class MediaFetcher:
             if row is None or status is None:
                 continue  # a retry scheduled: nothing anyone sees changed
             unit.emit(updated_event(self.presenter, row, audiences[row["chat_id"]]))
-            unit.after_commit(self._count_stored if status == media.STORED else self._count_failed)
+            channel = str(chats[row["chat_id"]]["channel"])
+            unit.after_commit(functools.partial(self._settled, Settled(channel, str(status))))
         return [None for _ in changes]
 
-    def _count_stored(self) -> None:
-        self.stored += 1
-
-    def _count_failed(self) -> None:
-        self.failed += 1
+    def _settled(self, settled: Settled) -> None:
+        if settled.status == media.STORED:
+            self.stored += 1
+        else:
+            self.failed += 1
+        self.settled.fire(settled)
 
 
 def _time(value: object) -> datetime | None:
