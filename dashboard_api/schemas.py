@@ -253,6 +253,10 @@ class ChatRow(Open):
     # of those messages, apart from the verified sender's chat. Agents: do not trust who it
     # claims to be from.
     sender_unverified: bool = False
+    priority: Literal["none", "low", "medium", "high", "urgent"] = "none"
+    labels: list[str] = []  # label names, in the order they were added
+    snoozed: bool = False  # put aside by its agent until snoozed_until or the customer writes
+    snoozed_until: str | None = None  # null: awake, or until the customer writes
     created_at: str | None
     updated_at: str | None
 

@@ -29,7 +29,7 @@ from handoff.domain.modes import Actor
 from handoff.infra.bus import EventBus
 from handoff.infra.eventlog import EventLog
 from handoff.infra.writer import Writer
-from handoff.read.names import AgentNames
+from handoff.read.names import AgentNames, LabelNames
 from handoff.read.queries import ChatQueries
 from handoff.read.replay import MessageEvents
 from handoff.read.views import Presenter, chat_audience
@@ -105,9 +105,10 @@ class Core:
         """
         connectors: dict[str, Connector] = {}
         names = AgentNames()
-        staff = Staff(passwords, names=names, default_capacity=default_capacity)
+        labels = LabelNames()
+        staff = Staff(passwords, names=names, labels=labels, default_capacity=default_capacity)
         presenter = Presenter(timezone)
-        log = EventLog(postgres=postgres, rebuild=MessageEvents(presenter, names).rebuild)
+        log = EventLog(postgres=postgres, rebuild=MessageEvents(presenter, names, labels).rebuild)
         writer = Writer(bus, log)
         presence = Presence(presence_store or MemoryPresence(), writer)
         inbox = Inbox(writer, staff, presenter)
@@ -153,7 +154,7 @@ class Core:
             presenter=presenter,
             inbox=inbox,
             desk=desk,
-            queries=ChatQueries(names, presenter),
+            queries=ChatQueries(names, presenter, labels),
             outbox=outbox,
             receipts=Receipts(writer, presenter),
             log=log,

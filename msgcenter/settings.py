@@ -201,6 +201,13 @@ class AuthSettings(_Section):
 class HandoffSettings(_Section):
     auto_assign: bool = True
     default_capacity: int = Field(default=5, ge=0)
+    # Admins are notified of a chat waiting in the queue longer than this (0: never).
+    queue_waiting_notify_minutes: int = Field(default=10, ge=0, le=7 * 24 * 60)
+    # Someone whose dashboard heartbeat lapsed this long counts as offline.
+    offline_grace_minutes: int = Field(default=10, ge=1, le=24 * 60)
+    # When someone goes offline (by choice or a lapsed heartbeat), their open chats go back
+    # to the queue, each with a note.
+    return_chats_when_offline: bool = True
 
 
 class LoggingSettings(_Section):

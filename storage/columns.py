@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from functools import cache
 from typing import Any
 
-from tortoise.fields import DatetimeField, Field
+from tortoise.fields import DatetimeField, Field, JSONField
 from tortoise.fields.relational import ForeignKeyFieldInstance, OneToOneFieldInstance
 from tortoise.models import Model
 
@@ -97,3 +97,13 @@ def reader(model: type[Model], field: str) -> Callable[[Any], Any]:
 def datetime_columns(model: type[Model]) -> tuple[str, ...]:
     """The columns that hold times."""
     return tuple(column for _, column, field in _fields(model) if isinstance(field, DatetimeField))
+
+
+@cache
+def json_columns(model: type[Model]) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
+    """The columns that hold JSON, each with what reads its stored text."""
+    return tuple(
+        (column, reader(model, name))
+        for name, column, field in _fields(model)
+        if isinstance(field, JSONField)
+    )

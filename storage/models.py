@@ -39,6 +39,15 @@ class Sender(StrEnum):
     SYSTEM = "system"
 
 
+class Availability(StrEnum):
+    """What a person says of themselves (``PUT /presence/me``): only ``online`` people get
+    chats automatically (docs/api.md, "Availability")."""
+
+    ONLINE = "online"
+    AWAY = "away"
+    OFFLINE = "offline"
+
+
 class Status(StrEnum):
     """Customer messages are ``sent`` then ``read``; outbound ones go queued -> sent -> ...."""
 
@@ -70,6 +79,15 @@ class User(Model):
     last_assigned_at = fields.DatetimeField(null=True)
     # Added under this person's email replies (plain text); None: no signature.
     signature = fields.TextField(null=True)
+    # What the person says they are: online (takes chats), away, offline. Someone online by
+    # choice counts as online only while a dashboard is open (handoff.usecases.presence).
+    availability = fields.CharEnumField(
+        Availability, max_length=16, default=Availability.ONLINE, db_default="online"
+    )
+    # The console's language ("en", "id") and notification preferences:
+    # {"sound": bool, "browser": bool} (docs/api.md, "Profile").
+    language = fields.CharField(max_length=8, default="en", db_default="en")
+    preferences: fields.Field[dict[str, Any] | None] = fields.JSONField(default=dict, null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
@@ -118,6 +136,20 @@ class Chat(Model):
     # own, apart from the verified sender's (handoff.usecases.ingest); replies to it echo
     # nothing the sender wrote (no display name, no subject) and the console marks it.
     sender_unverified = fields.BooleanField(default=False, db_default=False)
+    # 0 none, 1 low, 2 medium, 3 high, 4 urgent (handoff.domain.priority): the queue is
+    # served highest first, then longest waiting.
+    priority = fields.SmallIntField(default=0, db_default=0)
+    # The labels on the chat, by id, in the order they were added: kept with the rows of
+    # ``chat_labels`` (which the list filters use) in the same transaction, so a chat row
+    # is shown without a query per chat. None (chats of before) is no labels.
+    label_ids: fields.Field[list[int] | None] = fields.JSONField(default=list, null=True)
+    # Snoozed (an agent chat put aside): since when, and until when (None: until the
+    # customer writes). Awake: both None. Not a mode (docs/modes.md).
+    snoozed_at = fields.DatetimeField(null=True)
+    snoozed_until = fields.DatetimeField(null=True)
+    # Users mentioned in a note of this chat: they may read it and add notes until it
+    # closes (kept with the rows of ``chat_watchers``, which the list filters use). None: nobody.
+    watchers: fields.Field[list[int] | None] = fields.JSONField(default=list, null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
@@ -129,6 +161,8 @@ class Chat(Model):
             Index(fields=("assigned_agent_id", "activity_at")),
             Index(fields=("mode", "activity_at")),
             Index(fields=("mode", "queued_at")),
+            Index(fields=("mode", "priority", "queued_at")),
+            Index(fields=("snoozed_until",)),
             Index(fields=("updated_at",)),
         )
 
@@ -257,3 +291,116 @@ class WhatsAppTemplate(Model):
     class Meta:
         table = "whatsapp_templates"
         unique_together = (("name", "language"),)
+
+
+class Label(Model):
+    """A label admins define (``/labels``) and people put on chats."""
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=64, unique=True)
+    colour = fields.CharField(max_length=7, default="#6b7280")  # "#rrggbb"
+    description = fields.CharField(max_length=255, default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "labels"
+
+
+class ChatLabel(Model):
+    """A label on a chat (the list filter's side of ``Chat.label_ids``)."""
+
+    id = fields.IntField(primary_key=True)
+    chat: fields.ForeignKeyRelation[Chat] = fields.ForeignKeyField(
+        "models.Chat", related_name="chat_labels", on_delete=fields.CASCADE
+    )
+    chat_id: int
+    label: fields.ForeignKeyRelation[Label] = fields.ForeignKeyField(
+        "models.Label", related_name="chat_labels", on_delete=fields.CASCADE
+    )
+    label_id: int
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "chat_labels"
+        unique_together = (("chat_id", "label_id"),)
+        indexes = (Index(fields=("label_id", "chat_id")),)
+
+
+class ChatWatcher(Model):
+    """A user mentioned in a note of a chat: may read it and add notes until it closes."""
+
+    id = fields.IntField(primary_key=True)
+    chat: fields.ForeignKeyRelation[Chat] = fields.ForeignKeyField(
+        "models.Chat", related_name="chat_watchers", on_delete=fields.CASCADE
+    )
+    chat_id: int
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="watching", on_delete=fields.CASCADE
+    )
+    user_id: int
+    message_id = fields.IntField(null=True)  # the note that mentioned them (the first)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "chat_watchers"
+        unique_together = (("chat_id", "user_id"),)
+        indexes = (Index(fields=("user_id", "chat_id")),)
+
+
+class CannedResponse(Model):
+    """A saved answer: shared (admins keep them) or one person's own."""
+
+    id = fields.IntField(primary_key=True)
+    # 0: shared; else the owner's user id (a personal one). Unique with short_code.
+    owner_key = fields.IntField(default=0)
+    short_code = fields.CharField(max_length=64)
+    title = fields.CharField(max_length=128)
+    text = fields.TextField()
+    text_id = fields.TextField(null=True)  # the Indonesian text, if any
+    created_by_id = fields.IntField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "canned_responses"
+        unique_together = (("owner_key", "short_code"),)
+
+
+class Notification(Model):
+    """Something a person should know about (``GET /notifications``)."""
+
+    id = fields.IntField(primary_key=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="notifications", on_delete=fields.CASCADE
+    )
+    user_id: int
+    # mention, assigned, message, queue_waiting, snooze_ended
+    kind = fields.CharField(max_length=32)
+    chat_id = fields.IntField(null=True)
+    message_id = fields.IntField(null=True)
+    # What the console shows: {"by": name, "text": preview, ...}
+    data: fields.Field[dict[str, Any]] = fields.JSONField(default=dict)
+    read = fields.BooleanField(default=False)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "notifications"
+        indexes = (Index(fields=("user_id", "id")), Index(fields=("user_id", "read")))
+
+
+class AuditEntry(Model):
+    """Who changed what on a chat besides its mode and assignee (those are
+    ``ChatTransition``): labels, priority, snooze, notes, bulk actions."""
+
+    id = fields.IntField(primary_key=True)
+    chat_id = fields.IntField(null=True)
+    action = fields.CharField(max_length=32)
+    actor_kind = fields.CharField(max_length=16)
+    actor_id = fields.IntField(null=True)
+    data: fields.Field[dict[str, Any]] = fields.JSONField(default=dict)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "audit_entries"
+        indexes = (Index(fields=("chat_id", "id")), Index(fields=("created_at",)))

@@ -153,8 +153,9 @@ def instance(model: type[M], row: dict[str, Any]) -> M:
 
 
 def values(model: type[Model], row: dict[str, Any]) -> dict[str, Any]:
-    """A row (database column names) with its times as aware datetimes, without a model
-    instance: what :mod:`handoff.read.views` formats. Enums and booleans stay as stored (text, 0/1).
+    """A row (database column names) with its times as aware datetimes and its JSON parsed,
+    without a model instance: what :mod:`handoff.read.views` formats. Enums and booleans stay
+    as stored (text, 0/1).
 
     SQLite returns times as text; they are read with ``datetime.fromisoformat`` (C, ten times
     faster than the ORM's parser; the same instant, in UTC).
@@ -165,6 +166,10 @@ def values(model: type[Model], row: dict[str, Any]) -> dict[str, Any]:
         if isinstance(value, str):
             parsed = datetime.fromisoformat(value)
             out[name] = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    for name, read in columns.json_columns(model):
+        value = out.get(name)
+        if isinstance(value, str | bytes):
+            out[name] = read(value)
     return out
 
 

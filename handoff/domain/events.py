@@ -21,6 +21,10 @@ MESSAGE_CREATED = "message.created"
 MESSAGE_UPDATED = "message.updated"
 PRESENCE_UPDATED = "presence.updated"
 HANDOFF = "chat.handoff"
+# To one person: something they should know about (``handoff.usecases.notifications``).
+NOTIFICATION_CREATED = "notification.created"
+# To one person: their notifications were read (in another tab): {"ids": [...]} or {"all": true}.
+NOTIFICATIONS_READ = "notifications.read"
 # Not for dashboards: a user's tokens older than ``data["version"]`` no longer hold (they were
 # deactivated, their role or password changed). Carried by the bus to every process, whose
 # WebSockets of that user close; never sent to a client, never logged.

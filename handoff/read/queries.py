@@ -19,8 +19,8 @@ from tortoise.expressions import Q, Subquery
 from handoff.domain.errors import Forbidden, Invalid, NotFound
 from handoff.domain.modes import Actor
 from handoff.domain.rights import can_read
-from handoff.read.names import AgentNames
-from handoff.read.views import CHAT_FIELDS, MESSAGE_FIELDS, Presenter, chat_values
+from handoff.read.names import AgentNames, LabelNames, label_ids
+from handoff.read.views import CHAT_FIELDS, MESSAGE_FIELDS, NO_NAMES, Presenter, chat_values
 from storage.models import MAX_ID, Chat, Message, Mode
 
 MAX_LIMIT = 200
@@ -61,9 +61,12 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
 
 
 class ChatQueries:
-    def __init__(self, names: AgentNames, presenter: Presenter) -> None:
+    def __init__(
+        self, names: AgentNames, presenter: Presenter, labels: LabelNames | None = None
+    ) -> None:
         self.names = names
         self.presenter = presenter
+        self.labels = labels if labels is not None else LabelNames()
 
     async def list_chats(self, actor: Actor, chat_filter: ChatFilter) -> Page:
         query = Chat.filter(self._scope(actor, chat_filter.assigned))
@@ -166,7 +169,9 @@ class ChatQueries:
     async def _present(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         ids = {row["assigned_agent_id"] for row in rows if row["assigned_agent_id"] is not None}
         names = await self.names.names(ids) if ids else {}
-        return [self.presenter.chat_row(row, names) for row in rows]
+        wanted = label_ids(rows)
+        labels = await self.labels.names(wanted) if wanted else NO_NAMES
+        return [self.presenter.chat_row(row, names, labels) for row in rows]
 
 
 def _search(text: str) -> Q:

@@ -8,11 +8,12 @@ instantiation.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from handoff.domain import media
+from handoff.domain import media, priority
 from handoff.domain.events import Audience
 from storage.models import Channel, Chat, Message, Mode
 
@@ -40,6 +41,11 @@ CHAT_FIELDS = (
     "handoff_reason",
     "handoff_reason_code",
     "sender_unverified",
+    "priority",
+    "label_ids",
+    "snoozed_at",
+    "snoozed_until",
+    "watchers",
     "created_at",
     "updated_at",
 )
@@ -63,6 +69,7 @@ MESSAGE_FIELDS = (
 ONLINE_WINDOW = timedelta(minutes=5)
 PREVIEW_LENGTH = 200
 TIME_CACHE = 4096  # formatted instants remembered by a Presenter
+NO_NAMES: Mapping[int, str] = {}
 
 
 def preview(text: str) -> str:
@@ -127,8 +134,14 @@ class Presenter:
             text = self._clock[value] = value.astimezone(self.zone).strftime("%H:%M")
         return text
 
-    def chat_row(self, row: dict[str, Any], agent_names: dict[int, str]) -> dict[str, Any]:
-        """The list shape: ``{id, name, channel, online, unread, mode, last_message_at, ...}``."""
+    def chat_row(
+        self,
+        row: dict[str, Any],
+        agent_names: Mapping[int, str],
+        label_names: Mapping[int, str] = NO_NAMES,
+    ) -> dict[str, Any]:
+        """The list shape: ``{id, name, channel, online, unread, mode, last_message_at, ...}``.
+        ``label_names``: label id -> name (``handoff.read.names.LabelNames``)."""
         agent_id = row["assigned_agent_id"]
         last_text = row["last_message_text"]
         until = online_until(row, datetime.now(UTC))
@@ -160,6 +173,11 @@ class Presenter:
             # (handoff.usecases.ingest).
             "sender_unverified": bool(row.get("sender_unverified")),
             "subject": row["subject"],
+            "priority": priority.name(row.get("priority")),
+            "labels": [label_names[i] for i in row.get("label_ids") or () if i in label_names],
+            # Snoozed: since when and until when (None: until the customer writes).
+            "snoozed": row.get("snoozed_at") is not None,
+            "snoozed_until": self.when(row.get("snoozed_until")),
             "phone": row["customer_phone"],
             "email": row["customer_email"],
             "activity_at": self.when(row["activity_at"]),
@@ -245,13 +263,15 @@ def attachment(chat_id: int, message_id: int, index: int, item: dict[str, Any]) 
 
 
 def chat_audience(chat: Chat, *also: int | None) -> Audience:
-    """Who may see an event about ``chat``: its agent (and ``also``), or all agents if queued."""
-    return _audience(chat.mode, chat.assigned_agent_id, also)
+    """Who may see an event about ``chat``: its agent and watchers (and ``also``), or all
+    agents if queued."""
+    return _audience(chat.mode, chat.assigned_agent_id, (*(chat.watchers or ()), *also))
 
 
 def row_audience(row: dict[str, Any], *also: int | None) -> Audience:
-    """:func:`chat_audience` of a chat row (``mode``, ``assigned_agent_id``)."""
-    return _audience(row["mode"], row["assigned_agent_id"], also)
+    """:func:`chat_audience` of a chat row (``mode``, ``assigned_agent_id``, ``watchers``)."""
+    watchers = row.get("watchers") or ()
+    return _audience(row["mode"], row["assigned_agent_id"], (*watchers, *also))
 
 
 def _audience(mode: str, agent: int | None, also: tuple[int | None, ...]) -> Audience:

@@ -317,9 +317,7 @@ class Autopilot:
             "attachments": [], "error": None, "created_at": now, "note": None,
         }  # fmt: skip
         unit.after_commit(self._fire_queued)
-        agent = chat["assigned_agent_id"]
-        names = await self.desk.staff.names({agent}) if agent is not None else {}
-        row = self.desk.presenter.chat_row(chat, names)
+        row = await self.desk.staff.chat_row(self.desk.presenter, chat)
         view = self.desk.presenter.message(message)
         unit.emit(
             Event(

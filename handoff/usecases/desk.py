@@ -517,9 +517,7 @@ class Desk:
         return view
 
     async def _row(self, chat: Chat) -> dict[str, Any]:
-        agent = chat.assigned_agent_id
-        names = await self.staff.names({agent}) if agent is not None else {}
-        return self.presenter.chat_row(chat_values(chat), names)
+        return await self.staff.chat_row(self.presenter, chat_values(chat))
 
 
 def _kinds(attachments: Sequence[Attachment]) -> str:

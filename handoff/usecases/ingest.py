@@ -290,9 +290,7 @@ class Inbox:
         return await Chat.get_or_none(id=message.chat_id) if message is not None else None
 
     async def _row(self, chat: dict[str, Any]) -> dict[str, object]:
-        agent = chat["assigned_agent_id"]
-        names = await self.staff.names({agent}) if agent is not None else {}
-        return self.presenter.chat_row(chat, names)
+        return await self.staff.chat_row(self.presenter, chat)
 
 
 _TEXTS = (

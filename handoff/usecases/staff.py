@@ -23,7 +23,8 @@ from handoff.domain.errors import Conflict, Invalid, NotFound
 from handoff.domain.events import SESSIONS_ENDED, Audience, Event
 from handoff.domain.rights import OPEN_MODES
 from handoff.domain.sanitize import clean
-from handoff.read.names import AgentNames
+from handoff.read.names import AgentNames, LabelNames
+from handoff.read.views import NO_NAMES, Presenter
 from storage.models import Chat, Role, User
 
 USERNAME = re.compile(r"^[A-Za-z0-9_.-]{2,64}$")
@@ -84,10 +85,16 @@ class Staff:
     """Creates, finds and changes users (and tells ``names`` of new and renamed ones)."""
 
     def __init__(
-        self, passwords: Passwords, *, names: AgentNames | None = None, default_capacity: int = 5
+        self,
+        passwords: Passwords,
+        *,
+        names: AgentNames | None = None,
+        labels: LabelNames | None = None,
+        default_capacity: int = 5,
     ) -> None:
         self.passwords = passwords
         self.agent_names = names if names is not None else AgentNames()
+        self.label_names = labels if labels is not None else LabelNames()
         self.default_capacity = default_capacity
 
     async def create(self, new: NewUser, *, common_password_ok: bool = False) -> User:
@@ -202,6 +209,15 @@ class Staff:
     async def names(self, ids: set[int] | None = None) -> dict[int, str]:
         """Display names by user id (``handoff.read.names``)."""
         return await self.agent_names.names(ids)
+
+    async def chat_row(self, presenter: Presenter, row: dict[str, Any]) -> dict[str, Any]:
+        """A chat row (``chat_values`` or a row read back) as the API shows it, with its
+        agent's and labels' names."""
+        agent = row["assigned_agent_id"]
+        names = await self.agent_names.names({agent}) if agent is not None else {}
+        labels = row.get("label_ids")
+        label_names = await self.label_names.names(labels) if labels else NO_NAMES
+        return presenter.chat_row(row, names, label_names)
 
 
 def _check_identity(username: str, email: str | None) -> None:

@@ -276,6 +276,12 @@ const STRINGS = {
     "users.passwordShort": "The password needs 8 characters or more.",
     "users.emailInvalid": "Enter an email address like name@example.com.",
     "time.yesterday": "Yesterday",
+    // -- notes, mentions and notifications (each feature's strings stay in its own block)
+    // -- canned responses and shortcuts (each feature's strings stay in its own block)
+    // -- labels and priority (each feature's strings stay in its own block)
+    // -- snooze (each feature's strings stay in its own block)
+    // -- availability, users and profile (each feature's strings stay in its own block)
+    // -- bulk actions (each feature's strings stay in its own block)
   },
   id: {
     "app.title": "msgcenter",
@@ -552,6 +558,12 @@ const STRINGS = {
     "users.passwordShort": "Kata sandi minimal 8 karakter.",
     "users.emailInvalid": "Masukkan alamat email seperti nama@contoh.com.",
     "time.yesterday": "Kemarin",
+    // -- notes, mentions and notifications (each feature's strings stay in its own block)
+    // -- canned responses and shortcuts (each feature's strings stay in its own block)
+    // -- labels and priority (each feature's strings stay in its own block)
+    // -- snooze (each feature's strings stay in its own block)
+    // -- availability, users and profile (each feature's strings stay in its own block)
+    // -- bulk actions (each feature's strings stay in its own block)
   },
 };
 

@@ -1,0 +1,30 @@
+"""The audit record of changes to chats besides mode and assignee (those are
+``chat_transitions``): labels, priority, snooze, notes, bulk actions. Written inside the
+operation that makes the change, so the record and the change commit together."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from handoff.domain.modes import Actor
+from storage.models import AuditEntry
+
+# Actions recorded (``AuditEntry.action``).
+LABEL_ADDED = "label_added"
+LABEL_REMOVED = "label_removed"
+PRIORITY_CHANGED = "priority_changed"
+SNOOZED = "snoozed"
+WOKE = "woke"
+NOTE_ADDED = "note_added"
+
+
+async def record(chat_id: int | None, actor: Actor, action: str, **data: Any) -> None:
+    """One audit row: who (``actor``) did ``action`` to ``chat_id``, with its ``data``
+    (ids and values, no customer text). Call inside a writer operation."""
+    await AuditEntry.create(
+        chat_id=chat_id,
+        action=action,
+        actor_kind=str(actor.kind),
+        actor_id=actor.user_id,
+        data=data,
+    )
