@@ -81,22 +81,20 @@ def sign(body: bytes, secret: str) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def wa_body(i: int, phone: str, tag: str, text: str | None = None) -> tuple[bytes, str]:
-    """A WhatsApp Cloud webhook with one text message from ``phone``; (body, wamid)."""
+def wa_body(
+    i: int, phone: str, tag: str, text: str | None = None, content: dict[str, Any] | None = None
+) -> tuple[bytes, str]:
+    """A WhatsApp Cloud webhook with one message from ``phone``; (body, wamid). The message
+    is a text, or ``content`` (its ``type`` and that type's object, e.g. an image)."""
     wamid = f"wamid.HBgN{phone}{tag}{i:012d}"
+    if content is None:
+        body_text = text or f"Halo, ini pesan nomor {i}. Berapa ongkir ke Surabaya?"
+        content = {"text": {"body": body_text}, "type": "text"}
     value = {
         "messaging_product": "whatsapp",
         "metadata": {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"},
         "contacts": [{"profile": {"name": f"Customer {phone[-4:]}"}, "wa_id": phone}],
-        "messages": [
-            {
-                "from": phone,
-                "id": wamid,
-                "timestamp": str(int(time.time())),
-                "text": {"body": text or f"Halo, ini pesan nomor {i}. Berapa ongkir ke Surabaya?"},
-                "type": "text",
-            }
-        ],
+        "messages": [{"from": phone, "id": wamid, "timestamp": str(int(time.time())), **content}],
     }
     body = {
         "object": "whatsapp_business_account",

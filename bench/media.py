@@ -42,29 +42,10 @@ from bench.mockwa import bench_jpeg
 
 def image_body(i: int, phone: str, tag: str, seed: int, size: int) -> tuple[bytes, str]:
     """A webhook with one image message from ``phone``; (body, wamid)."""
-    wamid = f"wamid.HBgN{phone}{tag}{i:012d}"
     data = bench_jpeg(seed, size)
     image = {"id": f"bench-{seed}-{size}", "mime_type": "image/jpeg",
              "sha256": hashlib.sha256(data).hexdigest(), "caption": f"foto paket {i}"}  # fmt: skip
-    value = {
-        "messaging_product": "whatsapp",
-        "metadata": {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"},
-        "contacts": [{"profile": {"name": f"Customer {phone[-4:]}"}, "wa_id": phone}],
-        "messages": [
-            {
-                "from": phone,
-                "id": wamid,
-                "timestamp": str(int(time.time())),
-                "type": "image",
-                "image": image,
-            }
-        ],
-    }
-    body = {
-        "object": "whatsapp_business_account",
-        "entry": [{"id": "102290129340398", "changes": [{"value": value, "field": "messages"}]}],
-    }
-    return json.dumps(body, separators=(",", ":")).encode(), wamid
+    return wa_body(i, phone, tag, content={"type": "image", "image": image})
 
 
 class RssWatch:
