@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from dashboard_api import attachments, chats, system, templates, users, ws
+from dashboard_api import attachments, canned, chats, system, templates, users, ws
 from dashboard_api.adapters import aiohttp as aiohttp_adapter
 from dashboard_api.console import setup_console
 from dashboard_api.errors import error_middleware
@@ -21,6 +21,7 @@ ROUTES: list[Route] = [
     *chats.ROUTES,
     *attachments.ROUTES,
     *templates.ROUTES,
+    *canned.ROUTES,
     *ws.ROUTES,
     *system.ROUTES,
 ]

@@ -395,3 +395,57 @@ class ErrorDetail(BaseModel):
 
 class ErrorBody(BaseModel):
     error: ErrorDetail
+
+
+# -- canned responses (issue 19, part "canned") --------------------------------------------
+
+CannedCode = Annotated[
+    str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+]
+CannedTitle = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
+# Variables: {{customer.name}}, {{customer.first_name}}, {{agent.name}}, {{chat.id}}.
+CannedText = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+
+
+class CreateCanned(Strict):
+    short_code: CannedCode
+    title: CannedTitle
+    text: CannedText
+    text_id: CannedText | None = Field(default=None, description="the Indonesian text")
+    scope: Literal["shared", "personal"] = Field(
+        default="personal", description="shared: admins only; personal: the caller's own"
+    )
+
+
+class UpdateCanned(Strict):
+    """Any of the fields; ``text_id`` null removes the Indonesian text. The scope stays."""
+
+    short_code: CannedCode | None = None
+    title: CannedTitle | None = None
+    text: CannedText | None = None
+    text_id: CannedText | None = None
+
+
+class CannedQuery(Query):
+    q: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+    chat_id: Id | None = None
+
+
+class CannedOut(Open):
+    id: int
+    short_code: str
+    title: str
+    text: str
+    text_id: str | None
+    scope: Literal["shared", "personal"]
+    owner_id: int | None  # null for a shared one
+    created_at: str
+    updated_at: str
+    # With ?chat_id=: the texts with the variables filled for that chat.
+    rendered: str | None = None
+    rendered_id: str | None = None
+
+
+class Deleted(Open):
+    deleted: bool
+    id: int

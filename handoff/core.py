@@ -35,6 +35,7 @@ from handoff.read.replay import MessageEvents
 from handoff.read.views import Presenter, chat_audience
 from handoff.usecases.assignment import Assigner
 from handoff.usecases.autopilot import Autopilot, ReplyLimit
+from handoff.usecases.canned import CannedResponses
 from handoff.usecases.delivery import Outbox
 from handoff.usecases.desk import Desk
 from handoff.usecases.ingest import Inbox, Received
@@ -71,6 +72,7 @@ class Core:
     assigner: Assigner
     autopilot: Autopilot | None
     templates: Templates
+    canned: CannedResponses
     connectors: dict[str, Connector] = field(default_factory=dict)
     # Where kept files live (customer media, agents' uploads); None: files are not kept.
     blobs: Blobs | None = None
@@ -162,6 +164,7 @@ class Core:
             assigner=assigner,
             autopilot=autopilot,
             templates=Templates(writer, connectors),
+            canned=CannedResponses(writer, presenter),
             connectors=connectors,
             blobs=blobs,
             media=media,

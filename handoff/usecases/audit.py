@@ -16,6 +16,10 @@ PRIORITY_CHANGED = "priority_changed"
 SNOOZED = "snoozed"
 WOKE = "woke"
 NOTE_ADDED = "note_added"
+# Shared canned responses (no chat: chat_id null; data: canned_id, short_code, fields).
+CANNED_CREATED = "canned_shared_created"
+CANNED_UPDATED = "canned_shared_updated"
+CANNED_DELETED = "canned_shared_deleted"
 
 
 async def record(chat_id: int | None, actor: Actor, action: str, **data: Any) -> None:
