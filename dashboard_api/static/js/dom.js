@@ -70,6 +70,8 @@ const PATHS = {
   template: ["M5 3h14v18H5z", "M8 8h8", "M8 12h8", "M8 16h5"],
   file: ["M6 3h8l4 4v14H6z", "M14 3v4h4"],
   search: ["M10.5 4a6.5 6.5 0 1 0 0 13a6.5 6.5 0 1 0 0-13z", "M15.5 15.5 21 21"],
+  bolt: ["M13 3 5 13.5h6L10 21l8-10.5h-6z"],
+  keyboard: ["M3 6h18v12H3z", "M7 10h.01", "M11 10h.01", "M15 10h.01", "M8 14h8"],
 };
 
 /** An inline SVG icon; decorative unless a label is given. */

@@ -1,10 +1,13 @@
 // The console's entry point: session, layout, and the live stream.
 
 import { Api, loadSession, saveSession } from "./api.js";
+import * as canned from "./canned.js";
 import * as chats from "./chats.js";
 import { h } from "./dom.js";
 import { setLanguage, t } from "./i18n.js";
+import { mountShortcuts } from "./shortcuts.js";
 import { emit, on, resetState, state } from "./state.js";
+import { mountCanned } from "./views/canned.js";
 import { mountChat } from "./views/chat.js";
 import { mountList } from "./views/list.js";
 import { mountLogin } from "./views/login.js";
@@ -64,6 +67,7 @@ function enter(session) {
     },
   });
   chats.connect(api, live);
+  canned.connect(api);
   renderApp();
   live.start();
 }
@@ -88,11 +92,12 @@ function renderApp() {
   cleanup();
   document.title = t("app.title");
   const header = h("header", { class: "topbar" });
-  const main = state.view === "users" ? usersLayout() : chatsLayout();
+  const main = state.view === "users" ? usersLayout() : state.view === "canned" ? cannedLayout() : chatsLayout();
   const flash = h("div", { class: "flash", role: "status", "aria-live": "polite" });
   root.replaceChildren(header, main, flash);
   unmount.push(mountHeader(header, { onLogout: () => logout(), onLanguage: switchLanguage, onView: switchView }));
   unmount.push(mountFlash(flash, () => chats.flash("")));
+  unmount.push(mountShortcuts(root));
 }
 
 function chatsLayout() {
@@ -150,6 +155,12 @@ function chatsLayout() {
 function usersLayout() {
   const main = h("main", { class: "users-main" });
   mountUsers(main, api);
+  return main;
+}
+
+function cannedLayout() {
+  const main = h("main", { class: "canned-main" });
+  mountCanned(main);
   return main;
 }
 

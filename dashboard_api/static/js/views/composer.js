@@ -8,6 +8,7 @@ import { ago, t } from "../i18n.js";
 import { canWrite } from "../modes.js";
 import { state } from "../state.js";
 import { formatSize, typeName } from "./messages.js";
+import { mountCannedPicker } from "./cannedpicker.js";
 import { mountTemplatePicker } from "./templates.js";
 
 const MAX_FILES = 10; // one message; the API checks each file's size and type
@@ -41,6 +42,7 @@ export function mountComposer(dropZone) {
   const input = h("textarea", {
     id: "composer-input", rows: "2", placeholder: t("composer.placeholder"), "aria-label": t("composer.label"),
     onkeydown: (event) => {
+      if (canned.handleKey(event)) return; // the "/" picker's keys
       if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
         event.preventDefault();
         form.requestSubmit();
@@ -54,10 +56,11 @@ export function mountComposer(dropZone) {
       addFiles(pasted.map((file, n) => named(file, n)));
     },
   });
+  const canned = mountCannedPicker(input, { chatId: () => chat?.id ?? null, onInsert: () => chats.typing() });
   const button = h("button", { type: "submit", class: "primary send", "aria-label": t("composer.send") },
     icon("send"), h("span", {}, t("composer.send")));
   const form = h("form", { class: "composer", onsubmit: submit }, error, note, windowNote, picker.root, tray,
-    progress, h("div", { class: "composer-row" }, attach, templates, picked, input, button));
+    progress, canned.root, h("div", { class: "composer-row" }, attach, templates, picked, input, button));
   const dropHint = h("div", { class: "drop-hint", "aria-hidden": "true" }, icon("clip"), h("p", {}, t("upload.drop")));
   const composer = { form, onSent: () => {} };
 
@@ -232,6 +235,7 @@ export function mountComposer(dropZone) {
     chat = null;
     clearFiles();
     picker.close({ quiet: true });
+    canned.close();
   };
 
   // Files dragged over the conversation: a hint while over it, attached on drop.

@@ -2,7 +2,7 @@
 
 import { fill, h, icon } from "../dom.js";
 import { language, LANGUAGES, t } from "../i18n.js";
-import { isAdmin, on, state } from "../state.js";
+import { emit, isAdmin, on, state } from "../state.js";
 
 export function languageSwitch(onChange) {
   const control = h("select", { id: "lang-switch", class: "lang", "aria-label": t("lang.label"),
@@ -15,11 +15,10 @@ export function mountHeader(root, { onLogout, onLanguage, onView }) {
   const connection = h("span", { class: "conn", role: "status", "aria-live": "polite" });
   const user = state.user;
   const name = user.display_name || user.username;
-  const nav = isAdmin()
-    ? h("nav", { class: "views", "aria-label": t("header.users") },
-      viewButton("chats", "chats", t("header.chats"), onView),
-      viewButton("users", "users", t("header.users"), onView))
-    : null;
+  const nav = h("nav", { class: "views", "aria-label": t("header.views") },
+    viewButton("chats", "chats", t("header.chats"), onView),
+    viewButton("canned", "bolt", t("header.canned"), onView),
+    isAdmin() && viewButton("users", "users", t("header.users"), onView));
   fill(root,
     h("div", { class: "brand" }, h("img", { src: "/static/favicon.svg", alt: "", width: "24", height: "24" }),
       h("span", {}, t("app.title"))),
@@ -27,6 +26,9 @@ export function mountHeader(root, { onLogout, onLanguage, onView }) {
     nav,
     h("div", { class: "header-end" },
       languageSwitch(onLanguage),
+      h("button", { type: "button", class: "icon-button shortcuts-button", id: "shortcuts-button",
+        "aria-label": t("shortcuts.heading"), title: `${t("shortcuts.heading")} (?)`, "aria-haspopup": "dialog",
+        onclick: () => emit("shortcuts") }, icon("keyboard")),
       h("span", { class: "me", title: t("header.signedInAs", { name, role: t(`role.${user.role}`) }) },
         h("span", { class: "me-name" }, name), h("span", { class: "badge role" }, t(`role.${user.role}`))),
       h("button", { type: "button", class: "icon-button logout", "aria-label": t("header.logout"),
