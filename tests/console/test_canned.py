@@ -162,12 +162,13 @@ def test_agents_keep_their_own_and_see_the_shared_ones(console: Console, demo: D
     text.evaluate("(el) => el.setSelectionRange(3, 3)")
     page.click("[data-variable='customer.first_name']")
     expect(text).to_have_value("Hi {{customer.first_name}}, it arrives tomorrow.")
-    page.get_by_label("Indonesian text (optional)").fill("Halo {{customer.first_name}}, besok tiba.")
+    indonesian = "Halo {{customer.first_name}}, besok tiba."
+    page.get_by_label("Indonesian text (optional)").fill(indonesian)
     page.get_by_role("button", name="Add", exact=True).click()
     expect(page.locator(".status-line")).to_have_text("/eta saved.")
     item = view.locator(".canned-item[data-code=eta]")
     expect(item).to_contain_text("personal")
-    expect(item.locator(".canned-text-id")).to_have_text("Halo {{customer.first_name}}, besok tiba.")
+    expect(item.locator(".canned-text-id")).to_have_text(indonesian)
     saved = _responses(demo, agent)["eta"]
     assert (saved["scope"], saved["text"]) == (
         "personal", "Hi {{customer.first_name}}, it arrives tomorrow.",
