@@ -3,10 +3,14 @@
 
 import { language } from "./i18n.js";
 
+const KEPT_MS = 30_000; // the picker reuses a chat's list this long (changes here clear it)
+
 let api = null;
+let kept = null; // {chatId, at, rows}
 
 export function connect(client) {
   api = client;
+  kept = null;
 }
 
 /** The shared responses and the user's own; with a chat id, each with `rendered` filled. */
@@ -14,9 +18,26 @@ export async function load(chatId = null) {
   return api.get("/canned-responses", chatId ? { chat_id: chatId } : {});
 }
 
-export const create = (body) => api.post("/canned-responses", body);
-export const update = (id, changes) => api.patch(`/canned-responses/${id}`, changes);
-export const remove = async (id) => (await api.request("DELETE", `/canned-responses/${id}`)).data;
+/** load(chatId), or the same list fetched for that chat in the last 30 seconds. */
+export async function forChat(chatId) {
+  if (kept && kept.chatId === chatId && Date.now() - kept.at < KEPT_MS) return kept.rows;
+  const rows = await load(chatId);
+  kept = { chatId, at: Date.now(), rows };
+  return rows;
+}
+
+async function changing(call) {
+  kept = null;
+  try {
+    return await call();
+  } finally {
+    kept = null;
+  }
+}
+
+export const create = (body) => changing(() => api.post("/canned-responses", body));
+export const update = (id, changes) => changing(() => api.patch(`/canned-responses/${id}`, changes));
+export const remove = (id) => changing(async () => (await api.request("DELETE", `/canned-responses/${id}`)).data);
 
 /**
  * The responses that match what was typed after "/", best first: a short code starting with

@@ -25,6 +25,8 @@ export function mountCannedPicker(input, { chatId, onInsert = () => {} }) {
   let active = 0;
   let slash = null; // {query, start} of the "/query" being typed
   let request = 0;
+  let loading = false;
+  let pending = false; // Enter or Tab came while the list was loading: insert the first
 
   const picker = { root };
   picker.isOpen = () => !root.hidden;
@@ -48,24 +50,34 @@ export function mountCannedPicker(input, { chatId, onInsert = () => {} }) {
     active = 0;
     const mine = ++request;
     rows = null;
+    shown = [];
     fill(list);
     status.textContent = t("canned.loading");
+    loading = true;
     try {
-      const loaded = await canned.load(chatId());
+      const loaded = await canned.forChat(chatId());
       if (mine !== request) return;
       rows = loaded;
     } catch (failure) {
       if (mine !== request) return;
       status.textContent = t("canned.loadFailed", { error: failure.message });
+      pending = false;
       return;
+    } finally {
+      if (mine === request) loading = false;
     }
     render();
+    if (pending && shown.length) insert(shown[0]);
+    pending = false;
   }
 
   picker.close = () => {
     request += 1;
     slash = null;
     rows = null;
+    shown = [];
+    pending = false;
+    loading = false;
     if (root.hidden) return;
     root.hidden = true;
     input.setAttribute("aria-expanded", "false");
@@ -122,10 +134,17 @@ export function mountCannedPicker(input, { chatId, onInsert = () => {} }) {
       }
       return true;
     }
-    if ((event.key === "Enter" || event.key === "Tab") && !event.shiftKey && shown[active]) {
-      event.preventDefault();
-      insert(shown[active]);
-      return true;
+    if ((event.key === "Enter" || event.key === "Tab") && !event.shiftKey) {
+      if (loading) {
+        event.preventDefault(); // still loading: the first match goes in when it arrives
+        pending = true;
+        return true;
+      }
+      if (shown[active]) {
+        event.preventDefault();
+        insert(shown[active]);
+        return true;
+      }
     }
     if (event.key === "Escape") {
       event.preventDefault();
