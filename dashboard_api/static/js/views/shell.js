@@ -47,7 +47,9 @@ export function mountHeader(root, { onLogout, onLanguage, onView }) {
 }
 
 function viewButton(view, iconName, label, onView) {
-  return h("button", { type: "button", class: "view-button", "data-view": view, onclick: () => onView(view) },
+  // Named by its label also on a phone, where the label is hidden and the icon shows.
+  return h("button", { type: "button", class: "view-button", "data-view": view, "aria-label": label, title: label,
+    onclick: () => onView(view) },
     icon(iconName), h("span", {}, label));
 }
 
