@@ -32,10 +32,26 @@ E164 = Annotated[str, StringConstraints(pattern=r"^\+[1-9][0-9]{6,14}$")]
 MAX_SIGNATURE = 2000
 # An email signature (plain text, several lines); "" or null removes it.
 Signature = Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_SIGNATURE)]
+# Availability (people): online, away, offline; the console's languages.
+AvailabilityName = Literal["online", "away", "offline"]
+Language = Literal["en", "id"]
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Preferences(BaseModel):
+    """Notification preferences (``PATCH /users/me``): the keys given change, others stay."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    sound: bool | None = None  # a sound when a notification comes while the tab is hidden
+    browser: bool | None = None  # a browser notification then
+
+
+class PreferencesOut(BaseModel):
+    sound: bool
+    browser: bool
 
 
 class Query(BaseModel):
@@ -197,9 +213,12 @@ class UpdateUser(Strict):
 
 
 class UpdateProfile(Strict):
-    """What users change of their own account."""
+    """What users change of their own account (``PATCH /users/me``)."""
 
+    display_name: DisplayName | None = None
     signature: Signature | None = None
+    language: Language | None = None
+    preferences: Preferences | None = None
 
 
 class ChatListQuery(Query):
@@ -333,6 +352,11 @@ class UserOut(Open):
     capacity: int
     active: bool
     signature: str | None
+    availability: AvailabilityName  # the person's choice
+    status: AvailabilityName  # what others see: offline unless a console is connected
+    language: Language
+    preferences: PreferencesOut
+    open_chats: int | None = None
 
 
 class AgentOut(Open):
@@ -341,6 +365,8 @@ class AgentOut(Open):
     role: Role
     capacity: int
     open_chats: int
+    availability: AvailabilityName
+    status: AvailabilityName
 
 
 class LoginResponse(Open):
@@ -449,3 +475,45 @@ class CannedOut(Open):
 class Deleted(Open):
     deleted: bool
     id: int
+
+
+# -- people: availability, profile, password ---------------------------------------------
+
+
+class SetAvailability(Strict):
+    """``PUT /presence/me``: what you say of yourself."""
+
+    status: AvailabilityName
+
+
+class AvailabilityOut(Open):
+    user_id: int
+    availability: AvailabilityName
+    status: AvailabilityName  # what others see (offline while no console is connected)
+    online: bool  # a console of yours is connected
+    returned: list[int]  # chats returned to the queue (going offline)
+
+
+class PersonStatus(Open):
+    id: int
+    display_name: str
+    role: Role
+    availability: AvailabilityName
+    status: AvailabilityName
+    open_chats: int
+    capacity: int
+
+
+class PresenceOut(Open):
+    online: list[int]  # ids of the users with a console connected
+    people: list[PersonStatus]  # every active user's availability, status and load
+
+
+class HeartbeatOut(Open):
+    online: bool
+    ttl: float
+
+
+class ChangePassword(Strict):
+    current_password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+    new_password: Annotated[str, StringConstraints(min_length=8, max_length=1024)]

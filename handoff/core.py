@@ -42,6 +42,7 @@ from handoff.usecases.ingest import Inbox, Received
 from handoff.usecases.media import MediaFetcher
 from handoff.usecases.presence import MemoryPresence, Presence, PresenceStore
 from handoff.usecases.receipts import Receipts
+from handoff.usecases.roster import Roster
 from handoff.usecases.staff import Passwords, Staff
 from handoff.usecases.templates import Templates
 from storage.blobs import Blobs
@@ -73,6 +74,9 @@ class Core:
     autopilot: Autopilot | None
     templates: Templates
     canned: CannedResponses
+    # Availability: people's choice, and the chats of those gone offline (its sweeper runs
+    # where the outbox runs).
+    roster: Roster
     connectors: dict[str, Connector] = field(default_factory=dict)
     # Where kept files live (customer media, agents' uploads); None: files are not kept.
     blobs: Blobs | None = None
@@ -98,12 +102,15 @@ class Core:
         reply_limit: ReplyLimit | None = None,
         blobs: Blobs | None = None,
         media_limits: Mapping[str, int] | None = None,
+        offline_grace_minutes: float = 10,
+        return_chats_when_offline: bool = True,
     ) -> Core:
         """Every service, and who listens to whom.
 
         ``assign_sweep``: seconds between looks at the queue without a reason to (None: only
         when something happens here; with several processes one of them sweeps).
         ``media_limits``: channel -> the largest customer file kept, in bytes.
+        ``offline_grace_minutes``, ``return_chats_when_offline``: see ``Roster``.
         """
         connectors: dict[str, Connector] = {}
         names = AgentNames()
@@ -127,6 +134,10 @@ class Core:
             writer, desk, presence, enabled=auto_assign, postgres=postgres,
             sweep_seconds=assign_sweep,
         )  # fmt: skip
+        roster = Roster(
+            writer, desk, presence, return_chats=return_chats_when_offline,
+            grace_minutes=offline_grace_minutes, postgres=postgres,
+        )  # fmt: skip
         media = None
         if blobs is not None:
             media = MediaFetcher(writer, presenter, connectors, blobs, limits=media_limits)
@@ -148,6 +159,7 @@ class Core:
         if auto_assign:
             desk.moved.register(assigner.on_moved)
             presence.came_online.register(assigner.on_came_online)
+            roster.available.register(assigner.on_came_online)
 
         return cls(
             bus=bus,
@@ -165,6 +177,7 @@ class Core:
             autopilot=autopilot,
             templates=Templates(writer, connectors),
             canned=CannedResponses(writer, presenter),
+            roster=roster,
             connectors=connectors,
             blobs=blobs,
             media=media,
@@ -210,6 +223,7 @@ class Core:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._tidying
         await self.assigner.stop()
+        await self.roster.stop()
         await self.presence.stop()
         await self.outbox.stop()
         if self.media is not None:

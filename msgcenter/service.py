@@ -108,6 +108,8 @@ def build_service(settings: Settings, roles: frozenset[str] = ALL_ROLES) -> Serv
             "Telegram": settings.channels.telegram.media_max_bytes,
             "WhatsApp": settings.channels.whatsapp.media_max_bytes,
         },
+        offline_grace_minutes=settings.handoff.offline_grace_minutes,
+        return_chats_when_offline=settings.handoff.return_chats_when_offline,
     )
     private_dir(settings.storage.data_dir)  # 0700 when msgcenter creates it
     secret = load_or_create_secret(
@@ -347,29 +349,34 @@ def build_app(settings: Settings, service: Service | None = None) -> web.Applica
 
 @asynccontextmanager
 async def _outbox(service: Service) -> AsyncIterator[None]:
-    """The delivery worker and the media fetcher: right here with SQLite; under the outbox
-    lease otherwise, woken by what other processes store (``message.created`` on the bus:
-    replies queued, customer files pending)."""
-    outbox, media = service.core.outbox, service.core.media
+    """The delivery worker, the media fetcher and the availability sweep (chats of people
+    gone offline): right here with SQLite; under the outbox lease otherwise, woken by what
+    other processes store (``message.created`` on the bus: replies queued, customer files
+    pending)."""
+    outbox, media, roster = service.core.outbox, service.core.media, service.core.roster
     lease = service.leases.get("outbox")
     if lease is None:
         outbox.start()
+        roster.start()
         if media is not None:
             media.start()
         try:
             yield
         finally:
+            await roster.stop()
             if media is not None:  # before the connectors it fetches through stop
                 await media.stop()
         return
 
     async def start() -> None:
         outbox.start()
+        roster.start()
         if media is not None:
             media.start()
 
     async def stop() -> None:
         await outbox.stop()
+        await roster.stop()
         if media is not None:
             await media.stop()
 

@@ -60,9 +60,13 @@ class Actor:
 # ``reason`` of an action request, a custom bot's) is kept as text with no code.
 AUTOMATIC = "automatic"  # automatic assignment gave the chat to an online agent with room
 OVER_CAPACITY = "over_capacity"  # an admin assigned past the agent's capacity, on purpose
+AGENT_OFFLINE = "agent_offline"  # the agent went offline (chose it, or their console lapsed)
+AGENT_DEACTIVATED = "agent_deactivated"  # an admin deactivated the agent's account
 REASONS: dict[str, str] = {
     AUTOMATIC: "automatic",
     OVER_CAPACITY: "over capacity",
+    AGENT_OFFLINE: "the agent went offline",
+    AGENT_DEACTIVATED: "the agent's account was deactivated",
     HandoffReason.CUSTOMER_ASKED: "customer asked for a human",
     HandoffReason.INTENT: "the question needs a human",
     HandoffReason.NOT_UNDERSTOOD: "messages not understood",
@@ -251,7 +255,7 @@ def describe(transition: Transition, agent_names: dict[int, str]) -> str:
         Action.ASSIGN: f"Assigned to {target} by {who}{reason}",
         Action.CLAIM: f"Claimed by {who}",
         Action.TRANSFER: f"Transferred from {previous} to {target} by {who}{reason}",
-        Action.UNASSIGN: f"Returned to the queue by {who}",
+        Action.UNASSIGN: f"Returned to the queue by {who}{reason}",
         Action.PAUSE: f"Paused by {who}",
         Action.RESUME: f"Resumed by {who}; the bot answers again",
         Action.RETURN_TO_BOT: f"Returned to the bot by {who}",

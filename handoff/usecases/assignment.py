@@ -1,5 +1,8 @@
 """Automatic assignment: a chat that needs a human goes to an online agent with room.
 
+Online means connected (a console open, or heartbeats) and online by the person's own
+choice: away and offline people get no chats automatically (``PUT /presence/me``).
+
 The least loaded online agent under their capacity gets the chat that has
 waited longest; among equally loaded agents, the one idle longest (oldest last
 assignment). When nobody can take it, the chat waits in the queue, and the
@@ -29,7 +32,7 @@ from handoff.infra.locks import ASSIGNMENT, exclusive
 from handoff.infra.writer import Unit, Writer
 from handoff.usecases.desk import ChatMoved, Desk
 from handoff.usecases.presence import Presence
-from storage.models import Chat, Mode, Role, User
+from storage.models import Availability, Chat, Mode, Role, User
 
 log = logging.getLogger(__name__)
 
@@ -148,8 +151,9 @@ class Assigner:
 
 async def room_for_one_more(online: set[int]) -> bool:
     """Whether a human can take one more chat now: the online agents who could be given chats
-    (those automatic assignment picks from) have more free places than chats already wait
-    in the queue. Inside a writer operation; ``online`` from ``Presence.online``."""
+    (those automatic assignment picks from: connected and online by choice) have more free
+    places than chats already wait in the queue. Inside a writer operation; ``online`` from
+    ``Presence.online``."""
     if not online:
         return False
     people, loads = await _loads(online)
@@ -161,8 +165,13 @@ async def room_for_one_more(online: set[int]) -> bool:
 
 
 async def _loads(online: set[int]) -> tuple[list[User], dict[int, int]]:
-    """The online, active agents who may be given chats, and their open chats by id."""
-    people = await User.filter(id__in=list(online), role=Role.AGENT, active=True, capacity__gt=0)
+    """The agents who may be given chats, and their open chats by id: active, with a
+    capacity, connected (``online``) and online by their own choice (not away or offline:
+    ``handoff.domain.availability``)."""
+    people = await User.filter(
+        id__in=list(online), role=Role.AGENT, active=True, capacity__gt=0,
+        availability=Availability.ONLINE,
+    )  # fmt: skip
     if not people:
         return [], {}
     rows = (

@@ -20,6 +20,7 @@ NOTE_ADDED = "note_added"
 CANNED_CREATED = "canned_shared_created"
 CANNED_UPDATED = "canned_shared_updated"
 CANNED_DELETED = "canned_shared_deleted"
+AVAILABILITY_CHANGED = "availability_changed"  # no chat: a person set online, away, offline
 
 
 async def record(chat_id: int | None, actor: Actor, action: str, **data: Any) -> None:

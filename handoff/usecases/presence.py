@@ -12,11 +12,13 @@ import asyncio
 import contextlib
 import logging
 import time
+from datetime import datetime
 from typing import Protocol
 
 from tortoise import timezone
 
 from handoff.domain import events
+from handoff.domain.availability import effective_status
 from handoff.domain.events import Audience, Event
 from handoff.hooks import Hook
 from handoff.infra.writer import Unit, Writer
@@ -25,6 +27,19 @@ from storage.models import User
 log = logging.getLogger(__name__)
 
 HEARTBEAT_TTL = 60.0  # seconds a heartbeat keeps someone online without a socket
+
+
+def presence_event(user: User, connected: bool, at: datetime) -> Event:
+    """``presence.updated`` for ``user``, to everyone: ``online`` (a console is connected),
+    ``availability`` (their choice) and ``status`` (what others see)."""
+    data = {
+        "user_id": user.id,
+        "online": connected,
+        "availability": str(user.availability),
+        "status": effective_status(user.availability, connected),
+        "at": at.isoformat(),
+    }
+    return Event(events.PRESENCE_UPDATED, None, data, Audience(everyone=True))
 
 
 class PresenceStore(Protocol):
@@ -144,15 +159,8 @@ class Presence:
             now = timezone.now()
             changed = came | went
             await User.filter(id__in=list(changed)).update(last_seen_at=now)
-            for user_id in sorted(changed):
-                unit.emit(
-                    Event(
-                        events.PRESENCE_UPDATED,
-                        None,
-                        {"user_id": user_id, "online": user_id in came, "at": now.isoformat()},
-                        Audience(everyone=True),
-                    )
-                )
+            for user in await User.filter(id__in=list(changed)).order_by("id"):
+                unit.emit(presence_event(user, user.id in came, now))
 
         await self.writer.run(operation)
 

@@ -19,6 +19,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.functions import Count
 
+from handoff.domain.availability import LANGUAGES, PREFERENCES, effective_status, preferences
 from handoff.domain.errors import Conflict, Invalid, NotFound
 from handoff.domain.events import SESSIONS_ENDED, Audience, Event
 from handoff.domain.rights import OPEN_MODES
@@ -64,7 +65,9 @@ class NewUser:
     capacity: int | None = None
 
 
-def user_view(user: User, load: int | None = None) -> dict[str, Any]:
+def user_view(user: User, load: int | None = None, *, connected: bool = False) -> dict[str, Any]:
+    """A user as the API shows them; ``connected``: a console of theirs is connected now
+    (``Presence.online``), which with their ``availability`` makes their ``status``."""
     view: dict[str, Any] = {
         "id": user.id,
         "username": user.username,
@@ -74,6 +77,10 @@ def user_view(user: User, load: int | None = None) -> dict[str, Any]:
         "capacity": user.capacity,
         "active": user.active,
         "signature": user.signature,
+        "availability": str(user.availability),
+        "status": effective_status(user.availability, connected),
+        "language": user.language,
+        "preferences": preferences(user.preferences),
         "created_at": user.created_at.isoformat(),
     }
     if load is not None:
@@ -143,7 +150,8 @@ class Staff:
 
     async def update(self, user_id: int, changes: dict[str, Any]) -> User:
         """Apply ``changes`` (display_name, email, role, capacity, active, password,
-        signature: "" or None removes it).
+        signature: "" or None removes it; language; preferences: the keys given replace
+        those stored).
 
         Deactivating, changing the role or the password increments the user's
         ``token_version``: their tokens stop working (``session_ended`` says so to the
@@ -167,6 +175,19 @@ class Staff:
             signature: str | None = clean(changes["signature"] or "").strip() or None
             # The field is nullable; the ORM's stubs type a TextField as str either way.
             user.signature = signature  # type: ignore[assignment]
+        if changes.get("language") is not None:
+            if changes["language"] not in LANGUAGES:
+                raise Invalid(f"language must be one of {', '.join(LANGUAGES)}", field="language")
+            user.language = changes["language"]
+        if changes.get("preferences") is not None:
+            given = {k: v for k, v in changes["preferences"].items() if v is not None}
+            unknown = sorted(set(given) - set(PREFERENCES))
+            if unknown or not all(isinstance(v, bool) for v in given.values()):
+                raise Invalid(
+                    f"preferences are {', '.join(PREFERENCES)} (true or false)",
+                    field="preferences",
+                )
+            user.preferences = {**preferences(user.preferences), **given}
         if changes.get("active") is False:
             revoke = True
         if changes.get("password"):
@@ -186,6 +207,24 @@ class Staff:
         (in every process): publish it after an update that ended their sessions."""
         data = {"user_id": user.id, "version": user.token_version}
         return Event(SESSIONS_ENDED, None, data, Audience())
+
+    async def change_password(self, user_id: int, current: str, new: str) -> User:
+        """A person changes their own password: ``current`` must be right (422
+        ``wrong_password``); the new one follows the password rules. Their other sessions
+        end (``token_version``)."""
+        user = await self.get(user_id)
+        if not await self.passwords.verify(user.password_hash, current):
+            raise Invalid(
+                "the current password is wrong", code="wrong_password", field="current_password"
+            )
+        if new == current:
+            raise Invalid("the new password is the current one", field="new_password")
+        try:
+            return await self.update(user_id, {"password": new})
+        except Invalid as exc:
+            if exc.details.get("field") == "password":
+                exc.details["field"] = "new_password"
+            raise
 
     async def set_password(self, username: str, password: str) -> User:
         user = await User.get_or_none(username=username)
