@@ -138,6 +138,10 @@ export class Api {
     return (await this.request("PATCH", path, { body })).data;
   }
 
+  async put(path, body) {
+    return (await this.request("PUT", path, { body })).data;
+  }
+
   /** A page of a list: {rows, next} where next is the Link header's URL (or null). */
   async page(path, query) {
     const { data, next } = await this.request("GET", path, { query });

@@ -357,11 +357,18 @@ export function handleFrame(frame, { resumed }) {
     case "message.updated":
       if (data.message) addMessage(data.message);
       break;
-    case "presence.updated":
+    case "presence.updated": {
       if (data.online) state.online.add(data.user_id);
       else state.online.delete(data.user_id);
+      const known = state.agents.find((a) => a.id === data.user_id);
+      if (known && data.status) Object.assign(known, { status: data.status, availability: data.availability });
+      if (data.user_id === state.user.id && data.availability && data.availability !== state.user.availability) {
+        state.user = { ...state.user, availability: data.availability }; // set in another tab
+        emit("me");
+      }
       emit("agents");
       break;
+    }
     case "chat.typing":
       if (data.user_id !== state.user.id) {
         state.typing.set(frame.chat_id, { name: data.name, until: Date.now() + 6000 });

@@ -4,7 +4,7 @@ import { Api, loadSession, saveSession } from "./api.js";
 import * as canned from "./canned.js";
 import * as chats from "./chats.js";
 import { h } from "./dom.js";
-import { setLanguage, t } from "./i18n.js";
+import { language, setLanguage, t } from "./i18n.js";
 import { mountShortcuts } from "./shortcuts.js";
 import { emit, on, resetState, state } from "./state.js";
 import { mountCanned } from "./views/canned.js";
@@ -12,6 +12,7 @@ import { mountChat } from "./views/chat.js";
 import { mountList } from "./views/list.js";
 import { mountLogin } from "./views/login.js";
 import { mountPanel } from "./views/panel.js";
+import { mountProfile } from "./views/profile.js";
 import { mountFlash, mountHeader } from "./views/shell.js";
 import { mountUsers } from "./views/users.js";
 import { LiveStream } from "./ws.js";
@@ -23,6 +24,7 @@ let live = null;
 let expiryTimer = null;
 let unmount = [];
 let panelOpen = wide.matches;
+let renewing = null; // a password change in flight: its new token replaces this session's
 
 function cleanup() {
   unmount.forEach((stop) => stop && stop());
@@ -50,6 +52,8 @@ async function login(identifier, password) {
 function enter(session) {
   api.token = session.token;
   state.user = session.user;
+  // The language the user chose (on any device) wins over this browser's.
+  if (session.user.language && session.user.language !== language()) setLanguage(session.user.language);
   state.tab = session.user.role === "admin" ? "all" : "mine";
   clearTimeout(expiryTimer);
   expiryTimer = setTimeout(expire, Math.min(session.expiresAt - Date.now(), 2 ** 31 - 1));
@@ -73,6 +77,8 @@ function enter(session) {
 }
 
 function expire() {
+  // Changing one's password ends every session, this one's socket too: wait for the new token.
+  if (renewing) return;
   logout(t("login.expired"));
 }
 
@@ -92,10 +98,12 @@ function renderApp() {
   cleanup();
   document.title = t("app.title");
   const header = h("header", { class: "topbar" });
-  const main = state.view === "users" ? usersLayout() : state.view === "canned" ? cannedLayout() : chatsLayout();
+  const layouts = { users: usersLayout, profile: profileLayout, canned: cannedLayout };
+  const main = (layouts[state.view] || chatsLayout)();
   const flash = h("div", { class: "flash", role: "status", "aria-live": "polite" });
   root.replaceChildren(header, main, flash);
-  unmount.push(mountHeader(header, { onLogout: () => logout(), onLanguage: switchLanguage, onView: switchView }));
+  unmount.push(mountHeader(header, { onLogout: () => logout(), onLanguage: switchLanguage, onView: switchView,
+    onAvailability: setAvailability }));
   unmount.push(mountFlash(flash, () => chats.flash("")));
   unmount.push(mountShortcuts(root));
 }
@@ -164,6 +172,52 @@ function cannedLayout() {
   return main;
 }
 
+function profileLayout() {
+  const main = h("main", { class: "users-main" });
+  mountProfile(main, api, { onLanguage: switchLanguage, changePassword });
+  return main;
+}
+
+/** POST /auth/password; the answer's token carries this session on (the others end). */
+async function changePassword(body) {
+  const pending = api.post("/auth/password", body);
+  renewing = pending;
+  let answer;
+  try {
+    answer = await pending;
+  } catch (error) {
+    renewing = null;
+    if (error.status === 401) logout(t("login.expired"));
+    throw error;
+  }
+  const session = { token: answer.access_token, user: answer.user, expiresAt: Date.now() + answer.expires_in * 1000 };
+  saveSession(session);
+  if (live) live.stop();
+  live = null;
+  renewing = null;
+  enter(session);
+  chats.flash(t("profile.passwordChanged"));
+}
+
+async function setAvailability(value) {
+  const before = state.user.availability;
+  state.user = { ...state.user, availability: value };
+  emit("me");
+  try {
+    const answer = await api.put("/presence/me", { status: value });
+    state.user = { ...state.user, availability: answer.availability, status: answer.status };
+    const session = loadSession();
+    if (session) saveSession({ ...session, user: { ...session.user, availability: answer.availability } });
+    emit("me");
+    const returned = answer.returned?.length || 0;
+    chats.flash(returned ? t("availability.returned", { count: returned }) : t(`availability.now.${answer.availability}`));
+  } catch (error) {
+    state.user = { ...state.user, availability: before };
+    emit("me");
+    chats.flash(t("availability.failed", { error: error.message }));
+  }
+}
+
 function switchView(view) {
   if (state.view === view) return;
   state.view = view;
@@ -172,9 +226,18 @@ function switchView(view) {
   if (view === "chats" && state.open) chats.openChat(state.open.id);
 }
 
-function switchLanguage(lang) {
+function switchLanguage(lang, { stored = false } = {}) {
   setLanguage(lang);
+  if (state.user && !stored && state.user.language !== lang) {
+    // Kept with the user: their other devices start in it.
+    api.patch("/users/me", { language: lang }).then((user) => {
+      state.user = { ...state.user, language: user.language };
+    }).catch(() => {});
+  }
   if (state.user) {
+    state.user = { ...state.user, language: lang };
+    const session = loadSession();
+    if (session) saveSession({ ...session, user: { ...session.user, language: lang } });
     renderApp();
     if (state.open) emit("open");
   } else showLogin();

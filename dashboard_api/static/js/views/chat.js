@@ -130,7 +130,7 @@ export function mountChat(root, { onTogglePanel, panelOpen }) {
   }
 
   function picker(chat) {
-    const choices = state.agents.filter((a) => a.id !== chat.assigned_agent_id);
+    const choices = byStatus(state.agents.filter((a) => a.id !== chat.assigned_agent_id));
     if (!choices.some((a) => String(a.id) === picked)) picked = "";
     const submit = h("button", { type: "submit", class: "primary", disabled: !picked }, t(`action.${picking}`));
     const control = h("select", { id: "agent-picker", "aria-describedby": "picker-help", onchange: () => {
@@ -139,7 +139,14 @@ export function mountChat(root, { onTogglePanel, panelOpen }) {
     } },
     h("option", { value: "", disabled: true, selected: !picked }, t("action.chooseAgent")),
     choices.map((a) => h("option", { value: String(a.id), selected: String(a.id) === picked,
-      "data-online": String(state.online.has(a.id)) }, agentChoice(a))));
+      "data-online": String(state.online.has(a.id)), "data-status": statusOf(a) }, agentChoice(a))));
+    // Everyone's status at a glance: a coloured dot, the word and the load, online first.
+    const people = h("ul", { class: "picker-people", "aria-label": t("availability.people") },
+      choices.map((a) => h("li", { "data-status": statusOf(a), "data-agent": String(a.id) },
+        h("span", { class: "status-dot", "data-status": statusOf(a), "aria-hidden": "true" }),
+        h("span", { class: "picker-name" }, a.display_name),
+        h("span", { class: "picker-status" }, t(`availability.${statusOf(a)}`)),
+        h("span", { class: "picker-load" }, `${a.open_chats}/${a.capacity}`))));
     const form = h("form", { class: "picker", onsubmit: (event) => {
       event.preventDefault();
       if (!picked) return;
@@ -151,7 +158,8 @@ export function mountChat(root, { onTogglePanel, panelOpen }) {
     h("div", { class: "picker-row" },
       h("label", { for: "agent-picker" }, t("action.pickAgent")), control, submit,
       h("button", { type: "button", class: "cancel", onclick: () => { picking = null; renderHead(); } },
-        t("action.cancel"))));
+        t("action.cancel"))),
+    people);
     queueMicrotask(() => { if (!picked) control.focus(); });
     return form;
   }
@@ -267,9 +275,25 @@ function help(action, chat) {
   return text === specific ? t(`help.${action}`) : text;
 }
 
+/** What others see of `agent`: online, away or offline (presence.updated keeps it fresh). */
+function statusOf(agent) {
+  if (!state.online.has(agent.id)) return "offline";
+  return agent.status === "away" || agent.availability === "away" ? "away"
+    : agent.availability === "offline" ? "offline" : "online";
+}
+
+const RANK = { online: 0, away: 1, offline: 2 };
+
+/** Online first, then away, then offline; the least loaded first within each. */
+function byStatus(agents) {
+  return [...agents].sort((a, b) => RANK[statusOf(a)] - RANK[statusOf(b)]
+    || a.open_chats / Math.max(a.capacity, 1) - b.open_chats / Math.max(b.capacity, 1)
+    || a.display_name.localeCompare(b.display_name));
+}
+
 /** "Ann · online · 3/8" for the agent picker. */
 function agentChoice(agent) {
-  const presence = state.online.has(agent.id) ? t("agent.online") : t("agent.offline");
+  const presence = t(`agent.${statusOf(agent)}`);
   return [agent.display_name, presence, t("action.load", { open: agent.open_chats, capacity: agent.capacity })]
     .join(" · ");
 }

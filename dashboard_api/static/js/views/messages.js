@@ -38,7 +38,7 @@ export function renderMessage(li, message) {
 const NOTES = new Set(["handoff", "take_over", "assign", "claim", "transfer", "unassign", "pause",
   "resume", "return_to_bot", "close", "reopen", "reopen_to_bot", "customer_wrote"]);
 const REASONS = new Set(["automatic", "over_capacity", "customer_asked", "intent_handoff",
-  "not_understood", "bot_unavailable", "external_bot"]);
+  "not_understood", "bot_unavailable", "external_bot", "agent_offline", "agent_deactivated"]);
 
 /**
  * A system note in the reader's language, from its data (message.note: action, by, by_kind,

@@ -1,4 +1,5 @@
-// The header (connection state, views, language, sign out) and the page layout.
+// The header (connection state, views, availability, language, your profile, sign out) and
+// the page layout.
 
 import { fill, h, icon } from "../dom.js";
 import { language, LANGUAGES, t } from "../i18n.js";
@@ -11,7 +12,27 @@ export function languageSwitch(onChange) {
   return control;
 }
 
-export function mountHeader(root, { onLogout, onLanguage, onView }) {
+export const AVAILABILITY = ["online", "away", "offline"];
+
+/** Your availability: a coloured dot and online / away / offline (PUT /presence/me). */
+export function availabilityToggle(onAvailability) {
+  const current = () => state.user?.availability || "online";
+  const dot = h("span", { class: "status-dot", "aria-hidden": "true" });
+  const control = h("select", { id: "availability", class: "availability",
+    "aria-label": t("availability.label"), title: t("availability.help"),
+    onchange: () => onAvailability(control.value) },
+  AVAILABILITY.map((value) => h("option", { value }, t(`availability.${value}`))));
+  const wrap = h("span", { class: "availability-wrap" }, dot, control);
+  const render = () => {
+    control.value = current();
+    dot.dataset.status = current();
+    wrap.dataset.status = current();
+  };
+  render();
+  return { element: wrap, render };
+}
+
+export function mountHeader(root, { onLogout, onLanguage, onView, onAvailability }) {
   const connection = h("span", { class: "conn", role: "status", "aria-live": "polite" });
   const user = state.user;
   const name = user.display_name || user.username;
@@ -19,18 +40,23 @@ export function mountHeader(root, { onLogout, onLanguage, onView }) {
     viewButton("chats", "chats", t("header.chats"), onView),
     viewButton("canned", "bolt", t("header.canned"), onView),
     isAdmin() && viewButton("users", "users", t("header.users"), onView));
+  const availability = availabilityToggle(onAvailability);
   fill(root,
     h("div", { class: "brand" }, h("img", { src: "/static/favicon.svg", alt: "", width: "24", height: "24" }),
       h("span", {}, t("app.title"))),
     connection,
     nav,
     h("div", { class: "header-end" },
+      availability.element,
       languageSwitch(onLanguage),
       h("button", { type: "button", class: "icon-button shortcuts-button", id: "shortcuts-button",
         "aria-label": t("shortcuts.heading"), title: `${t("shortcuts.heading")} (?)`, "aria-haspopup": "dialog",
         onclick: () => emit("shortcuts") }, icon("keyboard")),
-      h("span", { class: "me", title: t("header.signedInAs", { name, role: t(`role.${user.role}`) }) },
-        h("span", { class: "me-name" }, name), h("span", { class: "badge role" }, t(`role.${user.role}`))),
+      h("button", { type: "button", id: "profile-button", class: "me", "data-view": "profile",
+        title: t("header.signedInAs", { name, role: t(`role.${user.role}`) }),
+        "aria-label": t("profile.open", { name }), onclick: () => onView("profile") },
+      icon("contact"), h("span", { class: "me-name" }, name),
+      h("span", { class: "badge role" }, t(`role.${user.role}`))),
       h("button", { type: "button", class: "icon-button logout", "aria-label": t("header.logout"),
         title: t("header.logout"), onclick: onLogout }, icon("logout"))));
 
@@ -41,7 +67,7 @@ export function mountHeader(root, { onLogout, onLanguage, onView }) {
       button.setAttribute("aria-pressed", String(button.dataset.view === state.view));
     }
   }
-  const stops = [on("connection", render), on("view", render)];
+  const stops = [on("connection", render), on("view", render), on("me", availability.render)];
   render();
   return () => stops.forEach((stop) => stop());
 }

@@ -1,5 +1,6 @@
-// Admins: the users list, adding an agent, capacity, deactivating and activating, editing a
-// user (name, email, role, capacity) and setting a new password.
+// Admins: the users list (with each person's status), adding an agent, capacity, deactivating
+// (their open chats go back to the queue) and activating, editing a user (name, email, role,
+// capacity) and setting a new password (their sessions end).
 
 import { fill, h } from "../dom.js";
 import { t } from "../i18n.js";
@@ -51,7 +52,7 @@ export function mountUsers(root, api) {
 
   function render(users) {
     fill(table,
-      h("thead", {}, h("tr", {}, ["username", "name", "email", "role", "capacity", "open", "active"]
+      h("thead", {}, h("tr", {}, ["username", "name", "email", "role", "status", "capacity", "open", "active"]
         .map((key) => h("th", { scope: "col" }, t(`users.${key}`))), h("td"))),
       h("tbody", {}, users.map((user) => row(user))));
   }
@@ -76,6 +77,9 @@ export function mountUsers(root, api) {
       h("td", {}, user.display_name),
       h("td", {}, user.email || ""),
       h("td", {}, t(`role.${user.role}`)),
+      h("td", {}, h("span", { class: "user-status", "data-status": user.status || "offline" },
+        h("span", { class: "status-dot", "data-status": user.status || "offline", "aria-hidden": "true" }),
+        t(`availability.${user.status || "offline"}`))),
       h("td", {}, h("form", { class: "inline", onsubmit: (event) => {
         event.preventDefault();
         save({ capacity: Number(capacity.value) });
