@@ -52,8 +52,11 @@ async function login(identifier, password) {
 function enter(session) {
   api.token = session.token;
   state.user = session.user;
-  // The language the user chose (on any device) wins over this browser's.
-  if (session.user.language && session.user.language !== language()) setLanguage(session.user.language);
+  // A language the user chose (on any device) wins over this browser's; English, every
+  // account's default, may mean they never chose: then the browser's (or the login screen's)
+  // stays.
+  const stored = session.user.language;
+  if (stored && stored !== "en" && stored !== language()) setLanguage(stored);
   state.tab = session.user.role === "admin" ? "all" : "mine";
   clearTimeout(expiryTimer);
   expiryTimer = setTimeout(expire, Math.min(session.expiresAt - Date.now(), 2 ** 31 - 1));
@@ -226,18 +229,17 @@ function switchView(view) {
   if (view === "chats" && state.open) chats.openChat(state.open.id);
 }
 
+/**
+ * Speak `lang` now. The header's switch changes this browser only; the profile's language
+ * (`stored`: saved with the user by PATCH /users/me) is the one every device starts in.
+ */
 function switchLanguage(lang, { stored = false } = {}) {
   setLanguage(lang);
-  if (state.user && !stored && state.user.language !== lang) {
-    // Kept with the user: their other devices start in it.
-    api.patch("/users/me", { language: lang }).then((user) => {
-      state.user = { ...state.user, language: user.language };
-    }).catch(() => {});
-  }
-  if (state.user) {
-    state.user = { ...state.user, language: lang };
+  if (state.user && stored) {
     const session = loadSession();
     if (session) saveSession({ ...session, user: { ...session.user, language: lang } });
+  }
+  if (state.user) {
     renderApp();
     if (state.open) emit("open");
   } else showLogin();

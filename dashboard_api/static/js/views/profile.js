@@ -61,10 +61,12 @@ export function mountProfile(root, api, { onLanguage, changePassword }) {
       preferences: { sound: sound.checked, browser: browser.checked },
     };
     try {
+      const before = state.user.language;
       const saved = await api.patch("/users/me", body);
       state.user = { ...state.user, ...saved };
       emit("me");
-      if (saved.language !== language()) onLanguage(saved.language, { stored: true });
+      // A new language is spoken at once (the header's switch alone changes this browser only).
+      if (saved.language !== before && saved.language !== language()) onLanguage(saved.language, { stored: true });
       else say(t("profile.saved"));
     } catch (error) {
       showErrors(error);
