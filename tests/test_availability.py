@@ -13,7 +13,9 @@ from aiohttp import WSMsgType
 from tortoise import timezone
 
 from handoff.core import Core
+from handoff.infra.presence_redis import RedisPresence
 from handoff.usecases.assignment import room_for_one_more
+from handoff.usecases.presence import Presence
 from handoff.usecases.roster import Roster
 from storage.models import AuditEntry, Chat, Mode, User
 from tests.support import Api
@@ -208,6 +210,32 @@ async def test_a_restart_gives_every_console_the_grace_period_to_come_back(admin
     assert (await Chat.get(id=sarah)).assigned_agent_id == ann_id
     # Bob's chat went back to the queue (and automatic assignment may give it to Ann).
     assert (await Chat.get(id=maria)).assigned_agent_id in (None, ann_id)
+
+
+async def test_someone_connected_to_another_process_keeps_their_chats(
+    admin: Api, redis_url: str, redis_prefix: str
+) -> None:
+    """Presence is shared in Redis: the sweeping process sees a console open elsewhere."""
+    core = _core(admin)
+    _, ann_id = await _person(admin, "ann")
+    sarah = (await _ids(admin))["Sarah Williams"]
+    assert (await admin.post(f"/chats/{sarah}/assign", {"agent_id": ann_id}))[0] == 200
+    here = RedisPresence(redis_url, prefix=redis_prefix)  # the process that sweeps
+    there = RedisPresence(redis_url, prefix=redis_prefix)  # where Ann's console is
+    try:
+        await there.connect(ann_id, "socket-1")
+        roster = Roster(core.writer, core.desk, Presence(here, core.writer), grace_minutes=10)
+        now = timezone.now()
+        roster.started_at = now - timedelta(hours=1)
+        await User.filter(id=ann_id).update(last_seen_at=now - timedelta(hours=1))
+        assert ann_id not in await roster.sweep(now)
+        assert (await Chat.get(id=sarah)).assigned_agent_id == ann_id
+        await there.disconnect(ann_id, "socket-1")  # gone; the sweep just saw her: grace
+        assert ann_id not in await roster.sweep(now + timedelta(minutes=9))
+        assert (await roster.sweep(now + timedelta(minutes=10)))[ann_id] == [sarah]
+    finally:
+        await here.close()
+        await there.close()
 
 
 async def test_deactivating_returns_open_chats_and_ends_sessions(admin: Api) -> None:
