@@ -208,3 +208,36 @@ def test_the_profile_page_saves_and_switches_language_here_and_on_another_device
         demo.call("POST", "/auth/login", {"identifier": "pia", "password": "pia-new-pass-2"})[0]
         == 200
     )
+
+
+def test_deactivating_a_user_returns_their_chats_and_reactivating_lets_them_back(
+    console: Console, demo: Demo
+) -> None:
+    dora = user(demo, "dora", "Dora Gone")
+    admin = demo.login("admin", "admin123")
+    chat = new_chat(demo, admin, "Left Lena", queued=True)
+    assert demo.call("POST", f"/chats/{chat}/assign", {"agent_id": dora}, token=admin)[0] == 200
+    away = console.login("dora", "dora-pass-1")
+    page = console.login("admin", "admin123")
+    page.click("[data-view=users]")
+    page.click("button[data-toggle=dora]")
+    expect(page.locator(".status-line")).to_have_text(
+        "Dora Gone was deactivated: their sessions ended and their open chats went back to "
+        "the queue."
+    )
+    expect(page.locator("tr[data-username=dora]")).to_have_class("inactive")
+    expect(away.locator("form.login-card")).to_be_visible()  # her session ended
+    _, row = demo.call("GET", f"/chats/{chat}", token=admin)
+    assert (row["assigned_agent_id"], row["queued"]) == (None, True)
+    assert [m for m in row["messages"] if m.get("note")][-1]["note"]["reason"] == (
+        "agent_deactivated"
+    )
+    page.click("[data-view=chats]")
+    page.click("#tab-queue")
+    open_chat(page, "Left Lena")
+    note = page.locator(".msg-internal", has_text="Returned to the queue")
+    expect(note.last).to_contain_text("(the agent's account was deactivated)")
+    page.click("[data-view=users]")
+    page.click("button[data-toggle=dora]")
+    expect(page.locator("tr[data-username=dora]")).not_to_have_class("inactive")
+    sign_in(away, "dora", "dora-pass-1")

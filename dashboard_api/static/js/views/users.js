@@ -65,7 +65,7 @@ export function mountUsers(root, api) {
       status.textContent = "";
       try {
         await api.patch(`/users/${user.id}`, changes);
-        status.textContent = t("users.saved");
+        status.textContent = changes.active === false ? t("users.deactivated", { name }) : t("users.saved");
         await load();
       } catch (error) {
         status.textContent = t("users.error", { error: error.message });
