@@ -5,6 +5,7 @@ carries out the :class:`Reply`, :class:`Handoff` or :class:`Silence` it gets.
 """
 
 from bot.engine import (
+    PRIORITIES,
     Bot,
     BotContext,
     Decision,
@@ -18,6 +19,7 @@ from bot.loader import BotLoadError, load_bot
 from bot.settings import BotSettings
 
 __all__ = [
+    "PRIORITIES",
     "Bot",
     "BotContext",
     "BotLoadError",

@@ -68,12 +68,17 @@ class Reply:
             (a fallback adds one, any other reply resets the count, Silence leaves it).
         intent: The intent answered, for logs; None for a greeting or a fallback.
         confidence: How sure the bot was, 0..1, for logs (for a fallback: the best miss).
+        labels: Names of labels to put on the chat with the answer (labels that exist).
+        priority: The chat's new priority ("none", "low", "medium", "high", "urgent"), or
+            None to leave it.
     """
 
     text: str
     fallback: bool = False
     intent: str | None = None
     confidence: float | None = None
+    labels: tuple[str, ...] = ()
+    priority: str | None = None
 
 
 class HandoffReason(StrEnum):
@@ -100,12 +105,17 @@ class Handoff:
             hears the usual handoff message instead of "we are offline".
         code: One of :class:`HandoffReason` (a stable code dashboards translate), or None
             for a reason that is free text only.
+        labels: Names of labels to put on the chat with the handoff (labels that exist).
+        priority: The chat's new priority, e.g. "urgent" (served first in the queue), or
+            None to leave it.
     """
 
     reason: str
     text: str | None = None
     away_text: str | None = None
     code: str | None = None
+    labels: tuple[str, ...] = ()
+    priority: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +124,9 @@ class Silence:
 
 
 Decision = Reply | Handoff | Silence
+
+# The priorities a decision may set, lowest first (msgcenter's handoff.domain.priority).
+PRIORITIES = ("none", "low", "medium", "high", "urgent")
 
 
 class Bot(Protocol):

@@ -32,7 +32,7 @@ message that is a subset of an example at 100: "my" would be "where is my order"
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rapidfuzz import fuzz, process
 
@@ -175,15 +175,18 @@ class RulesBot:
         if match is None or match.confidence < self.settings.threshold:
             return self._fallback(context, match)
         answer = self._render(match.intent.answer, context)
-        if match.intent.handoff:
-            return self._handoff(
-                context,
-                f"intent {match.intent.name!r} asks for a human",
-                HandoffReason.INTENT,
-                answer,
+        intent = match.intent
+        if intent.handoff:
+            handoff = self._handoff(
+                context, f"intent {intent.name!r} asks for a human", HandoffReason.INTENT, answer
             )
+            return replace(handoff, labels=tuple(intent.labels), priority=intent.priority)
         return Reply(
-            self._greeted(context, answer), intent=match.intent.name, confidence=match.confidence
+            self._greeted(context, answer),
+            intent=intent.name,
+            confidence=match.confidence,
+            labels=tuple(intent.labels),
+            priority=intent.priority,
         )
 
     def _fallback(self, context: BotContext, match: Match | None) -> Decision:

@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from bot import hours
+from bot.engine import PRIORITIES
 from bot.templates import COMMON_PLACEHOLDERS, OUT_OF_HOURS_PLACEHOLDERS, Templates, check
 from bot.text import normalise
 
@@ -106,13 +107,37 @@ class WebhookSettings(_Section):
         return value
 
 
+LABEL_NAME = re.compile(r"[\w .-]{1,64}")
+
+
 class IntentSettings(_Section):
-    """One FAQ entry: example phrasings and the answer (or a handoff)."""
+    """One FAQ entry: example phrasings and the answer (or a handoff); the labels and the
+    priority the chat gets when it matches."""
 
     name: str = Field(min_length=1)
     examples: list[str] = Field(min_length=1)
     answer: str = ""
     handoff: bool = False
+    labels: list[str] = Field(default_factory=list)
+    priority: str | None = None
+
+    @field_validator("labels")
+    @classmethod
+    def _label_names(cls, value: list[str]) -> list[str]:
+        names = [" ".join(name.split()) for name in value]
+        for name in names:
+            if not LABEL_NAME.fullmatch(name):
+                raise ValueError(
+                    f"label {name!r}: 1 to 64 letters, digits, spaces, '-', '_' or '.'"
+                )
+        return names
+
+    @field_validator("priority")
+    @classmethod
+    def _known_priority(cls, value: str | None) -> str | None:
+        if value is not None and value not in PRIORITIES:
+            raise ValueError(f"priority {value!r}: must be one of {', '.join(PRIORITIES)}")
+        return value
 
     @field_validator("examples")
     @classmethod
@@ -192,6 +217,14 @@ class BotSettings(_Section):
         for index, intent in enumerate(self.intents):
             check(intent.answer, common, f"bot.intents[{index}].answer ({intent.name})")
         return self
+
+    def intent_labels(self) -> list[str]:
+        """Every label name the intents put on chats (msgcenter creates those missing)."""
+        seen: dict[str, str] = {}
+        for intent in self.intents:
+            for name in intent.labels:
+                seen.setdefault(name.casefold(), name)
+        return list(seen.values())
 
     def schedule(self) -> hours.Schedule:
         """The business hours as a :class:`~bot.hours.Schedule` (always open when not set)."""

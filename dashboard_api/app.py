@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from dashboard_api import attachments, canned, chats, system, templates, users, ws
+from dashboard_api import attachments, canned, chats, labels, system, templates, users, ws
 from dashboard_api.adapters import aiohttp as aiohttp_adapter
 from dashboard_api.console import setup_console
 from dashboard_api.errors import error_middleware
@@ -19,6 +19,7 @@ from dashboard_api.typedefs import CONTEXT, ApiContext
 ROUTES: list[Route] = [
     *users.ROUTES,
     *chats.ROUTES,
+    *labels.ROUTES,
     *attachments.ROUTES,
     *templates.ROUTES,
     *canned.ROUTES,

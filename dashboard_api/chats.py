@@ -50,6 +50,7 @@ async def list_chats(call: Call) -> web.Response:
         assigned=query.assigned,
         q=query.q or None,
         updated_since=since,
+        label=query.label,
         limit=query.limit,
         cursor=query.cursor,
     )
@@ -58,7 +59,8 @@ async def list_chats(call: Call) -> web.Response:
 
 async def queue(call: Call) -> web.Response:
     query = call.query_as(s.QueueQuery)
-    return _paged(call, await call.context.core.queries.queue(query.limit, query.cursor))
+    page = await call.context.core.queries.queue(query.limit, query.cursor, label=query.label)
+    return _paged(call, page)
 
 
 async def chat_detail(call: Call) -> web.Response:
@@ -114,6 +116,7 @@ async def update_chat(call: Call) -> web.Response:
         assigned_agent_id=body.assigned_agent_id,
         online=body.online,
         force=body.force,
+        priority=body.priority,
     )
     chat = await core.desk.change(call.actor, call.int_param("chat_id"), change)
     try:
@@ -196,7 +199,8 @@ def _action_route(path: str, action: Action, summary: str, *, with_agent: bool =
 ROUTES = [
     Route(
         "GET", "/chats/", list_chats,
-        "List chats, most recent activity first. Agents see the chats assigned to them.",
+        "List chats, most recent activity first. Agents see the chats assigned to them. "
+        "Filters: mode, channel, assigned, q, updated_since, label.",
         TAG, query=s.ChatListQuery, response=list[s.ChatRow],
     ),
     Route(
@@ -216,7 +220,8 @@ ROUTES = [
                         "a phone that is not E.164 (+ and 7 to 15 digits)"},
     ),
     Route(
-        "GET", "/chats/queue", queue, "Chats waiting for an agent, longest waiting first.", TAG,
+        "GET", "/chats/queue", queue,
+        "Chats waiting for an agent: highest priority first, then longest waiting.", TAG,
         query=s.QueueQuery, response=list[s.ChatRow],
     ),
     Route(
@@ -256,10 +261,12 @@ ROUTES = [
     ),
     Route(
         "PATCH", "/chats/{chat_id}", update_chat,
-        "Change mode, assigned agent or online; illegal mode changes are 409.", TAG,
+        "Change mode, assigned agent, online or priority (none, low, medium, high, urgent); "
+        "illegal mode changes are 409.", TAG,
         body=s.UpdateChat, response=s.ChatDetail,
         responses={403: "force without being an admin", 404: "no such chat (or not yours)",
-                   409: "illegal mode change, or the agent is at capacity"},
+                   409: "illegal mode change, or the agent is at capacity",
+                   422: "an unknown priority"},
     ),
     Route(
         "POST", "/chats/{chat_id}/read", mark_read, "Mark the customer's messages read.", TAG,

@@ -29,6 +29,8 @@ DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 # A phone number in E.164: "+", the country code and the number, digits only (at most 15).
 E164 = Annotated[str, StringConstraints(pattern=r"^\+[1-9][0-9]{6,14}$")]
+# A label's name as given (handoff.domain.labels checks its characters).
+LabelName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 MAX_SIGNATURE = 2000
 # An email signature (plain text, several lines); "" or null removes it.
 Signature = Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_SIGNATURE)]
@@ -126,6 +128,8 @@ class UpdateChat(Strict):
     online: bool | None = None
     # Admins: assign past the agent's capacity (else a full agent is 409 agent_at_capacity).
     force: bool = False
+    # none, low, medium, high, urgent (another value: 422); the queue serves urgent first.
+    priority: Annotated[str, StringConstraints(max_length=16)] | None = None
 
 
 TemplateValue = Annotated[str, StringConstraints(max_length=MAX_PARAMETER_CHARS)]
@@ -227,11 +231,14 @@ class ChatListQuery(Query):
     assigned: Annotated[str, StringConstraints(max_length=32)] | None = None
     q: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
     updated_since: Annotated[str, StringConstraints(max_length=64)] | None = None
+    # Only chats with the label of this name (any case); an unknown name lists nothing.
+    label: LabelName | None = None
     limit: Annotated[int, Field(ge=1, le=200)] = 50
     cursor: Annotated[str, StringConstraints(max_length=512)] | None = None
 
 
 class QueueQuery(Query):
+    label: LabelName | None = None  # only chats with this label (any case)
     limit: Annotated[int, Field(ge=1, le=200)] = 50
     cursor: Annotated[str, StringConstraints(max_length=512)] | None = None
 
@@ -517,3 +524,81 @@ class HeartbeatOut(Open):
 class ChangePassword(Strict):
     current_password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
     new_password: Annotated[str, StringConstraints(min_length=8, max_length=1024)]
+
+
+# -- labels, priority, the chat audit, bulk actions (dashboard_api/labels.py) -------------
+
+Colour = Annotated[str, StringConstraints(strip_whitespace=True, max_length=16)]
+LabelDescription = Annotated[str, StringConstraints(strip_whitespace=True, max_length=255)]
+PriorityLevel = Literal["none", "low", "medium", "high", "urgent"]
+
+
+class CreateLabel(Strict):
+    """A label: ``name`` letters, digits, spaces, - _ . (unique in any case); ``colour``
+    "#rrggbb" (default "#6b7280")."""
+
+    name: LabelName
+    colour: Colour | None = None
+    description: LabelDescription = ""
+
+
+class UpdateLabel(Strict):
+    name: LabelName | None = None
+    colour: Colour | None = None
+    description: LabelDescription | None = None
+
+
+class LabelOut(Open):
+    id: int
+    name: str
+    colour: str  # "#rrggbb"
+    description: str
+
+
+class ChatLabelRequest(Strict):
+    label: LabelName  # a label's name, any case
+
+
+class AuditEntryOut(Open):
+    id: int
+    # label_added, label_removed, priority_changed, snoozed, woke, note_added, ...
+    action: str
+    by: str | None  # the person's name; None for the bot and the system
+    by_kind: Literal["admin", "agent", "bot", "system", "customer"]
+    data: dict[str, Any]  # e.g. {"label": "billing"}, {"from": "none", "to": "urgent"}
+    created_at: str | None
+
+
+class BulkRequest(Strict):
+    """``POST /chats/bulk``: the action's own fields beside ``chat_ids`` and ``action``:
+    assign ``agent_id`` (``force``: admins), label ``label`` (``remove``: take it off),
+    priority ``priority``, snooze ``until`` (ISO 8601 with an offset) or
+    ``until_customer_replies``: true, close nothing."""
+
+    chat_ids: Annotated[list[Id], Field(min_length=1, max_length=100)]
+    action: Literal["assign", "label", "priority", "snooze", "close"]
+    agent_id: Id | None = None
+    force: bool = False
+    label: LabelName | None = None
+    remove: bool = False
+    priority: PriorityLevel | None = None
+    until: Annotated[str, StringConstraints(max_length=64)] | None = None
+    until_customer_replies: bool = False
+
+    @field_validator("chat_ids")
+    @classmethod
+    def _distinct(cls, value: list[int]) -> list[int]:
+        if len(set(value)) != len(value):
+            raise ValueError("each chat id once")
+        return value
+
+
+class BulkFailure(Open):
+    chat_id: int
+    code: str  # the error code the chat would have had on its own, e.g. not_found
+    message: str
+
+
+class BulkResult(Open):
+    done: list[int]
+    failed: list[BulkFailure]

@@ -35,6 +35,7 @@ from handoff.read.replay import MessageEvents
 from handoff.read.views import Presenter, chat_audience
 from handoff.usecases.assignment import Assigner
 from handoff.usecases.autopilot import Autopilot, ReplyLimit
+from handoff.usecases.bulk import Bulk
 from handoff.usecases.canned import CannedResponses
 from handoff.usecases.delivery import Outbox
 from handoff.usecases.desk import Desk
@@ -44,6 +45,7 @@ from handoff.usecases.presence import MemoryPresence, Presence, PresenceStore
 from handoff.usecases.receipts import Receipts
 from handoff.usecases.roster import Roster
 from handoff.usecases.staff import Passwords, Staff
+from handoff.usecases.tags import Tags
 from handoff.usecases.templates import Templates
 from storage.blobs import Blobs
 from storage.db import unreachable
@@ -77,6 +79,8 @@ class Core:
     # Availability: people's choice, and the chats of those gone offline (its sweeper runs
     # where the outbox runs).
     roster: Roster
+    tags: Tags
+    bulk: Bulk
     connectors: dict[str, Connector] = field(default_factory=dict)
     # Where kept files live (customer media, agents' uploads); None: files are not kept.
     blobs: Blobs | None = None
@@ -130,6 +134,8 @@ class Core:
             postgres=postgres,
         )
         outbox = Outbox(writer, presenter, connectors, blobs=blobs)
+        tags = Tags(writer, desk, staff, presenter)
+        bulk = Bulk(desk, tags)
         assigner = Assigner(
             writer, desk, presence, enabled=auto_assign, postgres=postgres,
             sweep_seconds=assign_sweep,
@@ -178,6 +184,8 @@ class Core:
             templates=Templates(writer, connectors),
             canned=CannedResponses(writer, presenter),
             roster=roster,
+            tags=tags,
+            bulk=bulk,
             connectors=connectors,
             blobs=blobs,
             media=media,

@@ -399,6 +399,9 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     async def seed(_app: web.Application) -> None:
         users = await demo_data.seed_users(service.core.staff)
         created.append(await demo_data.seed_chats(users[1], settings.bot))
+        await demo_data.seed_labels(settings.bot)
+        await demo_data.tag_demo_chats()
+        service.core.staff.label_names.forget()
 
     def serving(_text: str) -> None:  # aiohttp calls this once every socket serves
         print(_demo_banner(settings, sum(created)), flush=True)

@@ -13,9 +13,21 @@ from tortoise import timezone
 from tortoise.transactions import in_transaction
 
 from bot.settings import BotSettings
+from handoff.domain import labels
 from handoff.read.views import preview
 from handoff.usecases.staff import NewUser, Staff
-from storage.models import Channel, Chat, Message, Mode, Role, Sender, Status, User
+from storage.models import (
+    Channel,
+    Chat,
+    ChatLabel,
+    Label,
+    Message,
+    Mode,
+    Role,
+    Sender,
+    Status,
+    User,
+)
 
 DEMO_USERS = (
     NewUser("admin", "admin123", Role.ADMIN, "admin@example.com", "Admin", 10),
@@ -70,6 +82,49 @@ DEMO_CHATS = (
          (A, "Thanks! I'll check with the warehouse and get back to you.")),
     ),
 )  # fmt: skip
+
+
+# The demo's labels (name, colour, description): those the demo config's intents use
+# (billing, complaint) and one for people to try.
+DEMO_LABELS = (
+    ("billing", "#2563eb", "Payments, refunds and invoices"),
+    ("complaint", "#dc2626", "Something went wrong with an order"),
+    ("vip", "#7c3aed", "A customer we look after first"),
+)
+
+
+async def seed_labels(bot: BotSettings) -> int:
+    """The demo labels and any other label the bot's intents use, created if missing (a
+    label the service made at start-up with the default colour gets the demo's colour);
+    returns how many were created or coloured."""
+    made = 0
+    wanted = {name.casefold(): (name, colour, text) for name, colour, text in DEMO_LABELS}
+    for name in bot.intent_labels():
+        wanted.setdefault(name.casefold(), (name, labels.DEFAULT_COLOUR, ""))
+    for name, colour, description in wanted.values():
+        label = await Label.get_or_none(name__iexact=name)
+        if label is None:
+            await Label.create(name=name, colour=colour, description=description)
+            made += 1
+        elif label.colour == labels.DEFAULT_COLOUR and not label.description:
+            label.colour, label.description = colour, description
+            await label.save(update_fields=["colour", "description", "updated_at"])
+            made += 1
+    return made
+
+
+async def tag_demo_chats() -> None:
+    """John Doe, waiting for his order, is a VIP of high priority (once: a chat with labels
+    is left as it is)."""
+    john = await Chat.get_or_none(channel=Channel.WHATSAPP, external_id="6281234567890")
+    vip = await Label.get_or_none(name="vip")
+    if john is None or vip is None or john.label_ids:
+        return
+    async with in_transaction():
+        john.label_ids = [vip.id]
+        john.priority = 3  # high
+        await john.save(update_fields=["label_ids", "priority", "updated_at"])
+        await ChatLabel.create(chat_id=john.id, label_id=vip.id)
 
 
 async def seed_users(staff: Staff) -> list[User]:

@@ -330,6 +330,8 @@ def build_app(settings: Settings, service: Service | None = None) -> web.Applica
             stack.push_async_callback(core.presence.store.close)
             stack.push_async_callback(core.stop)
             await core.bus.start()
+            if core.autopilot is not None:  # the labels the bot's intents put on chats exist
+                await core.tags.ensure_labels(settings.bot.intent_labels())
             await stack.enter_async_context(running(connectors, inbound_here))
             for connector in connectors:
                 core.add_connector(connector)

@@ -21,9 +21,13 @@ from handoff.domain.modes import Actor
 from handoff.domain.rights import can_read
 from handoff.read.names import AgentNames, LabelNames, label_ids
 from handoff.read.views import CHAT_FIELDS, MESSAGE_FIELDS, NO_NAMES, Presenter, chat_values
-from storage.models import MAX_ID, Chat, Message, Mode
+from storage.models import MAX_ID, AuditEntry, Chat, ChatLabel, Message, Mode, Role, User
 
 MAX_LIMIT = 200
+AUDIT_LIMIT = 500  # the newest audit rows of a chat shown
+# The queue's order (docs/modes.md): highest priority first, then longest waiting; the
+# index (mode, priority, queued_at) serves it. Automatic assignment takes chats in this order.
+QUEUE_ORDER = ("-priority", "queued_at", "id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +37,7 @@ class ChatFilter:
     assigned: str | None = None  # "me", "none", "any" or an agent id (admins)
     q: str | None = None
     updated_since: datetime | None = None
+    label: str | None = None  # a label's name, any case
     limit: int = 50
     cursor: str | None = None
 
@@ -78,16 +83,23 @@ class ChatQueries:
             query = query.filter(updated_at__gte=chat_filter.updated_since)
         if chat_filter.q:
             query = query.filter(_search(chat_filter.q))
+        if chat_filter.label:
+            query = query.filter(_labelled(chat_filter.label))
         return await self._page(query, chat_filter.limit, chat_filter.cursor)
 
-    async def queue(self, limit: int = 50, cursor: str | None = None) -> Page:
-        """Chats in agent mode that nobody has yet, oldest waiting first."""
+    async def queue(
+        self, limit: int = 50, cursor: str | None = None, *, label: str | None = None
+    ) -> Page:
+        """Chats in agent mode that nobody has yet: highest priority first, then longest
+        waiting (the order automatic assignment serves them in)."""
         query = Chat.filter(mode=Mode.AGENT, assigned_agent_id=None)
+        if label:
+            query = query.filter(_labelled(label))
         offset_id = 0
         if cursor:
             offset_id = _decode_offset(cursor)
         rows = (
-            await query.order_by("queued_at", "id")
+            await query.order_by(*QUEUE_ORDER)
             .offset(offset_id)
             .limit(min(limit, MAX_LIMIT) + 1)
             .values(*CHAT_FIELDS)
@@ -134,6 +146,36 @@ class ChatQueries:
         if not 0 <= index < len(items) or not isinstance(items[index], dict):
             raise NotFound(f"message {message_id} has no attachment {index}")
         return dict(items[index])
+
+    async def audit(self, actor: Actor, chat_id: int) -> list[dict[str, Any]]:
+        """The audit record of a chat ``actor`` may read (labels, priority, snooze, notes...),
+        newest first, with who did it: ``by`` a person's name (None for the bot and the
+        system), ``by_kind`` admin, agent, bot or system."""
+        await self.chat(actor, chat_id)
+        rows = (
+            await AuditEntry.filter(chat_id=chat_id)
+            .order_by("-id")
+            .limit(AUDIT_LIMIT)
+            .values("id", "action", "actor_kind", "actor_id", "data", "created_at")
+        )
+        people = {row["actor_id"] for row in rows if row["actor_id"] is not None}
+        names = await self.names.names(people) if people else {}
+        admins = set()
+        if people:
+            admins = set(
+                await User.filter(id__in=people, role=Role.ADMIN).values_list("id", flat=True)
+            )
+        return [
+            {
+                "id": row["id"],
+                "action": row["action"],
+                "by": names.get(row["actor_id"]) if row["actor_id"] is not None else None,
+                "by_kind": _by_kind(row["actor_kind"], row["actor_id"], admins),
+                "data": _json(row["data"]),
+                "created_at": self.presenter.when(row["created_at"]),
+            }
+            for row in rows
+        ]
 
     async def row(self, chat: Chat) -> dict[str, Any]:
         return (await self._present([chat_values(chat)]))[0]
@@ -183,6 +225,29 @@ def _search(text: str) -> Q:
         | Q(customer_email__icontains=text)
         | Q(id__in=in_messages)
     )
+
+
+def _labelled(name: str) -> Q:
+    """The chat carries the label named ``name`` (any case): a subquery on chat_labels, so
+    the list stays one query."""
+    tagged = ChatLabel.filter(label__name__iexact=" ".join(name.split())).values("chat_id")
+    return Q(id__in=Subquery(tagged))
+
+
+def _by_kind(kind: str, actor_id: int | None, admins: set[Any]) -> str:
+    if kind == "person":
+        return "admin" if actor_id in admins else "agent"
+    return kind
+
+
+def _json(data: Any) -> Any:
+    """A JSON column as stored (a raw value query may give the text)."""
+    if isinstance(data, str | bytes):
+        try:
+            return json.loads(data)
+        except ValueError:
+            return {}
+    return data if data is not None else {}
 
 
 def _encode_offset(offset: int) -> str:

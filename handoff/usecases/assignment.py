@@ -3,9 +3,9 @@
 Online means connected (a console open, or heartbeats) and online by the person's own
 choice: away and offline people get no chats automatically (``PUT /presence/me``).
 
-The least loaded online agent under their capacity gets the chat that has
-waited longest; among equally loaded agents, the one idle longest (oldest last
-assignment). When nobody can take it, the chat waits in the queue, and the
+The least loaded online agent under their capacity gets the waiting chat of the highest
+priority, of those the one that has waited longest; among equally loaded agents, the one
+idle longest (oldest last assignment). When nobody can take it, the chat waits in the queue, and the
 queue drains by itself when an agent comes online or frees capacity (close,
 transfer, return to the bot, a higher capacity) and every few seconds anyway.
 
@@ -30,6 +30,7 @@ from handoff.domain.modes import Action
 from handoff.domain.rights import OPEN_MODES
 from handoff.infra.locks import ASSIGNMENT, exclusive
 from handoff.infra.writer import Unit, Writer
+from handoff.read.queries import QUEUE_ORDER
 from handoff.usecases.desk import ChatMoved, Desk
 from handoff.usecases.presence import Presence
 from storage.models import Availability, Chat, Mode, Role, User
@@ -107,7 +108,8 @@ class Assigner:
                 log.exception("automatic assignment failed; trying again later")
 
     async def drain(self) -> int:
-        """Assign waiting chats, oldest first, while someone online has room."""
+        """Assign waiting chats, highest priority then oldest first, while someone online
+        has room."""
         count = 0
         while True:
             online = await self.presence.online()
@@ -123,7 +125,7 @@ class Assigner:
         await exclusive(ASSIGNMENT, postgres=self.postgres)
         chat = (
             await Chat.filter(mode=Mode.AGENT, assigned_agent_id=None)
-            .order_by("queued_at", "id")
+            .order_by(*QUEUE_ORDER)  # highest priority first, then longest waiting
             .first()
         )
         if chat is None:

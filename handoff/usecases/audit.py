@@ -23,6 +23,12 @@ CANNED_DELETED = "canned_shared_deleted"
 AVAILABILITY_CHANGED = "availability_changed"  # no chat: a person set online, away, offline
 
 
+# Labels themselves (chat_id None): created, renamed or recoloured, deleted.
+LABEL_CREATED = "label_created"
+LABEL_UPDATED = "label_updated"
+LABEL_DELETED = "label_deleted"
+
+
 async def record(chat_id: int | None, actor: Actor, action: str, **data: Any) -> None:
     """One audit row: who (``actor``) did ``action`` to ``chat_id``, with its ``data``
     (ids and values, no customer text). Call inside a writer operation."""

@@ -42,12 +42,14 @@ from typing import Any
 from tortoise import timezone
 
 from bot import Bot, BotContext, Decision, Handoff, HandoffReason, Reply, Silence
-from handoff.domain import events, modes
+from handoff.domain import events, modes, priority
+from handoff.domain.errors import Invalid
 from handoff.domain.events import Event
 from handoff.domain.modes import Action
 from handoff.hooks import Hook
 from handoff.infra.writer import Unit, Writer
-from handoff.read.views import preview, row_audience
+from handoff.read.views import chat_values, preview, row_audience
+from handoff.usecases import tags
 from handoff.usecases.assignment import room_for_one_more
 from handoff.usecases.burst import BURST_DEFER, Burst
 from handoff.usecases.desk import Desk
@@ -317,6 +319,11 @@ class Autopilot:
             "attachments": [], "error": None, "created_at": now, "note": None,
         }  # fmt: skip
         unit.after_commit(self._fire_queued)
+        if decision.labels or decision.priority is not None:
+            tagged = await Chat.get_or_none(id=chat["id"])
+            if tagged is not None:
+                await self._tag(unit, tagged, decision)
+                chat = chat_values(tagged)
         row = await self.desk.staff.chat_row(self.desk.presenter, chat)
         view = self.desk.presenter.message(message)
         unit.emit(
@@ -341,6 +348,7 @@ class Autopilot:
             away = None  # a human takes the chat now: the usual handoff message, not "offline"
         said = "\n\n".join(part for part in (decision.text, away) if part)
         quiet = isinstance(decision, _QuietHandoff)  # past the reply limit: nothing said
+        await self._tag(unit, chat, decision)  # before the handoff: the queue sees them
         if said and not quiet:
             # Said as part of the handoff (e.g. when humans are back), so sent in agent mode.
             await self.desk.queue_message(unit, chat, said, Sender.SYSTEM, now)
@@ -355,6 +363,28 @@ class Autopilot:
             announce=not said and not quiet,
         )
         self.handoffs += 1
+
+    async def _tag(self, unit: Unit, chat: Chat, decision: Reply | Handoff) -> None:
+        """The decision's labels and priority on the chat, by the bot, in the operation that
+        writes its answer. A label that does not exist (deleted since start-up) or a
+        priority that is none of the levels (a custom bot's) is left out, logged."""
+        staff, presenter = self.desk.staff, self.desk.presenter
+        if decision.labels:
+            chosen = await tags.labels_named(decision.labels)
+            if len(chosen) < len(decision.labels):
+                known = {label.name.casefold() for label in chosen}
+                unknown = [
+                    n for n in decision.labels if " ".join(n.split()).casefold() not in known
+                ]
+                log.warning("chat %d: the bot's labels %s do not exist", chat.id, unknown)
+            await tags.put_labels(unit, staff, presenter, chat, chosen, modes.BOT)
+        if decision.priority is not None:
+            try:
+                rank = priority.rank(decision.priority)
+            except Invalid:
+                log.warning("chat %d: the bot's priority %r is unknown", chat.id, decision.priority)
+            else:
+                await tags.put_priority(unit, staff, presenter, chat, rank, modes.BOT)
 
     def _fire_queued(self) -> None:
         self.queued.fire(None)
@@ -375,8 +405,10 @@ class _QuietHandoff(Handoff):
 
 def _held_back(decision: Decision) -> Decision:
     """``decision`` without anything sent: a reply becomes silence, a handoff a quiet one."""
-    if isinstance(decision, Handoff):
-        return _QuietHandoff(decision.reason, code=decision.code)
+    if isinstance(decision, Handoff):  # labels and priority still apply: nothing is sent
+        return _QuietHandoff(
+            decision.reason, code=decision.code, labels=decision.labels, priority=decision.priority
+        )
     return Silence()
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from tortoise import timezone
 
 from connectors.base import Attachment, Connector, RefusesReplies
-from handoff.domain import events, modes
+from handoff.domain import events, modes, priority
 from handoff.domain.errors import Conflict, Forbidden, Invalid, NotFound
 from handoff.domain.events import Event
 from handoff.domain.modes import Action, Actor, ActorKind, Transition
@@ -26,7 +26,7 @@ from handoff.hooks import Hook
 from handoff.infra.locks import ASSIGNMENT, exclusive
 from handoff.infra.writer import Unit, Writer
 from handoff.read.views import Presenter, chat_audience, chat_values, message_values, preview
-from handoff.usecases import templates
+from handoff.usecases import tags, templates
 from handoff.usecases.staff import Staff
 from handoff.usecases.transitions import record_transition
 from storage.models import Channel, Chat, Message, Mode, Sender, Status, User
@@ -54,6 +54,7 @@ class ChatChange:
     assigned_agent_id: int | None = None
     online: bool | None = None
     force: bool = False  # an admin assigns past the agent's capacity, on purpose
+    priority: str | None = None  # none, low, medium, high, urgent (handoff.domain.priority)
 
 
 class Desk:
@@ -252,8 +253,10 @@ class Desk:
         return await self.writer.run(operation)
 
     async def change(self, actor: Actor, chat_id: int, change: ChatChange) -> Chat:
-        """Apply a PATCH: the assignment first, then the mode, then ``online``; all or nothing."""
+        """Apply a PATCH: the assignment first, then the mode, then ``online`` and
+        ``priority``; all or nothing."""
         _check_force(actor, change.force)
+        rank = priority.rank(change.priority) if change.priority is not None else None
 
         async def operation(unit: Unit) -> Chat:
             await exclusive(ASSIGNMENT, postgres=self.postgres)
@@ -268,6 +271,8 @@ class Desk:
                 await chat.save(update_fields=["online", "online_set_at", "updated_at"])
                 row = await self._row(chat)
                 unit.emit(Event(events.CHAT_UPDATED, chat.id, {"chat": row}, chat_audience(chat)))
+            if rank is not None:
+                await tags.put_priority(unit, self.staff, self.presenter, chat, rank, actor)
             return chat
 
         return await self.writer.run(operation)
