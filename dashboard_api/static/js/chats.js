@@ -18,9 +18,9 @@ export function connect(client, stream) {
 }
 
 function listSource() {
-  const { mode, channel, q } = state.filters;
-  if (state.tab === "queue") return { path: "/chats/queue", query: { limit: PAGE } };
-  const query = { limit: PAGE, mode, channel, q };
+  const { mode, channel, q, label } = state.filters;
+  if (state.tab === "queue") return { path: "/chats/queue", query: { limit: PAGE, label } };
+  const query = { limit: PAGE, mode, channel, q, label };
   if (state.tab === "mine" && isAdmin()) query.assigned = "me";
   return { path: "/chats/", query };
 }
@@ -328,7 +328,7 @@ export function typing() {
   if (chat && canWrite(chat, state.user)) sendTyping(chat.id);
 }
 
-function applyRow(row) {
+export function applyRow(row) {
   if (!upsertChat(row)) return;
   if (state.open?.id === row.id && !visible(row)) return chatTaken(row); // emits "list" too
   emit("list");

@@ -72,6 +72,7 @@ const PATHS = {
   search: ["M10.5 4a6.5 6.5 0 1 0 0 13a6.5 6.5 0 1 0 0-13z", "M15.5 15.5 21 21"],
   bolt: ["M13 3 5 13.5h6L10 21l8-10.5h-6z"],
   keyboard: ["M3 6h18v12H3z", "M7 10h.01", "M11 10h.01", "M15 10h.01", "M8 14h8"],
+  tag: ["M3 12V3h9l9 9-9 9z", "M7.5 7.5h.01"],
 };
 
 /** An inline SVG icon; decorative unless a label is given. */

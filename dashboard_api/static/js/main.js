@@ -15,6 +15,8 @@ import { mountPanel } from "./views/panel.js";
 import { mountProfile } from "./views/profile.js";
 import { mountFlash, mountHeader } from "./views/shell.js";
 import { mountUsers } from "./views/users.js";
+import { mountLabels } from "./views/labels.js";
+import * as tags from "./tags.js";
 import { LiveStream } from "./ws.js";
 
 const root = document.getElementById("app");
@@ -75,6 +77,7 @@ function enter(session) {
   });
   chats.connect(api, live);
   canned.connect(api);
+  tags.connect(api);
   renderApp();
   live.start();
 }
@@ -101,7 +104,7 @@ function renderApp() {
   cleanup();
   document.title = t("app.title");
   const header = h("header", { class: "topbar" });
-  const layouts = { users: usersLayout, profile: profileLayout, canned: cannedLayout };
+  const layouts = { users: usersLayout, profile: profileLayout, canned: cannedLayout, labels: labelsLayout };
   const main = (layouts[state.view] || chatsLayout)();
   const flash = h("div", { class: "flash", role: "status", "aria-live": "polite" });
   root.replaceChildren(header, main, flash);
@@ -219,6 +222,12 @@ async function setAvailability(value) {
     emit("me");
     chats.flash(t("availability.failed", { error: error.message }));
   }
+}
+
+function labelsLayout() {
+  const main = h("main", { class: "users-main labels-main" });
+  unmount.push(mountLabels(main));
+  return main;
 }
 
 function switchView(view) {

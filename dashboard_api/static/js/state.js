@@ -15,12 +15,15 @@ export function emit(topic, detail) {
 
 export const state = {
   user: null, // {id, username, display_name, role, ...}
-  view: "chats", // "chats" | "users"
+  view: "chats", // "chats" | "users" | "labels"
   screen: "list", // on narrow screens: "list" | "chat"
   connection: "connecting", // "connecting" | "live" | "reconnecting"
   tab: "mine", // "mine" | "queue" | "all"
-  filters: { mode: "", channel: "", q: "" },
+  filters: { mode: "", channel: "", q: "", label: "" },
   chats: new Map(), // id -> chat row, every chat this user has seen
+  labels: [], // every label: {id, name, colour, description} (GET /labels)
+  selection: null, // the chat list's selection mode: a Set of chat ids, null when off
+  bulk: null, // the last bulk action's answer: {action, done, failed}
   list: { ids: new Set(), next: null, loading: false, loaded: false, error: "" },
   open: null, // the open chat: {id, detail, messages: Map, hasMore, nextBefore, loading, ...}
   typing: new Map(), // chat id -> {name, until}
@@ -37,8 +40,11 @@ export function resetState() {
     screen: "list",
     connection: "connecting",
     tab: "mine",
-    filters: { mode: "", channel: "", q: "" },
+    filters: { mode: "", channel: "", q: "", label: "" },
     chats: new Map(),
+    labels: [],
+    selection: null,
+    bulk: null,
     list: { ids: new Set(), next: null, loading: false, loaded: false, error: "" },
     open: null,
     typing: new Map(),
@@ -60,7 +66,8 @@ export function inCurrentList(chat, { strictSearch = true } = {}) {
   if (!visible(chat)) return false;
   if (state.tab === "mine" && chat.assigned_agent_id !== state.user.id) return false;
   if (state.tab === "queue" && !chat.queued) return false;
-  const { mode, channel, q } = state.filters;
+  const { mode, channel, q, label } = state.filters;
+  if (label && !(chat.labels || []).some((name) => name.toLowerCase() === label.toLowerCase())) return false;
   if (mode && state.tab !== "queue" && chat.mode !== mode) return false;
   if (channel && chat.channel !== channel) return false;
   if (q && strictSearch) {
@@ -81,10 +88,13 @@ export function byActivity(a, b) {
   return diff || b.id - a.id;
 }
 
-/** Longest waiting first (the queue's order: GET /chats/queue). */
+const RANK = { none: 0, low: 1, medium: 2, high: 3, urgent: 4 };
+
+/** Highest priority first, then longest waiting (the queue's order: GET /chats/queue). */
 export function byWaiting(a, b) {
   const at = (chat) => Date.parse(chat.queued_at || chat.activity_at || chat.created_at || 0);
-  return at(a) - at(b) || a.id - b.id;
+  const rank = (chat) => RANK[chat.priority] || 0;
+  return rank(b) - rank(a) || at(a) - at(b) || a.id - b.id;
 }
 
 /** The rows of the current list, sorted: the queue longest waiting first, others by activity. */

@@ -3,8 +3,9 @@
 import * as chats from "../chats.js";
 import { fill, h, icon } from "../dom.js";
 import { t } from "../i18n.js";
-import { CONFIRM, NEEDS_AGENT, offeredActions, splitActions } from "../modes.js";
+import { canWrite, CONFIRM, NEEDS_AGENT, offeredActions, splitActions } from "../modes.js";
 import { isAdmin, on, state } from "../state.js";
+import * as tags from "../tags.js";
 import { agentName, channelIcon, modeBadge } from "./common.js";
 import { mountComposer } from "./composer.js";
 import { renderMessage } from "./messages.js";
@@ -45,7 +46,7 @@ export function mountChat(root, { onTogglePanel, panelOpen }) {
       drawn = "";
       return;
     }
-    const shows = JSON.stringify([chat, open.error, picking, confirming, menuOpen, panelOpen(),
+    const shows = JSON.stringify([chat, open.error, picking, confirming, menuOpen, panelOpen(), state.labels, tagError,
       state.agents, [...state.online], open.loading, open.lastCustomerAt, open.windowRefused]);
     if (shows === drawn) return; // live frames for other chats leave focus and the picker alone
     drawn = shows;
@@ -65,7 +66,8 @@ export function mountChat(root, { onTogglePanel, panelOpen }) {
       h("div", { class: "chat-title" },
         h("h2", { id: "chat-name" }, chat.name),
         h("p", { class: "chat-sub" }, channelIcon(chat.channel), h("span", {}, chat.channel),
-          modeBadge(chat), h("span", { class: "assignee" }, assigned))),
+          modeBadge(chat), h("span", { class: "assignee" }, assigned)),
+        chatTags(chat)),
       h("button", { type: "button", class: "icon-button panel-toggle", "aria-controls": "customer-panel",
         "aria-expanded": String(panelOpen()),
         "aria-label": t("chat.panel"), title: t("chat.panel"), onclick: onTogglePanel }, icon("info")),
@@ -73,6 +75,45 @@ export function mountChat(root, { onTogglePanel, panelOpen }) {
     renderActions(chat);
     composer.update(chat);
     if (focused) actions.querySelector(`[data-action="${focused}"]:not([hidden])`)?.focus();
+  }
+
+  // Labels and priority: chips (removable), a label picker and the priority selector.
+  let tagError = "";
+  function chatTags(chat) {
+    const writable = canWrite(chat, state.user);
+    const remove = (name) => () => tagged(() => tags.removeLabel(chat.id, name), "#label-picker");
+    const chipsOf = (chat.labels || []).map((name) => tags.chip(name, { onRemove: writable ? remove(name) : null }));
+    const level = chat.priority || "none";
+    if (!writable) {
+      return h("div", { class: "chat-tags" }, tags.priorityBadge(chat), chipsOf);
+    }
+    const missing = state.labels.filter((label) => !(chat.labels || []).some((n) => n.toLowerCase() === label.name.toLowerCase()));
+    const picker = h("select", { id: "label-picker", class: "label-picker", "aria-label": t("labels.add"),
+      onfocus: () => tags.loadLabels().catch(() => {}),
+      onchange: (event) => {
+        const name = event.target.value;
+        if (name) tagged(() => tags.addLabel(chat.id, name), "#label-picker");
+      } },
+    h("option", { value: "" }, t("labels.add")),
+    missing.map((label) => h("option", { value: label.name }, label.name)));
+    const priority = h("select", { id: "priority-select", class: `priority-select priority-${level}`,
+      "aria-label": t("priority.heading"), title: t("priority.heading"),
+      onchange: (event) => tagged(() => tags.setPriority(chat.id, event.target.value), "#priority-select") },
+    tags.PRIORITIES.map((value) => h("option", { value, selected: value === level },
+      t("priority.label", { level: t(`priority.${value}`) }))));
+    return h("div", { class: "chat-tags" }, priority, chipsOf, picker,
+      tagError && h("span", { class: "error tag-error", role: "alert" }, tagError));
+  }
+
+  async function tagged(change, focus) {
+    tagError = "";
+    try {
+      await change();
+    } catch (failure) {
+      tagError = t("labels.failed", { error: failure.message });
+    }
+    renderHead();
+    head.querySelector(focus)?.focus();
   }
 
   function renderActions(chat) {
@@ -254,6 +295,7 @@ export function mountChat(root, { onTogglePanel, panelOpen }) {
     on("chat", renderHead),
     on("list", renderHead),
     on("agents", renderHead),
+    on("labels", renderHead),
     on("messages", renderMessages),
     on("typing", renderTyping),
     on("clock", () => composer.tick()), // WhatsApp's window closes as time passes

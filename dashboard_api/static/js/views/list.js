@@ -4,7 +4,9 @@ import * as chats from "../chats.js";
 import { debounce, fill, h, icon } from "../dom.js";
 import { duration, fullTime, shortTime, t } from "../i18n.js";
 import { emit, isAdmin, listRows, on, state } from "../state.js";
+import * as tags from "../tags.js";
 import { CHANNELS, channelIcon, MODES, modeBadge, previewPrefix } from "./common.js";
+import { bulkBar } from "./bulk.js";
 
 export function mountList(root) {
   const tabs = ["mine", "queue", ...(isAdmin() ? ["all"] : [])];
@@ -23,6 +25,11 @@ export function mountList(root) {
     placeholder: t("filter.searchPlaceholder"), "aria-label": t("filter.search"),
     oninput: debounce((event) => setFilter("q", event.target.value.trim()), 300),
   });
+  const labelSelect = h("select", { id: "filter-label", onchange: (event) => setFilter("label", event.target.value) });
+  const labelFilter = h("label", { class: "filter" }, h("span", {}, t("labels.filter")), labelSelect);
+  const selectToggle = h("button", { type: "button", id: "select-toggle", class: "select-toggle",
+    "aria-pressed": "false", onclick: () => tags.setSelecting(!tags.selecting()) }, t("bulk.select"));
+  const bar = bulkBar(() => listRows().map((chat) => chat.id));
   const list = h("ul", { id: "chat-list", class: "chat-list", "aria-label": t("list.label") });
   const more = h("button", { type: "button", class: "more", onclick: () => chats.loadMore() }, t("list.more"));
   const status = h("div", { class: "list-status" });
@@ -31,8 +38,9 @@ export function mountList(root) {
     root,
     h("div", { class: "list-head" },
       h("div", { class: "tabs", role: "tablist", "aria-label": t("tabs.label") }, tabButtons),
-      h("div", { class: "filters" }, modeSelect.label, channelSelect.label, search),
-      starter.toggle, starter.form),
+      h("div", { class: "filters" }, modeSelect.label, channelSelect.label, labelFilter, search),
+      h("div", { class: "list-tools" }, starter.toggle, selectToggle),
+      starter.form, bar.root),
     // One scrolling box: the "load more" button at its end comes into view only at the bottom.
     h("div", { class: "list-scroll", id: "chat-list-panel", role: "tabpanel" },
       list, status, h("div", { class: "list-foot" }, more)),
@@ -53,6 +61,11 @@ export function mountList(root) {
     }
     root.querySelector("#chat-list-panel").setAttribute("aria-labelledby", `tab-${state.tab}`);
     modeSelect.control.disabled = state.tab === "queue";
+    renderLabelFilter(labelSelect);
+    selectToggle.setAttribute("aria-pressed", String(tags.selecting()));
+    selectToggle.textContent = tags.selecting() ? t("bulk.done") : t("bulk.select");
+    list.classList.toggle("selecting", tags.selecting());
+    bar.render();
     const { loading, loaded, next, error } = state.list;
     const current = listRows();
     list.setAttribute("aria-busy", String(loading && !loaded));
@@ -63,7 +76,7 @@ export function mountList(root) {
       if (list.querySelector(".skeleton")) list.replaceChildren();
       renderRows(list, rows, current);
     }
-    const filtered = state.filters.mode || state.filters.channel || state.filters.q;
+    const filtered = state.filters.mode || state.filters.channel || state.filters.q || state.filters.label;
     const empty = loaded && !current.length;
     fill(status,
       empty && h("p", { class: "empty" }, t(filtered ? "list.empty.filtered" : `list.empty.${state.tab}`)),
@@ -73,7 +86,9 @@ export function mountList(root) {
     more.hidden = !next;
     more.disabled = loading;
   }
-  const stops = [on("list", render), on("open", render), on("agents", render), on("clock", render)];
+  const stops = [on("list", render), on("open", render), on("agents", render), on("clock", render),
+    on("labels", render), on("selection", render)];
+  tags.loadLabels().catch(() => {});
   render();
   return () => {
     observer.disconnect();
@@ -87,6 +102,19 @@ function select(id, label, options, onchange) {
     options.map(([value, text]) => h("option", { value, selected: state.filters[id.slice(7)] === value }, text)),
   );
   return { control, label: h("label", { class: "filter" }, h("span", {}, label), control) };
+}
+
+function renderLabelFilter(control) {
+  const wanted = [["", t("filter.any")], ...state.labels.map((label) => [label.name, label.name])];
+  if (state.filters.label && !wanted.some(([value]) => value === state.filters.label)) {
+    wanted.push([state.filters.label, state.filters.label]);
+  }
+  const key = JSON.stringify(wanted);
+  if (control.dataset.options !== key) {
+    control.dataset.options = key;
+    fill(control, wanted.map(([value, text]) => h("option", { value }, text)));
+  }
+  control.value = state.filters.label;
 }
 
 function selectTab(tab) {
@@ -141,12 +169,24 @@ function renderRow(li, chat) {
   const open = state.open?.id === chat.id;
   const last = chat.last_message;
   const label = [chat.name, chat.channel, t(`mode.${chat.queued ? "queued" : chat.mode}`),
+    ["high", "urgent"].includes(chat.priority) ? t(`priority.${chat.priority}`) : "",
+    ...(chat.labels || []),
     chat.unread ? t("list.unread", { count: chat.unread }) : ""].filter(Boolean).join(", ");
-  let button = li.firstElementChild;
+  let button = li.querySelector(".chat-row");
   if (!button) {
     button = h("button", { type: "button", class: "chat-row", onclick: () => openFromList(chat.id) });
     li.append(button);
   }
+  let box = li.querySelector(".row-select");
+  if (tags.selecting()) {
+    if (!box) {
+      box = h("input", { type: "checkbox", class: "row-select", onchange: () => tags.toggleSelected(chat.id) });
+      li.prepend(box);
+    }
+    box.checked = state.selection.has(chat.id);
+    box.setAttribute("aria-label", t("bulk.selectChat", { name: chat.name }));
+  } else if (box) box.remove();
+  li.classList.toggle("selected", Boolean(tags.selecting() && state.selection.has(chat.id)));
   button.dataset.chatId = String(chat.id);
   button.dataset.mode = chat.mode;
   button.setAttribute("aria-label", label);
@@ -164,7 +204,9 @@ function renderRow(li, chat) {
     h("span", { class: "row-main" },
       h("span", { class: "row-top" },
         h("span", { class: "name" }, chat.name),
+        tags.priorityBadge(chat),
         stamp),
+      tags.chips(chat),
       h("span", { class: "row-bottom" },
         h("span", { class: "preview" }, last ? previewPrefix(last) + last.text : ""),
         h("span", { class: "badges" }, modeBadge(chat),

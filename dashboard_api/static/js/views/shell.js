@@ -39,7 +39,8 @@ export function mountHeader(root, { onLogout, onLanguage, onView, onAvailability
   const nav = h("nav", { class: "views", "aria-label": t("header.views") },
     viewButton("chats", "chats", t("header.chats"), onView),
     viewButton("canned", "bolt", t("header.canned"), onView),
-    isAdmin() && viewButton("users", "users", t("header.users"), onView));
+    isAdmin() && viewButton("users", "users", t("header.users"), onView),
+    isAdmin() && viewButton("labels", "tag", t("header.labels"), onView));
   const availability = availabilityToggle(onAvailability);
   fill(root,
     h("div", { class: "brand" }, h("img", { src: "/static/favicon.svg", alt: "", width: "24", height: "24" }),
