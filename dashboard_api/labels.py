@@ -72,7 +72,11 @@ async def bulk(call: Call) -> web.Response:
         priority=body.priority,
         until=until,
     )
-    return json_response(await call.context.core.bulk.run(call.actor, body.chat_ids, action))
+    core = call.context.core
+    # The snoozer (``Core.snoozer``, issue 19's snooze part) where this build has one.
+    snoozer = getattr(core, "snoozer", None)
+    snooze = snoozer.snooze if snoozer is not None else None
+    return json_response(await core.bulk.run(call.actor, body.chat_ids, action, snooze=snooze))
 
 
 def _snooze_until(body: s.BulkRequest) -> datetime | None:

@@ -3,8 +3,12 @@ says which failed and why; a malformed request changes nothing."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
+from handoff.domain.errors import Conflict
+from handoff.domain.modes import Actor
+from handoff.usecases.bulk import BulkAction
 from storage.models import AuditEntry, Chat, ChatTransition, User
 from tests.support import Api
 
@@ -150,3 +154,30 @@ async def test_bulk_snooze_when_this_server_cannot_snooze(admin: Api) -> None:
             "/chats/bulk", {"chat_ids": [john], "action": "snooze", **fields}
         )
         assert (status, body["error"]["code"]) == (422, "validation_error"), fields
+
+
+async def test_bulk_snooze_calls_the_snoozer_for_each_chat(admin: Api) -> None:
+    """The snoozer (another part of issue 19) is called as a single snooze would call it;
+    its refusals are reported per chat."""
+    ids = await _ids(admin)
+    john, sarah = ids["John Doe"], ids["Sarah Williams"]
+    calls: list[tuple[int, Any]] = []
+
+    async def snooze(actor: Actor, chat_id: int, *, until: datetime | None) -> dict[str, Any]:
+        calls.append((chat_id, until))
+        if chat_id == sarah:
+            raise Conflict("only an agent chat can be snoozed", code="not_snoozable")
+        return {"id": chat_id}
+
+    admin_actor = Actor.person((await User.get(username="admin")).id, is_admin=True)
+    when = datetime(2030, 1, 1, 10, tzinfo=UTC)
+    action = BulkAction("snooze", until=when)
+    result = await admin.service.core.bulk.run(admin_actor, [john, sarah], action, snooze=snooze)
+    assert result == {
+        "done": [john],
+        "failed": [
+            {"chat_id": sarah, "code": "not_snoozable",
+             "message": "only an agent chat can be snoozed"},
+        ],
+    }  # fmt: skip
+    assert sorted(calls) == sorted([(john, when), (sarah, when)])
