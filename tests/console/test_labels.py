@@ -3,12 +3,8 @@ header, the label picker, the priority selector and badge, the label filter; Ind
 
 from __future__ import annotations
 
-import shutil
-
 from tests.console.support import (
-    ARTIFACTS,
     NARROW,
-    ROOT,
     Console,
     Demo,
     chat_id,
@@ -87,8 +83,7 @@ def test_labels_and_priority_on_a_chat_live_in_rows_and_header(
     john_id = chat_id(demo, token, "John Doe")
     _, detail = demo.call("GET", f"/chats/{john_id}", token=token)
     assert (detail["labels"], detail["priority"]) == (["vip", "billing"], "urgent")
-    screenshot(page, "labels-chat-wide")
-    shutil.copyfile(ARTIFACTS / "labels-chat-wide.png", _docs_shot())
+    screenshot(page, "labels-chat-wide")  # docs/screenshots/labels.png is one of these
 
     # another console sees the change live; the agent takes a label off with its ×
     other = console.login("admin", "admin123")
@@ -123,9 +118,3 @@ def test_labels_and_priority_on_a_chat_live_in_rows_and_header(
     # put things back for the other tests of this module's demo
     demo.call("PATCH", f"/chats/{john_id}", {"priority": "high"}, token=token)
     wait_for(lambda: demo.call("POST", f"/chats/{john_id}/labels", {"label": "vip"}, token=token))
-
-
-def _docs_shot() -> str:
-    folder = ROOT / "docs" / "screenshots"
-    folder.mkdir(exist_ok=True)
-    return str(folder / "labels.png")
