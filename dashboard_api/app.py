@@ -7,7 +7,17 @@ from collections.abc import Iterable, Sequence
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from dashboard_api import attachments, canned, chats, labels, system, templates, users, ws
+from dashboard_api import (
+    attachments,
+    canned,
+    chats,
+    labels,
+    notifications,
+    system,
+    templates,
+    users,
+    ws,
+)
 from dashboard_api.adapters import aiohttp as aiohttp_adapter
 from dashboard_api.console import setup_console
 from dashboard_api.errors import error_middleware
@@ -23,6 +33,7 @@ ROUTES: list[Route] = [
     *attachments.ROUTES,
     *templates.ROUTES,
     *canned.ROUTES,
+    *notifications.ROUTES,
     *ws.ROUTES,
     *system.ROUTES,
 ]

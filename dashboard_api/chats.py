@@ -129,6 +129,14 @@ async def send_message(call: Call) -> web.Response:
     if uploads.is_form(call.request):  # a reply with files (dashboard_api/uploads.py)
         return await uploads.send_files(call)
     body = call.body_as(s.SendMessage)
+    if body.internal:  # a private note: stored, never sent (docs/api.md)
+        if body.template is not None:
+            raise ApiError(
+                422, "validation_error", "a note is text only: no template",
+                {"fields": [{"field": "template", "message": "not with internal"}]},
+            )  # fmt: skip
+        note = await call.context.core.notes.add(call.actor, body.chat_id, body.text or "")
+        return json_response(note, status=201)
     if body.template is not None:
         return await _send_template(call, body.chat_id, body.template)
     message = await call.context.core.desk.reply(call.actor, body.chat_id, body.text or "")
@@ -226,7 +234,9 @@ ROUTES = [
     ),
     Route(
         "POST", "/chats/messages", send_message,
-        "Send an agent's reply (queued for delivery on the chat's channel). With files: "
+        "Send an agent's reply (queued for delivery on the chat's channel). With "
+        "\"internal\": true: a private note, never sent to the customer; @username in it "
+        "makes that user a watcher of the chat (read and notes) and notifies them. With files: "
         "multipart/form-data, chat_id first (see docs/api.md); WhatsApp and Telegram send "
         "each file as a message of its own (all listed in messages).", TAG,
         body=s.SendMessage, form=s.SendFiles, response=s.MessageOut, status=201,

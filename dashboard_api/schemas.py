@@ -160,6 +160,8 @@ class SendMessage(Strict):
         default=None, validate_default=True
     )
     sender: Literal["agent"] = "agent"
+    # A private note (docs/api.md, "Private notes and mentions"): never sent to the customer.
+    internal: bool = False
 
     @field_validator("text")
     @classmethod
@@ -369,6 +371,7 @@ class UserOut(Open):
 class AgentOut(Open):
     id: int
     display_name: str
+    username: str | None = None  # what a note's @mention names
     role: Role
     capacity: int
     open_chats: int
@@ -602,3 +605,40 @@ class BulkFailure(Open):
 class BulkResult(Open):
     done: list[int]
     failed: list[BulkFailure]
+
+
+# -- notes: notifications (docs/api.md, "Notifications") -----------------------------------
+
+
+class NotificationsQuery(Query):
+    limit: Annotated[int, Field(ge=1, le=100)] = 30
+    before: Id | None = None  # older than this notification id (the page before)
+    unread: bool = False  # only the unread ones
+
+
+class NotificationOut(Open):
+    id: int
+    kind: Literal["mention", "assigned", "message", "queue_waiting", "snooze_ended"]
+    chat_id: int | None
+    message_id: int | None
+    # mention: by, customer, text; assigned: by, by_kind, customer, reason_code; message:
+    # customer, text, count; queue_waiting: customer, queued_at, minutes
+    data: dict[str, Any]
+    read: bool
+    created_at: str | None
+
+
+class NotificationList(Open):
+    items: list[NotificationOut]
+    unread: int  # the caller's unread notifications, all pages
+    next_before: int | None  # pass as before= for the next (older) page; None: no more
+
+
+class NotificationRead(Open):
+    notification: NotificationOut
+    unread: int
+
+
+class NotificationsAllRead(Open):
+    marked: int
+    unread: int

@@ -47,7 +47,7 @@ MAX_PARTS = MAX_FILES + 6  # files and the few fields; more is not a reply
 MAX_TEXT_CHARS = 4096 * 4  # as the JSON body's text
 MAX_FIELD_BYTES = MAX_TEXT_CHARS * 4  # UTF-8: at most 4 bytes a character
 STALL_SECONDS = 60.0  # the client sends nothing for this long: the upload is dropped
-FIELDS = ("chat_id", "text", "sender")
+FIELDS = ("chat_id", "text", "sender", "internal")
 T = TypeVar("T")
 
 
@@ -165,7 +165,14 @@ async def _read(
 
 
 async def _field(call: Call, form: Form, name: str, value: str) -> None:
-    if name == "sender":
+    if name == "internal":
+        if value.strip().lower() not in ("", "false", "0"):
+            raise ApiError(
+                422, "note_without_files", "a private note carries no files: send it as JSON "
+                "{\"chat_id\", \"text\", \"internal\": true}",
+                {"fields": [{"field": "internal", "message": "notes are text only"}]},
+            )  # fmt: skip
+    elif name == "sender":
         if value != "agent":
             raise _invalid("sender", "sender may only be 'agent'")
     elif name == "text":

@@ -63,6 +63,7 @@ async def _people(call: Call) -> tuple[set[int], list[dict[str, object]]]:
         {
             "id": user.id,
             "display_name": user.display_name or user.username,
+            "username": user.username,
             "role": str(user.role),
             "capacity": user.capacity,
             "open_chats": loads.get(user.id, 0),

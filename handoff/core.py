@@ -41,6 +41,8 @@ from handoff.usecases.delivery import Outbox
 from handoff.usecases.desk import Desk
 from handoff.usecases.ingest import Inbox, Received
 from handoff.usecases.media import MediaFetcher
+from handoff.usecases.notes import Notes
+from handoff.usecases.notifications import Notifications, QueueWatch
 from handoff.usecases.presence import MemoryPresence, Presence, PresenceStore
 from handoff.usecases.receipts import Receipts
 from handoff.usecases.roster import Roster
@@ -81,6 +83,10 @@ class Core:
     roster: Roster
     tags: Tags
     bulk: Bulk
+    notes: Notes
+    notifications: Notifications
+    # Admins told of chats waiting too long (started where the outbox runs).
+    queue_watch: QueueWatch
     connectors: dict[str, Connector] = field(default_factory=dict)
     # Where kept files live (customer media, agents' uploads); None: files are not kept.
     blobs: Blobs | None = None
@@ -108,6 +114,7 @@ class Core:
         media_limits: Mapping[str, int] | None = None,
         offline_grace_minutes: float = 10,
         return_chats_when_offline: bool = True,
+        queue_waiting_minutes: int = 10,
     ) -> Core:
         """Every service, and who listens to whom.
 
@@ -186,6 +193,9 @@ class Core:
             roster=roster,
             tags=tags,
             bulk=bulk,
+            notes=Notes(writer, staff, presenter),
+            notifications=Notifications(writer, presenter),
+            queue_watch=QueueWatch(writer, presenter, queue_waiting_minutes),
             connectors=connectors,
             blobs=blobs,
             media=media,
@@ -234,6 +244,7 @@ class Core:
         await self.roster.stop()
         await self.presence.stop()
         await self.outbox.stop()
+        await self.queue_watch.stop()
         if self.media is not None:
             await self.media.stop()
         if self.autopilot is not None:

@@ -104,6 +104,7 @@ def build_service(settings: Settings, roles: frozenset[str] = ALL_ROLES) -> Serv
         # Kicked by what happens here; the outbox process sweeps.
         assign_sweep=ASSIGN_SWEEP if "outbox" in roles else None,
         blobs=blobs,
+        queue_waiting_minutes=settings.handoff.queue_waiting_notify_minutes,
         media_limits={
             "Telegram": settings.channels.telegram.media_max_bytes,
             "WhatsApp": settings.channels.whatsapp.media_max_bytes,
@@ -357,15 +358,18 @@ async def _outbox(service: Service) -> AsyncIterator[None]:
     pending)."""
     outbox, media, roster = service.core.outbox, service.core.media, service.core.roster
     lease = service.leases.get("outbox")
+    watch = service.core.queue_watch  # admins told of chats waiting too long
     if lease is None:
         outbox.start()
         roster.start()
+        watch.start()
         if media is not None:
             media.start()
         try:
             yield
         finally:
             await roster.stop()
+            await watch.stop()
             if media is not None:  # before the connectors it fetches through stop
                 await media.stop()
         return
@@ -373,12 +377,14 @@ async def _outbox(service: Service) -> AsyncIterator[None]:
     async def start() -> None:
         outbox.start()
         roster.start()
+        watch.start()
         if media is not None:
             media.start()
 
     async def stop() -> None:
         await outbox.stop()
         await roster.stop()
+        await watch.stop()
         if media is not None:
             await media.stop()
 

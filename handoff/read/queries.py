@@ -21,7 +21,17 @@ from handoff.domain.modes import Actor
 from handoff.domain.rights import can_read
 from handoff.read.names import AgentNames, LabelNames, label_ids
 from handoff.read.views import CHAT_FIELDS, MESSAGE_FIELDS, NO_NAMES, Presenter, chat_values
-from storage.models import MAX_ID, AuditEntry, Chat, ChatLabel, Message, Mode, Role, User
+from storage.models import (
+    MAX_ID,
+    AuditEntry,
+    Chat,
+    ChatLabel,
+    ChatWatcher,
+    Message,
+    Mode,
+    Role,
+    User,
+)
 
 MAX_LIMIT = 200
 AUDIT_LIMIT = 500  # the newest audit rows of a chat shown
@@ -187,7 +197,11 @@ class ChatQueries:
                     "agents list their own chats; waiting chats are at /chats/queue",
                     field="assigned",
                 )
-            return Q(assigned_agent_id=actor.user_id)
+            if assigned == "me":
+                return Q(assigned_agent_id=actor.user_id)
+            # Theirs, and the chats a note mentioned them in (watching: read and note only).
+            watched = Subquery(ChatWatcher.filter(user_id=actor.user_id).values("chat_id"))
+            return Q(assigned_agent_id=actor.user_id) | Q(id__in=watched)
         if assigned in (None, "any"):
             return Q()
         if assigned == "me":

@@ -27,6 +27,7 @@ from handoff.infra.locks import ASSIGNMENT, exclusive
 from handoff.infra.writer import Unit, Writer
 from handoff.read.views import Presenter, chat_audience, chat_values, message_values, preview
 from handoff.usecases import tags, templates
+from handoff.usecases.notifications import ASSIGNED, notify
 from handoff.usecases.staff import Staff
 from handoff.usecases.transitions import record_transition
 from storage.models import Channel, Chat, Message, Mode, Sender, Status, User
@@ -400,9 +401,10 @@ class Desk:
                     reason=f"{text}; {transition.reason}" if transition.reason else text,
                     reason_code=modes.OVER_CAPACITY,
                 )
+        watched = tuple(chat.watchers or ())  # a close ends watching: they still hear of it
         note = await record_transition(chat, transition, self.staff, now or timezone.now())
         row = await self._row(chat)
-        audience = chat_audience(chat, transition.from_agent_id)
+        audience = chat_audience(chat, transition.from_agent_id, *watched)
         unit.emit(
             Event(
                 events.MESSAGE_CREATED,
@@ -439,6 +441,17 @@ class Desk:
         if announce and entered and action in ANNOUNCED and self.handoff_message is not None:
             text = self.handoff_message(chat)
             await self.queue_message(unit, chat, text, Sender.SYSTEM, now or timezone.now())
+        to_agent = transition.to_agent_id
+        if to_agent is not None and transition.assignee_changed and to_agent != actor.user_id:
+            # Given to someone by another person or by automatic assignment.
+            by = actor.name
+            if not by and actor.user_id is not None:
+                by = (await self.staff.names({actor.user_id})).get(actor.user_id, "")
+            await notify(
+                unit, self.presenter, [to_agent], ASSIGNED, chat_id=chat.id,
+                by=by, by_kind=str(actor.kind),
+                customer=chat.customer_name, reason_code=transition.reason_code,
+            )  # fmt: skip
         if self.moved:
             moved = ChatMoved(chat.id, transition)
             unit.after_commit(lambda: self.moved.fire(moved))

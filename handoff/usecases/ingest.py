@@ -31,6 +31,7 @@ from tortoise.exceptions import IntegrityError
 from connectors.base import InboundEdit, InboundMessage, unverified_chat_id
 from handoff.domain import events, media, modes
 from handoff.domain.events import Event
+from handoff.domain.rights import OPEN_MODES
 from handoff.domain.sanitize import clean, clean_tree
 from handoff.hooks import Hook
 from handoff.infra.writer import Unit, Writer
@@ -42,11 +43,13 @@ from handoff.read.views import (
     preview,
     row_audience,
 )
+from handoff.usecases import notifications
 from handoff.usecases.staff import Staff
 from handoff.usecases.transitions import record_transition
 from storage import ingest as ingest_store
 from storage import sql
 from storage.models import Chat, Message, Mode, Sender, Status
+from storage.notifications import Wrote
 
 log = logging.getLogger(__name__)
 
@@ -173,10 +176,11 @@ class Inbox:
         flat = [(unit, message) for unit, messages in zip(units, batches, strict=True)
                 for message in messages]  # fmt: skip
         done: list[Received] = []
+        wrote: dict[tuple[int, int], Wrote] = {}  # (holder, chat): their "message" notification
         while len(done) < len(flat):
             unit, message = flat[len(done)]
             if message.thread_refs:
-                done.append(await self._ingest_one(unit, message))
+                done.append(await self._ingest_one(unit, message, wrote))
                 continue
             run = []
             for item in flat[len(done) :]:
@@ -191,14 +195,18 @@ class Inbox:
             plan = ingest_store.plan(inbound, previews, cached, [True] * len(run), at)
             outcomes = await sql.run(plan)
             for (unit, message), outcome in zip(run, outcomes, strict=False):
-                done.append(await self._stored(unit, message, outcome, now))
+                done.append(await self._stored(unit, message, outcome, now, wrote))
+        if wrote:  # one plan for the batch, no statement per message (storage.notifications)
+            await notifications.customer_wrote(units[-1], self.presenter, list(wrote.values()))
         results, start = [], 0
         for messages in batches:
             results.append(done[start : start + len(messages)])
             start += len(messages)
         return results
 
-    async def _ingest_one(self, unit: Unit, inbound: InboundMessage) -> Received:
+    async def _ingest_one(
+        self, unit: Unit, inbound: InboundMessage, wrote: dict[tuple[int, int], Wrote]
+    ) -> Received:
         """One message, joining the chat of the thread it answers if there is one."""
         now = timezone.now()
         chat_id = None
@@ -212,10 +220,15 @@ class Inbox:
         at = sql.time_param(now)
         plan = ingest_store.plan([inbound], [_preview(inbound)], [chat_id], [own], at)
         outcomes = await sql.run(plan)
-        return await self._stored(unit, inbound, outcomes[0], now)
+        return await self._stored(unit, inbound, outcomes[0], now, wrote)
 
     async def _stored(
-        self, unit: Unit, inbound: InboundMessage, outcome: ingest_store.Outcome, now: datetime
+        self,
+        unit: Unit,
+        inbound: InboundMessage,
+        outcome: ingest_store.Outcome,
+        now: datetime,
+        wrote: dict[tuple[int, int], Wrote],
     ) -> Received:
         """After the plan: reopen a closed chat, emit the events, say what became of it."""
         if outcome.message_id is None:  # the provider delivered it before: nothing stored
@@ -254,6 +267,14 @@ class Inbox:
             "note": None,
             "sender_auth": inbound.sender_auth,
         }
+        holder = chat["assigned_agent_id"]
+        if holder is not None and chat["mode"] in OPEN_MODES:  # the holder hears of it
+            held = (int(holder), chat_id)
+            seen = wrote.get(held)
+            wrote[held] = Wrote(
+                held[0], chat_id, outcome.message_id, chat["customer_name"],
+                _preview(inbound), (seen.count if seen is not None else 0) + 1,
+            )  # fmt: skip
         audience = row_audience(chat, previous_agent)
         row = await self._row(chat)
         if outcome.created:

@@ -7,7 +7,7 @@ from datetime import datetime
 from handoff.domain.modes import Action, Transition, describe, note
 from handoff.read.views import preview
 from handoff.usecases.staff import Staff
-from storage.models import Chat, ChatTransition, Message, Mode, Sender, Status
+from storage.models import Chat, ChatTransition, ChatWatcher, Message, Mode, Sender, Status
 
 
 async def record_transition(
@@ -36,9 +36,14 @@ async def record_transition(
             chat.bot_answered_id = None
         else:
             chat.bot_answered_id = await _last_customer_message_id(chat.id)
+    if transition.to_mode == Mode.CLOSED and chat.watchers:
+        # Watching ends when the chat closes (docs/modes.md): the rows and the list.
+        await ChatWatcher.filter(chat_id=chat.id).delete()
+        chat.watchers = None
     chat.updated_at = now
     await chat.save(
         update_fields=[
+            "watchers",
             "mode",
             "assigned_agent_id",
             "queued_at",
