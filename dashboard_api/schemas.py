@@ -285,6 +285,7 @@ class ChatRow(Open):
     labels: list[str] = []  # label names, in the order they were added
     snoozed: bool = False  # put aside by its agent until snoozed_until or the customer writes
     snoozed_until: str | None = None  # null: awake, or until the customer writes
+    watchers: list[int] = []  # user ids a note mentioned: they read it and add notes
     created_at: str | None
     updated_at: str | None
 

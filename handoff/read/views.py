@@ -178,6 +178,8 @@ class Presenter:
             # Snoozed: since when and until when (None: until the customer writes).
             "snoozed": row.get("snoozed_at") is not None,
             "snoozed_until": self.when(row.get("snoozed_until")),
+            # Users a note mentioned (they may read the chat and add notes until it closes).
+            "watchers": list(row.get("watchers") or ()),
             "phone": row["customer_phone"],
             "email": row["customer_email"],
             "activity_at": self.when(row["activity_at"]),

@@ -182,6 +182,11 @@ export async function send(text) {
   return sent(state.open, api.post("/chats/messages", { chat_id: state.open.id, text }));
 }
 
+/** A private note in the open chat: stored for the team, never sent to the customer. */
+export async function sendNote(text) {
+  return sent(state.open, api.post("/chats/messages", { chat_id: state.open.id, text, internal: true }));
+}
+
 /**
  * Send files (and the text as their caption) as multipart/form-data with upload progress:
  * onProgress(sent, total). Returns {promise, abort}; the promise throws the API's error.

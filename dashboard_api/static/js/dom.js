@@ -73,6 +73,8 @@ const PATHS = {
   bolt: ["M13 3 5 13.5h6L10 21l8-10.5h-6z"],
   keyboard: ["M3 6h18v12H3z", "M7 10h.01", "M11 10h.01", "M15 10h.01", "M8 14h8"],
   tag: ["M3 12V3h9l9 9-9 9z", "M7.5 7.5h.01"],
+  bell: ["M6 16V11a6 6 0 0 1 12 0v5l2 2H4z", "M10 20a2 2 0 0 0 4 0"],
+  note: ["M5 4h14v11l-5 5H5z", "M14 20v-5h5", "M8 8h8", "M8 12h5"],
 };
 
 /** An inline SVG icon; decorative unless a label is given. */

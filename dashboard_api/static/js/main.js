@@ -3,6 +3,7 @@
 import { Api, loadSession, saveSession } from "./api.js";
 import * as canned from "./canned.js";
 import * as chats from "./chats.js";
+import * as notifications from "./notifications.js";
 import { h } from "./dom.js";
 import { language, setLanguage, t } from "./i18n.js";
 import { mountShortcuts } from "./shortcuts.js";
@@ -63,7 +64,11 @@ function enter(session) {
   clearTimeout(expiryTimer);
   expiryTimer = setTimeout(expire, Math.min(session.expiresAt - Date.now(), 2 ** 31 - 1));
   live = new LiveStream(session.token, {
-    onFrame: chats.handleFrame,
+    onFrame: (frame, how) => {
+      notifications.handleFrame(frame);
+      chats.handleFrame(frame, how);
+      if (frame.type === "hello" && !how.resumed) notifications.load();
+    },
     onStatus: (status) => {
       state.connection = status;
       emit("connection");
@@ -78,6 +83,7 @@ function enter(session) {
   chats.connect(api, live);
   canned.connect(api);
   tags.connect(api);
+  notifications.connect(api);
   renderApp();
   live.start();
 }
@@ -109,7 +115,11 @@ function renderApp() {
   const flash = h("div", { class: "flash", role: "status", "aria-live": "polite" });
   root.replaceChildren(header, main, flash);
   unmount.push(mountHeader(header, { onLogout: () => logout(), onLanguage: switchLanguage, onView: switchView,
-    onAvailability: setAvailability }));
+    onAvailability: setAvailability,
+    onOpenChat: (id) => {
+      switchView("chats");
+      chats.openChat(id);
+    } }));
   unmount.push(mountFlash(flash, () => chats.flash("")));
   unmount.push(mountShortcuts(root));
 }

@@ -31,6 +31,7 @@ export const state = {
   online: new Set(), // ids of the users online now (GET /presence, presence.updated)
   notice: "", // a one-line message on the login screen
   flash: "", // a one-line message over the console (e.g. why the open chat closed)
+  notifications: { items: [], unread: 0, next: null, loaded: false }, // GET /notifications
 };
 
 export function resetState() {
@@ -51,20 +52,27 @@ export function resetState() {
     agents: [],
     online: new Set(),
     flash: "",
+    notifications: { items: [], unread: 0, next: null, loaded: false },
   });
 }
 
 export const isAdmin = () => state.user?.role === "admin";
 
-/** Whether the user may see `chat` at all (admins everything; agents theirs and the queue). */
+/** Whether a note mentioned the user in `chat` (they read it and add notes until it closes). */
+export function watching(chat) {
+  return Boolean(state.user) && (chat.watchers || []).includes(state.user.id);
+}
+
+/** Whether the user may see `chat` at all (admins everything; agents theirs, the queue and the
+ * chats they watch). */
 export function visible(chat) {
-  return isAdmin() || chat.assigned_agent_id === state.user?.id || Boolean(chat.queued);
+  return isAdmin() || chat.assigned_agent_id === state.user?.id || Boolean(chat.queued) || watching(chat);
 }
 
 /** Whether `chat` belongs in the current tab and filters (for rows that arrive live). */
 export function inCurrentList(chat, { strictSearch = true } = {}) {
   if (!visible(chat)) return false;
-  if (state.tab === "mine" && chat.assigned_agent_id !== state.user.id) return false;
+  if (state.tab === "mine" && chat.assigned_agent_id !== state.user.id && !watching(chat)) return false;
   if (state.tab === "queue" && !chat.queued) return false;
   const { mode, channel, q, label } = state.filters;
   if (label && !(chat.labels || []).some((name) => name.toLowerCase() === label.toLowerCase())) return false;

@@ -1,12 +1,14 @@
 // The composer: the reply, files to send with it (attach button, drag and drop, paste) with
 // previews and upload progress, and WhatsApp's template picker when the 24-hour window is
-// closed.
+// closed. The Note toggle switches it to a private note (never sent to the customer), where
+// typing @ suggests the people to mention.
 
 import * as chats from "../chats.js";
 import { h, icon } from "../dom.js";
 import { ago, t } from "../i18n.js";
 import { canWrite } from "../modes.js";
-import { state } from "../state.js";
+import { state, watching } from "../state.js";
+import { mountMentions } from "./mentions.js";
 import { formatSize, typeName } from "./messages.js";
 import { mountCannedPicker } from "./cannedpicker.js";
 import { mountTemplatePicker } from "./templates.js";
@@ -43,12 +45,16 @@ export function mountComposer(dropZone) {
     id: "composer-input", rows: "2", placeholder: t("composer.placeholder"), "aria-label": t("composer.label"),
     onkeydown: (event) => {
       if (canned.handleKey(event)) return; // the "/" picker's keys
+      if (mentions.onKey(event)) return; // the suggestions took the key
       if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
         event.preventDefault();
         form.requestSubmit();
       }
     },
-    oninput: () => chats.typing(),
+    oninput: () => {
+      if (noteMode) mentions.update();
+      else chats.typing(); // a note is not news to the customer
+    },
     onpaste: (event) => {
       const pasted = [...(event.clipboardData?.files || [])];
       if (!pasted.length) return; // text pastes as usual
@@ -57,10 +63,15 @@ export function mountComposer(dropZone) {
     },
   });
   const canned = mountCannedPicker(input, { chatId: () => chat?.id ?? null, onInsert: () => chats.typing() });
+  const sendLabel = h("span", {}, t("composer.send"));
   const button = h("button", { type: "submit", class: "primary send", "aria-label": t("composer.send") },
-    icon("send"), h("span", {}, t("composer.send")));
+    icon("send"), sendLabel);
+  const noteToggle = h("button", { type: "button", id: "note-toggle", class: "note-toggle", "aria-pressed": "false",
+    title: t("notes.toggleTitle"), onclick: () => setNoteMode(!noteMode) }, icon("note"), h("span", {}, t("notes.toggle")));
+  const mentions = mountMentions(input);
   const form = h("form", { class: "composer", onsubmit: submit }, error, note, windowNote, picker.root, tray,
-    progress, canned.root, h("div", { class: "composer-row" }, attach, templates, picked, input, button));
+    progress, canned.root, mentions.root,
+    h("div", { class: "composer-row" }, noteToggle, attach, templates, picked, input, button));
   const dropHint = h("div", { class: "drop-hint", "aria-hidden": "true" }, icon("clip"), h("p", {}, t("upload.drop")));
   const composer = { form, onSent: () => {} };
 
@@ -70,6 +81,15 @@ export function mountComposer(dropZone) {
   let writable = false;
   let closed = false; // WhatsApp's window
   let refusedName = ""; // the file the API refused, marked in the tray
+  let noteMode = false; // writing a private note
+  let noteable = false; // the user may add notes here (who may act on it, and watchers)
+
+  function setNoteMode(on) {
+    noteMode = Boolean(on) && noteable;
+    if (!noteMode) mentions.close();
+    update();
+    if (!input.disabled) input.focus();
+  }
 
   /** A pasted screenshot has a generic name ("image.png"): give it a distinct one. */
   function named(file, n) {
@@ -80,7 +100,7 @@ export function mountComposer(dropZone) {
   }
 
   function addFiles(list) {
-    if (!list.length || !writable || closed || uploading) return;
+    if (!list.length || !writable || closed || uploading || noteMode) return;
     error.textContent = "";
     for (const file of list) {
       if (files.length >= MAX_FILES) {
@@ -131,7 +151,8 @@ export function mountComposer(dropZone) {
   }
 
   function placeholder() {
-    input.placeholder = closed ? t("window.placeholder") : files.length ? t("upload.caption") : t("composer.placeholder");
+    input.placeholder = noteMode ? t("notes.placeholder") : closed ? t("window.placeholder")
+      : files.length ? t("upload.caption") : t("composer.placeholder");
   }
 
   function showProgress(sent, total) {
@@ -148,7 +169,11 @@ export function mountComposer(dropZone) {
     error.textContent = "";
     error.title = "";
     try {
-      if (files.length) {
+      if (noteMode) {
+        if (files.length) throw new Error(t("notes.noFiles"));
+        mentions.close();
+        await chats.sendNote(text);
+      } else if (files.length) {
         showProgress(0, 1);
         progress.hidden = false;
         uploading = chats.sendFiles(text, files.map((f) => f.file), showProgress);
@@ -177,6 +202,7 @@ export function mountComposer(dropZone) {
     refusedName = details.file || details.filename || "";
     error.title = failure.message; // the API's own words, in full, on hover
     if (failure.code === "aborted") return t("upload.cancelled");
+    if (!failure.status && failure.message) return failure.message;
     const name = details.file || "";
     const type = typeName(details.content_type);
     if (failure.status === 413 && name && (details.max_bytes || details.max_total_bytes)) {
@@ -197,14 +223,25 @@ export function mountComposer(dropZone) {
   function update() {
     if (!chat) return;
     writable = canWrite(chat, state.user);
+    noteable = writable || watching(chat);
+    if (!writable && noteable) noteMode = true; // a watcher writes notes only
+    if (!noteable) noteMode = false;
     const window = chats.replyWindow(chat);
-    closed = writable && window.closed;
-    const locked = !writable || closed;
+    closed = writable && window.closed && !noteMode; // notes need no open window
+    const locked = noteMode ? !noteable : !writable || closed;
     input.disabled = locked;
-    attach.disabled = locked || Boolean(uploading);
+    attach.disabled = locked || noteMode || Boolean(uploading);
+    attach.hidden = noteMode;
     button.disabled = locked || Boolean(uploading);
-    templates.hidden = !(writable && window.applies);
-    note.textContent = writable ? "" : t(chat.queued ? "composer.claimFirst" : "composer.notYours");
+    sendLabel.textContent = noteMode ? t("notes.add") : t("composer.send");
+    button.setAttribute("aria-label", sendLabel.textContent);
+    noteToggle.hidden = !noteable;
+    noteToggle.disabled = !writable; // a watcher may not reply: notes only
+    noteToggle.setAttribute("aria-pressed", String(noteMode));
+    form.classList.toggle("note-mode", noteMode);
+    templates.hidden = noteMode || !(writable && window.applies);
+    note.textContent = writable ? "" : noteable ? t("notes.watcher")
+      : t(chat.queued ? "composer.claimFirst" : "composer.notYours");
     note.hidden = writable;
     windowNote.hidden = !closed || picker.isOpen();
     windowText.textContent = !closed ? "" : window.lastAt
@@ -228,8 +265,11 @@ export function mountComposer(dropZone) {
     button.disabled = true;
     attach.disabled = true;
   };
+  composer.toggleNote = () => setNoteMode(!noteMode);
   composer.reset = () => {
     uploading?.abort();
+    noteMode = false;
+    mentions.close();
     input.value = "";
     error.textContent = "";
     chat = null;

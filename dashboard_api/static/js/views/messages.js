@@ -14,6 +14,7 @@ export function renderMessage(li, message) {
     "msg",
     `msg-${message.sender}`,
     message.internal ? "msg-internal" : "",
+    isNote(message) ? "msg-note" : "",
     outbound ? "msg-out" : "msg-in",
     message.status === "failed" ? "msg-failed" : "",
     message.sender_unverified ? "msg-unverified" : "",
@@ -23,7 +24,10 @@ export function renderMessage(li, message) {
   li.dataset.status = message.status;
   li.replaceChildren(
     h("div", { class: "bubble" },
-      h("span", { class: "who" }, who(message)),
+      isNote(message)
+        ? h("span", { class: "who" }, h("span", { class: "note-tag" }, icon("note"), t("notes.tag")),
+          h("span", { class: "note-author" }, agentName(message.agent_id)))
+        : h("span", { class: "who" }, who(message)),
       message.sender_unverified && unverifiedMark(message.sender_auth),
       (message.note || message.text) && h("p", { class: "text" }, textWithImages(message)),
       attachmentsOf(li, message),
@@ -78,6 +82,11 @@ export function unverifiedMark(auth) {
   const title = `${t(`auth.${result}`)}${details}`;
   return h("span", { class: "unverified-mark", title, "data-auth": result },
     icon("alert"), h("span", {}, t("auth.unverified")));
+}
+
+/** A private note a person wrote (not a system note about a change). */
+export function isNote(message) {
+  return Boolean(message.internal) && message.sender === "agent";
 }
 
 function who(message) {

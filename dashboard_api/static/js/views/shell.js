@@ -4,6 +4,7 @@
 import { fill, h, icon } from "../dom.js";
 import { language, LANGUAGES, t } from "../i18n.js";
 import { emit, isAdmin, on, state } from "../state.js";
+import { mountBell } from "./bell.js";
 
 export function languageSwitch(onChange) {
   const control = h("select", { id: "lang-switch", class: "lang", "aria-label": t("lang.label"),
@@ -32,7 +33,8 @@ export function availabilityToggle(onAvailability) {
   return { element: wrap, render };
 }
 
-export function mountHeader(root, { onLogout, onLanguage, onView, onAvailability }) {
+export function mountHeader(root, { onLogout, onLanguage, onView, onAvailability, onOpenChat }) {
+  const bell = h("div", { class: "bell-slot" });
   const connection = h("span", { class: "conn", role: "status", "aria-live": "polite" });
   const user = state.user;
   const name = user.display_name || user.username;
@@ -49,6 +51,7 @@ export function mountHeader(root, { onLogout, onLanguage, onView, onAvailability
     nav,
     h("div", { class: "header-end" },
       availability.element,
+      bell,
       languageSwitch(onLanguage),
       h("button", { type: "button", class: "icon-button shortcuts-button", id: "shortcuts-button",
         "aria-label": t("shortcuts.heading"), title: `${t("shortcuts.heading")} (?)`, "aria-haspopup": "dialog",
@@ -68,7 +71,8 @@ export function mountHeader(root, { onLogout, onLanguage, onView, onAvailability
       button.setAttribute("aria-pressed", String(button.dataset.view === state.view));
     }
   }
-  const stops = [on("connection", render), on("view", render), on("me", availability.render)];
+  const stops = [on("connection", render), on("view", render), on("me", availability.render),
+    mountBell(bell, { onOpen: onOpenChat })];
   render();
   return () => stops.forEach((stop) => stop());
 }
