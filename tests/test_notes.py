@@ -141,7 +141,7 @@ async def test_mentions_make_watchers_who_read_and_note_but_do_not_reply(
     status, _ = await _note(bea, john, "On it, @Agent")
     assert status == 201
     status, body = await bea.post("/chats/messages", {"chat_id": john, "text": "Hi!"})
-    assert status == 404, body
+    assert (status, body["error"]["code"]) == (404, "notes_only"), body
     for action in ("close", "pause", "unassign"):
         assert (await bea.post(f"/chats/{john}/{action}"))[0] == 404, action
     assert (await bea.post(f"/chats/{john}/read"))[0] == 404

@@ -106,10 +106,23 @@ async def test_a_chat_given_by_someone_else_notifies_its_new_holder(admin: Api, 
     agent_id = await _me(agent)
     bea, bea_id = await _user(admin, "bea")
     ws = await _connect(agent)
+    other_admin = await _connect(admin)
+    start = await agent.service.core.log.last_seq()
     status, _ = await admin.post(f"/chats/{sarah}/assign", {"agent_id": agent_id})
     assert status == 200
     frames = [f for f in await _frames(ws) if f["type"] == "notification.created"]
     [frame] = frames
+    # A person's notifications are theirs alone: admins, who see every chat event, not them.
+    seen = [f["type"] for f in await _frames(other_admin)]
+    assert "chat.updated" in seen and "notification.created" not in seen, seen
+    await other_admin.close()
+    replayed = await admin.client.ws_connect(f"/ws?token={admin.token}&after_seq={start}")
+    seen = [f["type"] for f in await _frames(replayed)]
+    assert "chat.updated" in seen and "notification.created" not in seen, seen  # replay too
+    await replayed.close()
+    again = await agent.client.ws_connect(f"/ws?token={agent.token}&after_seq={start}")
+    assert "notification.created" in [f["type"] for f in await _frames(again)]
+    await again.close()
     item = frame["data"]["notification"]
     assert (item["kind"], item["chat_id"], item["data"]["by"]) == ("assigned", sarah, "Admin")
     assert item["data"]["customer"] == "Sarah Williams"

@@ -38,8 +38,12 @@ class Audience:
     agent_ids: frozenset[int] = frozenset()
     queue: bool = False  # the chat waits in the queue: every agent may see it
     everyone: bool = False  # not about one chat (e.g. presence)
+    # For ``agent_ids`` alone, admins too: a person's own notifications.
+    personal: bool = False
 
     def admits(self, user_id: int, is_admin: bool) -> bool:
+        if self.personal:
+            return user_id in self.agent_ids
         return is_admin or self.everyone or self.queue or user_id in self.agent_ids
 
 

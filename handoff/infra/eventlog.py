@@ -41,11 +41,14 @@ Viewer = tuple[int, bool]  # (user id, is admin): whose replay it is
 
 
 def audience_dict(audience: Audience) -> dict[str, Any]:
-    return {
+    found = {
         "agents": sorted(audience.agent_ids),
         "queue": audience.queue,
         "everyone": audience.everyone,
     }
+    if audience.personal:  # a person's own (their notifications): not even admins
+        found["personal"] = True
+    return found
 
 
 # What Tortoise's JSONField writes (compact, ASCII), from one encoder: ``json.dumps`` with
@@ -63,11 +66,15 @@ def audience_of(data: dict[str, Any]) -> Audience:
         agent_ids=frozenset(int(a) for a in data.get("agents", [])),
         queue=bool(data.get("queue")),
         everyone=bool(data.get("everyone")),
+        personal=bool(data.get("personal")),
     )
 
 
 def both(first: Audience, second: Audience) -> Audience:
-    """Who both audiences admit (admins always)."""
+    """Who both audiences admit (admins always, unless one is personal)."""
+    if first.personal or second.personal:
+        agents = first.agent_ids if first.personal else second.agent_ids
+        return Audience(agent_ids=agents, personal=True)
     if first.everyone or first.queue:
         return second
     if second.everyone or second.queue:

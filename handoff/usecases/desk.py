@@ -20,7 +20,7 @@ from handoff.domain import events, modes, priority
 from handoff.domain.errors import Conflict, Forbidden, Invalid, NotFound
 from handoff.domain.events import Event
 from handoff.domain.modes import Action, Actor, ActorKind, Transition
-from handoff.domain.rights import OPEN_MODES, can_change, can_read
+from handoff.domain.rights import OPEN_MODES, can_change, can_read, queued, watching
 from handoff.domain.sanitize import clean, clean_tree
 from handoff.hooks import Hook
 from handoff.infra.locks import ASSIGNMENT, exclusive
@@ -358,6 +358,11 @@ class Desk:
         if chat is None or not can_read(chat, actor):
             raise NotFound(f"chat {chat_id} not found")
         if not can_change(chat, actor) and not queue_ok:
+            if watching(chat, actor) and not queued(chat):
+                raise NotFound(
+                    f"chat {chat_id}: you were mentioned in it and may add notes, not act on it",
+                    code="notes_only",
+                )
             raise NotFound(f"chat {chat_id} waits in the queue: claim it first", code="claim_first")
         return chat
 

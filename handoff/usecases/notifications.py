@@ -83,7 +83,7 @@ async def notify(
                 events.NOTIFICATION_CREATED,
                 chat_id,
                 {"notification": item},
-                Audience(agent_ids=frozenset({user_id})),
+                Audience(agent_ids=frozenset({user_id}), personal=True),
             )
         )
         views.append(item)
@@ -95,7 +95,7 @@ def _event(item: dict[str, Any], user_id: int) -> Event:
         events.NOTIFICATION_CREATED,
         item["chat_id"],
         {"notification": item},
-        Audience(agent_ids=frozenset({user_id})),
+        Audience(agent_ids=frozenset({user_id}), personal=True),
     )
 
 
@@ -177,7 +177,7 @@ class Notifications:
                 events.NOTIFICATIONS_READ,
                 None,
                 {"ids": ids, "all": ids is None, "unread": unread},
-                Audience(agent_ids=frozenset({actor.user_id})),
+                Audience(agent_ids=frozenset({actor.user_id}), personal=True),
             )
         )
 
