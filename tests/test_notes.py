@@ -83,8 +83,11 @@ async def test_a_note_is_stored_apart_and_changes_nothing_of_the_chat(agent: Api
 
 async def test_a_note_needs_the_right_to_act_on_the_chat(admin: Api, agent: Api) -> None:
     ids = await _ids(admin)
-    sarah = ids["Sarah Williams"]
+    sarah, maria = ids["Sarah Williams"], ids["Maria Lopez"]
     assert (await _note(agent, sarah, "not mine"))[0] == 404  # a bot chat, nobody's
+    assert (await _note(admin, maria, "a note takes nothing over"))[0] == 201
+    _, row = await admin.get(f"/chats/{maria}")
+    assert (row["mode"], row["assigned_agent_id"]) == ("bot", None)
     await admin.patch(f"/chats/{sarah}", {"mode": "agent"})  # to the queue: readable
     status, body = await _note(agent, sarah, "claim it first")
     assert (status, body["error"]["code"]) == (404, "claim_first")
@@ -136,7 +139,8 @@ async def test_mentions_make_watchers_who_read_and_note_but_do_not_reply(
 
     status, detail = await bea.get(f"/chats/{john}")
     assert status == 200 and detail["messages"][-1]["id"] == note["id"]
-    assert john in [row["id"] for row in (await bea.get("/chats/"))[1]]
+    [row] = (await bea.get("/chats/"))[1]
+    assert (row["id"], row["watchers"]) == (john, [bea_id])
     assert (await bea.get("/chats/?assigned=me"))[1] == []  # watching is not holding
     status, _ = await _note(bea, john, "On it, @Agent")
     assert status == 201

@@ -197,6 +197,10 @@ class QueueWatch:
         self.every = every
         self._task: asyncio.Task[None] | None = None
 
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
     def start(self) -> None:
         if self.minutes > 0 and self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="queue-watch")
