@@ -7,6 +7,8 @@ import { ago, fullTime, t } from "../i18n.js";
 import * as notifications from "../notifications.js";
 import { on, state } from "../state.js";
 
+const narrow = window.matchMedia("(max-width: 640px)");
+
 export function mountBell(root, { onOpen }) {
   const count = h("span", { class: "bell-count", "aria-hidden": "true" });
   const button = h("button", { type: "button", id: "bell", class: "icon-button bell", "aria-haspopup": "true",
@@ -26,6 +28,8 @@ export function mountBell(root, { onOpen }) {
   function toggle(open = menu.hidden) {
     menu.hidden = !open;
     button.setAttribute("aria-expanded", String(open));
+    // On a phone the menu spans the screen, just under the bell (the header may wrap).
+    menu.style.top = open && narrow.matches ? `${Math.round(button.getBoundingClientRect().bottom + 6)}px` : "";
     if (open) render();
   }
 
