@@ -51,6 +51,7 @@ async def list_chats(call: Call) -> web.Response:
         q=query.q or None,
         updated_since=since,
         label=query.label,
+        snoozed=query.snoozed,
         limit=query.limit,
         cursor=query.cursor,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -235,6 +236,7 @@ class ChatListQuery(Query):
     updated_since: Annotated[str, StringConstraints(max_length=64)] | None = None
     # Only chats with the label of this name (any case); an unknown name lists nothing.
     label: LabelName | None = None
+    snoozed: bool | None = None  # true: only snoozed chats; false: only awake ones
     limit: Annotated[int, Field(ge=1, le=200)] = 50
     cursor: Annotated[str, StringConstraints(max_length=512)] | None = None
 
@@ -643,3 +645,20 @@ class NotificationRead(Open):
 class NotificationsAllRead(Open):
     marked: int
     unread: int
+
+
+# -- snooze (issue 19) ---------------------------------------------------------------------
+
+
+class SnoozeRequest(Strict):
+    """``{"until": "2026-12-07T09:00:00+07:00"}`` (in the future, within 90 days) or
+    ``{"until_customer_replies": true}``: exactly one."""
+
+    until: AwareDatetime | None = None
+    until_customer_replies: bool | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SnoozeRequest:
+        if (self.until is None) == (self.until_customer_replies is not True):
+            raise ValueError('give exactly one of "until" or "until_customer_replies": true')
+        return self

@@ -46,6 +46,7 @@ from handoff.usecases.notifications import Notifications, QueueWatch
 from handoff.usecases.presence import MemoryPresence, Presence, PresenceStore
 from handoff.usecases.receipts import Receipts
 from handoff.usecases.roster import Roster
+from handoff.usecases.snooze import Snoozer
 from handoff.usecases.staff import Passwords, Staff
 from handoff.usecases.tags import Tags
 from handoff.usecases.templates import Templates
@@ -87,6 +88,9 @@ class Core:
     notifications: Notifications
     # Admins told of chats waiting too long (started where the outbox runs).
     queue_watch: QueueWatch
+
+    # Wakes snoozed chats at their time (started where the outbox runs: one process).
+    snoozer: Snoozer
     connectors: dict[str, Connector] = field(default_factory=dict)
     # Where kept files live (customer media, agents' uploads); None: files are not kept.
     blobs: Blobs | None = None
@@ -196,6 +200,7 @@ class Core:
             notes=Notes(writer, staff, presenter),
             notifications=Notifications(writer, presenter),
             queue_watch=QueueWatch(writer, presenter, queue_waiting_minutes),
+            snoozer=Snoozer(writer, desk, staff, presenter),
             connectors=connectors,
             blobs=blobs,
             media=media,
@@ -245,6 +250,7 @@ class Core:
         await self.presence.stop()
         await self.outbox.stop()
         await self.queue_watch.stop()
+        await self.snoozer.stop()
         if self.media is not None:
             await self.media.stop()
         if self.autopilot is not None:

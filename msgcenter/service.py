@@ -352,17 +352,20 @@ def build_app(settings: Settings, service: Service | None = None) -> web.Applica
 
 @asynccontextmanager
 async def _outbox(service: Service) -> AsyncIterator[None]:
-    """The delivery worker, the media fetcher and the availability sweep (chats of people
-    gone offline): right here with SQLite; under the outbox lease otherwise, woken by what
-    other processes store (``message.created`` on the bus: replies queued, customer files
-    pending)."""
+    """The delivery worker, the media fetcher, the availability sweep (chats of people gone
+    offline), the queue watch (admins told of chats waiting too long) and the snoozer (waking
+    snoozed chats at their time): right here with SQLite; under the outbox lease otherwise,
+    woken by what other processes store (``message.created`` on the bus: replies queued,
+    customer files pending; the snoozer looks every 30 s for snoozes set elsewhere)."""
     outbox, media, roster = service.core.outbox, service.core.media, service.core.roster
+    snoozer = service.core.snoozer
     lease = service.leases.get("outbox")
     watch = service.core.queue_watch  # admins told of chats waiting too long
     if lease is None:
         outbox.start()
         roster.start()
         watch.start()
+        snoozer.start()
         if media is not None:
             media.start()
         try:
@@ -370,6 +373,7 @@ async def _outbox(service: Service) -> AsyncIterator[None]:
         finally:
             await roster.stop()
             await watch.stop()
+            await snoozer.stop()
             if media is not None:  # before the connectors it fetches through stop
                 await media.stop()
         return
@@ -378,6 +382,7 @@ async def _outbox(service: Service) -> AsyncIterator[None]:
         outbox.start()
         roster.start()
         watch.start()
+        snoozer.start()
         if media is not None:
             media.start()
 
@@ -385,6 +390,7 @@ async def _outbox(service: Service) -> AsyncIterator[None]:
         await outbox.stop()
         await roster.stop()
         await watch.stop()
+        await snoozer.stop()
         if media is not None:
             await media.stop()
 

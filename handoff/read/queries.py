@@ -48,6 +48,7 @@ class ChatFilter:
     q: str | None = None
     updated_since: datetime | None = None
     label: str | None = None  # a label's name, any case
+    snoozed: bool | None = None  # True: only snoozed chats, False: only awake ones
     limit: int = 50
     cursor: str | None = None
 
@@ -95,6 +96,8 @@ class ChatQueries:
             query = query.filter(_search(chat_filter.q))
         if chat_filter.label:
             query = query.filter(_labelled(chat_filter.label))
+        if chat_filter.snoozed is not None:
+            query = query.filter(snoozed_at__isnull=not chat_filter.snoozed)
         return await self._page(query, chat_filter.limit, chat_filter.cursor)
 
     async def queue(

@@ -43,7 +43,7 @@ from handoff.read.views import (
     preview,
     row_audience,
 )
-from handoff.usecases import notifications
+from handoff.usecases import notifications, snooze
 from handoff.usecases.staff import Staff
 from handoff.usecases.transitions import record_transition
 from storage import ingest as ingest_store
@@ -243,6 +243,7 @@ class Inbox:
             unit.after_commit(lambda: self.chat_ids.put(key, chat_id))
         previous_agent = chat["assigned_agent_id"]
         note = None
+        woke: list[Event] | None = None  # a snoozed chat woken: the note's events
         if mode == Mode.CLOSED:
             reopened = sql.instance(Chat, outcome.row)
             transition = modes.plan(
@@ -253,6 +254,10 @@ class Inbox:
             )
             note = await record_transition(reopened, transition, self.staff, now)
             chat = chat_values(reopened)
+        elif chat["snoozed_at"] is not None:  # the row says so: no query for awake chats
+            snoozed = sql.instance(Chat, outcome.row)
+            woke = await snooze.end(unit, self, snoozed, snooze.CUSTOMER_REPLIED, modes.CUSTOMER)
+            chat = chat_values(snoozed)
         message = {
             "id": outcome.message_id,
             "chat_id": chat_id,
@@ -294,6 +299,8 @@ class Inbox:
         )
         if note is not None:  # the chat was reopened
             unit.emit(Event(events.CHAT_UPDATED, chat_id, {"chat": row}, audience))
+        for event in woke or ():  # after the customer's message: the thread reads in order
+            unit.emit(event)
         return Received(
             chat_id, outcome.message_id, False, outcome.created, Mode(chat["mode"]),
             inbound.channel, inbound.text, chat["customer_name"],

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from handoff.domain.modes import Action, Transition, describe, note
 from handoff.read.views import preview
+from handoff.usecases.snooze import SNOOZABLE_MODES, end_quietly
 from handoff.usecases.staff import Staff
 from storage.models import Chat, ChatTransition, ChatWatcher, Message, Mode, Sender, Status
 
@@ -41,9 +42,14 @@ async def record_transition(
         await ChatWatcher.filter(chat_id=chat.id).delete()
         chat.watchers = None
     chat.updated_at = now
+    # A snooze is its agent's: it ends quietly when the chat leaves them (docs/modes.md).
+    held = transition.to_mode in SNOOZABLE_MODES and transition.to_agent_id is not None
+    kept = held and transition.to_agent_id == transition.from_agent_id
+    snooze_fields = [] if kept else await end_quietly(chat, transition.actor)
     await chat.save(
         update_fields=[
             "watchers",
+            *snooze_fields,
             "mode",
             "assigned_agent_id",
             "queued_at",
