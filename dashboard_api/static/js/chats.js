@@ -21,7 +21,9 @@ function listSource() {
   const { mode, channel, q, label } = state.filters;
   if (state.tab === "queue") return { path: "/chats/queue", query: { limit: PAGE, label } };
   const query = { limit: PAGE, mode, channel, q, label };
-  if (state.tab === "mine" && isAdmin()) query.assigned = "me";
+  const own = state.tab === "mine" || state.tab === "snoozed";
+  if (own && isAdmin()) query.assigned = "me";
+  if (own) query.snoozed = state.tab === "snoozed"; // Mine: the awake ones
   return { path: "/chats/", query };
 }
 
@@ -272,6 +274,17 @@ export async function act(action, agentId, { force = false } = {}) {
   const row = await api.post(path, body);
   applyRow(row);
   markRead(); // a claimed or taken-over chat is the agent's to read now
+}
+
+/** Snooze the open chat until `until` (a Date), or until the customer replies (null). */
+export async function snooze(until) {
+  const body = until ? { until: until.toISOString() } : { until_customer_replies: true };
+  applyRow(await api.post(`/chats/${state.open.id}/snooze`, body));
+}
+
+/** Wake the open chat now. */
+export async function wake() {
+  applyRow(await api.post(`/chats/${state.open.id}/unsnooze`));
 }
 
 export async function markRead() {

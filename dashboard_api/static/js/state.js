@@ -18,7 +18,7 @@ export const state = {
   view: "chats", // "chats" | "users" | "labels"
   screen: "list", // on narrow screens: "list" | "chat"
   connection: "connecting", // "connecting" | "live" | "reconnecting"
-  tab: "mine", // "mine" | "queue" | "all"
+  tab: "mine", // "mine" | "snoozed" | "queue" | "all"
   filters: { mode: "", channel: "", q: "", label: "" },
   chats: new Map(), // id -> chat row, every chat this user has seen
   labels: [], // every label: {id, name, colour, description} (GET /labels)
@@ -73,6 +73,8 @@ export function visible(chat) {
 export function inCurrentList(chat, { strictSearch = true } = {}) {
   if (!visible(chat)) return false;
   if (state.tab === "mine" && chat.assigned_agent_id !== state.user.id && !watching(chat)) return false;
+  if (state.tab === "mine" && chat.snoozed) return false; // snoozed: in its own tab
+  if (state.tab === "snoozed" && (!chat.snoozed || chat.assigned_agent_id !== state.user.id)) return false;
   if (state.tab === "queue" && !chat.queued) return false;
   const { mode, channel, q, label } = state.filters;
   if (label && !(chat.labels || []).some((name) => name.toLowerCase() === label.toLowerCase())) return false;

@@ -9,6 +9,7 @@ import * as tags from "../tags.js";
 import { agentName, channelIcon, modeBadge } from "./common.js";
 import { mountComposer } from "./composer.js";
 import { renderMessage } from "./messages.js";
+import { mountSnooze } from "./snooze.js";
 import { closeViewer } from "./viewer.js";
 
 export function mountChat(root, { onTogglePanel, panelOpen }) {
@@ -24,8 +25,9 @@ export function mountChat(root, { onTogglePanel, panelOpen }) {
   }, older, start, list);
   const typingLine = h("p", { class: "typing", "aria-live": "polite" });
   const composer = mountComposer(root);
+  const snooze = mountSnooze({ onError: (text) => { actionError.textContent = text; } });
   const placeholder = h("div", { class: "chat-none" }, icon("chats"), h("p", {}, t("chat.none")));
-  const body = h("div", { class: "chat-body" }, head, actions, actionError, scroller, typingLine, composer.form);
+  const body = h("div", { class: "chat-body" }, head, actions, actionError, snooze.banner, scroller, typingLine, composer.form);
   fill(root, placeholder, body);
 
   const items = new Map(); // message id -> <li>
@@ -44,6 +46,7 @@ export function mountChat(root, { onTogglePanel, panelOpen }) {
     body.hidden = !open;
     if (!open) {
       drawn = "";
+      snooze.update(null);
       return;
     }
     const shows = JSON.stringify([chat, open.error, picking, confirming, menuOpen, panelOpen(), state.labels, tagError,
@@ -55,6 +58,7 @@ export function mountChat(root, { onTogglePanel, panelOpen }) {
       fill(head, backButton(), h("p", { class: "error", role: "alert" },
         open.error ? t("chat.notFound", { error: open.error }) : t("chat.loading")));
       fill(actions);
+      snooze.update(null);
       composer.disable();
       return;
     }
@@ -68,11 +72,13 @@ export function mountChat(root, { onTogglePanel, panelOpen }) {
         h("p", { class: "chat-sub" }, channelIcon(chat.channel), h("span", {}, chat.channel),
           modeBadge(chat), h("span", { class: "assignee" }, assigned)),
         chatTags(chat)),
+      snooze.control,
       h("button", { type: "button", class: "icon-button panel-toggle", "aria-controls": "customer-panel",
         "aria-expanded": String(panelOpen()),
         "aria-label": t("chat.panel"), title: t("chat.panel"), onclick: onTogglePanel }, icon("info")),
     );
     renderActions(chat);
+    snooze.update(chat);
     composer.update(chat);
     if (focused) actions.querySelector(`[data-action="${focused}"]:not([hidden])`)?.focus();
   }
@@ -305,6 +311,7 @@ export function mountChat(root, { onTogglePanel, panelOpen }) {
   renderMessages({ first: true });
   return () => {
     stops.forEach((stop) => stop());
+    snooze.stop();
     document.removeEventListener("pointerdown", closeMenu);
     document.removeEventListener("keydown", closeMenu);
   };

@@ -7,9 +7,10 @@ import { emit, isAdmin, listRows, on, state } from "../state.js";
 import * as tags from "../tags.js";
 import { CHANNELS, channelIcon, MODES, modeBadge, previewPrefix } from "./common.js";
 import { bulkBar } from "./bulk.js";
+import { wakeStamp } from "./snooze.js";
 
 export function mountList(root) {
-  const tabs = ["mine", "queue", ...(isAdmin() ? ["all"] : [])];
+  const tabs = ["mine", "queue", "snoozed", ...(isAdmin() ? ["all"] : [])];
   const tabButtons = tabs.map((tab) =>
     h("button", {
       type: "button", role: "tab", id: `tab-${tab}`, class: "tab", "data-tab": tab,
@@ -195,7 +196,7 @@ function renderRow(li, chat) {
   const when = chat.last_message_at || chat.activity_at;
   // A chat waiting in the queue says for how long (redrawn every minute), not its last time.
   const waiting = chat.queued && chat.queued_at;
-  const stamp = waiting
+  const stamp = chat.snoozed && state.tab === "snoozed" ? wakeStamp(chat) : waiting
     ? h("time", { class: "waiting", datetime: chat.queued_at, title: fullTime(chat.queued_at) },
       t("list.waiting", { time: duration(Date.now() - Date.parse(chat.queued_at)) }))
     : h("time", { datetime: when, title: fullTime(when) }, shortTime(when));

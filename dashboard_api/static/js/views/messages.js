@@ -4,6 +4,7 @@ import { attachmentUrl } from "../chats.js";
 import { h, icon } from "../dom.js";
 import { clock, fullTime, t } from "../i18n.js";
 import { agentName } from "./common.js";
+import { snoozeNote } from "./snooze.js";
 import { openViewer } from "./viewer.js";
 
 const TICKS = { queued: "clock", sent: "check", delivered: "checks", read: "checks", failed: "alert" };
@@ -51,6 +52,7 @@ const REASONS = new Set(["automatic", "over_capacity", "customer_asked", "intent
  */
 export function noteText(message) {
   const note = message.note;
+  if (note && typeof note === "object" && snoozeNote(note)) return snoozeNote(note);
   if (!note || typeof note !== "object" || !NOTES.has(note.action)) return null;
   const by = note.by || t(`note.by.${note.by_kind}`);
   const reason = reasonText(note);
