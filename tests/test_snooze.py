@@ -4,19 +4,24 @@ customer writes, ending quietly when the chat leaves its agent, the snoozed list
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+from tortoise.log import db_client_logger
+
+from connectors.base import InboundMessage
 from handoff.usecases.snooze import Snoozer
 from msgcenter import demo
 from msgcenter.lease import Lease
 from msgcenter.service import SERVICE, Service, _outbox, build_app
 from msgcenter.settings import Settings
 from storage.models import AuditEntry, Chat, Message, Notification
-from tests.support import Api, ClientFactory
+from tests.support import Api, ClientFactory, mute_bot
 from tests.whatsapp_support import WhatsApp, eventually
 
 
@@ -372,3 +377,35 @@ async def test_a_snooze_ends_quietly_when_the_chat_leaves_its_agent(admin: Api, 
     # A quietly ended snooze is not woken later.
     _later(_service(admin), timedelta(hours=2))
     assert await _service(admin).core.snoozer.wake_due() == 0
+
+
+async def test_a_message_to_an_awake_chat_costs_no_query_for_snooze(
+    admin: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The hot path: the inbox reads the snooze from the chat row its plan returns; only a
+    snoozed chat's message runs more (the wake), in the same transaction."""
+    core = _service(admin).core
+    mute_bot(core)
+
+    def says(n: int) -> InboundMessage:
+        return InboundMessage(
+            channel="Telegram", chat_external_id="7001", message_external_id=str(n),
+            text=f"message {n}", customer_name="Dewi",
+        )  # fmt: skip
+
+    [first] = await core.inbox.receive_many([says(0)])
+    await admin.post(f"/chats/{first.chat_id}/take-over")
+    await core.inbox.receive_many([says(1)])  # names and caches warm, as on a running server
+    caplog.set_level(logging.DEBUG, logger=db_client_logger.name)
+
+    def orm_queries() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.name == db_client_logger.name]
+
+    caplog.clear()
+    await core.inbox.receive_many([says(2)])  # awake: the plan's statements alone
+    assert orm_queries() == []
+    await admin.post(f"/chats/{first.chat_id}/snooze", {"until_customer_replies": True})
+    caplog.clear()
+    await core.inbox.receive_many([says(3)])  # snoozed: woken in the same operation
+    assert any("snoozed_at" in query for query in orm_queries())
+    assert (await Chat.get(id=first.chat_id)).snoozed_at is None
