@@ -4,6 +4,7 @@ customer writes, ending quietly when the chat leaves its agent, the snoozed list
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
@@ -409,3 +410,36 @@ async def test_a_message_to_an_awake_chat_costs_no_query_for_snooze(
     await core.inbox.receive_many([says(3)])  # snoozed: woken in the same operation
     assert any("snoozed_at" in query for query in orm_queries())
     assert (await Chat.get(id=first.chat_id)).snoozed_at is None
+
+
+async def test_snoozing_and_waking_are_pushed_to_the_agent(agent: Api) -> None:
+    john = (await _ids(agent))["John Doe"]
+    ws = await agent.client.ws_connect(f"/ws?token={agent.token}")
+    try:
+        assert (await _frame(ws, "hello"))["type"] == "hello"
+        await agent.post(f"/chats/{john}/snooze", {"until_customer_replies": True})
+        note = await _frame(ws, "message.created")
+        assert note["data"]["message"]["note"]["action"] == "snoozed"
+        updated = await _frame(ws, "chat.updated")
+        assert (updated["data"]["chat"]["id"], updated["data"]["chat"]["snoozed"]) == (john, True)
+        snoozer = _service(agent).core.snoozer
+        await snoozer.stop()  # driven here
+        status, _ = await agent.post(f"/chats/{john}/snooze", {"until": _at(timedelta(hours=1))})
+        assert status == 200
+        snoozer.clock = lambda: datetime.now(UTC) + timedelta(days=1)
+        assert await snoozer.wake_due() == 1
+        frames = [await _frame(ws, kind) for kind in ("notification.created", "chat.updated")]
+        assert frames[0]["data"]["notification"]["kind"] == "snooze_ended"
+        assert frames[0]["data"]["notification"]["data"]["reason"] == "time"
+        assert frames[1]["data"]["chat"]["snoozed"] is False
+    finally:
+        await ws.close()
+
+
+async def _frame(ws: Any, kind: str) -> dict[str, Any]:
+    """The next frame of ``kind`` (others skipped)."""
+    while True:
+        message = await ws.receive(timeout=5)
+        frame = json.loads(message.data)
+        if frame["type"] == kind:
+            return dict(frame)
