@@ -256,7 +256,8 @@ class Inbox:
             chat = chat_values(reopened)
         elif chat["snoozed_at"] is not None:  # the row says so: no query for awake chats
             snoozed = sql.instance(Chat, outcome.row)
-            woke = await snooze.end(unit, self, snoozed, snooze.CUSTOMER_REPLIED, modes.CUSTOMER)
+            reason = snooze.CUSTOMER_REPLIED
+            woke = await snooze.end(unit, self, snoozed, reason, modes.CUSTOMER, now=now)
             chat = chat_values(snoozed)
         message = {
             "id": outcome.message_id,

@@ -179,20 +179,22 @@ class Snoozer:
         while True:
             now = self.clock()
             due = (
-                await Chat.filter(snoozed_until__lte=now)
+                await Chat.filter(snoozed_until__lte=now, snoozed_at__isnull=False)
                 .order_by("snoozed_until")
                 .limit(BATCH)
                 .values("id")
             )
+            batch = 0
             for row in due:
-                woken += await self._wake_at_time(int(row["id"]), now)
-            if len(due) < BATCH:
+                batch += await self._wake_at_time(int(row["id"]), now)
+            woken += batch
+            if len(due) < BATCH or not batch:  # all done (or others woke them meanwhile)
                 return woken
 
     async def _until_next(self) -> float:
         """Seconds until the next snooze is due (the sweep interval if none is)."""
         upcoming = (
-            await Chat.filter(snoozed_until__isnull=False)
+            await Chat.filter(snoozed_until__isnull=False, snoozed_at__isnull=False)
             .order_by("snoozed_until")
             .limit(1)
             .values("snoozed_until")
