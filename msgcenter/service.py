@@ -29,7 +29,7 @@ from dashboard_api.routing import Call, Route
 from dashboard_api.typedefs import ApiContext, Degraded, HealthCheck, Unhealthy
 from dashboard_api.ws import SOCKETS
 from handoff.core import ASSIGN_SWEEP, Core, CoreSink
-from handoff.domain.events import MESSAGE_CREATED
+from handoff.domain.events import CHAT_UPDATED, MESSAGE_CREATED
 from handoff.infra.bus import EventBus, MemoryEventBus
 from handoff.infra.bus_redis import RedisEventBus
 from handoff.infra.presence_redis import RedisPresence
@@ -356,7 +356,8 @@ async def _outbox(service: Service) -> AsyncIterator[None]:
     offline), the queue watch (admins told of chats waiting too long) and the snoozer (waking
     snoozed chats at their time): right here with SQLite; under the outbox lease otherwise,
     woken by what other processes store (``message.created`` on the bus: replies queued,
-    customer files pending; the snoozer looks every 30 s for snoozes set elsewhere)."""
+    customer files pending; ``chat.updated`` of a chat snoozed until a time kicks the
+    snoozer, which also looks every 30 s)."""
     outbox, media, roster = service.core.outbox, service.core.media, service.core.roster
     snoozer = service.core.snoozer
     lease = service.leases.get("outbox")
@@ -423,6 +424,7 @@ async def _waking(core: Core) -> AsyncIterator[None]:
         while True:
             subscription = core.bus.subscribe(10_000)
             core.outbox.wake()  # also after a lost connection: replies may have been missed
+            core.snoozer.kick()  # and snoozes set elsewhere meanwhile
             if core.media is not None:
                 core.media.wake()
             while (event := await subscription.get()) is not None:
@@ -431,6 +433,8 @@ async def _waking(core: Core) -> AsyncIterator[None]:
                     core.outbox.wake()
                 if core.media is not None and _files_pending(message):
                     core.media.wake()
+                if event.type == CHAT_UPDATED and _snoozed_until(event.data.get("chat")):
+                    core.snoozer.kick()  # snoozed elsewhere: it may be the next due
             if not (subscription.interrupted or subscription.overflowed):
                 return  # the bus closed
 
@@ -441,6 +445,11 @@ async def _waking(core: Core) -> AsyncIterator[None]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+def _snoozed_until(chat: object) -> bool:
+    """Whether a chat row is snoozed until a time (the waker has a time to look at)."""
+    return isinstance(chat, dict) and bool(chat.get("snoozed_until"))
 
 
 def _files_pending(message: object) -> bool:

@@ -16,6 +16,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -298,3 +299,41 @@ async def test_when_the_outbox_holder_dies_the_other_process_delivers(cluster: C
     assert await cluster.metric(survivor, 'msgcenter_lease_held{part="outbox"}') == 1
     [row] = await cluster.rows("SELECT status FROM messages WHERE text = 'Maaf menunggu, Kak'")
     assert row["status"] in ("sent", "delivered", "read")
+
+
+async def test_a_snooze_set_on_one_process_wakes_once_where_the_outbox_runs(
+    cluster: Cluster,
+) -> None:
+    """The waker runs under the outbox lease; a snooze set on the other process reaches it
+    (chat.updated on the bus) and the chat wakes once, with one note and one notification."""
+    a, b = cluster.processes
+    holders = [p for p in (a, b) if await cluster.metric(p, 'msgcenter_lease_held{part="outbox"}')]
+    assert len(holders) == 1, cluster.logs()
+    [holder] = holders
+    other = b if holder is a else a
+    admin = await cluster.login(other, "admin")
+    await cluster.webhook(other, "Wulan", "Halo, saya tunggu kabarnya")
+    [chat] = (await cluster.call(other, admin, "GET", "/chats/"))[1]
+    status, body = await cluster.call(other, admin, "POST", f"/chats/{chat['id']}/take-over")
+    assert status == 200, body
+    soon = (datetime.now(UTC) + timedelta(seconds=2)).isoformat()
+    status, body = await cluster.call(
+        other, admin, "POST", f"/chats/{chat['id']}/snooze", {"until": soon}
+    )
+    assert (status, body["snoozed"]) == (200, True), body
+
+    async def awake() -> bool:
+        [row] = await cluster.rows("SELECT snoozed_at FROM chats WHERE id = $1", chat["id"])
+        return row["snoozed_at"] is None
+
+    await until(awake, "the chat to wake at its time (long before the 30 s look)", within=10)
+    await asyncio.sleep(1.0)  # both processes have had their chance to wake it again
+    [woke] = await cluster.rows(
+        "SELECT count(*) AS n FROM audit_entries WHERE chat_id = $1 AND action = 'woke'",
+        chat["id"],
+    )
+    [told] = await cluster.rows(
+        "SELECT count(*) AS n FROM notifications WHERE chat_id = $1 AND kind = 'snooze_ended'",
+        chat["id"],
+    )
+    assert (woke["n"], told["n"]) == (1, 1), cluster.logs()
