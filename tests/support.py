@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
@@ -67,6 +70,13 @@ class Api:
     async def patch(self, path: str, body: Any = None, **kwargs: Any) -> tuple[int, Any]:
         return await self.call("PATCH", path, body, **kwargs)
 
+    async def socket(self) -> aiohttp.ClientWebSocketResponse:
+        """This user's WebSocket, past its hello frame."""
+        ws = await self.client.ws_connect(f"/ws?token={self.token}")
+        hello = json.loads((await ws.receive(timeout=5)).data)
+        assert hello["type"] == "hello"
+        return ws
+
     async def login(self, identifier: str, password: str) -> Api:
         status, data = await self.post(
             "/auth/login", {"identifier": identifier, "password": password}
@@ -76,6 +86,20 @@ class Api:
 
 
 ClientFactory = Callable[..., Awaitable[TestClient[web.Request, web.Application]]]
+
+
+async def frames_within(ws: aiohttp.ClientWebSocketResponse, within: float = 0.5) -> list[Any]:
+    """Every frame that arrives on ``ws`` within ``within`` seconds."""
+    frames = []
+    try:
+        async with asyncio.timeout(within):
+            while True:
+                message = await ws.receive()
+                assert message.type == aiohttp.WSMsgType.TEXT, message
+                frames.append(json.loads(message.data))
+    except TimeoutError:
+        pass
+    return frames
 
 
 def mute_bot(core: Core) -> Callable[[], None]:

@@ -3,20 +3,17 @@ makes a watcher who may read the chat and add notes (not reply) until it closes.
 
 from __future__ import annotations
 
-import asyncio
-import json
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-from aiohttp import FormData, WSMsgType
+from aiohttp import FormData
 from tortoise import timezone
 
 from connectors.mock.whatsapp import MockWhatsApp
 from handoff.usecases import audit
 from storage.models import AuditEntry, Chat, ChatWatcher, Message
-from tests.support import Api, ClientFactory
+from tests.support import Api, ClientFactory, frames_within
 from tests.whatsapp_support import eventually, sends_of, start_whatsapp
 
 PASSWORD = "notes-pass-4821"
@@ -37,27 +34,6 @@ async def _user(admin: Api, username: str, **fields: Any) -> tuple[Api, int]:
 
 async def _note(api: Api, chat_id: int, text: str) -> tuple[int, Any]:
     return await api.post("/chats/messages", {"chat_id": chat_id, "text": text, "internal": True})
-
-
-async def _connect(api: Api) -> aiohttp.ClientWebSocketResponse:
-    ws = await api.client.ws_connect(f"/ws?token={api.token}")
-    hello = json.loads((await ws.receive(timeout=5)).data)
-    assert hello["type"] == "hello"
-    return ws
-
-
-async def _frames(ws: aiohttp.ClientWebSocketResponse, within: float = 0.5) -> list[Any]:
-    """Every frame that arrives within ``within`` seconds."""
-    frames = []
-    try:
-        async with asyncio.timeout(within):
-            while True:
-                message = await ws.receive()
-                assert message.type == WSMsgType.TEXT, message
-                frames.append(json.loads(message.data))
-    except TimeoutError:
-        pass
-    return frames
 
 
 async def test_a_note_is_stored_apart_and_changes_nothing_of_the_chat(agent: Api) -> None:
@@ -119,7 +95,7 @@ async def test_mentions_make_watchers_who_read_and_note_but_do_not_reply(
     carl, _ = await _user(admin, "carl")
     assert (await bea.get(f"/chats/{john}"))[0] == 404
     assert (await _note(bea, john, "let me in"))[0] == 404
-    bea_ws, carl_ws = await _connect(bea), await _connect(carl)
+    bea_ws, carl_ws = await bea.socket(), await carl.socket()
 
     text = "@bea can you check? (not bea@example.com, not @nobody, not me @agent)"
     status, note = await _note(agent, john, text)
@@ -128,14 +104,14 @@ async def test_mentions_make_watchers_who_read_and_note_but_do_not_reply(
     assert chat.watchers == [bea_id]
     assert [w.user_id for w in await ChatWatcher.filter(chat_id=john)] == [bea_id]
 
-    frames = await _frames(bea_ws)
+    frames = await frames_within(bea_ws)
     kinds = [frame["type"] for frame in frames]
     assert "message.created" in kinds and "notification.created" in kinds, kinds
     [mention] = [f for f in frames if f["type"] == "notification.created"]
     item = mention["data"]["notification"]
     assert (item["kind"], item["chat_id"], item["message_id"]) == ("mention", john, note["id"])
     assert item["data"]["by"] == "Agent Smith" and "@bea can you check" in item["data"]["text"]
-    assert await _frames(carl_ws) == []  # not mentioned: hears nothing of the chat
+    assert await frames_within(carl_ws) == []  # not mentioned: hears nothing of the chat
 
     status, detail = await bea.get(f"/chats/{john}")
     assert status == 200 and detail["messages"][-1]["id"] == note["id"]
@@ -153,7 +129,7 @@ async def test_mentions_make_watchers_who_read_and_note_but_do_not_reply(
 
     status, _ = await agent.post(f"/chats/{john}/close")  # watching ends with the chat
     assert status == 200
-    closing = await _frames(bea_ws)
+    closing = await frames_within(bea_ws)
     assert any(f["type"] == "chat.updated" for f in closing), closing  # told it is gone
     assert (await bea.get(f"/chats/{john}"))[0] == 404
     assert (await bea.get("/chats/"))[1] == []

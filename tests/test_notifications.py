@@ -4,18 +4,14 @@ per chat), a chat waiting in the queue too long (admins, once per wait)."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 from datetime import timedelta
 from typing import Any
 
-import aiohttp
-from aiohttp import WSMsgType
 from tortoise import timezone
 
 from connectors.base import InboundMessage
 from storage.models import Chat, Notification
-from tests.support import Api
+from tests.support import Api, frames_within
 
 PASSWORD = "notify-pass-4821"
 
@@ -35,26 +31,6 @@ async def _user(admin: Api, username: str, **fields: Any) -> tuple[Api, int]:
 
 async def _me(api: Api) -> int:
     return int((await api.get("/auth/me"))[1]["id"])
-
-
-async def _connect(api: Api) -> aiohttp.ClientWebSocketResponse:
-    ws = await api.client.ws_connect(f"/ws?token={api.token}")
-    hello = json.loads((await ws.receive(timeout=5)).data)
-    assert hello["type"] == "hello"
-    return ws
-
-
-async def _frames(ws: aiohttp.ClientWebSocketResponse, within: float = 0.5) -> list[Any]:
-    frames = []
-    try:
-        async with asyncio.timeout(within):
-            while True:
-                message = await ws.receive()
-                assert message.type == WSMsgType.TEXT, message
-                frames.append(json.loads(message.data))
-    except TimeoutError:
-        pass
-    return frames
 
 
 def _inbound(who: str, msg_id: str, text: str) -> InboundMessage:
@@ -79,10 +55,10 @@ async def test_list_read_and_read_all_are_each_persons_own(admin: Api, agent: Ap
     _, older = await agent.get(f"/notifications?before={listed['next_before']}")
     assert [i["data"]["n"] for i in older["items"]] == [0] and older["next_before"] is None
 
-    other_tab = await _connect(agent)
+    other_tab = await agent.socket()
     status, body = await agent.post(f"/notifications/{item['id']}/read")
     assert status == 200 and body["unread"] == 2 and body["notification"]["read"] is True
-    [frame] = await _frames(other_tab)
+    [frame] = await frames_within(other_tab)
     assert frame["type"] == "notifications.read"
     assert frame["data"] == {"ids": [item["id"]], "all": False, "unread": 2}
     status, body = await agent.post(f"/notifications/{theirs.id}/read")  # not theirs
@@ -92,7 +68,7 @@ async def test_list_read_and_read_all_are_each_persons_own(admin: Api, agent: Ap
 
     status, body = await agent.post("/notifications/read-all")
     assert (status, body) == (200, {"marked": 2, "unread": 0})
-    [frame] = await _frames(other_tab)
+    [frame] = await frames_within(other_tab)
     assert (frame["type"], frame["data"]["all"]) == ("notifications.read", True)
     _, listed = await agent.get("/notifications?unread=true")
     assert listed == {"items": [], "unread": 0, "next_before": None}
@@ -105,23 +81,23 @@ async def test_a_chat_given_by_someone_else_notifies_its_new_holder(admin: Api, 
     sarah = ids["Sarah Williams"]
     agent_id = await _me(agent)
     bea, bea_id = await _user(admin, "bea")
-    ws = await _connect(agent)
-    other_admin = await _connect(admin)
+    ws = await agent.socket()
+    other_admin = await admin.socket()
     start = await agent.service.core.log.last_seq()
     status, _ = await admin.post(f"/chats/{sarah}/assign", {"agent_id": agent_id})
     assert status == 200
-    frames = [f for f in await _frames(ws) if f["type"] == "notification.created"]
+    frames = [f for f in await frames_within(ws) if f["type"] == "notification.created"]
     [frame] = frames
     # A person's notifications are theirs alone: admins, who see every chat event, not them.
-    seen = [f["type"] for f in await _frames(other_admin)]
+    seen = [f["type"] for f in await frames_within(other_admin)]
     assert "chat.updated" in seen and "notification.created" not in seen, seen
     await other_admin.close()
     replayed = await admin.client.ws_connect(f"/ws?token={admin.token}&after_seq={start}")
-    seen = [f["type"] for f in await _frames(replayed)]
+    seen = [f["type"] for f in await frames_within(replayed)]
     assert "chat.updated" in seen and "notification.created" not in seen, seen  # replay too
     await replayed.close()
     again = await agent.client.ws_connect(f"/ws?token={agent.token}&after_seq={start}")
-    assert "notification.created" in [f["type"] for f in await _frames(again)]
+    assert "notification.created" in [f["type"] for f in await frames_within(again)]
     await again.close()
     item = frame["data"]["notification"]
     assert (item["kind"], item["chat_id"], item["data"]["by"]) == ("assigned", sarah, "Admin")
@@ -129,7 +105,7 @@ async def test_a_chat_given_by_someone_else_notifies_its_new_holder(admin: Api, 
     # Automatic assignment (the agent is online: their socket) tells them too.
     maria = ids["Maria Lopez"]
     await admin.patch(f"/chats/{maria}", {"mode": "agent"})
-    frames = [f for f in await _frames(ws) if f["type"] == "notification.created"]
+    frames = [f for f in await frames_within(ws) if f["type"] == "notification.created"]
     assert (await Chat.get(id=maria)).assigned_agent_id == agent_id
     [item] = [f["data"]["notification"] for f in frames]
     assert (item["chat_id"], item["data"]["by_kind"], item["data"]["reason_code"]) == (
@@ -154,9 +130,9 @@ async def test_customer_messages_notify_the_holder_once_until_read(admin: Api, a
     first = await core.inbox.receive(_inbound("628111", "m1", "Hello?"))
     assert await Notification.filter(kind="message").count() == 0  # a bot chat: nobody's
     await admin.post(f"/chats/{first.chat_id}/assign", {"agent_id": agent_id})
-    ws = await _connect(agent)
+    ws = await agent.socket()
     await core.inbox.receive(_inbound("628111", "m2", "Anyone there?"))
-    [frame] = [f for f in await _frames(ws) if f["type"] == "notification.created"]
+    [frame] = [f for f in await frames_within(ws) if f["type"] == "notification.created"]
     item = frame["data"]["notification"]
     assert (item["kind"], item["chat_id"]) == ("message", first.chat_id)
     assert item["data"] == {"customer": "Budi", "text": "Anyone there?", "count": 1}
@@ -169,7 +145,7 @@ async def test_customer_messages_notify_the_holder_once_until_read(admin: Api, a
     rows = await Notification.filter(user_id=agent_id, kind="message")
     assert len(rows) == 1
     assert rows[0].data == {"customer": "Budi", "text": "Please!", "count": 3}
-    pushed = [f for f in await _frames(ws) if f["type"] == "notification.created"]
+    pushed = [f for f in await frames_within(ws) if f["type"] == "notification.created"]
     assert [f["data"]["notification"]["id"] for f in pushed] == [rows[0].id]
 
     assert (await agent.post(f"/notifications/{rows[0].id}/read"))[0] == 200

@@ -29,6 +29,7 @@ from handoff.domain import modes
 from handoff.domain.modes import Action
 from handoff.domain.rights import OPEN_MODES
 from handoff.infra.locks import ASSIGNMENT, exclusive
+from handoff.infra.tasks import Background
 from handoff.infra.writer import Unit, Writer
 from handoff.read.queries import QUEUE_ORDER
 from handoff.usecases.desk import ChatMoved, Desk
@@ -65,7 +66,7 @@ class Assigner:
         # several processes one of them sweeps, the outbox's).
         self.sweep_seconds = sweep_seconds
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._task = Background("assignment")
         self.assigned = 0
 
     def kick(self) -> None:
@@ -77,16 +78,11 @@ class Assigner:
         self.kick()
 
     def start(self) -> None:
-        if self.enabled and self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="assignment")
+        if self.enabled and self._task.start(self._run):
             self.kick()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._task.stop()
 
     def on_moved(self, moved: ChatMoved) -> None:
         """Listens to ``Desk.moved``: a chat joined the queue or an agent has room again."""

@@ -31,6 +31,7 @@ from handoff.domain.modes import Actor
 from handoff.domain.rights import can_change
 from handoff.domain.sanitize import clean
 from handoff.hooks import Hook
+from handoff.infra.tasks import Background
 from handoff.infra.writer import Unit, Writer
 from handoff.read.views import Presenter, chat_audience, row_audience
 from storage import delivery as delivery_store
@@ -81,7 +82,7 @@ class Outbox:
         self.connectors = connectors
         self.retry = retry or RetryPolicy()
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._task = Background("outbox")
         self._in_flight: set[int] = set()  # chat ids being sent to right now
         self._sends: set[asyncio.Task[None]] = set()
         # chat id -> (failures in a row, loop time before which it is not tried): chats whose
@@ -101,18 +102,11 @@ class Outbox:
         self.wake()
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="outbox")
+        if self._task.start(self._run):
             self.wake()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            task, self._task = self._task, None
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                log.debug("outbox stopped")
+        await self._task.stop()
         if self._sends:
             await asyncio.gather(*list(self._sends), return_exceptions=True)
 

@@ -42,6 +42,7 @@ from tortoise import timezone
 from connectors.base import Connector, FetchesMedia, MediaError
 from handoff.domain import media
 from handoff.hooks import Hook
+from handoff.infra.tasks import Background
 from handoff.infra.writer import Unit, Writer
 from handoff.read.views import Presenter, row_audience
 from handoff.usecases.burst import BURST_DEFER, Burst
@@ -132,7 +133,7 @@ class MediaFetcher:
         self._queue: deque[Job] = deque()
         self._queued: set[tuple[int, int]] = set()
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._task = Background("media")
         self._fetches: dict[tuple[int, int], asyncio.Task[None]] = {}
         # Files whose outcome could not be recorded (the database): loop time to wait for.
         self._resting: dict[tuple[int, int], float] = {}
@@ -161,18 +162,13 @@ class MediaFetcher:
             self.wake()
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="media")
+        if self._task.start(self._run):
             self.wake()
 
     async def stop(self) -> None:
         """Stop sweeping and cancel the fetches in progress: their files stay pending and
         are fetched again after the next start."""
-        if self._task is not None:
-            task, self._task = self._task, None
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._task.stop()
         self._queue.clear()
         self._queued.clear()
         fetches = list(self._fetches.values())
@@ -191,7 +187,7 @@ class MediaFetcher:
                 await asyncio.sleep(0.01)
 
     def _busy(self) -> bool:
-        if self._task is None:
+        if not self._task.running:
             return False
         busy = self._fetches or self._queue or self._wake.is_set() or self._sweeping
         return bool(busy) or not self._idle

@@ -11,7 +11,6 @@ to the person notified.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from handoff.domain import events
 from handoff.domain.errors import NotFound
 from handoff.domain.events import Audience, Event
 from handoff.domain.modes import Actor
+from handoff.infra.tasks import Background
 from handoff.infra.writer import Unit, Writer
 from handoff.read.views import Presenter
 from storage import notifications as notification_store
@@ -195,22 +195,18 @@ class QueueWatch:
         self.presenter = presenter
         self.minutes = minutes
         self.every = every
-        self._task: asyncio.Task[None] | None = None
+        self._task = Background("queue-watch")
 
     @property
     def running(self) -> bool:
-        return self._task is not None and not self._task.done()
+        return self._task.running
 
     def start(self) -> None:
-        if self.minutes > 0 and self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="queue-watch")
+        if self.minutes > 0:
+            self._task.start(self._run)
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._task.stop()
 
     async def _run(self) -> None:
         while True:

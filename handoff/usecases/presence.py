@@ -9,7 +9,6 @@ listeners (automatic assignment) when someone comes online.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from datetime import datetime
@@ -21,6 +20,7 @@ from handoff.domain import events
 from handoff.domain.availability import effective_status
 from handoff.domain.events import Audience, Event
 from handoff.hooks import Hook
+from handoff.infra.tasks import Background
 from handoff.infra.writer import Unit, Writer
 from storage.models import User
 
@@ -109,18 +109,13 @@ class Presence:
         self.came_online: Hook[int] = Hook("presence.came_online")
         self._known: set[int] = set()
         self._lock = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
+        self._task = Background("presence")
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._sweep(), name="presence")
+        self._task.start(self._sweep)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._task.stop()
 
     async def connected(self, user_id: int, connection: str) -> None:
         await self.store.connect(user_id, connection)

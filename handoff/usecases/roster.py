@@ -22,7 +22,6 @@ Going away keeps every chat: an away person only gets no new ones.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -36,6 +35,7 @@ from handoff.domain.errors import NotFound
 from handoff.domain.modes import Action, Actor
 from handoff.hooks import Hook
 from handoff.infra.locks import ASSIGNMENT, exclusive
+from handoff.infra.tasks import Background
 from handoff.infra.writer import Unit, Writer
 from handoff.usecases import audit
 from handoff.usecases.desk import Desk
@@ -71,7 +71,7 @@ class Roster:
         # Someone set themselves online (their user id): automatic assignment looks again.
         self.available: Hook[int] = Hook("roster.available")
         self.started_at: datetime | None = None  # when this process's sweeper started
-        self._task: asyncio.Task[None] | None = None
+        self._task = Background("roster")
 
     # -- the person's choice --------------------------------------------------------------
 
@@ -155,16 +155,12 @@ class Roster:
 
     def start(self) -> None:
         """Start the sweeper (in one process: where the outbox runs)."""
-        if self._task is None:
+        if not self._task.running:
             self.started_at = self.clock()
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="roster")
+            self._task.start(self._run)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._task.stop()
 
     async def _run(self) -> None:
         while True:

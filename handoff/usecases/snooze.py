@@ -36,6 +36,7 @@ from handoff.domain import events
 from handoff.domain.errors import Conflict, Invalid
 from handoff.domain.events import Event
 from handoff.domain.modes import SYSTEM, Actor, ActorKind, actor_kind
+from handoff.infra.tasks import Background
 from handoff.infra.writer import Unit, Writer
 from handoff.read.views import Presenter, chat_audience, chat_values, message_values
 from handoff.usecases import audit
@@ -82,7 +83,7 @@ class Snoozer:
         self.clock = clock
         self.sweep_seconds = sweep_seconds
         self._kick = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._task = Background("snoozer")
         self.looks = 0  # how often the worker looked for due chats (tests)
 
     # -- people ----------------------------------------------------------------------------
@@ -145,19 +146,14 @@ class Snoozer:
 
     def start(self) -> None:
         """Run the worker (where the outbox runs: one process)."""
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="snoozer")
+        self._task.start(self._run)
 
     @property
     def running(self) -> bool:
-        return self._task is not None
+        return self._task.running
 
     async def stop(self) -> None:
-        if self._task is not None:
-            task, self._task = self._task, None
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._task.stop()
 
     async def _run(self) -> None:
         while True:
