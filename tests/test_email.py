@@ -564,8 +564,8 @@ async def test_a_signature_is_set_by_its_owner_and_signs_their_replies(
     assert (status, me["signature"]) == (200, None)
     status, error = await admin.patch("/users/me", {"signature": "x" * 2001})
     assert status == 422 and error["error"]["code"] == "validation_error", error
-    status, error = await admin.patch("/users/me", {"display_name": "Someone else"})
-    assert status == 422  # only the signature here; admins change names at /users/{id}
+    status, error = await admin.patch("/users/me", {"role": "agent"})
+    assert status == 422  # one's own profile only; admins change roles at /users/{id}
     status, me = await admin.patch("/users/me", {"signature": "  Ann Admin\nAcme <Support>\n"})
     assert status == 200 and me["signature"] == "Ann Admin\nAcme <Support>"
     assert (await admin.get("/auth/me"))[1]["signature"] == "Ann Admin\nAcme <Support>"
