@@ -254,16 +254,22 @@ function fileChip(item, name, facts) {
   return button;
 }
 
-/** Fetch media once it comes near the screen (the thread may hold many). */
+/**
+ * Fetch media once it comes near the screen (the thread may hold many): within 400 px of
+ * what the thread's scroller shows. Observed once drawn, against that scroller (the
+ * viewport's margin would not reach past the scroller's edge).
+ */
 function whenNear(el, load) {
   if (!("IntersectionObserver" in window)) return load();
-  const watcher = new IntersectionObserver((entries) => {
-    if (entries.some((entry) => entry.isIntersecting)) {
-      watcher.disconnect();
-      load();
-    }
-  }, { rootMargin: "400px 0px" });
-  watcher.observe(el);
+  requestAnimationFrame(() => {
+    const watcher = new IntersectionObserver((entries) => {
+      if (entries.some((entry) => entry.isIntersecting)) {
+        watcher.disconnect();
+        load();
+      }
+    }, { root: el.closest(".messages"), rootMargin: "400px 0px" });
+    watcher.observe(el);
+  });
   return undefined;
 }
 
