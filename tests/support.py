@@ -70,6 +70,20 @@ class Api:
     async def patch(self, path: str, body: Any = None, **kwargs: Any) -> tuple[int, Any]:
         return await self.call("PATCH", path, body, **kwargs)
 
+    async def chat_ids(self) -> dict[str, int]:
+        """The chats this user lists (the first page of ``GET /chats/``), by customer name."""
+        status, chats = await self.get("/chats/")
+        assert status == 200, chats
+        return {chat["name"]: chat["id"] for chat in chats}
+
+    async def new_user(self, username: str, password: str, **fields: Any) -> tuple[Api, int]:
+        """(As an admin) a new user, logged in, and their id."""
+        status, user = await self.post(
+            "/users", {"username": username, "password": password, **fields}
+        )
+        assert status == 201, user
+        return await self.login(username, password), int(user["id"])
+
     async def socket(self) -> aiohttp.ClientWebSocketResponse:
         """This user's WebSocket, past its hello frame."""
         ws = await self.client.ws_connect(f"/ws?token={self.token}")

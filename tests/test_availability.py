@@ -31,11 +31,6 @@ async def _person(admin: Api, username: str, **fields: Any) -> tuple[Api, int]:
     return await admin.login(username, PASSWORD), int(user["id"])
 
 
-async def _ids(api: Api) -> dict[str, int]:
-    _, chats = await api.get("/chats/")
-    return {chat["name"]: chat["id"] for chat in chats}
-
-
 def _core(api: Api) -> Core:
     return api.service.core
 
@@ -64,7 +59,7 @@ async def test_away_and_offline_people_get_no_automatic_assignment(admin: Api) -
     core = _core(admin)
     ann, ann_id = await _person(admin, "ann")
     await core.presence.heartbeat(ann_id)  # connected
-    ids = await _ids(admin)
+    ids = await admin.chat_ids()
     sarah = ids["Sarah Williams"]
     status, answer = await ann.call("PUT", "/presence/me", {"status": "away"})
     assert (status, answer["availability"], answer["status"], answer["online"]) == (
@@ -93,7 +88,7 @@ async def test_away_and_offline_people_get_no_automatic_assignment(admin: Api) -
 async def test_online_by_choice_but_not_connected_is_offline_and_gets_nothing(admin: Api) -> None:
     core = _core(admin)
     _, ann_id = await _person(admin, "ann")
-    sarah = (await _ids(admin))["Sarah Williams"]
+    sarah = (await admin.chat_ids())["Sarah Williams"]
     assert (await admin.patch(f"/chats/{sarah}", {"mode": "agent"}))[0] == 200
     await core.assigner.drain()
     assert (await Chat.get(id=sarah)).assigned_agent_id is None
@@ -113,7 +108,7 @@ async def test_going_offline_returns_agent_mode_chats_with_a_note_and_keeps_paus
     admin: Api,
 ) -> None:
     ann, ann_id = await _person(admin, "ann")
-    ids = await _ids(admin)
+    ids = await admin.chat_ids()
     sarah, maria = ids["Sarah Williams"], ids["Maria Lopez"]
     assert (await admin.post(f"/chats/{sarah}/assign", {"agent_id": ann_id}))[0] == 200
     assert (await admin.post(f"/chats/{maria}/assign", {"agent_id": ann_id}))[0] == 200
@@ -143,7 +138,7 @@ async def test_going_away_keeps_chats_and_the_setting_can_keep_them_on_offline(
     admin: Api,
 ) -> None:
     ann, ann_id = await _person(admin, "ann")
-    sarah = (await _ids(admin))["Sarah Williams"]
+    sarah = (await admin.chat_ids())["Sarah Williams"]
     assert (await admin.post(f"/chats/{sarah}/assign", {"agent_id": ann_id}))[0] == 200
     assert (await ann.call("PUT", "/presence/me", {"status": "away"}))[1]["returned"] == []
     assert (await Chat.get(id=sarah)).assigned_agent_id == ann_id
@@ -156,7 +151,7 @@ async def test_a_lapsed_console_returns_chats_after_the_grace_not_within_it(admi
     core = _core(admin)
     roster = core.roster
     _, ann_id = await _person(admin, "ann")
-    sarah = (await _ids(admin))["Sarah Williams"]
+    sarah = (await admin.chat_ids())["Sarah Williams"]
     assert (await admin.post(f"/chats/{sarah}/assign", {"agent_id": ann_id}))[0] == 200
     now = timezone.now()
     roster.started_at = now - timedelta(hours=1)  # the sweeper has run for an hour
@@ -173,7 +168,7 @@ async def test_a_connected_person_keeps_chats_however_old_their_last_seen(admin:
     core = _core(admin)
     roster = core.roster
     _, ann_id = await _person(admin, "ann")
-    sarah = (await _ids(admin))["Sarah Williams"]
+    sarah = (await admin.chat_ids())["Sarah Williams"]
     assert (await admin.post(f"/chats/{sarah}/assign", {"agent_id": ann_id}))[0] == 200
     now = timezone.now()
     roster.started_at = now - timedelta(hours=2)
@@ -191,7 +186,7 @@ async def test_a_restart_gives_every_console_the_grace_period_to_come_back(admin
     core = _core(admin)
     _, ann_id = await _person(admin, "ann")
     _, bob_id = await _person(admin, "bob")
-    ids = await _ids(admin)
+    ids = await admin.chat_ids()
     sarah, maria = ids["Sarah Williams"], ids["Maria Lopez"]
     assert (await admin.post(f"/chats/{sarah}/assign", {"agent_id": ann_id}))[0] == 200
     assert (await admin.post(f"/chats/{maria}/assign", {"agent_id": bob_id}))[0] == 200
@@ -218,7 +213,7 @@ async def test_someone_connected_to_another_process_keeps_their_chats(
     """Presence is shared in Redis: the sweeping process sees a console open elsewhere."""
     core = _core(admin)
     _, ann_id = await _person(admin, "ann")
-    sarah = (await _ids(admin))["Sarah Williams"]
+    sarah = (await admin.chat_ids())["Sarah Williams"]
     assert (await admin.post(f"/chats/{sarah}/assign", {"agent_id": ann_id}))[0] == 200
     here = RedisPresence(redis_url, prefix=redis_prefix)  # the process that sweeps
     there = RedisPresence(redis_url, prefix=redis_prefix)  # where Ann's console is
@@ -240,7 +235,7 @@ async def test_someone_connected_to_another_process_keeps_their_chats(
 
 async def test_deactivating_returns_open_chats_and_ends_sessions(admin: Api) -> None:
     ann, ann_id = await _person(admin, "ann")
-    ids = await _ids(admin)
+    ids = await admin.chat_ids()
     sarah, maria = ids["Sarah Williams"], ids["Maria Lopez"]
     assert (await admin.post(f"/chats/{sarah}/assign", {"agent_id": ann_id}))[0] == 200
     assert (await admin.post(f"/chats/{maria}/assign", {"agent_id": ann_id}))[0] == 200

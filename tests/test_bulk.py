@@ -13,11 +13,6 @@ from storage.models import AuditEntry, Chat, ChatTransition, User
 from tests.support import Api
 
 
-async def _ids(api: Api) -> dict[str, int]:
-    _, chats = await api.get("/chats/")
-    return {chat["name"]: chat["id"] for chat in chats}
-
-
 def _updated(subscription: Any) -> dict[int, list[dict[str, Any]]]:
     rows: dict[int, list[dict[str, Any]]] = {}
     for event in subscription.ready():
@@ -30,7 +25,7 @@ async def test_an_agent_labels_their_chats_and_the_others_fail_one_by_one(
     admin: Api, agent: Api
 ) -> None:
     assert (await admin.post("/labels", {"name": "billing"}))[0] == 201
-    ids = await _ids(admin)
+    ids = await admin.chat_ids()
     john, ahmed, sarah = ids["John Doe"], ids["Ahmed Hassan"], ids["Sarah Williams"]
     subscription = admin.service.core.bus.subscribe()
     status, body = await agent.post(
@@ -60,7 +55,7 @@ async def test_an_agent_labels_their_chats_and_the_others_fail_one_by_one(
 
 
 async def test_bulk_priority_close_and_assign(admin: Api, agent: Api) -> None:
-    ids = await _ids(admin)
+    ids = await admin.chat_ids()
     john, ahmed, sarah, maria = (
         ids["John Doe"], ids["Ahmed Hassan"], ids["Sarah Williams"], ids["Maria Lopez"],
     )  # fmt: skip
@@ -105,7 +100,7 @@ async def test_bulk_priority_close_and_assign(admin: Api, agent: Api) -> None:
 
 
 async def test_a_malformed_bulk_request_changes_nothing(admin: Api, agent: Api) -> None:
-    ids = await _ids(admin)
+    ids = await admin.chat_ids()
     john = ids["John Doe"]
     bad: list[dict[str, Any]] = [
         {"chat_ids": [], "action": "close"},
@@ -135,7 +130,7 @@ async def test_a_malformed_bulk_request_changes_nothing(admin: Api, agent: Api) 
 
 
 async def test_bulk_snooze_when_this_server_cannot_snooze(admin: Api) -> None:
-    john = (await _ids(admin))["John Doe"]
+    john = (await admin.chat_ids())["John Doe"]
     core = admin.service.core
     if getattr(core, "snoozer", None) is not None:  # the snoozer's own tests cover it
         status, body = await admin.post(
@@ -159,7 +154,7 @@ async def test_bulk_snooze_when_this_server_cannot_snooze(admin: Api) -> None:
 async def test_bulk_snooze_calls_the_snoozer_for_each_chat(admin: Api) -> None:
     """The snoozer (another part of issue 19) is called as a single snooze would call it;
     its refusals are reported per chat."""
-    ids = await _ids(admin)
+    ids = await admin.chat_ids()
     john, sarah = ids["John Doe"], ids["Sarah Williams"]
     calls: list[tuple[int, Any]] = []
 

@@ -8,11 +8,6 @@ from storage.models import ChatTransition, Message
 from tests.support import Api
 
 
-async def _ids(api: Api) -> dict[str, int]:
-    _, chats = await api.get("/chats/")
-    return {chat["name"]: chat["id"] for chat in chats}
-
-
 async def _new_agent(admin: Api, username: str, **fields: Any) -> Api:
     status, user = await admin.post(
         "/users", {"username": username, "password": "desk-pass-4821", **fields}
@@ -22,7 +17,7 @@ async def _new_agent(admin: Api, username: str, **fields: Any) -> Api:
 
 
 async def test_an_agent_gets_404_for_chats_that_are_not_theirs(admin: Api, agent: Api) -> None:
-    ids = await _ids(admin)
+    ids = await admin.chat_ids()
     for name in ("Sarah Williams", "Maria Lopez"):  # bot chats, nobody's
         chat_id = ids[name]
         assert (await agent.get(f"/chats/{chat_id}"))[0] == 404
@@ -37,7 +32,7 @@ async def test_an_agent_gets_404_for_chats_that_are_not_theirs(admin: Api, agent
 
 
 async def test_queue_chats_can_be_read_and_claimed_but_not_written(admin: Api, agent: Api) -> None:
-    ids = await _ids(admin)
+    ids = await admin.chat_ids()
     sarah = ids["Sarah Williams"]
     status, row = await admin.patch(f"/chats/{sarah}", {"mode": "agent"})  # to the queue
     assert (status, row["queued"]) == (200, True)
@@ -61,7 +56,7 @@ async def test_queue_chats_can_be_read_and_claimed_but_not_written(admin: Api, a
 
 
 async def test_an_agent_reply_to_a_bot_chat_takes_it_over(admin: Api) -> None:
-    maria = (await _ids(admin))["Maria Lopez"]
+    maria = (await admin.chat_ids())["Maria Lopez"]
     status, _ = await admin.post("/chats/messages", {"chat_id": maria, "text": "Yes, we do!"})
     assert status == 201
     _, detail = await admin.get(f"/chats/{maria}")
@@ -71,7 +66,7 @@ async def test_an_agent_reply_to_a_bot_chat_takes_it_over(admin: Api) -> None:
 
 
 async def test_transfer_moves_the_chat_and_records_who_did_it(admin: Api, agent: Api) -> None:
-    john = (await _ids(agent))["John Doe"]
+    john = (await agent.chat_ids())["John Doe"]
     other = await _new_agent(admin, "ann", display_name="Ann")
     _, ann = await other.get("/auth/me")
     status, row = await agent.post(f"/chats/{john}/transfer", {"agent_id": ann["id"]})
@@ -93,7 +88,7 @@ async def test_transfer_moves_the_chat_and_records_who_did_it(admin: Api, agent:
 async def test_capacity_is_enforced_and_freed_by_closing(admin: Api) -> None:
     small = await _new_agent(admin, "small", capacity=1)
     _, me = await small.get("/auth/me")
-    ids = await _ids(admin)
+    ids = await admin.chat_ids()
     status, _ = await admin.post(f"/chats/{ids['Sarah Williams']}/assign", {"agent_id": me["id"]})
     assert status == 200
     status, body = await admin.post(f"/chats/{ids['Maria Lopez']}/assign", {"agent_id": me["id"]})
@@ -104,7 +99,7 @@ async def test_capacity_is_enforced_and_freed_by_closing(admin: Api) -> None:
 
 
 async def test_return_to_bot_frees_the_agent(admin: Api, agent: Api) -> None:
-    john = (await _ids(agent))["John Doe"]
+    john = (await agent.chat_ids())["John Doe"]
     status, row = await agent.post(f"/chats/{john}/return-to-bot")
     assert (status, row["mode"], row["assigned_agent_id"]) == (200, "bot", None)
     _, me = await agent.get("/auth/me")
@@ -112,7 +107,7 @@ async def test_return_to_bot_frees_the_agent(admin: Api, agent: Api) -> None:
 
 
 async def test_pause_resume_close_reopen(admin: Api, agent: Api) -> None:
-    john = (await _ids(agent))["John Doe"]
+    john = (await agent.chat_ids())["John Doe"]
     for action, mode in [("pause", "paused"), ("take-over", "agent"), ("close", "closed"),
                          ("reopen", "agent")]:  # fmt: skip
         status, row = await agent.post(f"/chats/{john}/{action}")
@@ -132,7 +127,7 @@ async def test_pause_resume_close_reopen(admin: Api, agent: Api) -> None:
 
 
 async def test_patch_combines_assignment_and_mode_all_or_nothing(admin: Api, agent: Api) -> None:
-    ids = await _ids(admin)
+    ids = await admin.chat_ids()
     _, me = await agent.get("/auth/me")
     sarah = ids["Sarah Williams"]
     status, detail = await admin.patch(
@@ -157,7 +152,7 @@ async def test_patch_combines_assignment_and_mode_all_or_nothing(admin: Api, age
 async def test_agents_may_not_assign_freely_but_may_transfer_their_own(
     admin: Api, agent: Api
 ) -> None:
-    ids = await _ids(admin)
+    ids = await admin.chat_ids()
     other = await _new_agent(admin, "zed")
     _, zed = await other.get("/auth/me")
     status, detail = await agent.patch(
@@ -174,7 +169,7 @@ async def test_inactive_agents_cannot_be_assigned(admin: Api) -> None:
     gone = await _new_agent(admin, "gone")
     _, user = await gone.get("/auth/me")
     assert (await admin.patch(f"/users/{user['id']}", {"active": False}))[0] == 200
-    sarah = (await _ids(admin))["Sarah Williams"]
+    sarah = (await admin.chat_ids())["Sarah Williams"]
     status, body = await admin.post(f"/chats/{sarah}/assign", {"agent_id": user["id"]})
     assert (status, body["error"]["details"]["field"]) == (422, "assigned_agent_id")
     assert (await gone.get("/auth/me"))[0] == 401  # and their token is dead
@@ -183,7 +178,7 @@ async def test_inactive_agents_cannot_be_assigned(admin: Api) -> None:
 async def test_reopening_a_closed_chat_respects_its_agents_capacity(admin: Api) -> None:
     small = await _new_agent(admin, "tiny", capacity=1)
     _, me = await small.get("/auth/me")
-    ids = await _ids(admin)
+    ids = await admin.chat_ids()
     sarah, maria = ids["Sarah Williams"], ids["Maria Lopez"]
     assert (await admin.post(f"/chats/{sarah}/assign", {"agent_id": me["id"]}))[0] == 200
     assert (await small.post(f"/chats/{sarah}/close"))[0] == 200
@@ -198,7 +193,7 @@ async def test_a_full_agent_is_409_with_what_the_console_needs_to_ask(
     """Issue 15, item 12: "Ann has 1 of 1 chats. Assign anyway?" needs the figures."""
     ann = await _new_agent(admin, "ann", display_name="Ann", capacity=1)
     _, me = await ann.get("/auth/me")
-    ids = await _ids(admin)
+    ids = await admin.chat_ids()
     assert (await admin.post(f"/chats/{ids['Sarah Williams']}/assign", {"agent_id": me["id"]}))[
         0
     ] == 200
@@ -215,7 +210,7 @@ async def test_an_admin_may_assign_past_capacity_on_purpose_and_the_note_says_so
 ) -> None:
     ann = await _new_agent(admin, "ann", display_name="Ann", capacity=1)
     _, me = await ann.get("/auth/me")
-    ids = await _ids(admin)
+    ids = await admin.chat_ids()
     sarah, maria = ids["Sarah Williams"], ids["Maria Lopez"]
     assert (await admin.post(f"/chats/{sarah}/assign", {"agent_id": me["id"]}))[0] == 200
     status, row = await admin.post(f"/chats/{maria}/assign", {"agent_id": me["id"], "force": True})
@@ -245,7 +240,7 @@ async def test_an_admin_may_assign_past_capacity_on_purpose_and_the_note_says_so
 async def test_agents_may_not_force(admin: Api, agent: Api) -> None:
     ann = await _new_agent(admin, "ann", display_name="Ann", capacity=0)
     _, me = await ann.get("/auth/me")
-    john = (await _ids(agent))["John Doe"]
+    john = (await agent.chat_ids())["John Doe"]
     status, body = await agent.post(
         f"/chats/{john}/transfer", {"agent_id": me["id"], "force": True}
     )

@@ -15,11 +15,6 @@ from storage.models import AuditEntry, Chat, ChatLabel
 from tests.support import Api, mute_bot
 
 
-async def _ids(api: Api) -> dict[str, int]:
-    _, chats = await api.get("/chats/")
-    return {chat["name"]: chat["id"] for chat in chats}
-
-
 async def _label(admin: Api, name: str, **fields: Any) -> dict[str, Any]:
     status, label = await admin.post("/labels", {"name": name, **fields})
     assert status == 201, label
@@ -75,7 +70,7 @@ async def test_a_label_on_a_chat_is_kept_twice_audited_pushed_and_idempotent(
     admin: Api, agent: Api
 ) -> None:
     billing = await _label(admin, "billing", colour="#2563eb")
-    john = (await _ids(agent))["John Doe"]
+    john = (await agent.chat_ids())["John Doe"]
     subscription = admin.service.core.bus.subscribe()
     status, row = await agent.post(f"/chats/{john}/labels", {"label": "BILLING"})
     assert (status, row["id"], row["labels"]) == (200, john, ["billing"])
@@ -111,7 +106,7 @@ async def test_an_agent_cannot_label_someone_elses_chat_or_a_queued_one(
     admin: Api, agent: Api
 ) -> None:
     await _label(admin, "billing")
-    ids = await _ids(admin)
+    ids = await admin.chat_ids()
     sarah, john = ids["Sarah Williams"], ids["John Doe"]
     status, body = await agent.post(f"/chats/{sarah}/labels", {"label": "billing"})
     assert (status, body["error"]["code"]) == (404, "not_found")  # a bot chat, nobody's
@@ -129,7 +124,7 @@ async def test_an_agent_cannot_label_someone_elses_chat_or_a_queued_one(
 async def test_the_list_and_the_queue_filter_by_label(admin: Api, agent: Api) -> None:
     await _label(admin, "billing")
     await _label(admin, "vip")
-    ids = await _ids(admin)
+    ids = await admin.chat_ids()
     john, sarah, maria = ids["John Doe"], ids["Sarah Williams"], ids["Maria Lopez"]
     for chat_id in (john, sarah):
         assert (await admin.post(f"/chats/{chat_id}/labels", {"label": "billing"}))[0] == 200
@@ -153,7 +148,7 @@ async def test_the_list_and_the_queue_filter_by_label(admin: Api, agent: Api) ->
 async def test_deleting_a_label_takes_it_off_every_chat_in_one_go(admin: Api) -> None:
     billing = await _label(admin, "billing")
     vip = await _label(admin, "vip")
-    ids = await _ids(admin)
+    ids = await admin.chat_ids()
     john, sarah = ids["John Doe"], ids["Sarah Williams"]
     for chat_id in (john, sarah):
         for name in ("billing", "vip"):
@@ -184,7 +179,7 @@ async def test_the_chat_audit_lists_changes_newest_first_for_who_may_read(
     admin: Api, agent: Api
 ) -> None:
     await _label(admin, "billing")
-    ids = await _ids(admin)
+    ids = await admin.chat_ids()
     john, sarah = ids["John Doe"], ids["Sarah Williams"]
     assert (await agent.post(f"/chats/{john}/labels", {"label": "billing"}))[0] == 200
     assert (await admin.patch(f"/chats/{john}", {"priority": "urgent"}))[0] == 200

@@ -19,25 +19,12 @@ from tests.whatsapp_support import eventually, sends_of, start_whatsapp
 PASSWORD = "notes-pass-4821"
 
 
-async def _ids(api: Api) -> dict[str, int]:
-    _, chats = await api.get("/chats/")
-    return {chat["name"]: chat["id"] for chat in chats}
-
-
-async def _user(admin: Api, username: str, **fields: Any) -> tuple[Api, int]:
-    status, user = await admin.post(
-        "/users", {"username": username, "password": PASSWORD, **fields}
-    )
-    assert status == 201, user
-    return await admin.login(username, PASSWORD), int(user["id"])
-
-
 async def _note(api: Api, chat_id: int, text: str) -> tuple[int, Any]:
     return await api.post("/chats/messages", {"chat_id": chat_id, "text": text, "internal": True})
 
 
 async def test_a_note_is_stored_apart_and_changes_nothing_of_the_chat(agent: Api) -> None:
-    john = (await _ids(agent))["John Doe"]
+    john = (await agent.chat_ids())["John Doe"]
     _, before = await agent.get(f"/chats/{john}")
     status, note = await _note(agent, john, "Customer is a VIP, be gentle")
     assert status == 201, note
@@ -58,7 +45,7 @@ async def test_a_note_is_stored_apart_and_changes_nothing_of_the_chat(agent: Api
 
 
 async def test_a_note_needs_the_right_to_act_on_the_chat(admin: Api, agent: Api) -> None:
-    ids = await _ids(admin)
+    ids = await admin.chat_ids()
     sarah, maria = ids["Sarah Williams"], ids["Maria Lopez"]
     assert (await _note(agent, sarah, "not mine"))[0] == 404  # a bot chat, nobody's
     assert (await _note(admin, maria, "a note takes nothing over"))[0] == 201
@@ -76,7 +63,7 @@ async def test_a_note_needs_the_right_to_act_on_the_chat(admin: Api, agent: Api)
 
 
 async def test_a_note_with_files_is_refused(agent: Api) -> None:
-    john = (await _ids(agent))["John Doe"]
+    john = (await agent.chat_ids())["John Doe"]
     form = FormData()
     form.add_field("chat_id", str(john))
     form.add_field("internal", "true")
@@ -90,9 +77,9 @@ async def test_a_note_with_files_is_refused(agent: Api) -> None:
 async def test_mentions_make_watchers_who_read_and_note_but_do_not_reply(
     admin: Api, agent: Api
 ) -> None:
-    john = (await _ids(agent))["John Doe"]
-    bea, bea_id = await _user(admin, "Bea", display_name="Bea")
-    carl, _ = await _user(admin, "carl")
+    john = (await agent.chat_ids())["John Doe"]
+    bea, bea_id = await admin.new_user("Bea", PASSWORD, display_name="Bea")
+    carl, _ = await admin.new_user("carl", PASSWORD)
     assert (await bea.get(f"/chats/{john}"))[0] == 404
     assert (await _note(bea, john, "let me in"))[0] == 404
     bea_ws, carl_ws = await bea.socket(), await carl.socket()
@@ -142,8 +129,8 @@ async def test_mentions_make_watchers_who_read_and_note_but_do_not_reply(
 
 
 async def test_admins_can_be_mentioned_and_inactive_users_cannot(admin: Api, agent: Api) -> None:
-    john = (await _ids(agent))["John Doe"]
-    _, old_id = await _user(admin, "olga")
+    john = (await agent.chat_ids())["John Doe"]
+    _, old_id = await admin.new_user("olga", PASSWORD)
     assert (await admin.patch(f"/users/{old_id}", {"active": False}))[0] == 200
     status, note = await _note(agent, john, "@ADMIN and @olga: thoughts?")
     assert status == 201

@@ -5,7 +5,6 @@ per chat), a chat waiting in the queue too long (admins, once per wait)."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from tortoise import timezone
 
@@ -14,19 +13,6 @@ from storage.models import Chat, Notification
 from tests.support import Api, frames_within
 
 PASSWORD = "notify-pass-4821"
-
-
-async def _ids(api: Api) -> dict[str, int]:
-    _, chats = await api.get("/chats/")
-    return {chat["name"]: chat["id"] for chat in chats}
-
-
-async def _user(admin: Api, username: str, **fields: Any) -> tuple[Api, int]:
-    status, user = await admin.post(
-        "/users", {"username": username, "password": PASSWORD, **fields}
-    )
-    assert status == 201, user
-    return await admin.login(username, PASSWORD), int(user["id"])
 
 
 async def _me(api: Api) -> int:
@@ -77,10 +63,10 @@ async def test_list_read_and_read_all_are_each_persons_own(admin: Api, agent: Ap
 
 
 async def test_a_chat_given_by_someone_else_notifies_its_new_holder(admin: Api, agent: Api) -> None:
-    ids = await _ids(admin)
+    ids = await admin.chat_ids()
     sarah = ids["Sarah Williams"]
     agent_id = await _me(agent)
-    bea, bea_id = await _user(admin, "bea")
+    bea, bea_id = await admin.new_user("bea", PASSWORD)
     ws = await agent.socket()
     other_admin = await admin.socket()
     start = await agent.service.core.log.last_seq()
@@ -157,8 +143,8 @@ async def test_customer_messages_notify_the_holder_once_until_read(admin: Api, a
 
 async def test_admins_hear_of_a_chat_waiting_too_long_once_per_wait(admin: Api, agent: Api) -> None:
     core = admin.service.core
-    sarah = (await _ids(admin))["Sarah Williams"]
-    boss, boss_id = await _user(admin, "boss", role="admin")
+    sarah = (await admin.chat_ids())["Sarah Williams"]
+    boss, boss_id = await admin.new_user("boss", PASSWORD, role="admin")
     admin_id = await _me(admin)
     watch = core.queue_watch
     assert watch.running  # started with the outbox (this process has the outbox role)

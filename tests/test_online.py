@@ -46,18 +46,13 @@ def test_an_explicit_online_stands_until_the_customer_writes_again() -> None:
     assert online_until(said_online, T + ONLINE_WINDOW) is None
 
 
-async def _ids(api: Api) -> dict[str, int]:
-    _, chats = await api.get("/chats/")
-    return {chat["name"]: chat["id"] for chat in chats}
-
-
 async def test_only_customers_who_just_wrote_show_online(admin: Api) -> None:
     _, chats = await admin.get("/chats/")
     online = {chat["name"]: chat["online"] for chat in chats}
     # John is online as the seed says; the others wrote over an hour ago, or by email.
     assert online == {"John Doe": True, "Sarah Williams": False, "Maria Lopez": False,
                       "Ahmed Hassan": False}  # fmt: skip
-    ids = await _ids(admin)
+    ids = await admin.chat_ids()
     _, maria = await admin.get(f"/chats/{ids['Maria Lopez']}")
     assert maria["online_until"] is None
     last_wrote = maria["profile"]["last_active_at"]
@@ -111,6 +106,6 @@ async def test_the_seed_patch_online_is_an_explicit_word(admin: Api) -> None:
     )  # fmt: skip
     _, detail = await admin.get(f"/chats/{got.chat_id}")
     assert detail["online"] is True  # she wrote again: computed again
-    maria = (await _ids(admin))["Maria Lopez"]
+    maria = (await admin.chat_ids())["Maria Lopez"]
     status, detail = await admin.patch(f"/chats/{maria}", {"online": True})
     assert (status, detail["online"], detail["profile"]["lastActive"]) == (200, True, "Online")

@@ -7,13 +7,8 @@ from storage.models import AuditEntry, Chat, User
 from tests.support import Api
 
 
-async def _ids(api: Api) -> dict[str, int]:
-    _, chats = await api.get("/chats/")
-    return {chat["name"]: chat["id"] for chat in chats}
-
-
 async def test_priority_is_set_with_patch_audited_and_pushed(admin: Api, agent: Api) -> None:
-    john = (await _ids(agent))["John Doe"]
+    john = (await agent.chat_ids())["John Doe"]
     subscription = admin.service.core.bus.subscribe()
     status, detail = await agent.patch(f"/chats/{john}", {"priority": "urgent"})
     assert (status, detail["priority"]) == (200, "urgent")
@@ -36,7 +31,7 @@ async def test_priority_is_set_with_patch_audited_and_pushed(admin: Api, agent: 
 
 
 async def test_priority_goes_with_other_patch_fields_all_or_nothing(admin: Api) -> None:
-    sarah = (await _ids(admin))["Sarah Williams"]
+    sarah = (await admin.chat_ids())["Sarah Williams"]
     status, detail = await admin.patch(f"/chats/{sarah}", {"mode": "agent", "priority": "high"})
     assert (status, detail["mode"], detail["priority"], detail["queued"]) == (
         200, "agent", "high", True,
@@ -58,7 +53,7 @@ async def test_priority_goes_with_other_patch_fields_all_or_nothing(admin: Api) 
 async def test_an_agent_cannot_set_the_priority_of_someone_elses_chat(
     admin: Api, agent: Api
 ) -> None:
-    ids = await _ids(admin)
+    ids = await admin.chat_ids()
     maria = ids["Maria Lopez"]
     status, body = await agent.patch(f"/chats/{maria}", {"priority": "urgent"})
     assert (status, body["error"]["code"]) == (404, "not_found")
@@ -68,7 +63,7 @@ async def test_an_agent_cannot_set_the_priority_of_someone_elses_chat(
 async def test_the_queue_and_automatic_assignment_serve_the_highest_priority_first(
     admin: Api,
 ) -> None:
-    ids = await _ids(admin)
+    ids = await admin.chat_ids()
     order = ["Sarah Williams", "Maria Lopez", "John Doe", "Ahmed Hassan"]
     for name in order:  # queued in this order: Sarah waits longest
         status, _ = await admin.patch(f"/chats/{ids[name]}", {"assigned_agent_id": None})

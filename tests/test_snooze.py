@@ -30,11 +30,6 @@ def _at(delta: timedelta) -> str:
     return (datetime.now(UTC) + delta).isoformat()
 
 
-async def _ids(api: Api) -> dict[str, int]:
-    _, chats = await api.get("/chats/")
-    return {chat["name"]: chat["id"] for chat in chats}
-
-
 async def _me(api: Api) -> int:
     _, me = await api.get("/auth/me")
     return int(me["id"])
@@ -61,7 +56,7 @@ def _later(service: Service, delta: timedelta) -> None:
 
 
 async def test_an_agent_snoozes_their_chat_out_of_mine_into_snoozed(agent: Api) -> None:
-    john = (await _ids(agent))["John Doe"]
+    john = (await agent.chat_ids())["John Doe"]
     until = _at(timedelta(hours=2))
     status, row = await agent.post(f"/chats/{john}/snooze", {"until": until})
     assert status == 200, row
@@ -91,12 +86,12 @@ async def test_an_agent_snoozes_their_chat_out_of_mine_into_snoozed(agent: Api) 
     status, row = await agent.post(f"/chats/{john}/snooze", {"until_customer_replies": True})
     assert (status, row["snoozed"], row["snoozed_until"]) == (200, True, None)
     # A paused chat with its agent may be snoozed too.
-    ahmed = (await _ids(agent))["Ahmed Hassan"]
+    ahmed = (await agent.chat_ids())["Ahmed Hassan"]
     assert (await agent.post(f"/chats/{ahmed}/snooze", {"until_customer_replies": True}))[0] == 200
 
 
 async def test_who_may_snooze_which_chat(admin: Api, agent: Api) -> None:
-    ids = await _ids(admin)
+    ids = await admin.chat_ids()
     body = {"until": _at(timedelta(hours=1))}
     # Another's chat or a bot's: 404 for an agent, as for every other action.
     for name in ("Sarah Williams", "Maria Lopez"):
@@ -121,7 +116,7 @@ async def test_who_may_snooze_which_chat(admin: Api, agent: Api) -> None:
 
 
 async def test_bad_snooze_requests_are_422_and_change_nothing(agent: Api) -> None:
-    john = (await _ids(agent))["John Doe"]
+    john = (await agent.chat_ids())["John Doe"]
     naive = (datetime.now(UTC) + timedelta(hours=1)).replace(tzinfo=None).isoformat()
     for body in (
         {},
@@ -143,7 +138,7 @@ async def test_bad_snooze_requests_are_422_and_change_nothing(agent: Api) -> Non
 
 
 async def test_waking_by_hand(admin: Api, agent: Api) -> None:
-    john = (await _ids(agent))["John Doe"]
+    john = (await agent.chat_ids())["John Doe"]
     status, error = await agent.post(f"/chats/{john}/unsnooze")
     assert (status, error["error"]["code"]) == (409, "not_snoozed")
     await agent.post(f"/chats/{john}/snooze", {"until_customer_replies": True})
@@ -165,7 +160,7 @@ async def test_waking_by_hand(admin: Api, agent: Api) -> None:
 async def test_the_waker_wakes_the_chat_at_its_time(agent: Api) -> None:
     service = _service(agent)
     assert service.core.snoozer.running  # one process, SQLite: it runs here
-    ids = await _ids(agent)
+    ids = await agent.chat_ids()
     john, ahmed = ids["John Doe"], ids["Ahmed Hassan"]
     await agent.post(f"/chats/{john}/snooze", {"until": _at(timedelta(hours=1))})
     await agent.post(f"/chats/{ahmed}/snooze", {"until_customer_replies": True})
@@ -200,7 +195,7 @@ async def test_a_snooze_survives_a_restart(
     users = await demo.seed_users(client.app[SERVICE].core.staff)
     await demo.seed_chats(users[1], settings.bot)
     agent = await Api(client).login("agent", "agent123")
-    john = (await _ids(agent))["John Doe"]
+    john = (await agent.chat_ids())["John Doe"]
     assert (await agent.post(f"/chats/{john}/snooze", {"until": _at(timedelta(hours=8))}))[0] == 200
     await client.close()  # the service stops; the snooze is in the columns
 
@@ -283,7 +278,7 @@ async def test_two_wakers_on_one_database_wake_a_chat_once(agent: Api) -> None:
     service = _service(agent)
     core = service.core
     await core.snoozer.stop()
-    john = (await _ids(agent))["John Doe"]
+    john = (await agent.chat_ids())["John Doe"]
     await agent.post(f"/chats/{john}/snooze", {"until": _at(timedelta(minutes=5))})
     later = datetime.now(UTC) + timedelta(minutes=10)
     one = Snoozer(core.writer, core.desk, core.staff, core.presenter, clock=lambda: later)
@@ -345,7 +340,7 @@ async def _true(value: bool) -> bool:
 
 
 async def test_a_snooze_ends_quietly_when_the_chat_leaves_its_agent(admin: Api, agent: Api) -> None:
-    ids = await _ids(admin)
+    ids = await admin.chat_ids()
     john, ahmed = ids["John Doe"], ids["Ahmed Hassan"]
     body = {"until": _at(timedelta(hours=1))}
     # Pausing keeps it (still the agent's); closing ends it, without a note.
@@ -421,7 +416,7 @@ async def test_a_message_to_an_awake_chat_costs_no_query_for_snooze(
 
 
 async def test_snoozing_and_waking_are_pushed_to_the_agent(agent: Api) -> None:
-    john = (await _ids(agent))["John Doe"]
+    john = (await agent.chat_ids())["John Doe"]
     ws = await agent.client.ws_connect(f"/ws?token={agent.token}")
     try:
         assert (await _frame(ws, "hello"))["type"] == "hello"
