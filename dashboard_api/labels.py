@@ -72,11 +72,7 @@ async def bulk(call: Call) -> web.Response:
         priority=body.priority,
         until=until,
     )
-    core = call.context.core
-    # The snoozer (``Core.snoozer``, issue 19's snooze part) where this build has one.
-    snoozer = getattr(core, "snoozer", None)
-    snooze = snoozer.snooze if snoozer is not None else None
-    return json_response(await core.bulk.run(call.actor, body.chat_ids, action, snooze=snooze))
+    return json_response(await call.context.core.bulk.run(call.actor, body.chat_ids, action))
 
 
 def _snooze_until(body: s.BulkRequest) -> datetime | None:
@@ -138,6 +134,5 @@ ROUTES = [
           responses={403: "force without being an admin",
                      404: "unknown_label (label)",
                      422: "a malformed request: chat_ids not 1-100 distinct ids, an unknown "
-                          "action or priority, a missing field of the action; "
-                          "action_unavailable: this server cannot snooze"}),
+                          "action or priority, a missing field of the action"}),
 ]  # fmt: skip

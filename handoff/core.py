@@ -146,7 +146,8 @@ class Core:
         )
         outbox = Outbox(writer, presenter, connectors, blobs=blobs)
         tags = Tags(writer, desk, staff, presenter)
-        bulk = Bulk(desk, tags)
+        snoozer = Snoozer(writer, desk, staff, presenter)
+        bulk = Bulk(desk, tags, snoozer.snooze)
         assigner = Assigner(
             writer, desk, presence, enabled=auto_assign, postgres=postgres,
             sweep_seconds=assign_sweep,
@@ -200,7 +201,7 @@ class Core:
             notes=Notes(writer, staff, presenter),
             notifications=Notifications(writer, presenter),
             queue_watch=QueueWatch(writer, presenter, queue_waiting_minutes),
-            snoozer=Snoozer(writer, desk, staff, presenter),
+            snoozer=snoozer,
             connectors=connectors,
             blobs=blobs,
             media=media,

@@ -3,12 +3,9 @@ says which failed and why; a malformed request changes nothing."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from handoff.domain.errors import Conflict
-from handoff.domain.modes import Actor
-from handoff.usecases.bulk import BulkAction
 from storage.models import AuditEntry, Chat, ChatTransition, User
 from tests.support import Api
 
@@ -129,50 +126,25 @@ async def test_a_malformed_bulk_request_changes_nothing(admin: Api, agent: Api) 
     assert await AuditEntry.all().count() == 0
 
 
-async def test_bulk_snooze_when_this_server_cannot_snooze(admin: Api) -> None:
-    john = (await admin.chat_ids())["John Doe"]
-    core = admin.service.core
-    if getattr(core, "snoozer", None) is not None:  # the snoozer's own tests cover it
-        status, body = await admin.post(
-            "/chats/bulk",
-            {"chat_ids": [john], "action": "snooze", "until_customer_replies": True},
-        )
-        assert (status, body) == (200, {"done": [john], "failed": []})
-        return
-    status, body = await admin.post(
-        "/chats/bulk", {"chat_ids": [john], "action": "snooze", "until_customer_replies": True}
-    )
-    assert (status, body["error"]["code"]) == (422, "action_unavailable")
+async def test_bulk_snooze_snoozes_each_chat_as_a_single_snooze_would(admin: Api) -> None:
+    ids = await admin.chat_ids()
+    john, sarah = ids["John Doe"], ids["Sarah Williams"]  # an agent's chat; a bot chat
     both = {"until": "2030-01-01T10:00:00+07:00", "until_customer_replies": True}
     for fields in ({}, {"until": "tomorrow"}, {"until": "2030-01-01T10:00:00"}, both):
         status, body = await admin.post(
             "/chats/bulk", {"chat_ids": [john], "action": "snooze", **fields}
         )
         assert (status, body["error"]["code"]) == (422, "validation_error"), fields
+    assert not await Chat.filter(snoozed_at__isnull=False).exists()
 
-
-async def test_bulk_snooze_calls_the_snoozer_for_each_chat(admin: Api) -> None:
-    """The snoozer (another part of issue 19) is called as a single snooze would call it;
-    its refusals are reported per chat."""
-    ids = await admin.chat_ids()
-    john, sarah = ids["John Doe"], ids["Sarah Williams"]
-    calls: list[tuple[int, Any]] = []
-
-    async def snooze(actor: Actor, chat_id: int, *, until: datetime | None) -> dict[str, Any]:
-        calls.append((chat_id, until))
-        if chat_id == sarah:
-            raise Conflict("only an agent chat can be snoozed", code="not_snoozable")
-        return {"id": chat_id}
-
-    admin_actor = Actor.person((await User.get(username="admin")).id, is_admin=True)
-    when = datetime(2030, 1, 1, 10, tzinfo=UTC)
-    action = BulkAction("snooze", until=when)
-    result = await admin.service.core.bulk.run(admin_actor, [john, sarah], action, snooze=snooze)
-    assert result == {
-        "done": [john],
-        "failed": [
-            {"chat_id": sarah, "code": "not_snoozable",
-             "message": "only an agent chat can be snoozed"},
-        ],
-    }  # fmt: skip
-    assert sorted(calls) == sorted([(john, when), (sarah, when)])
+    when = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
+    status, body = await admin.post(
+        "/chats/bulk", {"chat_ids": [john, sarah], "action": "snooze", "until": when.isoformat()}
+    )
+    assert status == 200, body
+    assert body["done"] == [john], body
+    assert [(f["chat_id"], f["code"]) for f in body["failed"]] == [(sarah, "not_snoozable")]
+    chat = await Chat.get(id=john)
+    assert chat.snoozed_until == when
+    assert await AuditEntry.filter(chat_id=john, action="snoozed").count() == 1
+    assert not (await Chat.get(id=sarah)).snoozed_at

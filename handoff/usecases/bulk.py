@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 ACTIONS = ("assign", "label", "priority", "snooze", "close")
 MAX_CHATS = 100
 
-# ``Snoozer.snooze(actor, chat_id, until=...)``: None until the customer replies.
+# ``Snoozer.snooze(actor, chat_id, until=...)``: until None is until the customer replies.
 Snooze = Callable[..., Awaitable[dict[str, Any]]]
 
 
@@ -55,36 +55,27 @@ class Failure:
 
 
 class Bulk:
-    def __init__(self, desk: Desk, tags: Tags, snooze: Snooze | None = None) -> None:
-        """``snooze``: the snoozer's ``snooze`` (None: bulk snooze is unavailable)."""
+    def __init__(self, desk: Desk, tags: Tags, snooze: Snooze) -> None:
+        """``snooze``: the snoozer's ``snooze``."""
         self.desk = desk
         self.tags = tags
         self.snooze = snooze
 
     async def run(
-        self,
-        actor: Actor,
-        chat_ids: Sequence[int],
-        action: BulkAction,
-        *,
-        snooze: Snooze | None = None,
+        self, actor: Actor, chat_ids: Sequence[int], action: BulkAction
     ) -> dict[str, Any]:
         """``{"done": [chat ids], "failed": [{"chat_id", "code", "message"}]}``, in the order
         given. The request itself is checked first (the action and its fields, the label):
-        a bad one changes nothing and raises. ``snooze``: the snoozer's, when the caller
-        has one (else the one given at construction)."""
-        snooze = snooze or self.snooze
-        await self._check(actor, chat_ids, action, snooze is not None)
+        a bad one changes nothing and raises."""
+        await self._check(actor, chat_ids, action)
         outcomes = await asyncio.gather(
-            *(self._one(actor, chat_id, action, snooze) for chat_id in chat_ids)
+            *(self._one(actor, chat_id, action) for chat_id in chat_ids)
         )
         done = [chat_id for chat_id, failure in zip(chat_ids, outcomes, strict=True) if not failure]
         failed = [failure.view() for failure in outcomes if failure is not None]
         return {"done": done, "failed": failed}
 
-    async def _check(
-        self, actor: Actor, chat_ids: Sequence[int], action: BulkAction, can_snooze: bool
-    ) -> None:
+    async def _check(self, actor: Actor, chat_ids: Sequence[int], action: BulkAction) -> None:
         if action.action not in ACTIONS:
             raise Invalid(f"action must be one of {', '.join(ACTIONS)}", field="action")
         if not 1 <= len(chat_ids) <= MAX_CHATS:
@@ -102,18 +93,11 @@ class Bulk:
             await find_label(action.label)  # NotFound unknown_label
         elif action.action == "priority":
             priority.rank(action.priority or "")
-        elif action.action == "snooze" and not can_snooze:
-            raise Invalid(
-                "snoozing is not available on this server", code="action_unavailable",
-                field="action",
-            )  # fmt: skip
 
-    async def _one(
-        self, actor: Actor, chat_id: int, action: BulkAction, snooze: Snooze | None
-    ) -> Failure | None:
+    async def _one(self, actor: Actor, chat_id: int, action: BulkAction) -> Failure | None:
         """Change one chat as its own request would; its failure, or None."""
         try:
-            await self._change(actor, chat_id, action, snooze)
+            await self._change(actor, chat_id, action)
         except IllegalTransition as exc:
             return Failure(chat_id, "illegal_transition", str(exc))
         except DomainError as exc:
@@ -123,9 +107,7 @@ class Bulk:
             return Failure(chat_id, "internal_error", "something went wrong on our side")
         return None
 
-    async def _change(
-        self, actor: Actor, chat_id: int, action: BulkAction, snooze: Snooze | None
-    ) -> None:
+    async def _change(self, actor: Actor, chat_id: int, action: BulkAction) -> None:
         kind = action.action
         if kind == "assign":
             await self.desk.act(
@@ -142,5 +124,4 @@ class Bulk:
         elif kind == "priority":
             await self.tags.set_priority(actor, chat_id, action.priority or "")
         else:
-            assert snooze is not None
-            await snooze(actor, chat_id, until=action.until)
+            await self.snooze(actor, chat_id, until=action.until)
