@@ -198,7 +198,7 @@ class Core:
             roster=roster,
             tags=tags,
             bulk=bulk,
-            notes=Notes(writer, staff, presenter),
+            notes=Notes(writer, staff, presenter, postgres=postgres),
             notifications=Notifications(writer, presenter),
             queue_watch=QueueWatch(writer, presenter, queue_waiting_minutes),
             snoozer=snoozer,

@@ -25,6 +25,7 @@ from handoff.domain.mentions import mentioned
 from handoff.domain.modes import Actor
 from handoff.domain.rights import can_note, can_read
 from handoff.domain.sanitize import clean
+from handoff.infra.locks import ASSIGNMENT, exclusive
 from handoff.infra.writer import Unit, Writer
 from handoff.read.views import Presenter, chat_audience, chat_values, message_values, preview
 from handoff.usecases import audit
@@ -36,10 +37,13 @@ MENTION_PREVIEW = 140  # characters of the note in a mention notification
 
 
 class Notes:
-    def __init__(self, writer: Writer, staff: Staff, presenter: Presenter) -> None:
+    def __init__(
+        self, writer: Writer, staff: Staff, presenter: Presenter, *, postgres: bool = False
+    ) -> None:
         self.writer = writer
         self.staff = staff
         self.presenter = presenter
+        self.postgres = postgres
 
     async def add(self, actor: Actor, chat_id: int, text: str) -> dict[str, Any]:
         """Store ``actor``'s note in ``chat_id`` (who may act on the chat, or a watcher);
@@ -47,6 +51,9 @@ class Notes:
         text = clean(text)
 
         async def operation(unit: Unit) -> dict[str, Any]:
+            # As the desk's changes do: a close in another process cannot clear the watchers
+            # between this read of the chat and the write of its new ones.
+            await exclusive(ASSIGNMENT, postgres=self.postgres)
             chat = await Chat.get_or_none(id=chat_id)
             if chat is None or not can_read(chat, actor):
                 raise NotFound(f"chat {chat_id} not found")
