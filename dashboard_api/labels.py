@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from aiohttp import web
 
 from dashboard_api import schemas as s
@@ -60,9 +58,6 @@ async def chat_audit(call: Call) -> web.Response:
 
 async def bulk(call: Call) -> web.Response:
     body = call.body_as(s.BulkRequest)
-    until = None
-    if body.action == "snooze":
-        until = _snooze_until(body)
     action = BulkAction(
         action=body.action,
         agent_id=body.agent_id,
@@ -70,32 +65,9 @@ async def bulk(call: Call) -> web.Response:
         label=body.label,
         remove=body.remove,
         priority=body.priority,
-        until=until,
+        until=body.until if body.action == "snooze" else None,
     )
     return json_response(await call.context.core.bulk.run(call.actor, body.chat_ids, action))
-
-
-def _snooze_until(body: s.BulkRequest) -> datetime | None:
-    """``until`` (a time with its offset) or ``until_customer_replies`` (None), one of them."""
-    if body.until is None:
-        if not body.until_customer_replies:
-            raise _invalid("until", "snooze needs until (ISO 8601) or until_customer_replies")
-        return None
-    if body.until_customer_replies:
-        raise _invalid("until", "give until or until_customer_replies, not both")
-    try:
-        until = datetime.fromisoformat(body.until)
-    except ValueError:
-        raise _invalid("until", "until must be an ISO 8601 time") from None
-    if until.tzinfo is None:
-        raise _invalid("until", "until needs a time zone offset")
-    return until
-
-
-def _invalid(field: str, message: str) -> ApiError:
-    return ApiError(
-        422, "validation_error", message, {"fields": [{"field": field, "message": message}]}
-    )
 
 
 ROUTES = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -575,6 +576,12 @@ class AuditEntryOut(Open):
     created_at: str | None
 
 
+def check_snooze_time(until: datetime | None, until_customer_replies: bool | None) -> None:
+    """A snooze names exactly one of a time and ``until_customer_replies: true``."""
+    if (until is None) == (until_customer_replies is not True):
+        raise ValueError('give exactly one of "until" or "until_customer_replies": true')
+
+
 class BulkRequest(Strict):
     """``POST /chats/bulk``: the action's own fields beside ``chat_ids`` and ``action``:
     assign ``agent_id`` (``force``: admins), label ``label`` (``remove``: take it off),
@@ -588,8 +595,14 @@ class BulkRequest(Strict):
     label: LabelName | None = None
     remove: bool = False
     priority: PriorityLevel | None = None
-    until: Annotated[str, StringConstraints(max_length=64)] | None = None
+    until: AwareDatetime | None = None
     until_customer_replies: bool = False
+
+    @model_validator(mode="after")
+    def _snooze_time(self) -> BulkRequest:
+        if self.action == "snooze":
+            check_snooze_time(self.until, self.until_customer_replies)
+        return self
 
     @field_validator("chat_ids")
     @classmethod
@@ -659,6 +672,5 @@ class SnoozeRequest(Strict):
 
     @model_validator(mode="after")
     def _exactly_one(self) -> SnoozeRequest:
-        if (self.until is None) == (self.until_customer_replies is not True):
-            raise ValueError('give exactly one of "until" or "until_customer_replies": true')
+        check_snooze_time(self.until, self.until_customer_replies)
         return self
