@@ -62,6 +62,10 @@ class InboundMessage:
     subject: str | None = None
     attachments: tuple[Attachment, ...] = ()
     reply_to_external_id: str | None = None
+    # Further ids of the same person on this channel that the provider states beside
+    # ``chat_external_id`` (WhatsApp: the business-scoped user id beside the phone number):
+    # they tie to the same contact (storage.identities).
+    customer_ids: tuple[str, ...] = ()
     # Provider message ids this message answers (email In-Reply-To and References): when
     # one of them is a message of ours, the message joins that message's chat.
     thread_refs: tuple[str, ...] = ()

@@ -115,6 +115,7 @@ def _message(raw: dict[str, Any], contacts: list[dict[str, Any]], where: str) ->
         customer_name=name.strip(),
         customer_phone=f"+{phone}" if phone else None,
         customer_username=username,
+        customer_ids=(user_id,) if phone and user_id else (),
         attachments=content.attachments,
         reply_to_external_id=content.reply_to or _id(context.get("id")),
         sent_at=_time(raw.get("timestamp")),

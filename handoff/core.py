@@ -37,8 +37,11 @@ from handoff.usecases.assignment import Assigner
 from handoff.usecases.autopilot import Autopilot, ReplyLimit
 from handoff.usecases.bulk import Bulk
 from handoff.usecases.canned import CannedResponses
+from handoff.usecases.contact_merge import ContactMerges
+from handoff.usecases.contacts import Contacts
 from handoff.usecases.delivery import Outbox
 from handoff.usecases.desk import Desk
+from handoff.usecases.erasure import Erasure
 from handoff.usecases.ingest import Inbox, Received
 from handoff.usecases.media import MediaFetcher
 from handoff.usecases.notes import Notes
@@ -91,6 +94,10 @@ class Core:
 
     # Wakes snoozed chats at their time (started where the outbox runs: one process).
     snoozer: Snoozer
+    # Contacts: the customers across channels; their merges; their data exported or erased.
+    contacts: Contacts
+    merges: ContactMerges
+    erasure: Erasure
     connectors: dict[str, Connector] = field(default_factory=dict)
     # Where kept files live (customer media, agents' uploads); None: files are not kept.
     blobs: Blobs | None = None
@@ -119,6 +126,7 @@ class Core:
         offline_grace_minutes: float = 10,
         return_chats_when_offline: bool = True,
         queue_waiting_minutes: int = 10,
+        contact_history_for_agents: bool = True,
     ) -> Core:
         """Every service, and who listens to whom.
 
@@ -126,6 +134,7 @@ class Core:
         when something happens here; with several processes one of them sweeps).
         ``media_limits``: channel -> the largest customer file kept, in bytes.
         ``offline_grace_minutes``, ``return_chats_when_offline``: see ``Roster``.
+        ``contact_history_for_agents``: see ``Contacts``.
         """
         connectors: dict[str, Connector] = {}
         names = AgentNames()
@@ -156,6 +165,7 @@ class Core:
             writer, desk, presence, return_chats=return_chats_when_offline,
             grace_minutes=offline_grace_minutes, postgres=postgres,
         )  # fmt: skip
+        contacts = Contacts(writer, staff, presenter, history_for_agents=contact_history_for_agents)
         media = None
         if blobs is not None:
             media = MediaFetcher(writer, presenter, connectors, blobs, limits=media_limits)
@@ -202,6 +212,9 @@ class Core:
             notifications=Notifications(writer, presenter),
             queue_watch=QueueWatch(writer, presenter, queue_waiting_minutes),
             snoozer=snoozer,
+            contacts=contacts,
+            merges=ContactMerges(writer, contacts),
+            erasure=Erasure(writer, contacts, blobs),
             connectors=connectors,
             blobs=blobs,
             media=media,

@@ -16,6 +16,7 @@ from bot.settings import BotSettings
 from handoff.domain import labels
 from handoff.read.views import preview
 from handoff.usecases.staff import NewUser, Staff
+from storage import contacts, identities, sql
 from storage.models import (
     Channel,
     Chat,
@@ -162,7 +163,12 @@ async def seed_chats(agent: User, bot: BotSettings) -> int:
 
 async def _create_chat(demo: DemoChat, agent: User, start: datetime, hours: str) -> None:
     times = [start + timedelta(minutes=3 * i) for i in range(len(demo.messages))]
+    ids = identities.identities(demo.channel, demo.external_id)
+    points = identities.points(demo.channel, demo.external_id, demo.phone, demo.email)
+    at = sql.time_param(times[0])
+    found = await sql.run(contacts.find(ids, points, demo.name, at))
     chat = await Chat.create(
+        contact_id=found.contact_id,
         channel=demo.channel,
         external_id=demo.external_id,
         customer_name=demo.name,
@@ -180,6 +186,7 @@ async def _create_chat(demo: DemoChat, agent: User, start: datetime, hours: str)
         activity_at=times[-1],
         last_message_at=times[-1],
     )
+    await sql.run(contacts.record(found, chat.id, ids, points, at))
     customer_indexes = [i for i, (sender, _) in enumerate(demo.messages) if sender == C]
     unread = set(customer_indexes[len(customer_indexes) - demo.unread :]) if demo.unread else set()
     messages = [(sender, hours if text == HOURS_ANSWER else text) for sender, text in demo.messages]

@@ -210,6 +210,11 @@ class HandoffSettings(_Section):
     return_chats_when_offline: bool = True
 
 
+class ContactsSettings(_Section):
+    # An agent working a chat sees the contact's other conversations (read-only).
+    history_for_agents: bool = True
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["text", "json"] = "text"
@@ -397,6 +402,7 @@ class Settings(_Section):
     events: EventsSettings = EventsSettings()
     auth: AuthSettings = AuthSettings()
     handoff: HandoffSettings = HandoffSettings()
+    contacts: ContactsSettings = ContactsSettings()
     bot: BotSettings = BotSettings()
     logging: LoggingSettings = LoggingSettings()
     metrics: MetricsSettings = MetricsSettings()

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from storage import columns
+from storage import columns, contacts, identities
 from storage.models import Chat, Message, Mode, Sender, Status
 from storage.sql import Plan, is_postgres
 
@@ -41,6 +41,8 @@ class InboundLike(Protocol):
     def customer_email(self) -> str | None: ...
     @property
     def customer_username(self) -> str | None: ...
+    @property
+    def customer_ids(self) -> tuple[str, ...]: ...
     @property
     def subject(self) -> str | None: ...
     @property
@@ -73,8 +75,8 @@ INSERT_MESSAGE = columns.insert(
 )
 _CHAT_GIVEN = (
     "channel", "external_id", "customer_name", "customer_phone", "customer_email",
-    "customer_username", "subject", "sender_unverified", "activity_at", "created_at",
-    "updated_at",
+    "customer_username", "subject", "sender_unverified", "contact_id", "activity_at",
+    "created_at", "updated_at",
 )  # fmt: skip
 _CHAT_DEFAULTS = columns.defaults(Chat, _CHAT_GIVEN)
 INSERT_CHAT = columns.insert(Chat, (*_CHAT_GIVEN, *_CHAT_DEFAULTS), 'RETURNING "id"')
@@ -88,7 +90,23 @@ TOUCH_CHAT = (  # the columns are the model's, not input
     '"customer_username" = COALESCE(?, "customer_username") '
     f'WHERE "id" = ? RETURNING {columns.row(Chat)}'
 )
-STATEMENTS = (INSERT_MESSAGE, INSERT_CHAT, CHAT_BY_KEY, CHAT_MODE, TOUCH_CHAT)
+
+# A known chat's message that states more of its customer (a WhatsApp BSUID beside the
+# number, a Telegram user's own number): added to the chat's contact unless held already.
+ATTACH_IDENTITY = (
+    'INSERT INTO "contact_identities" ("contact_id", "channel", "external_id", "chat_id", '
+    '"created_at") SELECT "contact_id", ?, ?, "id", ? FROM "chats" WHERE "id" = ? AND '
+    '"contact_id" IS NOT NULL ON CONFLICT ("channel", "external_id") DO NOTHING'
+)
+ATTACH_POINT = (
+    'INSERT INTO "contact_points" ("contact_id", "kind", "value", "verified", "created_at") '
+    'SELECT "contact_id", ?, ?, ?, ? FROM "chats" WHERE "id" = ? AND "contact_id" IS NOT NULL '
+    'ON CONFLICT ("contact_id", "kind", "value") DO NOTHING'
+)
+STATEMENTS = (
+    INSERT_MESSAGE, INSERT_CHAT, CHAT_BY_KEY, CHAT_MODE, TOUCH_CHAT, ATTACH_IDENTITY,
+    ATTACH_POINT, *contacts.STATEMENTS,
+)  # fmt: skip
 
 _MESSAGE_DEFAULT_VALUES = tuple(_MESSAGE_DEFAULTS.values())
 _CHAT_DEFAULT_VALUES = tuple(_CHAT_DEFAULTS.values())
@@ -101,17 +119,29 @@ def plan(
     cached: Sequence[int | None],
     own: Sequence[bool],
     now: datetime | str,
+    extras: Sequence[bool] | None = None,
 ) -> Plan[list[Outcome]]:
     """Store each message unless it is a repeat (chat found or created, message inserted,
     counted on the chat, ``previews`` shown in the chat list). Stops after a message to a
     closed chat: it must be reopened first (on PostgreSQL after the wave that holds it, see
     :func:`_waves`: the messages stored are a prefix of ``messages`` either way). ``cached``:
     chat ids known already. A message that joins someone else's chat by reference (``own``
-    False) leaves that chat's customer name alone. Pure: runs in SQLite's thread (see
-    ``storage.sql``)."""
+    False) leaves that chat's customer name alone. A new chat gets its contact
+    (:func:`_new_chat`); ``extras``: the message states more of its customer than its chat's
+    key (:func:`stated`) that the caller has not seen added yet. Pure: runs in SQLite's thread
+    (see ``storage.sql``)."""
+    more = extras if extras is not None else [False] * len(messages)
     if is_postgres():
-        return _waves(messages, previews, cached, own, now)
-    return _one_by_one(messages, previews, cached, own, now)
+        return _waves(messages, previews, cached, own, now, more)
+    return _one_by_one(messages, previews, cached, own, now, more)
+
+
+def stated(inbound: InboundLike) -> bool:
+    """Whether ``inbound`` tells of its customer more than its chat's key: ids beside it
+    (WhatsApp's BSUID) or a number of their own (Telegram). Added to the chat's contact."""
+    return bool(inbound.customer_ids) or (
+        inbound.channel == identities.TELEGRAM and inbound.customer_phone is not None
+    )
 
 
 def _one_by_one(
@@ -120,11 +150,13 @@ def _one_by_one(
     cached: Sequence[int | None],
     own: Sequence[bool],
     now: datetime | str,
+    extras: Sequence[bool],
 ) -> Plan[list[Outcome]]:
     """:func:`plan` a statement or two per message: each runs in microseconds on SQLite."""
     outcomes: list[Outcome] = []
     known: dict[tuple[str, str], int] = {}
-    for inbound, text, chat_id, mine in zip(messages, previews, cached, own, strict=True):
+    items = zip(messages, previews, cached, own, extras, strict=True)
+    for inbound, text, chat_id, mine, extra in items:
         key = (inbound.channel, inbound.chat_external_id)
         created = False
         chat_id = chat_id or known.get(key)
@@ -133,9 +165,10 @@ def _one_by_one(
             if rows:
                 chat_id = int(rows[0]["id"])
             else:
-                rows = yield INSERT_CHAT, _chat_values(inbound, now)
-                chat_id, created = int(rows[0]["id"]), True
+                chat_id, created = yield from _new_chat(inbound, now)
             known[key] = chat_id
+        if extra and not created:
+            yield from _attach(inbound, chat_id, now)
         inserted = yield INSERT_MESSAGE, _message_values(inbound, chat_id, now)
         if not inserted:
             rows = yield CHAT_MODE, [chat_id]
@@ -152,13 +185,46 @@ def _one_by_one(
     return outcomes
 
 
-def _chat_values(inbound: InboundLike, now: datetime | str) -> list[Any]:
+def _new_chat(inbound: InboundLike, now: datetime | str) -> Plan[tuple[int, bool]]:
+    """A message whose chat key is new: the chat its customer's identity writes into if
+    there is one (a WhatsApp user now known by their other id), else a new chat of the
+    contact its identities lead to (``storage.contacts.find``). (chat id, created)."""
+    ids = identities.identities(inbound.channel, inbound.chat_external_id, inbound.customer_ids)
+    points = _points(inbound)
+    name = inbound.customer_name or inbound.customer_phone or "Customer"
+    found = yield from contacts.find(ids, points, name, now)
+    chat_id, created = found.chat_id, found.chat_id is None
+    if chat_id is None:
+        made = yield INSERT_CHAT, _chat_values(inbound, found.contact_id, now)
+        chat_id = int(made[0]["id"])
+    yield from contacts.record(found, chat_id, ids, points, now)
+    return chat_id, created
+
+
+def _points(inbound: InboundLike) -> list[identities.Key]:
+    if not inbound.sender_verified:
+        return []
+    return identities.points(
+        inbound.channel, inbound.chat_external_id, inbound.customer_phone, inbound.customer_email
+    )
+
+
+def _attach(inbound: InboundLike, chat_id: int, now: datetime | str) -> Plan[None]:
+    """Add what ``inbound`` states of its customer (:func:`stated`) to its chat's contact."""
+    ids = identities.identities(inbound.channel, inbound.chat_external_id, inbound.customer_ids)
+    for channel, external_id in ids[1:]:
+        yield ATTACH_IDENTITY, [channel, external_id, now, chat_id]
+    for kind, value in _points(inbound):
+        yield ATTACH_POINT, [kind, value, True, now, chat_id]
+
+
+def _chat_values(inbound: InboundLike, contact_id: int, now: datetime | str) -> list[Any]:
     """The values of :data:`INSERT_CHAT`: a new chat for ``inbound``'s customer."""
     name = inbound.customer_name or inbound.customer_phone or "Customer"
     return [
         inbound.channel, inbound.chat_external_id, name, inbound.customer_phone,
         inbound.customer_email, inbound.customer_username, inbound.subject,
-        not inbound.sender_verified, now, now, now, *_CHAT_DEFAULT_VALUES,
+        not inbound.sender_verified, contact_id, now, now, now, *_CHAT_DEFAULT_VALUES,
     ]  # fmt: skip
 
 
@@ -227,6 +293,7 @@ def _waves(
     cached: Sequence[int | None],
     own: Sequence[bool],
     now: datetime | str,
+    extras: Sequence[bool],
 ) -> Plan[list[Outcome]]:
     """:func:`plan` on PostgreSQL: a few statements per wave of messages (see above)."""
     outcomes: list[Outcome] = []
@@ -252,10 +319,18 @@ def _waves(
             for inbound in missing:
                 key = (inbound.channel, inbound.chat_external_id)
                 if key not in known:
-                    rows = yield INSERT_CHAT, _chat_values(inbound, now)
-                    known[key] = int(rows[0]["id"])
-                    created.add(key)
+                    known[key], made = yield from _new_chat(inbound, now)
+                    if made:
+                        created.add(key)
         ids = [c or known[(m.channel, m.chat_external_id)] for m, _, c, _ in wave]
+        if len(set(ids)) < len(ids):  # two keys of one customer's chat (WhatsApp): apart
+            cut = next(i for i in range(1, len(ids)) if ids[i] in ids[:i])
+            del wave[cut:], ids[cut:]
+        start = len(outcomes)
+        for offset, (item, chat_id) in enumerate(zip(wave, ids, strict=True)):
+            key = (item[0].channel, item[0].chat_external_id)
+            if extras[start + offset] and key not in created:
+                yield from _attach(item[0], chat_id, now)
         values: list[Any] = []
         touched: list[Any] = []
         for (inbound, text, _, mine), chat_id in zip(wave, ids, strict=True):

@@ -95,12 +95,114 @@ class User(Model):
         table = "users"
 
 
+class Contact(Model):
+    """A customer, across channels, who owns chats and is found by their identities
+    (docs/api.md, "Contacts"). A contact merged into another is kept (``merged_into_id``)
+    until the merge is undone, and lists and lookups skip it."""
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=255)
+    avatar_url = fields.CharField(max_length=1024, null=True)
+    notes = fields.TextField(null=True)
+    # Custom attribute values by key (``ContactAttribute``), validated by type.
+    attributes: fields.Field[dict[str, Any] | None] = fields.JSONField(default=dict, null=True)
+    merged_into_id = fields.IntField(null=True)
+    first_seen_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "contacts"
+        indexes = (Index(fields=("merged_into_id", "id")), Index(fields=("name",)))
+
+
+class ContactIdentity(Model):
+    """A verified identity of a contact: (channel, external id) belongs to one contact only
+    (``storage.identities``: the forms of the values)."""
+
+    id = fields.IntField(primary_key=True)
+    contact: fields.ForeignKeyRelation[Contact] = fields.ForeignKeyField(
+        "models.Contact", related_name="identities", on_delete=fields.CASCADE
+    )
+    contact_id: int
+    channel = fields.CharField(max_length=16)
+    external_id = fields.CharField(max_length=255)
+    # The conversation this identity writes into on its channel: a WhatsApp user whose
+    # messages move from their number to their BSUID (or back) stays in one chat.
+    chat_id = fields.IntField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "contact_identities"
+        unique_together = (("channel", "external_id"),)
+        indexes = (Index(fields=("contact_id",)),)
+
+
+class ContactPoint(Model):
+    """A phone number (E.164) or e-mail address (normalized) of a contact: ``verified`` when
+    a provider stated it, else typed or imported. Contacts sharing one are merge suggestions."""
+
+    id = fields.IntField(primary_key=True)
+    contact: fields.ForeignKeyRelation[Contact] = fields.ForeignKeyField(
+        "models.Contact", related_name="points", on_delete=fields.CASCADE
+    )
+    contact_id: int
+    kind = fields.CharField(max_length=8)  # "phone" | "email"
+    value = fields.CharField(max_length=254)
+    verified = fields.BooleanField(default=False)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "contact_points"
+        unique_together = (("contact_id", "kind", "value"),)
+        indexes = (Index(fields=("kind", "value")),)
+
+
+class ContactAttribute(Model):
+    """A custom attribute admins define for contacts: its values live in
+    ``Contact.attributes`` under ``key``."""
+
+    id = fields.IntField(primary_key=True)
+    key = fields.CharField(max_length=64, unique=True)
+    label = fields.CharField(max_length=128)
+    type = fields.CharField(max_length=16)  # text | number | date | boolean | list
+    options: fields.Field[list[str] | None] = fields.JSONField(default=list, null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "contact_attributes"
+
+
+class ContactMerge(Model):
+    """One merge of ``other_id`` into ``contact_id``, with what undoing it needs
+    (``snapshot``: both contacts as they were, which identities, points and chats moved)."""
+
+    id = fields.IntField(primary_key=True)
+    contact_id = fields.IntField()
+    other_id = fields.IntField()
+    snapshot: fields.Field[dict[str, Any]] = fields.JSONField(default=dict)
+    actor_id = fields.IntField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    undone_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "contact_merges"
+        indexes = (Index(fields=("contact_id",)), Index(fields=("other_id",)))
+
+
 class Chat(Model):
     id = fields.IntField(primary_key=True)
     channel = fields.CharEnumField(Channel, max_length=16)
     # The provider's id of the conversation: Telegram chat id, WhatsApp user, email address.
     external_id = fields.CharField(max_length=255, null=True)
     customer_name = fields.CharField(max_length=255)
+    # The contact this conversation belongs to (``storage.identities``); None only for a
+    # chat stored before contacts existed and not yet migrated.
+    contact: fields.ForeignKeyNullableRelation[Contact] = fields.ForeignKeyField(
+        "models.Contact", related_name="chats", null=True, on_delete=fields.SET_NULL
+    )
+    contact_id: int | None
     customer_phone = fields.CharField(max_length=64, null=True)
     customer_email = fields.CharField(max_length=254, null=True)
     customer_address = fields.CharField(max_length=512, null=True)
@@ -164,6 +266,7 @@ class Chat(Model):
             Index(fields=("mode", "priority", "queued_at")),
             Index(fields=("snoozed_until",)),
             Index(fields=("updated_at",)),
+            Index(fields=("contact_id", "activity_at")),
         )
 
 

@@ -22,6 +22,7 @@ CHAT_FIELDS = (
     "channel",
     "external_id",
     "customer_name",
+    "contact_id",
     "customer_phone",
     "customer_email",
     "customer_address",
@@ -148,6 +149,8 @@ class Presenter:
         return {
             "id": row["id"],
             "name": row["customer_name"],
+            # The contact the conversation belongs to (docs/api.md, "Contacts").
+            "contact_id": row.get("contact_id"),
             "channel": str(row["channel"]),
             "online": until is not None,
             # When "online" ends unless the customer writes again (None: not online).

@@ -30,6 +30,7 @@ from handoff.usecases import tags, templates
 from handoff.usecases.notifications import ASSIGNED, notify
 from handoff.usecases.staff import Staff
 from handoff.usecases.transitions import record_transition
+from storage import contacts, identities, sql
 from storage.models import Channel, Chat, Message, Mode, Sender, Status, User
 
 log = logging.getLogger(__name__)
@@ -294,7 +295,12 @@ class Desk:
                 )
             now = timezone.now()
             mine = not actor.is_admin
+            ids = identities.identities(channel, external_id) if external_id else []
+            found = await sql.run(
+                contacts.find(ids, (), fields["customer_name"], sql.time_param(now))
+            )
             chat = await Chat.create(
+                contact_id=found.contact_id,
                 channel=channel,
                 external_id=external_id,
                 customer_name=fields["customer_name"],
@@ -306,6 +312,7 @@ class Desk:
                 assigned_agent_id=actor.user_id if mine else None,
                 activity_at=now,
             )
+            await _record_contact(found, chat, ids, now)
             row = await self._row(chat)
             unit.emit(Event(events.CHAT_CREATED, chat.id, {"chat": row}, chat_audience(chat)))
             return chat
@@ -331,7 +338,10 @@ class Desk:
             chat = await Chat.get_or_none(channel=Channel.WHATSAPP, external_id=digits)
             created = chat is None
             if chat is None:
+                ids = identities.identities(Channel.WHATSAPP, digits)
+                found = await sql.run(contacts.find(ids, (), name, sql.time_param(now)))
                 chat = await Chat.create(
+                    contact_id=found.contact_id,
                     channel=Channel.WHATSAPP,
                     external_id=digits,
                     customer_name=name,
@@ -339,6 +349,7 @@ class Desk:
                     mode=Mode.BOT,
                     activity_at=now,
                 )
+                await _record_contact(found, chat, ids, now)
                 row = await self._row(chat)
                 unit.emit(Event(events.CHAT_CREATED, chat.id, {"chat": row}, chat_audience(chat)))
             action = _starting_action(chat, actor)
@@ -623,6 +634,20 @@ def _patch_plan(chat: Chat, actor: Actor, change: ChatChange) -> list[tuple[Acti
         back = {Mode.AGENT: Action.RETURN_TO_BOT, Mode.PAUSED: Action.RESUME}
         steps.append((back.get(mode, Action.REOPEN_TO_BOT), None))
     return steps
+
+
+async def _record_contact(
+    found: contacts.Found, chat: Chat, ids: Sequence[identities.Key], now: datetime
+) -> None:
+    """A dashboard-made chat's identities and the number and address typed for it (not
+    verified: they suggest merges, they link nothing) on its contact."""
+    points = []
+    if (phone := identities.e164(chat.customer_phone, international=False)) is not None:
+        points.append((identities.PHONE, phone))
+    if (address := identities.email(chat.customer_email)) is not None:
+        points.append((identities.MAIL, address))
+    at = sql.time_param(now)
+    await sql.run(contacts.record(found, chat.id, ids, points, at, verified=False))
 
 
 def _external_id_for(channel: Channel, fields: dict[str, Any]) -> str | None:

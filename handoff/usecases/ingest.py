@@ -102,6 +102,9 @@ class Inbox:
         self.staff = staff
         self.presenter = presenter
         self.chat_ids = ChatIds()
+        # Messages that stated more of their customer (storage.ingest.stated), by what they
+        # stated, once added to the contact: a customer's every message adds it once.
+        self.stated = ChatIds(10_000)
         # A provider's batch starts being stored.
         self.arriving: Hook[None] = Hook("inbox.arriving")
         # After every ``arriving``: what became of the batch once committed (empty when
@@ -192,10 +195,11 @@ class Inbox:
             at = sql.time_param(now)
             inbound = [m for _, m in run]
             previews = [_preview(m) for m in inbound]
-            plan = ingest_store.plan(inbound, previews, cached, [True] * len(run), at)
+            extras = [self._states_more(unit, m) for m in inbound]
+            plan = ingest_store.plan(inbound, previews, cached, [True] * len(run), at, extras)
             outcomes = await sql.run(plan)
             for (unit, message), outcome in zip(run, outcomes, strict=False):
-                done.append(await self._stored(unit, message, outcome, now, wrote))
+                done.append(await self._stored(unit, message, outcome, now, wrote, True))
         if wrote:  # one plan for the batch, no statement per message (storage.notifications)
             await notifications.customer_wrote(units[-1], self.presenter, list(wrote.values()))
         results, start = [], 0
@@ -218,9 +222,23 @@ class Inbox:
         if chat_id is None:
             chat_id = self.chat_ids.get((inbound.channel, inbound.chat_external_id))
         at = sql.time_param(now)
-        plan = ingest_store.plan([inbound], [_preview(inbound)], [chat_id], [own], at)
+        extras = [own and self._states_more(unit, inbound)]
+        plan = ingest_store.plan([inbound], [_preview(inbound)], [chat_id], [own], at, extras)
         outcomes = await sql.run(plan)
-        return await self._stored(unit, inbound, outcomes[0], now, wrote)
+        return await self._stored(unit, inbound, outcomes[0], now, wrote, own)
+
+    def _states_more(self, unit: Unit, inbound: InboundMessage) -> bool:
+        """Whether the plan adds what ``inbound`` states of its customer to their contact
+        (``storage.ingest.stated``): once per process and statement, remembered after the
+        commit."""
+        if not ingest_store.stated(inbound):
+            return False
+        said = ",".join((*inbound.customer_ids, inbound.customer_phone or ""))
+        key = (inbound.channel, f"{inbound.chat_external_id}|{said}")
+        if self.stated.get(key) is not None:
+            return False
+        unit.after_commit(lambda: self.stated.put(key, 1))
+        return True
 
     async def _stored(
         self,
@@ -229,8 +247,11 @@ class Inbox:
         outcome: ingest_store.Outcome,
         now: datetime,
         wrote: dict[tuple[int, int], Wrote],
+        own: bool,
     ) -> Received:
-        """After the plan: reopen a closed chat, emit the events, say what became of it."""
+        """After the plan: reopen a closed chat, emit the events, say what became of it.
+        ``own``: the chat is the message's own (by its key or its customer's identity), not
+        a thread it joined by reference: remembered under its key."""
         if outcome.message_id is None:  # the provider delivered it before: nothing stored
             return Received(
                 outcome.chat_id, None, True, False, Mode(outcome.row["mode"]), inbound.channel,
@@ -239,7 +260,7 @@ class Inbox:
         chat = sql.values(Chat, outcome.row)
         chat_id, mode = int(chat["id"]), Mode(chat["mode"])
         key = (inbound.channel, inbound.chat_external_id)
-        if chat["external_id"] == inbound.chat_external_id:  # not a thread joined by reference
+        if own:
             unit.after_commit(lambda: self.chat_ids.put(key, chat_id))
         previous_agent = chat["assigned_agent_id"]
         note = None
