@@ -34,7 +34,7 @@ Key = tuple[str, str]  # (channel, external id) of an identity; (kind, value) of
 
 _PHONE_NOISE = re.compile(r"[\s().\-/]")
 _DIGITS = re.compile(r"[1-9][0-9]{4,14}")
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+\.[^@\s]+$")
 
 
 def e164(raw: str | None, *, international: bool = True) -> str | None:
