@@ -11,6 +11,7 @@ from dashboard_api import (
     attachments,
     canned,
     chats,
+    contacts,
     labels,
     notifications,
     snooze,
@@ -36,6 +37,7 @@ ROUTES: list[Route] = [
     *templates.ROUTES,
     *canned.ROUTES,
     *notifications.ROUTES,
+    *contacts.ROUTES,
     *ws.ROUTES,
     *system.ROUTES,
 ]

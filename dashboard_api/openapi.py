@@ -62,7 +62,9 @@ def _parameters(route: Route) -> list[dict[str, Any]]:
             "name": name,
             "in": "path",
             "required": True,
-            "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID},
+            "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID}
+            if name.endswith("_id") or name == "index"
+            else {"type": "string", "maxLength": 64},
         }
         for name in re.findall(r"{(\w+)}", route.path)
     ]

@@ -196,7 +196,9 @@ class Core:
             presenter=presenter,
             inbox=inbox,
             desk=desk,
-            queries=ChatQueries(names, presenter, labels),
+            queries=ChatQueries(
+                names, presenter, labels, history_for_agents=contact_history_for_agents
+            ),
             outbox=outbox,
             receipts=Receipts(writer, presenter),
             log=log,

@@ -21,6 +21,8 @@ MESSAGE_CREATED = "message.created"
 MESSAGE_UPDATED = "message.updated"
 PRESENCE_UPDATED = "presence.updated"
 HANDOFF = "chat.handoff"
+# A contact changed (``handoff.usecases.contacts``): {"contact": <contact row>}.
+CONTACT_UPDATED = "contact.updated"
 # To one person: something they should know about (``handoff.usecases.notifications``).
 NOTIFICATION_CREATED = "notification.created"
 # To one person: their notifications were read (in another tab): {"ids": [...]} or {"all": true}.

@@ -19,6 +19,7 @@ from tortoise.expressions import Q, Subquery
 from handoff.domain.errors import Forbidden, Invalid, NotFound
 from handoff.domain.modes import Actor
 from handoff.domain.rights import can_read
+from handoff.read.contacts import may_see
 from handoff.read.names import AgentNames, LabelNames, label_ids
 from handoff.read.views import CHAT_FIELDS, MESSAGE_FIELDS, NO_NAMES, Presenter, chat_values
 from storage.models import (
@@ -78,11 +79,19 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
 
 class ChatQueries:
     def __init__(
-        self, names: AgentNames, presenter: Presenter, labels: LabelNames | None = None
+        self,
+        names: AgentNames,
+        presenter: Presenter,
+        labels: LabelNames | None = None,
+        *,
+        history_for_agents: bool = False,
     ) -> None:
         self.names = names
         self.presenter = presenter
         self.labels = labels if labels is not None else LabelNames()
+        # docs/api.md "History for agents": an agent who may see a contact reads all its
+        # conversations (the detail, its messages and files), read-only.
+        self.history_for_agents = history_for_agents
 
     async def list_chats(self, actor: Actor, chat_filter: ChatFilter) -> Page:
         query = Chat.filter(self._scope(actor, chat_filter.assigned))
@@ -122,18 +131,25 @@ class ChatQueries:
         next_cursor = _encode_offset(offset_id + limit) if more else None
         return Page(await self._present(rows), next_cursor)
 
-    async def chat(self, actor: Actor, chat_id: int) -> Chat:
-        """The chat if ``actor`` may read it; NotFound otherwise (no hint that it exists)."""
+    async def chat(self, actor: Actor, chat_id: int, *, history: bool = False) -> Chat:
+        """The chat if ``actor`` may read it; NotFound otherwise (no hint that it exists).
+        ``history``: also a conversation of a contact ``actor`` may see, with
+        ``history_for_agents`` on (asked only when the plain check fails)."""
         chat = await Chat.get_or_none(id=chat_id)
-        if chat is None or not can_read(chat, actor):
+        if chat is None or not (can_read(chat, actor) or await self._history(chat, actor, history)):
             raise NotFound(f"chat {chat_id} not found")
         return chat
+
+    async def _history(self, chat: Chat, actor: Actor, wanted: bool) -> bool:
+        if not (wanted and self.history_for_agents) or chat.contact_id is None:
+            return False
+        return await may_see(actor, chat.contact_id)
 
     async def detail(
         self, actor: Actor, chat_id: int, *, limit: int = 50, before: int | None = None
     ) -> dict[str, Any]:
         """The detail shape (docs/api.md): the chat, its profile and its latest messages."""
-        chat = await self.chat(actor, chat_id)
+        chat = await self.chat(actor, chat_id, history=True)
         messages = Message.filter(chat_id=chat_id)
         if before is not None:
             messages = messages.filter(id__lt=before)
@@ -153,7 +169,7 @@ class ChatQueries:
         self, actor: Actor, chat_id: int, message_id: int, index: int
     ) -> dict[str, Any]:
         """One attachment of a message in a chat ``actor`` may read (as stored: kind, ref...)."""
-        await self.chat(actor, chat_id)
+        await self.chat(actor, chat_id, history=True)
         message = await Message.get_or_none(id=message_id, chat_id=chat_id)
         items = list(message.attachments or []) if message is not None else []
         if not 0 <= index < len(items) or not isinstance(items[index], dict):

@@ -28,6 +28,13 @@ LABEL_CREATED = "label_created"
 LABEL_UPDATED = "label_updated"
 LABEL_DELETED = "label_deleted"
 
+# Contacts (chat_id null; data: ids and field names, no personal data).
+CONTACT_UPDATED = "contact_updated"
+CONTACTS_IMPORTED = "contacts_imported"
+CONTACT_ATTRIBUTE_CREATED = "contact_attribute_created"
+CONTACT_ATTRIBUTE_UPDATED = "contact_attribute_updated"
+CONTACT_ATTRIBUTE_DELETED = "contact_attribute_deleted"
+
 
 async def record(chat_id: int | None, actor: Actor, action: str, **data: Any) -> None:
     """One audit row: who (``actor``) did ``action`` to ``chat_id``, with its ``data``
