@@ -14,7 +14,18 @@ from connectors.base import InboundMessage
 from dashboard_api.auth import actor_for
 from msgcenter import demo
 from msgcenter.service import SERVICE, build_app
-from storage.models import AuditEntry, Chat, Contact, ContactAttribute, ContactPoint, User
+from storage.blobs import Spool
+from storage.models import (
+    AuditEntry,
+    Chat,
+    Contact,
+    ContactAttribute,
+    ContactPoint,
+    Message,
+    Sender,
+    Status,
+    User,
+)
 from tests.support import Api, ClientFactory, frames_within, make_settings, mute_bot
 
 
@@ -219,7 +230,8 @@ async def test_a_page_of_contacts_costs_the_same_queries_whatever_its_length(
 async def test_a_change_is_saved_audited_and_pushed(admin: Api, agent: Api) -> None:
     john = await contact_of(admin, "John Doe")
     await define(admin, "plan", "list", options=["gold", "silver"])
-    admin_ws, agent_ws = await admin.socket(), await agent.socket()
+    other, _ = await admin.new_user("rina", "rina-pass-123")
+    admin_ws, agent_ws, other_ws = await admin.socket(), await agent.socket(), await other.socket()
     status, row = await agent.patch(
         f"/contacts/{john}",
         {"name": " John  D. ", "notes": "Prefers WhatsApp", "attributes": {"plan": "gold"},
@@ -236,6 +248,7 @@ async def test_a_change_is_saved_audited_and_pushed(admin: Api, agent: Api) -> N
     for ws in (admin_ws, agent_ws):
         frames = [f for f in await frames_within(ws) if f["type"] == "contact.updated"]
         assert [f["data"]["contact"] for f in frames] == [row]
+    assert not [f for f in await frames_within(other_ws, 0.2) if f["type"] == "contact.updated"]
     # The chat keeps the name its provider gave.
     assert (await Chat.get(contact_id=john, channel="WhatsApp")).customer_name == "John Doe"
     entry = await AuditEntry.get(action="contact_updated")
@@ -370,6 +383,20 @@ async def test_with_history_an_agent_reads_the_contacts_other_conversations(
     assert chat in [c["id"] for c in body["conversations"]]
     status, detail = await agent.get(f"/chats/{chat}")
     assert status == 200 and detail["messages"][-1]["text"] == "halo"
+    # Its files too.
+    blobs = admin.service.api.blobs
+    assert blobs is not None
+    async with Spool(blobs.spool_dir, 10**6) as spool:
+        await spool.write(b"%PDF-1.4\n" + b"x" * 100)
+        await blobs.keep(spool)
+    record = {"kind": "document", "mime_type": "application/pdf", "size": 109,
+              "sha256": spool.sha256, "status": "stored", "name": "invoice.pdf"}  # fmt: skip
+    message = await Message.create(
+        chat_id=chat, text="", sender=Sender.CUSTOMER, status=Status.SENT, attachments=[record]
+    )
+    url = f"/chats/{chat}/messages/{message.id}/attachments/0"
+    async with agent.client.get(url, headers=agent.headers()) as response:
+        assert response.status == 200 and (await response.read()).startswith(b"%PDF")
     # Read only: no reply, no action, no note, not in their list.
     assert (await agent.post("/chats/messages", {"chat_id": chat, "text": "hi"}))[0] == 404
     assert (await agent.post(f"/chats/{chat}/take-over"))[0] == 404
@@ -378,6 +405,7 @@ async def test_with_history_an_agent_reads_the_contacts_other_conversations(
     # Someone who may not see the contact reads none of it.
     other, _ = await admin.new_user("rina", "rina-pass-123")
     assert (await other.get(f"/chats/{chat}"))[0] == 404
+    assert (await other.get(url))[0] == 404
 
 
 async def test_without_history_an_agent_reads_only_their_chats(

@@ -39,6 +39,7 @@ from storage.models import Chat, Contact, ContactAttribute, ContactPoint, Mode
 
 CONVERSATIONS = 100  # the newest conversations shown in a contact's detail
 EXPORT_PAGE = 500  # contacts read at a time by the export
+IMPORT_SLICE = 500  # rows of an import written in one go (in the import's one transaction)
 MAX_POINTS = contact_csv.MAX_POINTS
 MAX_AVATAR_URL = 1024
 
@@ -353,7 +354,13 @@ class Contacts:
                 for row in report.rows
             ]
             now = sql.time_param(timezone.now())
-            created, updated = await sql.run(contacts_bulk.write(writes, now))
+            created = updated = 0
+            for start in range(0, len(writes), IMPORT_SLICE):
+                made, changed = await sql.run(
+                    contacts_bulk.write(writes[start : start + IMPORT_SLICE], now)
+                )
+                created, updated = created + made, updated + changed
+                await asyncio.sleep(0)  # a slice at a time: the event loop serves between
             await audit.record(None, actor, audit.CONTACTS_IMPORTED, created=created,
                                updated=updated)  # fmt: skip
             return {"created": created, "updated": updated, "dry_run": False}
