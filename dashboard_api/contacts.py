@@ -286,7 +286,7 @@ ROUTES = [
         "10 000 rows): name required; phones, emails, notes, attribute.KEY; id updates that "
         "contact. Every row is checked first: one refused row refuses the file and nothing "
         "is written. ?dry_run=true checks only.", TAG,
-        query=ImportQuery, access="admin", response=ImportResult,
+        query=ImportQuery, access="admin", response=ImportResult, body_media_type="text/csv",
         responses={413: "payload_too_large: over 5 MB",
                    415: "unsupported_media_type: not text/csv",
                    422: "import_refused: details.rows [{row, field, message}]"},

@@ -115,6 +115,11 @@ def _operation(route: Route) -> dict[str, Any]:
             "required": not route.body_optional,
             "content": {"application/json": {"schema": _schema_ref(route.body)}},
         }
+    if route.body_media_type is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {route.body_media_type: {"schema": {"type": "string"}}},
+        }
     if route.form is not None:
         content = operation["requestBody"]["content"] if route.body is not None else {}
         content[FORM] = {"schema": _schema_ref(route.form)}

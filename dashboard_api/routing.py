@@ -77,6 +77,8 @@ class Route:
     # Also takes multipart/form-data with these fields (documented): the handler reads such
     # a body itself, as a stream (``call.body`` is None; client_max_size does not apply).
     form: type[BaseModel] | None = None
+    # A body that is not JSON (e.g. "text/csv"), read by the handler itself; documented only.
+    body_media_type: str | None = None
 
 
 def to_aiohttp(route: Route) -> web.RouteDef:

@@ -174,3 +174,12 @@ async def test_import_limits_and_rights(admin: Api, agent: Api) -> None:
     status, body = await send(agent, "name\nx\n")
     assert (status, body["error"]["code"]) == (403, "forbidden")
     assert not await Contact.filter(name__in=["a", "x"]).exists()
+
+
+async def test_the_description_names_the_csv_body_and_the_key(admin: Api) -> None:
+    _, spec = await admin.get("/openapi.json")
+    body = spec["paths"]["/contacts/import"]["post"]["requestBody"]
+    assert body == {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}
+    assert "text/csv" in spec["paths"]["/contacts/export"]["get"]["responses"]["200"]["content"]
+    [key] = spec["paths"]["/contact-attributes/{key}"]["delete"]["parameters"]
+    assert key["schema"]["type"] == "string"
