@@ -11,6 +11,7 @@ from dashboard_api import (
     attachments,
     canned,
     chats,
+    contact_merge,
     contacts,
     labels,
     notifications,
@@ -32,6 +33,8 @@ ROUTES: list[Route] = [
     *users.ROUTES,
     *chats.ROUTES,
     *labels.ROUTES,
+    # Before the contacts module's /contacts/{contact_id}: /contacts/suggestions is a path.
+    *contact_merge.ROUTES,
     *snooze.ROUTES,
     *attachments.ROUTES,
     *templates.ROUTES,

@@ -166,6 +166,7 @@ class Core:
             grace_minutes=offline_grace_minutes, postgres=postgres,
         )  # fmt: skip
         contacts = Contacts(writer, staff, presenter, history_for_agents=contact_history_for_agents)
+        erasure = Erasure(writer, contacts, blobs, postgres=postgres)
         media = None
         if blobs is not None:
             media = MediaFetcher(writer, presenter, connectors, blobs, limits=media_limits)
@@ -181,6 +182,7 @@ class Core:
             inbox.arriving.register(autopilot.on_arriving)
             inbox.received.register(autopilot.on_received)
             autopilot.queued.register(outbox.on_queued)
+        erasure.erased.register(inbox.forget_chats)
         if media is not None:
             inbox.arriving.register(media.on_arriving)
             inbox.received.register(media.on_received)
@@ -215,8 +217,8 @@ class Core:
             queue_watch=QueueWatch(writer, presenter, queue_waiting_minutes),
             snoozer=snoozer,
             contacts=contacts,
-            merges=ContactMerges(writer, contacts),
-            erasure=Erasure(writer, contacts, blobs),
+            merges=ContactMerges(writer, contacts, postgres=postgres),
+            erasure=erasure,
             connectors=connectors,
             blobs=blobs,
             media=media,

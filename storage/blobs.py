@@ -67,6 +67,10 @@ class Blobs(Protocol):
         file itself; a bucket: a temporary download). Raises FileNotFoundError."""
         ...
 
+    async def delete(self, sha256: str) -> bool:
+        """Remove the stored file (a contact erased); False when there was none."""
+        ...
+
 
 def valid(sha256: object) -> bool:
     return isinstance(sha256, str) and SHA256.fullmatch(sha256) is not None
@@ -172,6 +176,13 @@ class DiskBlobs:
         if not path.is_file():
             raise FileNotFoundError(sha256)
         yield path
+
+    async def delete(self, sha256: str) -> bool:
+        try:
+            os.unlink(self.path(sha256))
+        except FileNotFoundError:
+            return False
+        return True
 
 
 async def read_file(path: Path, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:

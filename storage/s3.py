@@ -235,6 +235,13 @@ class S3Blobs:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
 
+    async def delete(self, sha256: str) -> bool:
+        key = self.key(sha256)
+        if await self._head(key) is None:
+            return False
+        await self.client.delete_object(Bucket=self.config.bucket, Key=key)
+        return True
+
     # -- requests ------------------------------------------------------------------------------
 
     async def _head(self, key: str) -> int | None:

@@ -27,6 +27,10 @@ CONTACT_UPDATED = "contact.updated"
 NOTIFICATION_CREATED = "notification.created"
 # To one person: their notifications were read (in another tab): {"ids": [...]} or {"all": true}.
 NOTIFICATIONS_READ = "notifications.read"
+# A contact gone from lists, merged into another or erased ({"contact_id", "merged_into_id"}).
+CONTACT_REMOVED = "contact.removed"
+# A chat erased with its contact ({"chat_id"}): dashboards drop it.
+CHAT_REMOVED = "chat.removed"
 # Not for dashboards: a user's tokens older than ``data["version"]`` no longer hold (they were
 # deactivated, their role or password changed). Carried by the bus to every process, whose
 # WebSockets of that user close; never sent to a client, never logged.

@@ -23,6 +23,11 @@ CANNED_DELETED = "canned_shared_deleted"
 AVAILABILITY_CHANGED = "availability_changed"  # no chat: a person set online, away, offline
 
 
+# Contacts (chat_id null; data: ids and counts only, never personal data).
+CONTACT_MERGED = "contact_merged"
+CONTACT_MERGE_UNDONE = "contact_merge_undone"
+CONTACT_ERASED = "contact_erased"
+
 # Labels themselves (chat_id None): created, renamed or recoloured, deleted.
 LABEL_CREATED = "label_created"
 LABEL_UPDATED = "label_updated"

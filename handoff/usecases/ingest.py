@@ -74,7 +74,9 @@ class Received:
 
 
 class ChatIds:
-    """(channel, external id) -> chat id. Chats are never renumbered, so entries stay true."""
+    """(channel, external id) -> chat id. Chats are never renumbered, so entries stay true
+    until a chat is erased (``Inbox.forget_chats``; another process's stale entry fails the
+    insert, and the retry of :meth:`Inbox._store` forgets it)."""
 
     def __init__(self, size: int = 100_000) -> None:
         self._ids: OrderedDict[tuple[str, str], int] = OrderedDict()
@@ -110,6 +112,11 @@ class Inbox:
         # After every ``arriving``: what became of the batch once committed (empty when
         # storing it failed). Listeners start their work in the background.
         self.received: Hook[Sequence[Received]] = Hook("inbox.received")
+
+    def forget_chats(self, keys: Sequence[tuple[str, str]]) -> None:
+        """Chats erased (``handoff.usecases.erasure``): their next message makes new ones."""
+        for key in keys:
+            self.chat_ids.forget(key)
 
     async def receive(self, message: InboundMessage) -> Received:
         """Store one message (idempotently); return after the commit that holds it."""
