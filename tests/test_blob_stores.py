@@ -216,6 +216,17 @@ async def test_missing_files(store: Blobs) -> None:
     assert _spooled(store) == []
 
 
+async def test_a_deleted_file_is_gone_and_the_others_stay(store: Blobs) -> None:
+    erased, kept = b"an erased customer's photo", b"someone else's invoice"
+    sha = (await _keep(store, erased)).sha256
+    other = (await _keep(store, kept)).sha256
+    assert await store.delete(sha) is True
+    assert await store.size(sha) is None
+    assert await store.delete(sha) is False  # nothing there any more
+    assert [name[-64:] for name in _stored(store)] == [other]
+    assert await _read(store, other) == kept
+
+
 @pytest.mark.parametrize(
     "bad",
     ["", "../../etc/passwd", "0" * 63, "0" * 65, "A" * 64, "g" * 64, "0" * 62 + "/x",
@@ -229,6 +240,9 @@ async def test_anything_but_a_hash_is_refused(store: Blobs, bad: str) -> None:
     with pytest.raises(ValueError, match="sha256"):
         async with store.local(bad):
             pytest.fail("no local file for a bad hash")
+    with pytest.raises(ValueError, match="sha256"):
+        await store.delete(bad)
+    assert len(_stored(store)) == 1
     assert _spooled(store) == []
 
 
