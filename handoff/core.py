@@ -55,6 +55,7 @@ from handoff.usecases.tags import Tags
 from handoff.usecases.templates import Templates
 from storage.blobs import Blobs
 from storage.db import unreachable
+from storage.files import FileStore
 from storage.models import Chat
 
 log = logging.getLogger(__name__)
@@ -122,6 +123,7 @@ class Core:
         handoff_message: Callable[[Chat], str] | None = None,
         reply_limit: ReplyLimit | None = None,
         blobs: Blobs | None = None,
+        legacy_files: FileStore | None = None,
         media_limits: Mapping[str, int] | None = None,
         offline_grace_minutes: float = 10,
         return_chats_when_offline: bool = True,
@@ -135,6 +137,8 @@ class Core:
         ``media_limits``: channel -> the largest customer file kept, in bytes.
         ``offline_grace_minutes``, ``return_chats_when_offline``: see ``Roster``.
         ``contact_history_for_agents``: see ``Contacts``.
+        ``legacy_files``: the old store of email attachments (erasing a contact removes
+        theirs).
         """
         connectors: dict[str, Connector] = {}
         names = AgentNames()
@@ -166,7 +170,7 @@ class Core:
             grace_minutes=offline_grace_minutes, postgres=postgres,
         )  # fmt: skip
         contacts = Contacts(writer, staff, presenter, history_for_agents=contact_history_for_agents)
-        erasure = Erasure(writer, contacts, blobs, postgres=postgres)
+        erasure = Erasure(writer, contacts, blobs, legacy_files=legacy_files, postgres=postgres)
         media = None
         if blobs is not None:
             media = MediaFetcher(writer, presenter, connectors, blobs, limits=media_limits)

@@ -85,6 +85,7 @@ def build_service(settings: Settings, roles: frozenset[str] = ALL_ROLES) -> Serv
         bus = RedisEventBus(events.url, prefix=events.prefix)
         presence = RedisPresence(events.url, prefix=events.prefix)
     blobs = blob_store(settings)
+    files = file_store(settings)
     core = Core.build(
         bus,
         passwords,
@@ -104,6 +105,7 @@ def build_service(settings: Settings, roles: frozenset[str] = ALL_ROLES) -> Serv
         # Kicked by what happens here; the outbox process sweeps.
         assign_sweep=ASSIGN_SWEEP if "outbox" in roles else None,
         blobs=blobs,
+        legacy_files=files,
         queue_waiting_minutes=settings.handoff.queue_waiting_notify_minutes,
         media_limits={
             "Telegram": settings.channels.telegram.media_max_bytes,
@@ -128,7 +130,7 @@ def build_service(settings: Settings, roles: frozenset[str] = ALL_ROLES) -> Serv
             lockout_seconds=settings.auth.login_lockout_seconds,
             trusted_proxies=settings.server.trusted_proxies,
         ),
-        files=file_store(settings),
+        files=files,
         blobs=blobs,
     )
     storage = settings.storage

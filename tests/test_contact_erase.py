@@ -11,6 +11,7 @@ from tortoise.models import Model
 
 from storage import models
 from storage.blobs import DiskBlobs
+from storage.files import FileStore
 from storage.models import (
     AuditEntry,
     Chat,
@@ -24,9 +25,11 @@ from storage.models import (
     EventRecord,
     Message,
     Notification,
+    Sender,
+    Status,
     User,
 )
-from tests.support import frames_within
+from tests.support import Api, frames_within
 from tests.test_contacts_ingest import mail
 from tests.test_media_inbound import PDF, PNG, settled
 from tests.whatsapp_support import WhatsApp
@@ -173,3 +176,21 @@ async def test_erasing_a_contact_leaves_nothing_of_them(wa: WhatsApp) -> None:
     fresh = await Chat.get(external_id=PHONE)
     assert fresh.id not in chats and fresh.contact_id not in (None, contact_id)
     assert await Message.filter(chat_id=fresh.id).count() == 1
+
+
+async def test_an_old_email_attachment_is_erased_too(admin: Api) -> None:
+    """A file of the old store (email attachments of before the blob store) goes as well."""
+    old = FileStore(admin.service.settings.storage.data_dir / "attachments")
+    file_id = old.save("passport.pdf", PDF)
+    received = await admin.service.core.inbox.receive(mail("e1@x", "zubaedah@example.com"))
+    chat = await Chat.get(id=received.chat_id)
+    await Message.create(
+        chat_id=chat.id, text="my passport", sender=Sender.CUSTOMER, status=Status.SENT,
+        attachments=[{"kind": "document", "mime_type": "application/pdf", "file": file_id}],
+    )  # fmt: skip
+    assert old.path(file_id) is not None
+    status, erased = await admin.call("DELETE", f"/contacts/{chat.contact_id}")
+    assert status == 200, erased
+    assert erased["files"] == 1 and erased["messages"] == 2
+    assert old.path(file_id) is None
+    assert not (old.root / file_id).exists()

@@ -15,7 +15,9 @@ an ``contact_erased`` audit entry with ids and counts only, and the ``chat.remov
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,6 +36,7 @@ from handoff.usecases import audit
 from handoff.usecases.contacts import Contacts
 from storage import erasure as erasure_store
 from storage.blobs import Blobs, StoreUnavailable, valid
+from storage.files import FileStore, legacy_id
 from storage.models import (
     AuditEntry,
     Chat,
@@ -48,6 +51,7 @@ from storage.models import (
     Message,
     Notification,
 )
+from storage.models import Channel as ChannelName
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +77,22 @@ def _hashes(attachments: Any) -> set[str]:
     }
 
 
+_LEGACY = re.compile(r"[0-9a-f]{32}")
+
+
+def _legacy(attachments: Any) -> set[str]:
+    """The old file store's ids an email message's attachments name (``storage.files``):
+    ``file``, or a ``ref`` that is the file's old path. Each file was saved for one message."""
+    found = set()
+    for item in attachments if isinstance(attachments, list) else ():
+        if not isinstance(item, dict):
+            continue
+        file_id = item.get("file") if "file" in item else legacy_id(item.get("ref"))
+        if isinstance(file_id, str) and _LEGACY.fullmatch(file_id):
+            found.add(file_id)
+    return found
+
+
 def _names(data: Any, ids: set[int]) -> bool:
     """Whether a contact event's data is about one of the contacts ``ids``."""
     if not isinstance(data, dict):
@@ -86,11 +106,19 @@ def _names(data: Any, ids: set[int]) -> bool:
 
 class Erasure:
     def __init__(
-        self, writer: Writer, contacts: Contacts, blobs: Blobs | None, *, postgres: bool = False
+        self,
+        writer: Writer,
+        contacts: Contacts,
+        blobs: Blobs | None,
+        *,
+        legacy_files: FileStore | None = None,
+        postgres: bool = False,
     ) -> None:
         self.writer = writer
         self.contacts = contacts
         self.blobs = blobs
+        # The old store of email attachments (messages of before the blob store name it).
+        self.legacy_files = legacy_files
         self.postgres = postgres
         # After an erasure's commit: the (channel, external id) of the chats erased (the
         # inbox forgets them: a new message from them makes a new contact and chat).
@@ -195,6 +223,7 @@ class Erasure:
         "files"}``, what the audit entry records too."""
         _admin(actor)
         doomed: set[str] = set()
+        old: set[str] = set()
         keys: list[tuple[str, str]] = []
 
         async def operation(unit: Unit) -> dict[str, int]:
@@ -203,13 +232,16 @@ class Erasure:
             ids = await _with_merged(contact.id)
             chats = await Chat.filter(contact_id__in=ids).order_by("id")
             chat_ids = [c.id for c in chats]
+            email = {c.id for c in chats if str(c.channel) == ChannelName.EMAIL.value}
             hashes: set[str] = set()
             messages = 0
-            for (attachments,) in await Message.filter(chat_id__in=chat_ids).values_list(
-                "attachments"
+            for chat_id, attachments in await Message.filter(chat_id__in=chat_ids).values_list(
+                "chat_id", "attachments"
             ):
                 messages += 1
                 hashes |= _hashes(attachments)
+                if chat_id in email:
+                    old.update(_legacy(attachments))
             audience = _audience(chats)
             if chat_ids:
                 await Notification.filter(chat_id__in=chat_ids).delete()
@@ -238,7 +270,7 @@ class Erasure:
                 "contact_id": contact.id,
                 "chats": len(chat_ids),
                 "messages": messages,
-                "files": len(doomed),
+                "files": len(doomed) + len(old),
             }
             await audit.record(None, actor, audit.CONTACT_ERASED, **counts)
             for chat in chats:
@@ -252,10 +284,12 @@ class Erasure:
 
         counts = await self.writer.run(operation)
         self.erased.fire(keys)
-        await self._delete_files(sorted(doomed))
+        await self._delete_files(sorted(doomed), sorted(old))
         return counts
 
-    async def _delete_files(self, hashes: list[str]) -> None:
+    async def _delete_files(self, hashes: list[str], old: list[str]) -> None:
+        if self.legacy_files is not None and old:
+            await asyncio.to_thread(self.legacy_files.remove, old)
         if self.blobs is None:
             return
         for sha256 in hashes:
