@@ -190,5 +190,6 @@ ROUTES = [
             416: "a range outside the file (range_not_satisfiable)",
             503: "the file store (a bucket) does not answer (files_unavailable)",
         },
+        media_type="*/*",  # the file's own type
     ),
 ]  # fmt: skip
