@@ -261,11 +261,15 @@ class ContactMerges:
                 await ContactIdentity.filter(id__in=ids).update(contact_id=contact.id)
             if plan.chats:
                 await Chat.filter(id__in=plan.chats).update(contact_id=contact.id, updated_at=now)
-            await Contact.filter(id=contact.id).update(
-                attributes=plan.attributes, notes=plan.notes, avatar_url=plan.avatar_url,
-                first_seen_at=plan.first_seen_at, updated_at=now,
-            )  # fmt: skip
-            await Contact.filter(id=other.id).update(merged_into_id=contact.id, updated_at=now)
+            merged = {
+                "attributes": plan.attributes, "notes": plan.notes,
+                "avatar_url": plan.avatar_url, "first_seen_at": plan.first_seen_at,
+            }  # fmt: skip
+            for name, value in merged.items():
+                setattr(contact, name, value)
+            await contact.save(update_fields=[*CONTACT_FIELDS, "updated_at"])
+            other.merged_into_id = contact.id
+            await other.save(update_fields=["merged_into_id", "updated_at"])
             merge = await ContactMerge.create(
                 contact_id=contact.id, other_id=other.id, snapshot=snapshot, actor_id=actor.user_id
             )
@@ -336,8 +340,12 @@ class ContactMerges:
                 await Chat.filter(id__in=chats, contact_id=survivor).update(
                     contact_id=other, updated_at=now
                 )
-            await Contact.filter(id=survivor).update(**_restored(snap["contact"]), updated_at=now)
-            await Contact.filter(id=other).update(**_restored(snap["other"]), updated_at=now)
+            for row in await Contact.filter(id__in=pair):
+                for name, value in _restored(
+                    snap["contact" if row.id == survivor else "other"]
+                ).items():
+                    setattr(row, name, value)
+                await row.save(update_fields=[*CONTACT_FIELDS, "updated_at"])
             merge.undone_at = now
             await merge.save(update_fields=["undone_at"])
             await audit.record(
