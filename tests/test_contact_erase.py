@@ -7,8 +7,10 @@ from __future__ import annotations
 import hashlib
 import json
 
+from tortoise import timezone
 from tortoise.models import Model
 
+from storage import erasure as erasure_store
 from storage import models
 from storage.blobs import DiskBlobs
 from storage.files import FileStore
@@ -195,3 +197,21 @@ async def test_an_old_email_attachment_is_erased_too(admin: Api) -> None:
     assert erased["files"] == 1 and erased["messages"] == 2
     assert old.path(file_id) is None
     assert not (old.root / file_id).exists()
+
+
+async def test_a_file_is_kept_while_any_message_names_it(admin: Api) -> None:
+    """storage.erasure.referenced reads the messages in few scans, however popular a file."""
+    popular, second, gone = (hashlib.sha256(bytes([i])).hexdigest() for i in range(3))
+    chat = await Chat.create(channel="Telegram", external_id="x1", customer_name="X",
+                             activity_at=timezone.now())  # fmt: skip
+    sticker = [{"kind": "sticker", "sha256": popular, "status": "stored"}]
+    await Message.bulk_create(
+        [Message(chat_id=chat.id, text="", sender=Sender.CUSTOMER, status=Status.SENT,
+                 attachments=sticker) for _ in range(erasure_store.ROWS + 20)]
+    )  # fmt: skip
+    await Message.create(
+        chat_id=chat.id, text="", sender=Sender.CUSTOMER, status=Status.SENT,
+        attachments=[{"kind": "image", "sha256": second, "status": "stored"}],
+    )  # fmt: skip
+    found = await erasure_store.referenced([popular, second, gone, "not a hash"])
+    assert found == {popular, second}
