@@ -35,6 +35,8 @@ async def referenced(hashes: Iterable[str]) -> set[str]:
             ordered = sorted(left)
             statement = REFERENCED.format(likes=" OR ".join([_LIKE] * len(ordered)), rows=ROWS)
             rows = await sql.fetch(statement, [f"%{sha256}%" for sha256 in ordered])
+            if not rows:
+                break
             texts = [str(row["text"]) for row in rows]
             named = {sha256 for sha256 in left if any(sha256 in text for text in texts)}
             if not named:  # rows matched in another case only: keep them all (never loop)

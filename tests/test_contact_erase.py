@@ -34,7 +34,7 @@ from storage.models import (
 from tests.support import Api, frames_within, mute_bot
 from tests.test_contacts_ingest import mail
 from tests.test_media_inbound import PDF, PNG, settled
-from tests.whatsapp_support import WhatsApp
+from tests.whatsapp_support import WhatsApp, eventually
 
 PHONE = "6287770001"
 NAME = "Zubaedah Quarrel"
@@ -215,3 +215,33 @@ async def test_a_file_is_kept_while_any_message_names_it(admin: Api) -> None:
     )  # fmt: skip
     found = await erasure_store.referenced([popular, second, gone, "not a hash"])
     assert found == {popular, second}
+    assert await erasure_store.referenced([gone]) == set()
+    assert await erasure_store.referenced([]) == set()
+
+
+async def test_a_file_fetched_while_its_contact_is_erased_is_not_kept(wa: WhatsApp) -> None:
+    """The fetch of a customer's file ends after the erase: the file is dropped, not kept
+    for a message that no longer exists."""
+    data = PNG + b"erased while fetched"
+    wa.mock.hold_media()
+    photo = wa.mock.add_media(data, "image/png")
+    status, wamid = await wa.mock.customer_sends(NAME, "image", photo, phone=PHONE)
+    assert status == 200
+    message = await Message.get(external_id=wamid)
+    chat = await Chat.get(id=message.chat_id)
+
+    async def asked() -> bool:
+        return wa.mock.media_busy == 1
+
+    await eventually(asked, "the fetch of the file under way")
+    status, erased = await wa.admin.call("DELETE", f"/contacts/{chat.contact_id}")
+    assert status == 200, erased
+    assert erased["files"] == 0  # not kept yet
+    media = wa.service.core.media
+    assert media is not None and media.running == 1
+    wa.mock.release_media()
+    await media.quiet()
+    blobs = wa.service.core.blobs
+    assert isinstance(blobs, DiskBlobs)
+    assert not blobs.path(hashlib.sha256(data).hexdigest()).exists()
+    assert wa.mock.media_lookups == 1  # it was fetched, and then dropped

@@ -48,6 +48,7 @@ from handoff.read.views import Presenter, row_audience
 from handoff.usecases.burst import BURST_DEFER, Burst
 from handoff.usecases.delivery import updated_event
 from handoff.usecases.ingest import Received
+from storage import erasure as erasure_store
 from storage import media as media_store
 from storage import sql
 from storage.blobs import Blobs, Spool, StoreUnavailable, TooLarge
@@ -301,8 +302,10 @@ class MediaFetcher:
                 log.exception("fetching file %d of message %d failed", job.index, job.message_id)
                 change = self._failed_attempt(job, f"internal error: {type(exc).__name__}")
             try:
-                await self.writer.run_merged("media.settle", self._settle_merged, change)
+                recorded = await self.writer.run_merged("media.settle", self._settle_merged, change)
                 self._resting.pop(job.key, None)
+                if not recorded and change.update.get("status") == media.STORED:
+                    await self._unnamed(str(change.update["sha256"]))
             except Exception:  # the database: the file stays pending; not again at once
                 log.exception("recording file %d of message %d failed", job.index, job.message_id)
                 loop = asyncio.get_running_loop()
@@ -385,8 +388,9 @@ class MediaFetcher:
 
     async def _settle_merged(
         self, units: Sequence[Unit], changes: Sequence[media_store.Change]
-    ) -> list[None]:
-        """Several files' outcomes in one savepoint; ``message.updated`` for each settled."""
+    ) -> list[bool]:
+        """Several files' outcomes in one savepoint; ``message.updated`` for each settled.
+        Whether each was recorded (False: its message is gone, or it was settled before)."""
         updated, chats = await sql.run(media_store.settle_plan(changes))
         audiences = {chat_id: row_audience(chat) for chat_id, chat in chats.items()}
         for unit, change, row in zip(units, changes, updated, strict=True):
@@ -396,7 +400,17 @@ class MediaFetcher:
             unit.emit(updated_event(self.presenter, row, audiences[row["chat_id"]]))
             channel = str(chats[row["chat_id"]]["channel"])
             unit.after_commit(functools.partial(self._settled, Settled(channel, str(status))))
-        return [None for _ in changes]
+        return [row is not None for row in updated]
+
+    async def _unnamed(self, sha256: str) -> None:
+        """A file kept for a message that is gone meanwhile (its contact erased): deleted
+        unless another message names it."""
+        try:
+            if not await erasure_store.referenced([sha256]):
+                await self.blobs.delete(sha256)
+                log.info("file %s of a message gone meanwhile deleted", sha256)
+        except Exception as exc:  # noqa: BLE001 - the file stays; the fetch is done either way
+            log.warning("file %s of a message gone meanwhile not deleted: %r", sha256, exc)
 
     def _settled(self, settled: Settled) -> None:
         if settled.status == media.STORED:
