@@ -13,7 +13,6 @@ from pydantic import Field
 from dashboard_api.routing import Call, Route, json_response
 from dashboard_api.schemas import Id, Open, Query, Strict
 from handoff.read import suggestions as suggested
-from handoff.usecases.contact_merge import contact_row
 
 TAG = "contacts"
 
@@ -110,7 +109,7 @@ async def merge(call: Call) -> web.Response:
     contact_id = call.int_param("contact_id")
     core = call.context.core
     merge_id = await core.merges.merge(call.actor, contact_id, body.other_id)
-    contact = await contact_row(core.contacts, contact_id)
+    contact = await core.contacts.detail(call.actor, contact_id)
     return json_response({"merge_id": merge_id, "contact": contact})
 
 

@@ -86,6 +86,7 @@ async def test_contacts_sharing_a_verified_number_or_address_are_suggested(admin
         }
     ]
     assert [s["id"] for s in await suggestions(ADMIN, b_id)] == [a_id]
+    assert (await admin.get(f"/contacts/{a_id}"))[1]["suggestions"] == found
     # Two typed (unverified) copies of one number suggest nothing; a name never does.
     c = await receive(admin, wa("w2", phone="628333", name="B. Santoso"))
     d = await receive(admin, wa("w3", phone="628444", name="Other"))
@@ -162,7 +163,10 @@ async def test_a_merge_moves_everything_and_the_undo_restores_every_row(admin: A
     status, merged = await admin.post(f"/contacts/{a_id}/merge", {"other_id": b_id})
     assert status == 200, merged
     contact = merged["contact"]
+    assert (await admin.get(f"/contacts/{a_id}"))[1] == contact  # the contact's detail
     assert contact["id"] == a_id and contact["name"] == "Budi"
+    assert {c["id"] for c in contact["conversations"]} == {a.id, b.id}
+    assert contact["suggestions"] == []
     assert contact["attributes"] == {"plan": "gold", "city": "Bandung"}
     assert contact["notes"] == "Prefers WA\n\nVIP"
     assert contact["first_seen_at"].startswith("2020-")
@@ -272,6 +276,10 @@ async def test_agents_merge_only_contacts_they_see_and_undo_their_own(
     a_id, b_id = a.contact_id, b.contact_id
     agent_id = (await User.get(username="agent")).id
     await Chat.filter(id=a.id).update(mode=Mode.AGENT, assigned_agent_id=agent_id)
+    # B is not the agent's to see: not suggested to them either.
+    status, seen = await agent.get(f"/contacts/{a_id}")
+    assert status == 200 and seen["suggestions"] == []
+    assert (await agent.get("/contacts/suggestions"))[1] == []
     status, body = await agent.get(f"/contacts/{a_id}/merge-preview?other_id={b_id}")
     assert (status, body["error"]["code"]) == (404, "contact_not_found")
     status, body = await agent.post(f"/contacts/{a_id}/merge", {"other_id": b_id})
@@ -281,6 +289,8 @@ async def test_agents_merge_only_contacts_they_see_and_undo_their_own(
     assert not await ContactMerge.exists()
 
     await Chat.filter(id=b.id).update(mode=Mode.AGENT, assigned_agent_id=None)  # the queue
+    assert [s["id"] for s in (await agent.get(f"/contacts/{a_id}"))[1]["suggestions"]] == [b_id]
+    assert len((await agent.get("/contacts/suggestions"))[1]) == 1
     status, merged = await agent.post(f"/contacts/{a_id}/merge", {"other_id": b_id})
     assert status == 200, merged
     other, _ = await admin.new_user("siti", "siti-secret-1", role="agent")

@@ -34,15 +34,15 @@ from tortoise.expressions import Q
 
 from handoff.domain import events
 from handoff.domain.errors import Conflict, Invalid, NotFound
-from handoff.domain.events import Audience, Event
+from handoff.domain.events import Event
 from handoff.domain.modes import Actor
 from handoff.infra.locks import CONTACTS, exclusive
 from handoff.infra.writer import Unit, Writer
 from handoff.read.contacts import may_see, readable_contact
 from handoff.read.views import chat_audience, chat_values
 from handoff.usecases import audit
-from handoff.usecases.contacts import Contacts
-from storage.models import Chat, Contact, ContactIdentity, ContactMerge, ContactPoint, Mode
+from handoff.usecases.contacts import Contacts, contact_audience
+from storage.models import Chat, Contact, ContactIdentity, ContactMerge, ContactPoint
 
 # The contact row fields a snapshot keeps (and an undo writes back).
 CONTACT_FIELDS = ("name", "avatar_url", "notes", "attributes", "first_seen_at", "merged_into_id")
@@ -278,13 +278,13 @@ class ContactMerges:
                 other_id=other.id,
             )  # fmt: skip
             await self._chats_moved(unit, plan.chats)
-            await self._contact_updated(unit, contact.id)
+            await self.contacts.updated(unit, contact.id)
             unit.emit(
                 Event(
                     events.CONTACT_REMOVED,
                     None,
                     {"contact_id": other.id, "merged_into_id": contact.id},
-                    await self._audience(contact.id),
+                    await contact_audience(contact.id),
                 )
             )
             return merge.id
@@ -353,8 +353,8 @@ class ContactMerges:
                 contact_id=survivor, other_id=other,
             )  # fmt: skip
             await self._chats_moved(unit, chats)
-            await self._contact_updated(unit, survivor)
-            await self._contact_updated(unit, other)
+            await self.contacts.updated(unit, survivor)
+            await self.contacts.updated(unit, other)
             return merge_view(merge, self.contacts.presenter.when)
 
         return await self.writer.run(operation)
@@ -369,51 +369,3 @@ class ContactMerges:
         for chat in await Chat.filter(id__in=chat_ids).order_by("id"):
             row = await staff.chat_row(presenter, chat_values(chat))
             unit.emit(Event(events.CHAT_UPDATED, chat.id, {"chat": row}, chat_audience(chat)))
-
-    async def _audience(self, contact_id: int) -> Audience:
-        """Admins and the agents holding an open chat of the contact."""
-        agents = (
-            await Chat.filter(contact_id=contact_id, assigned_agent_id__not_isnull=True)
-            .exclude(mode=Mode.CLOSED)
-            .values_list("assigned_agent_id")
-        )
-        return Audience(agent_ids=frozenset(int(a[0]) for a in agents if a[0] is not None))
-
-    async def _contact_updated(self, unit: Unit, contact_id: int) -> None:
-        unit.emit(
-            Event(
-                events.CONTACT_UPDATED,
-                None,
-                {"contact": await contact_row(self.contacts, contact_id)},
-                await self._audience(contact_id),
-            )
-        )
-
-
-async def contact_row(contacts: Contacts, contact_id: int) -> dict[str, Any]:
-    """The contact's row shape (docs/api.md "Contact shape", without conversations and
-    suggestions). Stands in for the contacts part's own until it is on main."""
-    contact = await Contact.get(id=contact_id)
-    points = await ContactPoint.filter(contact_id=contact_id).order_by("id")
-    identities = await ContactIdentity.filter(contact_id=contact_id).order_by("id")
-    last = (
-        await Chat.filter(contact_id=contact_id, last_customer_message_at__not_isnull=True)
-        .order_by("-last_customer_message_at")
-        .first()
-        .values_list("last_customer_message_at", flat=True)
-    )
-    when = contacts.presenter.when
-    return {
-        "id": contact.id,
-        "name": contact.name,
-        "avatar_url": contact.avatar_url,
-        "notes": contact.notes,
-        "phones": [{"value": p.value, "verified": p.verified} for p in points if p.kind == "phone"],
-        "emails": [{"value": p.value, "verified": p.verified} for p in points if p.kind == "email"],
-        "identities": [{"channel": i.channel, "external_id": i.external_id} for i in identities],
-        "attributes": dict(contact.attributes or {}),
-        "first_seen_at": when(contact.first_seen_at),
-        "last_seen_at": when(last) if isinstance(last, datetime) else None,
-        "created_at": when(contact.created_at),
-        "updated_at": when(contact.updated_at),
-    }

@@ -26,14 +26,14 @@ from tortoise.expressions import Q
 
 from handoff.domain import events
 from handoff.domain.errors import Forbidden, NotFound
-from handoff.domain.events import Audience, Event
+from handoff.domain.events import Event
 from handoff.domain.modes import Actor
 from handoff.hooks import Hook
 from handoff.infra.locks import CONTACTS, exclusive
 from handoff.infra.writer import Unit, Writer
 from handoff.read.views import chat_audience
 from handoff.usecases import audit
-from handoff.usecases.contacts import Contacts
+from handoff.usecases.contacts import Contacts, contact_audience
 from storage import erasure as erasure_store
 from storage.blobs import Blobs, StoreUnavailable, valid
 from storage.files import FileStore, legacy_id
@@ -242,7 +242,7 @@ class Erasure:
                 hashes |= _hashes(attachments)
                 if chat_id in email:
                     old.update(_legacy(attachments))
-            audience = _audience(chats)
+            audience = await contact_audience(contact.id)
             if chat_ids:
                 await Notification.filter(chat_id__in=chat_ids).delete()
                 await EventRecord.filter(chat_id__in=chat_ids).delete()
@@ -322,8 +322,3 @@ async def _with_merged(contact_id: int) -> list[int]:
             break
         ids += frontier
     return ids
-
-
-def _audience(chats: Sequence[Chat]) -> Audience:
-    agents = frozenset(c.assigned_agent_id for c in chats if c.assigned_agent_id is not None)
-    return Audience(agent_ids=agents)
