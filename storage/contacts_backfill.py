@@ -161,6 +161,10 @@ async def backfill(client: BaseDBAsyncClient) -> int:
         ("id", "name", "first_seen_at", "created_at", "updated_at"),
         [(cid, name, seen, now, now) for cid, (name, seen) in out.contacts.items()],
     )  # fmt: skip
+    # A contact made at ingest has no custom attributes: {} (the model's default), not NULL.
+    await client.execute_query(
+        """UPDATE "contacts" SET "attributes" = '{}' WHERE "attributes" IS NULL"""
+    )
     await _insert(
         client, postgres, "contact_identities",
         ("contact_id", "channel", "external_id", "chat_id", "created_at"),

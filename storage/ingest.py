@@ -298,6 +298,9 @@ def _waves(
     """:func:`plan` on PostgreSQL: a few statements per wave of messages (see above)."""
     outcomes: list[Outcome] = []
     known: dict[tuple[str, str], int] = {}
+    # Keys whose chat this plan created, until their first outcome says so (a message cut
+    # from its wave below is told in a later wave).
+    created: set[tuple[str, str]] = set()
     items = list(zip(messages, previews, cached, own, strict=True))
     while len(outcomes) < len(items):
         wave: list[tuple[InboundLike, str, int | None, bool]] = []
@@ -308,7 +311,6 @@ def _waves(
                 break
             keys.add(key)
             wave.append(item)
-        created: set[tuple[str, str]] = set()
         missing = [m for m, _, c, _ in wave if not (c or (m.channel, m.chat_external_id) in known)]
         if missing:
             rows = yield (
@@ -350,12 +352,14 @@ def _waves(
         for (inbound, _, _, _), chat_id in zip(wave, ids, strict=True):
             key = (inbound.channel, inbound.chat_external_id)
             row = stored.get(chat_id)
+            made = key in created
+            created.discard(key)
             if row is None:  # a repeat
                 rows = yield CHAT_MODE, [chat_id]
-                outcomes.append(Outcome(chat_id, key in created, None, rows[0]))
+                outcomes.append(Outcome(chat_id, made, None, rows[0]))
                 continue
             message_id = int(row.pop("$message"))
-            outcomes.append(Outcome(chat_id, key in created, message_id, row))
+            outcomes.append(Outcome(chat_id, made, message_id, row))
             closed = closed or row["mode"] == Mode.CLOSED.value
         if closed:
             break

@@ -90,6 +90,25 @@ async def test_a_number_and_a_bsuid_stated_together_are_one_contact_and_one_chat
     }
 
 
+async def test_one_batch_with_a_number_and_its_bsuid_creates_each_chat_once(admin: Api) -> None:
+    """A provider's batch holding a customer's number and BSUID as two keys, and a new
+    customer after them: on PostgreSQL the second key's message is cut from its wave (one
+    chat, two keys), and the new customer's chat is still told as created, once."""
+    inbox = admin.service.core.inbox
+    got = await inbox.receive_many(
+        [
+            wa("w1", phone="628111", bsuid="ID.1"),
+            wa("w2", bsuid="ID.1"),
+            wa("w3", phone="628222"),
+            wa("w4", phone="628222"),
+        ]
+    )
+    assert got[0].chat_id == got[1].chat_id != got[2].chat_id == got[3].chat_id
+    assert [r.chat_created for r in got] == [True, False, True, False]
+    assert await Chat.filter(channel="WhatsApp", external_id__in=["628111", "ID.1"]).count() == 1
+    assert (await Chat.get(id=got[0].chat_id)).unread_count == 2
+
+
 async def test_a_bsuid_after_the_number_stays_in_the_numbers_chat(admin: Api) -> None:
     inbox = admin.service.core.inbox
     first = await inbox.receive(wa("w1", phone="628111", bsuid="ID.1"))

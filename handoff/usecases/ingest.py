@@ -202,7 +202,7 @@ class Inbox:
             at = sql.time_param(now)
             inbound = [m for _, m in run]
             previews = [_preview(m) for m in inbound]
-            extras = [self._states_more(unit, m) for m in inbound]
+            extras = [self._states_more(u, m) for u, m in run]
             plan = ingest_store.plan(inbound, previews, cached, [True] * len(run), at, extras)
             outcomes = await sql.run(plan)
             for (unit, message), outcome in zip(run, outcomes, strict=False):
