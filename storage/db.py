@@ -203,8 +203,12 @@ TORTOISE_ORM = tortoise_config("sqlite://data/makemigrations.db")
 MIGRATION_LOCK = 0x6D6967  # "mig": one process at a time applies migrations (PostgreSQL)
 
 
-async def migrate(url: str, *, connect_timeout: float = CONNECT_TIMEOUT) -> list[str]:
+async def migrate(
+    url: str, *, connect_timeout: float = CONNECT_TIMEOUT, target: str | None = None
+) -> list[str]:
     """Apply every pending migration to the database at ``url``; the names of those applied.
+    ``target`` (e.g. ``"models.0009_agent_day"``): up to that migration only (tests of a
+    migration on a database made before it).
 
     Statements have no time limit here (an index on a big table takes what it takes);
     connecting does (``connect_timeout``).
@@ -223,7 +227,9 @@ async def migrate(url: str, *, connect_timeout: float = CONNECT_TIMEOUT) -> list
         async with _opening(url):
             ensure_sqlite_dir(url)
             async with TortoiseContext():
-                await tortoise_migrate(config=tortoise_config(url), progress=progress)
+                await tortoise_migrate(
+                    config=tortoise_config(url), target=target, progress=progress
+                )
         return applied
     config = tortoise_config(url, connect_timeout=connect_timeout, statement_timeout=None)
     async with _opening(url):
@@ -231,7 +237,7 @@ async def migrate(url: str, *, connect_timeout: float = CONNECT_TIMEOUT) -> list
     try:
         await holder.execute(f"SELECT pg_advisory_lock({MIGRATION_LOCK})")
         async with TortoiseContext():
-            await tortoise_migrate(config=config, progress=progress)
+            await tortoise_migrate(config=config, target=target, progress=progress)
     finally:
         await holder.close()  # ends the session: the lock goes with it
     return applied
