@@ -561,6 +561,41 @@ def check_ingest(
     if wrong:
         problems.append(f"{len(wrong)} chats with a wrong unread count (got, want): "
                         f"{list(wrong.items())[:3]}")  # fmt: skip
+    return problems + check_contacts(db, set(expected))
+
+
+def check_contacts(db: sqlite3.Connection | PostgresReader, customers: set[str]) -> list[str]:
+    """Contacts (docs/api.md, "Contacts"): every chat has one; each WhatsApp customer (their
+    number, digits) is one contact, holding the identity ``+number`` written into their chat;
+    each identity is held once; no contact is left without a chat (a rolled-back attempt's)."""
+    problems = []
+    chats = db.execute(
+        "SELECT id, external_id, contact_id FROM chats WHERE channel = 'WhatsApp'"
+    ).fetchall()
+    if any(contact is None for _, _, contact in chats):
+        problems.append(f"{sum(c is None for _, _, c in chats)} chats without a contact")
+    chat_of = {key: (chat, contact) for chat, key, contact in chats}
+    held = db.execute(
+        "SELECT channel, external_id, COUNT(*), MIN(contact_id), MIN(chat_id) "
+        "FROM contact_identities GROUP BY channel, external_id"
+    ).fetchall()
+    if any(n > 1 for _, _, n, _, _ in held):
+        problems.append("an identity is held more than once")
+    identity = {key: (chat, contact) for channel, key, _, contact, chat in held
+                if channel == "WhatsApp"}  # fmt: skip
+    wrong = [p for p in customers if identity.get(f"+{p}") != chat_of.get(p)]
+    if wrong:
+        problems.append(f"{len(wrong)} customers whose identity is not their chat's contact "
+                        f"and chat, e.g. {wrong[:3]}")  # fmt: skip
+    contacts = {chat_of[p][1] for p in customers if p in chat_of}
+    if len(contacts) != len(customers):
+        problems.append(f"{len(customers)} customers have {len(contacts)} contacts")
+    orphans = db.execute(
+        "SELECT COUNT(*) FROM contacts WHERE id NOT IN "
+        "(SELECT contact_id FROM chats WHERE contact_id IS NOT NULL)"
+    ).fetchone()
+    if orphans[0]:
+        problems.append(f"{orphans[0]} contacts without a chat")
     return problems
 
 

@@ -14,7 +14,8 @@ bot answers each one and the outbox delivers the answer to the mock. ``--statuse
 mock post the sent/delivered/read status webhooks back, as Meta does (3 more webhooks per
 reply, on the same 2 cores). After the load it waits for the outbox to deliver every reply and
 checks the database: every acknowledged message stored exactly once, one chat per customer,
-every unread count exact.
+every unread count exact, one contact per customer holding their identity once, every chat
+with a contact and no contact without a chat.
 
 The seed design (``shared/seed-reference/app-ref``) runs from a copy in /tmp with its own venv
 (/tmp/appref-venv, see its README), as its run_bench.sh starts it. Message i comes from customer
@@ -165,8 +166,9 @@ async def run_msgcenter(
             batches = db.execute("SELECT COUNT(*) FROM events").fetchone()
         print(
             f"  db check: {'OK' if not problems else 'FAILED'}: {len(acked)} acknowledged "
-            f"messages stored once each, {len(set(phones))} customers one chat each, unread "
-            f"counts exact; {queued[0]} replies still queued; {batches[0]} events logged"
+            f"messages stored once each, {len(set(phones))} customers one chat and one "
+            f"contact each, unread counts exact; {queued[0]} replies still queued; "
+            f"{batches[0]} events logged"
         )
         for problem in problems:
             print(f"    PROBLEM: {problem}")
