@@ -37,10 +37,17 @@ INSERT_POINT = columns.insert(
     ("contact_id", "kind", "value", "verified", "created_at"),
     'ON CONFLICT ("contact_id", "kind", "value") DO NOTHING',
 )
+# PostgreSQL: a new chat's verified points are locked (transaction advisory locks, one per
+# point) before its FIND, so two processes storing the first messages of one number on two
+# channels at once make one contact: the second waits for the first's commit, then finds the
+# point. (Identities need no lock: they are unique.) SQLite has one writer.
+POINT_LOCKS = 0x636F6E  # "con"; the two-key form: apart from handoff.infra.locks' keys
+LOCK_POINT = f"SELECT pg_advisory_xact_lock({POINT_LOCKS}, hashtext(?))"
 STATEMENTS = (
     FIND.format(identities="(?, ?)", points="(?, ?)"), INSERT_CONTACT, INSERT_IDENTITY,
     INSERT_POINT,
 )  # fmt: skip
+PG_STATEMENTS = (LOCK_POINT,)
 _NOTHING = [("", "")]  # "IN ()" is not SQL; ("", "") matches nothing
 
 
@@ -51,10 +58,21 @@ class Found:
     held: frozenset[Key]  # the identities held already
 
 
-def find(ids: Sequence[Key], points: Sequence[Key], name: str, now: datetime | str) -> Plan[Found]:
+def find(
+    ids: Sequence[Key],
+    points: Sequence[Key],
+    name: str,
+    now: datetime | str,
+    *,
+    lock: bool = False,
+) -> Plan[Found]:
     """The contact of a customer who states ``ids`` (identities, the chat's key first) and
     ``points`` (verified): the one holding the first identity found, else the oldest one
-    holding a verified point, else a new one named ``name``."""
+    holding a verified point, else a new one named ``name``. ``lock`` (PostgreSQL): the
+    points' locks first (:data:`LOCK_POINT`), in one order in every process."""
+    if lock:
+        for kind, value in sorted(set(points)):
+            yield LOCK_POINT, [f"{kind}:{value}"]
     probe_ids, probe_points = list(ids) or _NOTHING, list(points) or _NOTHING
     sql = FIND.format(
         identities=", ".join("(?, ?)" for _ in probe_ids),

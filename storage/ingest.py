@@ -185,14 +185,17 @@ def _one_by_one(
     return outcomes
 
 
-def _new_chat(inbound: InboundLike, now: datetime | str) -> Plan[tuple[int, bool]]:
+def _new_chat(
+    inbound: InboundLike, now: datetime | str, *, lock: bool = False
+) -> Plan[tuple[int, bool]]:
     """A message whose chat key is new: the chat its customer's identity writes into if
     there is one (a WhatsApp user now known by their other id), else a new chat of the
-    contact its identities lead to (``storage.contacts.find``). (chat id, created)."""
+    contact its identities lead to (``storage.contacts.find``; ``lock``: PostgreSQL's point
+    locks). (chat id, created)."""
     ids = identities.identities(inbound.channel, inbound.chat_external_id, inbound.customer_ids)
     points = _points(inbound)
     name = inbound.customer_name or inbound.customer_phone or "Customer"
-    found = yield from contacts.find(ids, points, name, now)
+    found = yield from contacts.find(ids, points, name, now, lock=lock)
     chat_id, created = found.chat_id, found.chat_id is None
     if chat_id is None:
         made = yield INSERT_CHAT, _chat_values(inbound, found.contact_id, now)
@@ -321,7 +324,7 @@ def _waves(
             for inbound in missing:
                 key = (inbound.channel, inbound.chat_external_id)
                 if key not in known:
-                    known[key], made = yield from _new_chat(inbound, now)
+                    known[key], made = yield from _new_chat(inbound, now, lock=True)
                     if made:
                         created.add(key)
         ids = [c or known[(m.channel, m.chat_external_id)] for m, _, c, _ in wave]

@@ -26,7 +26,7 @@ from storage.sql import Plan
 from tests.conftest import POSTGRES_URL
 from tests.redis_support import REDIS_URL
 from tests.support import Api, mute_bot
-from tests.test_contacts_ingest import wa
+from tests.test_contacts_ingest import telegram, wa
 from tests.test_two_processes import Cluster, Process, cluster, until
 from tests.whatsapp_support import APP_SECRET
 
@@ -118,6 +118,36 @@ async def test_a_lost_race_for_an_identity_rolls_back_its_contact_and_joins_the_
         "contact_id", "chat_id"
     )
     assert set(held) == {(chat.contact_id, chat.id)}
+
+
+async def test_a_number_stated_on_two_channels_at_once_makes_one_contact(
+    admin: Api, db_url: str, other: asyncpg.Connection
+) -> None:
+    """No identity is shared here (a WhatsApp number, a Telegram user id), only a verified
+    point: the second writer waits on the point's lock and finds the first one's contact."""
+    mute_bot(admin.service.core)
+    contacts_before = await Contact.all().count()
+    transaction = other.transaction()
+    await transaction.start()
+    theirs = wa("o1", phone="628666")
+    won = await run_elsewhere(
+        other, ingest_store.plan([theirs], ["hi"], [None], [True], timezone.now(), [False])
+    )
+    storing = asyncio.create_task(
+        admin.service.core.inbox.receive(telegram("t1", "9001", phone="+62 866 6"))
+    )
+    watcher = await asyncpg.connect(asyncpg_dsn(db_url))
+    try:
+        await until(lambda: waiting_on_a_lock(watcher), "the service to wait on the number")
+        await transaction.commit()
+        received = await asyncio.wait_for(storing, 20)
+    finally:
+        await watcher.close()
+    assert received.chat_created and received.chat_id != won[0].chat_id
+    contact = (await Chat.get(id=won[0].chat_id)).contact_id
+    assert (await Chat.get(id=received.chat_id)).contact_id == contact
+    assert await Contact.all().count() == contacts_before + 1
+    assert await other.fetchval(ORPHANS) == 0
 
 
 async def post(cluster: Cluster, process: Process, payload: dict[str, Any]) -> None:
