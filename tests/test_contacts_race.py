@@ -4,7 +4,9 @@ process stores their first messages, and no contact left without a chat.
 An identity is unique and inserted without ``ON CONFLICT`` (``storage.contacts``): of two
 writers that both found a customer new, the second one's insert fails once the first
 commits; its attempt (the contact and chat it made too) is rolled back with its savepoint,
-and the retry (``Inbox._store``) finds the first writer's contact and chat.
+and the retry (``Inbox._store``) finds the first writer's contact and chat. Customers linked
+by a verified number only (WhatsApp and Telegram) share no identity: there the second writer
+waits on the number's advisory lock (``storage.contacts.LOCK_POINT``) and then finds it.
 """
 
 from __future__ import annotations
