@@ -185,23 +185,39 @@ def _one_by_one(
     return outcomes
 
 
-def _new_chat(
-    inbound: InboundLike, now: datetime | str, *, lock: bool = False
-) -> Plan[tuple[int, bool]]:
+def _new_chat(inbound: InboundLike, now: datetime | str) -> Plan[tuple[int, bool]]:
     """A message whose chat key is new: the chat its customer's identity writes into if
     there is one (a WhatsApp user now known by their other id), else a new chat of the
-    contact its identities lead to (``storage.contacts.find``; ``lock``: PostgreSQL's point
-    locks). (chat id, created)."""
+    contact its identities lead to (``storage.contacts.find``). (chat id, created). On
+    PostgreSQL a wave's new keys go together (:func:`_wanted`, ``contacts.find_many``)."""
     ids = identities.identities(inbound.channel, inbound.chat_external_id, inbound.customer_ids)
     points = _points(inbound)
     name = inbound.customer_name or inbound.customer_phone or "Customer"
-    found = yield from contacts.find(ids, points, name, now, lock=lock)
+    found = yield from contacts.find(ids, points, name, now)
     chat_id, created = found.chat_id, found.chat_id is None
     if chat_id is None:
         made = yield INSERT_CHAT, _chat_values(inbound, found.contact_id, now)
         chat_id = int(made[0]["id"])
     yield from contacts.record(found, chat_id, ids, points, now)
     return chat_id, created
+
+
+def _wanted(inbound: InboundLike, now: datetime | str) -> contacts.Wanted:
+    """What ``contacts.find_many`` needs of a message whose chat key is new."""
+    return contacts.Wanted(
+        (inbound.channel, inbound.chat_external_id),
+        identities.identities(inbound.channel, inbound.chat_external_id, inbound.customer_ids),
+        _points(inbound),
+        inbound.customer_name or inbound.customer_phone or "Customer",
+        _chat_values(inbound, 0, now),
+        _CHAT_GIVEN.index("contact_id"),
+    )
+
+
+def _insert_chats(rows: int) -> str:
+    return columns.insert(
+        Chat, (*_CHAT_GIVEN, *_CHAT_DEFAULTS), 'RETURNING "id", "channel", "external_id"', rows=rows
+    )
 
 
 def _points(inbound: InboundLike) -> list[identities.Key]:
@@ -284,6 +300,7 @@ STORE_WAVE = (  # the columns are the model's, not input
 
 PG_STATEMENTS = (
     CHATS_BY_KEYS.format(keys="(?, ?), (?, ?)"),
+    _insert_chats(2),
     STORE_WAVE.format(
         rows=f"{_MESSAGE_ROW}, {_MESSAGE_ROW}", touched=f"{_TOUCH_ROW}, {_TOUCH_ROW}"
     ),
@@ -321,10 +338,11 @@ def _waves(
                 [v for m in missing for v in (m.channel, m.chat_external_id)],
             )
             known.update({(r["channel"], r["external_id"]): int(r["id"]) for r in rows})
-            for inbound in missing:
-                key = (inbound.channel, inbound.chat_external_id)
-                if key not in known:
-                    known[key], made = yield from _new_chat(inbound, now, lock=True)
+            new = [_wanted(m, now) for m in missing if (m.channel, m.chat_external_id) not in known]
+            if new:  # their contacts and chats in a few statements (contacts.find_many)
+                found = yield from contacts.find_many(new, _insert_chats, now)
+                for key, (chat_id, made) in found.items():
+                    known[key] = chat_id
                     if made:
                         created.add(key)
         ids = [c or known[(m.channel, m.chat_external_id)] for m, _, c, _ in wave]

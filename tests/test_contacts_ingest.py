@@ -109,6 +109,34 @@ async def test_one_batch_with_a_number_and_its_bsuid_creates_each_chat_once(admi
     assert (await Chat.get(id=got[0].chat_id)).unread_count == 2
 
 
+async def test_new_customers_in_one_batch_link_as_they_would_one_by_one(admin: Api) -> None:
+    """On PostgreSQL a wave's new chats get their contacts together (contacts.find_many):
+    a later message finds what an earlier one of the same batch added."""
+    inbox = admin.service.core.inbox
+    contacts_before = await Contact.all().count()
+    got = await inbox.receive_many(
+        [
+            wa("w1", phone="628333"),
+            telegram("t1", "7001", phone="628333"),  # the same number: the same contact
+            mail("m1@x", "Dewi@Example.com"),
+            mail("m2@x", "dewi@example.com"),  # the same address: the same chat
+            telegram("t2", "7002"),  # nobody's
+        ]
+    )
+    assert [r.chat_created for r in got] == [True, True, True, False, True]
+    assert got[2].chat_id == got[3].chat_id
+    contact = {r.chat_id: (await Chat.get(id=r.chat_id)).contact_id for r in got}
+    assert contact[got[0].chat_id] == contact[got[1].chat_id] and got[0].chat_id != got[1].chat_id
+    assert len({contact[got[0].chat_id], contact[got[2].chat_id], contact[got[4].chat_id]}) == 3
+    assert await Contact.all().count() == contacts_before + 3
+    assert await identities_of(contact[got[0].chat_id] or 0) == {
+        ("WhatsApp", "+628333"),
+        ("Telegram", "7001"),
+    }
+    later = await inbox.receive(telegram("t3", "7003", phone="+628333"))  # an existing point
+    assert (await Chat.get(id=later.chat_id)).contact_id == contact[got[0].chat_id]
+
+
 async def test_a_bsuid_after_the_number_stays_in_the_numbers_chat(admin: Api) -> None:
     inbox = admin.service.core.inbox
     first = await inbox.receive(wa("w1", phone="628111", bsuid="ID.1"))
