@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from storage import columns
+from storage import columns, locks
 from storage.identities import Key
 from storage.models import Contact, ContactIdentity, ContactPoint
 from storage.sql import Plan
@@ -33,10 +33,13 @@ INSERT_CONTACT = columns.insert(Contact, (*_CONTACT_GIVEN, *_CONTACT_DEFAULTS), 
 INSERT_IDENTITY = columns.insert(
     ContactIdentity, ("contact_id", "channel", "external_id", "chat_id", "created_at")
 )
+# A point a provider states becomes verified if it was typed or imported before.
+POINT_CONFLICT = (
+    'ON CONFLICT ("contact_id", "kind", "value") DO UPDATE SET "verified" = TRUE '
+    'WHERE excluded."verified"'
+)
 INSERT_POINT = columns.insert(
-    ContactPoint,
-    ("contact_id", "kind", "value", "verified", "created_at"),
-    'ON CONFLICT ("contact_id", "kind", "value") DO NOTHING',
+    ContactPoint, ("contact_id", "kind", "value", "verified", "created_at"), POINT_CONFLICT
 )
 STATEMENTS = (
     FIND.format(identities="(?, ?)", points="(?, ?)"), INSERT_CONTACT, INSERT_IDENTITY,
@@ -61,11 +64,10 @@ CONTACT_IDS = (
 _CONTACT_ROW = ("id", *_CONTACT_GIVEN, *_CONTACT_DEFAULTS)
 _IDENTITY_ROW = ("contact_id", "channel", "external_id", "chat_id", "created_at")
 _POINT_ROW = ("contact_id", "kind", "value", "verified", "created_at")
-_POINT_CONFLICT = 'ON CONFLICT ("contact_id", "kind", "value") DO NOTHING'
 PG_STATEMENTS = (
     LOCK_POINTS, CONTACT_IDS, columns.insert(Contact, _CONTACT_ROW, rows=2),
     columns.insert(ContactIdentity, _IDENTITY_ROW, rows=2),
-    columns.insert(ContactPoint, _POINT_ROW, _POINT_CONFLICT, rows=2),
+    columns.insert(ContactPoint, _POINT_ROW, POINT_CONFLICT, rows=2),
 )  # fmt: skip
 _NOTHING = [("", "")]  # "IN ()" is not SQL; ("", "") matches nothing
 
@@ -139,11 +141,12 @@ def find_many(
     wanted: Sequence[Wanted], insert_chats: Callable[[int], str], now: datetime | str
 ) -> Plan[dict[Key, tuple[int, bool]]]:
     """:func:`find` then :func:`record` for each of ``wanted`` in order, as if one after the
-    other (a later one finds what an earlier one added), in at most seven statements
-    (PostgreSQL): the points' locks, one FIND, the new contacts' ids, then one INSERT each
-    of contacts, chats (``insert_chats(n)``: n rows, ``RETURNING "id", "channel",
-    "external_id"``), identities (without ``ON CONFLICT``: race-safe as :func:`record`) and
-    points. Each key -> (its chat id, created)."""
+    other (a later one finds what an earlier one added), in at most eight statements
+    (PostgreSQL): the contacts' shared lock, the points' locks, one FIND, the new contacts'
+    ids, then one INSERT each of contacts, chats (``insert_chats(n)``: n rows,
+    ``RETURNING "id", "channel", "external_id"``), identities (without ``ON CONFLICT``:
+    race-safe as :func:`record`) and points. Each key -> (its chat id, created)."""
+    yield locks.SHARE_CONTACTS, []  # no merge or erasure of contacts meanwhile
     points = sorted({p for w in wanted for p in w.points})
     if points:
         yield LOCK_POINTS, [[f"{kind}:{value}" for kind, value in points]]
@@ -219,7 +222,7 @@ def find_many(
         values = [v for contact, (kind, value) in point_rows
                   for v in (real.get(contact, contact), kind, value, True, now)]  # fmt: skip
         yield (
-            columns.insert(ContactPoint, _POINT_ROW, _POINT_CONFLICT, rows=len(point_rows)),
+            columns.insert(ContactPoint, _POINT_ROW, POINT_CONFLICT, rows=len(point_rows)),
             values,
         )
     return {key: (chat_ids.get(chat, chat), created) for key, (chat, created) in out.items()}

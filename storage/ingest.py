@@ -99,13 +99,23 @@ ATTACH_IDENTITY = (
     '"contact_id" IS NOT NULL ON CONFLICT ("channel", "external_id") DO NOTHING'
 )
 ATTACH_POINT = (
-    'INSERT INTO "contact_points" ("contact_id", "kind", "value", "verified", "created_at") '
+    'INSERT INTO "contact_points" '  # noqa: S608 - constants only
+    '("contact_id", "kind", "value", "verified", "created_at") '
     'SELECT "contact_id", ?, ?, ?, ? FROM "chats" WHERE "id" = ? AND "contact_id" IS NOT NULL '
-    'ON CONFLICT ("contact_id", "kind", "value") DO NOTHING'
+    f"{contacts.POINT_CONFLICT}"
+)
+# ... and to the contact holding a stated id when that is another one (a BSUID that wrote
+# alone before its number was known made a contact of its own): the two then share a
+# verified number, so they are offered for merging.
+HOLDER_POINT = (
+    'INSERT INTO "contact_points" '  # noqa: S608 - constants only
+    '("contact_id", "kind", "value", "verified", "created_at") '
+    'SELECT "contact_id", ?, ?, ?, ? FROM "contact_identities" WHERE "channel" = ? AND '
+    f'"external_id" = ? {contacts.POINT_CONFLICT}'
 )
 STATEMENTS = (
     INSERT_MESSAGE, INSERT_CHAT, CHAT_BY_KEY, CHAT_MODE, TOUCH_CHAT, ATTACH_IDENTITY,
-    ATTACH_POINT, *contacts.STATEMENTS,
+    ATTACH_POINT, HOLDER_POINT, *contacts.STATEMENTS,
 )  # fmt: skip
 
 _MESSAGE_DEFAULT_VALUES = tuple(_MESSAGE_DEFAULTS.values())
@@ -235,6 +245,8 @@ def _attach(inbound: InboundLike, chat_id: int, now: datetime | str) -> Plan[Non
         yield ATTACH_IDENTITY, [channel, external_id, now, chat_id]
     for kind, value in _points(inbound):
         yield ATTACH_POINT, [kind, value, True, now, chat_id]
+        for channel, external_id in ids[1:]:
+            yield HOLDER_POINT, [kind, value, True, now, channel, external_id]
 
 
 def _chat_values(inbound: InboundLike, contact_id: int, now: datetime | str) -> list[Any]:

@@ -8,7 +8,12 @@ from functools import lru_cache
 from tortoise.connection import get_connection
 
 XACT_LOCK = "SELECT pg_advisory_xact_lock({key})"
-PG_STATEMENTS = (XACT_LOCK.format(key=1),)
+# Merges, undos and erasures of contacts hold it (``handoff.infra.locks.exclusive``); a new
+# chat's contact is looked up holding it shared (``storage.contacts.find_many``), so a chat is
+# never filed under a contact that a merge or an erasure is taking away meanwhile.
+CONTACTS = 0x636E74  # "cnt"
+SHARE_CONTACTS = f"SELECT pg_advisory_xact_lock_shared({CONTACTS})"
+PG_STATEMENTS = (XACT_LOCK.format(key=1), SHARE_CONTACTS)
 
 
 @lru_cache(maxsize=16)

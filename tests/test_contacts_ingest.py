@@ -242,3 +242,44 @@ def test_the_backfill_groups_chats_by_identity_phone_and_email() -> None:
         (6, "Telegram", "78", 6),
     ]  # fmt: skip
     assert (5, "email", "a@x.io", True) not in out.points
+
+
+async def test_a_number_typed_before_becomes_verified_when_the_customer_shares_it(
+    admin: Api,
+) -> None:
+    inbox = admin.service.core.inbox
+    first = await inbox.receive(telegram("1", "5001"))
+    contact = (await Chat.get(id=first.chat_id)).contact_id
+    status, _ = await admin.patch(f"/contacts/{contact}", {"phones": ["+62 81234 567"]})
+    assert status == 200
+    await inbox.receive(telegram("2", "5001", phone="6281234567"))
+    points = await ContactPoint.filter(contact_id=contact).values_list("kind", "value", "verified")
+    assert points == [("phone", "+6281234567", True)]
+
+
+async def test_a_bsuid_with_a_contact_of_its_own_is_offered_for_merging_with_its_number(
+    admin: Api,
+) -> None:
+    inbox = admin.service.core.inbox
+    number = await inbox.receive(wa("w1", phone="628111"))  # before BSUIDs
+    alone = await inbox.receive(wa("w2", bsuid="ID.7"))  # the number hidden: no link yet
+    both = await inbox.receive(wa("w3", phone="628111", bsuid="ID.7"))
+    assert both.chat_id == number.chat_id != alone.chat_id
+    x = (await Chat.get(id=number.chat_id)).contact_id
+    y = (await Chat.get(id=alone.chat_id)).contact_id
+    assert x != y
+    status, contact = await admin.get(f"/contacts/{x}")
+    assert status == 200
+    assert [s["id"] for s in contact["suggestions"]] == [y]
+    assert contact["suggestions"][0]["shared"] == [{"kind": "phone", "value": "+628111"}]
+
+
+async def test_starting_a_conversation_with_a_number_finds_its_users_bsuid_chat(
+    admin: Api,
+) -> None:
+    inbox = admin.service.core.inbox
+    alone = await inbox.receive(wa("w1", bsuid="ID.8"))
+    await inbox.receive(wa("w2", phone="628999000", bsuid="ID.8"))  # writes into the BSUID chat
+    status, chat = await admin.post("/chats/", {"channel": "WhatsApp", "phone": "+628999000"})
+    assert status == 200, chat
+    assert chat["id"] == alone.chat_id

@@ -7,11 +7,12 @@ a chat, which seq comes next) take a transaction-scoped advisory lock first.
 
 from __future__ import annotations
 
+from storage import locks
 from storage.locks import hold_in_transaction
 
 EVENT_LOG = 0x6D7367  # "msg": numbering of the event log
 ASSIGNMENT = 0x617367  # "asg": who holds which chat, and agents' capacity
-CONTACTS = 0x636E74  # "cnt": merges, undos and erasures of contacts
+CONTACTS = locks.CONTACTS  # "cnt": merges, undos and erasures of contacts
 
 
 async def exclusive(key: int, *, postgres: bool) -> None:

@@ -336,10 +336,13 @@ class Desk:
             await exclusive(ASSIGNMENT, postgres=self.postgres)
             now = timezone.now()
             chat = await Chat.get_or_none(channel=Channel.WHATSAPP, external_id=digits)
-            created = chat is None
-            if chat is None:
+            if chat is None:  # the number's user may write from their BSUID: that chat
                 ids = identities.identities(Channel.WHATSAPP, digits)
                 found = await sql.run(contacts.find(ids, (), name, sql.time_param(now)))
+                if found.chat_id is not None:
+                    chat = await Chat.get_or_none(id=found.chat_id)
+            created = chat is None
+            if chat is None:
                 chat = await Chat.create(
                     contact_id=found.contact_id,
                     channel=Channel.WHATSAPP,
