@@ -100,12 +100,7 @@ class Contacts:
         if attributes:
             known = {item.key: item for item in await definitions()}
             for key, text in attributes:
-                found = known.get(key)
-                if found is None:
-                    raise Invalid(
-                        f"no such attribute: {key[:64]!r}", code="unknown_attribute",
-                        field=f"attribute.{key[:64]}",
-                    )  # fmt: skip
+                found = _defined(known, key, "attribute")
                 filters.append((found, attrs.parse_text(found, text, f"attribute.{key}")))
         chosen = ContactFilter(q=q or None, attributes=filters, limit=limit, cursor=cursor)
         return await contact_views.list_contacts(actor, self.presenter, chosen)
@@ -163,12 +158,7 @@ class Contacts:
             if given:
                 known = {item.key: item for item in await definitions()}
                 for key, value in given.items():
-                    found = known.get(key)
-                    if found is None:
-                        raise Invalid(
-                            f"no such attribute: {key[:64]!r}", code="unknown_attribute",
-                            field=f"attributes.{key[:64]}",
-                        )  # fmt: skip
+                    found = _defined(known, key, "attributes")
                     if value is None:
                         values.pop(key, None)
                     else:
@@ -369,6 +359,17 @@ class Contacts:
 
 
 # -- helpers ------------------------------------------------------------------------------
+
+
+def _defined(known: Mapping[str, Definition], key: str, where: str) -> Definition:
+    """The definition of attribute ``key``; 422 ``unknown_attribute`` naming ``where.key``."""
+    found = known.get(key)
+    if found is None:
+        raise Invalid(
+            f"no such attribute: {key[:64]!r}", code="unknown_attribute",
+            field=f"{where}.{key[:64]}",
+        )  # fmt: skip
+    return found
 
 
 def _admin(actor: Actor) -> None:
