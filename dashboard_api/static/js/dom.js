@@ -75,6 +75,8 @@ const PATHS = {
   tag: ["M3 12V3h9l9 9-9 9z", "M7.5 7.5h.01"],
   bell: ["M6 16V11a6 6 0 0 1 12 0v5l2 2H4z", "M10 20a2 2 0 0 0 4 0"],
   note: ["M5 4h14v11l-5 5H5z", "M14 20v-5h5", "M8 8h8", "M8 12h5"],
+  book: ["M6 3h12a1 1 0 0 1 1 1v16a1 1 0 0 1-1 1H6z", "M12 8.5a2 2 0 1 0 0 4a2 2 0 1 0 0-4z",
+    "M8.5 16.5c.8-1.6 2-2.2 3.5-2.2s2.7.6 3.5 2.2", "M4 7h3", "M4 12h3", "M4 17h3"],
 };
 
 /** An inline SVG icon; decorative unless a label is given. */

@@ -3,13 +3,16 @@
 import { Api, loadSession, saveSession } from "./api.js";
 import * as canned from "./canned.js";
 import * as chats from "./chats.js";
+import * as contacts from "./contacts.js";
 import * as notifications from "./notifications.js";
 import { h } from "./dom.js";
 import { language, setLanguage, t } from "./i18n.js";
 import { mountShortcuts } from "./shortcuts.js";
-import { emit, on, resetState, state } from "./state.js";
+import { emit, on, resetState, state, visible } from "./state.js";
 import { mountCanned } from "./views/canned.js";
 import { mountChat } from "./views/chat.js";
+import { mountContactsPage } from "./views/contactspage.js";
+import { closeHistory, openHistory } from "./views/history.js";
 import { mountList } from "./views/list.js";
 import { mountLogin } from "./views/login.js";
 import { mountPanel } from "./views/panel.js";
@@ -67,6 +70,7 @@ function enter(session) {
     onFrame: (frame, how) => {
       notifications.handleFrame(frame);
       chats.handleFrame(frame, how);
+      contacts.handleFrame(frame);
       if (frame.type === "hello" && !how.resumed) notifications.load();
     },
     onStatus: (status) => {
@@ -82,6 +86,7 @@ function enter(session) {
   });
   chats.connect(api, live);
   canned.connect(api);
+  contacts.connect(api);
   tags.connect(api);
   notifications.connect(api);
   renderApp();
@@ -95,6 +100,7 @@ function expire() {
 }
 
 function logout(notice = t("login.loggedOut")) {
+  closeHistory();
   if (live) live.stop();
   live = null;
   chats.forgetFiles();
@@ -110,7 +116,8 @@ function renderApp() {
   cleanup();
   document.title = t("app.title");
   const header = h("header", { class: "topbar" });
-  const layouts = { users: usersLayout, profile: profileLayout, canned: cannedLayout, labels: labelsLayout };
+  const layouts = { users: usersLayout, profile: profileLayout, canned: cannedLayout, labels: labelsLayout,
+    contacts: contactsLayout };
   const main = (layouts[state.view] || chatsLayout)();
   const flash = h("div", { class: "flash", role: "status", "aria-live": "polite" });
   root.replaceChildren(header, main, flash);
@@ -165,7 +172,7 @@ function chatsLayout() {
   unmount.push(
     mountList(sidebar),
     mountChat(conversation, { onTogglePanel: () => setPanel(!panelOpen), panelOpen: () => panelOpen }),
-    mountPanel(panel, { onClose: () => setPanel(false, { focusToggle: true }) }),
+    mountPanel(panel, { onClose: () => setPanel(false, { focusToggle: true }), onOpenChat: openContactChat }),
     () => {
       document.removeEventListener("keydown", onKey);
       document.removeEventListener("pointerdown", onPointer);
@@ -174,6 +181,29 @@ function chatsLayout() {
   unmount.push(on("open", onOpen));
   onOpen();
   return workspace;
+}
+
+function contactsLayout() {
+  const main = h("main", { class: "users-main contacts-main" });
+  unmount.push(mountContactsPage(main, { onOpenChat: openContactChat }));
+  return main;
+}
+
+/**
+ * One of a contact's conversations: opened in the chats view when the user may act on it,
+ * else shown read-only (an agent reading the contact's history).
+ */
+function openContactChat(row) {
+  const chat = state.chats.get(row.id) || row;
+  if (!visible(chat)) {
+    openHistory(row);
+    return;
+  }
+  if (state.view !== "chats") {
+    state.open = null;
+    switchView("chats");
+  }
+  chats.openChat(row.id);
 }
 
 function usersLayout() {

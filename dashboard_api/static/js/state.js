@@ -15,7 +15,7 @@ export function emit(topic, detail) {
 
 export const state = {
   user: null, // {id, username, display_name, role, ...}
-  view: "chats", // "chats" | "users" | "labels"
+  view: "chats", // "chats" | "contacts" | "users" | "labels" | "canned" | "profile"
   screen: "list", // on narrow screens: "list" | "chat"
   connection: "connecting", // "connecting" | "live" | "reconnecting"
   tab: "mine", // "mine" | "snoozed" | "queue" | "all"
@@ -32,6 +32,8 @@ export const state = {
   notice: "", // a one-line message on the login screen
   flash: "", // a one-line message over the console (e.g. why the open chat closed)
   notifications: { items: [], unread: 0, next: null, loaded: false }, // GET /notifications
+  contacts: new Map(), // contact id -> {detail, merges, error} (GET /contacts/{id}, its merges)
+  contactAttributes: [], // the custom attributes: {key, label, type, options} (GET /contact-attributes)
 };
 
 export function resetState() {
@@ -53,6 +55,8 @@ export function resetState() {
     online: new Set(),
     flash: "",
     notifications: { items: [], unread: 0, next: null, loaded: false },
+    contacts: new Map(),
+    contactAttributes: [],
   });
 }
 

@@ -1,16 +1,33 @@
-// The customer panel: who the customer is and how to reach them.
+// The contact panel: the contact of the open chat (views/contact.js: identities, attributes,
+// notes, conversations, merge suggestions and undo) and the facts of this chat.
 
 import { fill, h, icon } from "../dom.js";
 import { ago, fullTime, t } from "../i18n.js";
 import { on, state } from "../state.js";
 import { agentName, channelIcon } from "./common.js";
+import { contactView } from "./contact.js";
 import { reasonText, unverifiedMark } from "./messages.js";
 
-export function mountPanel(root, { onClose }) {
+export function mountPanel(root, { onClose, onOpenChat }) {
+  const facts = h("div", { class: "panel-facts" });
+  const contact = contactView({ mode: "panel", currentChatId: () => state.open?.id ?? null, onOpenChat });
+  const contactPart = h("div", { class: "panel-contact" }, contact.element);
+  const head = h("div", { class: "panel-head" },
+    h("h2", { class: "panel-title" }, t("contacts.panelTitle")),
+    h("button", { type: "button", class: "icon-button panel-close", "aria-label": t("panel.close"),
+      title: t("panel.close"), onclick: onClose }, icon("close")));
+  fill(root, head, contactPart, facts);
+
   function render() {
     const open = state.open;
     const chat = open && state.chats.get(open.id);
-    if (!chat || !open.profile) return fill(root);
+    root.hidden = false;
+    if (!chat || !open.profile) {
+      fill(facts);
+      contact.show(null);
+      return;
+    }
+    contact.show(typeof chat.contact_id === "number" ? chat.contact_id : null);
     const profile = open.profile;
     const none = t("panel.none");
     const rows = [
@@ -29,18 +46,15 @@ export function mountPanel(root, { onClose }) {
       ["agent", chat.assigned_agent_id ? chat.assigned_agent_name || agentName(chat.assigned_agent_id) : null],
       ["reason", handoffReason(chat, open)],
     ].filter(([key, value]) => value || ["phone", "email", "address"].includes(key));
-    return fill(root,
-      h("div", { class: "panel-head" },
-        h("h2", { class: "panel-title" }, t("chat.panel")),
-        h("button", { type: "button", class: "icon-button panel-close", "aria-label": t("panel.close"),
-          title: t("panel.close"), onclick: onClose }, icon("close"))),
-      h("dl", { class: "facts" }, rows.map(([key, value]) => [
+    fill(facts,
+      h("h3", { class: "panel-sub", id: "panel-this-chat" }, t("contacts.thisChatFacts")),
+      h("dl", { class: "facts", "aria-labelledby": "panel-this-chat" }, rows.map(([key, value]) => [
         h("dt", {}, t(`panel.${key}`)),
         h("dd", { "data-field": key }, value || none),
       ])));
   }
   const stops = [on("open", render), on("chat", render), on("list", render), on("clock", render),
-    on("messages", render)];
+    on("messages", render), contact.destroy];
   render();
   return () => stops.forEach((stop) => stop());
 }

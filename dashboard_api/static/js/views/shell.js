@@ -40,6 +40,7 @@ export function mountHeader(root, { onLogout, onLanguage, onView, onAvailability
   const name = user.display_name || user.username;
   const nav = h("nav", { class: "views", "aria-label": t("header.views") },
     viewButton("chats", "chats", t("header.chats"), onView),
+    viewButton("contacts", "book", t("header.contacts"), onView),
     viewButton("canned", "bolt", t("header.canned"), onView),
     isAdmin() && viewButton("users", "users", t("header.users"), onView),
     isAdmin() && viewButton("labels", "tag", t("header.labels"), onView));
