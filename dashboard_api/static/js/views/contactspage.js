@@ -45,13 +45,16 @@ export function mountContactsPage(root, { onOpenChat }) {
       h("div", { class: "contacts-scroll" }, list, listState, h("div", { class: "list-foot" }, more))),
     detail);
   const fileInput = h("input", { type: "file", id: "contacts-import-file", accept: ".csv,text/csv", class: "visually-hidden",
+    "aria-label": t("contacts.importCsv"),
     onchange: () => importFile() });
   const tools = isAdmin() && h("div", { class: "contacts-tools" },
-    h("button", { type: "button", id: "contacts-export", onclick: () => exportAll() }, icon("download"),
+    h("button", { type: "button", id: "contacts-export", title: t("contacts.exportCsv"), "aria-label": t("contacts.exportCsv"),
+      onclick: () => exportAll() }, icon("download"),
       h("span", {}, t("contacts.exportCsv"))),
-    h("label", { class: "button file-button", for: "contacts-import-file" }, icon("file"),
+    h("label", { class: "button file-button", for: "contacts-import-file", title: t("contacts.importCsv") }, icon("file"),
       h("span", {}, t("contacts.importCsv"))), fileInput,
-    h("button", { type: "button", id: "contacts-attributes", "aria-pressed": "false",
+    h("button", { type: "button", id: "contacts-attributes", "aria-pressed": "false", title: t("contacts.manageAttributes"),
+      "aria-label": t("contacts.manageAttributes"),
       onclick: () => toggleManager() }, icon("tag"), h("span", {}, t("contacts.manageAttributes"))));
   fill(root, h("div", { class: "contacts-page" },
     h("div", { class: "contacts-top" }, h("h2", {}, t("contacts.heading")), tools),
