@@ -394,6 +394,15 @@ export function handleFrame(frame, { resumed }) {
         setTimeout(() => emit("typing"), 6100);
       }
       break;
+    case "chat.removed": {
+      // Erased with its contact (privacy on request): it leaves the list, and the screen.
+      const id = data.chat_id ?? frame.chat_id;
+      state.chats.delete(id);
+      state.list.ids.delete(id);
+      if (state.open?.id === id) closeChat();
+      else emit("list");
+      break;
+    }
     default:
       if (data.chat) applyRow(data.chat);
   }

@@ -20,7 +20,7 @@ export function loadContact(id) {
       api.get(`/contacts/${id}`),
       api.get(`/contacts/${id}/merges`).catch(() => []),
     ]).then(([detail, merges]) => {
-      const entry = { detail, merges: Array.isArray(merges) ? merges : merges?.merges || [], error: "" };
+      const entry = { detail, merges: Array.isArray(merges) ? merges : [], error: "" };
       state.contacts.set(id, entry);
       emit("contact", { id });
       return entry;
@@ -108,7 +108,7 @@ export async function undo(id, mergeId) {
 /** The merge the panel offers to undo: the newest one not undone yet. */
 export function undoable(entry) {
   const merges = [...(entry?.merges || [])].filter((m) => !m.undone_at);
-  merges.sort((a, b) => Date.parse(b.created_at || 0) - Date.parse(a.created_at || 0) || (b.id ?? 0) - (a.id ?? 0));
+  merges.sort((a, b) => Date.parse(b.created_at || 0) - Date.parse(a.created_at || 0) || b.id - a.id);
   return merges[0] || null;
 }
 
@@ -151,11 +151,21 @@ export function readChat(id, before = null) {
   return api.get(`/chats/${id}`, before ? { before, limit: 50 } : undefined);
 }
 
-/** A frame from the live stream: `contact.updated` refreshes that contact where it is shown. */
+/**
+ * A frame from the live stream: `contact.updated` refreshes that contact where it is shown;
+ * `contact.removed` (merged into another, or erased) drops it.
+ */
 export function handleFrame(frame) {
-  if (frame.type !== "contact.updated") return;
-  const id = frame.data?.contact?.id;
-  if (typeof id !== "number") return;
-  emit("contactRow", frame.data.contact);
-  if (state.contacts.has(id)) loadContact(id).catch(() => {});
+  const data = frame.data || {};
+  if (frame.type === "contact.updated") {
+    const id = data.contact?.id;
+    if (typeof id !== "number") return;
+    emit("contactRow", data.contact);
+    if (state.contacts.has(id)) loadContact(id).catch(() => {});
+  } else if (frame.type === "contact.removed") {
+    const id = data.contact_id;
+    if (typeof id !== "number") return;
+    state.contacts.delete(id);
+    emit("contact", { id, removed: true, mergedInto: data.merged_into_id ?? null });
+  }
 }

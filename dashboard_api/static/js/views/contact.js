@@ -248,7 +248,7 @@ export function contactView({ mode, currentChatId = () => null, onOpenChat, onEr
     const last = contacts.undoable(entry);
     fill(merging,
       h("h4", { id: `${prefix}-merging` }, t("contacts.suggestions")),
-      last && h("div", { class: "merge-done", "data-merge": String(last.merge_id ?? last.id) },
+      last && h("div", { class: "merge-done", "data-merge": String(last.id) },
         h("span", {}, t("contacts.mergedWith", { name: mergedName(last), time: fullTime(last.created_at) })),
         h("button", { type: "button", class: "undo-merge", onclick: () => undoMerge(last) }, t("contacts.undo"))),
       suggestions.length
@@ -288,11 +288,12 @@ export function contactView({ mode, currentChatId = () => null, onOpenChat, onEr
       return h("div", { class: "merge-preview" }, h("p", { class: "error", role: "alert" },
         t("contacts.error", { error: preview.error })), cancel);
     }
-    const { moves, conflicts } = describePreview(preview.data);
+    const { moves, conflicts, identities } = describePreview(preview.data);
     return h("div", { class: "merge-preview", role: "group", "aria-label": t("contacts.previewOf", { name: other.name || "" }) },
       h("p", { class: "merge-lead" }, t("contacts.previewLead", { name: other.name || `#${other.id}` })),
       moves.length ? h("ul", { class: "merge-moves" }, moves.map((line) => h("li", {}, line)))
         : h("p", { class: "hint" }, t("contacts.previewNothing")),
+      identities.length > 0 && h("p", { class: "merge-after hint" }, t("contacts.previewAfter", { list: identities.join(", ") })),
       conflicts.length > 0 && [h("p", { class: "merge-conflicts-head" }, t("contacts.conflicts")),
         h("ul", { class: "merge-conflicts" }, conflicts.map((c) => h("li", { "data-key": c.key },
           t("contacts.conflict", { key: c.label, kept: show(c.kept), dropped: show(c.dropped) }))))],
@@ -314,7 +315,7 @@ export function contactView({ mode, currentChatId = () => null, onOpenChat, onEr
 
   async function undoMerge(last) {
     try {
-      await contacts.undo(id, last.merge_id ?? last.id);
+      await contacts.undo(id, last.id);
       say(t("contacts.undone"));
     } catch (error) {
       say(t("contacts.error", { error: error.message }));
@@ -355,7 +356,15 @@ export function contactView({ mode, currentChatId = () => null, onOpenChat, onEr
   }
 
   const stops = [
-    on("contact", (detail) => { if (detail?.id === id && !detail.erased) render(); }),
+    on("contact", (detail) => {
+      if (detail?.id !== id || detail.erased) return;
+      if (!detail.removed) render();
+      else if (detail.mergedInto) show(detail.mergedInto); // merged into another: that one now
+      else {
+        show(null);
+        onErased(null);
+      }
+    }),
     on("contactAttributes", () => { if (!attributesDirty) render(); }),
   ];
   if (!state.contactAttributes.length) contacts.loadAttributes().catch(() => {});
@@ -377,27 +386,25 @@ function show(value) {
 }
 
 function mergedName(merge) {
-  return merge.other?.name || merge.other_name || merge.snapshot?.other?.name || `#${merge.other_id}`;
+  return merge.other_name || `#${merge.other_id}`;
 }
 
 /**
- * The merge preview as lines a person reads: what moves to this contact (identities,
- * numbers, addresses, conversations) and the attributes both have with different values.
+ * The merge preview (GET /contacts/{id}/merge-preview) as lines a person reads: how many
+ * identities, numbers and addresses and conversations move to this contact, and the
+ * attributes both have with different values (this contact's value is kept).
  */
 export function describePreview(data) {
   const moves = [];
-  const source = data?.moves || data?.moving || data?.other || {};
-  const list = (value) => (Array.isArray(value) ? value : []);
-  for (const item of list(source.identities)) moves.push(t("contacts.moveIdentity", { channel: item.channel, id: item.external_id }));
-  for (const item of list(source.phones)) moves.push(t("contacts.movePhone", { value: item.value ?? item }));
-  for (const item of list(source.emails)) moves.push(t("contacts.moveEmail", { value: item.value ?? item }));
-  const chatsMoving = source.conversations ?? source.chats;
-  const count = Array.isArray(chatsMoving) ? chatsMoving.length : Number(chatsMoving || 0);
-  if (count) moves.push(t("contacts.moveConversations", { count }));
-  const conflicts = list(data?.conflicts).map((item) => {
-    const key = item.key ?? item.attribute;
+  const counts = data?.moves || {};
+  if (counts.identities) moves.push(t("contacts.moveIdentities", { count: counts.identities }));
+  if (counts.points) moves.push(t("contacts.movePoints", { count: counts.points }));
+  if (counts.conversations) moves.push(t("contacts.moveConversations", { count: counts.conversations }));
+  const conflicts = (Array.isArray(data?.conflicts) ? data.conflicts : []).map((item) => {
+    const key = item.attribute ?? item.key;
     const label = state.contactAttributes.find((a) => a.key === key)?.label || key;
-    return { key, label, kept: item.kept ?? item.value ?? item.contact, dropped: item.dropped ?? item.other_value ?? item.other };
+    return { key, label, kept: item.kept, dropped: item.dropped };
   });
-  return { moves, conflicts };
+  const identities = (data?.contact?.identities || []).map((item) => `${item.channel} ${item.external_id}`);
+  return { moves, conflicts, identities };
 }

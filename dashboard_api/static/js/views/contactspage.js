@@ -30,7 +30,7 @@ export function mountContactsPage(root, { onOpenChat }) {
     title: t("contacts.back"), onclick: () => showList() }, icon("back"));
   const placeholder = h("div", { class: "chat-none contacts-none" }, icon("contact"), h("p", {}, t("contacts.pick")));
   const view = contactView({ mode: "page", onOpenChat, onErased: (contact) => {
-    status.textContent = t("contacts.erased", { name: contact.name || `#${contact.id}` });
+    status.textContent = contact ? t("contacts.erased", { name: contact.name || `#${contact.id}` }) : t("contacts.gone");
     selected = null;
     showList();
     reload();
