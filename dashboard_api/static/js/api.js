@@ -126,6 +126,27 @@ export class Api {
     return { promise, abort: () => xhr.abort() };
   }
 
+  /** A file as the request body (e.g. text/csv), JSON answer; errors as ApiError. */
+  async sendFile(method, path, file, contentType) {
+    const headers = { Accept: "application/json", "Content-Type": contentType };
+    if (this.token) headers.Authorization = `Bearer ${this.token}`;
+    let response;
+    try {
+      response = await fetch(new URL(path, location.origin), { method, headers, body: file, credentials: "omit" });
+    } catch (error) {
+      throw new ApiError(0, "network_error", String(error.message || error));
+    }
+    const data = await response.json().catch(() => null);
+    if (!response.ok) {
+      const error = (data && data.error) || {};
+      const failure = new ApiError(response.status, error.code || "http_error",
+        error.message || `${response.status} ${response.statusText}`, error.details || {});
+      if (response.status === 401 && this.token) this.onUnauthorized(failure.code);
+      throw failure;
+    }
+    return data;
+  }
+
   async get(path, query) {
     return (await this.request("GET", path, { query })).data;
   }

@@ -139,11 +139,12 @@ export function exportCsv() {
   return download("/contacts/export", "contacts.csv");
 }
 
-/** POST /contacts/import with the CSV file: the answer's report of refused rows. */
+/**
+ * POST /contacts/import with the CSV file as text/csv: {created, updated}. A refused file
+ * throws ApiError 422 import_refused with details.rows [{row, field, message}].
+ */
 export function importCsv(file) {
-  const form = new FormData();
-  form.append("file", file, file.name);
-  return api.upload("/contacts/import", form).promise;
+  return api.sendFile("POST", "/contacts/import", file, "text/csv");
 }
 
 /** The read-only view of a chat the user may not act on (history for agents). */

@@ -109,7 +109,8 @@ export function contactView({ mode, currentChatId = () => null, onOpenChat, onEr
     fill(head,
       h("div", { class: "contact-title" },
         h(mode === "panel" ? "h3" : "h2", { class: "contact-name", id: `${prefix}-title` }, contact.name || t("contacts.unnamed")),
-        h("button", { type: "button", class: "link contact-rename", "aria-label": t("contacts.renameOf", { name: contact.name || "" }),
+        editable(contact) && h("button", { type: "button", class: "link contact-rename",
+          "aria-label": t("contacts.renameOf", { name: contact.name || "" }),
           onclick: () => { editingName = true; render(); } }, t("contacts.rename"))),
       seen && h("p", { class: "contact-seen" }, seen));
   }
@@ -136,6 +137,7 @@ export function contactView({ mode, currentChatId = () => null, onOpenChat, onEr
 
   function renderAttributes(contact) {
     const defined = state.contactAttributes;
+    const writable = editable(contact);
     const values = contact.attributes || {};
     const inputs = new Map();
     const fields = defined.map((attribute) => {
@@ -154,6 +156,7 @@ export function contactView({ mode, currentChatId = () => null, onOpenChat, onEr
           step: type === "number" ? "any" : null, maxlength: type === "text" ? "1000" : null });
       }
       input.dataset.attribute = attribute.key;
+      input.disabled = !writable;
       input.addEventListener("input", () => { attributesDirty = true; });
       input.addEventListener("change", () => { attributesDirty = true; });
       inputs.set(attribute.key, { attribute, input });
@@ -191,13 +194,18 @@ export function contactView({ mode, currentChatId = () => null, onOpenChat, onEr
     extra.map(([key, value]) => h("div", { class: "field attr-field attr-undefined" },
       h("span", { class: "attr-key" }, key), h("span", {}, String(value)))),
     error,
-    defined.length > 0 && h("div", { class: "form-buttons" },
+    writable && defined.length > 0 && h("div", { class: "form-buttons" },
       h("button", { type: "submit", class: "primary", id: `${prefix}-attr-save` }, t("contacts.saveAttributes"))));
     fill(attributes, h("h4", { id: `${prefix}-attributes` }, t("contacts.attributes")),
       defined.length || extra.length ? form : h("p", { class: "empty" }, t("contacts.noAttributes")));
   }
 
   function renderNotes(contact) {
+    if (!editable(contact)) {
+      fill(notes, h("h4", { id: `${prefix}-notes` }, t("contacts.notes")),
+        h("p", { class: contact.notes ? "contact-notes-text" : "empty" }, contact.notes || t("contacts.noNotes")));
+      return;
+    }
     const area = h("textarea", { id: `${prefix}-notes-text`, rows: "3", maxlength: "5000",
       "aria-labelledby": `${prefix}-notes`, oninput: () => { notesDirty = true; } }, contact.notes || "");
     const error = h("p", { class: "field-error", role: "alert" });
@@ -369,6 +377,12 @@ export function contactView({ mode, currentChatId = () => null, onOpenChat, onEr
   ];
   if (!state.contactAttributes.length) contacts.loadAttributes().catch(() => {});
   return { element, show, render, destroy: () => stops.forEach((stop) => stop()) };
+}
+
+/** Whether the user may change the contact: admins, and agents holding one of its chats. */
+function editable(contact) {
+  if (isAdmin()) return true;
+  return (contact.conversations || []).some((chat) => chat.assigned_agent_id === state.user?.id);
 }
 
 /** An input's value as its attribute's type wants it; empty is null (the value is removed). */

@@ -276,20 +276,19 @@ export function mountContactsPage(root, { onOpenChat }) {
   }
 
   function showReport(answer, error) {
-    const refused = answer?.refused || answer?.rows || answer?.errors || [];
-    const imported = answer?.imported ?? answer?.created ?? null;
+    const refused = Array.isArray(answer?.rows) ? answer.rows : [];
     status.textContent = error
       ? t("contacts.importRefused", { error: error.message })
-      : t("contacts.imported", { count: Array.isArray(imported) ? imported.length : (imported ?? 0) });
-    if (!Array.isArray(refused) || !refused.length) return fill(report);
+      : t("contacts.imported", { created: answer?.created ?? 0, updated: answer?.updated ?? 0 });
+    if (!refused.length) return fill(report);
     return fill(report, h("h3", {}, t("contacts.importReport")),
       h("div", { class: "table-wrap" }, h("table", { class: "users import-table" },
-        h("thead", {}, h("tr", {}, h("th", { scope: "col" }, t("contacts.importRow")),
-          h("th", { scope: "col" }, t("contacts.importReason")))),
-        h("tbody", {}, refused.map((item) => h("tr", { "data-row": String(item.row ?? item.line ?? "") },
-          h("td", {}, String(item.row ?? item.line ?? "")),
-          h("td", {}, item.reason || item.message || (item.errors || []).map((e) => e.message || e).join("; ")
-            || JSON.stringify(item))))))));
+        h("thead", {}, h("tr", {}, ["importRow", "importField", "importReason"].map((key) =>
+          h("th", { scope: "col" }, t(`contacts.${key}`))))),
+        h("tbody", {}, refused.map((item) => h("tr", { "data-row": String(item.row ?? "") },
+          h("td", {}, String(item.row ?? "")),
+          h("td", {}, item.field ? h("code", {}, item.field) : ""),
+          h("td", {}, item.message || "")))))));
   }
 
   const stops = [

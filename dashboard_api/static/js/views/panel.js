@@ -1,6 +1,7 @@
 // The contact panel: the contact of the open chat (views/contact.js: identities, attributes,
 // notes, conversations, merge suggestions and undo) and the facts of this chat.
 
+import * as contacts from "../contacts.js";
 import { fill, h, icon } from "../dom.js";
 import { ago, fullTime, t } from "../i18n.js";
 import { on, state } from "../state.js";
@@ -18,16 +19,22 @@ export function mountPanel(root, { onClose, onOpenChat }) {
       title: t("panel.close"), onclick: onClose }, icon("close")));
   fill(root, head, contactPart, facts);
 
+  let shownChat = null;
   function render() {
     const open = state.open;
     const chat = open && state.chats.get(open.id);
-    root.hidden = false;
     if (!chat || !open.profile) {
       fill(facts);
       contact.show(null);
       return;
     }
-    contact.show(typeof chat.contact_id === "number" ? chat.contact_id : null);
+    const contactId = typeof chat.contact_id === "number" ? chat.contact_id : null;
+    if (open.id !== shownChat) {
+      // Another chat opened: its contact afresh (conversations and suggestions move on).
+      shownChat = open.id;
+      if (contactId !== null) contacts.loadContact(contactId).catch(() => {});
+    }
+    contact.show(contactId);
     const profile = open.profile;
     const none = t("panel.none");
     const rows = [
