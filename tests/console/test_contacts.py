@@ -7,7 +7,9 @@ updates (a customer sharing their own number)."""
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 from typing import Any
 
 from tests.console.support import (
@@ -249,7 +251,7 @@ def test_the_contacts_page_searches_filters_and_admins_manage_attributes(
         assert status == 200
 
     rows = page.locator("#contact-list .contact-row-name")
-    page.fill("#contact-search", "Tono")
+    page.fill("#contact-search", "Tono Gold")
     expect(rows).to_have_text(["Tono Gold"])
     page.fill("#contact-search", "")
     page.locator("#contact-filter-attribute").select_option("tier")
@@ -260,12 +262,51 @@ def test_the_contacts_page_searches_filters_and_admins_manage_attributes(
     expect(detail.locator(".contact-name")).to_have_text("Tini Silver")
     expect(detail.locator("select[data-attribute=tier]")).to_have_value("silver")
     expect(detail.locator(".identity[data-channel=WhatsApp]")).to_contain_text("+6281355500005")
-    expect(detail.locator(".export-contact")).to_be_visible()
-    detail.locator(".erase-contact").click()
-    expect(detail.locator(".erase-box .confirm-text")).to_contain_text("cannot be undone")
     page.screenshot(path=str(SHOTS / "contacts-page.png"))
     screenshot(page, "contacts-page-1280")
+    with page.expect_download() as exported:
+        detail.locator(".export-contact").click()
+    data = json.loads(Path(exported.value.path()).read_text())
+    assert "Tini Silver" in json.dumps(data)
+    detail.locator(".erase-contact").click()
+    expect(detail.locator(".erase-box .confirm-text")).to_have_text(
+        "Erase Tini Silver? Their details and their conversations (1), with every message and "
+        "attachment, are deleted for good, everywhere. Only an audit record without personal "
+        "data remains. This cannot be undone."
+    )
+    screenshot(page, "contacts-erase-1280")
     detail.locator(".erase-box button", has_text="Cancel").click()
+    assert contact(demo, admin, silver)["name"] == "Tini Silver"
+
+    # CSV: every contact out; a file with a refused row imports nothing and says why
+    with page.expect_download() as csv_file:
+        page.click("#contacts-export")
+    assert "Tono Gold" in Path(csv_file.value.path()).read_text()
+    good = "name,phones,attribute.tier\nIka Import,+6281355500006,gold\n"
+    bad = good + "Bad Tier,+6281355500007,bronze\n"
+    page.set_input_files(
+        "#contacts-import-file", {"name": "bad.csv", "mimeType": "text/csv", "buffer": bad.encode()}
+    )
+    expect(page.locator(".status-line").first).to_have_text(
+        "Nothing was imported. Rows refused: 1 (below). Correct them and import the file again."
+    )
+    expect(page.locator(".import-report tbody tr")).to_have_count(1)
+    expect(page.locator(".import-report tbody tr")).to_contain_text("attribute.tier")
+    screenshot(page, "contacts-import-refused-1280")
+    _, found = demo.call("GET", "/contacts?q=Ika+Import", token=admin)
+    assert found == []  # nothing half-imported
+    good = "name,phones,attribute.tier\nIka Import,+6281355500006,gold\n"
+    page.set_input_files(
+        "#contacts-import-file",
+        {"name": "good.csv", "mimeType": "text/csv", "buffer": good.encode()},
+    )
+    expect(page.locator(".status-line").first).to_have_text(
+        "Imported. New contacts: 1; updated: 0."
+    )
+    expect(page.locator(".import-report")).to_be_empty()
+    page.fill("#contact-search", "Ika Import")
+    page.locator("#contact-filter-attribute").select_option("")
+    expect(rows).to_have_text(["Ika Import"])
 
     phone = console.login("admin", "admin123", NARROW)
     phone.click("[data-view=contacts]")

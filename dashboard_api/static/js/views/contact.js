@@ -304,7 +304,7 @@ export function contactView({ mode, currentChatId = () => null, onOpenChat, onEr
       identities.length > 0 && h("p", { class: "merge-after hint" }, t("contacts.previewAfter", { list: identities.join(", ") })),
       conflicts.length > 0 && [h("p", { class: "merge-conflicts-head" }, t("contacts.conflicts")),
         h("ul", { class: "merge-conflicts" }, conflicts.map((c) => h("li", { "data-key": c.key },
-          t("contacts.conflict", { key: c.label, kept: show(c.kept), dropped: show(c.dropped) }))))],
+          t("contacts.conflict", { key: c.label, kept: valueText(c.kept), dropped: valueText(c.dropped) }))))],
       h("div", { class: "form-buttons" },
         h("button", { type: "button", class: "primary merge-confirm", onclick: () => doMerge(other) }, t("contacts.confirmMerge")),
         cancel));
@@ -394,7 +394,7 @@ function readValue(attribute, input) {
   return raw;
 }
 
-function show(value) {
+function valueText(value) {
   if (value === null || value === undefined || value === "") return t("panel.none");
   return typeof value === "object" ? JSON.stringify(value) : String(value);
 }

@@ -278,7 +278,8 @@ export function mountContactsPage(root, { onOpenChat }) {
   function showReport(answer, error) {
     const refused = Array.isArray(answer?.rows) ? answer.rows : [];
     status.textContent = error
-      ? t("contacts.importRefused", { error: error.message })
+      ? (refused.length ? t("contacts.importRefusedRows", { count: refused.length })
+        : t("contacts.importRefused", { error: error.message }))
       : t("contacts.imported", { created: answer?.created ?? 0, updated: answer?.updated ?? 0 });
     if (!refused.length) return fill(report);
     return fill(report, h("h3", {}, t("contacts.importReport")),
