@@ -157,7 +157,8 @@ function chatsLayout() {
   };
   const onPointer = (event) => {
     if (!panelOpen || !floating() || !state.open) return;
-    if (panel.contains(event.target) || event.target.closest?.(".panel-toggle")) return;
+    // A dialog over it (a read-only conversation, an image) is not outside the panel.
+    if (panel.contains(event.target) || event.target.closest?.(".panel-toggle, dialog")) return;
     setPanel(false);
   };
   let shown = null;
