@@ -37,7 +37,12 @@ export function contactView({ mode, currentChatId = () => null, onOpenChat, onEr
 
   const say = (text) => { status.textContent = text; };
 
+  let drawnFor = undefined; // [contact id, current chat id] last drawn by show()
   function show(contactId) {
+    // The panel calls this on every change of the chat; the contact redraws on its own topic.
+    const key = `${contactId}:${currentChatId()}`;
+    if (key === drawnFor && contactId !== null) return;
+    drawnFor = key;
     if (contactId !== id) {
       id = contactId;
       editingName = false;
