@@ -245,6 +245,16 @@ def test_the_contacts_page_searches_filters_and_admins_manage_attributes(
     expect(page.locator(".attributes-table tr[data-attribute=tier]")).to_contain_text(
         "gold, silver"
     )
+    page.fill("#new-attribute-key", "scratch")
+    page.fill("#new-attribute-label", "Scratch")
+    page.click("form.add-attribute button[type=submit]")
+    page.click("[data-delete=scratch]")
+    expect(page.locator(".attributes-table .confirm-text")).to_have_text(
+        "Delete Scratch and its value on every contact?"
+    )
+    page.click("[data-confirm-delete=scratch]")
+    expect(page.locator(".status-line").first).to_have_text("Attribute Scratch deleted.")
+    expect(page.locator(".attributes-table tr[data-attribute=scratch]")).to_have_count(0)
     for who, tier in ((gold, "gold"), (silver, "silver")):
         status, _ = demo.call("PATCH", f"/contacts/{who}", {"attributes": {"tier": tier}},
                               token=admin)  # fmt: skip
@@ -307,6 +317,14 @@ def test_the_contacts_page_searches_filters_and_admins_manage_attributes(
     page.fill("#contact-search", "Ika Import")
     page.locator("#contact-filter-attribute").select_option("")
     expect(rows).to_have_text(["Ika Import"])
+    page.locator("#contact-list .contact-row").first.click()
+    expect(detail.locator(".contact-name")).to_have_text("Ika Import")
+    detail.locator(".erase-contact").click()
+    detail.locator(".erase-confirm").click()
+    expect(page.locator(".status-line").first).to_have_text("Ika Import was erased.")
+    expect(rows).to_have_count(0)
+    _, found = demo.call("GET", "/contacts?q=Ika+Import", token=admin)
+    assert found == []
 
     phone = console.login("admin", "admin123", NARROW)
     phone.click("[data-view=contacts]")
