@@ -14,7 +14,6 @@ from typing import Any
 
 from tests.console.support import (
     NARROW,
-    ROOT,
     Console,
     Demo,
     expect,
@@ -23,8 +22,6 @@ from tests.console.support import (
     wait_for,
 )
 from tests.console.test_newcomer import user
-
-SHOTS = ROOT / "docs" / "screenshots"
 
 
 def telegram(demo: Demo, user_id: int, name: str, text: str = "", phone: str = "") -> None:
@@ -119,8 +116,7 @@ def test_the_contact_panel_shows_both_channels_and_edits_attributes(
                           token=admin)  # fmt: skip
     assert status == 200
     expect(view.locator(".contact-name")).to_have_text("Dewi Lestari S.")
-    page.screenshot(path=str(SHOTS / "contacts.png"))
-    screenshot(page, "contacts-panel-1280")
+    screenshot(page, "contacts-panel-1280")  # docs/screenshots/contacts.png is this one
 
     # the other conversation opens as any chat an admin may act on
     view.locator(f".contact-chats li[data-chat='{wa_id}'] button").click()
@@ -134,8 +130,7 @@ def test_the_contact_panel_shows_both_channels_and_edits_attributes(
     expect(phone_page.locator("#customer-panel .contact-identities li")).to_have_count(2)
     box = phone_page.locator("#customer-panel").bounding_box()
     assert box and box["x"] >= 0 and box["x"] + box["width"] <= NARROW["width"], box
-    phone_page.screenshot(path=str(SHOTS / "contacts-mobile.png"))
-    screenshot(phone_page, "contacts-panel-390")
+    screenshot(phone_page, "contacts-panel-390")  # docs/screenshots/contacts-mobile.png
 
 
 def test_merge_with_preview_and_undo_in_the_panel(console: Console, demo: Demo) -> None:
@@ -272,8 +267,7 @@ def test_the_contacts_page_searches_filters_and_admins_manage_attributes(
     expect(detail.locator(".contact-name")).to_have_text("Tini Silver")
     expect(detail.locator("select[data-attribute=tier]")).to_have_value("silver")
     expect(detail.locator(".identity[data-channel=WhatsApp]")).to_contain_text("+6281355500005")
-    page.screenshot(path=str(SHOTS / "contacts-page.png"))
-    screenshot(page, "contacts-page-1280")
+    screenshot(page, "contacts-page-1280")  # docs/screenshots/contacts-page.png
     with page.expect_download() as exported:
         detail.locator(".export-contact").click()
     data = json.loads(Path(exported.value.path()).read_text())
