@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -334,8 +335,34 @@ def test_the_contacts_page_searches_filters_and_admins_manage_attributes(
     phone.click(".contacts-back")
     expect(phone.locator("#contact-list")).to_be_visible()
 
-    # agents see the page too, without the admins' tools
+    # agents see the page too, without the admins' tools; in Indonesian
     agent = console.login("agent", "agent123")
     agent.click("[data-view=contacts]")
     expect(agent.locator("#contact-search")).to_be_visible()
     expect(agent.locator("#contacts-export")).to_have_count(0)
+    agent.locator("#lang-switch").select_option("id")
+    expect(agent.locator(".contacts-top h2")).to_have_text("Kontak")
+    expect(agent.locator("#contact-search")).to_have_attribute(
+        "placeholder", "Cari nama, telepon, email"
+    )
+
+
+def test_the_contacts_page_loads_more_as_asked(console: Console, demo: Demo) -> None:
+    rows = "".join(f"Paged Person {n:02},+62813556{n:05}\n" for n in range(60))
+    request = urllib.request.Request(  # noqa: S310 - the local demo
+        demo.base + "/contacts/import", data=("name,phones\n" + rows).encode(), method="POST",
+        headers={"Content-Type": "text/csv",
+                 "Authorization": f"Bearer {demo.login('admin', 'admin123')}"},
+    )  # fmt: skip
+    with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
+        assert json.loads(answer.read())["created"] == 60
+    page = console.login("admin", "admin123")
+    page.click("[data-view=contacts]")
+    page.fill("#contact-search", "Paged Person")
+    expect(page.locator("#contact-list")).to_have_attribute("aria-busy", "false")
+    names = page.locator("#contact-list .contact-row-name")
+    expect(names).to_have_count(50)  # a page
+    page.click("#contacts-more")
+    expect(names).to_have_count(60)
+    expect(page.locator("#contacts-more")).to_be_hidden()
+    assert len(set(names.all_text_contents())) == 60

@@ -17,7 +17,8 @@ export function mountContactsPage(root, { onOpenChat }) {
   const report = h("div", { class: "import-report" });
   const search = h("input", { type: "search", id: "contact-search", class: "search", autocomplete: "off",
     placeholder: t("contacts.searchPlaceholder"), "aria-label": t("contacts.search"),
-    oninput: debounce(() => reload(), 300) });
+    oninput: () => { busy(); searching(); } });
+  const searching = debounce(() => reload(), 300);
   const attrSelect = h("select", { id: "contact-filter-attribute", "aria-label": t("contacts.filterAttribute"),
     onchange: () => { drawValueInput(); reload(); } });
   const valueSlot = h("span", { class: "filter-value" });
@@ -86,7 +87,8 @@ export function mountContactsPage(root, { onOpenChat }) {
         (attribute.options || []).map((option) => h("option", { value: option }, option)));
     } else {
       const type = { number: "number", date: "date" }[attribute.type] || "text";
-      valueInput = h("input", { ...props, type, placeholder: t("contacts.filterValue"), oninput: changed, onchange: changed });
+      valueInput = h("input", { ...props, type, placeholder: t("contacts.filterValue"),
+        oninput: () => { busy(); changed(); }, onchange: changed });
     }
     fill(valueSlot, valueInput);
   }
@@ -95,6 +97,13 @@ export function mountContactsPage(root, { onOpenChat }) {
     const q = { q: search.value.trim(), limit: 50 };
     if (attrSelect.value && valueInput.value) q[`attribute.${attrSelect.value}`] = valueInput.value;
     return q;
+  }
+
+  /** The list is about to change (a search is typed): say so at once, until it has. */
+  function busy() {
+    request += 1; // what is on its way answers the old search: it is dropped
+    list.setAttribute("aria-busy", "true");
+    more.disabled = true;
   }
 
   async function reload() {
@@ -114,6 +123,7 @@ export function mountContactsPage(root, { onOpenChat }) {
       listState.textContent = t("contacts.listFailed", { error: error.message });
     }
     more.hidden = !next;
+    more.disabled = false;
     list.setAttribute("aria-busy", "false");
   }
 
