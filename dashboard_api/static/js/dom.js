@@ -100,6 +100,28 @@ export function icon(name, label = "") {
 }
 
 /** Run fn at most once every `ms` milliseconds. */
+/**
+ * Show `dialog` (a native <dialog>) as a modal: the page under it is inert, Escape closes it and
+ * nothing else (not the panel under it), a click on its backdrop calls `onBackdrop`, and closing
+ * it removes it, calls `onClosed` and gives the focus back to `trigger`; `focus` gets it first.
+ */
+export function showModal(dialog, { trigger, focus, onBackdrop, onClosed }) {
+  dialog.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") event.stopPropagation();
+  });
+  dialog.addEventListener("close", () => {
+    dialog.remove();
+    onClosed();
+    if (trigger && trigger.isConnected) trigger.focus();
+  });
+  dialog.addEventListener("click", (event) => {
+    if (event.target === dialog) onBackdrop();
+  });
+  document.body.append(dialog);
+  dialog.showModal();
+  focus.focus();
+}
+
 export function throttle(fn, ms) {
   let last = 0;
   return (...args) => {

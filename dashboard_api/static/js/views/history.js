@@ -3,7 +3,7 @@
 // viewer: a native <dialog>, Escape and the close button end it, focus goes back.
 
 import * as contacts from "../contacts.js";
-import { fill, h, icon } from "../dom.js";
+import { fill, h, icon, showModal } from "../dom.js";
 import { fullTime, t } from "../i18n.js";
 import { channelIcon } from "./common.js";
 import { renderMessage } from "./messages.js";
@@ -29,21 +29,10 @@ export function openHistory(row, trigger = document.activeElement) {
           row.created_at && h("span", {}, t("history.started", { time: fullTime(row.created_at) })))),
       close),
     log);
-  dialog.addEventListener("keydown", (event) => {
-    if (event.key === "Escape") event.stopPropagation();
-  });
-  dialog.addEventListener("close", () => {
-    dialog.remove();
-    if (current?.dialog === dialog) current = null;
-    if (trigger && trigger.isConnected) trigger.focus();
-  });
-  dialog.addEventListener("click", (event) => {
-    if (event.target === dialog) closeHistory();
-  });
-  document.body.append(dialog);
   current = { dialog };
-  dialog.showModal();
-  close.focus();
+  showModal(dialog, { trigger, focus: close, onBackdrop: closeHistory, onClosed: () => {
+    if (current?.dialog === dialog) current = null;
+  } });
 
   let before = null;
   const messages = new Map();

@@ -2,7 +2,7 @@
 // A native <dialog> shown with showModal(): the rest of the page is inert while it is open,
 // Escape closes it, and focus goes back to the thumbnail that opened it.
 
-import { h, icon } from "../dom.js";
+import { h, icon, showModal } from "../dom.js";
 import { t } from "../i18n.js";
 
 let current = null;
@@ -20,23 +20,10 @@ export function openViewer({ url, name, trigger }) {
     h("div", { class: "viewer-bar" }, title, save, close),
     h("div", { class: "viewer-stage", onclick: (event) => { if (event.target === event.currentTarget) closeViewer(); } },
       image));
-  // Escape closes the viewer and nothing else (not the customer panel under it).
-  dialog.addEventListener("keydown", (event) => {
-    if (event.key === "Escape") event.stopPropagation();
-  });
-  dialog.addEventListener("close", () => {
-    dialog.remove();
-    if (current?.dialog === dialog) current = null;
-    if (trigger && trigger.isConnected) trigger.focus();
-  });
-  // A click on the backdrop (outside the dialog's box) closes it too.
-  dialog.addEventListener("click", (event) => {
-    if (event.target === dialog) closeViewer();
-  });
-  document.body.append(dialog);
   current = { dialog };
-  dialog.showModal();
-  close.focus();
+  showModal(dialog, { trigger, focus: close, onBackdrop: closeViewer, onClosed: () => {
+    if (current?.dialog === dialog) current = null;
+  } });
   return dialog;
 }
 
