@@ -19,7 +19,7 @@ logged and the others still run: one broken listener never stops the service tha
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 log = logging.getLogger(__name__)
@@ -60,3 +60,32 @@ class Hook(Generic[T]):
 
     def __repr__(self) -> str:
         return f"Hook({self.name!r}, {len(self._listeners)} listeners)"
+
+
+StepListener = Callable[[T], Awaitable[None]]
+
+
+class Step(Generic[T]):
+    """Work another service adds to an operation, inside its transaction: listeners are
+    awaited in registration order, and one that raises fails the operation (it rolls back
+    with everything else it did). Wired in ``Core.build`` like a :class:`Hook`."""
+
+    __slots__ = ("_listeners", "name")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._listeners: tuple[StepListener[T], ...] = ()
+
+    def register(self, listener: StepListener[T]) -> StepListener[T]:
+        self._listeners = (*self._listeners, listener)
+        return listener
+
+    def __bool__(self) -> bool:
+        return bool(self._listeners)
+
+    async def run(self, payload: T) -> None:
+        for listener in self._listeners:
+            await listener(payload)
+
+    def __repr__(self) -> str:
+        return f"Step({self.name!r}, {len(self._listeners)} listeners)"

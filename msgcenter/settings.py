@@ -215,6 +215,21 @@ class ContactsSettings(_Section):
     history_for_agents: bool = True
 
 
+class CsatSettings(_Section):
+    """Customer satisfaction surveys (docs/api.md, "Customer satisfaction")."""
+
+    enabled: bool = True
+    # "human": only conversations a person took part in; "all": every closed conversation.
+    after: Literal["human", "all"] = "human"
+    # How long after a rating the customer's next message is taken as its comment.
+    comment_minutes: int = Field(default=10, ge=0, le=24 * 60)
+
+
+class ReportsSettings(_Section):
+    # The account's time zone: days, weeks and hours of the reports (IANA name).
+    timezone: TimeZoneName = "UTC"
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["text", "json"] = "text"
@@ -403,6 +418,8 @@ class Settings(_Section):
     auth: AuthSettings = AuthSettings()
     handoff: HandoffSettings = HandoffSettings()
     contacts: ContactsSettings = ContactsSettings()
+    csat: CsatSettings = CsatSettings()
+    reports: ReportsSettings = ReportsSettings()
     bot: BotSettings = BotSettings()
     logging: LoggingSettings = LoggingSettings()
     metrics: MetricsSettings = MetricsSettings()

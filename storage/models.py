@@ -252,6 +252,12 @@ class Chat(Model):
     # Users mentioned in a note of this chat: they may read it and add notes until it
     # closes (kept with the rows of ``chat_watchers``, which the list filters use). None: nobody.
     watchers: fields.Field[list[int] | None] = fields.JSONField(default=list, null=True)
+    # The current conversation (docs/api.md, "Reports"): when it opened (None: at
+    # ``created_at``; set when a closed chat reopens), when it first reached human hands
+    # (None: the bot's alone so far), and when a person first answered the customer in it.
+    opened_at = fields.DatetimeField(null=True)
+    handed_off_at = fields.DatetimeField(null=True)
+    first_response_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
@@ -267,6 +273,7 @@ class Chat(Model):
             Index(fields=("snoozed_until",)),
             Index(fields=("updated_at",)),
             Index(fields=("contact_id", "activity_at")),
+            Index(fields=("created_at",)),
         )
 
 
@@ -297,6 +304,10 @@ class Message(Model):
     # An outbound WhatsApp template message: {"name", "language", "parameters": {...}}; the
     # message's text is the template rendered. None for every other message.
     template: fields.Field[dict[str, Any] | None] = fields.JSONField(null=True)
+    # Choices offered with an outbound message (a satisfaction survey): {"kind": "csat",
+    # "survey_id", "options": [{"id", "title"}]}, sent as WhatsApp list rows or Telegram inline
+    # buttons; the customer's choice comes back as ``InboundMessage.payload``. None: plain.
+    interactive: fields.Field[dict[str, Any] | None] = fields.JSONField(null=True)
     reply_to_external_id = fields.CharField(max_length=255, null=True)
     error = fields.CharField(max_length=512, null=True)
     # A system note about a change of mode or assignee, structured so that dashboards can
@@ -507,3 +518,76 @@ class AuditEntry(Model):
     class Meta:
         table = "audit_entries"
         indexes = (Index(fields=("chat_id", "id")), Index(fields=("created_at",)))
+
+
+class ReportEvent(Model):
+    """One fact the reports count, written in the transaction of the change it counts.
+
+    docs/api.md, "Reports", defines each ``name`` (reopened, handed_off, assigned,
+    first_response, reply, resolved, bot_answer, bot_fallback) with its ``value`` and
+    ``detail``. Conversations opened are the chats created (``chats.created_at``) plus the
+    ``reopened`` events.
+    """
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=24)
+    at = fields.DatetimeField()
+    chat: fields.ForeignKeyRelation[Chat] = fields.ForeignKeyField(
+        "models.Chat", related_name="report_events", on_delete=fields.CASCADE
+    )
+    chat_id: int
+    channel = fields.CharField(max_length=16)
+    # The person it is about: who answered, who was given the chat, who held it at close.
+    agent_id = fields.IntField(null=True)
+    # A duration in seconds, where the name has one; and the part of it within business
+    # hours (``bot.hours``; the whole duration when no schedule is set).
+    value = fields.FloatField(null=True)
+    business_value = fields.FloatField(null=True)
+    # The intent, the handoff reason code, the unmatched question, "bot" or "human".
+    detail = fields.CharField(max_length=255, null=True)
+
+    class Meta:
+        table = "report_events"
+        indexes = (
+            Index(fields=("name", "at")),
+            Index(fields=("agent_id", "name", "at")),
+            Index(fields=("chat_id", "id")),
+        )
+
+
+class CsatSurvey(Model):
+    """A satisfaction survey sent when a conversation closed, and the customer's answer.
+
+    One per conversation (``opened_at``: the conversation's start), never sent twice.
+    ``rating`` 1-5 and ``comment`` come later. A rating after ``sent_at`` plus 7 days is
+    ignored.
+    """
+
+    id = fields.IntField(primary_key=True)
+    chat: fields.ForeignKeyRelation[Chat] = fields.ForeignKeyField(
+        "models.Chat", related_name="csat_surveys", on_delete=fields.CASCADE
+    )
+    chat_id: int
+    channel = fields.CharField(max_length=16)
+    # The agent the rating is for: the chat's agent when it closed (None: nobody's).
+    agent_id = fields.IntField(null=True)
+    opened_at = fields.DatetimeField()
+    sent_at = fields.DatetimeField()
+    # sent (the survey message queued), not_sent (the channel refused it: a closed WhatsApp
+    # window), rated, commented.
+    status = fields.CharField(max_length=16, default="sent")
+    # The survey message in the chat (None: email's survey mail, or not sent).
+    message_id = fields.IntField(null=True)
+    rating = fields.SmallIntField(null=True)
+    rated_at = fields.DatetimeField(null=True)
+    comment = fields.TextField(null=True)
+    commented_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "csat_surveys"
+        unique_together = (("chat_id", "opened_at"),)
+        indexes = (
+            Index(fields=("sent_at",)),
+            Index(fields=("rated_at",)),
+            Index(fields=("agent_id", "rated_at")),
+        )

@@ -22,7 +22,7 @@ from handoff.domain.events import Event
 from handoff.domain.modes import Action, Actor, ActorKind, Transition
 from handoff.domain.rights import OPEN_MODES, can_change, can_read, queued, watching
 from handoff.domain.sanitize import clean, clean_tree
-from handoff.hooks import Hook
+from handoff.hooks import Hook, Step
 from handoff.infra.locks import ASSIGNMENT, exclusive
 from handoff.infra.writer import Unit, Writer
 from handoff.read.views import Presenter, chat_audience, chat_values, message_values, preview
@@ -45,6 +45,17 @@ class ChatMoved:
 
     chat_id: int
     transition: Transition
+
+
+@dataclass(frozen=True, slots=True)
+class Closing:
+    """A chat being closed, inside the operation that closes it (``Desk.closing``): the chat
+    as it is after the transition, at ``now``."""
+
+    unit: Unit
+    chat: Chat
+    transition: Transition
+    now: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +94,8 @@ class Desk:
         self.queued: Hook[None] = Hook("desk.queued")
         # After a commit that changed a chat's mode or assignee.
         self.moved: Hook[ChatMoved] = Hook("desk.moved")
+        # Inside the operation that closes a chat (a satisfaction survey is queued with it).
+        self.closing: Step[Closing] = Step("desk.closing")
 
     # -- messages -------------------------------------------------------------------------
 
@@ -422,6 +435,8 @@ class Desk:
                 )
         watched = tuple(chat.watchers or ())  # a close ends watching: they still hear of it
         note = await record_transition(chat, transition, self.staff, now or timezone.now())
+        if transition.to_mode == Mode.CLOSED and self.closing:
+            await self.closing.run(Closing(unit, chat, transition, now or timezone.now()))
         row = await self._row(chat)
         audience = chat_audience(chat, transition.from_agent_id, *watched)
         unit.emit(
