@@ -15,6 +15,7 @@ from dashboard_api import (
     contacts,
     labels,
     notifications,
+    reports,
     snooze,
     system,
     templates,
@@ -41,6 +42,7 @@ ROUTES: list[Route] = [
     *canned.ROUTES,
     *notifications.ROUTES,
     *contacts.ROUTES,
+    *reports.ROUTES,
     *ws.ROUTES,
     *system.ROUTES,
 ]

@@ -82,7 +82,10 @@ def _operation(route: Route) -> dict[str, Any]:
     responses: dict[str, Any] = {
         str(route.status): {
             "description": "OK",
-            "content": {route.media_type: {"schema": _schema_ref(route.response)}},
+            "content": {
+                route.media_type: {"schema": _schema_ref(route.response)},
+                **{other: {"schema": {"type": "string"}} for other in route.also_media_types},
+            },
         }
     }
     statuses = dict(route.responses)

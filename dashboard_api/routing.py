@@ -72,6 +72,8 @@ class Route:
     access: str = "user"  # "public", "user" or "admin"
     responses: dict[int, str] = field(default_factory=dict)
     media_type: str = "application/json"  # of the success response
+    # Other media types the success response may come as (e.g. "text/csv" with ?format=csv).
+    also_media_types: tuple[str, ...] = ()
     # A plain aiohttp handler that does its own auth and parsing (the WebSocket); documented only.
     raw: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None
     # Also takes multipart/form-data with these fields (documented): the handler reads such

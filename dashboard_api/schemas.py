@@ -674,3 +674,168 @@ class SnoozeRequest(Strict):
     def _exactly_one(self) -> SnoozeRequest:
         check_snooze_time(self.until, self.until_customer_replies)
         return self
+
+
+# -- reports (issue 21) --------------------------------------------------------------------
+
+GroupBy = Literal["day", "week", "hour", "weekday", "channel", "agent", "label"]
+ReportFormat = Literal["json", "csv"]
+RangeText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)]
+
+
+class ReportRangeQuery(Query):
+    """``from``/``to``: ISO dates or times (docs/api.md "Reports"); ``format=csv``: a file."""
+
+    start: RangeText | None = Field(default=None, alias="from")
+    end: RangeText | None = Field(default=None, alias="to")
+    format: ReportFormat = "json"
+
+
+class ReportBotQuery(ReportRangeQuery):
+    business_hours: bool = False  # durations: only the seconds within bot.hours
+
+
+class ReportCsatQuery(ReportRangeQuery):
+    agent_id: Id | None = None  # admins: one person's ratings; agents: only their own
+
+
+class ReportAgentQuery(ReportBotQuery):
+    agent_id: Id | None = None  # admins: one person's numbers; agents: only their own
+
+
+class ReportSummaryQuery(ReportAgentQuery):
+    group_by: GroupBy = "day"
+
+
+class DurationStats(Open):
+    """Seconds; ``median`` and ``p90`` interpolated between ranks (``percentile_cont``),
+    rounded to 0.1 s; null (``count`` 0) when nothing was counted."""
+
+    median: float | None
+    p90: float | None
+    average: float | None
+    count: int
+
+
+class ReportCounts(Open):
+    opened: int
+    reopened: int
+    handed_off: int
+    resolved: int
+    bot_resolved: int
+    first_response_seconds: DurationStats
+    resolution_seconds: DurationStats
+    reply_seconds: DurationStats
+    queue_seconds: DurationStats
+
+
+class ReportGroup(ReportCounts):
+    key: int | str | None  # the date, hour, weekday, channel, agent or label id
+    label: str | None  # what people read (the agent's name, the label's name)
+
+
+class Bucket(Open):
+    le: int | None  # the bucket's upper bound in seconds (null: longer)
+    count: int
+
+
+class ReportSummary(Open):
+    from_: str = Field(alias="from")
+    to: str
+    timezone: str
+    group_by: GroupBy
+    business_hours: bool
+    totals: ReportCounts
+    distributions: dict[str, list[Bucket]]
+    groups: list[ReportGroup]
+
+
+class AgentCsat(Open):
+    responses: int
+    average: float | None
+
+
+class AgentReportRow(Open):
+    agent_id: int
+    name: str
+    handled: int
+    replies: int
+    resolved: int
+    first_response_seconds: DurationStats
+    resolution_seconds: DurationStats
+    reply_seconds: DurationStats
+    csat: AgentCsat
+
+
+class AgentsReport(Open):
+    from_: str = Field(alias="from")
+    to: str
+    timezone: str
+    business_hours: bool
+    agents: list[AgentReportRow]
+
+
+class ReasonCount(Open):
+    reason: str | None
+    count: int
+
+
+class IntentCount(Open):
+    intent: str | None  # null: a greeting
+    count: int
+
+
+class Unmatched(Open):
+    text: str
+    count: int
+    last_at: str | None
+
+
+class BotReport(Open):
+    from_: str = Field(alias="from")
+    to: str
+    timezone: str
+    business_hours: bool
+    conversations: int
+    opened: int
+    resolved: int
+    bot_resolved: int
+    containment: float | None
+    handed_off: int
+    handoff_rate: float | None
+    handoff_reasons: list[ReasonCount]
+    answers: int
+    fallbacks: int
+    fallback_rate: float | None
+    intents: list[IntentCount]
+    unmatched: list[Unmatched]
+    answer_seconds: DurationStats
+
+
+class CsatDay(Open):
+    date: str
+    sent: int
+    responses: int
+    average: float | None
+
+
+class CsatComment(Open):
+    chat_id: int
+    agent_id: int | None
+    rating: int
+    comment: str
+    rated_at: str | None
+
+
+class CsatReport(Open):
+    from_: str = Field(alias="from")
+    to: str
+    timezone: str
+    agent_id: int | None
+    sent: int
+    responses: int
+    response_rate: float | None
+    average: float | None
+    ratings: dict[str, int]
+    by_day: list[CsatDay]
+    comments: list[CsatComment]

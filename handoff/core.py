@@ -32,6 +32,7 @@ from handoff.infra.writer import Writer
 from handoff.read.names import AgentNames, LabelNames
 from handoff.read.queries import ChatQueries
 from handoff.read.replay import MessageEvents
+from handoff.read.reports import Reports
 from handoff.read.views import Presenter, chat_audience
 from handoff.usecases.assignment import Assigner
 from handoff.usecases.autopilot import Autopilot, ReplyLimit
@@ -99,6 +100,8 @@ class Core:
     contacts: Contacts
     merges: ContactMerges
     erasure: Erasure
+    # The reports (docs/api.md "Reports"), in the account's time zone.
+    reports: Reports
     connectors: dict[str, Connector] = field(default_factory=dict)
     # Where kept files live (customer media, agents' uploads); None: files are not kept.
     blobs: Blobs | None = None
@@ -129,6 +132,7 @@ class Core:
         return_chats_when_offline: bool = True,
         queue_waiting_minutes: int = 10,
         contact_history_for_agents: bool = True,
+        reports_timezone: str = "UTC",
     ) -> Core:
         """Every service, and who listens to whom.
 
@@ -137,6 +141,7 @@ class Core:
         ``media_limits``: channel -> the largest customer file kept, in bytes.
         ``offline_grace_minutes``, ``return_chats_when_offline``: see ``Roster``.
         ``contact_history_for_agents``: see ``Contacts``.
+        ``reports_timezone``: the account's time zone, the reports' days and hours.
         ``legacy_files``: the old store of email attachments (erasing a contact removes
         theirs).
         """
@@ -223,6 +228,7 @@ class Core:
             contacts=contacts,
             merges=ContactMerges(writer, contacts, postgres=postgres),
             erasure=erasure,
+            reports=Reports(names, labels, reports_timezone),
             connectors=connectors,
             blobs=blobs,
             media=media,

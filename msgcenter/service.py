@@ -114,6 +114,7 @@ def build_service(settings: Settings, roles: frozenset[str] = ALL_ROLES) -> Serv
         offline_grace_minutes=settings.handoff.offline_grace_minutes,
         return_chats_when_offline=settings.handoff.return_chats_when_offline,
         contact_history_for_agents=settings.contacts.history_for_agents,
+        reports_timezone=settings.reports.timezone,
     )
     private_dir(settings.storage.data_dir)  # 0700 when msgcenter creates it
     secret = load_or_create_secret(

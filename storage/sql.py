@@ -25,7 +25,7 @@ from collections.abc import Generator, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from tortoise.connection import get_connection
 from tortoise.exceptions import IntegrityError, OperationalError
@@ -59,6 +59,28 @@ async def fetch(sql: str, values: Sequence[Any] = ()) -> list[dict[str, Any]]:
     connection = get_connection("default")
     sql = _prepare(sql, connection.capabilities.dialect == "postgres")
     return await connection.execute_query_dict(sql, list(values))
+
+
+async def tuples(sql: str, values: Sequence[Any] = ()) -> list[Sequence[Any]]:
+    """Run ``sql`` (``?`` placeholders) outside any transaction; rows as plain tuples, for
+    reads of many rows (the reports): on SQLite in one hand-off to its thread, with no dict
+    per row; on PostgreSQL asyncpg's records."""
+    connection = get_connection("default")
+    if connection.capabilities.dialect == "sqlite":
+        async with connection.acquire_connection() as aio:
+            found: list[Sequence[Any]] = await in_thread(aio, _fetch_all, raw(aio), sql, values)
+            return found
+    _, records = await connection.execute_query(_prepare(sql, True), list(values))
+    return cast(list[Sequence[Any]], records)  # asyncpg's records, typed as dicts by Tortoise
+
+
+def _fetch_all(conn: sqlite3.Connection, sql: str, values: Sequence[Any]) -> list[Any]:
+    cursor = conn.cursor()
+    cursor.row_factory = None
+    try:
+        return cursor.execute(sql, values).fetchall()
+    finally:
+        cursor.close()
 
 
 async def run(plan: Plan[T], *, commit: bool = False) -> T:

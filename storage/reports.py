@@ -1,0 +1,448 @@
+"""Every SQL statement of the reports (docs/api.md "Reports"; ``handoff.read.reports`` builds
+the answers from them).
+
+The facts (``report_events``) and the chats created are counted in the database, grouped by
+what the report asks for, one statement per kind of fact, not per group: a range is found
+through the indexes on ``(name, at)`` and ``(agent_id, name, at)`` (``chats.created_at``,
+``csat_surveys.rated_at``/``sent_at``). A fact's local day, week, hour or weekday is computed
+in the statement from its UTC time plus the account's offset (a ``CASE`` over the stretches
+of one offset when the range crosses a daylight saving change), so no row leaves the
+database to be grouped.
+
+Durations: PostgreSQL computes the medians and 90th percentiles itself
+(``percentile_cont``), with the totals in the same statement (``GROUPING SETS``). SQLite
+has no percentile function: the durations alone (group, kind, seconds) are read as plain
+tuples through the raw connection, in one hand-off to its thread, and the read side sorts
+them (no model instance, no dict per row).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from storage import columns
+from storage.models import Chat, ChatLabel, CsatSurvey, ReportEvent
+from storage.sql import is_postgres, time_param, tuples
+
+EVENTS = columns.table(ReportEvent)
+CHATS = columns.table(Chat)
+LABELS = columns.table(ChatLabel)
+SURVEYS = columns.table(CsatSurvey)
+NONE = "none"  # no grouping: the totals
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Which facts: ``[start, end)`` (UTC), one person's (``agent_id``) or everyone's, and
+    whether durations count business seconds only (``business_value``)."""
+
+    start: datetime
+    end: datetime
+    agent_id: int | None = None
+    business: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Grouping:
+    """How facts are grouped: ``kind`` one of none, day, week, hour, weekday, channel, agent,
+    label; ``offsets`` the zone's ``[(until, seconds)]`` over the range (the last ``until``
+    None); ``base`` the local midnight (seconds since 1970 local) of the first day (day) or
+    Monday (week): a day's or week's key is its number from there."""
+
+    kind: str = NONE
+    offsets: tuple[tuple[datetime | None, int], ...] = ((None, 0),)
+    base: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Stat:
+    """One group's durations of one kind, as PostgreSQL computed them; ``le`` the count of
+    values up to each bound (cumulative), asked for the totals."""
+
+    key: Any
+    kind: str
+    total: bool
+    count: int
+    sum: float
+    median: float | None
+    p90: float | None
+    le: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Durations:
+    """Either the database's statistics (PostgreSQL) or the values to compute them from
+    (SQLite: ``(key, kind, seconds)`` tuples; the totals, when grouping by label, a second
+    list without the label join)."""
+
+    stats: list[Stat] | None = None
+    values: list[tuple[Any, str, float]] | None = None
+    total_values: list[tuple[Any, str, float]] | None = None
+
+
+# -- running ------------------------------------------------------------------------------
+
+
+async def rows(sql: str, values: Sequence[Any]) -> list[Sequence[Any]]:
+    """``sql`` run outside any transaction, its times given as the database takes them;
+    rows as plain tuples (``storage.sql.tuples``)."""
+    return await tuples(sql, [time_param(v) if isinstance(v, datetime) else v for v in values])
+
+
+def when(value: Any) -> datetime | None:
+    """A time read back (SQLite: text) as an aware datetime."""
+    if value is None or isinstance(value, datetime):
+        return value
+    parsed = datetime.fromisoformat(str(value))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+# -- the pieces of a statement ------------------------------------------------------------
+
+
+def _names(names: Sequence[str]) -> str:
+    """An ``IN`` list of fact names (the read side's constants, checked: letters and _)."""
+    for name in names:
+        if not name.replace("_", "").isalpha():
+            raise ValueError(f"not a fact name: {name!r}")
+    return ", ".join(f"'{name}'" for name in names)
+
+
+def _epoch(column: str, postgres: bool) -> str:
+    if postgres:
+        return f"CAST(floor(extract(epoch FROM {column})) AS bigint)"
+    return f"CAST(strftime('%s', {column}) AS INTEGER)"
+
+
+def _key(
+    grouping: Grouping, at: str, channel: str, agent: str, postgres: bool
+) -> tuple[str, list[Any]]:
+    """The SQL of a row's group key, and its parameters (times where the offset changes)."""
+    kind = grouping.kind
+    if kind == NONE:
+        return "0", []
+    if kind == "channel":
+        return channel, []
+    if kind == "agent":
+        return agent, []
+    if kind == "label":
+        return 'l."label_id"', []
+    params: list[Any] = []
+    if len(grouping.offsets) == 1:
+        offset = str(int(grouping.offsets[0][1]))
+    else:
+        branches = []
+        for until, seconds in grouping.offsets:
+            if until is None:
+                branches.append(f"ELSE {int(seconds)}")
+            else:
+                branches.append(f"WHEN {at} < ? THEN {int(seconds)}")
+                params.append(until)
+        offset = f"(CASE {' '.join(branches)} END)"
+    local = f"({_epoch(at, postgres)} + {offset})"
+    if kind == "day":
+        return f"(({local} - {int(grouping.base)}) / 86400)", params
+    if kind == "week":
+        return f"(({local} - {int(grouping.base)}) / 604800)", params
+    if kind == "hour":
+        return f"(({local} / 3600) % 24)", params
+    if kind == "weekday":
+        return f"((({local} / 86400) + 3) % 7 + 1)", params
+    raise ValueError(f"no such grouping: {kind!r}")
+
+
+def _label_join(grouping: Grouping, alias: str) -> str:
+    if grouping.kind != "label":
+        return ""
+    return f' LEFT JOIN "{LABELS}" l ON l."chat_id" = {alias}."chat_id"'
+
+
+def _where(scope: Scope, names: Sequence[str]) -> tuple[str, list[Any]]:
+    sql = f'e."name" IN ({_names(names)}) AND e."at" >= ? AND e."at" < ?'
+    params: list[Any] = [scope.start, scope.end]
+    if scope.agent_id is not None:
+        sql += ' AND e."agent_id" = ?'
+        params.append(scope.agent_id)
+    return sql, params
+
+
+def _events_key(grouping: Grouping, postgres: bool) -> tuple[str, list[Any]]:
+    return _key(grouping, 'e."at"', 'e."channel"', 'e."agent_id"', postgres)
+
+
+# -- the statements -----------------------------------------------------------------------
+
+
+def counts_sql(
+    scope: Scope, grouping: Grouping, names: Sequence[str], postgres: bool
+) -> tuple[str, list[Any]]:
+    key, params = _events_key(grouping, postgres)
+    where, more = _where(scope, names)
+    sql = (
+        f'SELECT {key} AS k, e."name", COUNT(*), '  # noqa: S608
+        "SUM(CASE WHEN e.\"detail\" = 'bot' THEN 1 ELSE 0 END) "
+        f'FROM "{EVENTS}" e{_label_join(grouping, "e")} WHERE {where} GROUP BY 1, 2'
+    )
+    return sql, params + more
+
+
+async def counts(
+    scope: Scope, grouping: Grouping, names: Sequence[str]
+) -> list[tuple[Any, str, int, int]]:
+    """``(key, name, facts, of them with detail "bot")`` per group and fact name."""
+    found = await rows(*counts_sql(scope, grouping, names, is_postgres()))
+    return [(k, str(name), int(n), int(bot or 0)) for k, name, n, bot in found]
+
+
+def created_sql(scope: Scope, grouping: Grouping, postgres: bool) -> tuple[str, list[Any]]:
+    key, params = _key(grouping, 'c."created_at"', 'c."channel"', "NULL", postgres)
+    join = ""
+    if grouping.kind == "label":
+        join = f' LEFT JOIN "{LABELS}" l ON l."chat_id" = c."id"'
+    sql = (
+        f'SELECT {key} AS k, COUNT(*) FROM "{CHATS}" c{join} '  # noqa: S608
+        'WHERE c."created_at" >= ? AND c."created_at" < ? GROUP BY 1'
+    )
+    return sql, [*params, scope.start, scope.end]
+
+
+async def created(scope: Scope, grouping: Grouping) -> list[tuple[Any, int]]:
+    """Chats created in the range, ``(key, count)`` per group (by agent: all the queue's,
+    None: a new chat has nobody's)."""
+    if grouping.kind == "agent":
+        found = await rows(*created_sql(scope, Grouping(), False))
+        return [(None, int(n)) for _, n in found]
+    return [(k, int(n)) for k, n in await rows(*created_sql(scope, grouping, is_postgres()))]
+
+
+def _kind(kinds: Mapping[str, str]) -> str:
+    whens = " ".join(f"WHEN '{name}' THEN '{kind}'" for name, kind in kinds.items())
+    _names(list(kinds.values()))
+    return f'CASE e."name" {whens} END'
+
+
+def durations_sql(
+    scope: Scope,
+    grouping: Grouping,
+    kinds: Mapping[str, str],
+    bounds: Sequence[int],
+    *,
+    postgres: bool,
+    totals: bool,
+) -> tuple[str, list[Any]]:
+    key, params = _events_key(grouping, postgres)
+    where, more = _where(scope, list(kinds))
+    value = 'e."business_value"' if scope.business else 'e."value"'
+    inner = (
+        f"SELECT {key} AS k, {_kind(kinds)} AS kind, {value} AS v "  # noqa: S608
+        f'FROM "{EVENTS}" e{_label_join(grouping, "e")} WHERE {where} AND {value} IS NOT NULL'
+    )
+    if not postgres:
+        return inner, params + more
+    buckets = "".join(f", COUNT(*) FILTER (WHERE v <= {int(b)})" for b in bounds)
+    sets = "GROUPING SETS ((k, kind), (kind))" if totals else "k, kind"
+    sql = (
+        "SELECT k, kind, GROUPING(k), COUNT(v), SUM(v), "  # noqa: S608
+        "percentile_cont(0.5) WITHIN GROUP (ORDER BY v), "
+        f"percentile_cont(0.9) WITHIN GROUP (ORDER BY v){buckets} "
+        f"FROM ({inner}) s GROUP BY {sets}"
+    )
+    return sql, params + more
+
+
+async def durations(
+    scope: Scope,
+    grouping: Grouping,
+    kinds: Mapping[str, str],
+    bounds: Sequence[int] = (),
+    *,
+    totals: bool = True,
+) -> Durations:
+    """The durations of the facts named in ``kinds`` (fact name -> the kind it counts as),
+    per group and kind, and over all groups when ``totals``: on PostgreSQL as ``Stat`` rows
+    (``total`` True for the totals), on SQLite as the values."""
+    postgres = is_postgres()
+    if postgres:
+        found = await rows(
+            *durations_sql(scope, grouping, kinds, bounds, postgres=True, totals=totals)
+        )
+        return Durations(stats=[_stat(row) for row in found])
+    sql, params = durations_sql(scope, grouping, kinds, bounds, postgres=False, totals=totals)
+    values = [(k, str(kind), float(v)) for k, kind, v in await rows(sql, params)]
+    total_values = None
+    if totals and grouping.kind == "label":  # a chat's fact counts once in the totals
+        sql, params = durations_sql(scope, Grouping(), kinds, bounds, postgres=False, totals=False)
+        total_values = [(k, str(kind), float(v)) for k, kind, v in await rows(sql, params)]
+    return Durations(values=values, total_values=total_values)
+
+
+def _stat(row: Sequence[Any]) -> Stat:
+    key, kind, total, count, summed, median, p90, *le = row
+    return Stat(
+        key, str(kind), bool(total), int(count), float(summed or 0), _float(median),
+        _float(p90), tuple(int(n) for n in le),
+    )  # fmt: skip
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def details_sql(scope: Scope, names: Sequence[str]) -> tuple[str, list[Any]]:
+    where, params = _where(scope, names)
+    sql = (
+        f'SELECT e."name", e."detail", COUNT(*) FROM "{EVENTS}" e '  # noqa: S608
+        f"WHERE {where} GROUP BY 1, 2"
+    )
+    return sql, params
+
+
+async def details(scope: Scope, names: Sequence[str]) -> list[tuple[str, str | None, int]]:
+    """``(name, detail, count)``: the handoff reasons, the intents answered."""
+    found = await rows(*details_sql(scope, names))
+    return [(str(name), None if d is None else str(d), int(n)) for name, d, n in found]
+
+
+def unmatched_sql(scope: Scope, limit: int) -> tuple[str, list[Any]]:
+    where, params = _where(scope, ("bot_fallback",))
+    sql = (
+        f'SELECT lower(e."detail"), COUNT(*), MAX(e."detail"), MAX(e."at") FROM "{EVENTS}" e '  # noqa: S608
+        f'WHERE {where} AND e."detail" IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 4 DESC, 1 '
+        f"LIMIT {int(limit)}"
+    )
+    return sql, params
+
+
+async def unmatched(scope: Scope, limit: int = 20) -> list[tuple[str, int, datetime | None]]:
+    """The most frequent questions the bot did not understand (case folded), with how often
+    and when last: ``(text, count, last_at)``."""
+    found = await rows(*unmatched_sql(scope, limit))
+    return [(str(text), int(n), when(last)) for _, n, text, last in found]
+
+
+def handled_sql(scope: Scope) -> tuple[str, list[Any]]:
+    where, params = _where(scope, ("reply", "resolved"))
+    sql = (
+        f'SELECT e."agent_id", COUNT(DISTINCT e."chat_id") FROM "{EVENTS}" e '  # noqa: S608
+        f'WHERE {where} AND e."agent_id" IS NOT NULL GROUP BY 1'
+    )
+    return sql, params
+
+
+async def handled(scope: Scope) -> dict[int, int]:
+    """Per person: the chats they replied in or resolved a conversation of."""
+    return {int(agent): int(n) for agent, n in await rows(*handled_sql(scope))}
+
+
+def _survey_scope(scope: Scope, column: str) -> tuple[str, list[Any]]:
+    sql = f's."{column}" >= ? AND s."{column}" < ?'
+    params: list[Any] = [scope.start, scope.end]
+    if scope.agent_id is not None:
+        sql += ' AND s."agent_id" = ?'
+        params.append(scope.agent_id)
+    return sql, params
+
+
+def ratings_by_agent_sql(scope: Scope) -> tuple[str, list[Any]]:
+    where, params = _survey_scope(scope, "rated_at")
+    sql = (
+        f'SELECT s."agent_id", COUNT(*), SUM(s."rating") FROM "{SURVEYS}" s '  # noqa: S608
+        f'WHERE {where} AND s."rating" IS NOT NULL GROUP BY 1'
+    )
+    return sql, params
+
+
+async def ratings_by_agent(scope: Scope) -> dict[int | None, tuple[int, int]]:
+    """Per agent: ``(ratings given in the range, their sum)``."""
+    found = await rows(*ratings_by_agent_sql(scope))
+    return {None if a is None else int(a): (int(n), int(total)) for a, n, total in found}
+
+
+def ratings_sql(scope: Scope, grouping: Grouping, postgres: bool) -> tuple[str, list[Any]]:
+    key, params = _key(grouping, 's."rated_at"', 's."channel"', 's."agent_id"', postgres)
+    where, more = _survey_scope(scope, "rated_at")
+    sql = (
+        f'SELECT {key} AS k, s."rating", COUNT(*) FROM "{SURVEYS}" s '  # noqa: S608
+        f'WHERE {where} AND s."rating" IS NOT NULL GROUP BY 1, 2'
+    )
+    return sql, params + more
+
+
+async def ratings(scope: Scope, grouping: Grouping) -> list[tuple[Any, int, int]]:
+    """``(key, rating, count)``: the ratings given in the range, per group (by day)."""
+    found = await rows(*ratings_sql(scope, grouping, is_postgres()))
+    return [(k, int(rating), int(n)) for k, rating, n in found]
+
+
+def sent_sql(scope: Scope, grouping: Grouping, postgres: bool) -> tuple[str, list[Any]]:
+    key, params = _key(grouping, 's."sent_at"', 's."channel"', 's."agent_id"', postgres)
+    where, more = _survey_scope(scope, "sent_at")
+    sql = (
+        f'SELECT {key} AS k, COUNT(*), COUNT(s."rating") FROM "{SURVEYS}" s '  # noqa: S608
+        f"WHERE {where} AND s.\"status\" <> 'not_sent' GROUP BY 1"
+    )
+    return sql, params + more
+
+
+async def sent(scope: Scope, grouping: Grouping) -> list[tuple[Any, int, int]]:
+    """``(key, surveys sent in the range, of them rated)`` per group."""
+    found = await rows(*sent_sql(scope, grouping, is_postgres()))
+    return [(k, int(n), int(r)) for k, n, r in found]
+
+
+def comments_sql(scope: Scope, limit: int) -> tuple[str, list[Any]]:
+    where, params = _survey_scope(scope, "rated_at")
+    sql = (
+        f'SELECT s."chat_id", s."agent_id", s."rating", s."comment", s."rated_at" '  # noqa: S608
+        f'FROM "{SURVEYS}" s WHERE {where} AND s."comment" IS NOT NULL '
+        f'ORDER BY s."rated_at" DESC, s."id" DESC LIMIT {int(limit)}'
+    )
+    return sql, params
+
+
+async def comments(scope: Scope, limit: int = 100) -> list[dict[str, Any]]:
+    """The newest ``limit`` ratings of the range that have a comment."""
+    return [
+        {
+            "chat_id": int(chat_id),
+            "agent_id": None if agent is None else int(agent),
+            "rating": int(rating),
+            "comment": str(comment),
+            "rated_at": when(rated_at),
+        }
+        for chat_id, agent, rating, comment, rated_at in await rows(*comments_sql(scope, limit))
+    ]
+
+
+def _examples() -> tuple[list[str], list[str]]:
+    """One instance of every statement (``tests/test_statements.py`` compiles them): those
+    alike on both databases, and PostgreSQL's own (its time arithmetic and percentiles)."""
+    day = datetime(2026, 12, 1, tzinfo=UTC)
+    scope = Scope(day, day.replace(day=8), agent_id=1, business=True)
+    changing = Grouping("day", ((day.replace(day=3), 0), (None, 3600)), 0)
+    plain = [Grouping(k) for k in (NONE, "channel", "agent", "label")]
+    timed = [Grouping(k) for k in ("hour", "weekday", "week")] + [changing]
+    kinds = {"first_response": "first_response", "reply": "reply"}
+    both: list[str] = []
+    postgres: list[str] = []
+    for grouping in plain:
+        both.append(counts_sql(scope, grouping, ("resolved",), False)[0])
+        both.append(created_sql(scope, grouping, False)[0])
+        both.append(durations_sql(scope, grouping, kinds, (60,), postgres=False, totals=True)[0])
+    for grouping in plain + timed:
+        postgres.append(durations_sql(scope, grouping, kinds, (60,), postgres=True, totals=True)[0])
+    for grouping in timed:
+        postgres.append(counts_sql(scope, grouping, ("resolved",), True)[0])
+        postgres.append(created_sql(scope, grouping, True)[0])
+    postgres += [ratings_sql(scope, changing, True)[0], sent_sql(scope, changing, True)[0]]
+    both += [details_sql(scope, ("handed_off",))[0], unmatched_sql(scope, 20)[0]]
+    both += [handled_sql(scope)[0], ratings_by_agent_sql(scope)[0]]
+    both += [ratings_sql(scope, Grouping(), False)[0], sent_sql(scope, Grouping(), False)[0]]
+    both.append(comments_sql(scope, 100)[0])
+    return both, postgres
+
+
+STATEMENTS, PG_STATEMENTS = _examples()
