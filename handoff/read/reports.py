@@ -167,19 +167,20 @@ class Reports:
             overall = _durations(found, totals=True)
             durations.totals, durations.buckets = overall.totals, overall.buckets
 
+        key_of = self._keys(grouping, window)
         rows: dict[Any, dict[str, Any]] = defaultdict(_counted)
         for key, name, number, bot in counts:
-            _count(rows[key], name, number, bot)
+            _count(rows[key_of(key)], name, number, bot)
         for key, number in created:
-            rows[key]["opened"] += number
-        for (key, kind), shape in durations.groups.items():
-            rows[key][DURATIONS[kind]] = shape
+            rows[key_of(key)]["opened"] += number
+        for (key, field), shape in durations.groups.items():
+            rows[key_of(key)][field] = shape
         totals = _counted()
         for _, name, number, bot in overall_counts:
             _count(totals, name, number, bot)
         totals["opened"] += sum(number for _, number in overall_created)
-        for kind, shape in durations.totals.items():
-            totals[DURATIONS[kind]] = shape
+        for field, shape in durations.totals.items():
+            totals[field] = shape
         groups = []
         for group in await self._groups(grouping, window, scope, rows):
             row = rows[group.key] if group.key in rows else _counted()
@@ -190,10 +191,10 @@ class Reports:
             "business_hours": scope.business,
             "totals": totals,
             "distributions": {
-                DURATIONS[kind]: metrics.distribution(
-                    durations.buckets.get(kind, [0] * (len(metrics.BOUNDS) + 1))
+                field: metrics.distribution(
+                    durations.buckets.get(field, [0] * (len(metrics.BOUNDS) + 1))
                 )
-                for kind in ("first_response", "resolved")
+                for field in DISTRIBUTED
             },
             "groups": groups,
         }
@@ -227,8 +228,8 @@ class Reports:
                 "replies": replies,
                 "resolved": resolved,
             }
-            for kind, field in AGENT_DURATIONS.items():
-                row[field] = durations.groups.get((person, kind), empty_stats())
+            for field in AGENT_DURATIONS.values():
+                row[field] = durations.groups.get((person, field), empty_stats())
             row["csat"] = {
                 "responses": responses,
                 "average": round(total / responses, 1) if responses else None,
@@ -346,6 +347,21 @@ class Reports:
             base = metrics.local_seconds(window.weeks()[0])
         return store.Grouping(kind, offsets, base)
 
+    def _keys(self, grouping: store.Grouping, window: metrics.Range) -> Callable[[Any], Any]:
+        """A group's key as the report shows it, from the statement's (a day's or week's
+        number from the first: its date)."""
+        if grouping.kind in ("day", "week"):
+            dates = window.days() if grouping.kind == "day" else window.weeks()
+
+            def to_date(key: Any) -> Any:
+                index = int(key)
+                return dates[index].isoformat() if 0 <= index < len(dates) else str(key)
+
+            return to_date
+        if grouping.kind in ("hour", "weekday", "agent", "label"):
+            return lambda key: None if key is None else int(key)
+        return lambda key: key
+
     def _head(self, window: metrics.Range) -> dict[str, Any]:
         return {
             "from": self._when(window.start),
@@ -366,12 +382,9 @@ class Reports:
         rows: Mapping[Any, Any],
     ) -> list[_Group]:
         kind = grouping.kind
-        if kind == "day":
-            days = window.days()
-            return [_Group(d.isoformat(), d.isoformat()) for d in days] + _stray(rows, len(days))
-        if kind == "week":
-            weeks = window.weeks()
-            return [_Group(d.isoformat(), d.isoformat()) for d in weeks] + _stray(rows, len(weeks))
+        if kind in ("day", "week"):
+            dates = window.days() if kind == "day" else window.weeks()
+            return [_Group(d.isoformat(), d.isoformat()) for d in dates]
         if kind == "hour":
             return [_Group(h, f"{h:02d}:00") for h in range(24)]
         if kind == "weekday":
@@ -399,11 +412,6 @@ class Reports:
 
 async def _active_people() -> set[int]:
     return {int(row[0]) for row in await User.filter(active=True).values_list("id")}
-
-
-def _stray(rows: Mapping[Any, Any], count: int) -> list[_Group]:
-    """Time groups outside the listed ones (none: the statement keeps to the range)."""
-    return [_Group(k, str(k)) for k in sorted(k for k in rows if not 0 <= k < count)]
 
 
 def _counted() -> dict[str, Any]:
