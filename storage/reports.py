@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from storage import columns
@@ -48,13 +48,15 @@ class Scope:
 @dataclass(frozen=True, slots=True)
 class Grouping:
     """How facts are grouped: ``kind`` one of none, day, week, hour, weekday, channel, agent,
-    label; ``offsets`` the zone's ``[(until, seconds)]`` over the range (the last ``until``
-    None); ``base`` the local midnight (seconds since 1970 local) of the first day (day) or
-    Monday (week): a day's or week's key is its number from there."""
+    label. For the times: ``zone`` the account's time zone (PostgreSQL converts with it) and
+    ``first`` the first day (day) or Monday (week) of the range: a day's or week's key is its
+    number from there; for SQLite, which knows no zones, ``offsets`` the zone's ``[(until,
+    seconds)]`` over the range (the last ``until`` None)."""
 
     kind: str = NONE
+    zone: str = "UTC"
+    first: date = date(1970, 1, 1)
     offsets: tuple[tuple[datetime | None, int], ...] = ((None, 0),)
-    base: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,12 +77,10 @@ class Stat:
 @dataclass(frozen=True, slots=True)
 class Durations:
     """Either the database's statistics (PostgreSQL) or the values to compute them from
-    (SQLite: ``(key, kind, seconds)`` tuples; the totals, when grouping by label, a second
-    list without the label join)."""
+    (SQLite: ``(key, kind, seconds)`` tuples as read)."""
 
     stats: list[Stat] | None = None
-    values: list[tuple[Any, str, float]] | None = None
-    total_values: list[tuple[Any, str, float]] | None = None
+    values: list[Sequence[Any]] | None = None
 
 
 # -- running ------------------------------------------------------------------------------
@@ -111,16 +111,10 @@ def _names(names: Sequence[str]) -> str:
     return ", ".join(f"'{name}'" for name in names)
 
 
-def _epoch(column: str, postgres: bool) -> str:
-    if postgres:
-        return f"CAST(floor(extract(epoch FROM {column})) AS bigint)"
-    return f"CAST(strftime('%s', {column}) AS INTEGER)"
-
-
 def _key(
     grouping: Grouping, at: str, channel: str, agent: str, postgres: bool
 ) -> tuple[str, list[Any]]:
-    """The SQL of a row's group key, and its parameters (times where the offset changes)."""
+    """The SQL of a row's group key, and its parameters."""
     kind = grouping.kind
     if kind == NONE:
         return "0", []
@@ -130,6 +124,29 @@ def _key(
         return agent, []
     if kind == "label":
         return 'l."label_id"', []
+    if kind not in ("day", "week", "hour", "weekday"):
+        raise ValueError(f"no such grouping: {kind!r}")
+    if postgres:
+        return _pg_key(grouping, at)
+    return _sqlite_key(grouping, at)
+
+
+def _pg_key(grouping: Grouping, at: str) -> tuple[str, list[Any]]:
+    """PostgreSQL: the local time from the zone itself (its daylight saving rules)."""
+    local = f"({at} AT TIME ZONE ?)"
+    if grouping.kind == "hour":
+        return f"CAST(date_part('hour', {local}) AS integer)", [grouping.zone]
+    if grouping.kind == "weekday":
+        return f"CAST(date_part('isodow', {local}) AS integer)", [grouping.zone]
+    days = f"(CAST({local} AS date) - CAST(? AS date))"
+    if grouping.kind == "week":
+        return f"({days} / 7)", [grouping.zone, grouping.first]
+    return days, [grouping.zone, grouping.first]
+
+
+def _sqlite_key(grouping: Grouping, at: str) -> tuple[str, list[Any]]:
+    """SQLite: the UTC seconds plus the offset of the stretch the time is in, as local
+    seconds since 1970 (a CASE when the range crosses an offset change)."""
     params: list[Any] = []
     if len(grouping.offsets) == 1:
         offset = str(int(grouping.offsets[0][1]))
@@ -142,16 +159,16 @@ def _key(
                 branches.append(f"WHEN {at} < ? THEN {int(seconds)}")
                 params.append(until)
         offset = f"(CASE {' '.join(branches)} END)"
-    local = f"({_epoch(at, postgres)} + {offset})"
+    local = f"(CAST(strftime('%s', {at}) AS INTEGER) + {offset})"
+    base = (grouping.first - date(1970, 1, 1)).days * 86400
+    kind = grouping.kind
     if kind == "day":
-        return f"(({local} - {int(grouping.base)}) / 86400)", params
+        return f"(({local} - {base}) / 86400)", params
     if kind == "week":
-        return f"(({local} - {int(grouping.base)}) / 604800)", params
+        return f"(({local} - {base}) / 604800)", params
     if kind == "hour":
         return f"(({local} / 3600) % 24)", params
-    if kind == "weekday":
-        return f"((({local} / 86400) + 3) % 7 + 1)", params
-    raise ValueError(f"no such grouping: {kind!r}")
+    return f"((({local} / 86400) + 3) % 7 + 1)", params
 
 
 def _label_join(grouping: Grouping, alias: str) -> str:
@@ -219,6 +236,9 @@ async def created(scope: Scope, grouping: Grouping) -> list[tuple[Any, int]]:
 
 
 def _kind(kinds: Mapping[str, str]) -> str:
+    """The kind a fact counts as: its name, or a CASE where several names are one kind."""
+    if len(set(kinds.values())) == len(kinds):
+        return 'e."name"'
     whens = " ".join(f"WHEN '{name}' THEN '{kind}'" for name, kind in kinds.items())
     _names(list(kinds.values()))
     return f'CASE e."name" {whens} END'
@@ -265,25 +285,18 @@ async def durations(
     per group and kind, and over all groups when ``totals``: on PostgreSQL as ``Stat`` rows
     (``total`` True for the totals), on SQLite as the values."""
     postgres = is_postgres()
+    sql, params = durations_sql(scope, grouping, kinds, bounds, postgres=postgres, totals=totals)
+    found = await rows(sql, params)
     if postgres:
-        found = await rows(
-            *durations_sql(scope, grouping, kinds, bounds, postgres=True, totals=totals)
-        )
-        return Durations(stats=[_stat(row) for row in found])
-    sql, params = durations_sql(scope, grouping, kinds, bounds, postgres=False, totals=totals)
-    values = [(k, str(kind), float(v)) for k, kind, v in await rows(sql, params)]
-    total_values = None
-    if totals and grouping.kind == "label":  # a chat's fact counts once in the totals
-        sql, params = durations_sql(scope, Grouping(), kinds, bounds, postgres=False, totals=False)
-        total_values = [(k, str(kind), float(v)) for k, kind, v in await rows(sql, params)]
-    return Durations(values=values, total_values=total_values)
+        return Durations(stats=[_stat(row, kinds) for row in found])
+    return Durations(values=[(k, kinds.get(kind, kind), v) for k, kind, v in found])
 
 
-def _stat(row: Sequence[Any]) -> Stat:
+def _stat(row: Sequence[Any], kinds: Mapping[str, str]) -> Stat:
     key, kind, total, count, summed, median, p90, *le = row
     return Stat(
-        key, str(kind), bool(total), int(count), float(summed or 0), _float(median),
-        _float(p90), tuple(int(n) for n in le),
+        key, kinds.get(kind, kind), bool(total), int(count), float(summed or 0),
+        _float(median), _float(p90), tuple(int(n) for n in le),
     )  # fmt: skip
 
 
@@ -422,22 +435,25 @@ def _examples() -> tuple[list[str], list[str]]:
     alike on both databases, and PostgreSQL's own (its time arithmetic and percentiles)."""
     day = datetime(2026, 12, 1, tzinfo=UTC)
     scope = Scope(day, day.replace(day=8), agent_id=1, business=True)
-    changing = Grouping("day", ((day.replace(day=3), 0), (None, 3600)), 0)
     plain = [Grouping(k) for k in (NONE, "channel", "agent", "label")]
-    timed = [Grouping(k) for k in ("hour", "weekday", "week")] + [changing]
+    timed = [Grouping(k, "Asia/Jakarta") for k in ("day", "week", "hour", "weekday")]
     kinds = {"first_response": "first_response", "reply": "reply"}
+    merged = {"bot_answer": "answer", "bot_fallback": "answer"}
     both: list[str] = []
     postgres: list[str] = []
     for grouping in plain:
         both.append(counts_sql(scope, grouping, ("resolved",), False)[0])
         both.append(created_sql(scope, grouping, False)[0])
         both.append(durations_sql(scope, grouping, kinds, (60,), postgres=False, totals=True)[0])
+    both.append(durations_sql(scope, Grouping(), merged, (), postgres=False, totals=False)[0])
     for grouping in plain + timed:
         postgres.append(durations_sql(scope, grouping, kinds, (60,), postgres=True, totals=True)[0])
+    postgres.append(durations_sql(scope, Grouping(), merged, (), postgres=True, totals=False)[0])
     for grouping in timed:
         postgres.append(counts_sql(scope, grouping, ("resolved",), True)[0])
         postgres.append(created_sql(scope, grouping, True)[0])
-    postgres += [ratings_sql(scope, changing, True)[0], sent_sql(scope, changing, True)[0]]
+    day_key = timed[0]
+    postgres += [ratings_sql(scope, day_key, True)[0], sent_sql(scope, day_key, True)[0]]
     both += [details_sql(scope, ("handed_off",))[0], unmatched_sql(scope, 20)[0]]
     both += [handled_sql(scope)[0], ratings_by_agent_sql(scope)[0]]
     both += [ratings_sql(scope, Grouping(), False)[0], sent_sql(scope, Grouping(), False)[0]]

@@ -119,12 +119,6 @@ def offsets(window: Range) -> list[tuple[datetime | None, int]]:
     return found
 
 
-def local_seconds(day: date) -> int:
-    """``day``'s local midnight counted as seconds since 1970-01-01 local (the database's
-    local time of a fact is its UTC epoch plus the offset)."""
-    return (day - date(1970, 1, 1)).days * 86400
-
-
 def percentile_cont(ordered: Sequence[float], fraction: float) -> float | None:
     """The ``fraction`` percentile of ``ordered`` (sorted), interpolated between the two
     nearest ranks as PostgreSQL's ``percentile_cont``; None for no values."""

@@ -8,6 +8,7 @@ facts only (another's ``agent_id`` is Forbidden); the bot's report is admins' (t
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from collections import defaultdict
@@ -35,7 +36,9 @@ DURATIONS = {
 }
 DISTRIBUTED = ("first_response_seconds", "resolution_seconds")
 AGENT_DURATIONS = {k: v for k, v in DURATIONS.items() if k != "assigned"}
+BOT_ANSWERS = {"bot_answer": "answer", "bot_fallback": "answer"}  # one kind: answer_seconds
 BOT_FACTS = ("reopened", "handed_off", "resolved", "bot_answer", "bot_fallback")
+BOUNDS = metrics.BOUNDS
 UNMATCHED = 20  # the bot's most frequent questions it did not understand
 COMMENTS = 100  # the newest CSAT comments
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -75,7 +78,7 @@ class _Durations:
     buckets: dict[str, list[int]]
 
 
-def _from_values(values: Iterable[tuple[Any, str, float]], *, totals: bool) -> _Durations:
+def _from_values(values: Iterable[Sequence[Any]], *, totals: bool) -> _Durations:
     grouped: dict[tuple[Any, str], list[float]] = defaultdict(list)
     overall: dict[str, list[float]] = defaultdict(list)
     for key, kind, value in values:
@@ -147,25 +150,27 @@ class Reports:
         window = self._range(query)
         scope = self._scope(actor, query, window)
         grouping = self._grouping(query.group_by, window)
-        partition = grouping.kind != "label"  # every fact in one group: totals add up
-        counts = await store.counts(scope, grouping, COUNTED)
-        created = [] if scope.agent_id is not None else await store.created(scope, grouping)
+        # Every fact is in one group but with labels (a chat may have several): then the
+        # totals are statements of their own. On PostgreSQL the statements run at once.
+        partition = grouping.kind != "label"
+        everything = store.Grouping()
+        counts, created, found, overall_counts, overall_created, overall = await asyncio.gather(
+            store.counts(scope, grouping, COUNTED),
+            _created(scope, grouping),
+            store.durations(scope, grouping, DURATIONS, BOUNDS, totals=partition),
+            _nothing() if partition else store.counts(scope, everything, COUNTED),
+            _nothing() if partition else _created(scope, everything),
+            _nothing()
+            if partition
+            else store.durations(scope, everything, DURATIONS, metrics.BOUNDS),
+        )
+        durations = _durations(found, totals=partition)
         if partition:
-            found = await store.durations(scope, grouping, DURATIONS, metrics.BOUNDS)
-            durations = _durations(found, totals=True)
             overall_counts = [(0, n, c, b) for _, n, c, b in counts]
             overall_created = [(0, n) for _, n in created]
         else:
-            found = await store.durations(scope, grouping, DURATIONS, totals=False)
-            durations = _durations(found, totals=False)
-            everything = store.Grouping()
-            overall_counts = await store.counts(scope, everything, COUNTED)
-            overall_created = (
-                [] if scope.agent_id is not None else await store.created(scope, everything)
-            )
-            found = await store.durations(scope, everything, DURATIONS, metrics.BOUNDS)
-            overall = _durations(found, totals=True)
-            durations.totals, durations.buckets = overall.totals, overall.buckets
+            totals_found = _durations(overall, totals=True)
+            durations.totals, durations.buckets = totals_found.totals, totals_found.buckets
 
         key_of = self._keys(grouping, window)
         rows: dict[Any, dict[str, Any]] = defaultdict(_counted)
@@ -203,11 +208,13 @@ class Reports:
         window = self._range(query)
         scope = self._scope(actor, query, window)
         by_agent = store.Grouping("agent")
-        counts = await store.counts(scope, by_agent, ("reply", "resolved"))
-        found = await store.durations(scope, by_agent, AGENT_DURATIONS, totals=False)
+        counts, found, handled, ratings = await asyncio.gather(
+            store.counts(scope, by_agent, ("reply", "resolved")),
+            store.durations(scope, by_agent, AGENT_DURATIONS, totals=False),
+            store.handled(scope),
+            store.ratings_by_agent(scope),
+        )
         durations = _durations(found, totals=False)
-        handled = await store.handled(scope)
-        ratings = await store.ratings_by_agent(scope)
         people: set[int] = {k for k, *_ in counts if k is not None}
         people |= set(handled) | {k for k in ratings if k is not None}
         people |= {k for k, _ in durations.groups if k is not None}
@@ -243,20 +250,24 @@ class Reports:
         window = self._range(query)
         scope = store.Scope(window.start, window.end, business=query.business_hours)
         everything = store.Grouping()
+        counts, created, details, found, unmatched = await asyncio.gather(
+            store.counts(scope, everything, BOT_FACTS),
+            store.created(scope, everything),
+            store.details(scope, ("handed_off", "bot_answer")),
+            store.durations(scope, everything, BOT_ANSWERS, totals=False),
+            store.unmatched(scope, UNMATCHED),
+        )
         counted: dict[str, int] = defaultdict(int)
         bot_resolved = 0
-        for _, name, number, bot in await store.counts(scope, everything, BOT_FACTS):
+        for _, name, number, bot in counts:
             counted[name] += number
             if name == "resolved":
                 bot_resolved += bot
-        opened = counted["reopened"] + sum(n for _, n in await store.created(scope, everything))
+        opened = counted["reopened"] + sum(n for _, n in created)
         reasons: dict[str | None, int] = defaultdict(int)
         intents: dict[str | None, int] = defaultdict(int)
-        for name, detail, number in await store.details(scope, ("handed_off", "bot_answer")):
+        for name, detail, number in details:
             (reasons if name == "handed_off" else intents)[detail] += number
-        found = await store.durations(
-            scope, everything, {"bot_answer": "answer", "bot_fallback": "answer"}, totals=False
-        )
         answer = _durations(found, totals=False).groups.get((0, "answer"), empty_stats())
         answers, fallbacks = counted["bot_answer"], counted["bot_fallback"]
         resolved, handed_off = counted["resolved"], counted["handed_off"]
@@ -277,7 +288,7 @@ class Reports:
             "intents": [{"intent": k, "count": n} for k, n in _ranked(intents)],
             "unmatched": [
                 {"text": text, "count": n, "last_at": self._when(last)}
-                for text, n, last in await store.unmatched(scope, UNMATCHED)
+                for text, n, last in unmatched
             ],
             "answer_seconds": answer,
         }
@@ -286,9 +297,10 @@ class Reports:
         window = self._range(query)
         scope = self._scope(actor, query, window)
         by_day = self._grouping("day", window)
-        found_sent = await store.sent(scope, by_day)
+        found_sent, ratings, comments = await asyncio.gather(
+            store.sent(scope, by_day), store.ratings(scope, by_day), store.comments(scope, COMMENTS)
+        )
         sent: dict[Any, tuple[int, int]] = {k: (n, r) for k, n, r in found_sent}
-        ratings = await store.ratings(scope, by_day)
         histogram = {str(n): 0 for n in range(1, 6)}
         daily: dict[Any, list[int]] = defaultdict(lambda: [0, 0])
         for key, rating, number in ratings:
@@ -310,7 +322,6 @@ class Reports:
                     "average": round(summed / count, 1) if count else None,
                 }
             )
-        comments = await store.comments(scope, COMMENTS)
         for comment in comments:
             comment["rated_at"] = self._when(comment["rated_at"])
         return {
@@ -339,13 +350,10 @@ class Reports:
         return store.Scope(window.start, window.end, agent_id, query.business_hours)
 
     def _grouping(self, kind: str, window: metrics.Range) -> store.Grouping:
-        offsets = tuple(metrics.offsets(window))
-        base = 0
-        if kind == "day":
-            base = metrics.local_seconds(window.days()[0])
-        elif kind == "week":
-            base = metrics.local_seconds(window.weeks()[0])
-        return store.Grouping(kind, offsets, base)
+        if kind not in metrics.TIME_GROUPS:
+            return store.Grouping(kind)
+        first = window.weeks()[0] if kind == "week" else window.days()[0]
+        return store.Grouping(kind, self.timezone, first, tuple(metrics.offsets(window)))
 
     def _keys(self, grouping: store.Grouping, window: metrics.Range) -> Callable[[Any], Any]:
         """A group's key as the report shows it, from the statement's (a day's or week's
@@ -408,6 +416,15 @@ class Reports:
             found = sorted(wanted, key=lambda i: (labels.get(i, "").casefold(), i))
             return [_Group(i, labels.get(i, "")) for i in found] + [_Group(None, None)]
         return []
+
+
+async def _created(scope: store.Scope, grouping: store.Grouping) -> list[tuple[Any, int]]:
+    """Chats created, per group; none with a person (a new chat is nobody's)."""
+    return [] if scope.agent_id is not None else await store.created(scope, grouping)
+
+
+async def _nothing() -> Any:
+    return None
 
 
 async def _active_people() -> set[int]:
