@@ -4,6 +4,7 @@ as JSON or, with ``?format=csv``, as a CSV file."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -57,7 +58,7 @@ def _answer(
     if fmt != "csv":
         return json_response(report)
     start = str(report["from"])[:10]
-    end = str(report["to"])[:10]
+    end = (datetime.fromisoformat(str(report["to"])) - timedelta(microseconds=1)).date()
     return web.Response(
         text=to_csv(report),
         content_type="text/csv",
