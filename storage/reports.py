@@ -77,10 +77,12 @@ class Stat:
 @dataclass(frozen=True, slots=True)
 class Durations:
     """Either the database's statistics (PostgreSQL) or the values to compute them from
-    (SQLite: ``(key, kind, seconds)`` tuples as read)."""
+    (SQLite: ``(key, kind number, seconds)`` tuples as read; ``kinds`` the kinds by
+    number)."""
 
     stats: list[Stat] | None = None
     values: list[Sequence[Any]] | None = None
+    kinds: Sequence[str] = ()
 
 
 # -- running ------------------------------------------------------------------------------
@@ -290,7 +292,7 @@ async def durations(
     order = list(dict.fromkeys(kinds.values()))
     if postgres:
         return Durations(stats=[_stat(row, order) for row in found])
-    return Durations(values=[(k, order[kind], v) for k, kind, v in found])
+    return Durations(values=found, kinds=order)
 
 
 def _stat(row: Sequence[Any], order: Sequence[str]) -> Stat:

@@ -141,14 +141,6 @@ def ratio(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def bucket(seconds: float) -> int:
-    """The index of the distribution bucket holding ``seconds`` (len(BOUNDS): longer)."""
-    for index, bound in enumerate(BOUNDS):
-        if seconds <= bound:
-            return index
-    return len(BOUNDS)
-
-
 def distribution(counts: Sequence[int]) -> list[dict[str, int | None]]:
     """``[{"le": bound, "count": n}, ..., {"le": None, "count": n}]`` from the counts per
     bucket (``len(BOUNDS) + 1`` of them)."""

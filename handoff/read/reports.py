@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -78,24 +80,29 @@ class _Durations:
     buckets: dict[str, list[int]]
 
 
-def _from_values(values: Iterable[Sequence[Any]], *, totals: bool) -> _Durations:
-    grouped: dict[tuple[Any, str], list[float]] = defaultdict(list)
-    overall: dict[str, list[float]] = defaultdict(list)
+def _from_values(
+    values: Iterable[Sequence[Any]], kinds: Sequence[str], *, totals: bool
+) -> _Durations:
+    """The shapes from ``(key, kind number, seconds)`` rows (``kinds``: the kinds by number):
+    each group's values sorted once; a kind's totals from its groups' lists together."""
+    grouped: dict[tuple[Any, int], list[float]] = {}
     for key, kind, value in values:
-        grouped[(key, kind)].append(value)
-        if totals:
-            overall[kind].append(value)
+        found = grouped.get((key, kind))
+        if found is None:
+            found = grouped[(key, kind)] = []
+        found.append(value)
     result = _Durations({}, {}, {})
-    for group, found in grouped.items():
+    overall: dict[int, list[float]] = defaultdict(list)
+    for (key, kind), found in grouped.items():
         found.sort()
-        result.groups[group] = stats_of(found)
+        result.groups[(key, kinds[kind])] = stats_of(found)
+        if totals:
+            overall[kind] += found
     for kind, found in overall.items():
         found.sort()
-        result.totals[kind] = stats_of(found)
-        counts = [0] * (len(metrics.BOUNDS) + 1)
-        for value in found:
-            counts[metrics.bucket(value)] += 1
-        result.buckets[kind] = counts
+        result.totals[kinds[kind]] = stats_of(found)
+        below = [0, *(bisect_right(found, bound) for bound in metrics.BOUNDS), len(found)]
+        result.buckets[kinds[kind]] = [b - a for a, b in pairwise(below)]
     return result
 
 
@@ -121,7 +128,7 @@ def _from_stats(stats: Iterable[store.Stat]) -> _Durations:
 def _durations(found: store.Durations, *, totals: bool) -> _Durations:
     if found.stats is not None:
         return _from_stats(found.stats)
-    return _from_values(found.values or (), totals=totals)
+    return _from_values(found.values or (), found.kinds, totals=totals)
 
 
 @dataclass(frozen=True, slots=True)
