@@ -11,9 +11,13 @@ database to be grouped.
 
 Durations: PostgreSQL computes the medians and 90th percentiles itself
 (``percentile_cont``), with the totals in the same statement (``GROUPING SETS``). SQLite
-has no percentile function: the durations alone (group, kind, seconds) are read as plain
-tuples through the raw connection, in one hand-off to its thread, and the read side sorts
-them (no model instance, no dict per row).
+has no percentile function: the durations alone (group, kind number, seconds) are read as
+plain tuples and the read side sorts them (no model instance, no dict per row).
+
+Every statement runs through ``storage.sql.tuples``: on SQLite through a read-only
+connection of its own in a worker thread (WAL: the committed rows, while the writer's
+connection goes on undisturbed), on PostgreSQL through the pool (a report's statements run
+side by side).
 """
 
 from __future__ import annotations

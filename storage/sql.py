@@ -19,8 +19,11 @@ state and no asyncio object, because it may run in another thread.
 
 from __future__ import annotations
 
+import asyncio
+import os
 import re
 import sqlite3
+import urllib.parse
 from collections.abc import Generator, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
@@ -37,6 +40,7 @@ from storage.adapters.aiosqlite import in_thread, raw
 from storage.adapters.tortoise import DeferredBegin, SqliteClient, deferred_transaction, from_db
 
 M = TypeVar("M", bound=Model)
+READ_TIMEOUT = 5.0  # seconds a read apart waits for a lock (WAL readers rarely wait)
 T = TypeVar("T")
 Step = tuple[str, Sequence[Any]]
 Plan = Generator[Step, list[dict[str, Any]], T]
@@ -63,10 +67,17 @@ async def fetch(sql: str, values: Sequence[Any] = ()) -> list[dict[str, Any]]:
 
 async def tuples(sql: str, values: Sequence[Any] = ()) -> list[Sequence[Any]]:
     """Run ``sql`` (``?`` placeholders) outside any transaction; rows as plain tuples, for
-    reads of many rows (the reports): on SQLite in one hand-off to its thread, with no dict
-    per row; on PostgreSQL asyncpg's records."""
+    reads of many rows (the reports). On SQLite a database file is read through a connection
+    of its own, opened read-only for this statement in a worker thread: WAL lets it read the
+    committed rows while the writer goes on, so a long read neither waits for the writer's
+    connection nor holds it (and statements run side by side use both cores; sqlite3
+    releases the GIL while SQLite works). ``:memory:`` goes through the one connection. On
+    PostgreSQL: asyncpg's records."""
     connection = get_connection("default")
     if connection.capabilities.dialect == "sqlite":
+        path = str(getattr(connection, "filename", ""))
+        if path and path != ":memory:" and not path.startswith("file:"):
+            return await asyncio.to_thread(_read_apart, path, sql, values)
         async with connection.acquire_connection() as aio:
             found: list[Sequence[Any]] = await in_thread(aio, _fetch_all, raw(aio), sql, values)
             return found
@@ -81,6 +92,15 @@ def _fetch_all(conn: sqlite3.Connection, sql: str, values: Sequence[Any]) -> lis
         return cursor.execute(sql, values).fetchall()
     finally:
         cursor.close()
+
+
+def _read_apart(path: str, sql: str, values: Sequence[Any]) -> list[Any]:
+    uri = "file:" + urllib.parse.quote(os.path.abspath(path)) + "?mode=ro"
+    conn = sqlite3.connect(uri, uri=True, timeout=READ_TIMEOUT, check_same_thread=False)
+    try:
+        return _fetch_all(conn, sql, values)
+    finally:
+        conn.close()
 
 
 async def run(plan: Plan[T], *, commit: bool = False) -> T:
