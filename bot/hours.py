@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Collection, Sequence
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 Span = tuple[int, int]
@@ -105,6 +105,35 @@ class Schedule:
             return False
         minute = local.hour * 60 + local.minute
         return any(start <= minute < end for start, end in self.week[local.weekday()])
+
+    def business_seconds(self, start: datetime, end: datetime) -> float:
+        """The seconds from ``start`` to ``end`` (aware) that fall within business hours
+        (holidays closed all day; every second when always open); 0 when ``end`` is not after
+        ``start``. Hours are wall times of the schedule's zone, so a day that a clock change
+        shortens or lengthens counts its real seconds."""
+        if end <= start:
+            return 0.0
+        if self.week is None:
+            return (end - start).total_seconds()
+        total = 0.0
+        day, last = start.astimezone(self.zone).date(), end.astimezone(self.zone).date()
+        while day <= last:
+            if day not in self.holidays:
+                for open_minute, close_minute in self.week[day.weekday()]:
+                    opens = max(self._instant(day, open_minute), start)
+                    closes = min(self._instant(day, close_minute), end)
+                    if closes > opens:
+                        total += (closes - opens).total_seconds()
+            day += timedelta(days=1)
+        return total
+
+    def _instant(self, day: date, minute: int) -> datetime:
+        """The instant (UTC) of ``minute`` past midnight of ``day`` on the zone's wall clock
+        (1440: the next midnight)."""
+        if minute >= _DAY_MINUTES:
+            day, minute = day + timedelta(days=1), minute - _DAY_MINUTES
+        wall = datetime.combine(day, time(minute // 60, minute % 60), tzinfo=self.zone)
+        return wall.astimezone(UTC)
 
     def next_open(self, now: datetime) -> datetime | None:
         """When business hours next begin after ``now``; None when open now (or never)."""

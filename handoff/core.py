@@ -9,11 +9,12 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from tortoise import timezone
 
 from bot import Bot, close_bot
+from bot.hours import Schedule
 from connectors.base import (
     Connector,
     DeliveryError,
@@ -49,6 +50,7 @@ from handoff.usecases.notes import Notes
 from handoff.usecases.notifications import Notifications, QueueWatch
 from handoff.usecases.presence import MemoryPresence, Presence, PresenceStore
 from handoff.usecases.receipts import Receipts
+from handoff.usecases.reporting import Reporting
 from handoff.usecases.roster import Roster
 from handoff.usecases.snooze import Snoozer
 from handoff.usecases.staff import Passwords, Staff
@@ -107,6 +109,10 @@ class Core:
     blobs: Blobs | None = None
     # Fetches the files customers send into ``blobs`` (started where the outbox runs).
     media: MediaFetcher | None = None
+    # The current time of every service that stamps what the reports read (tests fake it).
+    clock: Callable[[], datetime] = timezone.now
+    # What the reports count, and the business hours their durations are counted in.
+    reporting: Reporting = field(default_factory=Reporting)
     _typing: dict[int, float] = field(default_factory=dict)
     _tidying: asyncio.Task[None] | None = None
 
@@ -133,6 +139,8 @@ class Core:
         queue_waiting_minutes: int = 10,
         contact_history_for_agents: bool = True,
         reports_timezone: str = "UTC",
+        clock: Callable[[], datetime] = timezone.now,
+        business_hours: Schedule | None = None,
     ) -> Core:
         """Every service, and who listens to whom.
 
@@ -144,6 +152,10 @@ class Core:
         ``reports_timezone``: the account's time zone, the reports' days and hours.
         ``legacy_files``: the old store of email attachments (erasing a contact removes
         theirs).
+        ``clock``: the current time, for every time the reports read (messages, transitions,
+        facts; tests pass a fake one); kept as ``core.clock``.
+        ``business_hours``: the ``bot.hours`` schedule the reports' business seconds count
+        (None: every second).
         """
         connectors: dict[str, Connector] = {}
         names = AgentNames()
@@ -153,7 +165,8 @@ class Core:
         log = EventLog(postgres=postgres, rebuild=MessageEvents(presenter, names, labels).rebuild)
         writer = Writer(bus, log)
         presence = Presence(presence_store or MemoryPresence(), writer)
-        inbox = Inbox(writer, staff, presenter)
+        reporting = Reporting(business_hours)
+        inbox = Inbox(writer, staff, presenter, clock=clock, reporting=reporting)
         desk = Desk(
             writer,
             staff,
@@ -161,15 +174,19 @@ class Core:
             connectors=connectors,
             handoff_message=handoff_message,
             postgres=postgres,
+            clock=clock,
+            reporting=reporting,
         )
         outbox = Outbox(writer, presenter, connectors, blobs=blobs)
         tags = Tags(writer, desk, staff, presenter)
-        snoozer = Snoozer(writer, desk, staff, presenter)
+        snoozer = Snoozer(writer, desk, staff, presenter, clock=clock)
         bulk = Bulk(desk, tags, snoozer.snooze)
         assigner = Assigner(
             writer, desk, presence, enabled=auto_assign, postgres=postgres,
-            sweep_seconds=assign_sweep,
+            sweep_seconds=assign_sweep, clock=clock,
         )  # fmt: skip
+        # The roster's own clock times people's absence against presence (real time); its
+        # transitions are the desk's, stamped by ``clock``.
         roster = Roster(
             writer, desk, presence, return_chats=return_chats_when_offline,
             grace_minutes=offline_grace_minutes, postgres=postgres,
@@ -182,8 +199,9 @@ class Core:
         autopilot = None
         if bot is not None:
             autopilot = Autopilot(
-                bot, writer, desk, who_is_online=presence.online, reply_limit=reply_limit
-            )
+                bot, writer, desk, who_is_online=presence.online, reply_limit=reply_limit,
+                clock=clock,
+            )  # fmt: skip
 
         # Who listens to what (msgcenter.metrics also counts outbox.outcome and desk.moved).
         desk.queued.register(outbox.on_queued)
@@ -228,10 +246,12 @@ class Core:
             contacts=contacts,
             merges=ContactMerges(writer, contacts, postgres=postgres),
             erasure=erasure,
-            reports=Reports(names, labels, reports_timezone),
+            reports=Reports(names, labels, reports_timezone, clock=clock),
             connectors=connectors,
             blobs=blobs,
             media=media,
+            clock=clock,
+            reporting=reporting,
         )
 
     def add_connector(self, connector: Connector) -> None:

@@ -14,11 +14,13 @@ import shutil
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
+from tortoise import timezone
 
 from bot import Bot, BotLoadError, load_bot
 from connectors.base import Connector, ReportsHealth
@@ -73,7 +75,13 @@ class Service:
 SERVICE = web.AppKey("msgcenter.service", Service)
 
 
-def build_service(settings: Settings, roles: frozenset[str] = ALL_ROLES) -> Service:
+def build_service(
+    settings: Settings,
+    roles: frozenset[str] = ALL_ROLES,
+    *,
+    clock: Callable[[], datetime] = timezone.now,
+) -> Service:
+    """The service for ``roles``; ``clock``: the core's current time (tests pass a fake one)."""
     check_roles(roles, settings)
     passwords = Passwords(
         time_cost=settings.auth.argon2_time_cost, memory_kib=settings.auth.argon2_memory_kib
@@ -115,6 +123,9 @@ def build_service(settings: Settings, roles: frozenset[str] = ALL_ROLES) -> Serv
         return_chats_when_offline=settings.handoff.return_chats_when_offline,
         contact_history_for_agents=settings.contacts.history_for_agents,
         reports_timezone=settings.reports.timezone,
+        clock=clock,
+        # The reports' business seconds (business_hours=true) are the bot's business hours.
+        business_hours=settings.bot.schedule(),
     )
     private_dir(settings.storage.data_dir)  # 0700 when msgcenter creates it
     secret = load_or_create_secret(

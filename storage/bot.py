@@ -12,7 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from storage import columns
-from storage.models import Chat, Message, Mode, Sender, Status
+from storage.models import Chat, Message, Mode, ReportEvent, Sender, Status
+from storage.report_facts import FACT_COLUMNS, BotFact, Fact, insert_facts
 from storage.sql import Plan, is_postgres
 
 PENDING_CHATS = (
@@ -21,7 +22,7 @@ PENDING_CHATS = (
     'ORDER BY "id" LIMIT 1000'
 )
 LAST_CUSTOMER_MESSAGE = (
-    'SELECT "id", "chat_id", "text" FROM "messages" WHERE "chat_id" = ? AND '
+    'SELECT "id", "chat_id", "text", "created_at" FROM "messages" WHERE "chat_id" = ? AND '
     '"sender" = \'customer\' ORDER BY "id" DESC LIMIT 1'
 )
 CONTEXT_CHAT = (
@@ -60,6 +61,7 @@ class Answer:
     text: str
     preview: str  # the chat list's preview of it
     fallback: bool  # the bot did not understand: counted on the chat
+    fact: BotFact  # what the reports count of it (report_events), written with it
 
 
 def pending_plan(since: datetime) -> Plan[list[dict[str, Any]]]:
@@ -149,8 +151,10 @@ def reply_plan(
 def _replies_one_by_one(
     answers: Sequence[Answer], now: datetime
 ) -> Plan[list[tuple[dict[str, Any], int] | None]]:
-    """:func:`reply_plan` two statements per answer: each runs in microseconds on SQLite."""
+    """:func:`reply_plan` two statements per answer (each runs in microseconds on SQLite),
+    then the facts of those queued in one."""
     outcomes: list[tuple[dict[str, Any], int] | None] = []
+    facts: list[Fact] = []
     for answer in answers:
         sql = BOT_REPLY_FALLBACK if answer.fallback else BOT_REPLY
         values = [answer.answered, now, answer.preview, Sender.BOT.value, now, now, answer.chat_id]
@@ -163,14 +167,25 @@ def _replies_one_by_one(
             *_QUEUED_DEFAULT_VALUES,
         ]  # fmt: skip
         outcomes.append((rows[0], int(inserted[0]["id"])))
+        f = answer.fact
+        facts.append(Fact(f.name, now, answer.chat_id, rows[0]["channel"], None, f.value,
+                          f.business_value, f.detail))  # fmt: skip
+    if facts:
+        yield insert_facts(len(facts)), [value for fact in facts for value in fact.params()]
     return outcomes
 
 
 # PostgreSQL runs a plan a statement at a time, each a round trip (see ``storage.sql``): there
 # the answers go in waves (the longest prefix of them to distinct chats), each one statement
 # that updates the wave's chats still in bot mode and queues an answer on each of those.
-_ANSWER = ("chat_id", "answered", "preview", "fallback", "text", "ord")
-_ANSWER_ROW = "(?::integer, ?::integer, ?::text, ?::boolean, ?::text, ?::integer)"
+_ANSWER = (
+    "chat_id", "answered", "preview", "fallback", "text", "ord", "fact", "value", "business",
+    "detail",
+)  # fmt: skip
+_ANSWER_ROW = (
+    "(?::integer, ?::integer, ?::text, ?::boolean, ?::text, ?::integer, ?::text, "
+    "?::double precision, ?::double precision, ?::text)"
+)
 _QUEUED_COLUMNS = (*_QUEUED_GIVEN, *_QUEUED_DEFAULTS)
 _CHAT_ROW = columns.row(Chat, '"c".')
 REPLY_WAVE = (  # the columns are the model's, not input
@@ -185,8 +200,11 @@ REPLY_WAVE = (  # the columns are the model's, not input
     f'INSERT INTO "messages" ({columns.quoted(_QUEUED_COLUMNS)}) '
     'SELECT "upd"."id", "d"."text", '  # chat_id and text, then the rest of _QUEUED_COLUMNS
     + ", ".join("?" for _ in _QUEUED_COLUMNS[2:])
-    + ' FROM "upd" JOIN "d" ON "d"."chat_id" = "upd"."id" ORDER BY "d"."ord" '
-    'RETURNING "id", "chat_id") '
+    + ' FROM "upd" JOIN "d" ON "d"."chat_id" = "upd"."id" ORDER BY "d"."ord" '  # noqa: S608
+    'RETURNING "id", "chat_id"), "facts" AS ('
+    f'INSERT INTO "{columns.table(ReportEvent)}" ({columns.quoted(FACT_COLUMNS)}) '
+    'SELECT "d"."fact", ?, "upd"."id", "upd"."channel", NULL, "d"."value", "d"."business", '
+    '"d"."detail" FROM "upd" JOIN "d" ON "d"."chat_id" = "upd"."id") '
     'SELECT "ins"."id" AS "$message", "upd".* FROM "upd" JOIN "ins" ON "ins"."chat_id" = "upd"."id"'
 )
 
@@ -209,9 +227,12 @@ def _reply_waves(
             wave.append(answer)
         values: list[Any] = []
         for ord_, a in enumerate(wave):
+            f = a.fact
             values += [a.chat_id, a.answered, a.preview, a.fallback, a.text, ord_]
+            values += [f.name, f.value, f.business_value, f.detail]
         values += [now, Sender.BOT.value, now, now]
         values += [Sender.BOT.value, Status.QUEUED.value, now, now, *_QUEUED_DEFAULT_VALUES]
+        values += [now]  # the facts' time
         sql = REPLY_WAVE.format(answers=", ".join(_ANSWER_ROW for _ in wave))
         queued = {int(row["id"]): row for row in (yield sql, values)}
         for answer in wave:

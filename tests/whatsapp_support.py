@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -16,7 +17,7 @@ import aiohttp
 from connectors.mock.whatsapp import MockWhatsApp, encode, sign
 from handoff.usecases.delivery import RetryPolicy
 from msgcenter import demo
-from msgcenter.service import SERVICE, Service, build_app
+from msgcenter.service import SERVICE, Service, build_app, build_service
 from tests.fakes import QUIET_BOT
 from tests.support import Api, ClientFactory, make_settings
 
@@ -142,9 +143,12 @@ async def start_whatsapp(
     bot: dict[str, Any] | None = None,
     whatsapp: dict[str, Any] | None = None,
     storage: dict[str, Any] | None = None,
+    clock: Callable[[], datetime] | None = None,
+    **sections: dict[str, Any],
 ) -> WhatsApp:
     """``whatsapp``: more settings of ``channels.whatsapp`` (e.g. business_account_id);
-    ``storage``: of ``storage`` (e.g. the blobs in a bucket)."""
+    ``storage``: of ``storage`` (e.g. the blobs in a bucket); ``clock``: the core's current
+    time (a test's fake clock); ``sections``: more settings sections."""
     channel = {
         "enabled": True,
         "graph_base": mock.url,
@@ -156,9 +160,10 @@ async def start_whatsapp(
     }
     settings = make_settings(
         db_url, tmp_path / "data", bot=bot or QUIET_BOT, channels={"whatsapp": channel},
-        storage=storage or {},
+        storage=storage or {}, **sections,
     )  # fmt: skip
-    client = await aiohttp_client(build_app(settings))
+    service = build_service(settings, clock=clock) if clock is not None else None
+    client = await aiohttp_client(build_app(settings, service))
     mock.webhook_url = str(client.make_url("/webhooks/whatsapp"))
     service: Service = client.app[SERVICE]
     service.core.outbox.retry = FAST

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
 from tortoise import timezone
@@ -56,7 +57,9 @@ class Assigner:
         enabled: bool = True,
         postgres: bool = False,
         sweep_seconds: float | None = 10.0,
+        clock: Callable[[], datetime] = timezone.now,
     ) -> None:
+        self.clock = clock  # the time an assignment is stamped with (the desk's)
         self.writer = writer
         self.desk = desk
         self.presence = presence
@@ -129,11 +132,12 @@ class Assigner:
         agent = await self._best_agent(online)
         if agent is None:
             return False
+        now = self.clock()
         await self.desk.transition(
             unit, chat, Action.ASSIGN, modes.SYSTEM, to_agent_id=agent.id,
-            reason_code=modes.AUTOMATIC,
+            reason_code=modes.AUTOMATIC, now=now,
         )  # fmt: skip
-        agent.last_assigned_at = timezone.now()
+        agent.last_assigned_at = now
         await agent.save(update_fields=["last_assigned_at"])
         log.info("chat %d assigned to %s", chat.id, agent.username)
         return True

@@ -56,7 +56,7 @@ from handoff.usecases.desk import Desk
 from handoff.usecases.ingest import Received
 from storage import bot as bot_store
 from storage import sql
-from storage.models import Chat, Mode, Sender, Status
+from storage.models import Chat, Message, Mode, Sender, Status
 
 log = logging.getLogger(__name__)
 
@@ -79,12 +79,14 @@ class Autopilot:
         timeout: float = 15.0,
         who_is_online: Callable[[], Awaitable[set[int]]] | None = None,
         reply_limit: ReplyLimit | None = None,
+        clock: Callable[[], datetime] = timezone.now,
     ) -> None:
         """``defer``: seconds an answer may wait while a burst of messages is arriving;
         ``who_is_online``: the people online (``Presence.online``; None: nobody is known to
         be, an away_text is sent); ``reply_limit``: automatic answers per address (None: no
-        limit)."""
+        limit); ``clock``: the time answers are stamped with (tests move it)."""
         self.bot = bot
+        self.clock = clock
         self.writer = writer
         self.desk = desk
         self.defer = defer
@@ -199,7 +201,7 @@ class Autopilot:
     async def pending(self, within: timedelta = timedelta(hours=1)) -> list[Received]:
         """Bot-mode chats whose last message (of the last ``within``) is the customer's: the
         bot's answer was lost (a crash between the commit of the message and the answer)."""
-        since = timezone.now() - within
+        since = self.clock() - within
         rows = await sql.run(bot_store.pending_plan(since))
         return [_pending_received(row) for row in rows]
 
@@ -237,7 +239,7 @@ class Autopilot:
         if not isinstance(decision, Silence):  # silence changes nothing: no write at all
             away = isinstance(decision, Handoff) and bool(decision.away_text)
             online = await self._online() if away else None
-            item = (received.chat_id, received.message_id, decision, online)
+            item = (received, decision, online)
             await self.writer.run_merged("autopilot", self._apply_merged, item)
         if self.decided:
             elapsed = asyncio.get_running_loop().time() - started
@@ -274,39 +276,48 @@ class Autopilot:
             fallbacks_so_far=chat["bot_fallbacks"],
             is_first_message=not any(sender == Sender.CUSTOMER for sender, _ in history),
             history=history,
-            now=timezone.now(),
+            now=self.clock(),
             sender_verified=verified,
         )
         return context, chat["customer_email"]
 
     async def _apply_merged(
-        self, units: Sequence[Unit], items: Sequence[tuple[int, int | None, Decision, Any]]
+        self, units: Sequence[Unit], items: Sequence[tuple[Received, Decision, Any]]
     ) -> list[None]:
         """Several chats' decisions in one savepoint (see ``Writer.run_merged``): runs of
-        replies as one plan (two statements each), handoffs through the desk."""
+        replies as one plan (two statements each, and their facts), handoffs through the
+        desk."""
         index = 0
         while index < len(items):
-            chat_id, _, decision, online = items[index]
+            received, decision, online = items[index]
             if not isinstance(decision, Reply):
-                await self._apply(units[index], chat_id, decision, online or set())
+                await self._apply(units[index], received.chat_id, decision, online or set())
                 index += 1
                 continue
-            replies: list[tuple[int, int | None, Reply]] = []
-            for chat_id, answered, decision, _ in items[index:]:
+            replies: list[tuple[Received, Reply]] = []
+            for received, decision, _ in items[index:]:
                 if not isinstance(decision, Reply):
                     break
-                replies.append((chat_id, answered, decision))
-            now = timezone.now()
-            answers = [
-                bot_store.Answer(chat_id, answered, reply.text, preview(reply.text), reply.fallback)
-                for chat_id, answered, reply in replies
-            ]
+                replies.append((received, decision))
+            now = self.clock()
+            answers = [self._answer_row(received, reply, now) for received, reply in replies]
             outcomes = await sql.run(bot_store.reply_plan(answers, now))
-            for (_, _, reply), outcome in zip(replies, outcomes, strict=True):
+            for (_, reply), outcome in zip(replies, outcomes, strict=True):
                 if outcome is not None:
                     await self._replied(units[index], reply, outcome[0], outcome[1], now)
                 index += 1
         return [None for _ in items]
+
+    def _answer_row(self, received: Received, reply: Reply, now: datetime) -> bot_store.Answer:
+        """The answer to queue, with what the reports count of it."""
+        fact = self.desk.reporting.bot_answer(
+            now, received.received_at, fallback=reply.fallback, intent=reply.intent,
+            question=received.text,
+        )  # fmt: skip
+        return bot_store.Answer(
+            received.chat_id, received.message_id, reply.text, preview(reply.text), reply.fallback,
+            fact,
+        )  # fmt: skip
 
     async def _replied(
         self, unit: Unit, decision: Reply, chat_row: dict[str, Any], message_id: int, now: datetime
@@ -342,7 +353,7 @@ class Autopilot:
         chat = await Chat.get_or_none(id=chat_id)
         if chat is None or chat.mode != Mode.BOT or isinstance(decision, Silence):
             return  # a human took over meanwhile: the bot stays silent
-        now = timezone.now()
+        now = self.clock()
         away = decision.away_text
         if away and await room_for_one_more(online):
             away = None  # a human takes the chat now: the usual handoff message, not "offline"
@@ -452,7 +463,8 @@ class ReplyLimit:
 
 
 def _pending_received(row: dict[str, Any]) -> Received:
+    asked = sql.values(Message, row)["created_at"]
     return Received(
         row["chat_id"], row["id"], False, False, Mode.BOT, str(row["channel"]), row["text"],
-        row["customer_name"],
+        row["customer_name"], received_at=asked,
     )  # fmt: skip

@@ -28,6 +28,7 @@ from handoff.infra.writer import Unit, Writer
 from handoff.read.views import Presenter, chat_audience, chat_values, message_values, preview
 from handoff.usecases import tags, templates
 from handoff.usecases.notifications import ASSIGNED, notify
+from handoff.usecases.reporting import Reporting
 from handoff.usecases.staff import Staff
 from handoff.usecases.transitions import record_transition
 from storage import contacts, identities, sql
@@ -80,10 +81,16 @@ class Desk:
         connectors: Mapping[str, Connector] | None = None,
         handoff_message: Callable[[Chat], str] | None = None,
         postgres: bool = False,
+        clock: Callable[[], datetime] = timezone.now,
+        reporting: Reporting | None = None,
     ) -> None:
         """``connectors``: the running channels, by name, whose reply rules apply (a
         :class:`~connectors.base.RefusesReplies` refuses a reply it cannot send now);
-        ``handoff_message``: what the customer is told when their chat goes to a human."""
+        ``handoff_message``: what the customer is told when their chat goes to a human;
+        ``clock``: the time changes are stamped with (tests move it); ``reporting``: the facts
+        transitions and replies record (docs/api.md, "Reports")."""
+        self.clock = clock
+        self.reporting = reporting or Reporting()
         self.writer = writer
         self.postgres = postgres
         self.staff = staff
@@ -111,10 +118,11 @@ class Desk:
         async def operation(unit: Unit) -> dict[str, Any]:
             await exclusive(ASSIGNMENT, postgres=self.postgres)
             chat = await self.writable_chat(actor, chat_id)
-            now = timezone.now()
+            now = self.clock()
             self._check_channel_allows_reply(chat, now)
             if chat.mode in (Mode.BOT, Mode.CLOSED):
                 await self.transition(unit, chat, Action.TAKE_OVER, actor, now=now)
+            await self.reporting.human_reply(chat, actor.user_id, now)
             message = await self.queue_message(
                 unit, chat, text, Sender.AGENT, now, agent_id=actor.user_id, attachments=attachments
             )
@@ -149,9 +157,10 @@ class Desk:
                     field="template",
                 )
             spec, text = await templates.resolve(name, language, given)
-            now = timezone.now()
+            now = self.clock()
             if chat.mode in (Mode.BOT, Mode.CLOSED):
                 await self.transition(unit, chat, Action.TAKE_OVER, actor, now=now)
+            await self.reporting.human_reply(chat, actor.user_id, now)
             return await self.queue_message(
                 unit, chat, text, Sender.AGENT, now, agent_id=actor.user_id, template=spec
             )
@@ -162,7 +171,7 @@ class Desk:
         """The chat's channel, if ``actor`` may reply there now (reads only: a check before
         an upload is read; :meth:`reply_parts` checks again when it queues)."""
         chat = await self.writable_chat(actor, chat_id)
-        self._check_channel_allows_reply(chat, timezone.now())
+        self._check_channel_allows_reply(chat, self.clock())
         return str(chat.channel)
 
     async def reply_parts(
@@ -182,11 +191,12 @@ class Desk:
             chat = await self.writable_chat(actor, chat_id)
             if channel is not None and str(chat.channel) != channel:
                 raise Conflict(f"chat {chat_id} is not a {channel} chat", code="channel_changed")
-            now = timezone.now()
+            now = self.clock()
             self._check_channel_allows_reply(chat, now)
             if chat.mode in (Mode.BOT, Mode.CLOSED):
                 await self.transition(unit, chat, Action.TAKE_OVER, actor, now=now)
             agent = actor.user_id
+            await self.reporting.human_reply(chat, agent, now)  # the first part answers
             return [
                 await self.queue_message(
                     unit, chat, text, Sender.AGENT, now, agent_id=agent, attachments=attachments
@@ -217,7 +227,7 @@ class Desk:
             if chat is None:
                 raise NotFound(f"chat {chat_id} not found")
             return await self.queue_message(
-                unit, chat, text, sender, timezone.now(), internal=internal
+                unit, chat, text, sender, self.clock(), internal=internal
             )
 
         return await self.writer.run(operation)
@@ -231,7 +241,7 @@ class Desk:
                 chat_id=chat.id, sender=Sender.CUSTOMER, status=Status.SENT
             ).update(status=Status.READ)
             chat.unread_count = 0
-            chat.updated_at = timezone.now()
+            chat.updated_at = self.clock()
             await chat.save(update_fields=["unread_count", "updated_at"])
             row = await self._row(chat)
             unit.emit(Event(events.CHAT_READ, chat.id, {"chat": row}, chat_audience(chat)))
@@ -282,7 +292,7 @@ class Desk:
                 )
             if change.online is not None:  # stands until the customer writes again
                 chat.online = change.online
-                chat.online_set_at = chat.updated_at = timezone.now()
+                chat.online_set_at = chat.updated_at = self.clock()
                 await chat.save(update_fields=["online", "online_set_at", "updated_at"])
                 row = await self._row(chat)
                 unit.emit(Event(events.CHAT_UPDATED, chat.id, {"chat": row}, chat_audience(chat)))
@@ -306,7 +316,7 @@ class Desk:
                     code="chat_exists",
                     chat_id=existing.id,
                 )
-            now = timezone.now()
+            now = self.clock()
             mine = not actor.is_admin
             ids = identities.identities(channel, external_id) if external_id else []
             found = await sql.run(
@@ -324,6 +334,7 @@ class Desk:
                 mode=Mode.AGENT if mine else Mode.BOT,
                 assigned_agent_id=actor.user_id if mine else None,
                 activity_at=now,
+                created_at=now,
             )
             await _record_contact(found, chat, ids, now)
             row = await self._row(chat)
@@ -347,7 +358,7 @@ class Desk:
 
         async def operation(unit: Unit) -> tuple[Chat, bool]:
             await exclusive(ASSIGNMENT, postgres=self.postgres)
-            now = timezone.now()
+            now = self.clock()
             chat = await Chat.get_or_none(channel=Channel.WHATSAPP, external_id=digits)
             if chat is None:  # the number's user may write from their BSUID: that chat
                 ids = identities.identities(Channel.WHATSAPP, digits)
@@ -364,6 +375,7 @@ class Desk:
                     customer_phone=phone,
                     mode=Mode.BOT,
                     activity_at=now,
+                    created_at=now,
                 )
                 await _record_contact(found, chat, ids, now)
                 row = await self._row(chat)
@@ -413,6 +425,7 @@ class Desk:
         the handoff message queued for the customer. With ``force`` (an admin's), an agent
         at capacity is given the chat anyway, recorded with the reason ``over_capacity``.
         """
+        now = now or self.clock()
         transition = modes.plan(
             mode=chat.mode,
             assignee=chat.assigned_agent_id,
@@ -434,9 +447,9 @@ class Desk:
                     reason_code=modes.OVER_CAPACITY,
                 )
         watched = tuple(chat.watchers or ())  # a close ends watching: they still hear of it
-        note = await record_transition(chat, transition, self.staff, now or timezone.now())
+        note = await record_transition(chat, transition, self.staff, now, self.reporting)
         if transition.to_mode == Mode.CLOSED and self.closing:
-            await self.closing.run(Closing(unit, chat, transition, now or timezone.now()))
+            await self.closing.run(Closing(unit, chat, transition, now))
         row = await self._row(chat)
         audience = chat_audience(chat, transition.from_agent_id, *watched)
         unit.emit(
@@ -474,7 +487,7 @@ class Desk:
         entered = transition.to_mode == Mode.AGENT and transition.from_mode != Mode.AGENT
         if announce and entered and action in ANNOUNCED and self.handoff_message is not None:
             text = self.handoff_message(chat)
-            await self.queue_message(unit, chat, text, Sender.SYSTEM, now or timezone.now())
+            await self.queue_message(unit, chat, text, Sender.SYSTEM, now)
         to_agent = transition.to_agent_id
         if to_agent is not None and transition.assignee_changed and to_agent != actor.user_id:
             # Given to someone by another person or by automatic assignment.
@@ -542,6 +555,7 @@ class Desk:
             agent_id=agent_id,
             attachments=[attachment.as_dict() for attachment in attachments],
             template=template,
+            created_at=now,
         )
         if not internal:
             chat.last_message_at = message.created_at
@@ -555,6 +569,7 @@ class Desk:
                     "last_message_text",
                     "last_message_sender",
                     "activity_at",
+                    "first_response_at",  # a human reply's (Reporting.human_reply)
                     "updated_at",
                 ]
             )

@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -44,6 +44,7 @@ from handoff.read.views import (
     row_audience,
 )
 from handoff.usecases import notifications, snooze
+from handoff.usecases.reporting import Reporting
 from handoff.usecases.staff import Staff
 from handoff.usecases.transitions import record_transition
 from storage import ingest as ingest_store
@@ -67,6 +68,7 @@ class Received:
     text: str
     customer_name: str
     media_pending: bool = False  # stored with files to fetch (handoff.usecases.media)
+    received_at: datetime | None = None  # when it was stored (the bot's answer time counts from it)
 
     @property
     def stored(self) -> bool:
@@ -99,10 +101,22 @@ class ChatIds:
 
 
 class Inbox:
-    def __init__(self, writer: Writer, staff: Staff, presenter: Presenter) -> None:
+    def __init__(
+        self,
+        writer: Writer,
+        staff: Staff,
+        presenter: Presenter,
+        *,
+        clock: Callable[[], datetime] = timezone.now,
+        reporting: Reporting | None = None,
+    ) -> None:
+        """``clock``: the time messages are stored at (tests move it); ``reporting``: the
+        facts a reopening records (docs/api.md, "Reports")."""
         self.writer = writer
         self.staff = staff
         self.presenter = presenter
+        self.clock = clock
+        self.reporting = reporting or Reporting()
         self.chat_ids = ChatIds()
         # Messages that stated more of their customer (storage.ingest.stated), by what they
         # stated, once added to the contact: a customer's every message adds it once.
@@ -197,7 +211,7 @@ class Inbox:
                 if item[1].thread_refs:
                     break
                 run.append(item)
-            now = timezone.now()
+            now = self.clock()
             cached = [self.chat_ids.get((m.channel, m.chat_external_id)) for _, m in run]
             at = sql.time_param(now)
             inbound = [m for _, m in run]
@@ -219,7 +233,7 @@ class Inbox:
         self, unit: Unit, inbound: InboundMessage, wrote: dict[tuple[int, int], Wrote]
     ) -> Received:
         """One message, joining the chat of the thread it answers if there is one."""
-        now = timezone.now()
+        now = self.clock()
         chat_id = None
         own = True  # False: the message joins another customer's chat by reference
         if inbound.thread_refs and inbound.sender_verified:  # (unverified: see _kept_apart)
@@ -280,7 +294,7 @@ class Inbox:
                 action=modes.Action.CUSTOMER_WROTE,
                 actor=modes.CUSTOMER,
             )
-            note = await record_transition(reopened, transition, self.staff, now)
+            note = await record_transition(reopened, transition, self.staff, now, self.reporting)
             chat = chat_values(reopened)
         elif chat["snoozed_at"] is not None:  # the row says so: no query for awake chats
             snoozed = sql.instance(Chat, outcome.row)
@@ -333,7 +347,7 @@ class Inbox:
         return Received(
             chat_id, outcome.message_id, False, outcome.created, Mode(chat["mode"]),
             inbound.channel, inbound.text, chat["customer_name"],
-            any(a.status == media.PENDING for a in inbound.attachments),
+            any(a.status == media.PENDING for a in inbound.attachments), now,
         )  # fmt: skip
 
     async def _chat_of_thread(self, inbound: InboundMessage) -> Chat | None:

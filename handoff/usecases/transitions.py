@@ -1,4 +1,5 @@
-"""Applying a planned transition to a chat: its fields, the audit row and the internal note."""
+"""Applying a planned transition to a chat: its fields, the audit row, the internal note and
+the facts the reports count (``handoff.usecases.reporting``)."""
 
 from __future__ import annotations
 
@@ -6,18 +7,21 @@ from datetime import datetime
 
 from handoff.domain.modes import Action, Transition, describe, note
 from handoff.read.views import preview
+from handoff.usecases.reporting import CONVERSATION_FIELDS, Reporting, write
 from handoff.usecases.snooze import SNOOZABLE_MODES, end_quietly
 from handoff.usecases.staff import Staff
 from storage.models import Chat, ChatTransition, ChatWatcher, Message, Mode, Sender, Status
 
 
 async def record_transition(
-    chat: Chat, transition: Transition, staff: Staff, now: datetime
+    chat: Chat, transition: Transition, staff: Staff, now: datetime, reporting: Reporting
 ) -> Message:
-    """Move ``chat`` as ``transition`` says, record who did it, and note it in the chat.
+    """Move ``chat`` as ``transition`` says, record who did it, note it in the chat, and write
+    what the reports count of it (its conversation columns and facts).
 
     Runs inside a writer operation; the caller emits the events.
     """
+    facts = reporting.transition(chat, transition, now)  # reads the chat as it was
     chat.mode = transition.to_mode
     chat.assigned_agent_id = transition.to_agent_id
     waiting = transition.to_mode == Mode.AGENT and transition.to_agent_id is None
@@ -57,9 +61,11 @@ async def record_transition(
             "handoff_reason_code",
             "bot_fallbacks",
             "bot_answered_id",
+            *CONVERSATION_FIELDS,
             "updated_at",
         ]
     )
+    await write(facts)
     actor = transition.actor
     await ChatTransition.create(
         chat_id=chat.id,
@@ -81,6 +87,7 @@ async def record_transition(
         status=Status.SENT,
         internal=True,
         note=note(transition, names),
+        created_at=now,
     )
 
 
