@@ -183,3 +183,206 @@ async def test_the_days_facts(day: tuple[WhatsApp, dict[str, int]]) -> None:
         ("first_response", wib(17, 10), c, bob, 4138.0, 3538.0, None),
         ("resolved", wib(17, 30), c, bob, 5338.0, 3538.0, "human"),
     ]
+
+
+def stats(median: float, p90: float, average: float, count: int) -> dict[str, Any]:
+    return {"median": median, "p90": p90, "average": average, "count": count}
+
+
+NONE = {"median": None, "p90": None, "average": None, "count": 0}
+ZERO = {"opened": 0, "reopened": 0, "handed_off": 0, "resolved": 0, "bot_resolved": 0}
+DURATIONS = ("first_response_seconds", "resolution_seconds", "reply_seconds", "queue_seconds")
+QUIET = {**ZERO, **{name: NONE for name in DURATIONS}}
+
+# By hand, from the table in the module's docstring (a percentile interpolates between ranks:
+# p90 of [a, b] is a + 0.9 (b - a); of [a, b, c] b + 0.8 (c - b)).
+TOTALS = {
+    "opened": 5,  # chats A, B, C, D created, and B reopened
+    "reopened": 1,
+    "handed_off": 2,  # B and C
+    "resolved": 3,  # A (the bot), B, C
+    "bot_resolved": 1,
+    "first_response_seconds": stats(2218.0, 3754.0, 2218.0, 2),  # 298, 4138
+    "resolution_seconds": stats(3508.0, 4972.0, 3508.0, 2),  # 1678, 5338 (A's is the bot's)
+    "reply_seconds": stats(298.0, 3370.0, 1518.7, 3),  # 120, 298, 4138
+    "queue_seconds": stats(1558.0, 2662.0, 1558.0, 2),  # 178, 2938
+}
+# Within 08:00-17:00: C's reply and resolution count 3,538 s each.
+BUSINESS_TOTALS = {
+    **TOTALS,
+    "first_response_seconds": stats(1918.0, 3214.0, 1918.0, 2),  # 298, 3538
+    "resolution_seconds": stats(2608.0, 3352.0, 2608.0, 2),  # 1678, 3538
+    "reply_seconds": stats(298.0, 2890.0, 1318.7, 3),  # 120, 298, 3538
+}
+
+
+def distribution(*counts: int) -> list[dict[str, Any]]:
+    bounds: list[int | None] = [60, 300, 900, 1800, 3600, 14400, 86400, None]
+    return [{"le": le, "count": n} for le, n in zip(bounds, counts, strict=True)]
+
+
+async def test_the_summary(day: tuple[WhatsApp, dict[str, int]]) -> None:
+    wa, people = day
+    ann, bob = people["ann"], people["bob"]
+    status, report = await wa.admin.get("/reports/summary?from=2026-12-01&to=2026-12-01")
+    assert status == 200, report
+    assert report["from"] == "2026-12-01T00:00:00+07:00"
+    assert report["to"] == "2026-12-02T00:00:00+07:00"
+    assert report["timezone"] == "Asia/Jakarta"
+    assert report["totals"] == TOTALS
+    assert report["distributions"] == {
+        "first_response_seconds": distribution(0, 1, 0, 0, 0, 1, 0, 0),  # 298, 4138
+        "resolution_seconds": distribution(0, 0, 0, 1, 0, 1, 0, 0),  # 1678, 5338
+    }
+    [only] = report["groups"]
+    assert only == {"key": "2026-12-01", "label": "2026-12-01", **TOTALS}
+
+    status, report = await wa.admin.get(
+        "/reports/summary?from=2026-12-01&to=2026-12-01&business_hours=true"
+    )
+    assert status == 200, report
+    assert report["business_hours"] is True
+    assert report["totals"] == BUSINESS_TOTALS
+
+    status, report = await wa.admin.get(
+        "/reports/summary?from=2026-12-01&to=2026-12-01&group_by=hour"
+    )
+    assert status == 200, report
+    hours = {group["key"]: group for group in report["groups"]}
+    assert list(hours) == list(range(24))
+    busy = {
+        7: {**QUIET, "opened": 1, "resolved": 1, "bot_resolved": 1},  # A
+        9: {
+            **QUIET, "opened": 1, "handed_off": 1, "resolved": 1,  # B
+            "first_response_seconds": stats(298.0, 298.0, 298.0, 1),
+            "resolution_seconds": stats(1678.0, 1678.0, 1678.0, 1),
+            "reply_seconds": stats(209.0, 280.2, 209.0, 2),  # 120, 298
+            "queue_seconds": stats(178.0, 178.0, 178.0, 1),
+        },
+        11: {**QUIET, "opened": 1},  # D
+        13: {**QUIET, "opened": 1, "reopened": 1},  # B again
+        16: {  # C, assigned at 16:50
+            **QUIET, "opened": 1, "handed_off": 1,
+            "queue_seconds": stats(2938.0, 2938.0, 2938.0, 1),
+        },
+        17: {  # C's reply and close
+            **QUIET, "resolved": 1,
+            "first_response_seconds": stats(4138.0, 4138.0, 4138.0, 1),
+            "resolution_seconds": stats(5338.0, 5338.0, 5338.0, 1),
+            "reply_seconds": stats(4138.0, 4138.0, 4138.0, 1),
+        },
+    }  # fmt: skip
+    for hour, group in hours.items():
+        assert group == {"key": hour, "label": f"{hour:02d}:00", **busy.get(hour, QUIET)}, hour
+
+    status, report = await wa.admin.get(
+        "/reports/summary?from=2026-12-01&to=2026-12-01&group_by=agent"
+    )
+    assert status == 200, report
+    agents = {group["key"]: group for group in report["groups"]}
+    assert {key: agents[key]["label"] for key in (ann, bob)} == {ann: "ann", bob: "bob"}
+    mine = {  # the facts each person is the agent of
+        ann: {
+            **QUIET, "resolved": 1,
+            "first_response_seconds": stats(298.0, 298.0, 298.0, 1),
+            "resolution_seconds": stats(1678.0, 1678.0, 1678.0, 1),
+            "reply_seconds": stats(209.0, 280.2, 209.0, 2),
+            "queue_seconds": stats(178.0, 178.0, 178.0, 1),
+        },
+        bob: {
+            **QUIET, "resolved": 1,
+            "first_response_seconds": stats(4138.0, 4138.0, 4138.0, 1),
+            "resolution_seconds": stats(5338.0, 5338.0, 5338.0, 1),
+            "reply_seconds": stats(4138.0, 4138.0, 4138.0, 1),
+            "queue_seconds": stats(2938.0, 2938.0, 2938.0, 1),
+        },
+    }  # fmt: skip
+    for person, expected in mine.items():
+        assert {k: v for k, v in agents[person].items() if k not in ("key", "label")} == expected
+    nobody = agents[None]  # the queue's handoffs, the customer's reopening, the bot's close
+    assert {k: nobody[k] for k in ZERO} == {
+        "opened": 5, "reopened": 1, "handed_off": 2, "resolved": 1, "bot_resolved": 1,
+    }  # fmt: skip
+    for key, group in agents.items():
+        if key not in (ann, bob, None):
+            assert {k: v for k, v in group.items() if k not in ("key", "label")} == QUIET
+
+    # Ann sees her own numbers, as an admin sees them with her agent_id.
+    status, hers = await (await wa.anon.login("ann", "desk-pass-4821")).get(
+        "/reports/summary?from=2026-12-01&to=2026-12-01"
+    )
+    assert status == 200, hers
+    assert hers["totals"] == mine[ann]
+    status, asked = await wa.admin.get(
+        f"/reports/summary?from=2026-12-01&to=2026-12-01&agent_id={ann}"
+    )
+    assert status == 200, asked
+    assert asked["totals"] == mine[ann]
+
+
+async def test_the_agents(day: tuple[WhatsApp, dict[str, int]]) -> None:
+    wa, people = day
+    ann, bob = people["ann"], people["bob"]
+    status, report = await wa.admin.get("/reports/agents?from=2026-12-01&to=2026-12-01")
+    assert status == 200, report
+    rows = {row["agent_id"]: row for row in report["agents"]}
+    no_csat = {"responses": 0, "average": None}
+    assert rows[ann] == {
+        "agent_id": ann, "name": "ann", "handled": 1, "replies": 2, "resolved": 1,
+        "first_response_seconds": stats(298.0, 298.0, 298.0, 1),
+        "resolution_seconds": stats(1678.0, 1678.0, 1678.0, 1),
+        "reply_seconds": stats(209.0, 280.2, 209.0, 2),
+        "csat": no_csat,
+    }  # fmt: skip
+    assert rows[bob] == {
+        "agent_id": bob, "name": "bob", "handled": 1, "replies": 1, "resolved": 1,
+        "first_response_seconds": stats(4138.0, 4138.0, 4138.0, 1),
+        "resolution_seconds": stats(5338.0, 5338.0, 5338.0, 1),
+        "reply_seconds": stats(4138.0, 4138.0, 4138.0, 1),
+        "csat": no_csat,
+    }  # fmt: skip
+    for person, row in rows.items():  # everyone else active: the seed's people, no facts
+        if person not in (ann, bob):
+            assert (row["handled"], row["replies"], row["resolved"]) == (0, 0, 0)
+            assert row["first_response_seconds"] == row["reply_seconds"] == NONE
+
+    status, report = await wa.admin.get(
+        "/reports/agents?from=2026-12-01&to=2026-12-01&business_hours=true"
+    )
+    assert status == 200, report
+    rows = {row["agent_id"]: row for row in report["agents"]}
+    assert rows[bob]["first_response_seconds"] == stats(3538.0, 3538.0, 3538.0, 1)
+    assert rows[bob]["resolution_seconds"] == stats(3538.0, 3538.0, 3538.0, 1)
+    assert rows[ann]["reply_seconds"] == stats(209.0, 280.2, 209.0, 2)
+
+
+async def test_the_bot(day: tuple[WhatsApp, dict[str, int]]) -> None:
+    wa, _ = day
+    status, report = await wa.admin.get("/reports/bot?from=2026-12-01&to=2026-12-01")
+    assert status == 200, report
+    assert {k: v for k, v in report.items() if k not in ("from", "to", "timezone")} == {
+        "business_hours": False,
+        "conversations": 3,  # closed today: A, B, C
+        "opened": 5,
+        "resolved": 3,
+        "bot_resolved": 1,  # A
+        "containment": 0.3333,  # 1 of 3
+        "handed_off": 2,
+        "handoff_rate": 0.4,  # 2 of 5 opened
+        "handoff_reasons": [{"reason": "customer_asked", "count": 2}],
+        "answers": 5,  # A twice, B twice (before and after it reopened), D
+        "fallbacks": 1,  # C
+        "fallback_rate": 0.1667,  # 1 of 6
+        "intents": [{"intent": "hello_en", "count": 4}, {"intent": "shipping_en", "count": 1}],
+        "unmatched": [{"text": "qwertyuiop", "count": 1, "last_at": "2026-12-01T16:00:02+07:00"}],
+        "answer_seconds": stats(THINK, THINK, THINK, 6),
+    }
+    status, report = await wa.admin.get(
+        "/reports/bot?from=2026-12-01&to=2026-12-01&business_hours=true"
+    )
+    assert status == 200, report
+    # A's two answers came before 08:00: none of their seconds are business seconds.
+    assert report["answer_seconds"] == stats(2.0, 2.0, 1.3, 6)
+    ann = await wa.anon.login("ann", "desk-pass-4821")
+    status, _ = await ann.get("/reports/bot?from=2026-12-01&to=2026-12-01")
+    assert status == 403
