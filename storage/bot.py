@@ -177,7 +177,8 @@ def _replies_one_by_one(
 
 # PostgreSQL runs a plan a statement at a time, each a round trip (see ``storage.sql``): there
 # the answers go in waves (the longest prefix of them to distinct chats), each one statement
-# that updates the wave's chats still in bot mode and queues an answer on each of those.
+# that updates the wave's chats still in bot mode, queues an answer on each of those and
+# writes its fact (report_events).
 _ANSWER = (
     "chat_id", "answered", "preview", "fallback", "text", "ord", "fact", "value", "business",
     "detail",

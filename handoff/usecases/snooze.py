@@ -115,7 +115,8 @@ class Snoozer:
             when = until.isoformat() if until is not None else None
             await audit.record(chat.id, actor, audit.SNOOZED, until=when)
             note = {"action": "snoozed", **_by(actor), "until": self.presenter.when(until)}
-            _, noted = await _note(self, chat, note, _snoozed_text(self.presenter, actor, until))
+            text = _snoozed_text(self.presenter, actor, until)
+            _, noted = await _note(self, chat, note, text, now)
             unit.emit(noted)
             row = await self._row(chat)
             unit.emit(Event(events.CHAT_UPDATED, chat.id, {"chat": row}, chat_audience(chat)))
@@ -254,7 +255,7 @@ async def end(
         **_by(actor),
         "until": presenter.when(until),
     }
-    message, noted = await _note(context, chat, note, _woke_text(reason, actor))
+    message, noted = await _note(context, chat, note, _woke_text(reason, actor), when)
     agent = chat.assigned_agent_id
     if agent is not None and not (reason == BY_HAND and actor.user_id == agent):
         await notify(
@@ -277,12 +278,13 @@ async def end_quietly(chat: Chat, actor: Actor) -> list[str]:
 
 
 async def _note(
-    context: Context, chat: Chat, note: dict[str, Any], text: str
+    context: Context, chat: Chat, note: dict[str, Any], text: str, now: datetime
 ) -> tuple[Message, Event]:
-    """The system note in the chat (internal: never sent) and its ``message.created``."""
+    """The system note in the chat (internal: never sent) at ``now``, and its
+    ``message.created``."""
     message = await Message.create(
         chat_id=chat.id, text=text, sender=Sender.SYSTEM, status=Status.SENT, internal=True,
-        note=note,
+        note=note, created_at=now,
     )  # fmt: skip
     presenter = context.presenter
     row = await context.staff.chat_row(presenter, chat_values(chat))
