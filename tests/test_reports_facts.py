@@ -162,6 +162,11 @@ async def test_the_bot_alone_answers_falls_back_and_resolves(wa: WhatsApp, clock
         ("resolved", at(9, 5), None, None, None, "bot"),
     ]
     assert await conversation(chat.id) == (None, None, None)
+    # The unmatched question is the customer's words: erasing them erases their facts.
+    status, erased = await wa.admin.call("DELETE", f"/contacts/{chat.contact_id}")
+    assert status == 200, erased
+    assert not await ReportEvent.filter(detail="qwertyuiop zzz").exists()
+    assert await ReportEvent.all().count() == 0
 
 
 async def test_a_handoff_waits_in_the_queue_and_people_reply(wa: WhatsApp, clock: Clock) -> None:
