@@ -76,6 +76,10 @@ class InboundMessage:
     sender_verified: bool = True
     # How the sender was authenticated (email: SenderAuth.as_dict()), stored with the message.
     sender_auth: dict[str, str] | None = None
+    # The id of a choice the customer made on a message of ours (a WhatsApp list row or
+    # reply button, a Telegram inline button's callback data): ``csat:<survey>:<rating>``
+    # for a satisfaction survey. None: they wrote.
+    payload: str | None = None
 
 
 UNVERIFIED_PREFIX = "unverified:"
@@ -118,6 +122,10 @@ class OutboundMessage:
     # signature (plain text; None: none). Email puts them in From and under the text.
     agent_name: str | None = None
     signature: str | None = None
+    # Choices offered with the text (a satisfaction survey): {"kind", "options": [{"id",
+    # "title", "url"?}]}: WhatsApp list rows, Telegram inline buttons (``id`` the callback
+    # data), email links (``url``). None: a plain message.
+    interactive: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +186,9 @@ class Sink(Protocol):
     """
 
     async def receive(self, messages: Sequence[InboundMessage]) -> Sequence[Any]:
-        """Store customer messages (idempotently, all in one commit)."""
+        """Store customer messages (idempotently, all in one commit). A result's ``answer``
+        attribute (see :func:`answer_of`), when set, is what the customer should be told at
+        once about their choice (a survey's thanks: Telegram edits the survey message)."""
         ...
 
     async def status(self, updates: Sequence[StatusUpdate]) -> None:
@@ -188,6 +198,12 @@ class Sink(Protocol):
     async def edit(self, edit: InboundEdit) -> None:
         """Update the stored text of an edited customer message."""
         ...
+
+
+def answer_of(result: Any) -> str | None:
+    """What :meth:`Sink.receive` says the customer should be told about a choice, or None."""
+    answer = getattr(result, "answer", None)
+    return answer if isinstance(answer, str) and answer else None
 
 
 class Connector(Protocol):

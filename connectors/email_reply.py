@@ -66,6 +66,8 @@ def compose_reply(
     if references:
         mail["References"] = " ".join(references[-20:])
     text = message.text.replace("\r\n", "\n").replace("\r", "\n")
+    if choices := choice_links(message):  # a survey's five links, one a line
+        text = f"{text}\n\n" + "\n".join(f"{title}: {url}" for title, url in choices)
     signature = (message.signature or "").replace("\r\n", "\n").replace("\r", "\n").strip()
     plain = "\n\n".join(
         part for part in (text, signature and SIGNATURE_SEPARATOR + signature) if part
@@ -76,6 +78,19 @@ def compose_reply(
     for file in message.files:
         _attach(mail, file)
     return mail, recipient
+
+
+def choice_links(message: OutboundMessage) -> list[tuple[str, str]]:
+    """The choices offered with the message that carry a link (a survey's signed links), as
+    (title, http(s) URL); a choice without one cannot be made by mail and is left out."""
+    links = []
+    for option in (message.interactive or {}).get("options") or []:
+        if not isinstance(option, dict):
+            continue
+        title, url = header_text(str(option.get("title") or "")), str(option.get("url") or "")
+        if title and url.startswith(("https://", "http://")) and not any(c.isspace() for c in url):
+            links.append((title, url))
+    return links
 
 
 SIGNATURE_SEPARATOR = "-- \n"  # the signature delimiter mail clients recognise (RFC 3676)

@@ -43,7 +43,14 @@ from aiogram.exceptions import (
     TelegramNotFound,
     TelegramRetryAfter,
 )
-from aiogram.types import InputFile, Message, Update
+from aiogram.types import (
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputFile,
+    Message,
+    Update,
+)
 from aiogram.types.update import UpdateTypeLookupError
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import ClientError, ClientSession, web
@@ -61,6 +68,7 @@ from connectors.base import (
     OutboundMessage,
     Sink,
     StorageUnavailable,
+    answer_of,
 )
 from connectors.text import split_text
 
@@ -72,7 +80,10 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
 TEXT_LIMIT = 4096  # characters per message, counted in UTF-16 code units like Telegram does
 CAPTION_LIMIT = 1024  # a file's caption, counted the same way
 PHOTO_LIMIT = 10 * 1024 * 1024  # sendPhoto; a larger image goes as a document
-ALLOWED_UPDATES = ["message", "edited_message"]
+# callback_query: a press of an inline button of ours (a survey's rating).
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
+CALLBACK_DATA_LIMIT = 64  # bytes of an inline button's callback_data
+ANSWER_LIMIT = 200  # characters of answerCallbackQuery's text
 STOP_GRACE_SECONDS = 10.0
 # getFile hands bots files up to 20 MB; larger ones cannot be fetched at all.
 GET_FILE_LIMIT = 20 * 1024 * 1024
@@ -109,6 +120,7 @@ class TelegramConnector:
         self._dispatcher = Dispatcher()
         self._dispatcher.message.register(self._on_message)
         self._dispatcher.edited_message.register(self._on_edit)
+        self._dispatcher.callback_query.register(self._on_callback)
         self._webhook = SimpleRequestHandler(
             self._dispatcher,
             self._bot,
@@ -213,6 +225,47 @@ class TelegramConnector:
         edit = InboundEdit(CHANNEL, str(message.chat.id), str(message.message_id), text)
         await self.sink.edit(edit)
 
+    async def _on_callback(self, query: CallbackQuery) -> None:
+        """A press of an inline button of ours: stored as the customer's message with its
+        ``payload`` (the button's callback data); after the commit the query is answered and
+        the message edited: to what the sink says to tell the customer (a survey's thanks),
+        else without its buttons."""
+        message = query.message
+        if (
+            message is None
+            or not query.data
+            or (self.config.private_only and message.chat.type != ChatType.PRIVATE)
+        ):
+            await self._answer_callback(query.id, None)
+            return
+        results = await self.sink.receive([callback_message(query)])
+        answer = answer_of(results[0]) if results else None
+        await self._answer_callback(query.id, answer)
+        await self._after_choice(message.chat.id, message.message_id, answer)
+
+    async def _answer_callback(self, query_id: str, text: str | None) -> None:
+        """Stop the button's spinner (and show ``text``); the press is stored already, so a
+        failure is logged, not raised."""
+        try:
+            short = text[:ANSWER_LIMIT] if text else None
+            await self._bot.answer_callback_query(callback_query_id=query_id, text=short)
+        except (TelegramAPIError, AiogramError) as exc:
+            log.info("Telegram answerCallbackQuery failed: %s", _describe(exc))
+
+    async def _after_choice(self, chat_id: int, message_id: int, answer: str | None) -> None:
+        """The message whose button was pressed: its text becomes ``answer`` (its buttons
+        go), or with no answer its buttons go (a choice taken once)."""
+        try:
+            if answer:
+                await self._bot.edit_message_text(
+                    text=answer[:TEXT_LIMIT], chat_id=chat_id, message_id=message_id,
+                    parse_mode=None,
+                )  # fmt: skip
+            else:
+                await self._bot.edit_message_reply_markup(chat_id=chat_id, message_id=message_id)
+        except (TelegramAPIError, AiogramError) as exc:
+            log.info("Telegram could not edit message %s: %s", message_id, _describe(exc))
+
     def _ignored(self, message: Message) -> bool:
         if self.config.private_only and message.chat.type != ChatType.PRIVATE:
             log.debug("ignoring a message in %s chat %s", message.chat.type, message.chat.id)
@@ -303,7 +356,8 @@ class TelegramConnector:
         if message.files:
             return await self.send_files(message)
         parts = split_text(message.text, TEXT_LIMIT, utf16=True)
-        return await self._send_steps(message, [(part, None) for part in parts])
+        markup = inline_keyboard(message.interactive) if message.interactive else None
+        return await self._send_steps(message, [(part, None) for part in parts], markup)
 
     async def send_files(self, message: OutboundMessage) -> str:
         """Each file with ``sendPhoto``, ``sendAudio``, ``sendVoice``, ``sendVideo`` or
@@ -319,17 +373,22 @@ class TelegramConnector:
         return await self._send_steps(message, steps)
 
     async def _send_steps(
-        self, message: OutboundMessage, steps: list[tuple[str, OutboundFile | None]]
+        self,
+        message: OutboundMessage,
+        steps: list[tuple[str, OutboundFile | None]],
+        markup: InlineKeyboardMarkup | None = None,
     ) -> str:
         """Send each step (a text, or a file with its caption) in order; the last id. The
-        steps sent before a retryable failure are remembered and skipped by the retry."""
+        steps sent before a retryable failure are remembered and skipped by the retry.
+        ``markup``: inline buttons under the last text."""
         sent = self._parts_sent.pop(message.message_id, [])
         try:
-            for text_part, file in steps[len(sent) :]:
+            for index, (text_part, file) in enumerate(steps[len(sent) :], start=len(sent)):
                 if file is None:
                     result = await self._bot.send_message(
-                        chat_id=message.chat_external_id, text=text_part, parse_mode=None
-                    )
+                        chat_id=message.chat_external_id, text=text_part, parse_mode=None,
+                        reply_markup=markup if index == len(steps) - 1 else None,
+                    )  # fmt: skip
                 else:
                     result = await self._send_file(message.chat_external_id, file, text_part)
                 sent.append(str(result.message_id))
@@ -539,6 +598,46 @@ def inbound_message(message: Message) -> InboundMessage:
             str(message.reply_to_message.message_id) if message.reply_to_message else None
         ),
         sent_at=message.date,
+    )
+
+
+def inline_keyboard(interactive: dict[str, Any]) -> InlineKeyboardMarkup | None:
+    """The choices as inline buttons, one a row; a choice whose id is longer than a
+    callback's 64 bytes is left out. None: no usable choice."""
+    rows = []
+    for option in interactive.get("options") or []:
+        if not isinstance(option, dict):
+            continue
+        data, title = str(option.get("id") or ""), str(option.get("title") or "").strip()
+        if title and data and len(data.encode()) <= CALLBACK_DATA_LIMIT:
+            rows.append([InlineKeyboardButton(text=title, callback_data=data)])
+    return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
+
+
+def callback_message(query: CallbackQuery) -> InboundMessage:
+    """A button press as the customer's message: the button's title as its text (the data
+    when the message is out of reach), the callback data as its payload; one per query."""
+    assert query.message is not None and query.data is not None
+    pressed = query.message
+    text = query.data
+    markup = pressed.reply_markup if isinstance(pressed, Message) else None
+    for row in markup.inline_keyboard if markup is not None else []:
+        for button in row:
+            if button.callback_data == query.data:
+                text = button.text
+    user = query.from_user
+    name = " ".join(part for part in (user.first_name, user.last_name) if part)
+    if not name:
+        name = f"@{user.username}" if user.username else f"Telegram user {user.id}"
+    return InboundMessage(
+        channel=CHANNEL,
+        chat_external_id=str(pressed.chat.id),
+        message_external_id=f"callback:{query.id}",
+        text=text,
+        customer_name=name,
+        customer_username=user.username,
+        reply_to_external_id=str(pressed.message_id),
+        payload=query.data[:255],
     )
 
 

@@ -188,6 +188,8 @@ class WhatsAppConnector:
         A template message: :meth:`_send_template`; a reply with files: :meth:`send_files`."""
         if message.template is not None:
             return await self._send_template(message)
+        if message.interactive is not None and list_rows(message.interactive):
+            return await self._send_list(message)
         if message.files:
             return await self.send_files(message)
         if not message.text.strip():
@@ -205,6 +207,21 @@ class WhatsAppConnector:
         if first and reply_to and reply_to.startswith("wamid."):
             body["context"] = {"message_id": reply_to}
         return body
+
+    async def _send_list(self, message: OutboundMessage) -> str:
+        """The text with its choices as an interactive list message (a survey's five ratings:
+        reply buttons hold three); the customer's choice comes back as a ``list_reply``."""
+        assert message.interactive is not None
+        body = self._body(message, "", first=False)
+        del body["text"]
+        body["type"] = "interactive"
+        button = str(message.interactive.get("button") or LIST_BUTTON)[:LIST_BUTTON_LIMIT]
+        body["interactive"] = {
+            "type": "list",
+            "body": {"text": message.text[:TEXT_LIMIT] or "-"},
+            "action": {"button": button, "sections": [{"rows": list_rows(message.interactive)}]},
+        }
+        return await self._post(body)
 
     async def _post(self, body: dict[str, Any]) -> str:
         status, data, retry_after = await self._graph_post(self.config.messages_url, json=body)
@@ -401,6 +418,26 @@ class WhatsAppConnector:
         if 200 <= status < 300:
             return data
         raise media_error(status, data)
+
+
+LIST_BUTTON = "Choose"  # the list's button when the choices name none
+LIST_BUTTON_LIMIT = 20  # characters of the list's button
+LIST_ROWS = 10  # rows of a list message, all sections together
+ROW_ID_LIMIT = 200
+ROW_TITLE_LIMIT = 24
+
+
+def list_rows(interactive: dict[str, Any]) -> list[dict[str, str]]:
+    """The choices as list rows ``{"id", "title"}`` (at most 10; titles cut to 24 characters,
+    as WhatsApp allows); none when there are no usable choices."""
+    rows = []
+    for option in interactive.get("options") or []:
+        if not isinstance(option, dict):
+            continue
+        row_id, title = str(option.get("id") or ""), str(option.get("title") or "").strip()
+        if row_id and title and len(row_id) <= ROW_ID_LIMIT:
+            rows.append({"id": row_id, "title": title[:ROW_TITLE_LIMIT]})
+    return rows[:LIST_ROWS]
 
 
 def media_kind(mime: str) -> str:

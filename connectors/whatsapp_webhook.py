@@ -88,6 +88,7 @@ class _Content:
     text: str
     attachments: tuple[Attachment, ...] = ()
     reply_to: str | None = None
+    payload: str | None = None  # the id of the list row or reply button chosen
 
 
 def _message(raw: dict[str, Any], contacts: list[dict[str, Any]], where: str) -> InboundMessage:
@@ -119,6 +120,7 @@ def _message(raw: dict[str, Any], contacts: list[dict[str, Any]], where: str) ->
         attachments=content.attachments,
         reply_to_external_id=content.reply_to or _id(context.get("id")),
         sent_at=_time(raw.get("timestamp")),
+        payload=content.payload,
     )
 
 
@@ -194,7 +196,11 @@ def _interactive(raw: dict[str, Any]) -> _Content:
     kind = _str(reply.get("type")) or ""
     chosen = _part(reply, kind)
     if kind in ("button_reply", "list_reply"):
-        return _Content(_str(chosen.get("title")) or _str(chosen.get("id")) or "[button reply]")
+        # {"type": "list_reply", "list_reply": {"id", "title", "description"?}}; the id is
+        # ours (a survey's csat:<id>:<rating>), the title what the customer saw.
+        chosen_id = _str(chosen.get("id"))
+        text = _str(chosen.get("title")) or chosen_id or "[button reply]"
+        return _Content(text, payload=chosen_id[:255] if chosen_id else None)
     if kind == "nfm_reply":  # a WhatsApp Flow's form
         return _Content(_str(chosen.get("body")) or "[form reply]")
     return _Content(f"[interactive reply{': ' + kind if kind else ''}]")

@@ -24,6 +24,7 @@ from dashboard_api import (
 )
 from dashboard_api.adapters import aiohttp as aiohttp_adapter
 from dashboard_api.console import setup_console
+from dashboard_api.csat import setup_csat_page
 from dashboard_api.errors import error_middleware
 from dashboard_api.openapi import build_openapi
 from dashboard_api.routing import Route, to_aiohttp
@@ -108,4 +109,6 @@ def create_api(
     app.add_routes([to_aiohttp(route) for route in routes])
     app[OPENAPI] = build_openapi(routes)
     setup_console(app)  # the web console at / (not API: left out of the OpenAPI document)
+    if dashboard:  # the survey links' public page (its signed token is its key)
+        setup_csat_page(app)
     return app

@@ -41,6 +41,7 @@ from handoff.usecases.bulk import Bulk
 from handoff.usecases.canned import CannedResponses
 from handoff.usecases.contact_merge import ContactMerges
 from handoff.usecases.contacts import Contacts
+from handoff.usecases.csat import CsatOptions, Surveys
 from handoff.usecases.delivery import Outbox
 from handoff.usecases.desk import Desk
 from handoff.usecases.erasure import Erasure
@@ -98,6 +99,8 @@ class Core:
 
     # Wakes snoozed chats at their time (started where the outbox runs: one process).
     snoozer: Snoozer
+    # Satisfaction surveys: asked when a conversation closes, answered through the inbox.
+    surveys: Surveys
     # Contacts: the customers across channels; their merges; their data exported or erased.
     contacts: Contacts
     merges: ContactMerges
@@ -141,6 +144,7 @@ class Core:
         reports_timezone: str = "UTC",
         clock: Callable[[], datetime] = timezone.now,
         business_hours: Schedule | None = None,
+        csat: CsatOptions | None = None,
     ) -> Core:
         """Every service, and who listens to whom.
 
@@ -150,6 +154,8 @@ class Core:
         ``offline_grace_minutes``, ``return_chats_when_offline``: see ``Roster``.
         ``contact_history_for_agents``: see ``Contacts``.
         ``reports_timezone``: the account's time zone, the reports' days and hours.
+        ``csat``: the satisfaction surveys' settings (None: the defaults, without email
+        links).
         ``legacy_files``: the old store of email attachments (erasing a contact removes
         theirs).
         ``clock``: the current time, for every time the reports read (messages, transitions,
@@ -166,7 +172,6 @@ class Core:
         writer = Writer(bus, log)
         presence = Presence(presence_store or MemoryPresence(), writer)
         reporting = Reporting(business_hours)
-        inbox = Inbox(writer, staff, presenter, clock=clock, reporting=reporting)
         desk = Desk(
             writer,
             staff,
@@ -177,7 +182,9 @@ class Core:
             clock=clock,
             reporting=reporting,
         )
-        outbox = Outbox(writer, presenter, connectors, blobs=blobs)
+        surveys = Surveys(desk, presenter, connectors, csat or CsatOptions())
+        inbox = Inbox(writer, staff, presenter, surveys, clock=clock, reporting=reporting)
+        outbox = Outbox(writer, presenter, connectors, blobs=blobs, interactive=surveys.outbound)
         tags = Tags(writer, desk, staff, presenter)
         snoozer = Snoozer(writer, desk, staff, presenter, clock=clock)
         bulk = Bulk(desk, tags, snoozer.snooze)
@@ -205,6 +212,7 @@ class Core:
 
         # Who listens to what (msgcenter.metrics also counts outbox.outcome and desk.moved).
         desk.queued.register(outbox.on_queued)
+        desk.closing.register(surveys.on_closing)
         if autopilot is not None:
             inbox.arriving.register(autopilot.on_arriving)
             inbox.received.register(autopilot.on_received)
@@ -243,6 +251,7 @@ class Core:
             notifications=Notifications(writer, presenter),
             queue_watch=QueueWatch(writer, presenter, queue_waiting_minutes),
             snoozer=snoozer,
+            surveys=surveys,
             contacts=contacts,
             merges=ContactMerges(writer, contacts, postgres=postgres),
             erasure=erasure,

@@ -36,6 +36,7 @@ from handoff.infra.bus import EventBus, MemoryEventBus
 from handoff.infra.bus_redis import RedisEventBus
 from handoff.infra.presence_redis import RedisPresence
 from handoff.usecases.autopilot import ReplyLimit
+from handoff.usecases.csat import CsatOptions
 from handoff.usecases.presence import PresenceStore
 from handoff.usecases.staff import Passwords
 from msgcenter.channels import add_web_routes, build_connector, build_connectors, running
@@ -94,6 +95,11 @@ def build_service(
         presence = RedisPresence(events.url, prefix=events.prefix)
     blobs = blob_store(settings)
     files = file_store(settings)
+    private_dir(settings.storage.data_dir)  # 0700 when msgcenter creates it
+    secret = load_or_create_secret(
+        settings.auth.jwt_secret.get_secret_value() if settings.auth.jwt_secret else None,
+        settings.storage.data_dir,
+    )
     core = Core.build(
         bus,
         passwords,
@@ -126,11 +132,13 @@ def build_service(
         clock=clock,
         # The reports' business seconds (business_hours=true) are the bot's business hours.
         business_hours=settings.bot.schedule(),
-    )
-    private_dir(settings.storage.data_dir)  # 0700 when msgcenter creates it
-    secret = load_or_create_secret(
-        settings.auth.jwt_secret.get_secret_value() if settings.auth.jwt_secret else None,
-        settings.storage.data_dir,
+        csat=CsatOptions(
+            enabled=settings.csat.enabled,
+            after=settings.csat.after,
+            comment_minutes=settings.csat.comment_minutes,
+            secret=secret,  # the email links' key is derived from it
+            public_url=settings.server.public_url,
+        ),
     )
     api = ApiContext(
         core=core,

@@ -35,7 +35,8 @@ QUEUE_DEPTH = 'SELECT COUNT(*) AS "queued" FROM "messages" WHERE "status" = ? AN
 # With the message, who wrote it: the agent's name and email signature (NULL for the bot's).
 DELIVERY_ROW = (
     'SELECT m."id", m."chat_id", m."status", m."sender", m."text", m."attempts", '
-    'm."attachments", m."template", c."mode", c."channel", c."external_id", '
+    'm."attachments", m."template", m."interactive", c."mode", c."channel", '
+    'c."external_id", '
     'c."customer_name", c."customer_email", c."subject", '
     'u."display_name" AS "agent_display_name", u."username" AS "agent_username", '
     'u."signature" AS "agent_signature" FROM "messages" m '
@@ -50,7 +51,8 @@ EARLIER_IDS = (
 # one row with none when there are none or the message is no longer queued).
 DELIVERY_WITH_EARLIER = (
     'SELECT m."id", m."chat_id", m."status", m."sender", m."text", m."attempts", '
-    'm."attachments", m."template", c."mode", c."channel", c."external_id", '
+    'm."attachments", m."template", m."interactive", c."mode", c."channel", '
+    'c."external_id", '
     'c."customer_name", c."customer_email", c."subject", '
     'u."display_name" AS "agent_display_name", u."username" AS "agent_username", '
     'u."signature" AS "agent_signature", '
@@ -93,10 +95,11 @@ FORGET_RECEIPTS = 'DELETE FROM "early_receipts" WHERE "external_id" = ?'
 _RECEIPT_DEFAULT_VALUES = tuple(_RECEIPT_DEFAULTS.values())
 _READERS = {
     name: columns.reader(Message, name)
-    for name in ("attachments", "note", "sender_auth", "created_at", "template")
+    for name in ("attachments", "note", "sender_auth", "created_at", "template", "interactive")
 }
 read_attachments = _READERS["attachments"]
 read_template = _READERS["template"]
+read_interactive = _READERS["interactive"]
 
 Row = dict[str, Any]
 Chats = dict[int, Row]  # chat id -> its "id", "mode" and "assigned_agent_id"

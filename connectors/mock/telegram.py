@@ -10,6 +10,10 @@ The control API (no token):
 - ``POST /_mock/customer`` ``{"name", "text", "chat_id"?, "username"?, "message_id"?}``:
   a customer writes; answers the update.
 - ``POST /_mock/update`` ``{...}``: any raw update (``update_id`` added when missing).
+- ``POST /_mock/press`` ``{"chat_id", "data", "message_id"?}``: the customer presses the inline
+  button with that callback data under a message the bot sent (default: the newest one with
+  buttons in that chat); answers the ``callback_query`` update. A button that is not there
+  (never sent, or removed by an edit) is a 400, as no client could press it.
 - ``GET /_mock/sent``: what the bot sent (method, chat_id, text, message_id, ...); a file
   sent (sendPhoto, sendDocument, sendAudio, sendVideo, sendVoice, uploaded as multipart)
   with ``caption`` and ``file``: ``{"sha256", "size", "filename", "content_type"}``.
@@ -20,6 +24,12 @@ The control API (no token):
 - ``POST /_mock/file`` (the raw bytes; Content-Type its type; ``?name=``): a file a customer
   will send -> ``{"file_id", "file_unique_id", "file_size"}``; then ``/_mock/customer`` with
   ``"photo": file_id`` or ``"document": file_id`` sends it (``text`` is the caption).
+
+Inline keyboards are checked as Telegram does (each button's text, ``callback_data`` of 1-64
+bytes); ``editMessageText`` and ``editMessageReplyMarkup`` change a message the bot sent
+(``messages``), ``answerCallbackQuery`` takes each pressed query once. ``allowed_updates`` of
+``getUpdates`` and ``setWebhook`` is kept: an update of a kind not listed is dropped, never
+delivered (without a list every kind is delivered).
 
 Files are served like Telegram's: ``getFile`` gives a ``file_path`` (or ``400 Bad Request:
 file is too big`` over 20 MB), ``GET /file/bot{token}/{file_path}`` the bytes.
@@ -127,6 +137,9 @@ class MockTelegram:
             "deletewebhook": self._delete_webhook,
             "getwebhookinfo": self._get_webhook_info,
             "getfile": self._get_file,
+            "editmessagetext": self._edit_message_text,
+            "editmessagereplymarkup": self._edit_reply_markup,
+            "answercallbackquery": self._answer_callback_query,
         }
         self.reset()
 
@@ -141,6 +154,10 @@ class MockTelegram:
         self._chats: dict[int, dict[str, Any]] = {}
         self.files: dict[str, MockFile] = {}  # file_id -> the file
         self.downloads = 0
+        # The bot's messages as they are now (edits applied), by (chat id, message id).
+        self.messages: dict[tuple[int, int], dict[str, Any]] = {}
+        self.allowed_updates: list[str] | None = None  # None: every kind
+        self.queries: dict[str, bool] = {}  # callback query id -> answered
         self._notify()
 
     @property
@@ -153,6 +170,7 @@ class MockTelegram:
         app.router.add_post("/bot{token}/{method}", self._bot_api)
         app.router.add_post("/_mock/customer", self._control_customer)
         app.router.add_post("/_mock/update", self._control_update)
+        app.router.add_post("/_mock/press", self._control_press)
         app.router.add_get("/_mock/sent", self._control_read)
         app.router.add_get("/_mock/calls", self._control_read)
         app.router.add_post("/_mock/fail", self._control_fail)
@@ -232,6 +250,33 @@ class MockTelegram:
         self._notify()
         return stored
 
+    def press(self, chat_id: int, data: str, message_id: int | None = None) -> dict[str, Any]:
+        """The customer presses the inline button with callback ``data`` under the bot's
+        message ``message_id`` (default: its newest with buttons in the chat); returns the
+        ``callback_query`` update. ValueError when there is no such button."""
+        if message_id is None:
+            with_buttons = [
+                mid for (cid, mid), m in self.messages.items() if cid == chat_id and _buttons(m)
+            ]
+            if not with_buttons:
+                raise ValueError(f"no message with buttons in chat {chat_id}")
+            message_id = max(with_buttons)
+        message = self.messages.get((chat_id, message_id))
+        if message is None or data not in _buttons(message):
+            raise ValueError(f"no button {data!r} under message {message_id} of chat {chat_id}")
+        chat = self._chats.get(chat_id, {"id": chat_id, "first_name": "Customer"})
+        person = {k: chat[k] for k in ("first_name", "last_name", "username") if k in chat}
+        query_id = str(secrets.randbelow(10**18))
+        self.queries[query_id] = False
+        query: dict[str, Any] = {
+            "id": query_id,
+            "from": {"id": chat_id, "is_bot": False, **person, "language_code": "en"},
+            "message": json.loads(json.dumps(message)),
+            "chat_instance": str(stable_id(f"instance {chat_id}")),
+            "data": data,
+        }
+        return self.add_update({"callback_query": query})
+
     def fail(
         self,
         method: str,
@@ -292,12 +337,14 @@ class MockTelegram:
                 409, "Conflict: can't use getUpdates method while webhook is active; "
                 "use deleteWebhook to delete the webhook first",
             )  # fmt: skip
+        self._allow(fields)
         offset = _int(fields, "offset", 0)
         limit = min(max(_int(fields, "limit", 100), 1), 100)
         deadline = asyncio.get_running_loop().time() + max(_int(fields, "timeout", 0), 0)
         if offset > 0:  # confirms every update before it
             self.updates = [u for u in self.updates if u["update_id"] >= offset]
         while True:
+            self._drop_unwanted()
             ready = [u for u in self.updates if u["update_id"] >= offset][:limit]
             remaining = deadline - asyncio.get_running_loop().time()
             if ready or remaining <= 0 or self._closing:
@@ -312,19 +359,82 @@ class MockTelegram:
             raise ApiFailure(400, "Bad Request: message text is empty")
         if len(text.encode("utf-16-le")) // 2 > TEXT_LIMIT:
             raise ApiFailure(400, "Bad Request: message is too long")
-        message = {
+        markup = _reply_markup(fields)
+        message: dict[str, Any] = {
             "message_id": self._message_id(chat_id),
             "from": self._bot_user(),
             "chat": self._chats.get(chat_id, {"id": chat_id, "type": "private"}),
             "date": int(time.time()),
             "text": text,
         }
+        if markup is not None:
+            message["reply_markup"] = markup
+        self.messages[(chat_id, message["message_id"])] = message
         self.sent.append(
             {"method": "sendMessage", "chat_id": chat_id, "text": text,
              "message_id": message["message_id"], "date": message["date"],
-             "parse_mode": fields.get("parse_mode")}
+             "parse_mode": fields.get("parse_mode"), "reply_markup": markup}
         )  # fmt: skip
         return message
+
+    def _bot_message(self, fields: dict[str, Any]) -> dict[str, Any]:
+        chat_id, message_id = _chat_id(fields), _int(fields, "message_id", 0)
+        message = self.messages.get((chat_id, message_id))
+        if message is None:
+            raise ApiFailure(400, "Bad Request: message to edit not found")
+        return message
+
+    async def _edit_message_text(self, fields: dict[str, Any]) -> Any:
+        """editMessageText: the bot's message gets the new text (and the buttons given, or
+        none)."""
+        message = self._bot_message(fields)
+        text = str(fields.get("text") or "")
+        if not text.strip():
+            raise ApiFailure(400, "Bad Request: message text is empty")
+        if len(text.encode("utf-16-le")) // 2 > TEXT_LIMIT:
+            raise ApiFailure(400, "Bad Request: MESSAGE_TOO_LONG")
+        markup = _reply_markup(fields)
+        if text == message["text"] and markup == message.get("reply_markup"):
+            raise ApiFailure(400, "Bad Request: message is not modified")
+        return self._edited(message, "editMessageText", text, markup)
+
+    async def _edit_reply_markup(self, fields: dict[str, Any]) -> Any:
+        """editMessageReplyMarkup: the bot's message gets the buttons given (or none)."""
+        message = self._bot_message(fields)
+        markup = _reply_markup(fields)
+        if markup == message.get("reply_markup"):
+            raise ApiFailure(400, "Bad Request: message is not modified")
+        return self._edited(message, "editMessageReplyMarkup", message["text"], markup)
+
+    def _edited(
+        self, message: dict[str, Any], method: str, text: str, markup: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        message["text"] = text
+        message["edit_date"] = int(time.time())
+        if markup is None:
+            message.pop("reply_markup", None)
+        else:
+            message["reply_markup"] = markup
+        self.sent.append(
+            {"method": method, "chat_id": message["chat"]["id"], "text": text,
+             "message_id": message["message_id"], "reply_markup": markup}
+        )  # fmt: skip
+        return message
+
+    async def _answer_callback_query(self, fields: dict[str, Any]) -> Any:
+        """answerCallbackQuery: once per pressed query."""
+        query_id = str(fields.get("callback_query_id") or "")
+        if self.queries.get(query_id, True):
+            raise ApiFailure(
+                400, "Bad Request: query is too old and response timeout expired or query ID "
+                "is invalid",
+            )  # fmt: skip
+        self.queries[query_id] = True
+        self.sent.append(
+            {"method": "answerCallbackQuery", "callback_query_id": query_id,
+             "text": fields.get("text")}
+        )  # fmt: skip
+        return True
 
     async def _send_file(self, method: str, field: str, fields: dict[str, Any]) -> Any:
         """sendPhoto, sendDocument, sendAudio, sendVideo, sendVoice: the file uploaded in
@@ -386,9 +496,26 @@ class MockTelegram:
         secret = str(fields.get("secret_token") or "")
         if secret and not SECRET_TOKEN.match(secret):
             raise ApiFailure(400, "Bad Request: secret token contains unallowed characters")
+        self._allow(fields)
         self.webhook = {"url": url, "secret_token": secret}
         self._notify()
         return True
+
+    def _allow(self, fields: dict[str, Any]) -> None:
+        """``allowed_updates`` as given (a JSON list in a form field); kept until changed."""
+        given = fields.get("allowed_updates")
+        if given is None:
+            return
+        kinds = json.loads(given) if isinstance(given, str) else given
+        if not isinstance(kinds, list) or not all(isinstance(kind, str) for kind in kinds):
+            raise ApiFailure(400, "Bad Request: can't parse allowed updates")
+        self.allowed_updates = kinds or None  # an empty list: every kind, as Telegram says
+
+    def _drop_unwanted(self) -> None:
+        """Updates of a kind the bot did not ask for are never delivered."""
+        if self.allowed_updates is not None:
+            allowed = set(self.allowed_updates)
+            self.updates = [u for u in self.updates if _kind(u) in allowed]
 
     async def _delete_webhook(self, fields: dict[str, Any]) -> Any:
         self.webhook = {}
@@ -499,6 +626,9 @@ class MockTelegram:
             if not url or not self.updates:
                 await changed.wait()
                 continue
+            self._drop_unwanted()
+            if not self.updates:
+                continue
             update = self.updates[0]
             if await self._post_update(url, update):
                 if self.updates and self.updates[0] is update:
@@ -542,6 +672,17 @@ class MockTelegram:
 
     async def _control_update(self, request: web.Request) -> web.Response:
         return self._json(self.add_update(await _json_body(request)))
+
+    async def _control_press(self, request: web.Request) -> web.Response:
+        body = await _json_body(request)
+        chat_id, data, message_id = body.get("chat_id"), body.get("data"), body.get("message_id")
+        if not isinstance(chat_id, int) or not isinstance(data, str):
+            return self._json({"ok": False, "description": "chat_id and data are required"}, 400)
+        try:
+            update = self.press(chat_id, data, message_id if isinstance(message_id, int) else None)
+        except ValueError as exc:
+            return self._json({"ok": False, "description": str(exc)}, 400)
+        return self._json(update)
 
     async def _control_fail(self, request: web.Request) -> web.Response:
         body = await _json_body(request)
@@ -637,6 +778,44 @@ def _chat_id(fields: Mapping[str, Any]) -> int:
         return int(fields.get("chat_id", ""))
     except (TypeError, ValueError) as exc:
         raise ApiFailure(400, "Bad Request: chat not found") from exc
+
+
+def _kind(update: Mapping[str, Any]) -> str:
+    """An update's kind: its one field besides ``update_id``."""
+    return next((key for key in update if key != "update_id"), "")
+
+
+def _buttons(message: Mapping[str, Any]) -> list[str]:
+    """The callback data of the inline buttons under a message."""
+    rows = (message.get("reply_markup") or {}).get("inline_keyboard") or []
+    return [str(b["callback_data"]) for row in rows for b in row if "callback_data" in b]
+
+
+def _reply_markup(fields: Mapping[str, Any]) -> dict[str, Any] | None:
+    """An inline keyboard as Telegram checks it (each button a text and one action; callback
+    data 1-64 bytes), or None. aiogram sends it as JSON in a form field."""
+    given = fields.get("reply_markup")
+    if given is None or given == "":
+        return None
+    try:
+        markup = json.loads(given) if isinstance(given, str) else given
+    except json.JSONDecodeError as exc:
+        raise ApiFailure(400, "Bad Request: can't parse reply keyboard markup JSON object") from exc
+    rows = markup.get("inline_keyboard") if isinstance(markup, dict) else None
+    if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
+        raise ApiFailure(400, "Bad Request: object expected as reply markup")
+    for row in rows:
+        for button in row:
+            if not isinstance(button, dict) or not str(button.get("text") or "").strip():
+                raise ApiFailure(
+                    400, "Bad Request: text buttons are unallowed in the inline keyboard"
+                )
+            data = button.get("callback_data")
+            if data is not None and not 1 <= len(str(data).encode()) <= 64:
+                raise ApiFailure(400, "Bad Request: BUTTON_DATA_INVALID")
+            if data is None and not button.get("url"):
+                raise ApiFailure(400, "Bad Request: inline keyboard button must have an action")
+    return {"inline_keyboard": rows}
 
 
 def _suffix(name: str | None) -> str:

@@ -7,6 +7,9 @@ control API writes as a customer and steers failures:
 
     POST /_mock/customer  {"name", "text", "phone"?, "wamid"?, "user_id"?}
                           -> {"status": <msgcenter's HTTP status>, "wamid", "phone"}
+    POST /_mock/choose    {"name", "id", "phone"?}: the customer picks the row (or reply
+                          button) ``id`` of the newest interactive message sent to them
+                          -> {"status", "wamid"}; 400 when no such choice was sent
     GET  /_mock/sent      -> [{"id": wamid, "request": <the Graph API body>}, ...]
     GET  /{version}/{waba_id}/message_templates   the account's templates, paged like Meta's
                           (``templates``: the demo's; ``template_page_size`` a page)
@@ -18,6 +21,10 @@ control API writes as a customer and steers failures:
                           type; ``?filename=``) -> {"id": <media id>}; then
                           ``POST /_mock/customer {"name", "media": {"id", "type"}, "text"?}``
                           sends it (``text`` is the caption)
+
+Interactive sends are checked as Meta checks them: a ``list`` (body text, a button of at most
+20 characters, 1-10 rows in all, each an id of at most 200 characters, unique, and a title of
+at most 24) or ``button`` (1-3 reply buttons, titles of at most 20 characters).
 
 Agents' files: ``POST /{version}/{phone_number_id}/media`` (multipart ``messaging_product``,
 ``type``, ``file``) answers a media id; an image, audio, video or document send naming it
@@ -53,6 +60,7 @@ from connectors.mock.whatsapp_payloads import (
     ERRORS,
     PHONE_NUMBER_ID,
     WABA_ID,
+    choice_payload,
     contact,
     customer_payload,
     encode,
@@ -72,6 +80,7 @@ __all__ = [
     "WABA_ID",
     "Failure",
     "MockWhatsApp",
+    "choice_payload",
     "contact",
     "customer_payload",
     "encode",
@@ -158,6 +167,7 @@ class MockWhatsApp:
         app.router.add_get("/{version}/{waba_id}/message_templates", self._templates)
         app.router.add_post("/{version}/{phone_number_id}/media", self._upload_media)
         app.router.add_post("/_mock/customer", self._customer)
+        app.router.add_post("/_mock/choose", self._choose)
         app.router.add_get("/_mock/sent", self._sent)
         app.router.add_post("/_mock/fail", self._fail)
         app.router.add_post("/_mock/reset", self._reset)
@@ -220,6 +230,29 @@ class MockWhatsApp:
         wamid = wamid or new_wamid()
         payload = customer_payload(name, text, phone=phone, wamid=wamid, user_id=user_id)
         return await self.post_webhook(payload), wamid
+
+    async def customer_chooses(
+        self, name: str, choice_id: str, *, phone: str | None = None
+    ) -> tuple[int, str]:
+        """The customer picks the choice ``choice_id`` (a list row or a reply button) of the
+        newest interactive message sent to them: (msgcenter's HTTP status, the wamid).
+        ValueError when no interactive message sent to them offers it."""
+        phone = phone or phone_for(name)
+        for sent in reversed(self.sent):
+            request = sent["request"]
+            if request.get("type") != "interactive" or request.get("to") != phone:
+                continue
+            choices = _choices(request["interactive"])
+            if choice_id not in choices:
+                continue
+            kind = "list_reply" if request["interactive"]["type"] == "list" else "button_reply"
+            wamid = new_wamid()
+            payload = choice_payload(
+                name, choice_id, choices[choice_id], kind=kind, phone=phone,
+                context_wamid=sent["id"], wamid=wamid,
+            )  # fmt: skip
+            return await self.post_webhook(payload), wamid
+        raise ValueError(f"no interactive message sent to {phone} offers {choice_id!r}")
 
     async def post_status(
         self, wamid: str, status: str, recipient: str, errors: list[dict[str, Any]] | None = None
@@ -455,6 +488,20 @@ class MockWhatsApp:
             return web.json_response({"error": f"msgcenter unreachable: {exc}"}, status=502)
         return web.json_response({"status": status, "wamid": wamid, "phone": phone})
 
+    async def _choose(self, request: web.Request) -> web.Response:
+        body = await _body(request)
+        name, choice = body.get("name"), body.get("id")
+        phone = body.get("phone") if isinstance(body.get("phone"), str) else None
+        if not isinstance(name, str) or not name or not isinstance(choice, str):
+            return web.json_response({"error": "name and id are required"}, status=400)
+        try:
+            status, wamid = await self.customer_chooses(name, choice, phone=phone)
+        except ValueError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return web.json_response({"error": f"msgcenter unreachable: {exc}"}, status=502)
+        return web.json_response({"status": status, "wamid": wamid})
+
     async def _sent(self, request: web.Request) -> web.Response:
         return web.json_response(self.sent)
 
@@ -664,8 +711,10 @@ def _invalid_send(body: Any) -> str | None:
         return "messaging_product must be 'whatsapp'"
     if not body.get("to") and not body.get("recipient"):
         return "to or recipient is required"
+    if body.get("type") == "interactive":
+        return _invalid_interactive(body.get("interactive"))
     if body.get("type") != "text":
-        return "the mock only takes text messages"
+        return "the mock only takes text and interactive messages"
     text = body.get("text")
     text_body = text.get("body") if isinstance(text, dict) else None
     if not isinstance(text_body, str) or not text_body:
@@ -673,6 +722,57 @@ def _invalid_send(body: Any) -> str | None:
     if len(text_body) > 4096:
         return "text.body is longer than 4096 characters"
     return None
+
+
+def _invalid_interactive(interactive: Any) -> str | None:
+    """What Meta would refuse in an interactive list or reply buttons message, or None."""
+    if not isinstance(interactive, dict) or interactive.get("type") not in ("list", "button"):
+        return "interactive.type must be list or button (the mock takes those)"
+    body = interactive.get("body")
+    text = body.get("text") if isinstance(body, dict) else None
+    if not isinstance(text, str) or not text.strip() or len(text) > 4096:
+        return "interactive.body.text is required (at most 4096 characters)"
+    action = interactive.get("action")
+    if not isinstance(action, dict):
+        return "interactive.action is required"
+    if interactive["type"] == "list":
+        button = action.get("button")
+        if not isinstance(button, str) or not button.strip() or len(button) > 20:
+            return "action.button is required (at most 20 characters)"
+        sections = action.get("sections")
+        if not isinstance(sections, list) or not 1 <= len(sections) <= 10:
+            return "action.sections: 1 to 10 sections"
+        rows = [r for s in sections if isinstance(s, dict) for r in s.get("rows") or []]
+        if len(sections) > 1 and not all(isinstance(s, dict) and s.get("title") for s in sections):
+            return "a list of several sections needs a title for each"
+        limits = {"id": 200, "title": 24}
+    else:
+        rows = [b.get("reply") for b in action.get("buttons") or [] if isinstance(b, dict)]
+        if not 1 <= len(rows) <= 3:
+            return "action.buttons: 1 to 3 reply buttons"
+        limits = {"id": 256, "title": 20}
+    if not 1 <= len(rows) <= 10:
+        return "a list holds 1 to 10 rows in all"
+    for row in rows:
+        if not isinstance(row, dict):
+            return "each row or button is an object"
+        for key, limit in limits.items():
+            value = row.get(key)
+            if not isinstance(value, str) or not value.strip() or len(value) > limit:
+                return f"a row's {key} is required (at most {limit} characters)"
+    ids = [row["id"] for row in rows]
+    if len(set(ids)) != len(ids):
+        return "row ids must be unique"
+    return None
+
+
+def _choices(interactive: dict[str, Any]) -> dict[str, str]:
+    """The ids and titles an interactive message offers."""
+    action = interactive.get("action") or {}
+    if interactive.get("type") == "button":
+        replies = [b.get("reply") or {} for b in action.get("buttons") or []]
+        return {r["id"]: r["title"] for r in replies}
+    return {r["id"]: r["title"] for s in action.get("sections") or [] for r in s.get("rows") or []}
 
 
 MEDIA_TYPES = frozenset({"image", "audio", "video", "document", "sticker"})

@@ -136,6 +136,27 @@ def customer_payload(
     )
 
 
+def choice_payload(
+    name: str,
+    reply_id: str,
+    title: str,
+    *,
+    kind: str = "list_reply",
+    phone: str | None = None,
+    context_wamid: str | None = None,
+    wamid: str | None = None,
+) -> dict[str, Any]:
+    """The webhook body Meta posts when customer ``name`` picks a row of an interactive list
+    (``list_reply``) or taps a reply button (``button_reply``) of the message
+    ``context_wamid``."""
+    phone = phone or phone_for(name)
+    entry = message("interactive", {"type": kind, kind: {"id": reply_id, "title": title}},
+                    phone=phone, wamid=wamid)  # fmt: skip
+    if context_wamid is not None:
+        entry["context"] = {"from": DISPLAY_PHONE, "id": context_wamid}
+    return webhook_body(contacts=[contact(name, phone)], messages=[entry])
+
+
 def status_payload(
     wamid: str, status: str, recipient: str, errors: list[dict[str, Any]] | None = None
 ) -> dict[str, Any]:

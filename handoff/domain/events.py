@@ -31,6 +31,9 @@ NOTIFICATIONS_READ = "notifications.read"
 CONTACT_REMOVED = "contact.removed"
 # A chat erased with its contact ({"chat_id"}): dashboards drop it.
 CHAT_REMOVED = "chat.removed"
+# A customer rated a conversation (``handoff.usecases.csat``): {"survey": <survey>}, to admins
+# and the survey's agent.
+CSAT_CREATED = "csat.created"
 # Not for dashboards: a user's tokens older than ``data["version"]`` no longer hold (they were
 # deactivated, their role or password changed). Carried by the bus to every process, whose
 # WebSockets of that user close; never sent to a client, never logged.

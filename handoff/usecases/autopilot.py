@@ -122,7 +122,7 @@ class Autopilot:
         follows."""
         self.burst.ended()
         for received in results:
-            if received.stored and received.mode == Mode.BOT:
+            if received.stored and received.mode == Mode.BOT and not received.survey:
                 self.schedule(received)
 
     def schedule(self, received: Received) -> None:

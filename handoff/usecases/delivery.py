@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -74,9 +74,13 @@ class Outbox:
         retry: RetryPolicy | None = None,
         concurrency: int = 16,
         blobs: Blobs | None = None,
+        interactive: Callable[[str, dict[str, Any]], dict[str, Any]] | None = None,
     ) -> None:
-        """``blobs``: where the files agents send are kept (``OutboundMessage.files``)."""
+        """``blobs``: where the files agents send are kept (``OutboundMessage.files``);
+        ``interactive``: (channel, a message's choices) -> what the channel is sent of them
+        (a survey's email links: ``Surveys.outbound``)."""
         self.writer = writer
+        self.interactive = interactive
         self.blobs = blobs
         self.presenter = presenter
         self.connectors = connectors
@@ -225,6 +229,10 @@ class Outbox:
         customer_ids = [e["external_id"] for e in earlier if e["sender"] == Sender.CUSTOMER.value]
         attachments = delivery_store.read_attachments(row["attachments"])
         template = row.get("template")
+        choices = row.get("interactive")
+        interactive = delivery_store.read_interactive(choices) if choices is not None else None
+        if interactive is not None and self.interactive is not None:
+            interactive = self.interactive(str(row["channel"]), interactive)
         by_agent = row["sender"] == Sender.AGENT.value and row["agent_username"] is not None
         return OutboundMessage(
             message_id=row["id"],
@@ -244,6 +252,7 @@ class Outbox:
             template=delivery_store.read_template(template) if template is not None else None,
             agent_name=(row["agent_display_name"] or row["agent_username"]) if by_agent else None,
             signature=(row["agent_signature"] or None) if by_agent else None,
+            interactive=interactive,
         )
 
     @contextlib.asynccontextmanager

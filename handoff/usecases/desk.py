@@ -544,7 +544,11 @@ class Desk:
         internal: bool = False,
         attachments: Sequence[Attachment] = (),
         template: dict[str, Any] | None = None,
+        interactive: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
+        """Store a message for the customer (``queued``; an ``internal`` note ``sent``) in
+        ``unit`` and tell the dashboards; ``interactive``: choices offered with it
+        (``Message.interactive``: a satisfaction survey)."""
         text = clean(text)
         message = await Message.create(
             chat_id=chat.id,
@@ -556,6 +560,7 @@ class Desk:
             attachments=[attachment.as_dict() for attachment in attachments],
             template=template,
             created_at=now,
+            interactive=interactive,
         )
         if not internal:
             chat.last_message_at = message.created_at

@@ -29,7 +29,7 @@ from tortoise import timezone
 from tortoise.exceptions import IntegrityError
 
 from connectors.base import InboundEdit, InboundMessage, unverified_chat_id
-from handoff.domain import events, media, modes
+from handoff.domain import csat, events, media, modes
 from handoff.domain.events import Event
 from handoff.domain.rights import OPEN_MODES
 from handoff.domain.sanitize import clean, clean_tree
@@ -45,6 +45,7 @@ from handoff.read.views import (
 )
 from handoff.usecases import notifications, snooze
 from handoff.usecases.reporting import Reporting
+from handoff.usecases.csat import Surveys
 from handoff.usecases.staff import Staff
 from handoff.usecases.transitions import record_transition
 from storage import ingest as ingest_store
@@ -69,6 +70,11 @@ class Received:
     customer_name: str
     media_pending: bool = False  # stored with files to fetch (handoff.usecases.media)
     received_at: datetime | None = None  # when it was stored (the bot's answer time counts from it)
+    # It answered a satisfaction survey (a rating or a comment): the chat stayed as it was
+    # and the bot does not answer it. ``answer``: what the customer is told at once (the
+    # thanks a Telegram connector shows in place of the survey's buttons).
+    survey: bool = False
+    answer: str | None = None
 
     @property
     def stored(self) -> bool:
@@ -106,13 +112,16 @@ class Inbox:
         writer: Writer,
         staff: Staff,
         presenter: Presenter,
+        surveys: Surveys | None = None,
         *,
         clock: Callable[[], datetime] = timezone.now,
         reporting: Reporting | None = None,
     ) -> None:
-        """``clock``: the time messages are stored at (tests move it); ``reporting``: the
+        """``surveys``: takes the answers to satisfaction surveys (None: none are taken);
+        ``clock``: the time messages are stored at (tests move it); ``reporting``: the
         facts a reopening records (docs/api.md, "Reports")."""
         self.writer = writer
+        self.surveys = surveys
         self.staff = staff
         self.presenter = presenter
         self.clock = clock
@@ -286,8 +295,18 @@ class Inbox:
         previous_agent = chat["assigned_agent_id"]
         note = None
         woke: list[Event] | None = None  # a snoozed chat woken: the note's events
-        if mode == Mode.CLOSED:
-            reopened = sql.instance(Chat, outcome.row)
+        model, taken = None, None
+        # A survey's answer: a payload says so; a comment can only come to a closed chat, which
+        # takes this slow path anyway (an ordinary message costs no query here).
+        if self.surveys is not None and (
+            csat.is_survey_payload(inbound.payload) or mode == Mode.CLOSED
+        ):
+            model = sql.instance(Chat, outcome.row)
+            taken = await self.surveys.take(unit, model, inbound, now)
+        if taken is not None:
+            pass  # the chat stays as it is (not reopened, not woken); the bot never hears of it
+        elif mode == Mode.CLOSED:
+            reopened = model or sql.instance(Chat, outcome.row)
             transition = modes.plan(
                 mode=mode,
                 assignee=previous_agent,
@@ -344,10 +363,13 @@ class Inbox:
             unit.emit(Event(events.CHAT_UPDATED, chat_id, {"chat": row}, audience))
         for event in woke or ():  # after the customer's message: the thread reads in order
             unit.emit(event)
+        if taken is not None and model is not None and self.surveys is not None:
+            await self.surveys.thank(unit, model, taken, now)
         return Received(
             chat_id, outcome.message_id, False, outcome.created, Mode(chat["mode"]),
             inbound.channel, inbound.text, chat["customer_name"],
             any(a.status == media.PENDING for a in inbound.attachments), now,
+            taken is not None, taken.answer if taken is not None else None,
         )  # fmt: skip
 
     async def _chat_of_thread(self, inbound: InboundMessage) -> Chat | None:
@@ -366,7 +388,7 @@ class Inbox:
 
 _TEXTS = (
     "chat_external_id", "message_external_id", "text", "customer_name", "customer_phone",
-    "customer_email", "customer_username", "subject", "reply_to_external_id",
+    "customer_email", "customer_username", "subject", "reply_to_external_id", "payload",
 )  # fmt: skip
 
 
