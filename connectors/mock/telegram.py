@@ -370,11 +370,14 @@ class MockTelegram:
         if markup is not None:
             message["reply_markup"] = markup
         self.messages[(chat_id, message["message_id"])] = message
-        self.sent.append(
-            {"method": "sendMessage", "chat_id": chat_id, "text": text,
-             "message_id": message["message_id"], "date": message["date"],
-             "parse_mode": fields.get("parse_mode"), "reply_markup": markup}
-        )  # fmt: skip
+        record = {
+            "method": "sendMessage", "chat_id": chat_id, "text": text,
+            "message_id": message["message_id"], "date": message["date"],
+            "parse_mode": fields.get("parse_mode"),
+        }  # fmt: skip
+        if markup is not None:  # inline buttons
+            record["reply_markup"] = markup
+        self.sent.append(record)
         return message
 
     def _bot_message(self, fields: dict[str, Any]) -> dict[str, Any]:
