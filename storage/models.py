@@ -305,8 +305,9 @@ class Message(Model):
     # message's text is the template rendered. None for every other message.
     template: fields.Field[dict[str, Any] | None] = fields.JSONField(null=True)
     # Choices offered with an outbound message (a satisfaction survey): {"kind": "csat",
-    # "survey_id", "options": [{"id", "title"}]}, sent as WhatsApp list rows or Telegram inline
-    # buttons; the customer's choice comes back as ``InboundMessage.payload``. None: plain.
+    # "survey_id", "button", "options": [{"id", "title"}]}, sent as WhatsApp list rows,
+    # Telegram inline buttons or email links; the customer's choice comes back as
+    # ``InboundMessage.payload``. None: plain.
     interactive: fields.Field[dict[str, Any] | None] = fields.JSONField(null=True)
     reply_to_external_id = fields.CharField(max_length=255, null=True)
     error = fields.CharField(max_length=512, null=True)
@@ -576,7 +577,7 @@ class CsatSurvey(Model):
     # sent (the survey message queued), not_sent (the channel refused it: a closed WhatsApp
     # window), rated, commented.
     status = fields.CharField(max_length=16, default="sent")
-    # The survey message in the chat (None: email's survey mail, or not sent).
+    # The survey message in the chat (every channel's, the email's too; None: not sent).
     message_id = fields.IntField(null=True)
     rating = fields.SmallIntField(null=True)
     rated_at = fields.DatetimeField(null=True)
