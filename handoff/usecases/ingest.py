@@ -112,8 +112,8 @@ class Inbox:
         writer: Writer,
         staff: Staff,
         presenter: Presenter,
-        surveys: Surveys | None = None,
         *,
+        surveys: Surveys | None = None,
         clock: Callable[[], datetime] = timezone.now,
         reporting: Reporting | None = None,
     ) -> None:
@@ -369,7 +369,7 @@ class Inbox:
             chat_id, outcome.message_id, False, outcome.created, Mode(chat["mode"]),
             inbound.channel, inbound.text, chat["customer_name"],
             any(a.status == media.PENDING for a in inbound.attachments), now,
-            taken is not None, taken.answer if taken is not None else None,
+            survey=taken is not None, answer=taken.answer if taken is not None else None,
         )  # fmt: skip
 
     async def _chat_of_thread(self, inbound: InboundMessage) -> Chat | None:
