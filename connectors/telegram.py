@@ -1,9 +1,11 @@
 """Telegram through aiogram 3: long polling or a webhook in, ``sendMessage`` out.
 
 Updates go through one aiogram ``Dispatcher`` in both modes; its handlers turn
-a message into an :class:`InboundMessage` (or an edit into an
-:class:`InboundEdit`) and await the sink, so an update counts as handled only
-after the commit that holds it:
+a message into an :class:`InboundMessage` (an edit into an :class:`InboundEdit`, a
+press of one of our inline buttons, a ``callback_query``, into an
+:class:`InboundMessage` whose ``payload`` is the button's data: answered with
+``answerCallbackQuery`` and the message edited only after the sink returned) and
+await the sink, so an update counts as handled only after the commit that holds it:
 
 - webhook: aiogram's ``SimpleRequestHandler`` with ``handle_in_background=False``
   answers Telegram after the handler returned; a failing sink makes it a 5xx,

@@ -7,8 +7,10 @@ import pytest
 
 from connectors.base import OutboundMessage
 from connectors.email_reply import choice_links, compose_reply
+from connectors.mock.whatsapp import choice_payload, customer_payload
 from connectors.telegram import inline_keyboard
 from connectors.whatsapp import list_rows
+from connectors.whatsapp_webhook import parse_webhook
 from handoff.domain import csat
 
 KEY = csat.link_key("k" * 40)
@@ -103,3 +105,16 @@ def test_the_survey_mail_carries_one_link_a_line_and_only_web_links() -> None:
     assert "javascript" not in plain and "javascript" not in page
     assert '<a href="https://help.example/csat/1.5.x"' in page
     assert "2 &lt;b&gt;" in page and "2 <b>" not in page
+
+
+@pytest.mark.parametrize("kind", ["list_reply", "button_reply"])
+def test_a_whatsapp_choice_is_read_with_its_id_as_the_payload(kind: str) -> None:
+    body = choice_payload(
+        "Rina", "csat:9:4", "4 - Good", kind=kind, phone="628123", context_wamid="wamid.SURVEY"
+    )
+    [message] = parse_webhook(body).messages
+    assert (message.text, message.payload) == ("4 - Good", "csat:9:4")
+    assert message.reply_to_external_id == "wamid.SURVEY"
+    # A plain text message has no payload.
+    [plain] = parse_webhook(customer_payload("Rina", "csat:9:4", phone="628123")).messages
+    assert (plain.text, plain.payload) == ("csat:9:4", None)
