@@ -120,7 +120,11 @@ async def test_the_survey_buttons_a_press_the_answer_and_the_thanks(
     assert [b["text"] for b in buttons] == [csat.TITLES[n] for n in (5, 4, 3, 2, 1)]
     assert all(len(b["callback_data"].encode()) <= 64 for b in buttons)
     assert mock.allowed_updates is not None and "callback_query" in mock.allowed_updates
-    assert (await Message.get(id=survey.message_id)).external_id == str(shown["message_id"])
+
+    async def recorded() -> str | None:  # the outbox records the send after Telegram answered
+        return (await Message.get(id=survey.message_id)).external_id
+
+    assert await eventually(recorded) == str(shown["message_id"])
 
     update = mock.press(customer, f"csat:{survey.id}:5")
     query_id = update["callback_query"]["id"]
