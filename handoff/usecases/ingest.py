@@ -13,6 +13,11 @@ without an aligned DKIM or SPF pass, ``connectors.email_auth``) never joins an e
 chat: it goes to a chat of its own keyed ``unverified:<address>`` (created marked
 ``sender_unverified``), and its thread references are not followed. So a stranger writing
 with a customer's address neither lands in that customer's chat nor sees its answers.
+
+A message that answers a satisfaction survey (a ``csat:`` payload, or a comment after a
+rating: ``handoff.usecases.csat``, asked only for a payload or a closed chat) is stored
+like any other but leaves the chat as it is (a closed chat is not reopened) and is marked
+``Received.survey``: the bot does not answer it.
 """
 
 from __future__ import annotations
