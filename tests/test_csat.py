@@ -9,6 +9,7 @@ checked. Times are moved by moving the survey's own times back (a survey sent 8 
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -35,8 +36,12 @@ async def mock() -> Any:
 async def world(
     mock: MockWhatsApp, aiohttp_client: ClientFactory, db_url: str, tmp_path: Path, **csat: Any
 ) -> WhatsApp:
-    sections = {"csat": csat} if csat else None
-    return await start_whatsapp(mock, aiohttp_client, db_url, tmp_path, bot=BOT, sections=sections)
+    """The service on the mock; ``csat``: settings of ``[csat]`` other than the defaults
+    (given to the surveys like the outbox's quick retries: as configuration)."""
+    wa = await start_whatsapp(mock, aiohttp_client, db_url, tmp_path, bot=BOT)
+    surveys = wa.service.core.surveys
+    surveys.options = dataclasses.replace(surveys.options, **csat)
+    return wa
 
 
 async def closed_by_agent(wa: WhatsApp, name: str) -> tuple[int, str]:

@@ -3,6 +3,8 @@ of the choices (the end-to-end tests are test_csat*.py over the mocks)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from connectors.base import OutboundMessage
@@ -12,6 +14,8 @@ from connectors.telegram import inline_keyboard
 from connectors.whatsapp import list_rows
 from connectors.whatsapp_webhook import parse_webhook
 from handoff.domain import csat
+from msgcenter.service import build_service
+from tests.support import TEST_SECRET, make_settings
 
 KEY = csat.link_key("k" * 40)
 
@@ -118,3 +122,15 @@ def test_a_whatsapp_choice_is_read_with_its_id_as_the_payload(kind: str) -> None
     # A plain text message has no payload.
     [plain] = parse_webhook(customer_payload("Rina", "csat:9:4", phone="628123")).messages
     assert (plain.text, plain.payload) == ("csat:9:4", None)
+
+
+def test_the_csat_settings_reach_the_surveys(tmp_path: Path) -> None:
+    url = f"sqlite://{tmp_path / 'msgcenter.db'}"
+    settings = make_settings(
+        url, tmp_path / "data", csat={"enabled": False, "after": "all", "comment_minutes": 3},
+        server={"public_url": "https://help.example/"},
+    )  # fmt: skip
+    options = build_service(settings).core.surveys.options
+    assert (options.enabled, options.after, options.comment_minutes) == (False, "all", 3)
+    assert options.public_url == "https://help.example/"
+    assert options.secret == TEST_SECRET  # the links' key is derived from auth.jwt_secret
