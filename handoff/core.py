@@ -183,9 +183,7 @@ class Core:
             reporting=reporting,
         )
         surveys = Surveys(desk, presenter, connectors, csat or CsatOptions())
-        inbox = Inbox(
-            writer, staff, presenter, surveys=surveys, clock=clock, reporting=reporting
-        )
+        inbox = Inbox(writer, staff, presenter, surveys=surveys, clock=clock, reporting=reporting)
         outbox = Outbox(writer, presenter, connectors, blobs=blobs, interactive=surveys.outbound)
         tags = Tags(writer, desk, staff, presenter)
         snoozer = Snoozer(writer, desk, staff, presenter, clock=clock)

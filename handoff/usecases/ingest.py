@@ -49,8 +49,8 @@ from handoff.read.views import (
     row_audience,
 )
 from handoff.usecases import notifications, snooze
-from handoff.usecases.reporting import Reporting
 from handoff.usecases.csat import Surveys
+from handoff.usecases.reporting import Reporting
 from handoff.usecases.staff import Staff
 from handoff.usecases.transitions import record_transition
 from storage import ingest as ingest_store
