@@ -182,7 +182,7 @@ class Core:
             clock=clock,
             reporting=reporting,
         )
-        surveys = Surveys(desk, presenter, connectors, csat or CsatOptions())
+        surveys = Surveys(desk, presenter, connectors, csat or CsatOptions(), clock=clock)
         inbox = Inbox(writer, staff, presenter, surveys=surveys, clock=clock, reporting=reporting)
         outbox = Outbox(writer, presenter, connectors, blobs=blobs, interactive=surveys.outbound)
         tags = Tags(writer, desk, staff, presenter)
