@@ -102,3 +102,17 @@ def test_no_file_points_outside_the_origin() -> None:
         if path.is_file() and not path.is_relative_to(VENDOR):
             text = path.read_text("utf-8").replace("http://www.w3.org/2000/svg", "")
             assert not re.search(r"https?://|//[a-z0-9.-]+\.[a-z]{2,}/", text), path.name
+
+
+def test_uplot_is_vendored_with_its_licence_and_origin() -> None:
+    """The Reports page's charts: uPlot's files as the npm registry gave them, nothing more."""
+    folder = VENDOR / "uplot"
+    names = {path.name for path in folder.iterdir()}
+    assert names == {"uPlot.iife.min.js", "uPlot.min.css", "LICENSE", "README.md"}
+    assert "The MIT License" in (folder / "LICENSE").read_text("utf-8")
+    readme = (folder / "README.md").read_text("utf-8")
+    version = re.search(r"uplot \*\*(\d+\.\d+\.\d+)\*\*", readme)
+    assert version, "the README names the version"
+    assert f"uplot-{version.group(1)}.tgz" in readme
+    script = (folder / "uPlot.iife.min.js").read_text("utf-8")
+    assert script.startswith("/*! https://github.com/leeoniya/uPlot (v" + version.group(1))
