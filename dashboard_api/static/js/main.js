@@ -5,6 +5,7 @@ import * as canned from "./canned.js";
 import * as chats from "./chats.js";
 import * as contacts from "./contacts.js";
 import * as notifications from "./notifications.js";
+import * as reports from "./reports.js";
 import { h } from "./dom.js";
 import { language, setLanguage, t } from "./i18n.js";
 import { mountShortcuts } from "./shortcuts.js";
@@ -17,6 +18,7 @@ import { mountList } from "./views/list.js";
 import { mountLogin } from "./views/login.js";
 import { mountPanel } from "./views/panel.js";
 import { mountProfile } from "./views/profile.js";
+import { mountReports } from "./views/reports.js";
 import { mountFlash, mountHeader } from "./views/shell.js";
 import { mountUsers } from "./views/users.js";
 import { mountLabels } from "./views/labels.js";
@@ -89,6 +91,7 @@ function enter(session) {
   contacts.connect(api);
   tags.connect(api);
   notifications.connect(api);
+  reports.connect(api);
   renderApp();
   live.start();
 }
@@ -117,7 +120,7 @@ function renderApp() {
   document.title = t("app.title");
   const header = h("header", { class: "topbar" });
   const layouts = { users: usersLayout, profile: profileLayout, canned: cannedLayout, labels: labelsLayout,
-    contacts: contactsLayout };
+    contacts: contactsLayout, reports: reportsLayout };
   const main = (layouts[state.view] || chatsLayout)();
   const flash = h("div", { class: "flash", role: "status", "aria-live": "polite" });
   root.replaceChildren(header, main, flash);
@@ -182,6 +185,12 @@ function chatsLayout() {
   unmount.push(on("open", onOpen));
   onOpen();
   return workspace;
+}
+
+function reportsLayout() {
+  const main = h("main", { class: "users-main reports-main" });
+  unmount.push(mountReports(main));
+  return main;
 }
 
 function contactsLayout() {
