@@ -28,13 +28,14 @@ function percent(value, digits = 0) {
   return new Intl.NumberFormat(locale(), { style: "percent", maximumFractionDigits: digits }).format(value);
 }
 
-/** A duration in seconds, short: "45 s", "12 min", "1 h 20 min", "2 d 3 h"; "–" for none. */
+/** A duration in seconds, short: "45s", "1m 30s", "12m", "1h 20m", "2d 3h"; "–" for none. */
 export function seconds(value) {
   if (value === null || value === undefined) return "–";
   const unit = (amount, name) => new Intl.NumberFormat(locale(), { style: "unit", unit: name, unitDisplay: "narrow" })
     .format(amount);
   const s = Math.round(value);
   if (s < 60) return unit(s, "second");
+  if (s < 600) return s % 60 ? `${unit(Math.floor(s / 60), "minute")} ${unit(s % 60, "second")}` : unit(s / 60, "minute");
   const minutes = Math.round(s / 60);
   if (minutes < 60) return unit(minutes, "minute");
   const hours = Math.floor(minutes / 60);
@@ -241,15 +242,20 @@ export function mountReports(root) {
     period.textContent = previous
       ? t("reports.periodCompared", { range: rangeText(current), previous: rangeText(previous), zone: days.timezone })
       : t("reports.periodAlone", { range: rangeText(current), zone: days.timezone });
-    renderKpis(days.totals, before?.totals || null, csat, csatBefore);
-    drawCharts(uPlot, { days, hours, csat, before });
+    // One person's numbers: the bot's containment is not theirs (the bot closes alone); their
+    // replies stand in its place, and the hour chart takes the whole row.
+    const person = !admin || Boolean(choice.agentId);
+    cards.containment.element.hidden = person;
+    cards.hours.element.classList.toggle("wide", person);
+    renderKpis(days.totals, before?.totals || null, csat, csatBefore, person);
+    drawCharts(uPlot, { days, hours, csat, before, person });
     renderAgents(agentRows.agents || []);
     renderLabels(labels.groups || []);
     page.setAttribute("aria-busy", "false");
   }
 
   // -- the totals ----------------------------------------------------------------------------
-  function renderKpis(totals, before, csat, csatBefore) {
+  function renderKpis(totals, before, csat, csatBefore, person) {
     const median = (row, key) => row?.[key]?.median ?? null;
     const items = [
       { key: "opened", value: totals.opened, text: number(totals.opened), was: before?.opened,
@@ -257,31 +263,47 @@ export function mountReports(root) {
       { key: "handed_off", value: totals.handed_off, text: number(totals.handed_off), was: before?.handed_off,
         sub: totals.opened ? t("reports.ofOpened", { share: percent(totals.handed_off / totals.opened) }) : "" },
       { key: "resolved", value: totals.resolved, text: number(totals.resolved), was: before?.resolved,
-        sub: t("reports.byBot", { count: number(totals.bot_resolved) }) },
-      { key: "containment", value: reports.containment(totals), was: before ? reports.containment(before) : undefined,
-        text: reports.containment(totals) === null ? "–" : percent(reports.containment(totals)), absolute: true,
-        better: "up", sub: t("reports.containmentSub") },
+        sub: person ? "" : t("reports.byBot", { count: number(totals.bot_resolved) }) },
+      person
+        ? { key: "replies", value: replies(totals), was: before ? replies(before) : undefined,
+          text: number(replies(totals)), sub: averageReply(totals) }
+        : { key: "containment", value: reports.containment(totals), was: before ? reports.containment(before) : undefined,
+          text: reports.containment(totals) === null ? "–" : percent(reports.containment(totals)), absolute: true,
+          better: "up", sub: t("reports.containmentSub") },
       { key: "first_response", value: median(totals, "first_response_seconds"),
         was: before ? median(before, "first_response_seconds") : undefined,
         text: seconds(median(totals, "first_response_seconds")), better: "down",
-        sub: t("reports.p90", { value: seconds(totals.first_response_seconds?.p90 ?? null) }) },
+        sub: p90(totals.first_response_seconds), more: person ? "" : averageReply(totals) },
       { key: "resolution", value: median(totals, "resolution_seconds"),
         was: before ? median(before, "resolution_seconds") : undefined,
         text: seconds(median(totals, "resolution_seconds")), better: "down",
-        sub: t("reports.p90", { value: seconds(totals.resolution_seconds?.p90 ?? null) }) },
+        sub: p90(totals.resolution_seconds) },
       { key: "queue", value: median(totals, "queue_seconds"), was: before ? median(before, "queue_seconds") : undefined,
-        text: seconds(median(totals, "queue_seconds")), better: "down",
-        sub: t("reports.averageReply", { value: seconds(totals.reply_seconds?.average ?? null) }) },
+        text: seconds(median(totals, "queue_seconds")), better: "down", sub: p90(totals.queue_seconds) },
       { key: "csat", value: csat.average, was: csatBefore ? csatBefore.average : undefined, absolute: true, better: "up",
         text: csat.average === null || csat.average === undefined ? "–" : `${number(csat.average, 1)} / 5`,
-        sub: t("reports.csatSub", { count: number(csat.responses || 0),
-          rate: csat.response_rate === null || csat.response_rate === undefined ? "–" : percent(csat.response_rate) }) },
+        sub: csat.response_rate === null || csat.response_rate === undefined ? ratingsText(csat.responses || 0)
+          : t("reports.csatSub", { ratings: ratingsText(csat.responses || 0), rate: percent(csat.response_rate) }) },
     ];
     fill(kpis, items.map((item) => h("div", { class: "kpi", "data-kpi": item.key },
       h("span", { class: "kpi-label" }, t(`reports.kpi.${item.key}`)),
       h("span", { class: "kpi-value" }, item.text),
       item.sub && h("span", { class: "kpi-sub" }, item.sub),
+      item.more && h("span", { class: "kpi-sub" }, item.more),
       item.was !== undefined && deltaBadge(item))));
+  }
+
+  function replies(totals) {
+    return totals.reply_seconds?.count ?? 0;
+  }
+
+  function averageReply(totals) {
+    const average = totals.reply_seconds?.average;
+    return average === null || average === undefined ? "" : t("reports.averageReply", { value: seconds(average) });
+  }
+
+  function p90(duration) {
+    return duration?.p90 == null ? "" : t("reports.p90", { value: seconds(duration.p90) });
   }
 
   function deltaBadge(item) {
@@ -300,7 +322,7 @@ export function mountReports(root) {
   }
 
   // -- the charts ----------------------------------------------------------------------------
-  function drawCharts(uPlot, { days, hours, csat, before }) {
+  function drawCharts(uPlot, { days, hours, csat, before, person }) {
     charts.forEach((chart) => chart.destroy());
     charts = [];
     for (const { box, note } of Object.values(cards)) {
@@ -336,7 +358,7 @@ export function mountReports(root) {
       const share = reports.containment(g);
       return share === null ? null : Math.round(share * 1000) / 10;
     });
-    draw("containment", { kind: "days", x, counts: false, range: [0, 100], ySize: 48,
+    if (!person) draw("containment", { kind: "days", x, counts: false, range: [0, 100], ySize: 48,
       series: [{ label: t("reports.series.containment"), values: contained, color: COLOURS.bot }],
       xText: (v) => dayText(v), yText: (v) => `${number(v)}%` },
     contained.some((v) => v !== null));
@@ -393,7 +415,7 @@ export function mountReports(root) {
   function renderLabels(groups) {
     labelGroups = groups;
     const columns = ["label", "opened", "handedOff", "resolved", "botResolved", "firstResponse", "resolution"];
-    const rows = groups.filter((g) => g.opened || g.handed_off || g.resolved || g.key !== null);
+    const rows = groups.filter((g) => g.opened || g.handed_off || g.resolved); // labels used in the period
     fill(labelsTable,
       h("thead", {}, h("tr", {}, columns.map((key) => h("th", { scope: "col" }, t(`reports.column.${key}`))))),
       h("tbody", {}, rows.length ? rows.map((g) => h("tr", { "data-label-key": g.key === null ? "none" : String(g.key) },
@@ -420,6 +442,11 @@ export function mountReports(root) {
  */
 function cells(columns, values) {
   return values.map((value, i) => h("td", { class: "num", "data-column": t(`reports.column.${columns[i + 1]}`) }, value));
+}
+
+/** "1 rating", "3 ratings" */
+function ratingsText(count) {
+  return t(count === 1 ? "reports.ratingsOne" : "reports.ratingsMany", { count: number(count) });
 }
 
 /** A distribution's bucket: "≤5 min" (short: "5m") or "> 24 h". */
