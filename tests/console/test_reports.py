@@ -25,6 +25,7 @@ from tests.console.support import (
     Demo,
     expect,
     screenshot,
+    sign_in,
     start_demo,
     stop_demo,
 )
@@ -301,7 +302,13 @@ def short_day(today: date, days_ago: int) -> str:
 
 
 def test_an_agent_sees_their_own_numbers(console: Console, demo: Demo, desk: Desk) -> None:
-    page = console.login("agent", "agent123")
+    # after an admin who had picked someone signed out in the same browser
+    page = console.login("admin", "admin123")
+    open_reports(page)
+    page.locator("#reports-agent").select_option(str(desk.rina))
+    expect(page.locator("#reports-scope")).to_have_text("Rina Reports only")
+    page.click("button.logout")
+    sign_in(page, "agent", "agent123")
     open_reports(page)
     expect(page.locator("#reports-scope")).to_contain_text("Your numbers")
     expect(page.locator("#reports-agent")).to_have_count(0)  # no one else to pick

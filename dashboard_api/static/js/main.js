@@ -111,6 +111,7 @@ function logout(notice = t("login.loggedOut")) {
   saveSession(null);
   api.token = null;
   resetState();
+  reports.resetChoice();
   state.notice = notice;
   showLogin();
 }

@@ -27,6 +27,13 @@ export const choice = {
   timezone: "", // the account's (reports.timezone), learned from the first answer
 };
 
+const DEFAULT = { ...choice };
+
+/** Back to the defaults (a sign out: the next person starts afresh). */
+export function resetChoice() {
+  Object.assign(choice, DEFAULT);
+}
+
 const DAY = 86400000;
 
 function parse(date) {

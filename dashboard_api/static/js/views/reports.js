@@ -62,6 +62,7 @@ function rangeText({ from, to }) {
 
 export function mountReports(root) {
   const admin = isAdmin();
+  if (!admin) choice.agentId = ""; // an agent's numbers are their own
   if (!choice.from || choice.preset !== "custom") {
     Object.assign(choice, reports.presetRange(choice.preset === "custom" ? "7d" : choice.preset, reports.today(choice.timezone)));
   }
