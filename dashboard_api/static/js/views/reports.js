@@ -143,7 +143,7 @@ export function mountReports(root) {
         const button = event.currentTarget;
         button.disabled = true;
         try {
-          await reports.exportCsv(path, range(), extra, `${name}-${choice.from}-${choice.to}.csv`);
+          await reports.exportCsv(path, range(), extra, `report-${name}-${choice.from}-${choice.to}.csv`);
         } catch (error) {
           status.textContent = t("reports.csvFailed", { error: error.message });
         } finally {
