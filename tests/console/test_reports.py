@@ -89,7 +89,7 @@ def desk(demo: Demo) -> Desk:
         ("reopened", at(4, 9, 5), c1, rina, None, "take_over"),
         ("reopened", at(2, 20, 10), c2, None, None, "customer_wrote"),
         ("handed_off", at(6, 9, 20), c1, rina, None, "customer_asked"),
-        ("handed_off", at(5, 14, 40), c2, AGENT, None, "intent"),
+        ("handed_off", at(5, 14, 40), c2, AGENT, None, "intent_handoff"),
         ("handed_off", at(4, 9, 10), c1, rina, None, "take_over"),
         ("assigned", at(6, 9, 21), c1, rina, 60, "assign"),
         ("assigned", at(5, 14, 42), c2, AGENT, 120, "claim"),
@@ -106,10 +106,17 @@ def desk(demo: Demo) -> Desk:
         ("resolved", at(3, 10, 0), c3, None, None, "bot"),
         ("resolved", at(4, 9, 40), c1, rina, 1800, "human"),
         ("resolved", at(2, 20, 30), c2, None, None, "bot"),
+        ("bot_answer", at(6, 9, 16), c1, None, 1.5, None),
+        ("bot_answer", at(5, 14, 31), c2, None, 2.0, "billing"),
+        ("bot_answer", at(3, 9, 46), c3, None, 1.0, "billing"),
+        ("bot_answer", at(3, 9, 50), c3, None, 1.0, "shipping"),
+        ("bot_fallback", at(5, 14, 35), c2, None, 1.0, "where is my refund"),
+        ("bot_fallback", at(2, 20, 11), c2, None, 1.0, "Where is my REFUND"),
+        ("bot_fallback", at(6, 9, 18), c1, None, 1.0, "do you ship to Bali"),
         # the week before
         ("reopened", at(12, 10, 0), c4, AGENT, None, "take_over"),
         ("reopened", at(8, 10, 0), c4, AGENT, None, "take_over"),
-        ("handed_off", at(10, 11, 5), c4, AGENT, None, "fallbacks"),
+        ("handed_off", at(10, 11, 5), c4, AGENT, None, "not_understood"),
         ("assigned", at(10, 11, 10), c4, AGENT, 240, "claim"),
         ("first_response", at(10, 11, 15), c4, AGENT, 600, None),
         ("reply", at(10, 11, 15), c4, AGENT, 600, None),
@@ -235,6 +242,24 @@ def test_an_admin_reads_the_week_against_the_week_before(
     expect(billing.locator("td")).to_have_text(["2", "2", "2", "0", "1m 30s", "35m"])
     complaint = labels.locator("tr", has=page.locator(".label-chip[data-label=complaint]"))
     expect(complaint.locator("td")).to_have_text(["2", "1", "2", "1", "5m", "2h"])
+    # the bot: 4 answers, 3 not understood (3 of 7), 3 of 24 opened handed off, why, what
+    bot = page.locator("[data-report=bot]")
+    facts = bot.locator(".bot-facts dd")
+    expect(facts).to_have_text(["4", "3", "43%", "13%"])
+    expect(bot.locator("[data-list=reasons] li")).to_have_count(3)
+    reasons = bot.locator("[data-list=reasons]")
+    for reason in ("the customer asked for a human1", "the question needs a human1", "taken over1"):
+        expect(reasons).to_contain_text(reason)  # the codes in words
+    intents = bot.locator("[data-list=intents] li")
+    expect(intents).to_have_count(3)
+    expect(intents.first).to_have_text("billing2")  # the most first
+    expect(bot.locator("[data-list=intents]")).to_contain_text("greeting1")  # no intent
+    unmatched = bot.locator("[data-list=unmatched] tbody tr")
+    expect(unmatched).to_have_count(2)
+    expect(unmatched.first.locator("td").nth(1)).to_have_text("2")  # case folded
+    expect(unmatched.nth(1).locator("td").first).to_have_text("do you ship to Bali")
+    bot.scroll_into_view_if_needed()
+    screenshot(page, "reports-bot-1280")
     page.locator(".reports-top").scroll_into_view_if_needed()
     screenshot(page, "reports-1280")  # docs/screenshots/reports.png
 
@@ -261,6 +286,7 @@ def test_an_admin_reads_the_week_against_the_week_before(
     expect(kpi(page, "replies")).to_contain_text("3")
     expect(kpi(page, "replies")).to_contain_text("average reply 1m 10s")
     expect(page.locator(".report-chart canvas")).to_have_count(6)
+    expect(page.locator("[data-report=bot]")).to_be_hidden()  # the bot is the desk's
     screenshot(page, "reports-agent-1280")
 
     # The previous period alone, as two dates; then a range that cannot be asked for
@@ -303,6 +329,7 @@ def test_an_agent_sees_their_own_numbers(console: Console, demo: Demo, desk: Des
     open_reports(page)
     expect(page.locator("#reports-scope")).to_contain_text("Your numbers")
     expect(page.locator("#reports-agent")).to_have_count(0)  # no one else to pick
+    expect(page.locator("[data-report=bot]")).to_be_hidden()
     rows = page.locator("#reports-agents tbody tr")
     expect(rows).to_have_count(1)
     expect(rows.locator("th")).to_have_text("Agent Smith")
@@ -324,6 +351,7 @@ def test_an_agent_sees_their_own_numbers(console: Console, demo: Demo, desk: Des
     expect(kpi(page, "csat").locator(".kpi-label")).to_have_text("Kepuasan pelanggan")
     expect(page.locator("#reports-preset")).to_have_value("7d")  # the choice outlived it
     expect(page.locator("#reports-agents thead th").first).to_have_text("Agen")
+    screenshot(page, "reports-own-id-1280")
 
 
 def test_the_reports_page_on_a_phone(console: Console, demo: Demo, desk: Desk) -> None:
@@ -348,3 +376,13 @@ def test_the_reports_page_on_a_phone(console: Console, demo: Demo, desk: Desk) -
     screenshot(phone, "reports-390")  # docs/screenshots/reports-mobile.png
     phone.locator("#chart-volume").evaluate("(el) => el.scrollIntoView()")
     screenshot(phone, "reports-charts-390")
+    # Indonesian's longer words fit too
+    phone.locator("#lang-switch").select_option("id")
+    expect(kpi(phone, "opened").locator(".kpi-label")).to_have_text("Percakapan dibuka")
+    width = phone.evaluate("document.documentElement.scrollWidth")
+    assert width <= NARROW["width"], f"the page scrolls sideways in Indonesian ({width}px)"
+    screenshot(phone, "reports-id-390")
+    phone.locator("#reports-agents").evaluate("(el) => el.scrollIntoView()")
+    screenshot(phone, "reports-tables-id-390")
+    phone.locator("[data-report=bot]").evaluate("(el) => el.scrollIntoView()")
+    screenshot(phone, "reports-bot-id-390")

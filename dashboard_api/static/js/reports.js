@@ -117,6 +117,11 @@ export function agents(range) {
   return api.get("/reports/agents", query(range));
 }
 
+/** Admins: the bot's report (the whole desk). */
+export function bot(range) {
+  return api.get("/reports/bot", query(range));
+}
+
 export function csat(range) {
   return api.get("/reports/csat", query(range));
 }

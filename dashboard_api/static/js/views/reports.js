@@ -6,7 +6,7 @@
 
 import { drawChart, loadCharts } from "../charts.js";
 import { fill, h, icon } from "../dom.js";
-import { language, t } from "../i18n.js";
+import { fullTime, language, shortTime, t } from "../i18n.js";
 import * as reports from "../reports.js";
 import { isAdmin, on, state } from "../state.js";
 import * as tags from "../tags.js";
@@ -112,6 +112,12 @@ export function mountReports(root) {
     return element;
   };
   const agentsTable = h("table", { class: "users report-table", id: "reports-agents" });
+  const botBody = h("div", { class: "bot-body" });
+  const botCard = h("section", { class: "report-card report-tables", "data-report": "bot", hidden: true,
+    "aria-labelledby": "report-bot-title" },
+  h("div", { class: "report-head" }, h("h3", { id: "report-bot-title" }, t("reports.table.bot")),
+    admin && csvButton("bot", { path: "/reports/bot", extra: {}, name: "bot" })),
+  h("p", { class: "report-help" }, t("reports.help.bot")), botBody);
   const labelsTable = h("table", { class: "users report-table", id: "reports-labels" });
   const page = h("div", { class: "reports-page", "aria-busy": "true" },
     h("div", { class: "reports-top" },
@@ -127,7 +133,8 @@ export function mountReports(root) {
       card("csat", { csv: { path: "/reports/csat", extra: {}, name: "csat" } }),
       card("ratings", { csv: { path: "/reports/csat", extra: {}, name: "csat" } })),
     tableCard("agents", agentsTable, { path: "/reports/agents", extra: {}, name: "agents" }),
-    tableCard("labels", labelsTable, { path: "/reports/summary", extra: { group_by: "label" }, name: "summary-label" }));
+    tableCard("labels", labelsTable, { path: "/reports/summary", extra: { group_by: "label" }, name: "summary-label" }),
+    botCard);
   fill(root, page);
 
   function tableCard(key, table, csv) {
@@ -214,6 +221,7 @@ export function mountReports(root) {
         reports.csat(current),
         previous ? reports.summary(previous, "day") : null,
         previous ? reports.csat(previous) : null,
+        admin && !choice.agentId ? reports.bot(current) : null, // the bot is the desk's
       ]);
     } catch (error) {
       if (mine !== request) return;
@@ -223,7 +231,7 @@ export function mountReports(root) {
     }
     const uPlot = await loadCharts().catch(() => null);
     if (mine !== request) return;
-    const [days, hours, labels, agentRows, csat, before, csatBefore] = answers;
+    const [days, hours, labels, agentRows, csat, before, csatBefore, bot] = answers;
     if (days.timezone && days.timezone !== choice.timezone) {
       choice.timezone = days.timezone;
       const fresh = choice.preset === "custom" ? null : reports.presetRange(choice.preset, reports.today(choice.timezone));
@@ -252,6 +260,7 @@ export function mountReports(root) {
     drawCharts(uPlot, { days, hours, csat, before, person });
     renderAgents(agentRows.agents || []);
     renderLabels(labels.groups || []);
+    renderBot(bot);
     page.setAttribute("aria-busy", "false");
   }
 
@@ -424,6 +433,40 @@ export function mountReports(root) {
         cells(columns, [number(g.opened), number(g.handed_off), number(g.resolved), number(g.bot_resolved),
           seconds(g.first_response_seconds?.median ?? null), seconds(g.resolution_seconds?.median ?? null)])))
         : h("tr", {}, h("td", { colspan: String(columns.length), class: "empty" }, t("reports.noLabels")))));
+  }
+
+  // -- admins: the bot ------------------------------------------------------------------------
+  function renderBot(report) {
+    botCard.hidden = !report;
+    if (!report) return fill(botBody);
+    const rate = (value) => (value === null || value === undefined ? "–" : percent(value));
+    const reason = (code) => {
+      const text = t(`reason.${code}`);
+      return text === `reason.${code}` ? code : text;
+    };
+    const ranked = (key, rows) => h("div", { class: "bot-list", "data-list": key },
+      h("h4", {}, t(`reports.bot.${key}`)),
+      rows.length ? h("ol", {}, rows.map(([name, count]) => h("li", {}, h("span", {}, name),
+        h("span", { class: "count" }, number(count))))) : h("p", { class: "empty" }, t("reports.bot.none")));
+    return fill(botBody,
+      h("dl", { class: "bot-facts" },
+        [["answers", number(report.answers)], ["fallbacks", number(report.fallbacks)],
+          ["fallbackRate", rate(report.fallback_rate)], ["handoffRate", rate(report.handoff_rate)]]
+          .map(([key, value]) => h("div", { "data-fact": key }, h("dt", {}, t(`reports.bot.${key}`)), h("dd", {}, value)))),
+      h("div", { class: "bot-lists" },
+        ranked("reasons", report.handoff_reasons.map((r) => [reason(r.reason), r.count])),
+        ranked("intents", report.intents.map((i) => [i.intent ?? t("reports.bot.greeting"), i.count])),
+        h("div", { class: "bot-list bot-unmatched", "data-list": "unmatched" },
+          h("h4", {}, t("reports.bot.unmatched")),
+          report.unmatched.length
+            ? h("table", { class: "users unmatched-table" },
+              h("thead", {}, h("tr", {}, ["question", "times", "last"].map((key) =>
+                h("th", { scope: "col" }, t(`reports.bot.${key}`))))),
+              h("tbody", {}, report.unmatched.map((u) => h("tr", {},
+                h("td", { class: "question" }, u.text),
+                h("td", { class: "num" }, number(u.count)),
+                h("td", { class: "num" }, h("time", { datetime: u.last_at, title: fullTime(u.last_at) }, shortTime(u.last_at)))))))
+            : h("p", { class: "empty" }, t("reports.bot.none")))));
   }
 
   stops.push(on("labels", () => renderLabels(labelGroups))); // the chips' colours
