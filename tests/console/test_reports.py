@@ -28,6 +28,7 @@ from tests.console.support import (
     sign_in,
     start_demo,
     stop_demo,
+    wait_for,
 )
 from tests.console.test_newcomer import new_chat, user
 
@@ -310,6 +311,19 @@ def test_an_admin_reads_the_week_against_the_week_before(
     page.check("#reports-compare")
     expect(kpi(page, "opened").locator(".kpi-value")).to_have_text("24")
     expect(page.locator(".reports-page > .status-line")).to_be_hidden()
+
+    # business hours only: every report asked again so
+    with page.expect_request(
+        lambda r: "/reports/agents?" in r.url and "business_hours=true" in r.url
+    ):
+        page.check("#reports-business")
+    expect(page.locator(".reports-page")).to_have_attribute("aria-busy", "false")
+    page.uncheck("#reports-business")
+
+    # a window narrowed to a phone's width: the charts follow their boxes
+    page.set_viewport_size(NARROW)
+    canvas = page.locator("#chart-volume canvas")
+    assert wait_for(lambda: (canvas.bounding_box() or {"width": 9999})["width"] < NARROW["width"])
 
 
 def short_day(today: date, days_ago: int) -> str:
