@@ -1,7 +1,8 @@
 """The Reports page in the browser: an admin reads the desk's week against the week before
 (totals and their change, the charts drawn from the numbers, the tables per agent and per
 label, CSV downloads), narrows it to one agent and asks for an impossible range; an agent
-sees their own numbers only, in Indonesian; the page on a 390 px phone.
+sees their own numbers only, in Indonesian; the page on a 390 px phone; the numbers without
+the chart library.
 
 The account is in Jakarta (UTC+7): days and hours are Jakarta's. The facts are written
 straight into the demo's database at known times (docs/api.md "Reports", the table of
@@ -400,3 +401,20 @@ def test_the_reports_page_on_a_phone(console: Console, demo: Demo, desk: Desk) -
     screenshot(phone, "reports-tables-id-390")
     phone.locator("[data-report=bot]").evaluate("(el) => el.scrollIntoView()")
     screenshot(phone, "reports-bot-id-390")
+
+
+def test_without_the_chart_library_the_numbers_still_show(
+    console: Console, demo: Demo, desk: Desk
+) -> None:
+    page = console.page()
+    page.route("**/static/vendor/uplot/**", lambda route: route.abort())
+    sign_in(page, "admin", "admin123")
+    page.click("[data-view=reports]")
+    expect(page.locator(".reports-page > .status-line")).to_have_text(
+        "The charts could not be drawn; the numbers and tables below are complete."
+    )
+    expect(kpi(page, "opened").locator(".kpi-value")).to_have_text("24")
+    expect(page.locator(f"#reports-agents tr[data-agent='{desk.rina}'] td").nth(2)).to_have_text(
+        "2"
+    )
+    expect(page.locator(".report-chart canvas")).to_have_count(0)

@@ -362,7 +362,6 @@ export function mountReports(root) {
       counts: true, xText: (v) => String(v).padStart(2, "0"),
       legendX: (v) => `${String(v).padStart(2, "0")}:00`, yText: count },
     hourly.some((g) => g.opened));
-    cards.hours.title.textContent = t("reports.chart.hours", { zone: days.timezone });
 
     const contained = groups.map((g) => {
       const share = reports.containment(g);
