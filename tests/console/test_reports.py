@@ -34,7 +34,6 @@ from tests.console.support import (
 from tests.console.test_newcomer import new_chat, user
 
 ZONE = ZoneInfo("Asia/Jakarta")
-AGENT = 2  # the demo's agent, Agent Smith
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +49,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
 class Desk:
     today: date  # Jakarta's
     rina: int
-    chats: list[int]
+    smith: int  # the demo's agent
 
     def day(self, days_ago: int) -> str:
         return (self.today - timedelta(days=days_ago)).isoformat()
@@ -64,10 +63,12 @@ def stamp(day: date, hour: int, minute: int) -> str:
 
 @pytest.fixture(scope="module")
 def desk(demo: Demo) -> Desk:
-    """Four conversations with people in the last week and one the week before, with their
-    facts and surveys, and the bot's own; nothing else in either period."""
+    """Four chats: people took part in four conversations last week (two of them in one
+    chat) and one the week before; with their facts and surveys, and the chats the bot
+    settled alone; nothing else in either period."""
     admin = demo.login("admin", "admin123")
     rina = user(demo, "rina", "Rina Reports")
+    smith = user(demo, "agent", "Agent Smith")  # the demo's own
     chats = [new_chat(demo, admin, f"Report Customer {n}") for n in range(1, 5)]
     for chat, label in ((chats[0], "billing"), (chats[1], "complaint")):
         status, row = demo.call("POST", f"/chats/{chat}/labels", {"label": label}, token=admin)
@@ -91,20 +92,20 @@ def desk(demo: Demo) -> Desk:
         ("reopened", at(4, 9, 5), c1, rina, None, "take_over"),
         ("reopened", at(2, 20, 10), c2, None, None, "customer_wrote"),
         ("handed_off", at(6, 9, 20), c1, rina, None, "customer_asked"),
-        ("handed_off", at(5, 14, 40), c2, AGENT, None, "intent_handoff"),
+        ("handed_off", at(5, 14, 40), c2, smith, None, "intent_handoff"),
         ("handed_off", at(4, 9, 10), c1, rina, None, "take_over"),
         ("assigned", at(6, 9, 21), c1, rina, 60, "assign"),
-        ("assigned", at(5, 14, 42), c2, AGENT, 120, "claim"),
+        ("assigned", at(5, 14, 42), c2, smith, 120, "claim"),
         ("assigned", at(4, 9, 10), c1, rina, 30, "take_over"),
         ("first_response", at(6, 9, 22), c1, rina, 120, None),
-        ("first_response", at(5, 14, 45), c2, AGENT, 300, None),
+        ("first_response", at(5, 14, 45), c2, smith, 300, None),
         ("first_response", at(4, 9, 11), c1, rina, 60, None),
         ("reply", at(6, 9, 22), c1, rina, 120, None),
         ("reply", at(6, 9, 30), c1, rina, 30, None),
-        ("reply", at(5, 14, 45), c2, AGENT, 300, None),
+        ("reply", at(5, 14, 45), c2, smith, 300, None),
         ("reply", at(4, 9, 11), c1, rina, 60, None),
         ("resolved", at(6, 10, 0), c1, rina, 2400, "human"),
-        ("resolved", at(5, 16, 40), c2, AGENT, 7200, "human"),
+        ("resolved", at(5, 16, 40), c2, smith, 7200, "human"),
         ("resolved", at(3, 10, 0), c3, None, None, "bot"),
         ("resolved", at(4, 9, 40), c1, rina, 1800, "human"),
         ("resolved", at(2, 20, 30), c2, None, None, "bot"),
@@ -116,13 +117,13 @@ def desk(demo: Demo) -> Desk:
         ("bot_fallback", at(2, 20, 11), c2, None, 1.0, "Where is my REFUND"),
         ("bot_fallback", at(6, 9, 18), c1, None, 1.0, "do you ship to Bali"),
         # the week before
-        ("reopened", at(12, 10, 0), c4, AGENT, None, "take_over"),
-        ("reopened", at(8, 10, 0), c4, AGENT, None, "take_over"),
-        ("handed_off", at(10, 11, 5), c4, AGENT, None, "not_understood"),
-        ("assigned", at(10, 11, 10), c4, AGENT, 240, "claim"),
-        ("first_response", at(10, 11, 15), c4, AGENT, 600, None),
-        ("reply", at(10, 11, 15), c4, AGENT, 600, None),
-        ("resolved", at(10, 12, 5), c4, AGENT, 3600, "human"),
+        ("reopened", at(12, 10, 0), c4, smith, None, "take_over"),
+        ("reopened", at(8, 10, 0), c4, smith, None, "take_over"),
+        ("handed_off", at(10, 11, 5), c4, smith, None, "not_understood"),
+        ("assigned", at(10, 11, 10), c4, smith, 240, "claim"),
+        ("first_response", at(10, 11, 15), c4, smith, 600, None),
+        ("reply", at(10, 11, 15), c4, smith, 600, None),
+        ("resolved", at(10, 12, 5), c4, smith, 3600, "human"),
     ]
     facts += [
         ("resolved", at(k - 1, 8, 30) if hour % 4 == 3 else at(k, hour, 10), chat, None, None,
@@ -132,10 +133,10 @@ def desk(demo: Demo) -> Desk:
     # (chat, agent, opened_at, sent_at, status, rating, rated_at)
     surveys: list[tuple[int, int | None, str, str, str, int | None, str | None]] = [
         (c1, rina, created[c1], at(6, 10, 0), "rated", 5, at(6, 10, 30)),
-        (c2, AGENT, created[c2], at(5, 16, 40), "rated", 3, at(5, 17, 0)),
+        (c2, smith, created[c2], at(5, 16, 40), "rated", 3, at(5, 17, 0)),
         (c1, rina, at(4, 9, 5), at(4, 9, 40), "rated", 4, at(4, 10, 0)),
         (c3, None, created[c3], at(3, 10, 0), "sent", None, None),
-        (c4, AGENT, created[c4], at(10, 12, 5), "rated", 2, at(10, 12, 30)),
+        (c4, smith, created[c4], at(10, 12, 5), "rated", 2, at(10, 12, 30)),
     ]
     database = Path(demo.env["MSGCENTER_STORAGE__DATA_DIR"]) / "demo" / "msgcenter.db"
     with sqlite3.connect(database, timeout=30) as db:
@@ -159,7 +160,7 @@ def desk(demo: Demo) -> Desk:
             "rating, rated_at) VALUES (?, 'Telegram', ?, ?, ?, ?, ?, ?)",
             surveys,
         )
-    return Desk(today, rina, chats)
+    return Desk(today, rina, smith)
 
 
 def open_reports(page: Any) -> None:
@@ -234,7 +235,7 @@ def test_an_admin_reads_the_week_against_the_week_before(
     # handled (chats replied in or resolved: Rina's two conversations are one chat),
     # replies, resolved, first response, resolution, average reply, CSAT
     expect(rina.locator("td")).to_have_text(["1", "3", "2", "1m 30s", "35m", "1m 10s", "4.5 (2)"])
-    smith = page.locator(f"#reports-agents tr[data-agent='{AGENT}']")
+    smith = page.locator(f"#reports-agents tr[data-agent='{desk.smith}']")
     expect(smith.locator("td")).to_have_text(["1", "1", "1", "5m", "2h", "5m", "3 (1)"])
     labels = page.locator("#reports-labels")
     expect(labels.locator("tr[data-label-key=none] td")).to_have_text(
