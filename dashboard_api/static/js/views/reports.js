@@ -184,9 +184,9 @@ export function mountReports(root) {
   async function loadPeople() {
     if (!admin) return;
     try {
-      people = people || (await reports.people());
+      people = await reports.people(); // asked again each time: someone may have joined
     } catch {
-      people = [];
+      people = people || [];
     }
     const shown = people.filter((p) => p.active !== false || String(p.id) === choice.agentId)
       .sort((a, b) => (a.display_name || a.username).localeCompare(b.display_name || b.username));
@@ -221,7 +221,8 @@ export function mountReports(root) {
         reports.csat(current),
         previous ? reports.summary(previous, "day") : null,
         previous ? reports.csat(previous) : null,
-        admin && !choice.agentId ? reports.bot(current) : null, // the bot is the desk's
+        // the bot is the desk's; without it the rest still shows
+        admin && !choice.agentId ? reports.bot(current).catch(() => null) : null,
       ]);
     } catch (error) {
       if (mine !== request) return;
