@@ -65,6 +65,7 @@ from bench.common import (
     pct,
     postgres_rows,
     rss_mb,
+    stop,
 )
 from bot.hours import Schedule
 from msgcenter.settings import load_settings
@@ -687,6 +688,13 @@ def build_sqlite(path: Path, a: argparse.Namespace, business: Business, expected
                       time_value=sqlite_time)  # fmt: skip
     counts: Counter[str] = Counter()
     db.execute("BEGIN")
+    # The indexes are built once the rows are in (faster than row by row); the unique
+    # constraints' own stay.
+    names = ", ".join(f"'{table}'" for table, _ in TABLES)
+    listed = f"SELECT name, sql FROM sqlite_master WHERE tbl_name IN ({names}) "  # noqa: S608
+    indexes = db.execute(listed + "AND type = 'index' AND sql IS NOT NULL").fetchall()
+    for name, _ in indexes:
+        db.execute(f'DROP INDEX "{name}"')
     for table, columns in TABLES:
         if table in fixed:
             db.executemany(insert_sql(table, columns), fixed[table])
@@ -696,6 +704,8 @@ def build_sqlite(path: Path, a: argparse.Namespace, business: Business, expected
             if rows.get(table):
                 db.executemany(insert_sql(table, columns), rows[table])
                 counts[table] += len(rows[table])
+    for _, sql in indexes:
+        db.execute(sql)
     db.execute("COMMIT")
     db.execute("ANALYZE")
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -719,6 +729,15 @@ async def build_postgres(url: str, a: argparse.Namespace, business: Business,
         async with conn.transaction():
             # The rows are whole: the foreign keys' triggers are not run for each row.
             await conn.execute("SET LOCAL session_replication_role = replica")
+            # The indexes are built once the rows are in; the constraints' own stay.
+            indexes = await conn.fetch(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' "
+                "AND tablename = ANY($1::text[]) "
+                "AND indexname NOT IN (SELECT conname FROM pg_constraint)",
+                [table for table, _ in TABLES],
+            )
+            for index in indexes:
+                await conn.execute(f'DROP INDEX "{index["indexname"]}"')
             for table, columns in TABLES:
                 if table in fixed:
                     await conn.copy_records_to_table(table, records=fixed[table], columns=columns)
@@ -730,6 +749,8 @@ async def build_postgres(url: str, a: argparse.Namespace, business: Business,
                             table, records=rows[table], columns=columns
                         )
                         counts[table] += len(rows[table])
+            for index in indexes:
+                await conn.execute(index["indexdef"])
             for table, _ in TABLES:
                 top = f'(SELECT COALESCE(MAX("id"), 0) + 1 FROM "{table}")'  # noqa: S608
                 sequence = f"pg_get_serial_sequence('\"{table}\"', 'id')"
@@ -927,10 +948,13 @@ async def run(storage: str, a: argparse.Namespace) -> bool:
         await mc.start()
         return await measure(mc, a, first, last, expected, storage)
     finally:
-        mc.stop_all()
         if a.keep:
-            print(f"  kept {work}")
+            mc.stop()
+            stop(mc.mock)
+            kept = mc.storage_url if storage == "postgres" else str(work)
+            print(f"  kept {kept} (drop it yourself)")
         else:
+            mc.stop_all()
             shutil.rmtree(work, ignore_errors=True)
 
 
@@ -958,7 +982,9 @@ def main() -> None:
     ap.add_argument("--postgres-url", default=POSTGRES_URL,
                     help="a server where the database is created (and dropped after)")  # fmt: skip
     ap.add_argument("--save", help="write every answer's body into this folder")
-    ap.add_argument("--keep", action="store_true", help="keep the SQLite folder and log")
+    ap.add_argument(
+        "--keep", action="store_true", help="keep the SQLite folder or the PostgreSQL database"
+    )
     a = ap.parse_args()
     if not (1 <= a.chats <= 1_000_000 and 3 * a.chats <= a.messages <= 20_000_000
             and 31 <= a.days <= 3650 and 1 <= a.agents <= 500 and 1 <= a.requests <= 10_000
