@@ -61,6 +61,7 @@ from bench.common import (
     PYTHON,
     ROOT,
     Msgcenter,
+    cpu_seconds,
     machine,
     pct,
     postgres_rows,
@@ -755,7 +756,9 @@ async def build_postgres(url: str, a: argparse.Namespace, business: Business,
                 top = f'(SELECT COALESCE(MAX("id"), 0) + 1 FROM "{table}")'  # noqa: S608
                 sequence = f"pg_get_serial_sequence('\"{table}\"', 'id')"
                 await conn.execute(f"SELECT setval({sequence}, {top}, false)")
-        await conn.execute("ANALYZE")
+        # As autovacuum would soon (and not in the middle of the measurements): the
+        # statistics, and the visibility map that lets index-only scans skip the table.
+        await conn.execute("VACUUM ANALYZE")
         size = await conn.fetchval("SELECT pg_database_size(current_database())")
     finally:
         await conn.close()
@@ -809,6 +812,7 @@ class Timing:
     first_error: str | None
     size: int
     body: bytes
+    cpu: float  # CPU seconds a request: the server's and its PostgreSQL backends'
 
     @property
     def p99(self) -> float:
@@ -821,17 +825,57 @@ class Timing:
             verdict = f"ERRORS {self.errors}: {self.first_error}"
         return (
             f"  {self.case.role:<5} {self.case.label:<28} p50 {pct(lat, 50) * 1000:7.1f} ms  "
-            f"p99 {self.p99 * 1000:7.1f} ms  {self.size / 1024:6.1f} KiB  {verdict}"
+            f"p99 {self.p99 * 1000:7.1f} ms  CPU {self.cpu * 1000:6.1f} ms  "
+            f"{self.size / 1024:6.1f} KiB  {verdict}"
         )
 
 
+class Cpu:
+    """CPU time used by the server and (PostgreSQL) the backends serving its database: what
+    a request costs, apart from what the machine's other work adds to its wall time."""
+
+    def __init__(self, mc: Msgcenter) -> None:
+        self.mc = mc
+
+    def pids(self) -> list[int]:
+        pids = [self.mc.pid]
+        if self.mc.storage == "postgres":
+            mine = f"datname = '{self.mc.database}'"
+            sql = "SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND "
+            found = postgres_rows(self.mc.postgres_url, sql + mine)
+            pids += [int(pid) for (pid,) in found]
+        return pids
+
+    def read(self) -> dict[int, float]:
+        used = {}
+        for pid in self.pids():
+            try:
+                used[pid] = cpu_seconds(pid)
+            except OSError:  # a backend that ended
+                continue
+        return used
+
+    @staticmethod
+    def spent(before: dict[int, float], after: dict[int, float]) -> float:
+        return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
+
+
 async def timed(
-    session: aiohttp.ClientSession, base: str, case: Case, token: str, n: int, warmup: int
+    session: aiohttp.ClientSession,
+    base: str,
+    case: Case,
+    token: str,
+    n: int,
+    warmup: int,
+    cpu: Cpu,
 ) -> Timing:
     headers = {"Authorization": f"Bearer {token}"}
     lat: list[float] = []
     errors, first_error, body = 0, None, b""
+    before: dict[int, float] = {}
     for k in range(warmup + n):
+        if k == warmup:
+            before = cpu.read()
         t0 = time.perf_counter()
         async with session.get(base + case.path, headers=headers) as r:
             raw = await r.read()
@@ -844,8 +888,9 @@ async def timed(
         if k >= warmup:
             lat.append(elapsed)
         body = raw
+    spent = Cpu.spent(before, cpu.read())
     lat.sort()
-    return Timing(case, lat, errors, first_error, len(body), body)
+    return Timing(case, lat, errors, first_error, len(body), body, spent / max(1, n))
 
 
 def check_totals(summary: dict[str, Any], expected: Expected) -> list[str]:
@@ -875,6 +920,7 @@ async def measure(mc: Msgcenter, a: argparse.Namespace, first: date, last: date,
         admin = await login(session, mc.base, "admin")
         agent = await login(session, mc.base, "agent1")
         tokens = {"admin": admin, "agent": agent}
+        cpu = Cpu(mc)
         span = f"from={first.isoformat()}&to={last.isoformat()}"
         async with session.get(f"{mc.base}/reports/bot?{span}",
                                headers={"Authorization": f"Bearer {agent}"}) as r:  # fmt: skip
@@ -885,7 +931,7 @@ async def measure(mc: Msgcenter, a: argparse.Namespace, first: date, last: date,
               f"up (one client, keep-alive), {span}, timezone {TIMEZONE}")  # fmt: skip
         results: list[Timing] = []
         for case in cases(first, last, agent_forbidden):
-            t = await timed(session, mc.base, case, tokens[case.role], a.requests, a.warmup)
+            t = await timed(session, mc.base, case, tokens[case.role], a.requests, a.warmup, cpu)
             results.append(t)
             print(t.line(), flush=True)
             if a.save:
