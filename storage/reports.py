@@ -204,10 +204,13 @@ def counts_sql(
 ) -> tuple[str, list[Any]]:
     key, params = _events_key(grouping, postgres)
     where, more = _where(scope, names)
+    # Without groups, by the name alone: the index's own order, where SQLite would sort
+    # every fact by (0, name) first (three times the time of 150,000 facts).
+    by = 'e."name"' if grouping.kind == NONE else "1, 2"
     sql = (
         f'SELECT {key} AS k, e."name", COUNT(*), '  # noqa: S608
         "SUM(CASE WHEN e.\"detail\" = 'bot' THEN 1 ELSE 0 END) "
-        f'FROM "{EVENTS}" e{_label_join(grouping, "e")} WHERE {where} GROUP BY 1, 2'
+        f'FROM "{EVENTS}" e{_label_join(grouping, "e")} WHERE {where} GROUP BY {by}'
     )
     return sql, params + more
 
