@@ -3,11 +3,12 @@ the answers from them).
 
 The facts (``report_events``) and the chats created are counted in the database, grouped by
 what the report asks for, one statement per kind of fact, not per group: a range is found
-through the indexes on ``(name, at)`` and ``(agent_id, name, at)`` (``chats.created_at``,
-``csat_surveys.rated_at``/``sent_at``). A fact's local day, week, hour or weekday is computed
-in the statement from its UTC time plus the account's offset (a ``CASE`` over the stretches
-of one offset when the range crosses a daylight saving change), so no row leaves the
-database to be grouped.
+through the indexes on ``(name, at, ...)`` and ``(agent_id, name, at, ...)``, which hold
+every column the statements read, so the facts are read from the index alone
+(``storage.models.ReportEvent``; ``chats.created_at``, ``csat_surveys.rated_at``/``sent_at``).
+A fact's local day, week, hour or weekday is computed in the statement from its UTC time
+plus the account's offset (a ``CASE`` over the stretches of one offset when the range
+crosses a daylight saving change), so no row leaves the database to be grouped.
 
 Durations: PostgreSQL computes the medians and 90th percentiles itself
 (``percentile_cont``), with the totals in the same statement (``GROUPING SETS``). SQLite
