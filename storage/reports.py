@@ -229,9 +229,12 @@ def created_sql(scope: Scope, grouping: Grouping, postgres: bool) -> tuple[str, 
     join = ""
     if grouping.kind == "label":
         join = f' LEFT JOIN "{LABELS}" l ON l."chat_id" = c."id"'
+    # Without groups, one count (SQLite would sort every chat by a constant first); it is
+    # 0 for an empty range, where a group would have no row: ``created`` drops it.
+    by = "" if grouping.kind == NONE else " GROUP BY 1"
     sql = (
         f'SELECT {key} AS k, COUNT(*) FROM "{CHATS}" c{join} '  # noqa: S608
-        'WHERE c."created_at" >= ? AND c."created_at" < ? GROUP BY 1'
+        f'WHERE c."created_at" >= ? AND c."created_at" < ?{by}'
     )
     return sql, [*params, scope.start, scope.end]
 
@@ -241,8 +244,9 @@ async def created(scope: Scope, grouping: Grouping) -> list[tuple[Any, int]]:
     None: a new chat has nobody's)."""
     if grouping.kind == "agent":
         found = await rows(*created_sql(scope, Grouping(), False))
-        return [(None, int(n)) for _, n in found]
-    return [(k, int(n)) for k, n in await rows(*created_sql(scope, grouping, is_postgres()))]
+        return [(None, int(n)) for _, n in found if n]
+    found = await rows(*created_sql(scope, grouping, is_postgres()))
+    return [(k, int(n)) for k, n in found if n]
 
 
 def _kind(kinds: Mapping[str, str]) -> str:
