@@ -2,14 +2,15 @@
 timed over HTTP against the target p99 <= 200 ms (issue 21).
 
     .venv/bin/python -m bench.reports [--storage sqlite|postgres|both] [--chats 100000]
-        [--messages 1000000] [--days 90] [--agents 20] [--requests 100] [--seed 21]
-        [--postgres-url URL] [--save DIR] [--keep]
+        [--messages 1000000] [--days 90] [--agents 20] [--requests 100] [--warmup 3]
+        [--seed 21] [--postgres-url URL] [--save DIR] [--keep]
 
 1. A fresh database (a SQLite file in /tmp, or a PostgreSQL database of its own on
    ``--postgres-url``'s server, dropped after) is migrated with ``msgcenter migrate``, then
-   filled with bulk SQL (one transaction on SQLite; COPY on PostgreSQL): people (an admin and
-   ``--agents`` agents), labels, customers on WhatsApp, Telegram and e-mail (contacts, their
-   identities and one chat each) and their conversations, as the running service would have
+   filled with bulk SQL (one transaction: executemany on SQLite, COPY on PostgreSQL; the
+   indexes built once the rows are in): people (an admin and ``--agents`` agents), labels,
+   customers on WhatsApp, Telegram and e-mail (contacts, their identities and one chat
+   each) and their conversations, as the running service would have
    written them (docs/api.md, "Reports"): the bot answering (``bot_answer``) or not
    understanding (``bot_fallback``), conversations closed by the bot (``resolved``, ``bot``),
    handed off (``handed_off``) to the queue and taken from it (``assigned``, the wait) or
@@ -27,7 +28,9 @@ timed over HTTP against the target p99 <= 200 ms (issue 21).
    each case: ``/reports/summary`` grouped by day, week, channel, agent, label and hour,
    ``/reports/agents``, ``/reports/bot`` and ``/reports/csat``, as JSON and as CSV, over the
    last 30 whole days, as an admin and as an agent (the busiest one; agents get 403 from
-   ``/reports/bot``, checked once); p50 and p99 of each, against the target.
+   ``/reports/bot``, checked once); p50 and p99 of each against the target, and the CPU a
+   request took (the server's and its PostgreSQL backends'), which the machine's other work
+   changes far less than the wall time.
 3. The summary's totals are checked against the counts the builder kept of what it wrote
    in the range; ``--save DIR`` writes every answer's body (to compare two runs).
 """
@@ -928,7 +931,8 @@ async def measure(mc: Msgcenter, a: argparse.Namespace, first: date, last: date,
             if not agent_forbidden:
                 print(f"  note: an agent's /reports/bot answered {r.status}, not 403")
         print(f"== {label}: {a.requests} sequential requests a case after {a.warmup} to warm "
-              f"up (one client, keep-alive), {span}, timezone {TIMEZONE}")  # fmt: skip
+              f"up (one client, keep-alive), {span}, timezone {TIMEZONE}; load average "
+              f"{os.getloadavg()[0]:.1f}")  # fmt: skip
         results: list[Timing] = []
         for case in cases(first, last, agent_forbidden):
             t = await timed(session, mc.base, case, tokens[case.role], a.requests, a.warmup, cpu)
@@ -943,7 +947,7 @@ async def measure(mc: Msgcenter, a: argparse.Namespace, first: date, last: date,
     print(f"  {label}: {len(results)} cases, {len(over)} over the target p99 <= "
           f"{TARGET_P99 * 1000:.0f} ms, {len(errors)} with errors; slowest p99 "
           f"{worst.p99 * 1000:.1f} ms ({worst.case.role} {worst.case.label}); server RSS "
-          f"{rss_mb(mc.pid):.0f} MB")  # fmt: skip
+          f"{rss_mb(mc.pid):.0f} MB; load average {os.getloadavg()[0]:.1f}")  # fmt: skip
     ok = ok and not errors
     day = next(t for t in results if t.case.role == "admin" and t.case.label.endswith("=day"))
     if not day.errors:
