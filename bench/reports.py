@@ -21,9 +21,10 @@ timed over HTTP against the target p99 <= 200 ms (issue 21).
    conversation a person closed, its message, the rating and comment messages; labels on
    chats; the chats' conversation columns (``opened_at``, ``handed_off_at``,
    ``first_response_at``) and list columns as they would stand. ``business_value`` is the
-   part of each duration within ``bot.business_hours``. The data spans ``--days`` days up to
-   the start of today in the account's time zone (Asia/Jakarta here), so two runs on one
-   day build the same rows.
+   part of each duration within ``bot.business_hours``, counted as the service counts it
+   (``bot.hours.Schedule.business_seconds``). The data spans ``--days`` days up to the
+   start of today in the account's time zone (Asia/Jakarta here), so two runs on one day
+   build the same rows.
 2. ``msgcenter serve`` on it. Sequential GETs (one client, keep-alive), ``--requests`` of
    each case: ``/reports/summary`` grouped by day, week, channel, agent, label and hour,
    ``/reports/agents``, ``/reports/bot`` and ``/reports/csat``, as JSON and as CSV, over the
@@ -155,47 +156,6 @@ Row = tuple[Any, ...]
 Rows = dict[str, list[Row]]
 
 
-class Business:
-    """Seconds of a span within business hours (``bot.business_hours``, the bot's zone)."""
-
-    def __init__(self, schedule: Schedule) -> None:
-        self.schedule = schedule
-        self._days: dict[date, list[tuple[datetime, datetime]]] = {}
-
-    def _spans(self, day: date) -> list[tuple[datetime, datetime]]:
-        spans = self._days.get(day)
-        if spans is None:
-            week = self.schedule.week
-            assert week is not None
-            zone = self.schedule.zone
-            midnight = datetime(day.year, day.month, day.day, tzinfo=zone)
-            spans = []
-            if day not in self.schedule.holidays:
-                for start, end in week[day.weekday()]:
-                    spans.append(
-                        (
-                            (midnight + timedelta(minutes=start)).astimezone(UTC),
-                            (midnight + timedelta(minutes=end)).astimezone(UTC),
-                        )
-                    )
-            self._days[day] = spans
-        return spans
-
-    def seconds(self, start: datetime, end: datetime) -> float:
-        if self.schedule.week is None:
-            return (end - start).total_seconds()
-        total = 0.0
-        day = start.astimezone(self.schedule.zone).date()
-        last = end.astimezone(self.schedule.zone).date()
-        while day <= last:
-            for open_at, close_at in self._spans(day):
-                lo, hi = max(start, open_at), min(end, close_at)
-                if hi > lo:
-                    total += (hi - lo).total_seconds()
-            day += timedelta(days=1)
-        return round(total, 3)
-
-
 @dataclass
 class Expected:
     """What the builder wrote within the measured range (the summary's totals)."""
@@ -253,7 +213,7 @@ class Builder:
         days: int,
         agents: list[int],
         end: datetime,
-        business: Business,
+        business: Schedule,
         expected: Expected,
         seed: int,
         time_value: Callable[[datetime], Any],
@@ -381,7 +341,7 @@ class Builder:
         value = business = None
         if since is not None:
             value = round((at - since).total_seconds(), 3)
-            business = self.business.seconds(since, at)
+            business = self.business.business_seconds(since, at)
         self.rows["report_events"].append(
             (0, name, at, c.id, c.channel, agent, value, business, detail)
         )
@@ -680,7 +640,7 @@ def sqlite_time(value: datetime) -> str:
     return value.isoformat(" ")
 
 
-def build_sqlite(path: Path, a: argparse.Namespace, business: Business, expected: Expected,
+def build_sqlite(path: Path, a: argparse.Namespace, business: Schedule, expected: Expected,
                  end: datetime) -> Built:  # fmt: skip
     started = time.perf_counter()
     db = sqlite3.connect(path, isolation_level=None)
@@ -718,7 +678,7 @@ def build_sqlite(path: Path, a: argparse.Namespace, business: Business, expected
     return Built(time.perf_counter() - started, counts, size, expected)
 
 
-async def build_postgres(url: str, a: argparse.Namespace, business: Business,
+async def build_postgres(url: str, a: argparse.Namespace, business: Schedule,
                          expected: Expected, end: datetime) -> Built:  # fmt: skip
     import asyncpg
 
@@ -985,7 +945,7 @@ async def run(storage: str, a: argparse.Namespace) -> bool:
         subprocess.run([PYTHON, "-m", "msgcenter.cli", "migrate"], cwd=ROOT, env=mc.env(),
                        check=True, stdout=subprocess.DEVNULL)  # fmt: skip
         migrated = time.perf_counter() - t0
-        business = Business(schedule())
+        business = schedule()
         if storage == "postgres":
             built = await build_postgres(mc.storage_url, a, business, expected, end)
         else:
