@@ -6,7 +6,7 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 from aiohttp import web
@@ -130,3 +130,19 @@ def mute_bot(core: Core) -> Callable[[], None]:
         core.inbox.received.register(pilot.on_received)
 
     return unmute
+
+
+T = TypeVar("T")
+
+
+async def eventually(check: Callable[[], Awaitable[T]], within: float = 5.0) -> T:
+    """Ask ``check`` until it returns something truthy; fail after ``within`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        result = await check()
+        if result:
+            return result
+        if loop.time() > deadline:
+            raise AssertionError(f"still {result!r} after {within} s")
+        await asyncio.sleep(0.02)

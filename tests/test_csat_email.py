@@ -8,12 +8,10 @@ is a 404 page and changes nothing.
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from tortoise import timezone
@@ -25,9 +23,8 @@ from handoff.domain import csat
 from handoff.usecases.delivery import RetryPolicy
 from msgcenter.settings import Settings
 from storage.models import Chat, CsatSurvey, Message, Mode, Sender
-from tests.support import Api, make_settings
+from tests.support import Api, eventually, make_settings
 
-T = TypeVar("T")
 ADDRESS = "support@support.example.com"
 CUSTOMER = "john@customer.example"
 BOT = {"engine": "tests.fakes:PeakBot", "options": {"delay": 0}}
@@ -42,17 +39,6 @@ def settings(db_url: str, tmp_path: Path, relay: MockSmtp) -> Settings:
         "relay_port": relay.smtp_port, "relay_timeout_seconds": 5,
     }  # fmt: skip
     return make_settings(db_url, tmp_path / "data", bot=BOT, channels={"email": email})
-
-
-async def eventually(check: Callable[[], Awaitable[T]], seconds: float = 5.0) -> T:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while True:
-        result = await check()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"still {result!r} after {seconds} s")
-        await asyncio.sleep(0.02)
 
 
 async def page(api: Api, method: str, path: str, **kwargs: Any) -> tuple[int, str]:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -23,23 +23,10 @@ from handoff.usecases.delivery import RetryPolicy
 from msgcenter import demo
 from msgcenter.service import SERVICE, build_app
 from storage.models import Chat, CsatSurvey, Message, Mode, Sender
-from tests.support import Api, ClientFactory, make_settings
+from tests.support import Api, ClientFactory, eventually, make_settings
 
-T = TypeVar("T")
 SECRET = "hook-secret_123"
 BOT = {"engine": "tests.fakes:PeakBot", "options": {"delay": 0}}
-
-
-async def eventually(check: Callable[[], Awaitable[T]], within: float = 5.0) -> T:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while True:
-        result = await check()
-        if result:
-            return result
-        if loop.time() > deadline:
-            raise AssertionError(f"still {result!r} after {within} s")
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture

@@ -7,13 +7,11 @@ SMTP sink, which records them.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import io
-from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import aiohttp
 import aiosmtplib
@@ -26,9 +24,8 @@ from handoff.usecases.delivery import RetryPolicy
 from msgcenter.settings import Settings
 from storage.models import Message
 from tests.fakes import QUIET_BOT
-from tests.support import Api, make_settings
+from tests.support import Api, eventually, make_settings
 
-T = TypeVar("T")
 ADDRESS = "support@support.example.com"
 CUSTOMER = "john@customer.example"
 MAX_BYTES = 64 * 1024
@@ -68,18 +65,6 @@ def mx(admin: Api, relay: MockSmtp) -> EmailConnector:
         max_attempts=200, base_seconds=0.01, max_seconds=0.03
     )
     return connector
-
-
-async def eventually(check: Callable[[], Awaitable[T]], seconds: float = 5.0) -> T:
-    """Poll ``check`` until it returns something truthy."""
-    deadline = asyncio.get_running_loop().time() + seconds
-    while True:
-        result = await check()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"still {result!r} after {seconds} s")
-        await asyncio.sleep(0.02)
 
 
 async def deliver(

@@ -7,11 +7,10 @@ bot sent is read back at the mock. Nothing of msgcenter is patched.
 
 from __future__ import annotations
 
-import asyncio
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from aiohttp import ClientSession, web
@@ -27,24 +26,10 @@ from msgcenter.service import SERVICE, build_app
 from msgcenter.settings import SettingsError
 from storage.models import Message
 from tests.fakes import QUIET_BOT
-from tests.support import Api, ClientFactory, make_settings
+from tests.support import Api, ClientFactory, eventually, make_settings
 
-T = TypeVar("T")
 SECRET = "hook-secret_123"
 Start = Callable[..., Awaitable[Api]]
-
-
-async def eventually(check: Callable[[], Awaitable[T]], within: float = 5.0) -> T:
-    """Ask ``check`` until it returns something truthy; fail after ``within`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while True:
-        result = await check()
-        if result:
-            return result
-        if loop.time() > deadline:
-            raise AssertionError(f"still {result!r} after {within} s")
-        await asyncio.sleep(0.02)
 
 
 class Control:
