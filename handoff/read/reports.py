@@ -159,23 +159,26 @@ class Reports:
         grouping = self._grouping(query.group_by, window)
         # Every fact is in one group but with labels (a chat may have several): then the
         # totals are statements of their own. On PostgreSQL the statements run at once.
+        # The durations by label and in all come from one reading of the facts on SQLite
+        # (``store.label_durations``).
         partition = grouping.kind != "label"
         everything = store.Grouping()
-        counts, created, found, overall_counts, overall_created, overall = await asyncio.gather(
+        counts, created, found, overall_counts, overall_created = await asyncio.gather(
             store.counts(scope, grouping, COUNTED),
             _created(scope, grouping),
-            store.durations(scope, grouping, DURATIONS, BOUNDS, totals=partition),
+            store.durations(scope, grouping, DURATIONS, BOUNDS)
+            if partition
+            else store.label_durations(scope, DURATIONS, BOUNDS),
             _nothing() if partition else store.counts(scope, everything, COUNTED),
             _nothing() if partition else _created(scope, everything),
-            _nothing()
-            if partition
-            else store.durations(scope, everything, DURATIONS, metrics.BOUNDS),
         )
-        durations = _durations(found, totals=partition)
         if partition:
+            durations = _durations(found, totals=True)
             overall_counts = [(0, n, c, b) for _, n, c, b in counts]
             overall_created = [(0, n) for _, n in created]
         else:
+            by_label, overall = found
+            durations = _durations(by_label, totals=False)
             totals_found = _durations(overall, totals=True)
             durations.totals, durations.buckets = totals_found.totals, totals_found.buckets
 
@@ -257,13 +260,12 @@ class Reports:
         window = self._range(query)
         scope = store.Scope(window.start, window.end, business=query.business_hours)
         everything = store.Grouping()
-        counts, created, details, found, unmatched = await asyncio.gather(
-            store.counts(scope, everything, BOT_FACTS),
+        facts, created, unmatched = await asyncio.gather(
+            store.bot_facts(scope, BOT_FACTS, ("handed_off", "bot_answer"), BOT_ANSWERS),
             store.created(scope, everything),
-            store.details(scope, ("handed_off", "bot_answer")),
-            store.durations(scope, everything, BOT_ANSWERS, totals=False),
             store.unmatched(scope, UNMATCHED),
         )
+        counts, details, found = facts
         counted: dict[str, int] = defaultdict(int)
         bot_resolved = 0
         for _, name, number, bot in counts:
