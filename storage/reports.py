@@ -15,11 +15,9 @@ Durations: PostgreSQL computes the medians and 90th percentiles itself
 has no percentile function: the durations alone (group, kind number, seconds) are read as
 plain tuples and the read side sorts them (no model instance, no dict per row).
 
-On SQLite a range of facts is read once where a report would read it twice: the summary by
-label reads each duration once with its chat's labels as one text (``label_durations``: the
-groups and the totals from the same rows), the bot's report its answers once, one row each
-(``bot_facts``: their counts, intents and durations). PostgreSQL keeps its statements, run
-side by side.
+On SQLite the bot's report reads its answers once, one row each (``bot_facts``: their
+counts, intents and durations), where three statements read them; PostgreSQL keeps its
+statements, run side by side.
 
 Every statement runs through ``storage.sql.tuples``: on SQLite through a read-only
 connection of its own in a worker thread (WAL: the committed rows, while the writer's
@@ -324,51 +322,6 @@ async def durations(
     return Durations(values=found, kinds=order)
 
 
-def label_durations_sql(scope: Scope, kinds: Mapping[str, str]) -> tuple[str, list[Any]]:
-    """SQLite, by label: each fact once, with its chat's labels as one text (``"3,5"``; NULL:
-    none) in place of a row per label."""
-    where, params = _where(scope, list(kinds))
-    value = 'e."business_value"' if scope.business else 'e."value"'
-    labels = (
-        f'(SELECT group_concat(m."label_id") FROM "{LABELS}" m '  # noqa: S608
-        'WHERE m."chat_id" = e."chat_id")'
-    )
-    sql = (
-        f"SELECT {labels} AS k, {_kind(kinds)} AS kind, {value} AS v "  # noqa: S608
-        f'FROM "{EVENTS}" e WHERE {where} AND {value} IS NOT NULL'
-    )
-    return sql, params
-
-
-async def label_durations(
-    scope: Scope, kinds: Mapping[str, str], bounds: Sequence[int] = ()
-) -> tuple[Durations, Durations]:
-    """The durations by label (a chat's several labels each count its facts) and over all
-    facts (each once): ``(by label, totals)``. PostgreSQL: two statements side by side
-    (``durations``). SQLite: the facts read once with their chat's labels, the values
-    handed to each label here; the totals' values are the rows as read (``key`` the labels'
-    text, which the totals do not look at)."""
-    if is_postgres():
-        by_label, overall = await asyncio.gather(
-            durations(scope, Grouping("label"), kinds, bounds, totals=False),
-            durations(scope, Grouping(), kinds, bounds),
-        )
-        return by_label, overall
-    found = await rows(*label_durations_sql(scope, kinds))
-    order = list(dict.fromkeys(kinds.values()))
-    split: dict[str, tuple[int, ...]] = {}
-    values: list[Sequence[Any]] = []
-    for labels, kind, value in found:
-        if labels is None:
-            values.append((None, kind, value))
-            continue
-        ids = split.get(labels)
-        if ids is None:
-            ids = split[labels] = tuple(int(i) for i in str(labels).split(","))
-        values.extend((i, kind, value) for i in ids)
-    return Durations(values=values, kinds=order), Durations(values=found, kinds=order)
-
-
 def _stat(row: Sequence[Any], order: Sequence[str]) -> Stat:
     key, kind, total, count, summed, median, p90, *le = row
     return Stat(
@@ -604,12 +557,8 @@ def _examples() -> tuple[list[str], list[str]]:
 
 
 STATEMENTS, PG_STATEMENTS = _examples()
-# SQLite's own: the facts read once for the label summary and the bot's report.
+# SQLite's own: the bot's answers read once for its report.
 SQLITE_STATEMENTS = [
-    label_durations_sql(
-        Scope(datetime(2026, 12, 1, tzinfo=UTC), datetime(2026, 12, 8, tzinfo=UTC)),
-        {"first_response": "first_response", "reply": "reply"},
-    )[0],
     answers_sql(
         Scope(datetime(2026, 12, 1, tzinfo=UTC), datetime(2026, 12, 8, tzinfo=UTC), business=True),
         {"bot_answer": "answer", "bot_fallback": "answer"},

@@ -159,26 +159,23 @@ class Reports:
         grouping = self._grouping(query.group_by, window)
         # Every fact is in one group but with labels (a chat may have several): then the
         # totals are statements of their own. On PostgreSQL the statements run at once.
-        # The durations by label and in all come from one reading of the facts on SQLite
-        # (``store.label_durations``).
         partition = grouping.kind != "label"
         everything = store.Grouping()
-        counts, created, found, overall_counts, overall_created = await asyncio.gather(
+        counts, created, found, overall_counts, overall_created, overall = await asyncio.gather(
             store.counts(scope, grouping, COUNTED),
             _created(scope, grouping),
-            store.durations(scope, grouping, DURATIONS, BOUNDS)
-            if partition
-            else store.label_durations(scope, DURATIONS, BOUNDS),
+            store.durations(scope, grouping, DURATIONS, BOUNDS, totals=partition),
             _nothing() if partition else store.counts(scope, everything, COUNTED),
             _nothing() if partition else _created(scope, everything),
+            _nothing()
+            if partition
+            else store.durations(scope, everything, DURATIONS, metrics.BOUNDS),
         )
+        durations = _durations(found, totals=partition)
         if partition:
-            durations = _durations(found, totals=True)
             overall_counts = [(0, n, c, b) for _, n, c, b in counts]
             overall_created = [(0, n) for _, n in created]
         else:
-            by_label, overall = found
-            durations = _durations(by_label, totals=False)
             totals_found = _durations(overall, totals=True)
             durations.totals, durations.buckets = totals_found.totals, totals_found.buckets
 
