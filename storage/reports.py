@@ -15,10 +15,6 @@ Durations: PostgreSQL computes the medians and 90th percentiles itself
 has no percentile function: the durations alone (group, kind number, seconds) are read as
 plain tuples and the read side sorts them (no model instance, no dict per row).
 
-On SQLite the bot's report reads its answers once, one row each (``bot_facts``: their
-counts, intents and durations), where three statements read them; PostgreSQL keeps its
-statements, run side by side.
-
 Every statement runs through ``storage.sql.tuples``: on SQLite through a read-only
 connection of its own in a worker thread (WAL: the committed rows, while the writer's
 connection goes on undisturbed), on PostgreSQL through the pool (a report's statements run
@@ -27,7 +23,6 @@ side by side).
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -349,69 +344,6 @@ async def details(scope: Scope, names: Sequence[str]) -> list[tuple[str, str | N
     return [(str(name), None if d is None else str(d), int(n)) for name, d, n in found]
 
 
-def answers_sql(
-    scope: Scope, kinds: Mapping[str, str], detailed: Sequence[str]
-) -> tuple[str, list[Any]]:
-    """SQLite: the facts named in ``kinds`` one row each: name, detail (for the ``detailed``
-    names, else NULL), value, whether the detail is "bot"."""
-    where, params = _where(scope, list(kinds))
-    value = 'e."business_value"' if scope.business else 'e."value"'
-    names = [n for n in detailed if n in kinds]
-    detail = f'CASE WHEN e."name" IN ({_names(names)}) THEN e."detail" END' if names else "NULL"
-    sql = (
-        f'SELECT e."name", {detail}, {value}, e."detail" = \'bot\' '  # noqa: S608
-        f'FROM "{EVENTS}" e WHERE {where}'
-    )
-    return sql, params
-
-
-async def bot_facts(
-    scope: Scope, names: Sequence[str], detailed: Sequence[str], kinds: Mapping[str, str]
-) -> tuple[list[tuple[Any, str, int, int]], list[tuple[str, str | None, int]], Durations]:
-    """The bot's report's facts without groups: ``counts`` of ``names``, ``details`` of
-    ``detailed`` and the ``durations`` of the facts named in ``kinds`` (no totals), as those
-    functions give them. PostgreSQL: those three statements side by side. SQLite: the facts
-    of ``kinds`` (the bot's answers, the most) are read once, one row each, and counted,
-    detailed and measured here; the other names through ``counts`` and ``details``."""
-    if is_postgres():
-        pg_counts, pg_details, pg_durations = await asyncio.gather(
-            counts(scope, Grouping(), names),
-            details(scope, detailed),
-            durations(scope, Grouping(), kinds, totals=False),
-        )
-        return pg_counts, pg_details, pg_durations
-    others = [n for n in names if n not in kinds]
-    detailed_others = [n for n in detailed if n not in kinds]
-    counted, found_details, found = await asyncio.gather(
-        counts(scope, Grouping(), others) if others else _empty(),
-        details(scope, detailed_others) if detailed_others else _empty(),
-        rows(*answers_sql(scope, kinds, detailed)),
-    )
-    order = list(dict.fromkeys(kinds.values()))
-    number = {name: order.index(kind) for name, kind in kinds.items()}
-    tally: dict[str, list[int]] = {}
-    by_detail: dict[tuple[str, str | None], int] = {}
-    values: list[Sequence[Any]] = []
-    for name, detail, value, bot in found:
-        seen = tally.get(name)
-        if seen is None:
-            seen = tally[name] = [0, 0]
-        seen[0] += 1
-        if bot:
-            seen[1] += 1
-        if name in detailed:
-            by_detail[(name, detail)] = by_detail.get((name, detail), 0) + 1
-        if value is not None:
-            values.append((0, number[name], value))
-    counted = [*counted, *((0, str(n), c, b) for n, (c, b) in tally.items() if n in names)]
-    found_details = [*found_details, *((n, d, c) for (n, d), c in by_detail.items())]
-    return counted, found_details, Durations(values=values, kinds=order)
-
-
-async def _empty() -> list[Any]:
-    return []
-
-
 def unmatched_sql(scope: Scope, limit: int) -> tuple[str, list[Any]]:
     where, params = _where(scope, ("bot_fallback",))
     sql = (
@@ -525,8 +457,7 @@ async def comments(scope: Scope, limit: int = 100) -> list[dict[str, Any]]:
 
 def _examples() -> tuple[list[str], list[str]]:
     """One instance of every statement (``tests/test_statements.py`` compiles them): those
-    alike on both databases, and PostgreSQL's own (its time arithmetic and percentiles);
-    SQLite's own are ``SQLITE_STATEMENTS``."""
+    alike on both databases, and PostgreSQL's own (its time arithmetic and percentiles)."""
     day = datetime(2026, 12, 1, tzinfo=UTC)
     scope = Scope(day, day.replace(day=8), agent_id=1, business=True)
     plain = [Grouping(k) for k in (NONE, "channel", "agent", "label")]
@@ -540,7 +471,6 @@ def _examples() -> tuple[list[str], list[str]]:
         both.append(created_sql(scope, grouping, False)[0])
         both.append(durations_sql(scope, grouping, kinds, (60,), postgres=False, totals=True)[0])
     both.append(durations_sql(scope, Grouping(), merged, (), postgres=False, totals=False)[0])
-
     for grouping in plain + timed:
         postgres.append(durations_sql(scope, grouping, kinds, (60,), postgres=True, totals=True)[0])
     postgres.append(durations_sql(scope, Grouping(), merged, (), postgres=True, totals=False)[0])
@@ -557,11 +487,3 @@ def _examples() -> tuple[list[str], list[str]]:
 
 
 STATEMENTS, PG_STATEMENTS = _examples()
-# SQLite's own: the bot's answers read once for its report.
-SQLITE_STATEMENTS = [
-    answers_sql(
-        Scope(datetime(2026, 12, 1, tzinfo=UTC), datetime(2026, 12, 8, tzinfo=UTC), business=True),
-        {"bot_answer": "answer", "bot_fallback": "answer"},
-        ("handed_off", "bot_answer"),
-    )[0],
-]

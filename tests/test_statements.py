@@ -42,11 +42,10 @@ def _modules() -> Iterator[ModuleType]:
 
 
 def _statements(postgres: bool) -> list[tuple[str, str]]:
-    """(module, statement) for every listed statement (``PG_STATEMENTS`` when ``postgres``,
-    else ``SQLITE_STATEMENTS``)."""
+    """(module, statement) for every listed statement (``PG_STATEMENTS`` when ``postgres``)."""
     found = []
     for module in _modules():
-        lists = ("STATEMENTS", "PG_STATEMENTS") if postgres else ("STATEMENTS", "SQLITE_STATEMENTS")
+        lists = ("STATEMENTS", "PG_STATEMENTS") if postgres else ("STATEMENTS",)
         for name in lists:
             found += [(module.__name__, sql) for sql in getattr(module, name, ())]
     return found

@@ -257,12 +257,13 @@ class Reports:
         window = self._range(query)
         scope = store.Scope(window.start, window.end, business=query.business_hours)
         everything = store.Grouping()
-        facts, created, unmatched = await asyncio.gather(
-            store.bot_facts(scope, BOT_FACTS, ("handed_off", "bot_answer"), BOT_ANSWERS),
+        counts, created, details, found, unmatched = await asyncio.gather(
+            store.counts(scope, everything, BOT_FACTS),
             store.created(scope, everything),
+            store.details(scope, ("handed_off", "bot_answer")),
+            store.durations(scope, everything, BOT_ANSWERS, totals=False),
             store.unmatched(scope, UNMATCHED),
         )
-        counts, details, found = facts
         counted: dict[str, int] = defaultdict(int)
         bot_resolved = 0
         for _, name, number, bot in counts:
