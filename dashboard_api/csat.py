@@ -52,8 +52,8 @@ async def show(request: web.Request) -> web.Response:
     if target is None:
         return _invalid()
     if target.survey.status != SENT or target.expired:
-        return _settled(target, token)
-    title = csat.TITLES[target.rating]
+        return _settled(target, token, surveys.options.words)
+    title = surveys.options.words.title(target.rating)
     body = (
         "<h1>Rate our conversation</h1>"
         f'<p>Your rating: <span class="rating">{_e(title)}</span></p>'
@@ -76,7 +76,7 @@ async def rate(request: web.Request) -> web.Response:
         target = await surveys.by_token(token)
         if target is None:
             return _invalid()
-    return _settled(target, token)
+    return _settled(target, token, surveys.options.words)
 
 
 async def comment(request: web.Request) -> web.Response:
@@ -101,14 +101,14 @@ async def comment(request: web.Request) -> web.Response:
     if target.survey.status == COMMENTED:
         body = "<h1>Thank you</h1><p>We have your comment. Thank you for helping us improve.</p>"
         return _page(200, "Thank you", body)
-    return _settled(target, token)
+    return _settled(target, token, surveys.options.words)
 
 
-def _settled(target: LinkTarget, token: str) -> web.Response:
+def _settled(target: LinkTarget, token: str, words: csat.Words) -> web.Response:
     """The survey as it is: rated (the comment form while one may be added), or closed."""
     survey = target.survey
     if survey.status in (RATED, COMMENTED) and survey.rating is not None:
-        rating = csat.TITLES.get(survey.rating, str(survey.rating))
+        rating = words.title(survey.rating)
         body = f'<h1>Thank you</h1><p>Your rating: <span class="rating">{_e(rating)}</span></p>'
         if survey.status == RATED and not target.expired:
             body += _comment_form(token)

@@ -138,6 +138,7 @@ def build_service(
             comment_minutes=settings.csat.comment_minutes,
             secret=secret,  # the email links' key is derived from it
             public_url=settings.server.public_url,
+            words=settings.csat.words(),
         ),
     )
     api = ApiContext(

@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from bot.settings import BotSettings, TimeZoneName
+from handoff.domain import csat
 
 ENV_PREFIX = "MSGCENTER_"
 DEFAULT_CONFIG = "config.toml"
@@ -223,6 +224,28 @@ class CsatSettings(_Section):
     after: Literal["human", "all"] = "human"
     # How long after a rating the customer's next message is taken as its comment.
     comment_minutes: int = Field(default=10, ge=0, le=24 * 60)
+    # What the customer reads, in their language: the question (a chat; above an email's
+    # links), the five choices for the ratings 1 to 5 (at most 24 characters each: WhatsApp's
+    # list rows), the WhatsApp list's button (20), the thanks ({rating}: the choice).
+    question: str = Field(default=csat.QUESTION, min_length=1, max_length=1000)
+    email_question: str = Field(default=csat.EMAIL_QUESTION, min_length=1, max_length=1000)
+    titles: list[str] = Field(default_factory=lambda: list(csat.ENGLISH.titles))
+    button: str = Field(default=csat.LIST_BUTTON, min_length=1, max_length=csat.BUTTON_LIMIT)
+    thanks: str = Field(default=csat.THANKS, min_length=1, max_length=1000)
+
+    @field_validator("titles")
+    @classmethod
+    def _five_titles(cls, value: list[str]) -> list[str]:
+        if len(value) != len(csat.RATINGS):
+            raise ValueError("five titles, for the ratings 1 to 5")
+        if any(not 0 < len(title) <= csat.TITLE_LIMIT for title in value):
+            raise ValueError(f"each title holds 1 to {csat.TITLE_LIMIT} characters")
+        return value
+
+    def words(self) -> csat.Words:
+        return csat.Words(
+            self.question, self.email_question, tuple(self.titles), self.button, self.thanks
+        )
 
 
 class ReportsSettings(_Section):

@@ -19,8 +19,9 @@ from tortoise import timezone
 
 from connectors.mock.whatsapp import MockWhatsApp, choice_payload, phone_for
 from handoff.domain import csat
+from msgcenter.settings import SettingsError
 from storage.models import Chat, CsatSurvey, Message, Mode, Sender, User
-from tests.support import ClientFactory, frames_within
+from tests.support import ClientFactory, frames_within, make_settings
 from tests.whatsapp_support import WhatsApp, running_mock, start_whatsapp
 
 # Answers every message at once: a message that reached the bot shows in what was sent.
@@ -107,7 +108,7 @@ async def test_a_closed_chat_gets_a_list_the_rating_and_comment_are_kept_and_reo
     assert await mode_of(chat_id) == Mode.CLOSED  # not reopened
     stored = await Message.get(chat_id=chat_id, external_id=wamid)
     assert stored.sender == Sender.CUSTOMER and stored.text == "4 - Good"
-    assert texts_sent(mock)[-1] == csat.thanks(4)  # the thanks, as a message of its own
+    assert texts_sent(mock)[-1] == csat.ENGLISH.thanks_for(4)  # the thanks, as a message of its own
     assert len(bot_answers(mock)) == 1  # the bot never heard of it
     frames = await frames_within(ws, 0.3)
     [event] = [f for f in frames if f["type"] == "csat.created"]
@@ -260,3 +261,48 @@ async def test_the_settings_say_which_closed_chats_are_asked(
     assert await CsatSurvey.exists(chat_id=bot_alone) == asked
     assert await CsatSurvey.exists(chat_id=human) == asked
     assert len(surveys_sent(mock)) == (2 if asked else 0)
+
+
+INDONESIAN = {
+    "question": "Bagaimana layanan kami? Beri nilai 1 (sangat buruk) sampai 5 (sangat baik).",
+    "titles": ["1 - Sangat buruk", "2 - Buruk", "3 - Cukup", "4 - Baik", "5 - Sangat baik"],
+    "button": "Beri nilai",
+    "thanks": "Terima kasih atas nilai {rating}! Ada masukan? Tulis saja di pesan berikutnya.",
+}
+
+
+async def test_the_survey_speaks_the_words_of_the_settings(
+    mock: MockWhatsApp, aiohttp_client: ClientFactory, db_url: str, tmp_path: Path
+) -> None:
+    wa = await start_whatsapp(mock, aiohttp_client, db_url, tmp_path, bot=BOT, csat=INDONESIAN)
+    chat_id, phone = await closed_by_agent(wa, "Wulan")
+    [survey] = await CsatSurvey.filter(chat_id=chat_id)
+    [sent] = surveys_sent(mock)
+    interactive = sent["request"]["interactive"]
+    assert interactive["body"]["text"] == INDONESIAN["question"]
+    assert interactive["action"]["button"] == "Beri nilai"
+    [section] = interactive["action"]["sections"]
+    assert [row["title"] for row in section["rows"]] == INDONESIAN["titles"][::-1]
+
+    status, wamid = await mock.customer_chooses("Wulan", f"csat:{survey.id}:5", phone=phone)
+    assert status == 200
+    await wa.idle()
+    assert (await Message.get(chat_id=chat_id, external_id=wamid)).text == "5 - Sangat baik"
+    thanks = "Terima kasih atas nilai 5 - Sangat baik! Ada masukan? Tulis saja di pesan berikutnya."
+    assert texts_sent(mock)[-1] == thanks
+    assert (await CsatSurvey.get(id=survey.id)).rating == 5
+
+
+@pytest.mark.parametrize(
+    ("csat_section", "wrong"),
+    [
+        ({"titles": ["1", "2", "3", "4"]}, "five titles"),
+        ({"titles": ["1", "2", "3", "4", "5 - far too long for a list row"]}, "24 characters"),
+        ({"button": "a button far too long"}, "button"),
+    ],
+)
+def test_survey_words_that_whatsapp_cannot_show_are_refused(
+    tmp_path: Path, csat_section: dict[str, Any], wrong: str
+) -> None:
+    with pytest.raises(SettingsError, match=wrong):
+        make_settings(f"sqlite://{tmp_path / 'm.db'}", tmp_path / "data", csat=csat_section)

@@ -124,7 +124,7 @@ async def test_the_survey_buttons_a_press_the_answer_and_the_thanks(
     [answered] = sent(mock, "answerCallbackQuery")
     assert answered["callback_query_id"] == query_id
     [edit] = sent(mock, "editMessageText")
-    assert edit["message_id"] == shown["message_id"] and edit["text"] == csat.thanks(5)
+    assert edit["message_id"] == shown["message_id"] and edit["text"] == csat.ENGLISH.thanks_for(5)
     assert "reply_markup" not in mock.messages[(customer, shown["message_id"])]  # buttons gone
     press = await Message.get(chat_id=chat.id, external_id=f"callback:{query_id}")
     assert press.sender == Sender.CUSTOMER and press.text == csat.TITLES[5]

@@ -36,25 +36,58 @@ _KEY_LABEL = b"msgcenter csat links v1"
 _MAC_BYTES = 16
 
 
-def thanks(rating: int) -> str:
-    """What the customer is told after rating."""
-    return (
-        f"Thank you for your rating ({TITLES[rating]})! If you would like to tell us more, "
-        "just write it in your next message."
-    )
+THANKS = (
+    "Thank you for your rating ({rating})! If you would like to tell us more, just write it in "
+    "your next message."
+)
+TITLE_LIMIT = 24  # characters of a WhatsApp list row's title
+BUTTON_LIMIT = 20  # characters of a WhatsApp list's button
 
 
-def options(survey_id: int) -> list[dict[str, Any]]:
-    return [{"id": f"{PREFIX}{survey_id}:{rating}", "title": TITLES[rating]} for rating in RATINGS]
+@dataclass(frozen=True, slots=True)
+class Words:
+    """What the customer reads (``[csat]`` settings, in the customers' language): the
+    question (in a chat, and above the email's links), the five choices' titles (ratings 1
+    to 5), the WhatsApp list's button, and the thanks (``{rating}``: the rating's title)."""
+
+    question: str = QUESTION
+    email_question: str = EMAIL_QUESTION
+    titles: tuple[str, ...] = tuple(TITLES[rating] for rating in (1, 2, 3, 4, 5))
+    button: str = LIST_BUTTON
+    thanks: str = THANKS
+
+    def __post_init__(self) -> None:
+        if len(self.titles) != len(RATINGS):
+            raise ValueError("a survey has five titles, for the ratings 1 to 5")
+        if any(not 0 < len(title) <= TITLE_LIMIT for title in self.titles):
+            raise ValueError(f"a title holds 1 to {TITLE_LIMIT} characters")
+        if not 0 < len(self.button) <= BUTTON_LIMIT:
+            raise ValueError(f"the button holds 1 to {BUTTON_LIMIT} characters")
+
+    def title(self, rating: int) -> str:
+        return self.titles[rating - 1]
+
+    def thanks_for(self, rating: int) -> str:
+        """What the customer is told after rating."""
+        return self.thanks.replace("{rating}", self.title(rating))
 
 
-def interactive(survey_id: int) -> dict[str, Any]:
+ENGLISH = Words()
+
+
+def options(survey_id: int, words: Words = ENGLISH) -> list[dict[str, Any]]:
+    return [
+        {"id": f"{PREFIX}{survey_id}:{rating}", "title": words.title(rating)} for rating in RATINGS
+    ]
+
+
+def interactive(survey_id: int, words: Words = ENGLISH) -> dict[str, Any]:
     """``Message.interactive`` of a survey."""
     return {
         "kind": KIND,
         "survey_id": survey_id,
-        "button": LIST_BUTTON,
-        "options": options(survey_id),
+        "button": words.button,
+        "options": options(survey_id, words),
     }
 
 

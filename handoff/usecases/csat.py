@@ -52,6 +52,8 @@ class CsatOptions:
     # None: no email surveys (nothing to sign them with).
     secret: str | None = None
     public_url: str = "http://127.0.0.1:8000"
+    # What the customer reads (the ``[csat]`` texts).
+    words: csat.Words = csat.ENGLISH
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,10 +127,12 @@ class Surveys:
         if refusal:
             log.info("chat %d: no survey sent (%s)", chat.id, refusal)
             return
-        text = csat.EMAIL_QUESTION if chat.channel == Channel.EMAIL else csat.QUESTION
+        words = options.words
+        text = words.email_question if chat.channel == Channel.EMAIL else words.question
         message = await self.desk.queue_message(
-            closing.unit, chat, text, Sender.SYSTEM, now, interactive=csat.interactive(survey.id)
-        )
+            closing.unit, chat, text, Sender.SYSTEM, now,
+            interactive=csat.interactive(survey.id, words),
+        )  # fmt: skip
         survey.message_id = int(message["id"])
         await survey.save(update_fields=["message_id"])
 
@@ -190,7 +194,7 @@ class Surveys:
             return Taken()
         survey.status, survey.rating, survey.rated_at = RATED, rating, now
         unit.emit(self._event(survey))
-        return Taken(survey, rating, csat.thanks(rating))
+        return Taken(survey, rating, self.options.words.thanks_for(rating))
 
     async def _comment(
         self, unit: Unit, chat: Chat, survey_id: int, text: str, now: datetime
@@ -257,7 +261,7 @@ class Surveys:
         (one of each per survey: a second post is a repeat, stored once)."""
         survey, chat = target.survey, target.chat
         if comment is None:
-            what, text = "rating", csat.TITLES[target.rating]
+            what, text = "rating", self.options.words.title(target.rating)
             payload = f"{csat.PREFIX}{survey.id}:{target.rating}"
         else:
             what, text = "comment", comment[: csat.COMMENT_LIMIT]
