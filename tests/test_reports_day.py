@@ -31,8 +31,9 @@ import pytest
 
 from connectors.mock.whatsapp import MockWhatsApp
 from storage.models import Chat, ReportEvent
-from tests.support import Api, ClientFactory
-from tests.test_reports_facts import CLOCKS, THINK, Clock, thinking_bot
+from tests.support import ClientFactory
+from tests.test_reports_facts import CLOCKS, THINK, Clock, act, reply, thinking_bot
+from tests.test_reports_facts import person as new_person
 from tests.whatsapp_support import WhatsApp, running_mock, start_whatsapp
 
 WIB = ZoneInfo("Asia/Jakarta")
@@ -74,8 +75,8 @@ async def day(
 
 
 async def play(wa: WhatsApp, clock: Clock) -> dict[str, int]:
-    ann, ann_id = await person(wa, "ann")
-    bob, bob_id = await person(wa, "bob")
+    ann, ann_id = await new_person(wa, "ann")
+    bob, bob_id = await new_person(wa, "bob")
 
     def now(hh: int, mm: int) -> None:
         clock.now = wib(hh, mm)
@@ -129,26 +130,8 @@ async def says(wa: WhatsApp, phone: str, text: str) -> None:
     await wa.idle()
 
 
-async def person(wa: WhatsApp, username: str) -> tuple[Api, int]:
-    status, body = await wa.admin.post(
-        "/users", {"username": username, "password": "desk-pass-4821", "capacity": 5}
-    )
-    assert status == 201, body
-    return await wa.anon.login(username, "desk-pass-4821"), int(body["id"])
-
-
 async def chat_id(phone: str) -> int:
     return (await Chat.get(external_id=phone)).id
-
-
-async def reply(api: Api, chat: int, text: str) -> None:
-    status, body = await api.post("/chats/messages", {"chat_id": chat, "text": text})
-    assert status == 201, body
-
-
-async def act(api: Api, chat: int, action: str, **body: Any) -> None:
-    status, answer = await api.post(f"/chats/{chat}/{action}", body or None)
-    assert status == 200, answer
 
 
 async def test_the_days_facts(day: tuple[WhatsApp, dict[str, int]]) -> None:

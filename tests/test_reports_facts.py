@@ -108,11 +108,7 @@ async def says(wa: WhatsApp, text: str, phone: str = "628111000001") -> None:
 
 
 async def person(wa: WhatsApp, username: str) -> tuple[Api, int]:
-    status, body = await wa.admin.post(
-        "/users", {"username": username, "password": "desk-pass-4821", "capacity": 5}
-    )
-    assert status == 201, body
-    return await wa.anon.login(username, "desk-pass-4821"), int(body["id"])
+    return await wa.admin.new_user(username, "desk-pass-4821", capacity=5)
 
 
 async def reply(api: Api, chat_id: int, text: str) -> None:
