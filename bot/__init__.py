@@ -11,8 +11,12 @@ from bot.engine import (
     Decision,
     Handoff,
     HandoffReason,
+    Passage,
     Reply,
+    Retriever,
     Silence,
+    Source,
+    Usage,
     close_bot,
 )
 from bot.loader import BotLoadError, load_bot
@@ -27,8 +31,12 @@ __all__ = [
     "Decision",
     "Handoff",
     "HandoffReason",
+    "Passage",
     "Reply",
+    "Retriever",
     "Silence",
+    "Source",
+    "Usage",
     "close_bot",
     "load_bot",
 ]

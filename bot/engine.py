@@ -9,6 +9,7 @@ the way an aiogram handler returns the method its dispatcher then runs.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -59,6 +60,37 @@ class BotContext:
 
 
 @dataclass(frozen=True, slots=True)
+class Source:
+    """A knowledge-base article an answer used (shown to agents on the message)."""
+
+    article_id: int
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """What asking a language model cost for one decision (recorded, never shown to customers).
+
+    Attributes:
+        model: The model that answered, as the endpoint named it.
+        prompt_tokens: Tokens sent, over every call of the decision.
+        completion_tokens: Tokens received, over every call.
+        seconds: Time spent waiting for the model, over every call.
+        outcome: How it ended: "answered", "handoff" (the model or a guardrail handed the
+            chat over), "no_match" (nothing relevant was found: the model was not asked),
+            "error", "timeout", "invalid" (an answer that could not be used), "budget".
+        error: The short reason of a failure ("HTTP 500", "no answer within 20 s"), or None.
+    """
+
+    model: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+    outcome: str = "answered"
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
     """Answer the customer with ``text`` (sent with sender ``bot``); the chat stays with the bot.
 
@@ -71,6 +103,8 @@ class Reply:
         labels: Names of labels to put on the chat with the answer (labels that exist).
         priority: The chat's new priority ("none", "low", "medium", "high", "urgent"), or
             None to leave it.
+        sources: The knowledge-base articles the answer used (stored on the message).
+        usage: What the language model cost (the LLM engine), or None.
     """
 
     text: str
@@ -79,6 +113,8 @@ class Reply:
     confidence: float | None = None
     labels: tuple[str, ...] = ()
     priority: str | None = None
+    sources: tuple[Source, ...] = ()
+    usage: Usage | None = None
 
 
 class HandoffReason(StrEnum):
@@ -89,6 +125,10 @@ class HandoffReason(StrEnum):
     NOT_UNDERSTOOD = "not_understood"  # too many messages in a row not understood
     BOT_UNAVAILABLE = "bot_unavailable"  # the bot failed, timed out or gave no usable answer
     EXTERNAL_BOT = "external_bot"  # the external (webhook) bot asked for a human
+    MODEL = "model_handoff"  # the language model asked for a human (handoff_to_human)
+    TOPIC = "topic"  # a topic that always goes to a human (bot.llm.handoff_topics)
+    NO_ANSWER = "no_answer"  # the knowledge base has nothing relevant (bot.llm.no_match)
+    BUDGET = "budget"  # the language model's budget is spent (bot.llm.daily_tokens)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +148,7 @@ class Handoff:
         labels: Names of labels to put on the chat with the handoff (labels that exist).
         priority: The chat's new priority, e.g. "urgent" (served first in the queue), or
             None to leave it.
+        usage: What the language model cost before the handoff (the LLM engine), or None.
     """
 
     reason: str
@@ -116,6 +157,7 @@ class Handoff:
     code: str | None = None
     labels: tuple[str, ...] = ()
     priority: str | None = None
+    usage: Usage | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +169,38 @@ Decision = Reply | Handoff | Silence
 
 # The priorities a decision may set, lowest first (msgcenter's handoff.domain.priority).
 PRIORITIES = ("none", "low", "medium", "high", "urgent")
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    """A passage of a knowledge-base article, as retrieval found it.
+
+    Attributes:
+        article_id: The article's id.
+        title: The article's title.
+        heading: The headings above the passage within the article ("" for none).
+        text: The passage (markdown).
+        language: The article's language ("en", "id").
+        score: How well it matches, 0..1 (1 best), comparable between passages of one search.
+    """
+
+    article_id: int
+    title: str
+    heading: str
+    text: str
+    language: str
+    score: float
+
+
+class Retriever(Protocol):
+    """Finds knowledge-base passages for a question (msgcenter's knowledge base implements it;
+    a bot receives one and never reads the database itself)."""
+
+    async def retrieve(
+        self, query: str, *, language: str | None = None, limit: int = 5
+    ) -> Sequence[Passage]:
+        """The best passages for ``query``, best first; ``language`` preferred when given."""
+        ...
 
 
 class Bot(Protocol):

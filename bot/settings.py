@@ -40,7 +40,7 @@ def _known_zone(value: str) -> str:
 
 TimeZoneName = Annotated[str, AfterValidator(_known_zone)]  # an IANA zone, e.g. "Asia/Jakarta"
 
-BUILTIN_ENGINES = ("rules", "webhook")
+BUILTIN_ENGINES = ("rules", "webhook", "llm")
 _PYTHON_ENGINE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
 
 DEFAULT_HANDOFF_PHRASES = (
@@ -105,6 +105,72 @@ class WebhookSettings(_Section):
             if parts.scheme not in {"http", "https"} or not parts.hostname:
                 raise ValueError("must be an http:// or https:// URL")
         return value
+
+
+class LlmSettings(_Section):
+    """An OpenAI-compatible model (``engine = "llm"``, and the agents' copilot).
+
+    ``api_key`` comes from the environment only (``MSGCENTER_BOT__LLM__API_KEY``): a config
+    file that holds one is refused when the settings load.
+    """
+
+    # Up to and including "/v1": "https://api.openai.com/v1", "http://127.0.0.1:11434/v1".
+    base_url: str = ""
+    model: str = ""
+    api_key: SecretStr | None = None
+    timeout: float = Field(default=20.0, gt=0, le=120)  # seconds for one model call
+    max_tokens: int = Field(default=400, ge=16, le=8192)  # the most an answer may cost
+    temperature: float = Field(default=0.2, ge=0, le=2)
+    # The longest answer a customer gets, in characters (cut at a sentence's end).
+    max_answer_chars: int = Field(default=1200, ge=100, le=4096)
+    # Earlier messages of the chat the model reads (bounded; the newest are kept).
+    history: int = Field(default=10, ge=0, le=50)
+    # Knowledge-base passages given to the model, and the least score (0..1) one must have.
+    passages: int = Field(default=4, ge=1, le=12)
+    min_score: float = Field(default=0.2, ge=0, le=1)
+    # When retrieval finds nothing relevant: "rules" answers as the rules bot would (its
+    # intents, its fallback), "handoff" hands the chat to a human. The model is not asked.
+    no_match: str = "rules"
+    # Topics that always go to a human, each with the phrases that name it (matched like
+    # handoff_phrases): {refunds = ["refund", "money back", "uang kembali"], ...}.
+    handoff_topics: dict[str, list[str]] = Field(default_factory=dict)
+    # Added to the engine's own instructions (tone, what the shop is).
+    instructions: str = ""
+    # Tokens the engine may spend a day (UTC), answers and copilot together; 0: no limit.
+    # Spent: chats are handed to a human with the reason.
+    daily_tokens: int = Field(default=0, ge=0)
+    # Embeddings from the same endpoint's /v1/embeddings, combined with the full-text rank;
+    # "" : full-text search alone.
+    embedding_model: str = ""
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value:
+            parts = urlsplit(value)
+            if parts.scheme not in {"http", "https"} or not parts.hostname:
+                raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("no_match")
+    @classmethod
+    def _known_no_match(cls, value: str) -> str:
+        if value not in {"rules", "handoff"}:
+            raise ValueError('must be "rules" or "handoff"')
+        return value
+
+    @field_validator("handoff_topics")
+    @classmethod
+    def _topic_phrases(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for topic, phrases in value.items():
+            if not phrases or not all(normalise(phrase) for phrase in phrases):
+                raise ValueError(f"topic {topic!r}: give phrases with words to match")
+        return value
+
+    @property
+    def configured(self) -> bool:
+        """Whether a model is set (``base_url`` and ``model``)."""
+        return bool(self.base_url and self.model)
 
 
 LABEL_NAME = re.compile(r"[\w .-]{1,64}")
@@ -176,13 +242,16 @@ class BotSettings(_Section):
     variables: dict[str, str] = Field(default_factory=dict)
     intents: list[IntentSettings] = Field(default_factory=list)
     webhook: WebhookSettings = WebhookSettings()
+    llm: LlmSettings = LlmSettings()
     options: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("engine")
     @classmethod
     def _known_engine(cls, value: str) -> str:
         if value not in BUILTIN_ENGINES and not _PYTHON_ENGINE.fullmatch(value):
-            raise ValueError(f'{value!r}: must be "rules", "webhook" or "package.module:ClassName"')
+            raise ValueError(
+                f'{value!r}: must be "rules", "webhook", "llm" or "package.module:ClassName"'
+            )
         return value
 
     @field_validator("variables")
@@ -201,6 +270,10 @@ class BotSettings(_Section):
     def _consistent(self) -> BotSettings:
         if self.engine == "webhook" and not self.webhook.url:
             raise ValueError('bot.webhook.url is required when bot.engine = "webhook"')
+        if self.engine == "llm" and not self.llm.configured:
+            raise ValueError(
+                'bot.llm.base_url and bot.llm.model are required when bot.engine = "llm"'
+            )
         names = [intent.name for intent in self.intents]
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:

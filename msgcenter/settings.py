@@ -253,6 +253,23 @@ class ReportsSettings(_Section):
     timezone: TimeZoneName = "UTC"
 
 
+class KbSettings(_Section):
+    """The knowledge base (docs/api.md, "Knowledge base")."""
+
+    # The longest passage an article is cut into, in characters (cut at paragraphs).
+    chunk_chars: int = Field(default=1200, ge=200, le=8000)
+    # The longest article body accepted, in characters.
+    max_body_chars: int = Field(default=100_000, ge=1000, le=1_000_000)
+
+
+class CopilotSettings(_Section):
+    """The agents' copilot: suggest a reply, summarize, translate (needs ``bot.llm``)."""
+
+    enabled: bool = True
+    # Write a summary as a private note when the bot hands a chat to a human.
+    summarize_at_handoff: bool = False
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["text", "json"] = "text"
@@ -444,6 +461,8 @@ class Settings(_Section):
     csat: CsatSettings = CsatSettings()
     reports: ReportsSettings = ReportsSettings()
     bot: BotSettings = BotSettings()
+    kb: KbSettings = KbSettings()
+    copilot: CopilotSettings = CopilotSettings()
     logging: LoggingSettings = LoggingSettings()
     metrics: MetricsSettings = MetricsSettings()
     channels: ChannelsSettings = ChannelsSettings()
@@ -574,4 +593,10 @@ def load_settings(
             raise SettingsError(f"{config_path}: {exc}") from exc
     elif explicit:
         raise SettingsError(f"config file {config_path} does not exist")
+    llm = data.get("bot", {}).get("llm", {}) if isinstance(data.get("bot"), dict) else {}
+    if isinstance(llm, dict) and llm.get("api_key"):
+        raise SettingsError(
+            f"{config_path}: bot.llm.api_key must not be in a config file; "
+            "set MSGCENTER_BOT__LLM__API_KEY in the environment"
+        )
     return build_settings(data, env)

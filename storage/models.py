@@ -318,6 +318,9 @@ class Message(Model):
     # An email's sender authentication (connectors.email_auth.SenderAuth.as_dict(): "result"
     # pass / fail / temperror, "reason", ...); None where nothing was checked.
     sender_auth: fields.Field[dict[str, Any] | None] = fields.JSONField(null=True)
+    # The knowledge-base articles an answer of the LLM engine used, as shown to agents:
+    # [{"id": article id, "title": ...}]; None for every other message.
+    sources: fields.Field[list[dict[str, Any]] | None] = fields.JSONField(null=True)
     attempts = fields.IntField(default=0)
     next_attempt_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -599,3 +602,88 @@ class CsatSurvey(Model):
             Index(fields=("rated_at",)),
             Index(fields=("agent_id", "rated_at")),
         )
+
+
+class KbArticle(Model):
+    """A knowledge-base article: what the LLM engine answers from and the copilot cites.
+
+    ``body`` is markdown. ``source`` is where an imported article came from (its file's path
+    within the imported folder), so that importing the folder again updates the article
+    instead of adding a copy; None for an article written through the API or the console.
+    """
+
+    id = fields.IntField(primary_key=True)
+    title = fields.CharField(max_length=200)
+    body = fields.TextField()
+    # The article's language: "en" or "id" (an ISO 639-1 code; retrieval prefers the
+    # customer's language and falls back to the others).
+    language = fields.CharField(max_length=8, default="en")
+    tags: fields.Field[list[str]] = fields.JSONField(default=list)
+    source = fields.CharField(max_length=255, null=True, unique=True)
+    created_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="kb_articles", null=True, on_delete=fields.SET_NULL
+    )
+    created_by_id: int | None
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "kb_articles"
+        indexes = (Index(fields=("updated_at",)),)
+
+
+class KbChunk(Model):
+    """A passage of an article: the unit retrieval finds and the engine quotes.
+
+    Rewritten whenever its article changes (all of an article's chunks at once).
+    """
+
+    id = fields.IntField(primary_key=True)
+    article: fields.ForeignKeyRelation[KbArticle] = fields.ForeignKeyField(
+        "models.KbArticle", related_name="chunks", on_delete=fields.CASCADE
+    )
+    article_id: int
+    position = fields.IntField()  # the order within the article, from 0
+    # The headings above the passage, outermost first ("Refunds > How long it takes").
+    heading = fields.CharField(max_length=255, default="")
+    text = fields.TextField()
+    language = fields.CharField(max_length=8, default="en")
+    # The passage's embedding from ``/v1/embeddings`` (float32 values, little-endian) and the
+    # model that made it; None while not computed or when embeddings are off.
+    embedding = fields.BinaryField(null=True)
+    embedding_model = fields.CharField(max_length=128, null=True)
+
+    class Meta:
+        table = "kb_chunks"
+        unique_together = (("article_id", "position"),)
+
+
+class LlmCall(Model):
+    """One request to the language model: what it was for, what it cost, how it ended.
+
+    Written with the answer, note or draft it produced (or with the handoff that followed a
+    failure); ``/metrics`` and the bot report read them.
+    """
+
+    id = fields.IntField(primary_key=True)
+    at = fields.DatetimeField()
+    # answer (the LLM engine), suggest, summarize, translate (the copilot), embed.
+    purpose = fields.CharField(max_length=16)
+    chat: fields.ForeignKeyNullableRelation[Chat] = fields.ForeignKeyField(
+        "models.Chat", related_name="llm_calls", null=True, on_delete=fields.CASCADE
+    )
+    chat_id: int | None
+    # The person who asked (the copilot); None for the bot's answers.
+    agent_id = fields.IntField(null=True)
+    model = fields.CharField(max_length=128)
+    prompt_tokens = fields.IntField(default=0)
+    completion_tokens = fields.IntField(default=0)
+    seconds = fields.FloatField()
+    # answered, handoff (the model or a guardrail handed the chat over), no_match (nothing
+    # relevant found: the model was not asked), error, timeout, invalid, budget.
+    outcome = fields.CharField(max_length=16)
+    error = fields.CharField(max_length=255, null=True)
+
+    class Meta:
+        table = "llm_calls"
+        indexes = (Index(fields=("at", "purpose")), Index(fields=("chat_id", "id")))

@@ -112,3 +112,24 @@ def test_the_test_suites_own_variables_are_not_warned_about() -> None:
     ours.setdefault("MSGCENTER_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
     ours.setdefault("MSGCENTER_TEST_CHROMIUM", "/usr/bin/chromium")
     assert env_warnings(ours) == []
+
+
+def test_the_models_key_comes_from_the_environment_only(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[bot.llm]\nbase_url = "http://127.0.0.1:9/v1"\nmodel = "m"\napi_key = "sk-x"\n'
+    )
+    with pytest.raises(SettingsError, match="MSGCENTER_BOT__LLM__API_KEY"):
+        load_settings(config, environ={})
+    config.write_text('[bot.llm]\nbase_url = "http://127.0.0.1:9/v1/"\nmodel = "m"\n')
+    settings = load_settings(config, environ={"MSGCENTER_BOT__LLM__API_KEY": "sk-x"})
+    assert settings.bot.llm.api_key is not None
+    assert settings.bot.llm.api_key.get_secret_value() == "sk-x"
+    assert settings.bot.llm.base_url == "http://127.0.0.1:9/v1"
+
+
+def test_the_llm_engine_needs_a_model() -> None:
+    with pytest.raises(SettingsError, match="bot.llm.base_url and bot.llm.model are required"):
+        build_settings({"bot": {"engine": "llm"}}, environ={})
+    with pytest.raises(SettingsError, match="no_match"):
+        build_settings({"bot": {"llm": {"no_match": "improvise"}}}, environ={})
