@@ -129,7 +129,7 @@ def test_the_models_key_comes_from_the_environment_only(tmp_path: Path) -> None:
 
 
 def test_the_llm_engine_needs_a_model() -> None:
-    with pytest.raises(SettingsError, match="bot.llm.base_url and bot.llm.model are required"):
+    with pytest.raises(SettingsError, match=r"bot\.llm\.base_url and bot\.llm\.model are required"):
         build_settings({"bot": {"engine": "llm"}}, environ={})
     with pytest.raises(SettingsError, match="no_match"):
         build_settings({"bot": {"llm": {"no_match": "improvise"}}}, environ={})
