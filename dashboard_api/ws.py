@@ -144,8 +144,12 @@ class Sockets:
             await asyncio.sleep(self.sweep_every)
             if not self.sessions:
                 continue
+            # Only the sessions open before the query are judged by it: one that opens while
+            # it runs (its user just created, or just logged in with a new password) would
+            # be compared with rows read without it, or from before its change.
+            checked = {user_id: list(mine) for user_id, mine in self.sessions.items()}
             try:
-                rows = await User.filter(id__in=list(self.sessions)).values_list(
+                rows = await User.filter(id__in=list(checked)).values_list(
                     "id", "active", "token_version", "role"
                 )
             except Exception:
@@ -155,9 +159,9 @@ class Sockets:
                 int(uid): (bool(active), int(version), str(role))
                 for uid, active, version, role in rows
             }
-            for user_id, mine in list(self.sessions.items()):
+            for user_id, sessions in checked.items():
                 state = now.get(user_id)
-                for session in list(mine):
+                for session in sessions:
                     if state != (True, session.version, str(session.user.role)):
                         self.end(session)
 

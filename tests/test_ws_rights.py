@@ -166,6 +166,21 @@ async def test_a_change_made_without_the_bus_is_found_by_the_sweep(admin: Api) -
     assert (await _until_closed(ws))[0] == 4001
 
 
+async def test_sockets_opened_while_the_sweep_reads_stay_open(admin: Api) -> None:
+    """The sweep judges only the sessions open before its query: a new user's socket that
+    opens while it runs is not 'a user the database does not have'."""
+    admin.client.app[SOCKETS].sweep_every = 0.0  # one query after another
+    people = [(await admin.new_user(f"new{n}", PASSWORD))[0] for n in range(6)]
+    sockets = []
+    for person in people:
+        sockets.append(await _connect(person))
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.3)
+    assert [ws.closed for ws in sockets] == [False] * len(sockets)
+    for ws in sockets:
+        await ws.close()
+
+
 async def test_typing_from_a_deactivated_socket_is_refused(admin: Api, agent: Api) -> None:
     _no_sweep(admin)
     _, me = await agent.get("/auth/me")
