@@ -419,6 +419,7 @@ def check_mock_ports(settings: Settings) -> None:
         ("the mock WhatsApp provider", mock.whatsapp_port, "mock.whatsapp_port"),
         ("the mock SMTP relay", mock.smtp_port, "mock.smtp_port"),
         ("the mock SMTP relay's control API", mock.smtp_control_port, "mock.smtp_control_port"),
+        ("the mock OpenAI-compatible model", mock.openai_port, "mock.openai_port"),
     ):
         check_free(mock.host, port, what, setting)
 
@@ -439,6 +440,7 @@ def _demo_banner(settings: Settings, created: int) -> str:
             f"  mock providers on {mock.host}: Telegram :{mock.telegram_port}, "
             f"WhatsApp :{mock.whatsapp_port}, SMTP :{mock.smtp_port} "
             f"(control :{mock.smtp_control_port}); email in on :{settings.channels.email.port}",
+            f"  mock model (OpenAI-compatible, offline): http://{mock.host}:{mock.openai_port}/v1",
             "  write as a customer (in another terminal):",
             "    .venv/bin/msgcenter simulate whatsapp --name 'Budi Santoso' Halo, pesanan saya?",
             "    .venv/bin/msgcenter simulate telegram --name 'Sari Dewi' where is my order",
@@ -460,6 +462,7 @@ def _mock(_args: argparse.Namespace, settings: Settings) -> int:
         print("mock providers running; start msgcenter with:")
         for line in providers.env_lines():
             print(f"  export {line}")
+        print(f"mock model (OpenAI-compatible, offline): {providers.openai.url}")
         print("(Ctrl+C stops them)", flush=True)
         try:
             await asyncio.Event().wait()

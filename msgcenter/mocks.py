@@ -1,7 +1,8 @@
-"""The three fake providers together: for the demo, ``msgcenter mock`` and ``simulate``.
+"""The fake providers together: for the demo, ``msgcenter mock`` and ``simulate``.
 
 Each mock speaks its provider's real protocol on 127.0.0.1 (the Telegram Bot
-API, the WhatsApp Cloud Graph API and its signed webhooks, SMTP) and has a
+API, the WhatsApp Cloud Graph API and its signed webhooks, SMTP, an
+OpenAI-compatible model answering from the passages it is given) and has a
 small control API at ``/_mock/...`` to play a customer and to see what
 msgcenter sent. Secrets are generated per run; nothing here is for production.
 """
@@ -18,6 +19,7 @@ from typing import Any
 
 import aiohttp
 
+from connectors.mock.openai import MockOpenAI
 from connectors.mock.smtp import MockSmtp
 from connectors.mock.telegram import MockTelegram
 from connectors.mock.whatsapp import MockWhatsApp
@@ -44,7 +46,11 @@ class MockSecrets:
 
 
 class MockProviders:
-    """Telegram, WhatsApp and SMTP stand-ins on the ports of ``[mock]``."""
+    """Telegram, WhatsApp, SMTP and model stand-ins on the ports of ``[mock]``.
+
+    The model (``openai``) is only started: nothing is pointed at it, the bot engine
+    stays what the settings say (the demo's is the rules bot); its ``url`` is printed.
+    """
 
     def __init__(self, settings: Settings, mock_secrets: MockSecrets | None = None) -> None:
         self.settings = settings
@@ -58,14 +64,17 @@ class MockProviders:
             webhook_url=settings.server.public_url.rstrip("/") + "/webhooks/whatsapp",
         )
         self.smtp = MockSmtp(email.host, email.port, to_address=email.address)
+        self.openai = MockOpenAI()
 
     async def start(self) -> None:
         host = self.ports.host
         await self.telegram.start(host, self.ports.telegram_port)
         await self.whatsapp.start(host, self.ports.whatsapp_port)
         await self.smtp.start(host, self.ports.smtp_port, self.ports.smtp_control_port)
+        await self.openai.start(host, self.ports.openai_port)
 
     async def stop(self) -> None:
+        await self.openai.stop()
         await self.smtp.stop()
         await self.whatsapp.stop()
         await self.telegram.stop()

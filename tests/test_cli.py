@@ -189,7 +189,8 @@ async def test_demo_serves_the_seed_flow_and_simulated_customers(tmp_path: Path)
         "MSGCENTER_STORAGE__URL": f"sqlite://{tmp_path / 'data' / 'msgcenter.db'}",
         "MSGCENTER_CHANNELS__EMAIL__PORT": str(_free_port()),
         **{f"MSGCENTER_MOCK__{name}": str(_free_port())
-           for name in ("TELEGRAM_PORT", "WHATSAPP_PORT", "SMTP_PORT", "SMTP_CONTROL_PORT")},
+           for name in ("TELEGRAM_PORT", "WHATSAPP_PORT", "SMTP_PORT", "SMTP_CONTROL_PORT",
+                        "OPENAI_PORT")},
     }  # fmt: skip
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "msgcenter.cli", "demo", "--port", str(port),
@@ -205,6 +206,10 @@ async def test_demo_serves_the_seed_flow_and_simulated_customers(tmp_path: Path)
             headers = {"Authorization": f"Bearer {token}"}
             async with http.get(f"{base}/chats/", headers=headers) as response:
                 assert len(await response.json()) == 4
+            # The mock model is up (only started: the demo's bot stays the rules bot).
+            model = f"http://127.0.0.1:{env['MSGCENTER_MOCK__OPENAI_PORT']}/v1"
+            async with http.get(f"{model}/models") as response:
+                assert (await response.json())["data"][0]["id"] == "mock-extractive"
             for channel, name in [("whatsapp", "Budi"), ("telegram", "Sari"), ("email", "Rina")]:
                 simulated = await asyncio.to_thread(
                     subprocess.run,
@@ -234,6 +239,51 @@ async def test_demo_serves_the_seed_flow_and_simulated_customers(tmp_path: Path)
     assert b"DEMO ONLY" in output
     banner = output.decode()
     assert f"{base}/docs" in banner and "bearer token" in banner
+    assert f"mock model (OpenAI-compatible, offline): {model}" in banner
+
+
+async def test_msgcenter_mock_runs_the_model_stand_in_and_prints_its_url(tmp_path: Path) -> None:
+    """`msgcenter mock` starts the OpenAI-compatible mock next to the providers; it answers
+    extractively when nothing is scripted."""
+    port = _free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("MSGCENTER_")},
+        "MSGCENTER_STORAGE__DATA_DIR": str(tmp_path / "data"),
+        **{f"MSGCENTER_MOCK__{name}": str(_free_port())
+           for name in ("TELEGRAM_PORT", "WHATSAPP_PORT", "SMTP_PORT", "SMTP_CONTROL_PORT")},
+        "MSGCENTER_MOCK__OPENAI_PORT": str(port),
+    }  # fmt: skip
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "msgcenter.cli", "mock",
+        cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    assert process.stdout is not None
+    printed: list[str] = []
+    try:
+        async with asyncio.timeout(60):
+            while not printed or "Ctrl+C" not in printed[-1]:
+                line = (await process.stdout.readline()).decode()
+                assert line, "".join(printed)
+                printed.append(line)
+        model = f"http://127.0.0.1:{port}/v1"
+        assert f"mock model (OpenAI-compatible, offline): {model}\n" in printed
+        question = {
+            "model": "any",
+            "messages": [
+                {"role": "system", "content": '[task:answer] <passage article="1" title="Hours">'
+                 "\nWe open at nine. We close at five.\n</passage>"},
+                {"role": "user", "content": "when do you open?"},
+            ],
+        }  # fmt: skip
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(f"{model}/chat/completions", json=question) as response,
+        ):
+            answer = await response.json()
+        assert answer["choices"][0]["message"]["content"] == "We open at nine. We close at five."
+    finally:
+        process.terminate()
+        await process.communicate()
 
 
 async def test_start_up_objects_are_kept_out_of_full_collections() -> None:

@@ -139,6 +139,7 @@ def start_demo(data_dir: Path, log_path: Path, **settings: str) -> Demo:
         "whatsapp": free_port(),
         "smtp": free_port(),
         "email": free_port(),
+        "openai": free_port(),
     }
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("MSGCENTER_")},
@@ -152,6 +153,7 @@ def start_demo(data_dir: Path, log_path: Path, **settings: str) -> Demo:
         "MSGCENTER_MOCK__WHATSAPP_PORT": str(mock_ports["whatsapp"]),
         "MSGCENTER_MOCK__SMTP_PORT": str(mock_ports["smtp"]),
         "MSGCENTER_MOCK__SMTP_CONTROL_PORT": str(mock_ports["email"]),
+        "MSGCENTER_MOCK__OPENAI_PORT": str(mock_ports["openai"]),
         **{f"MSGCENTER_{key}": value for key, value in settings.items()},
     }
     with log_path.open("wb") as log:
