@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bot import Passage, prompts
 from bot.llm_client import Completion, LlmClient, LlmError, ToolCall
 from connectors.mock.openai import NO_HELP, MockOpenAI, OpenAIMockControl
 
@@ -416,6 +417,20 @@ async def test_extractive_answers_from_the_best_passage(llm: LlmClient, task: st
     messages[-1] = {"role": "user", "content": "Kapan paket ke Java sampai? shipping"}
     shipping = await llm.complete(messages)
     assert shipping.text == SHIPPING[2]
+
+
+async def test_extractive_reads_the_passages_bot_prompts_writes(llm: LlmClient) -> None:
+    """The engine's own prompt shape: escaped text, a heading line, the task tag first."""
+    passages = [
+        Passage(3, "Refunds", "Refunds > Timing", "Refunds take <7 days. Then ask us.", "en", 0.9),
+        Passage(5, "Opening hours", "", "We open at 9:00 & close at 17:00.", "en", 0.4),
+    ]
+    system = prompts.system("answer", "Answer from the passages.", prompts.passages_block(passages))
+    question = prompts.conversation([("bot", "Hi!")], "how long do refunds take")
+    answer = await llm.complete([system, *question])
+    assert answer.text == "Refunds take <7 days. Then ask us."
+    question = prompts.conversation([], "when do you OPEN?")
+    assert (await llm.complete([system, *question])).text == "We open at 9:00 & close at 17:00."
 
 
 async def test_extractive_hands_off_when_no_passage_shares_a_word(llm: LlmClient) -> None:

@@ -24,7 +24,8 @@ Started with an ``api_key``, every ``/v1`` route wants ``Authorization: Bearer <
 
 With nothing scripted it answers **extractively**, for the offline demo with
 ``bot.engine = "llm"``. The system message carries the knowledge-base passages as
-``<passage article="12" title="Refund policy">\\n...\\n</passage>`` blocks and a task tag:
+``<passage article="12" title="Refund policy">\\n...\\n</passage>`` blocks (their text
+HTML-escaped, a heading line first, as bot/prompts.py writes them) and a task tag:
 
 - ``[task:answer]`` (the default) and ``[task:suggest]``: the passage sharing the most
   words (case-folded, 3+ letters, common words left out) with the last user message; its
@@ -44,6 +45,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import html
 import json
 import logging
 import math
@@ -346,11 +348,11 @@ def extractive_answer(
     wanted = _meaningful(last)
     best: tuple[int, str] | None = None
     for _article, title, text in PASSAGE.findall(system):
-        shared = len(wanted & _meaningful(f"{title} {text}"))
+        shared = len(wanted & _meaningful(html.unescape(f"{title} {text}")))
         if shared > 0 and (best is None or shared > best[0]):
             best = (shared, text)
     if best is not None:
-        return _first_sentences(best[1]), []
+        return _first_sentences(html.unescape(best[1])), []
     offered = {
         tool.get("function", {}).get("name")
         for tool in tools
@@ -394,7 +396,15 @@ def _words(text: str) -> int:
 
 
 def _first_sentences(text: str) -> str:
+    """The first two or three sentences, headings left out: markdown ``#`` lines, and a
+    first line without an ending (bot.prompts' heading path) above a capitalised line."""
     lines = [line for line in text.strip().splitlines() if not line.lstrip().startswith("#")]
+    if (
+        len(lines) > 1
+        and not lines[0].rstrip().endswith((".", "!", "?", ":"))
+        and lines[1].lstrip()[:1].isupper()
+    ):
+        lines = lines[1:]
     sentences = SENTENCE_END.split(" ".join(line.strip() for line in lines if line.strip()))
     chosen = sentences[:3]
     if len(chosen) == 3 and sum(len(s) for s in chosen) > 400:
