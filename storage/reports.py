@@ -8,14 +8,21 @@ every column the statements read, so the facts are read from the index alone
 (``storage.models.ReportEvent``; ``chats.created_at``, ``csat_surveys.rated_at``/``sent_at``).
 A fact's local day, week, hour or weekday is computed in the statement from its UTC time
 plus the account's offset (a ``CASE`` over the stretches of one offset when the range
-crosses a daylight saving change), so no row leaves the database to be grouped.
+crosses a daylight saving change), so no row leaves the database to be grouped. By label
+on SQLite, with at most ``LABEL_COLUMNS`` labels, the facts and chats are counted in one
+pass with a column of each label (``FILTER``), in the index's order, where grouping the
+joined rows would sort every one of them first (PostgreSQL groups by hash).
 
 Durations: PostgreSQL computes the medians and 90th percentiles itself
-(``percentile_cont``), with the totals in the same statement (``GROUPING SETS``). SQLite
-has no percentile function: the durations alone (group, kind number, seconds) are read as
-plain tuples and the read side sorts them (no model instance, no dict per row).
+(``percentile_cont``), with the totals in the same statement (``GROUPING SETS``; by label,
+where a fact with several labels is in several groups, a second statement). SQLite has no
+percentile function: the durations alone (group, kind number, seconds) are read as plain
+tuples and sorted per group and kind in the thread that read them (``storage.sql.shaped``),
+beside the report's other statements; by label each row also carries its fact's id, so the
+totals come from the same statement, each fact once. The bot's answers are read once on
+SQLite, their seconds sorted and their intents counted from the same rows (``answers``).
 
-Every statement runs through ``storage.sql.tuples``: on SQLite through a read-only
+Every statement runs through ``storage.sql.shaped``: on SQLite through a read-only
 connection of its own in a worker thread (WAL: the committed rows, while the writer's
 connection goes on undisturbed), on PostgreSQL through the pool (a report's statements run
 side by side).
@@ -23,21 +30,30 @@ side by side).
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from functools import partial
+from operator import is_not, itemgetter
+from typing import Any, TypeVar
 
 from storage import columns
-from storage.models import Chat, ChatLabel, CsatSurvey, ReportEvent
-from storage.sql import is_postgres, time_param, tuples
+from storage.models import Chat, ChatLabel, CsatSurvey, Label, ReportEvent
+from storage.sql import is_postgres, shaped, time_param
 
 EVENTS = columns.table(ReportEvent)
 CHATS = columns.table(Chat)
 LABELS = columns.table(ChatLabel)
+LABEL_NAMES = columns.table(Label)
 SURVEYS = columns.table(CsatSurvey)
 NONE = "none"  # no grouping: the totals
+# SQLite, by label: with up to this many labels, facts and chats are counted per label in
+# one pass (a column of each label) rather than grouped through a sort of every row.
+LABEL_COLUMNS = 12
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,12 +99,22 @@ class Stat:
 @dataclass(frozen=True, slots=True)
 class Durations:
     """Either the database's statistics (PostgreSQL) or the values to compute them from
-    (SQLite: ``(key, kind number, seconds)`` tuples as read; ``kinds`` the kinds by
-    number)."""
+    (SQLite), each list sorted: ``groups`` per (key, kind), ``totals`` per kind (asked
+    for: every fact once, also where a fact is in several groups, as with labels)."""
 
     stats: list[Stat] | None = None
-    values: list[Sequence[Any]] | None = None
-    kinds: Sequence[str] = ()
+    groups: dict[tuple[Any, str], list[float]] = field(default_factory=dict)
+    totals: dict[str, list[float]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Answers:
+    """The bot's answers (``bot_answer`` and ``bot_fallback``): their seconds as
+    ``Durations`` of one group and kind (key 0, ``kind``), and ``bot_answer`` facts per
+    intent (``detail``, None for an answer without one)."""
+
+    seconds: Durations
+    intents: dict[str | None, int]
 
 
 # -- running ------------------------------------------------------------------------------
@@ -96,8 +122,19 @@ class Durations:
 
 async def rows(sql: str, values: Sequence[Any]) -> list[Sequence[Any]]:
     """``sql`` run outside any transaction, its times given as the database takes them;
-    rows as plain tuples (``storage.sql.tuples``)."""
-    return await tuples(sql, [time_param(v) if isinstance(v, datetime) else v for v in values])
+    rows as plain tuples, as ``storage.sql.tuples`` reads them."""
+    return await shaped_rows(sql, values, _as_read)
+
+
+async def shaped_rows(sql: str, values: Sequence[Any], shape: Callable[[list[Any]], T]) -> T:
+    """``shape`` of the rows of ``sql`` (``storage.sql.shaped``: on SQLite in the thread
+    that read them)."""
+    params = [time_param(v) if isinstance(v, datetime) else v for v in values]
+    return await shaped(sql, params, shape)
+
+
+def _as_read(found: list[Any]) -> list[Any]:
+    return found
 
 
 def when(value: Any) -> datetime | None:
@@ -230,8 +267,52 @@ async def counts(
     scope: Scope, grouping: Grouping, names: Sequence[str]
 ) -> list[tuple[Any, str, int, int]]:
     """``(key, name, facts, of them with detail "bot")`` per group and fact name."""
-    found = await rows(*counts_sql(scope, grouping, names, is_postgres()))
+    postgres = is_postgres()
+    labels = await _few_labels() if grouping.kind == "label" and not postgres else None
+    if labels is not None:
+        return [
+            (label, str(name), int(n), int(bot or 0))
+            for name, *numbers in await rows(*counts_by_labels_sql(scope, names, labels))
+            for label, (n, bot) in zip(
+                [*labels, None], zip(numbers[::2], numbers[1::2], strict=True), strict=True
+            )
+            if n
+        ]
+    found = await rows(*counts_sql(scope, grouping, names, postgres))
     return [(k, str(name), int(n), int(bot or 0)) for k, name, n, bot in found]
+
+
+def label_ids_sql() -> str:
+    return f'SELECT "id" FROM "{LABEL_NAMES}" ORDER BY "id" LIMIT {LABEL_COLUMNS + 1}'  # noqa: S608
+
+
+async def _few_labels() -> list[int] | None:
+    """Every label's id when there are at most ``LABEL_COLUMNS`` (None: more)."""
+    found = [int(i) for (i,) in await rows(label_ids_sql(), [])]
+    return found if len(found) <= LABEL_COLUMNS else None
+
+
+def _label_tests(labels: Sequence[int]) -> list[str]:
+    """A chat_labels row of each label, then none (a fact or chat without labels)."""
+    return [f'l."label_id" = {int(label)}' for label in labels] + ['l."label_id" IS NULL']
+
+
+def counts_by_labels_sql(
+    scope: Scope, names: Sequence[str], labels: Sequence[int]
+) -> tuple[str, list[Any]]:
+    """SQLite, by label with few labels: per fact name (the index's order: no sort), the facts
+    and those with detail "bot" of each label's chats, then of the chats without one."""
+    where, params = _where(scope, names)
+    bot = "SUM(CASE WHEN e.\"detail\" = 'bot' THEN 1 ELSE 0 END)"
+    numbers = ", ".join(
+        f"COUNT(*) FILTER (WHERE {test}), {bot} FILTER (WHERE {test})"
+        for test in _label_tests(labels)
+    )
+    sql = (
+        f'SELECT e."name", {numbers} FROM "{EVENTS}" e'  # noqa: S608
+        f'{_label_join(Grouping("label"), "e")} WHERE {where} GROUP BY e."name"'
+    )
+    return sql, params
 
 
 def created_sql(scope: Scope, grouping: Grouping, postgres: bool) -> tuple[str, list[Any]]:
@@ -249,13 +330,29 @@ def created_sql(scope: Scope, grouping: Grouping, postgres: bool) -> tuple[str, 
     return sql, [*params, scope.start, scope.end]
 
 
+def created_by_labels_sql(scope: Scope, labels: Sequence[int]) -> tuple[str, list[Any]]:
+    """SQLite, by label with few labels: the chats created of each label, then without one,
+    in one pass (no sort)."""
+    numbers = ", ".join(f"COUNT(*) FILTER (WHERE {test})" for test in _label_tests(labels))
+    sql = (
+        f'SELECT {numbers} FROM "{CHATS}" c LEFT JOIN "{LABELS}" l ON l."chat_id" = c."id" '  # noqa: S608
+        'WHERE c."created_at" >= ? AND c."created_at" < ?'
+    )
+    return sql, [scope.start, scope.end]
+
+
 async def created(scope: Scope, grouping: Grouping) -> list[tuple[Any, int]]:
     """Chats created in the range, ``(key, count)`` per group (by agent: all the queue's,
     None: a new chat has nobody's)."""
     if grouping.kind == "agent":
         found = await rows(*created_sql(scope, Grouping(), False))
         return [(None, int(n)) for _, n in found if n]
-    found = await rows(*created_sql(scope, grouping, is_postgres()))
+    postgres = is_postgres()
+    labels = await _few_labels() if grouping.kind == "label" and not postgres else None
+    if labels is not None:
+        (numbers,) = await rows(*created_by_labels_sql(scope, labels))
+        return [(k, int(n)) for k, n in zip([*labels, None], numbers, strict=True) if n]
+    found = await rows(*created_sql(scope, grouping, postgres))
     return [(k, int(n)) for k, n in found if n]
 
 
@@ -277,11 +374,17 @@ def durations_sql(
     postgres: bool,
     totals: bool,
 ) -> tuple[str, list[Any]]:
+    """PostgreSQL: the statistics per group and kind (and per kind with ``totals``, where
+    each fact is in one group); SQLite: the values, with each fact's id when grouped by label
+    with ``totals`` (a fact comes once per label of its chat: the totals take it once)."""
+    if postgres and totals and grouping.kind == "label":
+        raise ValueError("PostgreSQL's totals by label are a statement of their own")
     key, params = _events_key(grouping, postgres)
     where, more = _where(scope, list(kinds))
     value = 'e."business_value"' if scope.business else 'e."value"'
+    fact = ', e."id" AS f' if totals and grouping.kind == "label" else ""
     inner = (
-        f"SELECT {key} AS k, {_kind(kinds)} AS kind, {value} AS v "  # noqa: S608
+        f"SELECT {key} AS k, {_kind(kinds)} AS kind, {value} AS v{fact} "  # noqa: S608
         f'FROM "{EVENTS}" e{_label_join(grouping, "e")} WHERE {where} AND {value} IS NOT NULL'
     )
     if not postgres:
@@ -306,15 +409,65 @@ async def durations(
     totals: bool = True,
 ) -> Durations:
     """The durations of the facts named in ``kinds`` (fact name -> the kind it counts as),
-    per group and kind, and over all groups when ``totals``: on PostgreSQL as ``Stat`` rows
-    (``total`` True for the totals), on SQLite as the values."""
-    postgres = is_postgres()
-    sql, params = durations_sql(scope, grouping, kinds, bounds, postgres=postgres, totals=totals)
-    found = await rows(sql, params)
+    per group and kind, and over all facts when ``totals`` (each fact once, also by label):
+    on PostgreSQL as ``Stat`` rows (``total`` True for the totals; by label the totals are a
+    second statement, run beside the first), on SQLite as the values, sorted in the thread
+    that read them, in one statement (by label each fact's id tells its rows apart)."""
     order = list(dict.fromkeys(kinds.values()))
-    if postgres:
-        return Durations(stats=[_stat(row, order) for row in found])
-    return Durations(values=found, kinds=order)
+    if not is_postgres():
+        sql, params = durations_sql(scope, grouping, kinds, bounds, postgres=False, totals=totals)
+        distinct = totals and grouping.kind == "label"
+        return await shaped_rows(
+            sql, params, partial(_sorted_values, order=order, totals=totals, distinct=distinct)
+        )
+    if totals and grouping.kind == "label":
+        grouped, overall = await asyncio.gather(
+            durations(scope, grouping, kinds, bounds, totals=False),
+            durations(scope, Grouping(), kinds, bounds, totals=True),
+        )
+        found = (grouped.stats or []) + [s for s in overall.stats or [] if s.total]
+        return Durations(stats=found)
+    sql, params = durations_sql(scope, grouping, kinds, bounds, postgres=True, totals=totals)
+    return Durations(stats=[_stat(row, order) for row in await rows(sql, params)])
+
+
+def _sorted_values(
+    found: list[Any], *, order: Sequence[str], totals: bool, distinct: bool
+) -> Durations:
+    """SQLite's ``(key, kind number, seconds[, fact id])`` rows as sorted lists: per group
+    and kind, and with ``totals`` per kind, from the groups' lists together (a fact in one
+    group) or, ``distinct``, from the first row of each fact (by label)."""
+    grouped: dict[tuple[Any, int], list[float]] = {}
+    overall: dict[int, list[float]] = {}
+    if distinct:
+        seen: set[int] = set()
+        for key, kind, value, fact in found:
+            values = grouped.get((key, kind))
+            if values is None:
+                values = grouped[(key, kind)] = []
+            values.append(value)
+            if fact not in seen:
+                seen.add(fact)
+                values = overall.get(kind)
+                if values is None:
+                    values = overall[kind] = []
+                values.append(value)
+    else:
+        for key, kind, value in found:
+            values = grouped.get((key, kind))
+            if values is None:
+                values = grouped[(key, kind)] = []
+            values.append(value)
+    result = Durations()
+    for (key, kind), values in grouped.items():
+        values.sort()
+        result.groups[(key, order[kind])] = values
+        if totals and not distinct:
+            overall.setdefault(kind, []).extend(values)
+    for kind, values in overall.items():
+        values.sort()
+        result.totals[order[kind]] = values
+    return result
 
 
 def _stat(row: Sequence[Any], order: Sequence[str]) -> Stat:
@@ -342,6 +495,41 @@ async def details(scope: Scope, names: Sequence[str]) -> list[tuple[str, str | N
     """``(name, detail, count)``: the handoff reasons, the intents answered."""
     found = await rows(*details_sql(scope, names))
     return [(str(name), None if d is None else str(d), int(n)) for name, d, n in found]
+
+
+def answers_sql(scope: Scope) -> tuple[str, list[Any]]:
+    """SQLite: the seconds of the bot's answers and fallbacks (None without), each answer's
+    intent (``detail``, None without one) and 0 for a fallback (its detail, the question, is
+    not read)."""
+    where, params = _where(scope, ("bot_answer", "bot_fallback"))
+    value = 'e."business_value"' if scope.business else 'e."value"'
+    sql = (
+        f'SELECT {value}, CASE WHEN e."name" = \'bot_answer\' THEN e."detail" ELSE 0 END '  # noqa: S608
+        f'FROM "{EVENTS}" e WHERE {where}'
+    )
+    return sql, params
+
+
+async def answers(scope: Scope, kind: str = "answer") -> Answers:
+    """The bot's answers in ``scope``: their seconds (one group, key 0, ``kind``) and the
+    answers per intent. SQLite reads them once (counted and sorted in the thread that read
+    them: a sorter in SQLite for the intents cost more than the rows); PostgreSQL groups the
+    intents and computes the percentiles itself, two statements side by side."""
+    if not is_postgres():
+        return await shaped_rows(*answers_sql(scope), partial(_answers, kind=kind))
+    kinds = {"bot_answer": kind, "bot_fallback": kind}
+    found, intents = await asyncio.gather(
+        durations(scope, Grouping(), kinds, totals=False), details(scope, ("bot_answer",))
+    )
+    return Answers(found, {detail: n for _, detail, n in intents})
+
+
+def _answers(found: list[Any], *, kind: str) -> Answers:
+    values = sorted(filter(partial(is_not, None), map(itemgetter(0), found)))
+    intents = Counter(map(itemgetter(1), found))
+    intents.pop(0, None)  # the fallbacks
+    seconds = Durations(groups={(0, kind): values} if values else {})
+    return Answers(seconds, {None if d is None else str(d): n for d, n in intents.items()})
 
 
 def unmatched_sql(scope: Scope, limit: int) -> tuple[str, list[Any]]:
@@ -455,9 +643,10 @@ async def comments(scope: Scope, limit: int = 100) -> list[dict[str, Any]]:
     ]
 
 
-def _examples() -> tuple[list[str], list[str]]:
+def _examples() -> tuple[list[str], list[str], list[str]]:
     """One instance of every statement (``tests/test_statements.py`` compiles them): those
-    alike on both databases, and PostgreSQL's own (its time arithmetic and percentiles)."""
+    alike on both databases, PostgreSQL's own (its time arithmetic and percentiles) and
+    SQLite's own (the bot's answers read once, the counts by label in one pass)."""
     day = datetime(2026, 12, 1, tzinfo=UTC)
     scope = Scope(day, day.replace(day=8), agent_id=1, business=True)
     plain = [Grouping(k) for k in (NONE, "channel", "agent", "label")]
@@ -470,9 +659,10 @@ def _examples() -> tuple[list[str], list[str]]:
         both.append(counts_sql(scope, grouping, ("resolved",), False)[0])
         both.append(created_sql(scope, grouping, False)[0])
         both.append(durations_sql(scope, grouping, kinds, (60,), postgres=False, totals=True)[0])
-    both.append(durations_sql(scope, Grouping(), merged, (), postgres=False, totals=False)[0])
     for grouping in plain + timed:
-        postgres.append(durations_sql(scope, grouping, kinds, (60,), postgres=True, totals=True)[0])
+        totals = grouping.kind != "label"  # by label: the totals are a statement of their own
+        found = durations_sql(scope, grouping, kinds, (60,), postgres=True, totals=totals)
+        postgres.append(found[0])
     postgres.append(durations_sql(scope, Grouping(), merged, (), postgres=True, totals=False)[0])
     for grouping in timed:
         postgres.append(counts_sql(scope, grouping, ("resolved",), True)[0])
@@ -483,7 +673,10 @@ def _examples() -> tuple[list[str], list[str]]:
     both += [handled_sql(scope)[0], ratings_by_agent_sql(scope)[0]]
     both += [ratings_sql(scope, Grouping(), False)[0], sent_sql(scope, Grouping(), False)[0]]
     both.append(comments_sql(scope, 100)[0])
-    return both, postgres
+    sqlite = [answers_sql(scope)[0], label_ids_sql()]
+    sqlite += [counts_by_labels_sql(scope, ("resolved",), [1, 2])[0]]
+    sqlite += [created_by_labels_sql(scope, [1, 2])[0]]
+    return both, postgres, sqlite
 
 
-STATEMENTS, PG_STATEMENTS = _examples()
+STATEMENTS, PG_STATEMENTS, SQLITE_STATEMENTS = _examples()

@@ -24,11 +24,11 @@ import os
 import re
 import sqlite3
 import urllib.parse
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from tortoise.connection import get_connection
 from tortoise.exceptions import IntegrityError, OperationalError
@@ -73,16 +73,29 @@ async def tuples(sql: str, values: Sequence[Any] = ()) -> list[Sequence[Any]]:
     connection nor holds it (and statements run side by side use both cores; sqlite3
     releases the GIL while SQLite works). ``:memory:`` goes through the one connection. On
     PostgreSQL: asyncpg's records."""
+    return await shaped(sql, values, _as_read)
+
+
+def _as_read(rows: list[Any]) -> list[Any]:
+    return rows
+
+
+async def shaped(sql: str, values: Sequence[Any], shape: Callable[[list[Any]], T]) -> T:
+    """``shape`` of the rows of ``sql``, read as :func:`tuples` reads them. On SQLite
+    ``shape`` runs in the thread that read the rows, right after the read: a report's
+    grouping of its values then goes on beside its other statements, instead of after the
+    last of them on the event loop. ``shape`` computes only (no asyncio object, nothing
+    shared)."""
     connection = get_connection("default")
     if connection.capabilities.dialect == "sqlite":
         path = str(getattr(connection, "filename", ""))
         if path and path != ":memory:" and not path.startswith("file:"):
-            return await asyncio.to_thread(_read_apart, path, sql, values)
+            return await asyncio.to_thread(_read_apart, path, sql, values, shape)
         async with connection.acquire_connection() as aio:
-            found: list[Sequence[Any]] = await in_thread(aio, _fetch_all, raw(aio), sql, values)
+            found: T = await in_thread(aio, _read_shaped, raw(aio), sql, values, shape)
             return found
     _, records = await connection.execute_query(_prepare(sql, True), list(values))
-    return cast(list[Sequence[Any]], records)  # asyncpg's records, typed as dicts by Tortoise
+    return shape(list(records))  # asyncpg's records (typed as dicts by Tortoise)
 
 
 def _fetch_all(conn: sqlite3.Connection, sql: str, values: Sequence[Any]) -> list[Any]:
@@ -94,13 +107,20 @@ def _fetch_all(conn: sqlite3.Connection, sql: str, values: Sequence[Any]) -> lis
         cursor.close()
 
 
-def _read_apart(path: str, sql: str, values: Sequence[Any]) -> list[Any]:
+def _read_shaped(
+    conn: sqlite3.Connection, sql: str, values: Sequence[Any], shape: Callable[[list[Any]], T]
+) -> T:
+    return shape(_fetch_all(conn, sql, values))
+
+
+def _read_apart(path: str, sql: str, values: Sequence[Any], shape: Callable[[list[Any]], T]) -> T:
     uri = "file:" + urllib.parse.quote(os.path.abspath(path)) + "?mode=ro"
     conn = sqlite3.connect(uri, uri=True, timeout=READ_TIMEOUT, check_same_thread=False)
     try:
-        return _fetch_all(conn, sql, values)
+        found = _fetch_all(conn, sql, values)
     finally:
         conn.close()
+    return shape(found)
 
 
 async def run(plan: Plan[T], *, commit: bool = False) -> T:

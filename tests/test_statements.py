@@ -1,10 +1,11 @@
 """Every hand-written statement agrees with the models and the migrated database.
 
-The statements live in ``storage/`` (each module lists them in ``STATEMENTS``, and the
-PostgreSQL-only ones in ``PG_STATEMENTS``). Each is compiled by the database (SQLite's
-``EXPLAIN``, PostgreSQL's prepare), its quoted names are columns of the tables it names (as
-the models declare them), and an INSERT names every NOT NULL column without a database
-default. No SQL is written anywhere but ``storage/``.
+The statements live in ``storage/`` (each module lists them in ``STATEMENTS``, the
+PostgreSQL-only ones in ``PG_STATEMENTS``, the SQLite-only ones in ``SQLITE_STATEMENTS``).
+Each is compiled by the database (SQLite's ``EXPLAIN``, PostgreSQL's prepare), its quoted
+names are columns of the tables it names (as the models declare them), and an INSERT names
+every NOT NULL column without a database default. No SQL is written anywhere but
+``storage/``.
 """
 
 from __future__ import annotations
@@ -42,10 +43,11 @@ def _modules() -> Iterator[ModuleType]:
 
 
 def _statements(postgres: bool) -> list[tuple[str, str]]:
-    """(module, statement) for every listed statement (``PG_STATEMENTS`` when ``postgres``)."""
+    """(module, statement) for every listed statement of one database (``PG_STATEMENTS``
+    when ``postgres``, else ``SQLITE_STATEMENTS``)."""
     found = []
     for module in _modules():
-        lists = ("STATEMENTS", "PG_STATEMENTS") if postgres else ("STATEMENTS",)
+        lists = ("STATEMENTS", "PG_STATEMENTS" if postgres else "SQLITE_STATEMENTS")
         for name in lists:
             found += [(module.__name__, sql) for sql in getattr(module, name, ())]
     return found
@@ -62,13 +64,13 @@ def _models() -> dict[str, type[Model]]:
 def test_every_statement_is_listed_and_concrete() -> None:
     """A module's SQL constants are all in its lists (the checks below see them); templates
     (``{...}``) are listed as one of their instances."""
-    listed = {sql for _, sql in _statements(postgres=True)}
+    listed = {sql for postgres in (True, False) for _, sql in _statements(postgres)}
     assert len(listed) > 30
     for module in _modules():
         for name, value in vars(module).items():
             if isinstance(value, str) and SQL.match(value) and "{" not in value:
                 assert value in listed, f"{module.__name__}.{name} is in no STATEMENTS list"
-    for module, sql in _statements(postgres=True):
+    for module, sql in _statements(postgres=True) + _statements(postgres=False):
         assert "{" not in sql, f"{module}: a template is listed, not an instance: {sql}"
 
 

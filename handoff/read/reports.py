@@ -38,7 +38,6 @@ DURATIONS = {
 }
 DISTRIBUTED = ("first_response_seconds", "resolution_seconds")
 AGENT_DURATIONS = {k: v for k, v in DURATIONS.items() if k != "assigned"}
-BOT_ANSWERS = {"bot_answer": "answer", "bot_fallback": "answer"}  # one kind: answer_seconds
 BOT_FACTS = ("reopened", "handed_off", "resolved", "bot_answer", "bot_fallback")
 BOUNDS = metrics.BOUNDS
 UNMATCHED = 20  # the bot's most frequent questions it did not understand
@@ -80,55 +79,44 @@ class _Durations:
     buckets: dict[str, list[int]]
 
 
-def _from_values(
-    values: Iterable[Sequence[Any]], kinds: Sequence[str], *, totals: bool
-) -> _Durations:
-    """The shapes from ``(key, kind number, seconds)`` rows (``kinds``: the kinds by number):
-    each group's values sorted once; a kind's totals from its groups' lists together."""
-    grouped: dict[tuple[Any, int], list[float]] = {}
-    for key, kind, value in values:
-        found = grouped.get((key, kind))
-        if found is None:
-            found = grouped[(key, kind)] = []
-        found.append(value)
+def _from_values(found: store.Durations) -> _Durations:
+    """The shapes from the sorted values (SQLite); the distributions from the totals'."""
     result = _Durations({}, {}, {})
-    overall: dict[int, list[float]] = defaultdict(list)
-    for (key, kind), found in grouped.items():
-        found.sort()
-        result.groups[(key, kinds[kind])] = stats_of(found)
-        if totals:
-            overall[kind] += found
-    for kind, found in overall.items():
-        found.sort()
-        result.totals[kinds[kind]] = stats_of(found)
-        below = [0, *(bisect_right(found, bound) for bound in metrics.BOUNDS), len(found)]
-        result.buckets[kinds[kind]] = [b - a for a, b in pairwise(below)]
+    for group, ordered in found.groups.items():
+        result.groups[group] = stats_of(ordered)
+    for kind, ordered in found.totals.items():
+        result.totals[kind] = stats_of(ordered)
+        below = [0, *(bisect_right(ordered, bound) for bound in metrics.BOUNDS), len(ordered)]
+        result.buckets[kind] = [b - a for a, b in pairwise(below)]
     return result
+
+
+def _shape(stat: store.Stat) -> Stats:
+    return {
+        "median": metrics.rounded(stat.median),
+        "p90": metrics.rounded(stat.p90),
+        "average": metrics.rounded(stat.sum / stat.count) if stat.count else None,
+        "count": stat.count,
+    }
 
 
 def _from_stats(stats: Iterable[store.Stat]) -> _Durations:
     result = _Durations({}, {}, {})
     for stat in stats:
-        shape = {
-            "median": metrics.rounded(stat.median),
-            "p90": metrics.rounded(stat.p90),
-            "average": metrics.rounded(stat.sum / stat.count) if stat.count else None,
-            "count": stat.count,
-        }
         if not stat.total:
-            result.groups[(stat.key, stat.kind)] = shape
+            result.groups[(stat.key, stat.kind)] = _shape(stat)
             continue
-        result.totals[stat.kind] = shape
+        result.totals[stat.kind] = _shape(stat)
         below = [0, *stat.le]
         counts = [below[i + 1] - below[i] for i in range(len(stat.le))]
         result.buckets[stat.kind] = [*counts, stat.count - (stat.le[-1] if stat.le else 0)]
     return result
 
 
-def _durations(found: store.Durations, *, totals: bool) -> _Durations:
+def _durations(found: store.Durations) -> _Durations:
     if found.stats is not None:
         return _from_stats(found.stats)
-    return _from_values(found.values or (), found.kinds, totals=totals)
+    return _from_values(found)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,26 +146,21 @@ class Reports:
         scope = self._scope(actor, query, window)
         grouping = self._grouping(query.group_by, window)
         # Every fact is in one group but with labels (a chat may have several): then the
-        # totals are statements of their own. On PostgreSQL the statements run at once.
+        # counts' totals are statements of their own (the durations' come with the groups').
+        # On PostgreSQL the statements run at once; on SQLite each in a thread of its own.
         partition = grouping.kind != "label"
         everything = store.Grouping()
-        counts, created, found, overall_counts, overall_created, overall = await asyncio.gather(
+        counts, created, found, overall_counts, overall_created = await asyncio.gather(
             store.counts(scope, grouping, COUNTED),
             _created(scope, grouping),
-            store.durations(scope, grouping, DURATIONS, BOUNDS, totals=partition),
+            store.durations(scope, grouping, DURATIONS, BOUNDS),
             _nothing() if partition else store.counts(scope, everything, COUNTED),
             _nothing() if partition else _created(scope, everything),
-            _nothing()
-            if partition
-            else store.durations(scope, everything, DURATIONS, metrics.BOUNDS),
         )
-        durations = _durations(found, totals=partition)
+        durations = _durations(found)
         if partition:
             overall_counts = [(0, n, c, b) for _, n, c, b in counts]
             overall_created = [(0, n) for _, n in created]
-        else:
-            totals_found = _durations(overall, totals=True)
-            durations.totals, durations.buckets = totals_found.totals, totals_found.buckets
 
         key_of = self._keys(grouping, window)
         rows: dict[Any, dict[str, Any]] = defaultdict(_counted)
@@ -221,7 +204,7 @@ class Reports:
             store.handled(scope),
             store.ratings_by_agent(scope),
         )
-        durations = _durations(found, totals=False)
+        durations = _durations(found)
         people: set[int] = {k for k, *_ in counts if k is not None}
         people |= set(handled) | {k for k in ratings if k is not None}
         people |= {k for k, _ in durations.groups if k is not None}
@@ -257,11 +240,11 @@ class Reports:
         window = self._range(query)
         scope = store.Scope(window.start, window.end, business=query.business_hours)
         everything = store.Grouping()
-        counts, created, details, found, unmatched = await asyncio.gather(
+        counts, created, handoffs, found, unmatched = await asyncio.gather(
             store.counts(scope, everything, BOT_FACTS),
             store.created(scope, everything),
-            store.details(scope, ("handed_off", "bot_answer")),
-            store.durations(scope, everything, BOT_ANSWERS, totals=False),
+            store.details(scope, ("handed_off",)),
+            store.answers(scope, "answer"),
             store.unmatched(scope, UNMATCHED),
         )
         counted: dict[str, int] = defaultdict(int)
@@ -272,10 +255,9 @@ class Reports:
                 bot_resolved += bot
         opened = counted["reopened"] + sum(n for _, n in created)
         reasons: dict[str | None, int] = defaultdict(int)
-        intents: dict[str | None, int] = defaultdict(int)
-        for name, detail, number in details:
-            (reasons if name == "handed_off" else intents)[detail] += number
-        answer = _durations(found, totals=False).groups.get((0, "answer"), empty_stats())
+        for _, detail, number in handoffs:
+            reasons[detail] += number
+        answer = _durations(found.seconds).groups.get((0, "answer"), empty_stats())
         answers, fallbacks = counted["bot_answer"], counted["bot_fallback"]
         resolved, handed_off = counted["resolved"], counted["handed_off"]
         return {
@@ -292,7 +274,7 @@ class Reports:
             "answers": answers,
             "fallbacks": fallbacks,
             "fallback_rate": metrics.ratio(fallbacks, answers + fallbacks),
-            "intents": [{"intent": k, "count": n} for k, n in _ranked(intents)],
+            "intents": [{"intent": k, "count": n} for k, n in _ranked(found.intents)],
             "unmatched": [
                 {"text": text, "count": n, "last_at": self._when(last)}
                 for text, n, last in unmatched
