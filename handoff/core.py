@@ -30,6 +30,7 @@ from handoff.domain.modes import Actor
 from handoff.infra.bus import EventBus
 from handoff.infra.eventlog import EventLog
 from handoff.infra.writer import Writer
+from handoff.read.kb import Embedder
 from handoff.read.names import AgentNames, LabelNames
 from handoff.read.queries import ChatQueries
 from handoff.read.replay import MessageEvents
@@ -46,6 +47,7 @@ from handoff.usecases.delivery import Outbox
 from handoff.usecases.desk import Desk
 from handoff.usecases.erasure import Erasure
 from handoff.usecases.ingest import Inbox, Received
+from handoff.usecases.kb import KnowledgeBase
 from handoff.usecases.media import MediaFetcher
 from handoff.usecases.notes import Notes
 from handoff.usecases.notifications import Notifications, QueueWatch
@@ -107,6 +109,8 @@ class Core:
     erasure: Erasure
     # The reports (docs/api.md "Reports"), in the account's time zone.
     reports: Reports
+    # The knowledge base: articles, their passages, retrieval (``kb.retriever``).
+    kb: KnowledgeBase
     connectors: dict[str, Connector] = field(default_factory=dict)
     # Where kept files live (customer media, agents' uploads); None: files are not kept.
     blobs: Blobs | None = None
@@ -145,6 +149,10 @@ class Core:
         clock: Callable[[], datetime] = timezone.now,
         business_hours: Schedule | None = None,
         csat: CsatOptions | None = None,
+        kb_chunk_chars: int = 1200,
+        kb_max_body_chars: int = 100_000,
+        kb_passages: int = 4,
+        embedder: Embedder | None = None,
     ) -> Core:
         """Every service, and who listens to whom.
 
@@ -162,6 +170,9 @@ class Core:
         facts; tests pass a fake one); kept as ``core.clock``.
         ``business_hours``: the ``bot.hours`` schedule the reports' business seconds count
         (None: every second).
+        ``kb_chunk_chars``, ``kb_max_body_chars``: the knowledge base's passages and
+        articles ([kb]); ``kb_passages``: passages a search gives by default;
+        ``embedder``: computes embeddings of passages and questions (None: full text alone).
         """
         connectors: dict[str, Connector] = {}
         names = AgentNames()
@@ -256,6 +267,14 @@ class Core:
             merges=ContactMerges(writer, contacts, postgres=postgres),
             erasure=erasure,
             reports=Reports(names, labels, reports_timezone, clock=clock),
+            kb=KnowledgeBase(
+                writer,
+                presenter,
+                chunk_chars=kb_chunk_chars,
+                max_body_chars=kb_max_body_chars,
+                embedder=embedder,
+                default_passages=kb_passages,
+            ),
             connectors=connectors,
             blobs=blobs,
             media=media,
@@ -312,6 +331,7 @@ class Core:
             await self.media.stop()
         if self.autopilot is not None:
             await self.autopilot.drain()
+        await self.kb.drain()
         await self.writer.stop()
         if self.autopilot is not None:
             await close_bot(self.autopilot.bot)

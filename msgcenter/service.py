@@ -132,6 +132,9 @@ def build_service(
         clock=clock,
         # The reports' business seconds (business_hours=true) are the bot's business hours.
         business_hours=settings.bot.schedule(),
+        kb_chunk_chars=settings.kb.chunk_chars,
+        kb_max_body_chars=settings.kb.max_body_chars,
+        kb_passages=settings.bot.llm.passages,
         csat=CsatOptions(
             enabled=settings.csat.enabled,
             after=settings.csat.after,

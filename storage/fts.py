@@ -19,6 +19,7 @@ quoted, and for PostgreSQL's ``to_tsquery`` with nothing but words, ``&``, ``<->
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 MAX_CHARS = 200  # the longest search text read
@@ -105,3 +106,23 @@ def tsquery(query: Query) -> str:
         joined = " <-> ".join(words)
         parts.append(f"({joined})" if len(words) > 1 else joined)
     return " & ".join(parts)
+
+
+def _plain(words: Sequence[str]) -> list[str]:
+    """Each word cut as the tokenizers cut it (letters and digits), lower case, once."""
+    out: list[str] = []
+    for word in words:
+        out.extend(part.casefold() for part in _WORD.findall(word))
+    return list(dict.fromkeys(out))
+
+
+def fts5_any(words: Sequence[str]) -> str:
+    """Any of ``words`` as an FTS5 ``MATCH`` expression (``"a" OR "b"``), every word quoted;
+    "" for none. Retrieval's question, where a passage need not hold every word."""
+    return " OR ".join(f'"{word}"' for word in _plain(words))
+
+
+def tsquery_any(words: Sequence[str]) -> str:
+    """Any of ``words`` for PostgreSQL's ``to_tsquery`` (``a | b``); letters and digits
+    only, so nothing becomes syntax."""
+    return " | ".join(_plain(words))

@@ -40,6 +40,11 @@ CONTACT_ATTRIBUTE_CREATED = "contact_attribute_created"
 CONTACT_ATTRIBUTE_UPDATED = "contact_attribute_updated"
 CONTACT_ATTRIBUTE_DELETED = "contact_attribute_deleted"
 
+# Knowledge-base articles (chat_id null; data: article_id, title, source or fields changed).
+KB_ARTICLE_CREATED = "kb_article_created"
+KB_ARTICLE_UPDATED = "kb_article_updated"
+KB_ARTICLE_DELETED = "kb_article_deleted"
+
 
 async def record(chat_id: int | None, actor: Actor, action: str, **data: Any) -> None:
     """One audit row: who (``actor``) did ``action`` to ``chat_id``, with its ``data``
