@@ -13,6 +13,7 @@ from dashboard_api import (
     chats,
     contact_merge,
     contacts,
+    kb,
     labels,
     notifications,
     reports,
@@ -44,6 +45,7 @@ ROUTES: list[Route] = [
     *notifications.ROUTES,
     *contacts.ROUTES,
     *reports.ROUTES,
+    *kb.ROUTES,
     *ws.ROUTES,
     *system.ROUTES,
 ]

@@ -88,6 +88,8 @@ def _operation(route: Route) -> dict[str, Any]:
             },
         }
     }
+    if route.status == 204:  # no content
+        responses = {"204": {"description": "No content"}}
     statuses = dict(route.responses)
     if route.access != "public":
         statuses.setdefault(401, ERROR_STATUSES[401])

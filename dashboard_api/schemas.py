@@ -566,6 +566,87 @@ class ChatLabelRequest(Strict):
     label: LabelName  # a label's name, any case
 
 
+# -- knowledge base -----------------------------------------------------------------------
+
+KbTitle = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# Up to kb.max_body_chars (checked by the knowledge base: 422 invalid_article).
+KbBody = Annotated[str, StringConstraints(min_length=1, max_length=1_000_000)]
+KbTag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+KbTags = Annotated[list[KbTag], Field(max_length=20)]
+
+
+class CreateKbArticle(Strict):
+    """An article: ``body`` markdown; ``language`` "en" or "id"; at most 20 ``tags``."""
+
+    title: KbTitle
+    body: KbBody
+    language: Language = "en"
+    tags: KbTags = Field(default_factory=list)
+
+
+class UpdateKbArticle(Strict):
+    """Any of the four fields (at least one; none may be null)."""
+
+    title: KbTitle | None = None
+    body: KbBody | None = None
+    language: Language | None = None
+    tags: KbTags | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> UpdateKbArticle:
+        if not self.model_fields_set:
+            raise ValueError("give at least one of title, body, language, tags")
+        for name in self.model_fields_set:
+            if getattr(self, name) is None:
+                raise ValueError(f"{name} may not be null")
+        return self
+
+
+class KbArticlesQuery(Query):
+    q: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+    language: Language | None = None
+    tag: KbTag | None = None
+    limit: Annotated[int, Field(ge=1, le=100)] = 50
+    cursor: Annotated[str, StringConstraints(max_length=200)] | None = None
+
+
+class KbSearchQuery(Query):
+    q: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+    language: Language | None = None
+    limit: Annotated[int, Field(ge=1, le=12)] | None = None
+
+
+class KbArticleOut(Open):
+    id: int
+    title: str
+    language: str
+    tags: list[str]
+    source: str | None  # the imported file's path; null for one written here
+    passages: int
+    created_at: str | None
+    updated_at: str | None
+    body: str | None = None  # one article (GET /kb/articles/{id}, writes)
+    excerpt: str | None = None  # the list: the body's start as plain text
+
+
+class KbArticlePage(Open):
+    items: list[KbArticleOut]
+    next_cursor: str | None
+
+
+class KbPassageOut(Open):
+    article_id: int
+    title: str
+    heading: str  # "Refunds > How long it takes"; "" for none
+    text: str
+    language: str
+    score: float  # 0..1, best first
+
+
+class KbSearchOut(Open):
+    passages: list[KbPassageOut]
+
+
 class AuditEntryOut(Open):
     id: int
     # label_added, label_removed, priority_changed, snoozed, woke, note_added, ...

@@ -1,4 +1,4 @@
-"""The msgcenter command: serve, demo, migrate, user management."""
+"""The msgcenter command: serve, demo, migrate, user management, knowledge-base import."""
 
 from __future__ import annotations
 
@@ -20,7 +20,9 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from handoff.core import Core
 from handoff.domain.errors import DomainError, NotFound
+from handoff.infra.bus import MemoryEventBus
 from handoff.usecases.staff import NewUser, Passwords, Staff
 from msgcenter import demo as demo_data
 from msgcenter.logs import secrets_of, setup_logging
@@ -35,7 +37,8 @@ from storage.models import Role, User
 log = logging.getLogger("msgcenter")
 
 DESCRIPTION = """msgcenter: a customer-service message center (Telegram, WhatsApp, email, a bot and
-human agents). Run the service or the demo, prepare the database, manage users."""
+human agents). Run the service or the demo, prepare the database, manage users, load the
+knowledge base."""
 
 EPILOG = """The database is storage.url (by default the SQLite file data/msgcenter.db); the demo
 keeps its own in data/demo/, which --demo chooses. Settings come from config.toml and
@@ -125,6 +128,23 @@ def _parser() -> argparse.ArgumentParser:
     deactivate.add_argument("username")
     activate = user.add_parser("activate", help="let a deactivated user log in again")
     activate.add_argument("username")
+
+    kb = commands.add_parser("kb", help="manage the knowledge base").add_subparsers(
+        dest="kb_command", required=True, metavar="KB_COMMAND"
+    )
+    kb_import = kb.add_parser(
+        "import",
+        help="load a folder of markdown files as articles (again: updates them)",
+        description="Every *.md file under FOLDER becomes an article, by its path there: "
+        "created, or updated when it changed. Title, language and tags come from the "
+        "front matter (title: ..., language: en, tags: [a, b]), else the first # heading "
+        "and a first-level folder named en or id. A file that cannot be read is refused "
+        "with the reason (exit status 1); the others are still imported.",
+    )
+    kb_import.add_argument("folder", type=Path, metavar="FOLDER")
+    kb_import.add_argument(
+        "--prune", action="store_true", help="delete articles imported from files now gone"
+    )
     return parser
 
 
@@ -152,6 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "user": _user,
         "mock": _mock,
         "simulate": _simulate,
+        "kb": _kb,
     }
     try:
         return commands[args.command](args, settings)
@@ -402,6 +423,7 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
         await demo_data.seed_labels(settings.bot)
         await demo_data.tag_demo_chats()
         service.core.staff.label_names.forget()
+        await demo_data.seed_kb(service.core.kb)
 
     def serving(_text: str) -> None:  # aiohttp calls this once every socket serves
         print(_demo_banner(settings, sum(created)), flush=True)
@@ -607,6 +629,55 @@ async def _set_active(staff: Staff, username: str, active: bool) -> int:
     else:
         print(f"deactivated {username}: they can no longer log in, and their sessions have ended")
     return 0
+
+
+def _kb(args: argparse.Namespace, settings: Settings) -> int:
+    """``msgcenter kb import FOLDER [--prune]``: what it created, updated, deleted, refused."""
+    _note_new_database(settings)
+
+    async def run() -> int:
+        storage = settings.storage
+        await migrate(storage.url, connect_timeout=storage.connect_timeout_seconds)
+        database = Database(
+            storage.url,
+            connect_timeout=storage.connect_timeout_seconds,
+            statement_timeout=storage.statement_timeout_seconds,
+        )
+        await database.open(run_migrations=False)
+        core = Core.build(
+            MemoryEventBus(),
+            Passwords(
+                time_cost=settings.auth.argon2_time_cost,
+                memory_kib=settings.auth.argon2_memory_kib,
+            ),
+            postgres=not is_sqlite(storage.url),
+            kb_chunk_chars=settings.kb.chunk_chars,
+            kb_max_body_chars=settings.kb.max_body_chars,
+        )
+        core.writer.start()
+        try:
+            report = await core.kb.import_folder(args.folder, prune=args.prune)
+        finally:
+            await core.kb.drain()
+            await core.writer.stop()
+            await database.close()
+        for what, sources in (
+            ("created", report.created),
+            ("updated", report.updated),
+            ("deleted", report.deleted),
+        ):
+            for source in sources:
+                print(f"{what:<8} {source}")
+        for source, reason in report.refused.items():
+            print(f"msgcenter: refused {source}: {reason}", file=sys.stderr)
+        print(
+            f"{len(report.created)} created, {len(report.updated)} updated, "
+            f"{len(report.unchanged)} unchanged, {len(report.deleted)} deleted, "
+            f"{len(report.refused)} refused"
+        )
+        return 1 if report.refused else 0
+
+    return asyncio.run(run())
 
 
 def _ask_password() -> str:

@@ -1,4 +1,4 @@
-"""Demo data: an admin, an agent and four chats, for trying msgcenter out.
+"""Demo data: an admin, an agent, four chats and a knowledge base, for trying msgcenter out.
 
 The demo passwords are public; they are printed as demo-only and the demo runs
 on its own database file so they never end up in a real deployment's data.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from tortoise import timezone
 from tortoise.transactions import in_transaction
@@ -15,6 +16,7 @@ from tortoise.transactions import in_transaction
 from bot.settings import BotSettings
 from handoff.domain import labels
 from handoff.read.views import preview
+from handoff.usecases.kb import KnowledgeBase
 from handoff.usecases.staff import NewUser, Staff
 from storage import contacts, identities, sql
 from storage.models import (
@@ -126,6 +128,17 @@ async def tag_demo_chats() -> None:
         john.priority = 3  # high
         await john.save(update_fields=["label_ids", "priority", "updated_at"])
         await ChatLabel.create(chat_id=john.id, label_id=vip.id)
+
+
+# The demo shop's help articles in English and Indonesian (docs/api.md, "Knowledge base").
+DEMO_KB = Path(__file__).resolve().parent / "demo_kb"
+
+
+async def seed_kb(kb: KnowledgeBase) -> int:
+    """The demo knowledge base, imported (again: updated; nothing when unchanged); how many
+    articles were created."""
+    report = await kb.import_folder(DEMO_KB)
+    return len(report.created)
 
 
 async def seed_users(staff: Staff) -> list[User]:

@@ -66,3 +66,21 @@ def test_any_text_is_a_valid_fts5_expression_or_refused(text: str) -> None:
     db.execute("CREATE VIRTUAL TABLE t USING fts5(body, tokenize='unicode61 remove_diacritics 2')")
     db.execute("INSERT INTO t VALUES ('late delivery of order 1234')")
     db.execute("SELECT count(*) FROM t WHERE t MATCH ?", (fts.fts5(query),)).fetchone()
+
+
+def test_any_of_the_words() -> None:
+    assert fts.fts5_any(["refund", "Take", "refund", "1-3"]) == '"refund" OR "take" OR "1" OR "3"'
+    assert fts.tsquery_any(["refund", "Take", "don't"]) == "refund | take | don | t"
+    assert fts.fts5_any([]) == "" and fts.tsquery_any(["?!"]) == ""
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(max_size=20), max_size=10))
+def test_any_words_are_a_valid_fts5_expression(words: list[str]) -> None:
+    expression = fts.fts5_any(words)
+    if not expression:
+        return
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE VIRTUAL TABLE t USING fts5(body, tokenize='porter unicode61')")
+    db.execute("INSERT INTO t VALUES ('late delivery of order 1234')")
+    db.execute("SELECT count(*) FROM t WHERE t MATCH ?", (expression,)).fetchone()

@@ -10,7 +10,7 @@ How a passage is found and scored (the same meaning on SQLite and PostgreSQL):
    weighs the most, so a question about something it does not cover scores low).
 3. A passage's score is the idf-weighted share of the question's words it holds (title and
    headings included), scaled from half to all of it by its rank against the best
-   candidate's, times 0.75 when its language is not the one asked for
+   candidate's of its language, times 0.75 when its language is not the one asked for
    (``handoff.domain.kb.score``). 1 means it holds every word and ranks best.
 4. With embeddings (``bot.llm.embedding_model``), the question is embedded too; a
    passage's score becomes the mean of its full-text score and its cosine similarity when
@@ -90,13 +90,15 @@ class KbRetriever:
             return []
         total, holders = await index.holders(words)
         weights = {word: rules.idf(len(holders[word]), total) for word in words}
-        best = max(hit.rank for hit in hits)
+        best: dict[str, float] = {}  # ranks of two languages' stemmers are not comparable
+        for hit in hits:
+            best[hit.language] = max(best.get(hit.language, 0.0), hit.rank)
         scored: list[tuple[float, float, int, Passage]] = []
         for hit in hits:
             matched = [word for word in words if hit.chunk_id in holders[word]]
             same = language is None or hit.language == language
             share = rules.coverage(matched, weights)
-            value = rules.score(share, hit.rank, best, same_language=same)
+            value = rules.score(share, hit.rank, best[hit.language], same_language=same)
             cosine = similarity.get(hit.chunk_id)
             if cosine is not None:
                 mixed = (value + max(cosine, 0.0) * (1.0 if same else rules.OTHER_LANGUAGE)) / 2
