@@ -331,7 +331,7 @@ class Core:
             await self.media.stop()
         if self.autopilot is not None:
             await self.autopilot.drain()
-        await self.kb.drain()
+        await self.kb.close()
         await self.writer.stop()
         if self.autopilot is not None:
             await close_bot(self.autopilot.bot)

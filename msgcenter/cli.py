@@ -29,7 +29,7 @@ from msgcenter.logs import secrets_of, setup_logging
 from msgcenter.mocks import MockProviders, SimulateError, simulate, with_mocks
 from msgcenter.roles import ALL as ALL_ROLES
 from msgcenter.roles import parse_roles
-from msgcenter.service import build_app, build_service
+from msgcenter.service import build_app, build_service, kb_embedder
 from msgcenter.settings import Settings, SettingsError, env_warnings, load_settings
 from storage.db import Database, DatabaseUnavailable, is_sqlite, migrate, shown_url, sqlite_path
 from storage.models import Role, User
@@ -653,12 +653,13 @@ def _kb(args: argparse.Namespace, settings: Settings) -> int:
             postgres=not is_sqlite(storage.url),
             kb_chunk_chars=settings.kb.chunk_chars,
             kb_max_body_chars=settings.kb.max_body_chars,
+            embedder=kb_embedder(settings),
         )
         core.writer.start()
         try:
             report = await core.kb.import_folder(args.folder, prune=args.prune)
         finally:
-            await core.kb.drain()
+            await core.kb.close()  # the passages embedded first (bot.llm.embedding_model)
             await core.writer.stop()
             await database.close()
         for what, sources in (

@@ -23,6 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from tortoise import timezone
 
 from bot import Bot, BotLoadError, load_bot
+from bot.llm_client import LlmClient
 from connectors.base import Connector, ReportsHealth
 from dashboard_api.app import create_api
 from dashboard_api.auth import LoginThrottle, Tokens, load_or_create_secret
@@ -74,6 +75,23 @@ class Service:
 
 
 SERVICE = web.AppKey("msgcenter.service", Service)
+
+
+def kb_embedder(settings: Settings) -> LlmClient | None:
+    """The client that embeds knowledge-base passages and questions: the model's endpoint
+    with ``bot.llm.embedding_model``; None (full-text search alone) when either is unset.
+    The knowledge base closes it."""
+    llm = settings.bot.llm
+    if not (llm.configured and llm.embedding_model):
+        return None
+    return LlmClient(
+        base_url=llm.base_url,
+        model=llm.model,
+        api_key=llm.api_key.get_secret_value() if llm.api_key else None,
+        timeout=llm.timeout,
+        max_tokens=llm.max_tokens,
+        embedding_model=llm.embedding_model,
+    )
 
 
 def build_service(
@@ -135,6 +153,7 @@ def build_service(
         kb_chunk_chars=settings.kb.chunk_chars,
         kb_max_body_chars=settings.kb.max_body_chars,
         kb_passages=settings.bot.llm.passages,
+        embedder=kb_embedder(settings),
         csat=CsatOptions(
             enabled=settings.csat.enabled,
             after=settings.csat.after,
@@ -367,6 +386,8 @@ def build_app(settings: Settings, service: Service | None = None) -> web.Applica
                 lease = service.leases[INBOUND_ROLE[channel]]
                 await stack.enter_async_context(leased(lease, receiver.start, receiver.stop))
             if "outbox" in roles:
+                # Passages not embedded by bot.llm.embedding_model (new model, failed calls).
+                core.kb.start()
                 await stack.enter_async_context(_outbox(service))
                 await stack.enter_async_context(_template_sync(service))
             for part in service.parts:

@@ -454,8 +454,9 @@ def score(share: float, rank: float, best_rank: float, *, same_language: bool = 
     """A passage's 0..1 score: its :func:`coverage` of the question, scaled by its
     full-text rank against the best one's of its language in the search (``rank /
     best_rank``, from half to all of it), times :data:`OTHER_LANGUAGE` for a passage in
-    another language than asked. The database's rank (bm25, ts_rank_cd) only orders passages that hold the
-    same words; the share of the question's words they hold means the same on both."""
+    another language than asked. The database's rank (bm25, ts_rank_cd) only orders
+    passages that hold the same words; the share of the question's words they hold means
+    the same on both."""
     relative = rank / best_rank if best_rank > 0 else 1.0
     value = share * (0.5 + 0.5 * min(max(relative, 0.0), 1.0))
     if not same_language:

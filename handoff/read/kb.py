@@ -45,6 +45,8 @@ class Embedder(Protocol):
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
 
+    async def close(self) -> None: ...
+
 
 def pack(vector: Sequence[float]) -> bytes:
     """A vector as stored (``KbChunk.embedding``): float32, little-endian."""

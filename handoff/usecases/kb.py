@@ -422,10 +422,34 @@ class KnowledgeBase:
             await self._embed(article_id)
         return len(ids)
 
+    def start(self) -> None:
+        """Embed, in the background, the passages the current model has not embedded (a
+        new ``embedding_model``, calls that failed); nothing without embeddings."""
+        if self.embedder is None:
+            return
+        task = asyncio.get_running_loop().create_task(self._embed_missing(), name="kb-embed")
+        self._embedding.add(task)
+        task.add_done_callback(self._embedding.discard)
+
+    async def _embed_missing(self) -> None:
+        try:
+            count = await self.embed_missing()
+        except Exception:
+            log.exception("embedding the knowledge base failed; full-text search alone")
+            return
+        if count:
+            log.info("embedded the passages of %d knowledge-base articles", count)
+
     async def drain(self) -> None:
         """Wait for the embeddings being computed (tests, shutdown)."""
         while self._embedding:
             await asyncio.gather(*list(self._embedding), return_exceptions=True)
+
+    async def close(self) -> None:
+        """Wait for the embeddings being computed, then close the embeddings' client."""
+        await self.drain()
+        if self.embedder is not None:
+            await self.embedder.close()
 
 
 def _markdown_files(folder: Path) -> list[Path]:
