@@ -4,6 +4,7 @@ import { Api, loadSession, saveSession } from "./api.js";
 import * as canned from "./canned.js";
 import * as chats from "./chats.js";
 import * as contacts from "./contacts.js";
+import * as kb from "./kb.js";
 import * as notifications from "./notifications.js";
 import * as reports from "./reports.js";
 import { h } from "./dom.js";
@@ -13,6 +14,7 @@ import { emit, on, resetState, state, visible } from "./state.js";
 import { mountCanned } from "./views/canned.js";
 import { mountChat } from "./views/chat.js";
 import { mountContactsPage } from "./views/contactspage.js";
+import { mountKb } from "./views/kb.js";
 import { closeHistory, openHistory } from "./views/history.js";
 import { mountList } from "./views/list.js";
 import { mountLogin } from "./views/login.js";
@@ -92,6 +94,7 @@ function enter(session) {
   tags.connect(api);
   notifications.connect(api);
   reports.connect(api);
+  kb.connect(api);
   renderApp();
   live.start();
 }
@@ -121,7 +124,7 @@ function renderApp() {
   document.title = t("app.title");
   const header = h("header", { class: "topbar" });
   const layouts = { users: usersLayout, profile: profileLayout, canned: cannedLayout, labels: labelsLayout,
-    contacts: contactsLayout, reports: reportsLayout };
+    contacts: contactsLayout, reports: reportsLayout, kb: kbLayout };
   const main = (layouts[state.view] || chatsLayout)();
   const flash = h("div", { class: "flash", role: "status", "aria-live": "polite" });
   root.replaceChildren(header, main, flash);
@@ -191,6 +194,12 @@ function chatsLayout() {
 function reportsLayout() {
   const main = h("main", { class: "users-main reports-main" });
   unmount.push(mountReports(main));
+  return main;
+}
+
+function kbLayout() {
+  const main = h("main", { class: "users-main kb-main" });
+  unmount.push(mountKb(main));
   return main;
 }
 

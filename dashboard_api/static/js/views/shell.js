@@ -43,6 +43,7 @@ export function mountHeader(root, { onLogout, onLanguage, onView, onAvailability
     viewButton("contacts", "book", t("header.contacts"), onView),
     viewButton("canned", "bolt", t("header.canned"), onView),
     viewButton("reports", "chart", t("header.reports"), onView),
+    viewButton("kb", "library", t("header.kb"), onView),
     isAdmin() && viewButton("users", "users", t("header.users"), onView),
     isAdmin() && viewButton("labels", "tag", t("header.labels"), onView));
   const availability = availabilityToggle(onAvailability);
