@@ -152,37 +152,46 @@ async def candidates(words: Sequence[str], limit: int = CANDIDATES) -> list[Hit]
     return [Hit(int(r[0]), int(r[1]), r[2], r[3], r[4], r[5], float(r[6])) for r in rows]
 
 
-async def holders(words: Sequence[str]) -> tuple[int, dict[str, set[int]]]:
-    """``(passages, {word: ids of the passages holding it})``: how many passages there are,
-    and for each word the passages it is found in (each matched as the index matches it:
-    stemmed, accents ignored), in one statement."""
+async def holders(
+    words: Sequence[str], among: Sequence[int]
+) -> tuple[int, dict[str, int], dict[str, set[int]]]:
+    """``(passages, found_in, holding)`` in one statement: how many passages there are; for
+    each word, how many passages hold it (``found_in``) and which of the passages ``among``
+    do (``holding``), each word matched as the index matches it (stemmed, accents ignored).
+    The rows are bounded by ``among`` (the candidates), not by the knowledge base's size."""
     parts: list[str] = []
     values: list[Any] = []
     postgres = is_postgres()
+    marks = ", ".join("?" for _ in among) or "NULL"
     for position, word in enumerate(words):
-        term = fts.tsquery_any([word]) if postgres else fts.fts5_any([word])
         if postgres:
-            parts.append(
-                f"""SELECT {position} AS "k", "id" FROM "kb_chunks" WHERE
-                ("language" = 'id' AND "search" @@ to_tsquery(kb_config('id'), ?))
-                OR ("language" <> 'id' AND "search" @@ to_tsquery('english', ?))"""
-            )
-            values += [term, term]
+            term = fts.tsquery_any([word])
+            match = """(("language" = 'id' AND "search" @@ to_tsquery(kb_config('id'), ?))
+                OR ("language" <> 'id' AND "search" @@ to_tsquery('english', ?)))"""
+            parts.append(f'SELECT {position} AS "k", "id" FROM "kb_chunks" WHERE {match} '
+                         f'AND "id" IN ({marks})')  # fmt: skip
+            parts.append(f'SELECT {-position - 2} AS "k", count(*) AS "id" FROM "kb_chunks" '
+                         f"WHERE {match}")  # fmt: skip
+            values += [term, term, *among, term, term]
         else:
-            parts.append(
-                f"""SELECT {position} AS "k", rowid AS "id" FROM "{FTS_TABLE}"
-                WHERE "{FTS_TABLE}" MATCH ?"""
-            )
-            values.append(term)
+            term = fts.fts5_any([word])
+            parts.append(f"""SELECT {position} AS "k", rowid AS "id" FROM "{FTS_TABLE}"
+                WHERE "{FTS_TABLE}" MATCH ? AND rowid IN ({marks})""")  # fmt: skip
+            parts.append(f"""SELECT {-position - 2} AS "k", count(*) AS "id" FROM "{FTS_TABLE}"
+                WHERE "{FTS_TABLE}" MATCH ?""")  # fmt: skip
+            values += [term, *among, term]
     parts.append('SELECT -1 AS "k", count(*) AS "id" FROM "kb_chunks"')
-    found: dict[str, set[int]] = {word: set() for word in words}
+    found_in: dict[str, int] = {word: 0 for word in words}
+    holding: dict[str, set[int]] = {word: set() for word in words}
     total = 0
-    for key, chunk_id in await tuples(" UNION ALL ".join(parts), values):
-        if key < 0:
-            total = int(chunk_id)
+    for key, number in await tuples(" UNION ALL ".join(parts), values):
+        if key == -1:
+            total = int(number)
+        elif key < -1:
+            found_in[words[-int(key) - 2]] = int(number)
         else:
-            found[words[int(key)]].add(int(chunk_id))
-    return total, found
+            holding[words[int(key)]].add(int(number))
+    return total, found_in, holding
 
 
 async def matching_articles(query: fts.Query) -> list[int]:

@@ -90,8 +90,8 @@ class KbRetriever:
             hits += await index.hits(extra)
         if not hits:
             return []
-        total, holders = await index.holders(words)
-        weights = {word: rules.idf(len(holders[word]), total) for word in words}
+        total, found_in, holders = await index.holders(words, [hit.chunk_id for hit in hits])
+        weights = {word: rules.idf(found_in[word], total) for word in words}
         best: dict[str, float] = {}  # ranks of two languages' stemmers are not comparable
         for hit in hits:
             best[hit.language] = max(best.get(hit.language, 0.0), hit.rank)

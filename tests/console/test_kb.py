@@ -37,7 +37,8 @@ def test_an_admin_searches_reads_tries_and_writes_articles(console: Console, dem
     article = page.locator(".kb-article")
     expect(article.locator("#kb-article-title")).to_have_text("Refunds")
     # Markdown shown as elements: headings, a list, bold; no markup characters left.
-    expect(article.locator(".kb-body h4", has_text="How long each payment method takes")).to_be_visible()
+    section = article.locator(".kb-body h4", has_text="How long each payment method takes")
+    expect(section).to_be_visible()
     expect(article.locator(".kb-body h3")).to_have_count(0)  # the title is not repeated
     expect(article.locator(".kb-body li").first).to_contain_text("E-wallets")
     expect(article.locator(".kb-body strong").first).to_have_text(
