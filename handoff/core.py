@@ -30,7 +30,7 @@ from handoff.domain.modes import Actor
 from handoff.infra.bus import EventBus
 from handoff.infra.eventlog import EventLog
 from handoff.infra.writer import Writer
-from handoff.read.kb import Embedder
+from handoff.read.kb import Embedder, KbRetriever
 from handoff.read.names import AgentNames, LabelNames
 from handoff.read.queries import ChatQueries
 from handoff.read.replay import MessageEvents
@@ -153,6 +153,7 @@ class Core:
         kb_max_body_chars: int = 100_000,
         kb_passages: int = 4,
         embedder: Embedder | None = None,
+        kb_retriever: KbRetriever | None = None,
     ) -> Core:
         """Every service, and who listens to whom.
 
@@ -173,6 +174,8 @@ class Core:
         ``kb_chunk_chars``, ``kb_max_body_chars``: the knowledge base's passages and
         articles ([kb]); ``kb_passages``: passages a search gives by default;
         ``embedder``: computes embeddings of passages and questions (None: full text alone).
+        ``kb_retriever``: the retrieval the knowledge base answers ``/kb/search`` with (pass
+        the one the LLM engine uses, so both find the same; default: one over ``embedder``).
         """
         connectors: dict[str, Connector] = {}
         names = AgentNames()
@@ -273,6 +276,7 @@ class Core:
                 chunk_chars=kb_chunk_chars,
                 max_body_chars=kb_max_body_chars,
                 embedder=embedder,
+                retriever=kb_retriever,
                 default_passages=kb_passages,
             ),
             connectors=connectors,

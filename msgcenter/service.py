@@ -36,6 +36,7 @@ from handoff.domain.events import CHAT_UPDATED, MESSAGE_CREATED
 from handoff.infra.bus import EventBus, MemoryEventBus
 from handoff.infra.bus_redis import RedisEventBus
 from handoff.infra.presence_redis import RedisPresence
+from handoff.read.kb import KbRetriever
 from handoff.usecases.autopilot import ReplyLimit
 from handoff.usecases.csat import CsatOptions
 from handoff.usecases.presence import PresenceStore
@@ -118,6 +119,10 @@ def build_service(
         settings.auth.jwt_secret.get_secret_value() if settings.auth.jwt_secret else None,
         settings.storage.data_dir,
     )
+    # The knowledge base's embeddings (bot.llm.embedding_model) and its retrieval: the one
+    # GET /kb/search answers with, and the one to give the LLM engine.
+    embedder = kb_embedder(settings)
+    retriever = KbRetriever(embedder)
     core = Core.build(
         bus,
         passwords,
@@ -153,7 +158,8 @@ def build_service(
         kb_chunk_chars=settings.kb.chunk_chars,
         kb_max_body_chars=settings.kb.max_body_chars,
         kb_passages=settings.bot.llm.passages,
-        embedder=kb_embedder(settings),
+        embedder=embedder,
+        kb_retriever=retriever,
         csat=CsatOptions(
             enabled=settings.csat.enabled,
             after=settings.csat.after,
