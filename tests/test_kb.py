@@ -55,13 +55,23 @@ async def test_the_index_follows_every_change_of_an_article(admin: Api) -> None:
     assert "gift" in (await index.indexed(second))[second[0]].lower()
     assert [p.title for p in await kb.retriever.retrieve("gift")] == ["Gift cards"]
 
+    # The language changes: the passages are rewritten in it (PostgreSQL: its configuration).
+    await kb.update(admin_actor, created["id"], {"language": "id"})
+    third = await _chunk_ids(created["id"])
+    assert third != second and await index.indexed(second) == {}
+    assert await KbChunk.filter(article_id=created["id"]).values_list("language", flat=True) == [
+        "id"
+    ]
+    found = await kb.retriever.retrieve("vouchers", language="id")
+    assert [(p.title, p.language, p.score) for p in found] == [("Gift cards", "id", 1.0)]
+
     # Deleted: nothing of it is left in the index.
     await kb.delete(admin_actor, created["id"])
-    assert await index.indexed(second) == {}
+    assert await index.indexed(third) == {}
     assert await index.index_size() == 0
     actions = [row.action for row in await AuditEntry.filter(chat_id=None).order_by("id")]
     assert actions[-4:] == [
-        "kb_article_created", "kb_article_updated", "kb_article_updated", "kb_article_deleted",
+        "kb_article_updated", "kb_article_updated", "kb_article_updated", "kb_article_deleted",
     ]  # fmt: skip
 
 

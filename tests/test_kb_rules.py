@@ -7,6 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from handoff.domain import kb as rules
 from handoff.domain.errors import Invalid
@@ -171,3 +173,36 @@ def test_every_demo_article_reads_and_cuts_within_the_limit() -> None:
         chunks = rules.chunk(article.body, 1200)
         assert chunks and all(len(c.text) <= 1200 and c.heading for c in chunks)
     assert languages == {"en", "id"}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.text(alphabet=st.sampled_from("abc de.!?\n"), max_size=400),
+            st.sampled_from(["# Title", "## Section", "```", "- item", "1. first", ""]),
+        ),
+        max_size=30,
+    ),
+    st.integers(min_value=50, max_value=300),
+)
+def test_any_body_is_cut_within_the_limit_keeping_its_words(lines: list[str], limit: int) -> None:
+    body = "\n".join(lines)
+    chunks = rules.chunk(body, limit)
+    assert all(0 < len(c.text) <= limit and len(c.heading) <= rules.MAX_HEADING for c in chunks)
+
+    # Every word outside headings and fences is kept, in order (cut code is fenced again).
+    def words(text: str) -> list[str]:
+        return [w for w in text.split() if w not in ("```",)]
+
+    kept = [w for c in chunks for w in words(c.text)]
+    fenced = False
+    expected: list[str] = []
+    for line in body.split("\n"):
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+            continue
+        if not fenced and rules._HEADING.match(line):
+            continue
+        expected.extend(words(line))
+    assert kept == expected
