@@ -29,6 +29,7 @@ MAX_TAG = 64
 MAX_HEADING = 255  # KbChunk.heading
 MAX_QUESTION_CHARS = 2000  # the longest question read (the rest is ignored)
 MAX_KEYWORDS = 16  # the most words a question is searched for
+EXCERPT_READ = 4000  # characters of a body an excerpt is looked for in
 # A passage in another language than the one asked for counts this much of its score.
 OTHER_LANGUAGE = 0.75
 
@@ -403,11 +404,12 @@ def _cut(text: str, limit: int) -> str:
 
 
 def excerpt(body: str, limit: int = 200) -> str:
-    """The start of the body as plain text (markup marks dropped), for lists."""
+    """The start of the body as plain text (markup marks dropped), for lists; only its first
+    :data:`EXCERPT_READ` characters are read (a list of long articles stays cheap)."""
     words: list[str] = []
     size = 0
     fenced = False
-    for line in body.split("\n"):
+    for line in body[:EXCERPT_READ].split("\n"):
         if _FENCE.match(line):
             fenced = not fenced
             continue
