@@ -4,6 +4,7 @@ questions embedded at search, a failing endpoint leaving full-text search."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -94,3 +95,19 @@ async def test_a_failing_endpoint_leaves_full_text_search(admin: Api, model: Moc
     assert await kb.embed_missing() == 1
     chunk = await KbChunk.get(article_id=article["id"])
     assert chunk.embedding_model == "embed-m" and chunk.embedding is not None
+
+
+async def test_a_slow_endpoint_leaves_full_text_search_in_time(
+    admin: Api, model: MockOpenAI
+) -> None:
+    control = OpenAIMockControl(model.url)
+    status, article = await admin.post("/kb/articles", {**ARTICLE, "body": "Cards take 14 days."})
+    assert status == 201, article
+    await admin.service.core.kb.drain()
+    retriever = admin.service.core.kb.retriever
+    retriever.embed_timeout = 0.3  # the setting the service gives 5 s
+    await control.script({"delay": 3.0})
+    started = time.monotonic()
+    found = await retriever.retrieve("how long do cards take", language="en")
+    assert time.monotonic() - started < 2.0
+    assert [p.text for p in found] == ["Cards take 14 days."]

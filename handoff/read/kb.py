@@ -16,7 +16,8 @@ How a passage is found and scored (the same meaning on SQLite and PostgreSQL):
    passage's score becomes the mean of its full-text score and its cosine similarity when
    that is higher (embeddings can only raise a score), and the passages closest by cosine
    join the candidates. Passages without an embedding (not computed yet, another model)
-   keep their full-text score. An embedding call that fails leaves the full-text scores.
+   keep their full-text score. An embedding call that fails, or takes over 5 seconds,
+   leaves the full-text scores.
 """
 
 from __future__ import annotations
@@ -67,8 +68,11 @@ def unpack(data: bytes) -> array.array[float]:
 class KbRetriever:
     """Implements ``bot.engine.Retriever`` over the database's full-text index."""
 
-    def __init__(self, embedder: Embedder | None = None) -> None:
+    def __init__(self, embedder: Embedder | None = None, *, embed_timeout: float = 5.0) -> None:
         self.embedder = embedder
+        # Seconds a question's embedding may take; then full text alone (the engine's own
+        # time runs meanwhile).
+        self.embed_timeout = embed_timeout
         # The stored embeddings of one model, by chunk id, and the state they were read at.
         self._vectors: dict[int, array.array[float]] = {}
         self._vectors_state: tuple[int, int] | None = None
@@ -118,7 +122,14 @@ class KbRetriever:
         assert self.embedder is not None
         model = self.embedder.embedding_model
         try:
-            vectors = await self.embedder.embed([query[: rules.MAX_QUESTION_CHARS]])
+            async with asyncio.timeout(self.embed_timeout):
+                vectors = await self.embedder.embed([query[: rules.MAX_QUESTION_CHARS]])
+        except TimeoutError:
+            log.warning(
+                "embedding a question took over %.1f s: full-text search alone",
+                self.embed_timeout,
+            )
+            return {}
         except Exception as exc:  # noqa: BLE001 - a failing endpoint leaves full text
             log.warning("embedding a question failed (%s): full-text search alone", exc)
             return {}
