@@ -151,6 +151,8 @@ QUESTIONS = [
     ("kapan restock biji kopi", "id", "id/stok.md"),
     ("paket belum sampai", "id", "id/lacak-pesanan.md"),
     ("cara retur barang", "id", "id/retur.md"),
+    ("ongkirnya berapa kak?", "id", "id/pengiriman.md"),
+    ("tokonya buka jam berapa?", "id", "id/toko.md"),
 ]
 
 

@@ -138,6 +138,10 @@ def test_keywords_drop_the_stop_words_of_both_languages() -> None:
     assert rules.keywords("Kak, berapa lama pengiriman ke Bali ya?") == [
         "lama", "pengiriman", "bali",
     ]  # fmt: skip
+    assert rules.keywords("ongkirnya berapa? tokonya di mana, bisakah COD") == [
+        "ongkir", "toko", "cod",
+    ]  # fmt: skip
+    assert rules.keywords("Allah Kenya") == ["allah", "kenya"]  # too short to lose a particle
     assert rules.keywords("the the") == ["the"]  # only stop words: better than nothing
     assert rules.keywords("?!") == []
     assert len(rules.keywords(" ".join(f"word{i}" for i in range(40)))) == rules.MAX_KEYWORDS

@@ -429,12 +429,25 @@ def excerpt(body: str, limit: int = 200) -> str:
 
 
 def keywords(question: str) -> list[str]:
-    """The words retrieval looks for: lower case, without stop words and repeats, at most
-    :data:`MAX_KEYWORDS` (the first ones). A question made only of stop words keeps its
-    words (better than nothing)."""
-    words = [w.casefold() for w in _WORD.findall(question[:MAX_QUESTION_CHARS])]
+    """The words retrieval looks for: lower case, without Indonesian particles ("-nya",
+    "-kah", "-lah"), stop words and repeats, at most :data:`MAX_KEYWORDS` (the first
+    ones). A question made only of stop words keeps its words (better than nothing)."""
+    words = [_particle_off(w.casefold()) for w in _WORD.findall(question[:MAX_QUESTION_CHARS])]
     kept = [w for w in words if w not in STOP_WORDS and (len(w) > 1 or w.isdigit())]
     return list(dict.fromkeys(kept or words))[:MAX_KEYWORDS]
+
+
+# Indonesian particles customers glue to a word: "ongkirnya", "bisakah", "tokonya".
+_PARTICLES = ("nya", "kah", "lah")
+
+
+def _particle_off(word: str) -> str:
+    """``word`` without an Indonesian particle at its end ("ongkirnya" -> "ongkir"), when
+    at least four letters stay; neither stemmer strips them."""
+    for particle in _PARTICLES:
+        if word.endswith(particle) and len(word) - len(particle) >= 4 and word.isalpha():
+            return word[: -len(particle)]
+    return word
 
 
 def idf(found_in: int, passages: int) -> float:
