@@ -1,6 +1,6 @@
 """Knowledge-base retrieval at scale: the demo's 24 articles copied ``--copies`` times (each
 copy's words made its own by a suffix on every word of its title, so the copies do not all
-tie), then the 24 questions of tests/test_kb.py asked ``--rounds`` times through
+tie), then the questions of tests/test_kb.py asked ``--rounds`` times through
 ``KbRetriever.retrieve`` (what the LLM engine and ``GET /kb/search`` call), full text only.
 
     .venv/bin/python -m bench.kb [--storage sqlite|postgres|both] [--copies 100]
