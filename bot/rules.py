@@ -168,7 +168,7 @@ class RulesBot:
             return Reply(greeting) if context.is_first_message and greeting else Silence()
         phrase = self._phrases.find(said)
         if phrase is not None:
-            return self._handoff(
+            return self.handoff(
                 context, f"customer asked for a human ({phrase!r})", HandoffReason.CUSTOMER_ASKED
             )
         match = self._intents.best(said)
@@ -177,12 +177,12 @@ class RulesBot:
         answer = self._render(match.intent.answer, context)
         intent = match.intent
         if intent.handoff:
-            handoff = self._handoff(
+            handoff = self.handoff(
                 context, f"intent {intent.name!r} asks for a human", HandoffReason.INTENT, answer
             )
             return replace(handoff, labels=tuple(intent.labels), priority=intent.priority)
         return Reply(
-            self._greeted(context, answer),
+            self.greeted(context, answer),
             intent=intent.name,
             confidence=match.confidence,
             labels=tuple(intent.labels),
@@ -192,15 +192,17 @@ class RulesBot:
     def _fallback(self, context: BotContext, match: Match | None) -> Decision:
         limit = self.settings.handoff_after_fallbacks
         if limit and context.fallbacks_so_far + 1 >= limit:
-            return self._handoff(
+            return self.handoff(
                 context, f"{limit} messages in a row not understood", HandoffReason.NOT_UNDERSTOOD
             )
-        text = self._greeted(context, self._render(self.settings.fallback, context))
+        text = self.greeted(context, self._render(self.settings.fallback, context))
         return Reply(text, fallback=True, confidence=match.confidence if match else 0.0)
 
-    def _handoff(
+    def handoff(
         self, context: BotContext, reason: str, code: HandoffReason, text: str = ""
     ) -> Handoff:
+        """A handoff for ``reason``; outside business hours with the out-of-hours note as
+        its ``away_text`` (the LLM engine's handoffs use it too)."""
         if self._schedule.is_open(context.now):
             return Handoff(reason, text or None, code=code)
         when = self._schedule.next_open(context.now)
@@ -215,7 +217,8 @@ class RulesBot:
             f"{reason}; outside business hours", text or None, away_text=note or None, code=code
         )
 
-    def _greeted(self, context: BotContext, text: str) -> str:
+    def greeted(self, context: BotContext, text: str) -> str:
+        """``text`` after the greeting on a customer's first message."""
         if not context.is_first_message:
             return text
         greeting = self._render(self.settings.greeting, context)

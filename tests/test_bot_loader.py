@@ -113,7 +113,10 @@ def test_the_built_in_engines() -> None:
     ("engine", "error"),
     [
         ("webhook", 'bot.webhook.url: required when bot.engine = "webhook"'),
-        ("rule", 'bot.engine: \'rule\' is not "rules", "webhook" or "package.module:ClassName"'),
+        (
+            "rule",
+            'bot.engine: \'rule\' is not "rules", "webhook", "llm" or "package.module:ClassName"',
+        ),
         ("mybot", "bot.engine: 'mybot' is not"),
         ("mybot:", "bot.engine: 'mybot:' is not"),
         ("", "bot.engine: '' is not"),
