@@ -339,6 +339,13 @@ class MessageOut(Open):
     # A WhatsApp template message: {"name", "language", "parameters": {"header", "body",
     # "buttons"}, ...}; its text is the template rendered. None for every other message.
     template: dict[str, Any] | None = None
+    # An answer of the LLM engine: the knowledge-base articles it used; None for the others.
+    sources: list[SourceOut] | None = None
+
+
+class SourceOut(Open):
+    id: int
+    title: str
 
 
 class Profile(Open):
@@ -891,6 +898,20 @@ class BotReport(Open):
     intents: list[IntentCount]
     unmatched: list[Unmatched]
     answer_seconds: DurationStats
+    llm: LlmReport
+
+
+class LlmReport(Open):
+    """The LLM engine's calls in the range (docs/api.md "GET /reports/bot")."""
+
+    answers: int
+    handoffs: int
+    failures: int
+    no_match: int
+    budget: int
+    prompt_tokens: int
+    completion_tokens: int
+    seconds: DurationStats
 
 
 class CsatDay(Open):

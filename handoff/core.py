@@ -37,7 +37,7 @@ from handoff.read.replay import MessageEvents
 from handoff.read.reports import Reports
 from handoff.read.views import Presenter, chat_audience
 from handoff.usecases.assignment import Assigner
-from handoff.usecases.autopilot import Autopilot, ReplyLimit
+from handoff.usecases.autopilot import HISTORY, Autopilot, ReplyLimit
 from handoff.usecases.bulk import Bulk
 from handoff.usecases.canned import CannedResponses
 from handoff.usecases.contact_merge import ContactMerges
@@ -48,6 +48,7 @@ from handoff.usecases.desk import Desk
 from handoff.usecases.erasure import Erasure
 from handoff.usecases.ingest import Inbox, Received
 from handoff.usecases.kb import KnowledgeBase
+from handoff.usecases.llm_usage import LlmUsage
 from handoff.usecases.media import MediaFetcher
 from handoff.usecases.notes import Notes
 from handoff.usecases.notifications import Notifications, QueueWatch
@@ -111,6 +112,8 @@ class Core:
     reports: Reports
     # The knowledge base: articles, their passages, retrieval (``kb.retriever``).
     kb: KnowledgeBase
+    # Every call of the language model recorded (llm_calls), and the day's token budget.
+    llm_usage: LlmUsage
     connectors: dict[str, Connector] = field(default_factory=dict)
     # Where kept files live (customer media, agents' uploads); None: files are not kept.
     blobs: Blobs | None = None
@@ -154,6 +157,9 @@ class Core:
         kb_passages: int = 4,
         embedder: Embedder | None = None,
         kb_retriever: KbRetriever | None = None,
+        llm_usage: LlmUsage | None = None,
+        bot_timeout: float = 15.0,
+        bot_history: int = HISTORY,
     ) -> Core:
         """Every service, and who listens to whom.
 
@@ -176,6 +182,11 @@ class Core:
         ``embedder``: computes embeddings of passages and questions (None: full text alone).
         ``kb_retriever``: the retrieval the knowledge base answers ``/kb/search`` with (pass
         the one the LLM engine uses, so both find the same; default: one over ``embedder``).
+        ``llm_usage``: where the language model's calls are recorded and the day's budget is
+        kept (None: a new one without a budget); the LLM engine's budget check must be the
+        same one's ``exhausted``.
+        ``bot_timeout``: seconds the bot may take before the autopilot hands the chat over;
+        ``bot_history``: earlier messages the bot sees.
         """
         connectors: dict[str, Connector] = {}
         names = AgentNames()
@@ -217,11 +228,12 @@ class Core:
         media = None
         if blobs is not None:
             media = MediaFetcher(writer, presenter, connectors, blobs, limits=media_limits)
+        llm_usage = llm_usage or LlmUsage(clock=clock)
         autopilot = None
         if bot is not None:
             autopilot = Autopilot(
                 bot, writer, desk, who_is_online=presence.online, reply_limit=reply_limit,
-                clock=clock,
+                clock=clock, usage=llm_usage, timeout=bot_timeout, history=bot_history,
             )  # fmt: skip
 
         # Who listens to what (msgcenter.metrics also counts outbox.outcome and desk.moved).
@@ -279,6 +291,7 @@ class Core:
                 retriever=kb_retriever,
                 default_passages=kb_passages,
             ),
+            llm_usage=llm_usage,
             connectors=connectors,
             blobs=blobs,
             media=media,

@@ -37,11 +37,13 @@ from handoff.domain.modes import Action
 from handoff.usecases.delivery import Attempt
 from handoff.usecases.desk import ChatMoved
 from handoff.usecases.ingest import Received
+from handoff.usecases.llm_usage import Recorded
 from handoff.usecases.media import Settled
 from msgcenter.settings import MetricsSettings
 from storage.models import Chat, Mode
 
 PROXY_HEADERS = ("X-Forwarded-For", "X-Real-IP", "Forwarded")
+LLM_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 20.0, 30.0, 60.0)
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -114,6 +116,21 @@ class Metrics:
             "msgcenter_event_bus_connected", "1 when the event bus works, 0 while it reconnects.",
             registry=r,
         )  # fmt: skip
+        self.llm_calls = Counter(
+            "msgcenter_llm_calls",
+            "Language-model calls recorded (llm_calls), by purpose (answer, suggest, summarize, "
+            "translate, embed) and outcome (answered, handoff, no_match, budget, error, "
+            "timeout, invalid).",
+            ["purpose", "outcome"], registry=r,
+        )  # fmt: skip
+        self.llm_tokens = Counter(
+            "msgcenter_llm_tokens", "Language-model tokens spent, by purpose and kind "
+            "(prompt, completion).", ["purpose", "kind"], registry=r,
+        )  # fmt: skip
+        self.llm_seconds = Histogram(
+            "msgcenter_llm_seconds", "Time spent waiting for the language model, by purpose.",
+            ["purpose"], buckets=LLM_BUCKETS, registry=r,
+        )  # fmt: skip
         self.lease_held = Gauge(
             "msgcenter_lease_held", "1 while this process runs the leased part.", ["part"],
             registry=r,
@@ -125,6 +142,17 @@ class Metrics:
         core.desk.moved.register(self._moved)
         if core.media is not None:
             core.media.settled.register(self._media_settled)
+        core.llm_usage.recorded.register(self._llm_recorded)
+
+    def _llm_recorded(self, recorded: Recorded) -> None:
+        purpose, usage = recorded.purpose, recorded.usage
+        child(self.llm_calls, purpose, usage.outcome).inc()
+        if usage.prompt_tokens:
+            child(self.llm_tokens, purpose, "prompt").inc(usage.prompt_tokens)
+        if usage.completion_tokens:
+            child(self.llm_tokens, purpose, "completion").inc(usage.completion_tokens)
+        if usage.seconds > 0:
+            child(self.llm_seconds, purpose).observe(usage.seconds)
 
     def _media_settled(self, settled: Settled) -> None:
         self.media_files.labels(settled.channel, settled.status).inc()

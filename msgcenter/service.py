@@ -37,8 +37,9 @@ from handoff.infra.bus import EventBus, MemoryEventBus
 from handoff.infra.bus_redis import RedisEventBus
 from handoff.infra.presence_redis import RedisPresence
 from handoff.read.kb import KbRetriever
-from handoff.usecases.autopilot import ReplyLimit
+from handoff.usecases.autopilot import HISTORY, ReplyLimit
 from handoff.usecases.csat import CsatOptions
+from handoff.usecases.llm_usage import LlmUsage
 from handoff.usecases.presence import PresenceStore
 from handoff.usecases.staff import Passwords
 from msgcenter.channels import add_web_routes, build_connector, build_connectors, running
@@ -123,6 +124,7 @@ def build_service(
     # GET /kb/search answers with, and the one to give the LLM engine.
     embedder = kb_embedder(settings)
     retriever = KbRetriever(embedder)
+    llm_usage = LlmUsage(settings.bot.llm.daily_tokens, clock=clock)
     core = Core.build(
         bus,
         passwords,
@@ -131,7 +133,10 @@ def build_service(
         postgres=not is_sqlite(settings.storage.url),
         presence_store=presence,
         auto_assign=settings.handoff.auto_assign,
-        bot=_load_bot(settings),
+        bot=_load_bot(settings, llm_usage),
+        llm_usage=llm_usage,
+        bot_timeout=bot_timeout(settings),
+        bot_history=max(HISTORY, settings.bot.llm.history) if _llm(settings) else HISTORY,
         handoff_message=lambda chat: settings.bot.handoff_text(
             # An unverified email sender's name is a stranger's words: not repeated to them.
             customer_name="" if chat.sender_unverified else chat.customer_name,
@@ -241,8 +246,30 @@ def file_store(settings: Settings) -> FileStore:
     return FileStore(settings.storage.data_dir / settings.channels.email.attachments_dir)
 
 
-def _load_bot(settings: Settings) -> Bot:
+# The autopilot's limit on a bot's answer, and how much longer than ``bot.llm.timeout`` the
+# LLM engine gets (retrieval and the writer's queue come on top of the model's call): its
+# own error path (a timeout as "AI assistant unavailable: no answer within N s", with what
+# the call cost) decides, not the autopilot's cut.
+BOT_TIMEOUT = 15.0
+LLM_TIMEOUT_MARGIN = 5.0
+
+
+def bot_timeout(settings: Settings) -> float:
+    """Seconds the autopilot waits for the bot: ``bot.llm.timeout`` plus a margin for the LLM
+    engine, else :data:`BOT_TIMEOUT`."""
+    if _llm(settings):
+        return settings.bot.llm.timeout + LLM_TIMEOUT_MARGIN
+    return BOT_TIMEOUT
+
+
+def _llm(settings: Settings) -> bool:
+    return settings.bot.engine == "llm"
+
+
+def _load_bot(settings: Settings, llm_usage: LlmUsage) -> Bot:
     try:
+        if _llm(settings):
+            return load_bot("llm", settings.bot, retriever=None, budget_spent=llm_usage.exhausted)
         return load_bot(settings.bot.engine, settings.bot)
     except BotLoadError as exc:
         raise SettingsError(str(exc)) from exc

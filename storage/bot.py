@@ -41,7 +41,7 @@ _REPLY_CHAT = (  # the columns are the model's, not input
 )
 BOT_REPLY = _REPLY_CHAT.format(fallbacks="0")
 BOT_REPLY_FALLBACK = _REPLY_CHAT.format(fallbacks='"bot_fallbacks" + 1')
-_QUEUED_GIVEN = ("chat_id", "text", "sender", "status", "created_at", "updated_at")
+_QUEUED_GIVEN = ("chat_id", "text", "sources", "sender", "status", "created_at", "updated_at")
 _QUEUED_DEFAULTS = columns.defaults(Message, _QUEUED_GIVEN)
 INSERT_QUEUED = columns.insert(Message, (*_QUEUED_GIVEN, *_QUEUED_DEFAULTS), 'RETURNING "id"')
 STATEMENTS = (
@@ -62,6 +62,15 @@ class Answer:
     preview: str  # the chat list's preview of it
     fallback: bool  # the bot did not understand: counted on the chat
     fact: BotFact  # what the reports count of it (report_events), written with it
+    # The knowledge-base articles it used, as stored (columns.db_value of Message.sources:
+    # JSON text of [{"id", "title"}]), or None.
+    sources: str | None = None
+
+
+def stored_sources(sources: Sequence[dict[str, Any]]) -> str | None:
+    """An answer's sources (``[{"id", "title"}]``) as :attr:`Answer.sources` stores them;
+    None for none."""
+    return columns.db_value(Message, "sources", list(sources)) if sources else None
 
 
 def pending_plan(since: datetime) -> Plan[list[dict[str, Any]]]:
@@ -163,8 +172,8 @@ def _replies_one_by_one(
             outcomes.append(None)  # a human took over meanwhile: the bot stays silent
             continue
         inserted = yield INSERT_QUEUED, [
-            answer.chat_id, answer.text, Sender.BOT.value, Status.QUEUED.value, now, now,
-            *_QUEUED_DEFAULT_VALUES,
+            answer.chat_id, answer.text, answer.sources, Sender.BOT.value, Status.QUEUED.value,
+            now, now, *_QUEUED_DEFAULT_VALUES,
         ]  # fmt: skip
         outcomes.append((rows[0], int(inserted[0]["id"])))
         f = answer.fact
@@ -180,11 +189,11 @@ def _replies_one_by_one(
 # that updates the wave's chats still in bot mode, queues an answer on each of those and
 # writes its fact (report_events).
 _ANSWER = (
-    "chat_id", "answered", "preview", "fallback", "text", "ord", "fact", "value", "business",
-    "detail",
+    "chat_id", "answered", "preview", "fallback", "text", "sources", "ord", "fact", "value",
+    "business", "detail",
 )  # fmt: skip
 _ANSWER_ROW = (
-    "(?::integer, ?::integer, ?::text, ?::boolean, ?::text, ?::integer, ?::text, "
+    "(?::integer, ?::integer, ?::text, ?::boolean, ?::text, ?::jsonb, ?::integer, ?::text, "
     "?::double precision, ?::double precision, ?::text)"
 )
 _QUEUED_COLUMNS = (*_QUEUED_GIVEN, *_QUEUED_DEFAULTS)
@@ -199,8 +208,8 @@ REPLY_WAVE = (  # the columns are the model's, not input
     'FROM "d" WHERE "c"."id" = "d"."chat_id" AND "c"."mode" = \'bot\' '
     f'RETURNING {_CHAT_ROW}), "ins" AS ('
     f'INSERT INTO "messages" ({columns.quoted(_QUEUED_COLUMNS)}) '
-    'SELECT "upd"."id", "d"."text", '  # chat_id and text, then the rest of _QUEUED_COLUMNS
-    + ", ".join("?" for _ in _QUEUED_COLUMNS[2:])
+    'SELECT "upd"."id", "d"."text", "d"."sources", '  # then the rest of _QUEUED_COLUMNS
+    + ", ".join("?" for _ in _QUEUED_COLUMNS[3:])
     + ' FROM "upd" JOIN "d" ON "d"."chat_id" = "upd"."id" ORDER BY "d"."ord" '  # noqa: S608
     'RETURNING "id", "chat_id"), "facts" AS ('
     f'INSERT INTO "{columns.table(ReportEvent)}" ({columns.quoted(FACT_COLUMNS)}) '
@@ -229,7 +238,7 @@ def _reply_waves(
         values: list[Any] = []
         for ord_, a in enumerate(wave):
             f = a.fact
-            values += [a.chat_id, a.answered, a.preview, a.fallback, a.text, ord_]
+            values += [a.chat_id, a.answered, a.preview, a.fallback, a.text, a.sources, ord_]
             values += [f.name, f.value, f.business_value, f.detail]
         values += [now, Sender.BOT.value, now, now]
         values += [Sender.BOT.value, Status.QUEUED.value, now, now, *_QUEUED_DEFAULT_VALUES]

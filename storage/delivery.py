@@ -93,10 +93,8 @@ EARLY_RECEIPTS = 'SELECT "status", "error" FROM "early_receipts" WHERE "external
 FORGET_RECEIPTS = 'DELETE FROM "early_receipts" WHERE "external_id" = ?'
 
 _RECEIPT_DEFAULT_VALUES = tuple(_RECEIPT_DEFAULTS.values())
-_READERS = {
-    name: columns.reader(Message, name)
-    for name in ("attachments", "note", "sender_auth", "created_at", "template", "interactive")
-}
+_READ = ("attachments", "note", "sender_auth", "created_at", "template", "interactive", "sources")
+_READERS = {name: columns.reader(Message, name) for name in _READ}
 read_attachments = _READERS["attachments"]
 read_template = _READERS["template"]
 read_interactive = _READERS["interactive"]

@@ -24,6 +24,7 @@ from handoff.domain import report_metrics as metrics
 from handoff.domain.contact_csv import cell
 from handoff.domain.errors import Forbidden
 from handoff.domain.modes import Actor
+from handoff.read import llm_reports
 from handoff.read.names import AgentNames, LabelNames
 from storage import reports as store
 from storage.models import Channel, User
@@ -240,12 +241,13 @@ class Reports:
         window = self._range(query)
         scope = store.Scope(window.start, window.end, business=query.business_hours)
         everything = store.Grouping()
-        counts, created, handoffs, found, unmatched = await asyncio.gather(
+        counts, created, handoffs, found, unmatched, llm = await asyncio.gather(
             store.counts(scope, everything, BOT_FACTS),
             store.created(scope, everything),
             store.details(scope, ("handed_off",)),
             store.answers(scope, "answer"),
             store.unmatched(scope, UNMATCHED),
+            llm_reports.answers(window.start, window.end),
         )
         counted: dict[str, int] = defaultdict(int)
         bot_resolved = 0
@@ -280,6 +282,7 @@ class Reports:
                 for text, n, last in unmatched
             ],
             "answer_seconds": answer,
+            "llm": llm,
         }
 
     async def csat(self, actor: Actor, query: ReportQuery) -> dict[str, Any]:
@@ -512,6 +515,7 @@ def bot_csv(report: Mapping[str, Any]) -> str:
     rows += [["unmatched", u["text"], u["count"], u["last_at"]] for u in report["unmatched"]]
     answer = report["answer_seconds"]
     rows += [["answer_seconds", part, answer[part], None] for part in STAT_PARTS]
+    rows += llm_reports.csv_rows(report)
     return _csv(BOT_COLUMNS, rows)
 
 

@@ -64,6 +64,7 @@ MESSAGE_FIELDS = (
     "note",
     "sender_auth",
     "template",
+    "sources",
 )
 # A Telegram or WhatsApp customer counts as online this long after their last message (or
 # after a PATCH said so). Email customers are never online: mail is not a live session.
@@ -231,6 +232,8 @@ class Presenter:
             "sender_unverified": auth is not None and auth.get("result") not in ("pass", "off"),
             # A WhatsApp template message's spec (its text is the template rendered).
             "template": row.get("template"),
+            # An LLM answer's knowledge-base articles, [{"id", "title"}]; else None.
+            "sources": row.get("sources"),
         }
 
 

@@ -37,11 +37,12 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Collection, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from tortoise import timezone
 
-from bot import Bot, BotContext, Decision, Handoff, HandoffReason, Reply, Silence
+from bot import Bot, BotContext, Decision, Handoff, HandoffReason, Reply, Silence, Usage
 from handoff.domain import events, modes, priority
 from handoff.domain.errors import Invalid
 from handoff.domain.events import Event
@@ -54,6 +55,7 @@ from handoff.usecases.assignment import room_for_one_more
 from handoff.usecases.burst import BURST_DEFER, Burst
 from handoff.usecases.desk import Desk
 from handoff.usecases.ingest import Received
+from handoff.usecases.llm_usage import ANSWER, LlmUsage
 from storage import bot as bot_store
 from storage import sql
 from storage.models import Chat, Message, Mode, Sender, Status
@@ -80,11 +82,17 @@ class Autopilot:
         who_is_online: Callable[[], Awaitable[set[int]]] | None = None,
         reply_limit: ReplyLimit | None = None,
         clock: Callable[[], datetime] = timezone.now,
+        usage: LlmUsage | None = None,
+        history: int = HISTORY,
     ) -> None:
         """``defer``: seconds an answer may wait while a burst of messages is arriving;
+        ``timeout``: seconds the bot may take (then a ``bot_unavailable`` handoff);
         ``who_is_online``: the people online (``Presence.online``; None: nobody is known to
         be, an away_text is sent); ``reply_limit``: automatic answers per address (None: no
-        limit); ``clock``: the time answers are stamped with (tests move it)."""
+        limit); ``clock``: the time answers are stamped with (tests move it); ``usage``:
+        where a decision's :class:`~bot.Usage` (the LLM engine's) is recorded, in the
+        operation that writes the decision (None: not recorded); ``history``: earlier
+        messages the bot sees."""
         self.bot = bot
         self.clock = clock
         self.writer = writer
@@ -93,6 +101,8 @@ class Autopilot:
         self.timeout = timeout
         self.who_is_online = who_is_online
         self.reply_limit = reply_limit
+        self.usage = usage
+        self.history = history
         self.burst = Burst()
         # Stored messages whose answers have not started, with the loop time they came.
         self._deferred: deque[tuple[float, Received]] = deque()
@@ -235,7 +245,10 @@ class Autopilot:
             log.info("chat %d: automatic answer to %s held back (%d an hour at most)",
                      received.chat_id, address, limit.per_hour)  # fmt: skip
             self.limited += 1
+            spent = decision.usage if isinstance(decision, Reply) else None
             decision = _held_back(decision)
+            if spent is not None and self.usage is not None:  # the model was asked all the same
+                await self.writer.run(partial(self._record, spent, received.chat_id))
         if not isinstance(decision, Silence):  # silence changes nothing: no write at all
             away = isinstance(decision, Handoff) and bool(decision.away_text)
             online = await self._online() if away else None
@@ -259,7 +272,7 @@ class Autopilot:
         """What the bot knows, and the customer's email address (None on other channels)."""
         if received.message_id is None:
             return None
-        plan = bot_store.context_plan(received.chat_id, received.message_id, HISTORY)
+        plan = bot_store.context_plan(received.chat_id, received.message_id, self.history)
         found = await sql.run(plan)
         if found is None:
             return None
@@ -302,7 +315,9 @@ class Autopilot:
             now = self.clock()
             answers = [self._answer_row(received, reply, now) for received, reply in replies]
             outcomes = await sql.run(bot_store.reply_plan(answers, now))
-            for (_, reply), outcome in zip(replies, outcomes, strict=True):
+            for (received, reply), outcome in zip(replies, outcomes, strict=True):
+                if reply.usage is not None and self.usage is not None:  # sent or not: spent
+                    await self.usage.record(ANSWER, reply.usage, chat_id=received.chat_id)
                 if outcome is not None:
                     await self._replied(units[index], reply, outcome[0], outcome[1], now)
                 index += 1
@@ -316,7 +331,7 @@ class Autopilot:
         )  # fmt: skip
         return bot_store.Answer(
             received.chat_id, received.message_id, reply.text, preview(reply.text), reply.fallback,
-            fact,
+            fact, bot_store.stored_sources(_sources(reply)),
         )  # fmt: skip
 
     async def _replied(
@@ -328,6 +343,7 @@ class Autopilot:
             "id": message_id, "chat_id": chat["id"], "text": decision.text,
             "sender": Sender.BOT, "status": Status.QUEUED, "internal": False, "agent_id": None,
             "attachments": [], "error": None, "created_at": now, "note": None,
+            "sources": _sources(decision) or None,
         }  # fmt: skip
         unit.after_commit(self._fire_queued)
         if decision.labels or decision.priority is not None:
@@ -350,6 +366,8 @@ class Autopilot:
     async def _apply(
         self, unit: Unit, chat_id: int, decision: Handoff | Silence, online: set[int]
     ) -> None:
+        if isinstance(decision, Handoff) and decision.usage is not None:
+            await self._record(decision.usage, chat_id)  # the model was asked: spent
         chat = await Chat.get_or_none(id=chat_id)
         if chat is None or chat.mode != Mode.BOT or isinstance(decision, Silence):
             return  # a human took over meanwhile: the bot stays silent
@@ -397,6 +415,10 @@ class Autopilot:
             else:
                 await tags.put_priority(unit, staff, presenter, chat, rank, modes.BOT)
 
+    async def _record(self, usage: Usage, chat_id: int, _unit: Unit | None = None) -> None:
+        if self.usage is not None:
+            await self.usage.record(ANSWER, usage, chat_id=chat_id)
+
     def _fire_queued(self) -> None:
         self.queued.fire(None)
 
@@ -418,8 +440,9 @@ def _held_back(decision: Decision) -> Decision:
     """``decision`` without anything sent: a reply becomes silence, a handoff a quiet one."""
     if isinstance(decision, Handoff):  # labels and priority still apply: nothing is sent
         return _QuietHandoff(
-            decision.reason, code=decision.code, labels=decision.labels, priority=decision.priority
-        )
+            decision.reason, code=decision.code, labels=decision.labels,
+            priority=decision.priority, usage=decision.usage,
+        )  # fmt: skip
     return Silence()
 
 
@@ -460,6 +483,11 @@ class ReplyLimit:
     def _forget_before(self, cutoff: float) -> None:
         for key in [key for key, sent in self._sent.items() if not sent or sent[-1] <= cutoff]:
             del self._sent[key]
+
+
+def _sources(reply: Reply) -> list[dict[str, Any]]:
+    """A reply's sources as stored and shown: ``[{"id", "title"}]``."""
+    return [{"id": source.article_id, "title": source.title} for source in reply.sources]
 
 
 def _pending_received(row: dict[str, Any]) -> Received:
