@@ -22,7 +22,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 from tortoise import timezone
 
-from bot import Bot, BotLoadError, load_bot
+from bot import Bot, BotLoadError, Retriever, load_bot
 from bot.llm_client import LlmClient
 from connectors.base import Connector, ReportsHealth
 from dashboard_api.app import create_api
@@ -133,7 +133,7 @@ def build_service(
         postgres=not is_sqlite(settings.storage.url),
         presence_store=presence,
         auto_assign=settings.handoff.auto_assign,
-        bot=_load_bot(settings, llm_usage),
+        bot=_load_bot(settings, llm_usage, retriever),
         llm_usage=llm_usage,
         bot_timeout=bot_timeout(settings),
         bot_history=max(HISTORY, settings.bot.llm.history) if _llm(settings) else HISTORY,
@@ -266,10 +266,15 @@ def _llm(settings: Settings) -> bool:
     return settings.bot.engine == "llm"
 
 
-def _load_bot(settings: Settings, llm_usage: LlmUsage) -> Bot:
+def _load_bot(settings: Settings, llm_usage: LlmUsage, retriever: Retriever) -> Bot:
+    """The configured bot; the LLM engine searches with ``retriever`` (the knowledge base's,
+    the one ``GET /kb/search`` answers with) and asks ``llm_usage`` whether the day's
+    budget is spent."""
     try:
         if _llm(settings):
-            return load_bot("llm", settings.bot, retriever=None, budget_spent=llm_usage.exhausted)
+            return load_bot(
+                "llm", settings.bot, retriever=retriever, budget_spent=llm_usage.exhausted
+            )
         return load_bot(settings.bot.engine, settings.bot)
     except BotLoadError as exc:
         raise SettingsError(str(exc)) from exc

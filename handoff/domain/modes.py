@@ -72,6 +72,10 @@ REASONS: dict[str, str] = {
     HandoffReason.NOT_UNDERSTOOD: "messages not understood",
     HandoffReason.BOT_UNAVAILABLE: "bot unavailable",
     HandoffReason.EXTERNAL_BOT: "external bot asked for a human",
+    HandoffReason.MODEL: "the AI assistant asked for a human",
+    HandoffReason.TOPIC: "a topic for a human",
+    HandoffReason.NO_ANSWER: "nothing in the knowledge base",
+    HandoffReason.BUDGET: "the AI budget is spent",
 }
 
 
