@@ -32,6 +32,7 @@ export function renderMessage(li, message) {
       message.sender_unverified && unverifiedMark(message.sender_auth),
       (message.note || message.text) && h("p", { class: "text" }, textWithImages(message)),
       attachmentsOf(li, message),
+      sourcesOf(message),
       h("span", { class: "meta" },
         h("time", { datetime: message.created_at, title: fullTime(message.created_at) },
           clock(message.created_at) || message.time),
@@ -43,7 +44,8 @@ export function renderMessage(li, message) {
 const NOTES = new Set(["handoff", "take_over", "assign", "claim", "transfer", "unassign", "pause",
   "resume", "return_to_bot", "close", "reopen", "reopen_to_bot", "customer_wrote"]);
 const REASONS = new Set(["automatic", "over_capacity", "customer_asked", "intent_handoff",
-  "not_understood", "bot_unavailable", "external_bot", "agent_offline", "agent_deactivated"]);
+  "not_understood", "bot_unavailable", "external_bot", "agent_offline", "agent_deactivated",
+  "model_handoff", "topic", "no_answer", "budget"]);
 
 /**
  * A system note in the reader's language, from its data (message.note: action, by, by_kind,
@@ -84,6 +86,18 @@ export function unverifiedMark(auth) {
   const title = `${t(`auth.${result}`)}${details}`;
   return h("span", { class: "unverified-mark", title, "data-auth": result },
     icon("alert"), h("span", {}, t("auth.unverified")));
+}
+
+/**
+ * The knowledge-base articles an answer of the AI assistant used ("Sources: Refund policy"),
+ * for agents only; nothing for other messages.
+ */
+function sourcesOf(message) {
+  const sources = Array.isArray(message.sources) ? message.sources : [];
+  if (!sources.length) return null;
+  const titles = sources.map((source) => String(source.title || `#${source.id}`)).join(", ");
+  return h("p", { class: "sources", "data-sources": sources.map((s) => s.id).join(",") },
+    icon("file"), h("span", {}, t("msg.sources", { titles })));
 }
 
 /** A private note a person wrote (not a system note about a change). */
