@@ -21,7 +21,8 @@ For each customer message in bot mode, in this order:
    (the last ``history`` messages), and three tools: ``handoff_to_human(reason)``,
    ``add_label(name)``, ``set_priority(level)``. A ``handoff_to_human`` call hands off (code
    ``model_handoff``) with the labels and priority the model set; otherwise the text is the
-   answer, cut to ``max_answer_chars`` at a sentence's end.
+   answer, cut to ``max_answer_chars`` at a sentence's end (an answer ``max_tokens`` cut off,
+   ``finish_reason`` "length", loses its unfinished last sentence).
 
 **Which articles an answer used.** The model is asked to end its answer with the numbers of
 the articles it used, as ``[#12]`` (or ``[#12, #14]``); those markers are removed from the
@@ -268,6 +269,8 @@ class LlmBot:
         except ValueError as exc:
             return self._unavailable(context, str(exc), "invalid", started, usage("invalid"))
         text, cited = cite(completion.text)
+        if completion.finish_reason == "length":  # cut off by max_tokens: whole sentences only
+            text = whole_sentences(text)
         if handoff_reason is not None:
             reason = f"the AI assistant asked for a human: {handoff_reason or 'no reason given'}"
             handoff = self.rules.handoff(context, reason, HandoffReason.MODEL)
@@ -367,6 +370,14 @@ def cap(text: str, limit: int) -> str:
         return head[: ends[-1]].strip()
     cut = head[: limit - 1].rsplit(None, 1)[0] if " " in head else head[: limit - 1]
     return cut.rstrip(" ,;:") + "…"
+
+
+def whole_sentences(text: str) -> str:
+    """``text`` up to its last sentence's end; with none, the words and "…"."""
+    ends = [m.end() for m in SENTENCE_END.finditer(text)]
+    if ends:
+        return text[: ends[-1]].strip()
+    return text.rstrip(" ,;:") + "…" if text else text
 
 
 def sources(answer: str, cited: Sequence[int], passages: Sequence[Passage]) -> tuple[Source, ...]:

@@ -163,6 +163,18 @@ async def test_a_long_answer_is_cut_at_a_sentence_and_greeted_first(
     await close_bot(bot)
 
 
+async def test_an_answer_cut_by_max_tokens_keeps_its_whole_sentences(engine: Engine) -> None:
+    bot, _, _, control = engine
+    await control.script(
+        {"text": "Refunds take 3-5 working days. Card refunds can take up to 14 da",
+         "finish_reason": "length"},
+    )  # fmt: skip
+    decision = await bot.respond(ask("how long for my money?"))
+    assert isinstance(decision, Reply)
+    assert decision.text == "Refunds take 3-5 working days."
+    assert [s.article_id for s in decision.sources] == [12]
+
+
 async def test_the_rules_come_first_and_the_model_is_not_asked(engine: Engine) -> None:
     bot, shelf, _, control = engine
     decision = await bot.respond(ask("let me talk to an agent"))
