@@ -19,6 +19,7 @@ from storage.models import Chat, KbArticle, Label, LlmCall, Message
 from tests.support import ClientFactory
 from tests.test_conversations import says
 from tests.test_operations import _metrics, _value
+from tests.test_ws_replay import _open, _replayed
 from tests.whatsapp_support import WhatsApp, eventually, start_whatsapp
 
 DEMO_KB = Path(__file__).resolve().parent.parent / "msgcenter" / "demo_kb"
@@ -81,6 +82,10 @@ async def test_an_answer_cites_its_article_stored_and_shown(
     assert shown[customer.id]["sources"] is None
     created = [e for e in subscription.ready() if e.type == "message.created"]
     assert [e.data["message"]["sources"] for e in created] == [None, [source]]
+    ws, upto = await _open(wa.admin, 0)  # a console resuming: the events replayed
+    replayed = [f for f in await _replayed(ws, upto) if f["type"] == "message.created"]
+    assert [f["data"]["message"]["sources"] for f in replayed] == [None, [source]]
+    await ws.close()
     call = await LlmCall.get(chat_id=chat.id)
     assert (call.purpose, call.model, call.prompt_tokens, call.completion_tokens) == (
         "answer", "gpt-wire", 812, 23,
