@@ -28,6 +28,9 @@ from storage import fts
 from storage.sql import fetch, is_postgres, tuples
 
 FTS_TABLE = "kb_chunks_fts"
+# Columns the database has and the model has not (PostgreSQL's index column, written by a
+# trigger; tests/test_statements.py allows exactly these).
+POSTGRES_ONLY_COLUMNS = {"kb_chunks": frozenset({"search"})}
 CANDIDATES = 50  # passages the full-text rank hands on for scoring
 
 _SQLITE_INDEX = (
