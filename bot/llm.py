@@ -2,12 +2,14 @@
 
 For each customer message in bot mode, in this order:
 
-1. **The rules bot first.** :class:`~bot.rules.RulesBot` reads the message: a handoff phrase
-   ("agent", "cs") hands the chat to a human now, an intent matched at ``threshold`` or above
-   answers (or hands off) as configured, a message without words gets the greeting on a
-   first message. Only what the rules bot did not understand goes further.
+1. **The rules bot's handoffs.** :class:`~bot.rules.RulesBot` reads the message: a handoff
+   phrase ("agent", "cs") or an intent with ``handoff = true`` hands the chat to a human now.
 2. **Topics.** A phrase of ``bot.llm.handoff_topics`` (refunds, legal, complaints) hands the
-   chat to a human (code ``topic``); the model is not asked.
+   chat to a human (code ``topic``), even where an intent would have answered; the model is
+   not asked.
+   Then the rules bot's answers: an intent matched at ``threshold`` or above answers as
+   configured, a message without words gets the greeting on a first message. Only what the
+   rules bot did not understand goes further.
 3. **Budget.** ``bot.llm.daily_tokens`` spent (the ``budget_spent`` callable): a handoff
    (code ``budget``).
 4. **Retrieval.** The knowledge base is searched for the message, preferring the customer's
@@ -62,6 +64,7 @@ from bot.engine import (
     Passage,
     Reply,
     Retriever,
+    Silence,
     Source,
     Usage,
 )
@@ -189,15 +192,19 @@ class LlmBot:
     async def respond(self, context: BotContext) -> Decision:
         """Decide about the new message (see the module docstring)."""
         ruled = self.rules.decide(context)
-        if not _not_understood(ruled):
-            return ruled  # silence, a handoff phrase, an intent, a greeting alone
+        if isinstance(ruled, Silence) or (
+            isinstance(ruled, Handoff) and not _not_understood(ruled)
+        ):
+            return ruled  # not the bot's to answer; a human now (a handoff phrase or intent)
         said = words(context.text)
         for topic, phrases in self._topics:
             phrase = phrases.find(said)
-            if phrase is not None:
+            if phrase is not None:  # before an intent's answer: a topic always goes to a human
                 return self.rules.handoff(
                     context, f"topic {topic!r} goes to a human ({phrase!r})", HandoffReason.TOPIC
                 )
+        if not _not_understood(ruled):
+            return ruled  # an intent's answer, a greeting alone
         started = time.monotonic()
         try:
             async with asyncio.timeout(self.llm.timeout):

@@ -188,6 +188,9 @@ async def test_the_rules_come_first_and_the_model_is_not_asked(engine: Engine) -
     decision = await bot.respond(ask("I will call my lawyer about the refund"))
     assert isinstance(decision, Handoff) and decision.code == HandoffReason.TOPIC
     assert "legal" in decision.reason and decision.usage is None
+    # a topic wins over an intent's answer
+    decision = await bot.respond(ask("opening hours of your lawyer?"))
+    assert isinstance(decision, Handoff) and decision.code == HandoffReason.TOPIC
     assert shelf.asked == []
     assert await control.requests() == []
 
