@@ -56,6 +56,15 @@ DEFAULT_HANDOFF_PHRASES = (
 )
 
 
+def http_url(value: str) -> str:
+    """``value`` when empty or an http(s) URL with a host; else ValueError."""
+    if value:
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL")
+    return value
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -100,11 +109,7 @@ class WebhookSettings(_Section):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if value:
-            parts = urlsplit(value)
-            if parts.scheme not in {"http", "https"} or not parts.hostname:
-                raise ValueError("must be an http:// or https:// URL")
-        return value
+        return http_url(value)
 
 
 class LlmSettings(_Section):
@@ -146,11 +151,7 @@ class LlmSettings(_Section):
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if value:
-            parts = urlsplit(value)
-            if parts.scheme not in {"http", "https"} or not parts.hostname:
-                raise ValueError("must be an http:// or https:// URL")
-        return value.rstrip("/")
+        return http_url(value).rstrip("/")
 
     @field_validator("no_match")
     @classmethod

@@ -564,18 +564,24 @@ def simulated_file(args: argparse.Namespace) -> tuple[str, Path] | None:
     return kind, path
 
 
+async def _migrated(settings: Settings) -> Database:
+    """The database, migrated and opened (a command of its own, not the service)."""
+    storage = settings.storage
+    await migrate(storage.url, connect_timeout=storage.connect_timeout_seconds)
+    database = Database(
+        storage.url,
+        connect_timeout=storage.connect_timeout_seconds,
+        statement_timeout=storage.statement_timeout_seconds,
+    )
+    await database.open(run_migrations=False)
+    return database
+
+
 def _user(args: argparse.Namespace, settings: Settings) -> int:
     _note_new_database(settings)
 
     async def run() -> int:
-        storage = settings.storage
-        await migrate(storage.url, connect_timeout=storage.connect_timeout_seconds)
-        database = Database(
-            storage.url,
-            connect_timeout=storage.connect_timeout_seconds,
-            statement_timeout=storage.statement_timeout_seconds,
-        )
-        await database.open(run_migrations=False)
+        database = await _migrated(settings)
         staff = Staff(
             Passwords(
                 time_cost=settings.auth.argon2_time_cost,
@@ -636,21 +642,14 @@ def _kb(args: argparse.Namespace, settings: Settings) -> int:
     _note_new_database(settings)
 
     async def run() -> int:
-        storage = settings.storage
-        await migrate(storage.url, connect_timeout=storage.connect_timeout_seconds)
-        database = Database(
-            storage.url,
-            connect_timeout=storage.connect_timeout_seconds,
-            statement_timeout=storage.statement_timeout_seconds,
-        )
-        await database.open(run_migrations=False)
+        database = await _migrated(settings)
         core = Core.build(
             MemoryEventBus(),
             Passwords(
                 time_cost=settings.auth.argon2_time_cost,
                 memory_kib=settings.auth.argon2_memory_kib,
             ),
-            postgres=not is_sqlite(storage.url),
+            postgres=not is_sqlite(settings.storage.url),
             kb_chunk_chars=settings.kb.chunk_chars,
             kb_max_body_chars=settings.kb.max_body_chars,
             embedder=kb_embedder(settings),
