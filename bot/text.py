@@ -123,3 +123,28 @@ class PhraseMatcher:
             return False
         whole = fuzz.ratio(" ".join(phrase), " ".join(window)) / 100
         return whole >= self._cutoff
+
+
+# Words common in one of the languages msgcenter speaks and rare in the other.
+_ENGLISH = """the and you your are is was were have has what when where how why can could would
+    please thank thanks my our this that with for not from order want need help hello hi
+    yes no will did does do am it its of to in on"""
+_INDONESIAN = """yang dan saya anda kami kamu ini itu ada apa bisa tidak atau dari pada akan sudah
+    juga mau ingin bagaimana kapan dimana berapa tolong halo terima kasih makasih pesanan
+    barang belum sampai kak mohon dengan untuk gimana kenapa"""
+_LANGUAGE_WORDS = {"en": frozenset(_ENGLISH.split()), "id": frozenset(_INDONESIAN.split())}
+
+
+def language_of(text: str) -> str | None:
+    """``"en"`` or ``"id"`` (the languages of the console and the knowledge base) by the
+    common words of each in ``text``; None when neither leads."""
+    said = words(text)
+    counts = {
+        language: sum(word in common for word in said)
+        for language, common in _LANGUAGE_WORDS.items()
+    }
+    if counts["id"] > counts["en"]:
+        return "id"
+    if counts["en"] > counts["id"]:
+        return "en"
+    return None

@@ -13,6 +13,7 @@ from dashboard_api import (
     chats,
     contact_merge,
     contacts,
+    copilot,
     kb,
     labels,
     notifications,
@@ -39,6 +40,7 @@ ROUTES: list[Route] = [
     # Before the contacts module's /contacts/{contact_id}: /contacts/suggestions is a path.
     *contact_merge.ROUTES,
     *snooze.ROUTES,
+    *copilot.ROUTES,
     *attachments.ROUTES,
     *templates.ROUTES,
     *canned.ROUTES,

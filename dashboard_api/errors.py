@@ -9,7 +9,16 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from pydantic import ValidationError
 
-from handoff.domain.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from handoff.domain.errors import (
+    Conflict,
+    DomainError,
+    Exhausted,
+    Forbidden,
+    Invalid,
+    NotFound,
+    Upstream,
+    UpstreamTimeout,
+)
 from handoff.domain.modes import IllegalTransition
 
 log = logging.getLogger(__name__)
@@ -19,6 +28,9 @@ DOMAIN_STATUS: dict[type[DomainError], int] = {
     Forbidden: 403,
     Conflict: 409,
     Invalid: 422,
+    Exhausted: 429,
+    UpstreamTimeout: 504,  # before Upstream: the first kind that matches gives the status
+    Upstream: 502,
 }
 HTTP_CODES = {
     400: "bad_request",
@@ -31,7 +43,9 @@ HTTP_CODES = {
     415: "unsupported_media_type",
     422: "validation_error",
     429: "too_many_requests",
+    502: "bad_gateway",
     503: "unavailable",
+    504: "gateway_timeout",
 }
 
 

@@ -377,6 +377,8 @@ class UserOut(Open):
     language: Language
     preferences: PreferencesOut
     open_chats: int | None = None
+    # GET /auth/me only: whether the copilot answers (a model is set, copilot.enabled).
+    copilot: bool | None = None
 
 
 class AgentOut(Open):
@@ -941,3 +943,51 @@ class CsatReport(Open):
     ratings: dict[str, int]
     by_day: list[CsatDay]
     comments: list[CsatComment]
+
+
+# -- copilot (issue 22) ---------------------------------------------------------------------
+
+# A language as a model reads it: an ISO 639 code, with a region if wanted ("en", "id",
+# "pt-BR").
+LanguageCode = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")]
+
+
+class CopilotEmpty(Strict):
+    """``{}``: the copilot's suggest and summarize take nothing (an empty body is fine too)."""
+
+
+class Source(Open):
+    id: int
+    title: str
+
+
+class Suggestion(Open):
+    """A draft reply (never sent by itself) and the knowledge-base articles it rests on."""
+
+    text: str
+    sources: list[Source]
+
+
+class SummaryNote(Open):
+    note: MessageOut
+
+
+class TranslateRequest(Strict):
+    """``{"message_id"}`` (a message of the chat) or ``{"text"}`` (a draft): exactly one;
+    ``to``: the language to translate into (default: the person's for a message, the
+    customer's for a draft)."""
+
+    message_id: Id | None = None
+    text: Text | None = None
+    to: LanguageCode | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> TranslateRequest:
+        if (self.message_id is None) == (self.text is None):
+            raise ValueError("give exactly one of message_id and text")
+        return self
+
+
+class TranslationOut(Open):
+    text: str
+    to: str

@@ -36,6 +36,7 @@ async def login(call: Call) -> web.Response:
     throttle.succeeded(attempt)
     token, ttl = context.tokens.issue(user)
     view = await _view(call, user)
+    view["copilot"] = context.core.copilot.available  # the console shows its buttons
     return json_response(
         {"access_token": token, "token_type": "bearer", "expires_in": ttl, "user": view}
     )
@@ -51,7 +52,9 @@ async def _view(call: Call, user: User) -> dict[str, object]:
 
 async def me(call: Call) -> web.Response:
     assert call.user is not None
-    return json_response(await _view(call, call.user))
+    view = await _view(call, call.user)
+    view["copilot"] = call.context.core.copilot.available  # the console shows its buttons
+    return json_response(view)
 
 
 async def _people(call: Call) -> tuple[set[int], list[dict[str, object]]]:
@@ -169,6 +172,7 @@ async def change_password(call: Call) -> web.Response:
     await context.core.bus.publish([staff.session_ended(user)])  # other consoles close
     token, ttl = context.tokens.issue(user)
     view = await _view(call, user)
+    view["copilot"] = context.core.copilot.available  # the console shows its buttons
     return json_response(
         {"access_token": token, "token_type": "bearer", "expires_in": ttl, "user": view}
     )

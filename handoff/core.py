@@ -42,6 +42,7 @@ from handoff.usecases.bulk import Bulk
 from handoff.usecases.canned import CannedResponses
 from handoff.usecases.contact_merge import ContactMerges
 from handoff.usecases.contacts import Contacts
+from handoff.usecases.copilot import Copilot, CopilotOptions
 from handoff.usecases.csat import CsatOptions, Surveys
 from handoff.usecases.delivery import Outbox
 from handoff.usecases.desk import Desk
@@ -114,6 +115,8 @@ class Core:
     kb: KnowledgeBase
     # Every call of the language model recorded (llm_calls), and the day's token budget.
     llm_usage: LlmUsage
+    # Suggest a reply, summarize, translate (docs/api.md "Copilot").
+    copilot: Copilot
     connectors: dict[str, Connector] = field(default_factory=dict)
     # Where kept files live (customer media, agents' uploads); None: files are not kept.
     blobs: Blobs | None = None
@@ -160,6 +163,7 @@ class Core:
         llm_usage: LlmUsage | None = None,
         bot_timeout: float = 15.0,
         bot_history: int = HISTORY,
+        copilot: CopilotOptions | None = None,
     ) -> Core:
         """Every service, and who listens to whom.
 
@@ -187,6 +191,8 @@ class Core:
         same one's ``exhausted``.
         ``bot_timeout``: seconds the bot may take before the autopilot hands the chat over;
         ``bot_history``: earlier messages the bot sees.
+        ``copilot``: the copilot's model, knowledge base and settings (None: no model, the
+        copilot answers 409).
         """
         connectors: dict[str, Connector] = {}
         names = AgentNames()
@@ -229,6 +235,8 @@ class Core:
         if blobs is not None:
             media = MediaFetcher(writer, presenter, connectors, blobs, limits=media_limits)
         llm_usage = llm_usage or LlmUsage(clock=clock)
+        notes = Notes(writer, staff, presenter, postgres=postgres)
+        helper = Copilot(copilot or CopilotOptions(), desk, notes, llm_usage)
         autopilot = None
         if bot is not None:
             autopilot = Autopilot(
@@ -239,6 +247,8 @@ class Core:
         # Who listens to what (msgcenter.metrics also counts outbox.outcome and desk.moved).
         desk.queued.register(outbox.on_queued)
         desk.closing.register(surveys.on_closing)
+        if helper.summarizes_at_handoff:  # a summary note when the bot hands a chat over
+            desk.moved.register(helper.on_moved)
         if autopilot is not None:
             inbox.arriving.register(autopilot.on_arriving)
             inbox.received.register(autopilot.on_received)
@@ -273,7 +283,7 @@ class Core:
             roster=roster,
             tags=tags,
             bulk=bulk,
-            notes=Notes(writer, staff, presenter, postgres=postgres),
+            notes=notes,
             notifications=Notifications(writer, presenter),
             queue_watch=QueueWatch(writer, presenter, queue_waiting_minutes),
             snoozer=snoozer,
@@ -292,6 +302,7 @@ class Core:
                 default_passages=kb_passages,
             ),
             llm_usage=llm_usage,
+            copilot=helper,
             connectors=connectors,
             blobs=blobs,
             media=media,
@@ -320,6 +331,7 @@ class Core:
         """Wait for the work started after commits so far (the bot's answers): tests."""
         if self.autopilot is not None:
             await self.autopilot.drain()
+        await self.copilot.drain()
 
     async def _tidy(self) -> None:
         """Now and then: forget events older than the log keeps, and receipts never matched."""
@@ -349,6 +361,7 @@ class Core:
         if self.autopilot is not None:
             await self.autopilot.drain()
         await self.kb.close()
+        await self.copilot.close()
         await self.writer.stop()
         if self.autopilot is not None:
             await close_bot(self.autopilot.bot)

@@ -38,6 +38,7 @@ from handoff.infra.bus_redis import RedisEventBus
 from handoff.infra.presence_redis import RedisPresence
 from handoff.read.kb import KbRetriever
 from handoff.usecases.autopilot import HISTORY, ReplyLimit
+from handoff.usecases.copilot import CopilotOptions
 from handoff.usecases.csat import CsatOptions
 from handoff.usecases.llm_usage import LlmUsage
 from handoff.usecases.presence import PresenceStore
@@ -173,6 +174,7 @@ def build_service(
             public_url=settings.server.public_url,
             words=settings.csat.words(),
         ),
+        copilot=copilot_options(settings, retriever),
     )
     api = ApiContext(
         core=core,
@@ -264,6 +266,37 @@ def bot_timeout(settings: Settings) -> float:
 
 def _llm(settings: Settings) -> bool:
     return settings.bot.engine == "llm"
+
+
+def llm_client(settings: Settings) -> LlmClient | None:
+    """A client of the model of ``bot.llm`` (None when none is set)."""
+    llm = settings.bot.llm
+    if not llm.configured:
+        return None
+    return LlmClient(
+        base_url=llm.base_url,
+        model=llm.model,
+        api_key=llm.api_key.get_secret_value() if llm.api_key else None,
+        timeout=llm.timeout,
+        max_tokens=llm.max_tokens,
+        temperature=llm.temperature,
+        embedding_model=llm.embedding_model or None,
+    )
+
+
+def copilot_options(settings: Settings, retriever: Retriever) -> CopilotOptions:
+    """The copilot's model (its own client of ``bot.llm``), knowledge base and settings."""
+    llm = settings.bot.llm
+    return CopilotOptions(
+        client=llm_client(settings) if settings.copilot.enabled else None,
+        enabled=settings.copilot.enabled,
+        summarize_at_handoff=settings.copilot.summarize_at_handoff,
+        retriever=retriever,
+        passages=llm.passages,
+        min_score=llm.min_score,
+        history=llm.history,
+        instructions=llm.instructions,
+    )
 
 
 def _load_bot(settings: Settings, llm_usage: LlmUsage, retriever: Retriever) -> Bot:

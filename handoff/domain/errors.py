@@ -38,3 +38,22 @@ class Invalid(DomainError):
     """A value is well typed but not acceptable (e.g. an inactive agent)."""
 
     code = "invalid"
+
+
+class Exhausted(DomainError):
+    """A limit of a period is reached (the day's tokens of the language model)."""
+
+    code = "exhausted"
+
+
+class Upstream(DomainError):
+    """A service msgcenter relies on (the language model) answered with an error, or with an
+    answer that cannot be used."""
+
+    code = "upstream_error"
+
+
+class UpstreamTimeout(Upstream):
+    """A service msgcenter relies on gave no answer in time."""
+
+    code = "upstream_timeout"

@@ -11,6 +11,7 @@ A ``@username`` of an active user (not the author) makes that user a watcher of 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from functools import reduce
 from operator import or_
 from typing import Any
@@ -22,7 +23,7 @@ from handoff.domain import events
 from handoff.domain.errors import NotFound
 from handoff.domain.events import Audience, Event
 from handoff.domain.mentions import mentioned
-from handoff.domain.modes import Actor
+from handoff.domain.modes import Actor, ActorKind
 from handoff.domain.rights import can_note, can_read
 from handoff.domain.sanitize import clean
 from handoff.infra.locks import ASSIGNMENT, exclusive
@@ -45,9 +46,23 @@ class Notes:
         self.presenter = presenter
         self.postgres = postgres
 
-    async def add(self, actor: Actor, chat_id: int, text: str) -> dict[str, Any]:
+    async def add(
+        self,
+        actor: Actor,
+        chat_id: int,
+        text: str,
+        *,
+        mentions: bool = True,
+        also: Callable[[], Awaitable[None]] | None = None,
+    ) -> dict[str, Any]:
         """Store ``actor``'s note in ``chat_id`` (who may act on the chat, or a watcher);
-        mentioned users become watchers and are notified. The message's view."""
+        mentioned users become watchers and are notified. The message's view.
+
+        A note of the system (a copilot's summary at handoff: ``actor`` not a person) needs
+        no rights and has no author (``agent_id`` None). ``mentions=False``: ``@names`` in
+        the text are words (a text a model wrote from what customers said mentions nobody).
+        ``also``: more work in the same operation (the copilot records its model call).
+        """
         text = clean(text)
 
         async def operation(unit: Unit) -> dict[str, Any]:
@@ -55,9 +70,10 @@ class Notes:
             # between this read of the chat and the write of its new ones.
             await exclusive(ASSIGNMENT, postgres=self.postgres)
             chat = await Chat.get_or_none(id=chat_id)
-            if chat is None or not can_read(chat, actor):
+            person = actor.kind == ActorKind.PERSON
+            if chat is None or (person and not can_read(chat, actor)):
                 raise NotFound(f"chat {chat_id} not found")
-            if not can_note(chat, actor):
+            if person and not can_note(chat, actor):
                 raise NotFound(
                     f"chat {chat_id} waits in the queue: claim it first", code="claim_first"
                 )
@@ -69,7 +85,9 @@ class Notes:
                 internal=True,
                 agent_id=actor.user_id,
             )
-            added = await self._watchers(chat, actor, text, message.id)
+            added = await self._watchers(chat, actor, text, message.id) if mentions else []
+            if also is not None:
+                await also()
             await audit.record(
                 chat.id, actor, audit.NOTE_ADDED, message_id=message.id, mentioned=added
             )

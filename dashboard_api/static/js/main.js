@@ -5,6 +5,7 @@ import * as canned from "./canned.js";
 import * as chats from "./chats.js";
 import * as contacts from "./contacts.js";
 import * as kb from "./kb.js";
+import * as copilot from "./copilot.js";
 import * as notifications from "./notifications.js";
 import * as reports from "./reports.js";
 import { h } from "./dom.js";
@@ -90,6 +91,7 @@ function enter(session) {
   });
   chats.connect(api, live);
   canned.connect(api);
+  copilot.connect(api);
   contacts.connect(api);
   tags.connect(api);
   notifications.connect(api);

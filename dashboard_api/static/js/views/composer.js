@@ -1,9 +1,12 @@
 // The composer: the reply, files to send with it (attach button, drag and drop, paste) with
 // previews and upload progress, and WhatsApp's template picker when the 24-hour window is
 // closed. The Note toggle switches it to a private note (never sent to the customer), where
-// typing @ suggests the people to mention.
+// typing @ suggests the people to mention. The copilot's bar (when a model is set): Suggest
+// reply fills the box with a draft and shows the articles it rests on, Translate draft puts
+// the box's text in the customer's language, Summarize adds a private note.
 
 import * as chats from "../chats.js";
+import * as copilot from "../copilot.js";
 import { h, icon } from "../dom.js";
 import { ago, t } from "../i18n.js";
 import { canWrite } from "../modes.js";
@@ -69,8 +72,9 @@ export function mountComposer(dropZone) {
   const noteToggle = h("button", { type: "button", id: "note-toggle", class: "note-toggle", "aria-pressed": "false",
     title: t("notes.toggleTitle"), onclick: () => setNoteMode(!noteMode) }, icon("note"), h("span", {}, t("notes.toggle")));
   const mentions = mountMentions(input);
+  const assist = mountCopilotBar();
   const form = h("form", { class: "composer", onsubmit: submit }, error, note, windowNote, picker.root, tray,
-    progress, canned.root, mentions.root,
+    progress, canned.root, mentions.root, assist.root,
     h("div", { class: "composer-row" }, noteToggle, attach, templates, picked, input, button));
   const dropHint = h("div", { class: "drop-hint", "aria-hidden": "true" }, icon("clip"), h("p", {}, t("upload.drop")));
   const composer = { form, onSent: () => {} };
@@ -83,6 +87,92 @@ export function mountComposer(dropZone) {
   let refusedName = ""; // the file the API refused, marked in the tray
   let noteMode = false; // writing a private note
   let noteable = false; // the user may add notes here (who may act on it, and watchers)
+
+  /**
+   * The copilot's buttons and what they said: a status line (working, done, why it failed)
+   * and the sources of the last draft. Hidden when the copilot is unavailable.
+   */
+  function mountCopilotBar() {
+    const status = h("p", { class: "copilot-status", role: "status", "aria-live": "polite" });
+    const sources = h("p", { class: "copilot-sources", hidden: true });
+    const button = (name, iconName, run) => h("button", { type: "button", class: `copilot-button copilot-${name}`,
+      "data-copilot": name, title: t(`copilot.${name}Title`), onclick: () => ask(run) },
+    icon(iconName), h("span", {}, t(`copilot.${name}`)));
+    const suggest = button("suggest", "spark", async (chatId) => {
+      const draft = await copilot.suggest(chatId);
+      fillBox(draft.text);
+      showSources(draft.sources || []);
+      return t("copilot.suggested");
+    });
+    const translate = button("translateDraft", "globe", async (chatId) => {
+      const text = input.value.trim();
+      if (!text) return t("copilot.writeFirst");
+      const done = await copilot.translateDraft(chatId, text);
+      fillBox(done.text);
+      return t("copilot.translated", { language: copilot.languageName(done.to) });
+    });
+    const summarize = button("summarize", "note", async (chatId) => {
+      await copilot.summarize(chatId);
+      composer.onSent();
+      return t("copilot.summarized");
+    });
+    const buttons = [suggest, translate, summarize];
+    const root = h("div", { class: "copilot-bar", role: "group", "aria-label": t("copilot.bar"), hidden: true },
+      h("div", { class: "copilot-buttons" }, buttons), status, sources);
+    let busy = false;
+
+    /** The box holds the copilot's text, tall enough to read it (a third of the screen). */
+    function fillBox(text) {
+      input.value = text;
+      input.style.height = "auto";
+      input.style.height = `${Math.min(input.scrollHeight + 4, Math.round(window.innerHeight / 3))}px`;
+      input.focus();
+      input.setSelectionRange(text.length, text.length);
+    }
+
+    function showSources(list) {
+      sources.replaceChildren(list.length ? t("copilot.sources") : t("copilot.noSources"),
+        ...list.map((source) => h("span", { class: "copilot-source", "data-article": String(source.id) },
+          source.title)));
+      sources.hidden = false;
+    }
+
+    async function ask(run) {
+      if (busy || !chat) return;
+      busy = true;
+      const chatId = chat.id;
+      status.textContent = t("copilot.working");
+      status.classList.remove("failed");
+      sources.hidden = true;
+      update();
+      try {
+        const said = await run(chatId);
+        if (chat?.id === chatId) status.textContent = said;
+      } catch (failure) {
+        if (chat?.id === chatId) {
+          status.textContent = copilot.problem(failure);
+          status.classList.add("failed");
+        }
+      } finally {
+        busy = false;
+        update();
+      }
+    }
+
+    return {
+      root,
+      update(writable, noteable) {
+        root.hidden = !copilot.available() || !noteable;
+        suggest.hidden = translate.hidden = !writable || noteMode;
+        for (const b of buttons) b.disabled = busy;
+      },
+      reset() {
+        status.textContent = "";
+        status.classList.remove("failed");
+        sources.hidden = true;
+      },
+    };
+  }
 
   function setNoteMode(on) {
     noteMode = Boolean(on) && noteable;
@@ -184,6 +274,7 @@ export function mountComposer(dropZone) {
         await chats.send(text);
       }
       input.value = "";
+      input.style.height = ""; // back from a tall draft
       composer.onSent();
     } catch (failure) {
       error.textContent = refusal(failure);
@@ -248,6 +339,7 @@ export function mountComposer(dropZone) {
       ? t("window.closedSince", { time: ago(window.lastAt) })
       : t("window.neverWrote");
     if (!writable) picker.close({ quiet: true });
+    assist.update(writable, noteable);
     placeholder();
   }
 
@@ -271,11 +363,13 @@ export function mountComposer(dropZone) {
     noteMode = false;
     mentions.close();
     input.value = "";
+    input.style.height = "";
     error.textContent = "";
     chat = null;
     clearFiles();
     picker.close({ quiet: true });
     canned.close();
+    assist.reset();
   };
 
   // Files dragged over the conversation: a hint while over it, attached on drop.

@@ -1,8 +1,10 @@
 // One message as the chat window shows it: sender style, text, attachments, delivery tick.
 
 import { attachmentUrl } from "../chats.js";
+import * as copilot from "../copilot.js";
 import { h, icon } from "../dom.js";
 import { clock, fullTime, t } from "../i18n.js";
+import { state } from "../state.js";
 import { agentName } from "./common.js";
 import { snoozeNote } from "./snooze.js";
 import { openViewer } from "./viewer.js";
@@ -27,13 +29,15 @@ export function renderMessage(li, message) {
     h("div", { class: "bubble" },
       isNote(message)
         ? h("span", { class: "who" }, h("span", { class: "note-tag" }, icon("note"), t("notes.tag")),
-          h("span", { class: "note-author" }, agentName(message.agent_id)))
+          h("span", { class: "note-author" }, message.agent_id ? agentName(message.agent_id) : t("copilot.author")))
         : h("span", { class: "who" }, who(message)),
       message.sender_unverified && unverifiedMark(message.sender_auth),
       (message.note || message.text) && h("p", { class: "text" }, textWithImages(message)),
       attachmentsOf(li, message),
       sourcesOf(message),
+      translation(li, message),
       h("span", { class: "meta" },
+        translateButton(li, message),
         h("time", { datetime: message.created_at, title: fullTime(message.created_at) },
           clock(message.created_at) || message.time),
         outbound && tick(message))),
@@ -98,6 +102,42 @@ function sourcesOf(message) {
   const titles = sources.map((source) => String(source.title || `#${source.id}`)).join(", ");
   return h("p", { class: "sources", "data-sources": sources.map((s) => s.id).join(",") },
     icon("file"), h("span", {}, t("msg.sources", { titles })));
+}
+
+/** Whether the copilot offers to translate `message`: a customer's, with text. */
+function translatable(message) {
+  return message.sender === "customer" && Boolean(message.text) && copilot.available();
+}
+
+/** Redraw the message (its translation came), and bring what was added into view. */
+function redrawer(li, message) {
+  return () => {
+    renderMessage(li, state.open?.messages.get(message.id) || message);
+    li.querySelector(".translation")?.scrollIntoView({ block: "nearest" });
+  };
+}
+
+/** The copilot's Translate of a customer's message, beside its time, until it was asked. */
+function translateButton(li, message) {
+  if (!translatable(message) || copilot.translationOf(message.id)) return null;
+  return h("button", { type: "button", class: "link translate-message", "data-translate": String(message.id),
+    title: t("copilot.translateTitle"), onclick: () => copilot.translateMessage(message, redrawer(li, message)) },
+  icon("globe"), t("copilot.translate"));
+}
+
+/** The translation of a customer's message under its text (in the agent's language). */
+function translation(li, message) {
+  const shown = translatable(message) && copilot.translationOf(message.id);
+  if (!shown) return null;
+  if (shown.status === "loading") return h("p", { class: "translation", role: "status" }, t("copilot.translating"));
+  if (shown.status === "failed") {
+    return h("p", { class: "translation failed", role: "alert" }, shown.error, " ",
+      h("button", { type: "button", class: "link",
+        onclick: () => copilot.translateMessage(message, redrawer(li, message)) }, t("copilot.retry")));
+  }
+  return h("p", { class: "translation", lang: shown.to },
+    h("span", { class: "translation-label" }, t("copilot.translation", { language: copilot.languageName(shown.to) })),
+    h("span", { class: "translation-text" }, shown.text));
 }
 
 /** A private note a person wrote (not a system note about a change). */
