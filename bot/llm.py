@@ -71,7 +71,7 @@ from bot.engine import (
 from bot.llm_client import Completion, LlmClient, LlmError
 from bot.rules import RulesBot
 from bot.settings import LABEL_NAME, BotSettings
-from bot.text import PhraseMatcher, normalise, words
+from bot.text import PhraseMatcher, language_of, normalise, words
 
 log = logging.getLogger(__name__)
 
@@ -139,29 +139,8 @@ CITATION = re.compile(r"\s*\[#\s*\d+(?:\s*,\s*#?\s*\d+)*\s*\]")
 NUMBER = re.compile(r"\d+")
 SENTENCE_END = re.compile(r"[.!?…](?=\s|$)|\n")
 
+
 # Common words of each language (normalised): the language with more of them wins.
-_ENGLISH = """the a an is are was were do does did i you my your me we our it this that what
-    where when how why which who can could would should will to of for in on at with from
-    and or not no yes please thanks thank hi hello have has get order much long"""
-_INDONESIAN = """yang dan di ke dari ini itu apa apakah bagaimana berapa kapan dimana mana saya
-    aku kamu anda kak kakak bisa tidak gak nggak enggak ada sudah belum mau ingin dengan untuk
-    pada juga atau tolong mohon halo terima kasih makasih pesanan barang lama sampai"""
-_LANGUAGE_WORDS = {"en": frozenset(_ENGLISH.split()), "id": frozenset(_INDONESIAN.split())}
-
-
-def language_of(text: str) -> str | None:
-    """``"id"`` or ``"en"`` by the common words of each in ``text``; None when neither leads."""
-    said = words(text)
-    counts = {
-        lang: sum(word in common for word in said) for lang, common in _LANGUAGE_WORDS.items()
-    }
-    if counts["id"] > counts["en"]:
-        return "id"
-    if counts["en"] > counts["id"]:
-        return "en"
-    return None
-
-
 class LlmBot:
     """The LLM engine (see the module docstring). Keeps no per-chat state."""
 

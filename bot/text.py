@@ -126,12 +126,14 @@ class PhraseMatcher:
 
 
 # Words common in one of the languages msgcenter speaks and rare in the other.
-_ENGLISH = """the and you your are is was were have has what when where how why can could would
-    please thank thanks my our this that with for not from order want need help hello hi
-    yes no will did does do am it its of to in on"""
-_INDONESIAN = """yang dan saya anda kami kamu ini itu ada apa bisa tidak atau dari pada akan sudah
-    juga mau ingin bagaimana kapan dimana berapa tolong halo terima kasih makasih pesanan
-    barang belum sampai kak mohon dengan untuk gimana kenapa"""
+_ENGLISH = """the and you your are is was were have has what when where how why can could
+    would please thank thanks my our this that with for not from order want need
+    help hello hi yes no will did does do am it its of to in on a an i me we which
+    who should at or get much long"""
+_INDONESIAN = """yang dan saya anda kami kamu ini itu ada apa bisa tidak atau dari pada akan
+    sudah juga mau ingin bagaimana kapan dimana berapa tolong halo terima kasih
+    makasih pesanan barang belum sampai kak mohon dengan untuk gimana kenapa di ke
+    apakah mana aku kakak gak nggak enggak lama"""
 _LANGUAGE_WORDS = {"en": frozenset(_ENGLISH.split()), "id": frozenset(_INDONESIAN.split())}
 
 
