@@ -11,9 +11,11 @@ What a person may type (docs/api.md, "Searching"):
 
 Everything else (operators, parentheses, colons, hyphens) separates words and means nothing:
 a word is a run of letters and digits, as the index's tokenizers (SQLite FTS5 ``unicode61``,
-PostgreSQL's parser) cut text. The result is written for SQLite's ``MATCH`` with every word
-quoted, and for PostgreSQL's ``to_tsquery`` with nothing but words, ``&``, ``<->`` and
-``:*``: no text a person types can become syntax of either.
+PostgreSQL's parser) cut text. Words joined by such characters without a space
+(``INV-1234``, ``e-mail``, ``budi@example.com``) are a phrase, as they were written. The
+result is written for SQLite's ``MATCH`` with every word quoted, and for PostgreSQL's
+``to_tsquery`` with nothing but words, ``&``, ``<->`` and ``:*``: no text a person types can
+become syntax of either.
 """
 
 from __future__ import annotations
@@ -74,16 +76,22 @@ def parse(text: str, *, last_prefix: bool = False) -> Query:
             continue
         starred = bare.endswith("*")
         is_last = index == len(parts) - 1 and part.end() == len(text)
-        words = tuple(word.casefold() for word in _WORD.findall(bare))
-        for position, word in enumerate(words):
-            final = position == len(words) - 1
-            prefix = final and (starred or (last_prefix and is_last)) and len(word) >= MIN_PREFIX
-            terms.append(Term((word,), prefix))
+        words = tuple(word.casefold() for word in _WORD.findall(bare))[:MAX_PHRASE_WORDS]
+        typing = starred or (last_prefix and is_last)
+        if typing and len(words) > 1 and len(words[-1]) < MIN_PREFIX:
+            words = words[:-1]  # "budi@example.c" while typing: "c" would match only "c"
+        if words:  # "INV-1234", "e-mail", "budi@example.com": one phrase, as written
+            terms.append(Term(words, typing and len(words[-1]) >= MIN_PREFIX))
     if not terms:
         raise QueryError("the search has no letters or digits to look for")
     if len(terms) > MAX_TERMS:
         raise QueryError(f"a search has at most {MAX_TERMS} words or phrases")
     return Query(tuple(terms))
+
+
+def has_words(text: str) -> bool:
+    """Whether ``text`` holds a letter or a digit (something :func:`parse` would look for)."""
+    return _WORD.search(text) is not None
 
 
 def fts5(query: Query) -> str:

@@ -31,8 +31,17 @@ def test_the_last_word_is_a_prefix_while_typing() -> None:
 
 def test_operators_and_punctuation_are_only_separators() -> None:
     query = fts.parse("INV-1234 OR (NEAR:x) ^a & !b | 'c:*'")
-    assert fts.fts5(query) == '"inv" "1234" "or" "near" "x" "a" "b" "c"'
-    assert fts.tsquery(query) == "inv & 1234 & or & near & x & a & b & c"
+    assert fts.fts5(query) == '"inv 1234" "or" "near x" "a" "b" "c"'
+    assert fts.tsquery(query) == "(inv <-> 1234) & or & (near <-> x) & a & b & c"
+
+
+def test_words_joined_without_a_space_are_a_phrase() -> None:
+    assert fts.parse("INV-1234").terms == (fts.Term(("inv", "1234")),)
+    assert fts.parse("budi@example.c", last_prefix=True).terms == (
+        fts.Term(("budi", "example"), prefix=True),  # "c" alone is too short a prefix
+    )
+    assert fts.fts5(fts.parse("e-mai", last_prefix=True)) == '"e mai"*'
+    assert fts.tsquery(fts.parse("e-mai*")) == "(e <-> mai:*)"
 
 
 def test_unclosed_quote_runs_to_the_end_and_accents_stay() -> None:
