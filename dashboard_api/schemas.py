@@ -266,6 +266,14 @@ class LastMessage(Open):
     time: str | None
 
 
+class SearchMatch(Open):
+    """Where a search (``GET /chats/?q=``) matched: plain text, never HTML."""
+
+    message_id: int
+    snippet: str  # at most 160 characters of the message, "…" where cut
+    highlights: list[list[int]]  # [start, end) in code points of snippet
+
+
 class ChatRow(Open):
     id: int
     name: str
@@ -289,6 +297,8 @@ class ChatRow(Open):
     snoozed: bool = False  # put aside by its agent until snoozed_until or the customer writes
     snoozed_until: str | None = None  # null: awake, or until the customer writes
     watchers: list[int] = []  # user ids a note mentioned: they read it and add notes
+    # Only in a search's rows: the newest message matched, or null (the name, phone or email).
+    match: SearchMatch | None = None
     created_at: str | None
     updated_at: str | None
 

@@ -42,6 +42,12 @@ async def test_list_and_detail_queries_do_not_grow_with_the_page(
     few = await _queries(admin, caplog, f"/chats/{busy}?limit=1")
     many = await _queries(admin, caplog, f"/chats/{busy}?limit=200")
     assert 1 <= few == many <= 3
+    # A search: the page, then each chat's newest messages (its match is among them), then,
+    # for the chats whose match is not (here: the names matched), the index once more.
+    for q, more in (("message", 1), ('"message 7"', 1), ("customer", 2)):
+        small_search = await _queries(admin, caplog, f"/chats/?limit=5&q={q}")
+        large_search = await _queries(admin, caplog, f"/chats/?limit=200&q={q}")
+        assert small_search == large_search == small + more, q
 
 
 async def test_replaying_the_event_log_does_not_grow_with_the_page(

@@ -14,14 +14,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from tortoise.expressions import Q, Subquery
+from tortoise.expressions import Q, RawSQL, Subquery
 
 from handoff.domain.errors import Forbidden, Invalid, NotFound
 from handoff.domain.modes import Actor
 from handoff.domain.rights import can_read
+from handoff.domain.sanitize import clean
 from handoff.read.contacts import may_see
 from handoff.read.names import AgentNames, LabelNames, label_ids
+from handoff.read.snippets import first_match, snippet, spans
 from handoff.read.views import CHAT_FIELDS, MESSAGE_FIELDS, NO_NAMES, Presenter, chat_values
+from storage import fts
 from storage.models import (
     MAX_ID,
     AuditEntry,
@@ -33,6 +36,7 @@ from storage.models import (
     Role,
     User,
 )
+from storage.search import latest_matches, matching_chats, recent_messages
 
 MAX_LIMIT = 200
 AUDIT_LIMIT = 500  # the newest audit rows of a chat shown
@@ -101,13 +105,23 @@ class ChatQueries:
             query = query.filter(channel=chat_filter.channel)
         if chat_filter.updated_since is not None:
             query = query.filter(updated_at__gte=chat_filter.updated_since)
-        if chat_filter.q:
-            query = query.filter(_search(chat_filter.q))
+        search: fts.Query | None = None
+        text = clean(chat_filter.q).strip() if chat_filter.q else ""
+        if text:  # (PostgreSQL refuses NUL even in a LIKE pattern: what cannot be stored goes)
+            search = parse_search(text)
+            hit = RawSQL(matching_chats(search)) if search is not None else RawSQL("0")
+            query = query.annotate(search_hit=hit).filter(_search(text))
         if chat_filter.label:
             query = query.filter(_labelled(chat_filter.label))
         if chat_filter.snoozed is not None:
             query = query.filter(snoozed_at__isnull=not chat_filter.snoozed)
-        return await self._page(query, chat_filter.limit, chat_filter.cursor)
+        page = await self._page(query, chat_filter.limit, chat_filter.cursor)
+        if search is not None:
+            await _add_matches(search, page.rows)
+        elif text:
+            for row in page.rows:
+                row["match"] = None
+        return page
 
     async def queue(
         self, limit: int = 50, cursor: str | None = None, *, label: str | None = None
@@ -249,15 +263,55 @@ class ChatQueries:
         return [self.presenter.chat_row(row, names, labels) for row in rows]
 
 
+def parse_search(text: str) -> fts.Query | None:
+    """A person's search text (docs/api.md, "Searching"): the last word is a prefix (search as
+    you type). None when it holds no word (only the name, phone and email are searched, for
+    ``+`` or ``@``); Invalid (422) when it is too long or has too many words."""
+    try:
+        return fts.parse(text, last_prefix=True)
+    except fts.QueryError as exc:
+        if not fts.has_words(text):
+            return None
+        raise Invalid(str(exc), field="q") from exc
+
+
 def _search(text: str) -> Q:
-    """Name, phone, email or any message's text contains ``text`` (case-insensitive)."""
-    in_messages = Subquery(Message.filter(text__icontains=text).values("chat_id"))
+    """Name, phone or email contains ``text`` (case-insensitive), or a message matches the
+    search (``search_hit``, annotated from the full-text index)."""
     return (
-        Q(customer_name__icontains=text)
+        Q(search_hit=1)
+        | Q(customer_name__icontains=text)
         | Q(customer_phone__icontains=text)
         | Q(customer_email__icontains=text)
-        | Q(id__in=in_messages)
     )
+
+
+async def _add_matches(search: fts.Query, rows: list[dict[str, Any]]) -> None:
+    """Give each row its ``match``: the newest message of the chat the search matches, as a
+    snippet with highlights (docs/api.md), or None (only the name, phone or email matched).
+    Two statements at most: the chats' newest messages, and the index for the chats whose
+    match is older."""
+    if not rows:
+        return
+    ids = [int(row["id"]) for row in rows]
+    newest: dict[int, list[tuple[int, str]]] = {}
+    for message in await recent_messages(ids):
+        newest.setdefault(int(message["chat_id"]), []).append((int(message["id"]), message["text"]))
+    found = {}
+    for chat_id, messages in newest.items():
+        hit = first_match(search, messages)
+        if hit is not None:
+            found[chat_id] = snippet(*hit)
+    missing = [chat_id for chat_id in ids if chat_id not in found]
+    if missing:
+        for message in await latest_matches(search, missing):
+            text = message["text"]
+            found[int(message["chat_id"])] = snippet(
+                int(message["id"]), text, spans(search, text) or []
+            )
+    for row in rows:
+        match = found.get(int(row["id"]))
+        row["match"] = match.as_dict() if match is not None else None
 
 
 def _labelled(name: str) -> Q:

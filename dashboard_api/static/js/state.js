@@ -90,7 +90,12 @@ export function inCurrentList(chat, { strictSearch = true } = {}) {
       .filter(Boolean)
       .join(" ")
       .toLowerCase();
-    if (!hay.includes(needle)) return false;
+    // The server's search (docs/api.md, "Searching") as near as a row allows: the text as
+    // typed, or each of its words ("phrases" and prefix* read as words).
+    const words = needle.split(/[^\p{L}\p{N}]+/u).filter(Boolean);
+    if (!hay.includes(needle) && !(words.length && words.every((word) => hay.includes(word)))) {
+      return false;
+    }
   }
   return true;
 }

@@ -172,7 +172,8 @@ function renderRow(li, chat) {
   const label = [chat.name, chat.channel, t(`mode.${chat.queued ? "queued" : chat.mode}`),
     ["high", "urgent"].includes(chat.priority) ? t(`priority.${chat.priority}`) : "",
     ...(chat.labels || []),
-    chat.unread ? t("list.unread", { count: chat.unread }) : ""].filter(Boolean).join(", ");
+    chat.unread ? t("list.unread", { count: chat.unread }) : "",
+    found(chat) ? t("list.found", { text: chat.match.snippet }) : ""].filter(Boolean).join(", ");
   let button = li.querySelector(".chat-row");
   if (!button) {
     button = h("button", { type: "button", class: "chat-row", onclick: () => openFromList(chat.id) });
@@ -209,10 +210,47 @@ function renderRow(li, chat) {
         stamp),
       tags.chips(chat),
       h("span", { class: "row-bottom" },
-        h("span", { class: "preview" }, last ? previewPrefix(last) + last.text : ""),
+        found(chat)
+          ? h("span", { class: "preview match", "data-message-id": String(chat.match.message_id) },
+            marked(chat.match))
+          : h("span", { class: "preview" }, last ? previewPrefix(last) + last.text : ""),
         h("span", { class: "badges" }, modeBadge(chat),
           chat.unread > 0 && h("span", { class: "badge unread", "aria-hidden": "true" }, String(chat.unread)))))
   );
+}
+
+const LEAD = 16; // characters of a match's snippet kept before its first word found
+
+/** The row shows where the search matched (GET /chats/?q=: docs/api.md, "Searching"). */
+function found(chat) {
+  return Boolean(state.filters.q && chat.match && typeof chat.match.snippet === "string");
+}
+
+/**
+ * A match's snippet with its highlights in <mark>: plain text nodes only (a customer's text is
+ * never markup). The offsets count code points, so the text is cut as an array of them.
+ */
+function marked(match) {
+  let chars = Array.from(match.snippet);
+  let spans = (match.highlights || []).filter((span) => Array.isArray(span) && span.length === 2);
+  // Two lines of a narrow list hold about fifty characters: begin a few words before the
+  // first word found, so that it shows.
+  const first = spans.length ? spans[0][0] : 0;
+  if (first > LEAD + 4) {
+    let cut = first - LEAD;
+    while (cut < first && chars[cut - 1] !== " ") cut += 1;
+    chars = ["…", ...chars.slice(cut)];
+    spans = spans.map(([start, end]) => [start - cut + 1, end - cut + 1]);
+  }
+  const parts = [];
+  let at = 0;
+  for (const [start, end] of spans) {
+    if (!(start >= at && end > start && end <= chars.length)) continue;
+    parts.push(chars.slice(at, start).join(""), h("mark", {}, chars.slice(start, end).join("")));
+    at = end;
+  }
+  parts.push(chars.slice(at).join(""));
+  return parts;
 }
 
 function openFromList(id) {

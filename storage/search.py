@@ -1,0 +1,202 @@
+"""The messages' full-text index and the statements of the chat search (``GET /chats/?q=``).
+
+SQLite: ``messages_fts``, a contentless FTS5 table (tokenizer ``unicode61 remove_diacritics
+2``: words are runs of letters and digits, any case, accents ignored). Its rowid is
+``chat_id * 2**31 + id`` of the message (ids stay below 2**31, ``storage.models.MAX_ID``), so
+a match names its chat without reading ``messages``: a search touches the index and the
+chats, never a message row, whatever the number of hits. Contentless: the text lives in
+``messages`` only; triggers on ``messages`` keep the index (a row inserted, its text or chat
+changed, a row deleted, also by the cascade of a chat's deletion), giving FTS5's ``delete``
+the old text.
+
+PostgreSQL: a GIN index on ``to_tsvector('simple', ...)`` of the text with ``@ . / : + - _``
+read as spaces (PostgreSQL's parser keeps ``name@example.com``, ``example.com`` and
+``+62812`` as single words, FTS5 cuts them; so both cut alike). ``simple``: the words as
+written, lower-cased, no stemming and no stop words, the same for English and Indonesian
+(and like SQLite's). The index is on an expression, so it is always in step with the rows.
+
+The search text is parsed by :mod:`storage.fts`; the expressions written here hold nothing
+else than what it makes (letters, digits, quotes, ``*``, ``&``, ``<->``, ``:*``), checked
+again before it is put into SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from storage import fts
+from storage.sql import fetch, is_postgres
+
+CHAT_SHIFT = 2**31  # messages_fts.rowid = chat_id * CHAT_SHIFT + message id
+RECENT = 10  # a page's chats: their newest messages looked at first for the match, each
+RECENT_CHARS = 1_000  # ... their first characters
+SCAN_CHARS = 5_000  # a matched message's characters read for its snippet
+MAX_PAGE = 200
+
+# The text as PostgreSQL's index reads it: ``translate`` is the same in every locale.
+_PG_SPACES = "@./:+-_"
+# A message's first INDEXED characters are indexed (what channels take is shorter: an email's
+# text is cut at 100,000): PostgreSQL refuses a tsvector over 1 MB, and an insert with it.
+INDEXED = 100_000
+PG_DOCUMENT = (
+    f"to_tsvector('simple'::regconfig, translate(left(\"text\", {INDEXED}), '{_PG_SPACES}', "
+    f"'{' ' * len(_PG_SPACES)}'))"
+)
+
+_ROWID = "{row}.chat_id * " + str(CHAT_SHIFT) + " + {row}.id"
+
+
+def _sqlite_ddl() -> tuple[str, ...]:
+    """The FTS5 table and the triggers that keep it."""
+    add = "INSERT INTO messages_fts (rowid, text) VALUES ({}, {});".format(  # noqa: S608
+        _ROWID.format(row="NEW"), f"substr(NEW.text, 1, {INDEXED})"
+    )
+    remove = "INSERT INTO messages_fts (messages_fts, rowid, text) VALUES ('delete', {}, {});"
+    remove = remove.format(_ROWID.format(row="OLD"), f"substr(OLD.text, 1, {INDEXED})")
+    return (
+        "CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5("
+        "text, content='', columnsize=0, tokenize='unicode61 remove_diacritics 2')",
+        f"CREATE TRIGGER IF NOT EXISTS messages_fts_insert AFTER INSERT ON messages "
+        f"BEGIN {add} END",
+        f"CREATE TRIGGER IF NOT EXISTS messages_fts_delete AFTER DELETE ON messages "
+        f"BEGIN {remove} END",
+        "CREATE TRIGGER IF NOT EXISTS messages_fts_update AFTER UPDATE OF text, chat_id "
+        "ON messages WHEN OLD.text IS NOT NEW.text OR OLD.chat_id IS NOT NEW.chat_id "
+        f"BEGIN {remove} {add} END",
+    )
+
+
+SQLITE_DDL = _sqlite_ddl()
+SQLITE_FILL = (
+    "INSERT INTO messages_fts (rowid, text) SELECT {}, substr(text, 1, {}) FROM messages".format(  # noqa: S608
+        _ROWID.format(row="messages"), INDEXED
+    ),
+    # One segment: what a search reads is then one b-tree (later writes merge as they go).
+    "INSERT INTO messages_fts (messages_fts) VALUES ('optimize')",
+)
+POSTGRES_DDL = (
+    f'CREATE INDEX IF NOT EXISTS "messages_search" ON "messages" USING GIN ({PG_DOCUMENT})',
+)
+SQLITE_DROP = (
+    "DROP TRIGGER IF EXISTS messages_fts_insert",
+    "DROP TRIGGER IF EXISTS messages_fts_delete",
+    "DROP TRIGGER IF EXISTS messages_fts_update",
+    "DROP TABLE IF EXISTS messages_fts",
+)
+POSTGRES_DROP = ('DROP INDEX IF EXISTS "messages_search"',)
+
+
+async def create(client: BaseDBAsyncClient) -> None:
+    """Make the index of the messages and fill it with those already stored (migration
+    0015)."""
+    if client.capabilities.dialect == "postgres":
+        for sql in POSTGRES_DDL:
+            await client.execute_script(sql)
+        return
+    for sql in (*SQLITE_DDL, *SQLITE_FILL):
+        await client.execute_script(sql)
+
+
+async def drop(client: BaseDBAsyncClient) -> None:
+    """Undo :func:`create` (the migration's way back)."""
+    postgres = client.capabilities.dialect == "postgres"
+    for sql in POSTGRES_DROP if postgres else SQLITE_DROP:
+        await client.execute_script(sql)
+
+
+def _literal(expression: str) -> str:
+    """``expression`` (made by :mod:`storage.fts`) as an SQL string literal. It holds only
+    letters, digits, spaces, ``"*&<->():`` by construction; anything else is refused."""
+    if any(ch in expression for ch in "'\\\x00;") or len(expression) > 4 * fts.MAX_CHARS:
+        raise ValueError("not a query made by storage.fts")
+    return "'" + expression + "'"
+
+
+def matching_chats(query: fts.Query) -> str:
+    """An SQL condition on a ``chats`` row (the ORM's list query, ``RawSQL``): 1 when one of
+    its messages matches ``query``, else 0. The matching chats are found once (a list the
+    database keeps for the statement), not chat by chat."""
+    postgres = is_postgres()
+    return _matching_sql(fts.tsquery(query) if postgres else fts.fts5(query), postgres)
+
+
+def _matching_sql(expression: str, postgres: bool) -> str:
+    if postgres:
+        hits = (
+            'SELECT "chat_id" FROM "messages" WHERE '  # noqa: S608
+            f"{PG_DOCUMENT} @@ to_tsquery('simple'::regconfig, {_literal(expression)})"
+        )
+    else:
+        hits = (
+            f"SELECT rowid / {CHAT_SHIFT} FROM messages_fts WHERE messages_fts MATCH "  # noqa: S608
+            f"{_literal(expression)}"
+        )
+    return f'CASE WHEN "chats"."id" IN ({hits}) THEN 1 ELSE 0 END'
+
+
+async def recent_messages(chat_ids: Sequence[int]) -> list[dict[str, Any]]:
+    """The newest :data:`RECENT` messages of each chat (``id``, ``chat_id``, ``text``: its
+    first :data:`RECENT_CHARS` characters), newest first: one statement, an indexed range
+    per chat."""
+    chat_ids = list(chat_ids)[:MAX_PAGE]
+    if not chat_ids:
+        return []
+    return await fetch(_recent_sql(len(chat_ids), is_postgres()), chat_ids)
+
+
+def _recent_sql(chats: int, postgres: bool) -> str:
+    one = (
+        f'(SELECT "id", "chat_id", substr("text", 1, {RECENT_CHARS}) AS "text" '  # noqa: S608
+        f'FROM "messages" WHERE "chat_id" = ? ORDER BY "id" DESC LIMIT {RECENT})'
+    )
+    if not postgres:  # SQLite takes no parentheses around a compound's parts
+        one = f"SELECT * FROM {one}"  # noqa: S608
+    return " UNION ALL ".join([one] * chats)
+
+
+async def latest_matches(query: fts.Query, chat_ids: Sequence[int]) -> list[dict[str, Any]]:
+    """Each chat's newest message matching ``query`` (``id``, ``chat_id``, ``text``: its
+    first :data:`SCAN_CHARS` characters), for the chats among ``chat_ids`` that have one:
+    one statement."""
+    chat_ids = [int(i) for i in chat_ids][:MAX_PAGE]
+    if not chat_ids:
+        return []
+    if is_postgres():
+        return await fetch(_latest_sql(len(chat_ids), True), [*chat_ids, fts.tsquery(query)])
+    return await fetch(_latest_sql(len(chat_ids), False), [fts.fts5(query), *chat_ids])
+
+
+def _latest_sql(chats: int, postgres: bool) -> str:
+    marks = ", ".join("?" * chats)
+    if postgres:
+        return (
+            'SELECT DISTINCT ON ("chat_id") "id", "chat_id", '  # noqa: S608
+            f'substr("text", 1, {SCAN_CHARS}) AS "text" FROM "messages" '
+            f'WHERE "chat_id" IN ({marks}) AND {PG_DOCUMENT} @@ '
+            f'to_tsquery(\'simple\'::regconfig, ?) ORDER BY "chat_id", "id" DESC'
+        )
+    return (
+        f'SELECT "id", "chat_id", substr("text", 1, {SCAN_CHARS}) AS "text" FROM "messages" '  # noqa: S608
+        'WHERE "id" IN ('
+        f"SELECT max(rowid % {CHAT_SHIFT}) FROM messages_fts WHERE messages_fts MATCH ? "
+        f"AND rowid / {CHAT_SHIFT} IN ({marks}) GROUP BY rowid / {CHAT_SHIFT})"
+    )
+
+
+# One instance of every statement, for tests/test_statements.py: PostgreSQL's, and SQLite's
+# own (FTS5: no PostgreSQL statement).
+PG_STATEMENTS = (
+    _recent_sql(2, True),
+    _latest_sql(2, True),
+    f'SELECT "id" FROM "chats" WHERE {_matching_sql("(late <-> deliv:*) & inv", True)} = 1',  # noqa: S608
+)
+_EXAMPLE_MATCH = "late deliv*"  # (bare words: the test reads double-quoted names as columns)
+SQLITE_STATEMENTS = (
+    _recent_sql(2, False),
+    _latest_sql(2, False),
+    f'SELECT "id" FROM "chats" WHERE {_matching_sql(_EXAMPLE_MATCH, False)} = 1',  # noqa: S608
+    SQLITE_FILL[0],
+)
