@@ -89,6 +89,11 @@ def parse(text: str, *, last_prefix: bool = False) -> Query:
     return Query(tuple(terms))
 
 
+def is_word(text: str) -> bool:
+    """Whether ``text`` is one word (letters and digits only)."""
+    return _WORD.fullmatch(text) is not None
+
+
 def has_words(text: str) -> bool:
     """Whether ``text`` holds a letter or a digit (something :func:`parse` would look for)."""
     return _WORD.search(text) is not None

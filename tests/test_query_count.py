@@ -9,6 +9,7 @@ import pytest
 from tortoise.log import db_client_logger
 
 from connectors.base import InboundMessage
+from storage.sql import is_postgres
 from tests.support import Api, mute_bot
 
 
@@ -43,8 +44,12 @@ async def test_list_and_detail_queries_do_not_grow_with_the_page(
     many = await _queries(admin, caplog, f"/chats/{busy}?limit=200")
     assert 1 <= few == many <= 3
     # A search: the page, then each chat's newest messages (its match is among them), then,
-    # for the chats whose match is not (here: the names matched), the index once more.
-    for q, more in (("message", 1), ('"message 7"', 1), ("customer", 2)):
+    # for the chats whose match is not (here: the names matched), the index once more. On
+    # SQLite a search for one word first asks the index how common it is (the last word
+    # typed, a prefix: the words it stands for, then their messages counted up to a bound;
+    # no word of a message begins with "customer": nothing to count).
+    sqlite = not is_postgres()
+    for q, more in (("message", 1 + 2 * sqlite), ('"message 7"', 1), ("customer", 2 + sqlite)):
         small_search = await _queries(admin, caplog, f"/chats/?limit=5&q={q}")
         large_search = await _queries(admin, caplog, f"/chats/?limit=200&q={q}")
         assert small_search == large_search == small + more, q

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connectors.base import InboundEdit, InboundMessage
-from storage import fts
+from storage import fts, search
 from storage.models import Chat, Message
 from storage.search import CHAT_SHIFT, INDEXED, PG_DOCUMENT
 from storage.sql import fetch, is_postgres
@@ -281,3 +281,79 @@ async def test_a_page_of_200_gets_its_matches_in_the_same_statements(admin: Api)
     assert status == 200 and len(chats) == 200
     assert all(chat["match"]["snippet"].startswith("ongkir ke kota") for chat in chats)
     assert "cursor=" in admin.last_headers["Link"]
+
+
+PLAN_TEXTS = {
+    **{f"Pembeli {i:02d}": f"paket {i} sudah sampai, parcel arrived" for i in range(14)},
+    "Rudi": "Parcél kedua, late delivery again",
+    "Wati": "parcels and more parcelling",
+    "Yono": "the delivery was late",
+    "Zaki": "nothing to see",
+}
+PLAN_SEARCHES = (
+    "parcel",  # typed: a prefix (parcel, parcels, parcelling, parcél)
+    '"parcel"',
+    "parc",
+    "PARCELS",
+    "sampai",
+    "late delivery",
+    '"late delivery"',
+    "paket 3",
+    "zzz",
+)
+
+
+async def _listed(where: str) -> list[int]:
+    rows = await fetch(
+        f'SELECT "id" FROM "chats" WHERE {where} = 1 ORDER BY "activity_at" DESC, "id" DESC'  # noqa: S608
+    )
+    return [int(row["id"]) for row in rows]
+
+
+async def test_both_plans_list_the_same_chats(admin: Api) -> None:
+    await customers(admin, PLAN_TEXTS)
+    postgres = is_postgres()
+    common_found = set()
+    for text in PLAN_SEARCHES:
+        query = fts.parse(text, last_prefix=True)
+        if postgres:  # one plan: the matching chats listed once
+            assert await search.plan(query, threshold=1) == search.Plan(fts.tsquery(query))
+            continue
+        listed = search.matching_sql(search.Plan(fts.fts5(query)), postgres)
+        probed = search.matching_sql(search.Plan(fts.fts5(query), common=True), postgres)
+        assert "IN (SELECT" in listed and "EXISTS" in probed
+        expected = await _listed(listed)
+        assert await _listed(probed) == expected, text
+        chosen = await search.plan(query, threshold=1)  # anything found is "common"
+        assert await _listed(search.matching_sql(chosen, postgres)) == expected, text
+        if chosen.common:
+            common_found.add(text)
+        # The threshold is a count: above every match here, the list is kept.
+        assert not (await search.plan(query, threshold=10_000)).common, text
+    if not postgres:
+        # One word or a typed prefix of one, in most chats: probed; words not: listed.
+        assert common_found == {"parcel", '"parcel"', "parc", "PARCELS", "sampai"}
+        # A prefix is written out as the index's words (accents read away, as FTS5 does).
+        parc = await search.plan(fts.parse("parc", last_prefix=True), threshold=1)
+        assert parc.expression == '("parcel" OR "parcelling" OR "parcels")'
+
+
+async def test_the_common_plan_stops_after_the_page(admin: Api) -> None:
+    await customers(admin, PLAN_TEXTS)
+    query = fts.parse("parcel", last_prefix=True)
+    chosen = await search.plan(query, threshold=1)
+    if is_postgres():
+        assert not chosen.common
+        return
+    assert chosen.common
+    where = search.matching_sql(chosen, False)
+    plan_rows = await fetch(
+        f'EXPLAIN QUERY PLAN SELECT "id" FROM "chats" WHERE {where} = 1 '  # noqa: S608
+        'ORDER BY "activity_at" DESC LIMIT 3'
+    )
+    steps = " | ".join(str(row["detail"]) for row in plan_rows)
+    assert "CORRELATED SCALAR SUBQUERY" in steps and "LIST SUBQUERY" not in steps, steps
+    # The list's own query, through the API: the same chats whichever plan runs.
+    status, chats = await admin.get(f"/chats/?q={quote('parcel')}&limit=200")
+    assert status == 200
+    assert [chat["id"] for chat in chats] == (await _listed(where))

@@ -136,3 +136,21 @@ async def test_the_migration_indexes_the_messages_already_stored(db_url: str) ->
         finally:
             await connection.close()
         assert "messages_search" in " ".join(row[0] for row in plan), plan
+
+
+async def test_the_way_back_drops_the_index_and_its_vocabulary(db_url: str) -> None:
+    assert "0015_message_search" in await migrate(db_url)
+    sqlite = sqlite_path(db_url) is not None
+    listed = (
+        "SELECT name FROM sqlite_master WHERE name LIKE 'messages_fts%'"
+        if sqlite
+        else "SELECT indexname FROM pg_indexes WHERE indexname = 'messages_search'"
+    )
+    made = {name for (name,) in await query(db_url, listed)}
+    expected = {"messages_fts", "messages_fts_vocab"} if sqlite else {"messages_search"}
+    assert expected <= made, made
+    if sqlite:  # the vocabulary reads the index: a word and its messages
+        rows = await query(db_url, "SELECT count(*) FROM messages_fts_vocab")
+        assert rows == [(0,)]
+    await migrate(db_url, target=BEFORE)
+    assert await query(db_url, listed) == []

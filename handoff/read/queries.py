@@ -109,7 +109,7 @@ class ChatQueries:
         text = clean(chat_filter.q).strip() if chat_filter.q else ""
         if text:  # (PostgreSQL refuses NUL even in a LIKE pattern: what cannot be stored goes)
             search = parse_search(text)
-            hit = RawSQL(matching_chats(search)) if search is not None else RawSQL("0")
+            hit = RawSQL(await matching_chats(search)) if search is not None else RawSQL("0")
             query = query.annotate(search_hit=hit).filter(_search(text))
         if chat_filter.label:
             query = query.filter(_labelled(chat_filter.label))
