@@ -190,6 +190,18 @@ PLANS: dict[str, tuple[str, list[Any]]] = {
         "messages_fts MATCH ?) OR customer_name LIKE ? OR customer_phone LIKE ? OR "
         "customer_email LIKE ? ORDER BY activity_at DESC, id DESC LIMIT 51",
         ['"surabaya"*'] + ["%x%"] * 3),
+    "list, q=, probed": (  # (a common word: storage.search.plan)
+        "SELECT * FROM chats WHERE CASE WHEN EXISTS (SELECT 1 FROM messages_fts WHERE "
+        "messages_fts MATCH ? AND rowid >= chats.id * 2147483648 AND rowid < (chats.id + 1) "
+        "* 2147483648) THEN 1 ELSE 0 END = 1 OR customer_name LIKE ? OR customer_phone LIKE ? "
+        "OR customer_email LIKE ? ORDER BY activity_at DESC, id DESC LIMIT 51",
+        ['("surabaya")'] + ["%x%"] * 3),
+    "list, mode=agent, q=, probed": (
+        "SELECT * FROM chats WHERE mode = ? AND (CASE WHEN EXISTS (SELECT 1 FROM messages_fts "
+        "WHERE messages_fts MATCH ? AND rowid >= chats.id * 2147483648 AND rowid < (chats.id "
+        "+ 1) * 2147483648) THEN 1 ELSE 0 END = 1 OR customer_name LIKE ?) "
+        "ORDER BY activity_at DESC, id DESC LIMIT 51",
+        ["agent", '("surabaya")', "%x%"]),
     "detail, last 50 messages": (
         "SELECT * FROM messages WHERE chat_id = ? ORDER BY id DESC LIMIT 51", [5]),
 }  # fmt: skip

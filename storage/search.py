@@ -197,10 +197,15 @@ def _written_out(words: list[str]) -> str | None:
     return "(" + " OR ".join(f'"{word}"' for word in words) + ")"
 
 
-async def matching_chats(query: fts.Query) -> str:
+async def matching_chats(query: fts.Query, *, probe: bool = True) -> str:
     """An SQL condition on a ``chats`` row (the ORM's list query, ``RawSQL``): 1 when one of
-    its messages matches ``query``, else 0, by the plan :func:`plan` chooses."""
-    return matching_sql(await plan(query), is_postgres())
+    its messages matches ``query``, else 0, by the plan :func:`plan` chooses; without
+    ``probe`` (the list is sorted after its filters, so every chat kept would be probed) the
+    matching chats are listed."""
+    postgres = is_postgres()
+    if not probe:
+        return _matching_sql(fts.tsquery(query) if postgres else fts.fts5(query), postgres)
+    return matching_sql(await plan(query), postgres)
 
 
 def matching_sql(chosen: Plan, postgres: bool) -> str:

@@ -4,12 +4,15 @@ Indonesian, the match's snippet and highlights, who finds what, hostile search t
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 from urllib.parse import quote
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tortoise.log import db_client_logger
 
 from connectors.base import InboundEdit, InboundMessage
 from storage import fts, search
@@ -336,6 +339,34 @@ async def test_both_plans_list_the_same_chats(admin: Api) -> None:
         # A prefix is written out as the index's words (accents read away, as FTS5 does).
         parc = await search.plan(fts.parse("parc", last_prefix=True), threshold=1)
         assert parc.expression == '("parcel" OR "parcelling" OR "parcels")'
+
+
+async def test_only_lists_walked_in_their_own_order_are_probed(
+    admin: Api, agent: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    # An agent's scope (theirs or watched) and the channel, label, updated_since and snoozed
+    # filters make SQLite sort the chats it keeps, each probed first: those keep the list
+    # and ask nothing about the search's words beforehand (SQLite's statements counted).
+    await customers(admin, PLAN_TEXTS)
+    caplog.set_level(logging.DEBUG, logger=db_client_logger.name)
+
+    async def asks_the_vocabulary(api: Api, path: str) -> bool:
+        caplog.clear()
+        status, _ = await api.get(path)
+        assert status == 200
+        return any("messages_fts_vocab" in r.getMessage() for r in caplog.records)
+
+    sqlite = not is_postgres()
+    assert await asks_the_vocabulary(admin, "/chats/?q=parcel") == sqlite
+    assert await asks_the_vocabulary(admin, "/chats/?q=parcel&mode=agent") == sqlite
+    for path in (
+        "/chats/?q=parcel&channel=Telegram",
+        "/chats/?q=parcel&label=vip",
+        "/chats/?q=parcel&snoozed=false",
+        "/chats/?q=parcel&assigned=none",
+    ):
+        assert not await asks_the_vocabulary(admin, path), path
+    assert not await asks_the_vocabulary(agent, "/chats/?q=parcel")
 
 
 async def test_the_common_plan_stops_after_the_page(admin: Api) -> None:

@@ -109,7 +109,22 @@ class ChatQueries:
         text = clean(chat_filter.q).strip() if chat_filter.q else ""
         if text:  # (PostgreSQL refuses NUL even in a LIKE pattern: what cannot be stored goes)
             search = parse_search(text)
-            hit = RawSQL(await matching_chats(search)) if search is not None else RawSQL("0")
+            # Chats probed one by one only where the list walks them in its own order (the
+            # activity index, or mode's): other filters and an agent's scope make SQLite sort
+            # every chat they keep, each probed first.
+            in_order = (
+                actor.is_admin
+                and chat_filter.assigned in (None, "any")
+                and chat_filter.channel is None
+                and chat_filter.updated_since is None
+                and not chat_filter.label
+                and chat_filter.snoozed is None
+            )
+            hit = (
+                RawSQL(await matching_chats(search, probe=in_order))
+                if search is not None
+                else RawSQL("0")
+            )
             query = query.annotate(search_hit=hit).filter(_search(text))
         if chat_filter.label:
             query = query.filter(_labelled(chat_filter.label))
