@@ -84,17 +84,7 @@ def kb_embedder(settings: Settings) -> LlmClient | None:
     """The client that embeds knowledge-base passages and questions: the model's endpoint
     with ``bot.llm.embedding_model``; None (full-text search alone) when either is unset.
     The knowledge base closes it."""
-    llm = settings.bot.llm
-    if not (llm.configured and llm.embedding_model):
-        return None
-    return LlmClient(
-        base_url=llm.base_url,
-        model=llm.model,
-        api_key=llm.api_key.get_secret_value() if llm.api_key else None,
-        timeout=llm.timeout,
-        max_tokens=llm.max_tokens,
-        embedding_model=llm.embedding_model,
-    )
+    return llm_client(settings) if settings.bot.llm.embedding_model else None
 
 
 def build_service(
