@@ -19,6 +19,7 @@ import pytest
 import redis.asyncio
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
+from connectors.mock.openai import MockOpenAI
 from connectors.mock.smtp import MockSmtp
 from connectors.mock.whatsapp import MockWhatsApp
 from msgcenter import demo
@@ -223,6 +224,16 @@ async def wa(
     """The service with its WhatsApp channel pointed at ``mock``, and clients for both."""
     # In this order, the service stops before its database is dropped and the mock last.
     return await start_whatsapp(mock, aiohttp_client, db_url, tmp_path)
+
+
+@pytest.fixture
+async def model() -> AsyncIterator[MockOpenAI]:
+    """The OpenAI-compatible mock model on 127.0.0.1, without a key (extractive unless a
+    test scripts it)."""
+    server = MockOpenAI()
+    await server.start()
+    yield server
+    await server.stop()
 
 
 @pytest.fixture

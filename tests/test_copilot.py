@@ -4,7 +4,6 @@ on a real socket, the database real (SQLite, and PostgreSQL when configured)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +25,6 @@ from tests.support import (
 )
 
 TIMEOUT = 0.5  # seconds for one call of the model in these tests
-
-
-@pytest.fixture
-async def model() -> AsyncIterator[MockOpenAI]:
-    server = MockOpenAI()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 async def start(

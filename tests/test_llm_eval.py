@@ -5,24 +5,12 @@ SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-
 from bench import llm_eval
 from bot import close_bot, load_bot
 from connectors.mock.openai import MockOpenAI
 from handoff.read.kb import KbRetriever
 from storage.models import KbArticle
 from tests.support import Api
-
-
-@pytest.fixture
-async def model() -> AsyncIterator[MockOpenAI]:
-    server = MockOpenAI()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 async def test_the_set_through_the_engine_and_the_knowledge_base(
