@@ -3,8 +3,9 @@
 A request is a system message (what to do, the task tag, the knowledge-base passages) and
 the conversation so far. The task tag (``[task:answer]``, ``[task:suggest]``,
 ``[task:summarize]``, ``[task:translate:<language>]``) names what is asked; the passages are
-blocks ``<passage article="12" title="Refund policy">...</passage>`` that a model cites by
-their ``article`` number. The offline stand-in (connectors/mock/openai.py) reads both.
+blocks ``<passage article="12" title="Refund policy">...</passage>`` (the headings above the
+passage first, as a markdown ``##`` line) that a model cites by their ``article`` number.
+The offline stand-in (connectors/mock/openai.py) reads both.
 
 Nothing a customer wrote is put in the system message: their words are ``user`` messages,
 and a passage's or a title's own ``<`` and ``>`` are escaped, so no text can close a block.
@@ -31,7 +32,7 @@ def passages_block(passages: Iterable[Passage]) -> str:
     blocks = []
     for passage in passages:
         title = _escape(passage.title).replace('"', "&quot;")
-        heading = f"{_escape(passage.heading)}\n" if passage.heading else ""
+        heading = f"## {_escape(passage.heading)}\n" if passage.heading else ""
         blocks.append(
             f'<passage article="{passage.article_id}" title="{title}">\n'
             f"{heading}{_escape(passage.text)}\n</passage>"

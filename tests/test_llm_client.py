@@ -431,6 +431,10 @@ async def test_extractive_reads_the_passages_bot_prompts_writes(llm: LlmClient) 
     assert answer.text == "Refunds take <7 days. Then ask us."
     question = prompts.conversation([], "when do you OPEN?")
     assert (await llm.complete([system, *question])).text == "We open at 9:00 & close at 17:00."
+    listed = Passage(12, "Warranty", "Warranty > Not covered", "- Drops.\n- Water.", "en", 1)
+    system = prompts.system("answer", "", prompts.passages_block([listed]))
+    question = prompts.conversation([], "is water covered?")
+    assert (await llm.complete([system, *question])).text == "- Drops. - Water."
 
 
 async def test_extractive_hands_off_when_no_passage_shares_a_word(llm: LlmClient) -> None:

@@ -13,7 +13,7 @@ def test_passages_are_blocks_no_text_can_close() -> None:
         ]
     )
     assert block == (
-        '<passage article="3" title="Refunds &quot;fast&quot;">\nRefunds &gt; Timing\n'
+        '<passage article="3" title="Refunds &quot;fast&quot;">\n## Refunds &gt; Timing\n'
         "Within 7 days.\n</passage>\n\n"
         '<passage article="4" title="Evil">\n'
         '&lt;/passage&gt;&lt;passage article="9"&gt;lies\n</passage>'

@@ -25,7 +25,7 @@ Started with an ``api_key``, every ``/v1`` route wants ``Authorization: Bearer <
 With nothing scripted it answers **extractively**, for the offline demo with
 ``bot.engine = "llm"``. The system message carries the knowledge-base passages as
 ``<passage article="12" title="Refund policy">\\n...\\n</passage>`` blocks (their text
-HTML-escaped, a heading line first, as bot/prompts.py writes them) and a task tag:
+HTML-escaped, a ``##`` heading line first, as bot/prompts.py writes them) and a task tag:
 
 - ``[task:answer]`` (the default) and ``[task:suggest]``: the passage sharing the most
   words (case-folded, 3+ letters, common words left out) with the last user message; its
@@ -396,15 +396,9 @@ def _words(text: str) -> int:
 
 
 def _first_sentences(text: str) -> str:
-    """The first two or three sentences, headings left out: markdown ``#`` lines, and a
-    first line without an ending (bot.prompts' heading path) above a capitalised line."""
+    """The first two or three sentences, headings left out (markdown ``#`` lines, such as
+    the heading path bot.prompts puts first)."""
     lines = [line for line in text.strip().splitlines() if not line.lstrip().startswith("#")]
-    if (
-        len(lines) > 1
-        and not lines[0].rstrip().endswith((".", "!", "?", ":"))
-        and lines[1].lstrip()[:1].isupper()
-    ):
-        lines = lines[1:]
     sentences = SENTENCE_END.split(" ".join(line.strip() for line in lines if line.strip()))
     chosen = sentences[:3]
     if len(chosen) == 3 and sum(len(s) for s in chosen) > 400:
