@@ -304,15 +304,18 @@ class ChatRow(Open):
 
 
 class Note(Open):
-    """A system note about a change of mode or assignee, for dashboards to translate."""
+    """A system note about a change of mode or assignee, or a snooze, for dashboards to
+    translate. A snooze's note (action ``snoozed``, ``snooze_ended``) has ``until`` and
+    neither ``to`` nor ``from``."""
 
     action: str  # handoff.domain.modes.Action: handoff, take_over, assign, claim, transfer, ...
     by: str | None  # the acting person's name; None for the bot, the system, the customer
     by_kind: Literal["agent", "admin", "bot", "system", "customer"]
-    to: str | None  # the chat's agent after the change (None: nobody)
-    from_: str | None = Field(alias="from")  # the chat's agent before the change
-    reason: str | None  # a code of handoff.domain.modes.REASONS, or None for free text
-    reason_text: str | None  # the reason as recorded, in English
+    to: str | None = None  # the chat's agent after the change (None: nobody)
+    from_: str | None = Field(default=None, alias="from")  # the chat's agent before the change
+    reason: str | None = None  # a code of handoff.domain.modes.REASONS, or None for free text
+    reason_text: str | None = None  # the reason as recorded, in English
+    until: str | None = None  # a snooze's end (None: until the customer writes)
 
 
 class SenderAuth(Open):

@@ -359,6 +359,11 @@ async def test_the_bot(day: tuple[WhatsApp, dict[str, int]]) -> None:
         "intents": [{"intent": "hello_en", "count": 4}, {"intent": "shipping_en", "count": 1}],
         "unmatched": [{"text": "qwertyuiop", "count": 1, "last_at": "2026-12-01T16:00:02+07:00"}],
         "answer_seconds": stats(THINK, THINK, THINK, 6),
+        "llm": {  # the rules bot asks no language model
+            **dict.fromkeys(("answers", "handoffs", "failures", "no_match", "budget"), 0),
+            **dict.fromkeys(("prompt_tokens", "completion_tokens"), 0),
+            "seconds": NONE,
+        },
     }
     status, report = await wa.admin.get(
         "/reports/bot?from=2026-12-01&to=2026-12-01&business_hours=true"
