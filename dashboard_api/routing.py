@@ -70,6 +70,10 @@ class Route:
     body_optional: bool = False  # an empty body is fine (the handler gets None)
     status: int = 200
     access: str = "user"  # "public", "user" or "admin"
+    # The API key scope that lets a key call this route (docs/api.md, "API keys"):
+    # "chats:read", "messages:write", "contacts:write", "reports:read", "webhooks:write".
+    # None: keys may not call it (users and keys themselves are managed by people only).
+    scope: str | None = None
     responses: dict[int, str] = field(default_factory=dict)
     media_type: str = "application/json"  # of the success response
     # Other media types the success response may come as (e.g. "text/csv" with ?format=csv).

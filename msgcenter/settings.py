@@ -270,6 +270,39 @@ class CopilotSettings(_Section):
     summarize_at_handoff: bool = False
 
 
+class IntegrationsSettings(_Section):
+    """Outgoing webhooks and the API channel's callbacks (docs/api.md, "Outgoing webhooks")."""
+
+    # Deliver to loopback, private, link-local and other non-public addresses (SSRF guard:
+    # off, such a destination is refused when registered and again at every delivery).
+    allow_private_destinations: bool = False
+    # One delivery attempt: connect, send, and the receiver's answer.
+    timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    # How long a delivery is retried (exponential backoff) before it is marked failed.
+    retry_hours: float = Field(default=24.0, gt=0, le=24 * 7)
+    # An endpoint whose deliveries failed this long in a row (none succeeding) is disabled
+    # and the admins are notified.
+    disable_after_hours: float = Field(default=24.0, gt=0, le=24 * 30)
+
+
+class ApiKeysSettings(_Section):
+    """Keys for the desk's own systems (docs/api.md, "API keys")."""
+
+    # Requests a key may make a minute (each key counted on its own, in each process).
+    requests_per_minute: int = Field(default=600, ge=1, le=1_000_000)
+
+
+class WidgetSettings(_Section):
+    """The website live-chat widget (docs/api.md, "Website widget")."""
+
+    # The longest message a visitor may send, in characters.
+    max_message_chars: int = Field(default=4000, ge=100, le=100_000)
+    # Messages a visitor may send a minute.
+    messages_per_minute: int = Field(default=20, ge=1, le=1000)
+    # How long a visitor's token holds (a returning visitor within it keeps their chat).
+    visitor_token_days: int = Field(default=180, ge=1, le=3650)
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["text", "json"] = "text"
@@ -464,6 +497,9 @@ class Settings(_Section):
     bot: BotSettings = BotSettings()
     kb: KbSettings = KbSettings()
     copilot: CopilotSettings = CopilotSettings()
+    integrations: IntegrationsSettings = IntegrationsSettings()
+    api_keys: ApiKeysSettings = ApiKeysSettings()
+    widget: WidgetSettings = WidgetSettings()
     logging: LoggingSettings = LoggingSettings()
     metrics: MetricsSettings = MetricsSettings()
     channels: ChannelsSettings = ChannelsSettings()

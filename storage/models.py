@@ -23,6 +23,11 @@ class Channel(StrEnum):
     TELEGRAM = "Telegram"
     WHATSAPP = "WhatsApp"
     EMAIL = "Email"
+    # A system of the desk's own that posts its customers' messages through the API and takes
+    # the replies at a callback URL (``api_channels``; docs/api.md, "API channel").
+    API = "API"
+    # The website live-chat widget (``widgets``; docs/api.md, "Website widget").
+    WIDGET = "Widget"
 
 
 class Mode(StrEnum):
@@ -687,3 +692,148 @@ class LlmCall(Model):
     class Meta:
         table = "llm_calls"
         indexes = (Index(fields=("at", "purpose")), Index(fields=("chat_id", "id")))
+
+
+class WebhookEndpoint(Model):
+    """A URL of the desk's own that msgcenter posts events to (docs/api.md, "Outgoing webhooks").
+
+    ``secret`` signs every delivery (HMAC-SHA256), so it is kept as given (it must be read to
+    sign); it is never shown again after it is set. ``events`` are the types it wants. An
+    endpoint failing persistently is disabled (``active`` false, ``disabled_reason``) and the
+    admins are notified; an admin enables it again.
+    """
+
+    id = fields.IntField(primary_key=True)
+    url = fields.CharField(max_length=2048)
+    secret = fields.CharField(max_length=255)
+    events: fields.Field[list[str]] = fields.JSONField(default=list)
+    description = fields.CharField(max_length=255, default="")
+    active = fields.BooleanField(default=True)
+    disabled_at = fields.DatetimeField(null=True)
+    disabled_reason = fields.CharField(max_length=255, null=True)
+    # Deliveries failed in a row (a success resets it): what disabling is decided on.
+    failures_in_row = fields.IntField(default=0)
+    created_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="webhook_endpoints", null=True, on_delete=fields.SET_NULL
+    )
+    created_by_id: int | None
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "webhook_endpoints"
+
+
+class WebhookDelivery(Model):
+    """One event for one endpoint: queued in the transaction of the change it reports, then
+    posted until it is delivered or given up (``status`` pending, delivered, failed).
+
+    ``body`` is the JSON posted, fixed when queued (every attempt and a redelivery post the
+    same bytes); ``delivery_id`` is the ``X-Msgcenter-Delivery`` header, the receiver's key for
+    deduplication. ``chat_id`` orders deliveries: one chat's go out one at a time, in order.
+    """
+
+    id = fields.IntField(primary_key=True)
+    endpoint: fields.ForeignKeyRelation[WebhookEndpoint] = fields.ForeignKeyField(
+        "models.WebhookEndpoint", related_name="deliveries", on_delete=fields.CASCADE
+    )
+    endpoint_id: int
+    delivery_id = fields.CharField(max_length=64, unique=True)
+    event_type = fields.CharField(max_length=64)
+    chat_id = fields.IntField(null=True)
+    body = fields.TextField()
+    status = fields.CharField(max_length=16, default="pending")
+    attempts = fields.IntField(default=0)
+    next_attempt_at = fields.DatetimeField(null=True)
+    last_attempt_at = fields.DatetimeField(null=True)
+    # The last attempt: the receiver's HTTP status (None: no answer), why it failed, how long.
+    response_status = fields.IntField(null=True)
+    error = fields.CharField(max_length=512, null=True)
+    duration_ms = fields.IntField(null=True)
+    delivered_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "webhook_deliveries"
+        indexes = (
+            Index(fields=("status", "next_attempt_at")),
+            Index(fields=("endpoint_id", "id")),
+            Index(fields=("endpoint_id", "chat_id", "id")),
+        )
+
+
+class ApiKey(Model):
+    """A named key for a system of the desk's own (docs/api.md, "API keys").
+
+    The key is shown once, when made; only its SHA-256 is kept (``key_hash``): a key is 32
+    random bytes, so a fast hash is as safe as argon2 is for a password and costs a request
+    microseconds. ``prefix`` (its first characters) names it in lists.
+    """
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=100)
+    prefix = fields.CharField(max_length=16)
+    key_hash = fields.CharField(max_length=64, unique=True)
+    scopes: fields.Field[list[str]] = fields.JSONField(default=list)
+    created_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="api_keys", null=True, on_delete=fields.SET_NULL
+    )
+    created_by_id: int | None
+    created_at = fields.DatetimeField(auto_now_add=True)
+    last_used_at = fields.DatetimeField(null=True)
+    revoked_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "api_keys"
+
+
+class ApiChannel(Model):
+    """A generic channel (docs/api.md, "API channel"): customers' messages come in through
+    ``POST /channels/api/{id}/messages``; replies are posted, signed with ``secret``, to
+    ``callback_url``. Its chats are ``Channel.API`` with the external id
+    ``"<channel id>:<customer id>"``."""
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=100)
+    callback_url = fields.CharField(max_length=2048)
+    secret = fields.CharField(max_length=255)
+    active = fields.BooleanField(default=True)
+    created_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="api_channels", null=True, on_delete=fields.SET_NULL
+    )
+    created_by_id: int | None
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "api_channels"
+
+
+class Widget(Model):
+    """A website live-chat widget (docs/api.md, "Website widget"). Its chats are
+    ``Channel.WIDGET`` with the external id ``"<widget id>:<visitor id>"``.
+
+    ``identity_secret`` is the key the site's backend signs its user ids with (HMAC-SHA256,
+    as Intercom's user hash), made when the widget is and shown to admins; a visitor whose
+    ``user_id`` comes with a valid hash is recognised as that user.
+    """
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=100)
+    allowed_origins: fields.Field[list[str]] = fields.JSONField(default=list)
+    color = fields.CharField(max_length=7, default="#2563eb")
+    greeting = fields.CharField(max_length=500, default="")
+    position = fields.CharField(max_length=8, default="right")  # right, left
+    language = fields.CharField(max_length=8, default="en")  # en, id
+    pre_chat_form = fields.BooleanField(default=False)
+    identity_secret = fields.CharField(max_length=128)
+    active = fields.BooleanField(default=True)
+    created_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="widgets", null=True, on_delete=fields.SET_NULL
+    )
+    created_by_id: int | None
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "widgets"
