@@ -343,17 +343,8 @@ def _fit(block: _Block, max_chars: int) -> list[str]:
         return [block.text]
     if block.code:
         return _cut_code(block.text, max_chars)
-    pieces: list[str] = []
-    current = ""
-    for sentence in _SENTENCE_END.split(block.text):
-        for part in _cut_words(sentence, max_chars):
-            if current and len(current) + 1 + len(part) > max_chars:
-                pieces.append(current)
-                current = ""
-            current = f"{current} {part}" if current else part
-    if current:
-        pieces.append(current)
-    return pieces
+    sentences = _SENTENCE_END.split(block.text)
+    return _pack((part for s in sentences for part in _cut_words(s, max_chars)), max_chars)
 
 
 def _cut_code(text: str, max_chars: int) -> list[str]:
@@ -363,40 +354,34 @@ def _cut_code(text: str, max_chars: int) -> list[str]:
     fence = "~~~" if opening.startswith("~~~") else "```"
     inner = lines[1:-1] if len(lines) > 1 and _FENCE.match(lines[-1]) else lines[1:]
     room = max_chars - len(opening) - len(fence) - 2
-    pieces: list[str] = []
-    current: list[str] = []
-    size = 0
-    for line in inner:
-        for part in [line[i : i + room] for i in range(0, len(line), room)] or [""]:
-            if current and size + len(part) + 1 > room:
-                pieces.append("\n".join([opening, *current, fence]))
-                current, size = [], 0
-            current.append(part)
-            size += len(part) + 1
-    if current:
-        pieces.append("\n".join([opening, *current, fence]))
-    return pieces
+    parts = (line[i : i + room] for line in inner for i in range(0, len(line), room) or [0])
+    return ["\n".join([opening, piece, fence]) for piece in _pack(parts, room, "\n")]
 
 
 def _cut_words(sentence: str, max_chars: int) -> list[str]:
+    """A sentence in pieces of at most ``max_chars``, cut at spaces (a longer word cut too)."""
     if len(sentence) <= max_chars:
         return [sentence]
-    parts: list[str] = []
-    current = ""
-    for word in sentence.split(" "):
-        while len(word) > max_chars:  # no space to cut at
-            if current:
-                parts.append(current)
-                current = ""
-            parts.append(word[:max_chars])
-            word = word[max_chars:]
-        if current and len(current) + 1 + len(word) > max_chars:
-            parts.append(current)
-            current = ""
-        current = f"{current} {word}" if current else word
-    if current:
-        parts.append(current)
-    return parts
+    words = sentence.split(" ")
+    parts = (
+        word[i : i + max_chars] for word in words for i in range(0, len(word), max_chars) or [0]
+    )
+    return _pack(parts, max_chars)
+
+
+def _pack(parts: Iterable[str], max_chars: int, sep: str = " ") -> list[str]:
+    """``parts`` joined with ``sep`` into pieces of at most ``max_chars`` (each part fits),
+    in order, a piece ending where the next part would not fit."""
+    pieces: list[str] = []
+    current: str | None = None
+    for part in parts:
+        if current is not None and len(current) + len(sep) + len(part) > max_chars:
+            pieces.append(current)
+            current = None
+        current = part if current is None else current + sep + part
+    if current is not None:
+        pieces.append(current)
+    return pieces
 
 
 def _cut(text: str, limit: int) -> str:
