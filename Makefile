@@ -7,7 +7,9 @@ PACKAGES := msgcenter connectors handoff bot storage dashboard_api
 # Dependencies are locked: requirements.lock pins every package (runtime, dev tools and the build
 # system) with its hashes, and both commands install exactly that. uv, pinned here, resolves the
 # lock (`make lock`) and installs from it; it lives in a venv of its own, apart from the project's.
+# requirements-runtime.lock, made with it, is its runtime part: what the container image installs.
 LOCK := requirements.lock
+RUNTIME_LOCK := requirements-runtime.lock
 UV_VERSION := 0.13.9
 TOOLS := .tools
 UV := $(TOOLS)/bin/uv
@@ -25,7 +27,7 @@ lockcheck:
 
 lock: | $(UV)
 	$(PYTHON) msgcenter/lockfile.py compile $(UV)
-	@echo "$(LOCK) refreshed from pyproject.toml; run make test, then commit both"
+	@echo "$(LOCK) and $(RUNTIME_LOCK) refreshed from pyproject.toml; run make test, then commit the three"
 
 # One venv with everything the lock pins, then msgcenter itself in editable mode (its build
 # system is in the lock too, so nothing unpinned is downloaded).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -30,6 +31,7 @@ def _copy(tmp_path: Path) -> tuple[Path, Path]:
     lock = tmp_path / "requirements.lock"
     shutil.copy(lockfile.PYPROJECT, pyproject)
     shutil.copy(lockfile.LOCK, lock)
+    shutil.copy(lockfile.LOCK.with_name(lockfile.RUNTIME_LOCK_NAME), tmp_path)
     return pyproject, lock
 
 
@@ -54,6 +56,39 @@ def test_a_lock_without_its_digest_is_refused(tmp_path: Path) -> None:
     pyproject, lock = _copy(tmp_path)
     lock.write_text("aiohttp==3.14.5\n", encoding="utf-8")
     assert "make lock" in (lockfile.check(pyproject, lock) or "")
+
+
+def test_the_runtime_lock_is_a_part_of_the_full_one() -> None:
+    full = lockfile.pins(lockfile.LOCK)
+    runtime = lockfile.pins(lockfile.LOCK.with_name(lockfile.RUNTIME_LOCK_NAME))
+    assert runtime
+    assert len(runtime) < len(full)
+    for pin, hashes in runtime.items():
+        assert full[pin] == hashes, pin
+        assert hashes.count("--hash=sha256:") >= 1, pin
+
+
+def test_a_runtime_lock_that_differs_from_the_full_one_is_refused(tmp_path: Path) -> None:
+    pyproject, lock = _copy(tmp_path)
+    runtime = tmp_path / lockfile.RUNTIME_LOCK_NAME
+    text = runtime.read_text(encoding="utf-8")
+    hashes = re.findall(r"^aiohttp==.*?\n(?=\S)", text, re.MULTILINE | re.DOTALL)
+    assert len(hashes) == 1
+    # One hash of aiohttp left out: no longer the full lock's line.
+    cut = re.sub(r"    --hash=sha256:[0-9a-f]{64} \\\n", "", hashes[0], count=1)
+    runtime.write_text(text.replace(hashes[0], cut), encoding="utf-8")
+    problem = lockfile.check(pyproject, lock)
+    assert problem is not None
+    assert "aiohttp" in problem
+    assert "make lock" in problem
+
+
+def test_a_missing_runtime_lock_is_refused(tmp_path: Path) -> None:
+    pyproject, lock = _copy(tmp_path)
+    (tmp_path / lockfile.RUNTIME_LOCK_NAME).unlink()
+    problem = lockfile.check(pyproject, lock)
+    assert problem is not None
+    assert lockfile.RUNTIME_LOCK_NAME in problem
 
 
 def test_the_check_runs_by_path_before_anything_is_installed() -> None:
