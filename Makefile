@@ -33,7 +33,7 @@ lock: | $(UV)
 # system is in the lock too, so nothing unpinned is downloaded).
 $(VENV)/.installed: $(LOCK) pyproject.toml | lockcheck $(UV)
 	@[ -x $(BIN)/python ] || $(UV) venv --quiet --python $(PYTHON) $(VENV)
-	$(UV) pip sync --quiet --python $(BIN)/python --require-hashes $(LOCK)
+	$(UV) pip sync --quiet --python $(BIN)/python --require-hashes --build-constraints $(LOCK) $(LOCK)
 	$(UV) pip install --quiet --python $(BIN)/python --no-deps --no-build-isolation -e .
 	touch $@
 
