@@ -20,10 +20,8 @@ state and no asyncio object, because it may run in another thread.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import sqlite3
-import urllib.parse
 from collections.abc import Callable, Generator, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
@@ -40,7 +38,6 @@ from storage.adapters.aiosqlite import in_thread, raw
 from storage.adapters.tortoise import DeferredBegin, SqliteClient, deferred_transaction, from_db
 
 M = TypeVar("M", bound=Model)
-READ_TIMEOUT = 5.0  # seconds a read apart waits for a lock (WAL readers rarely wait)
 T = TypeVar("T")
 Step = tuple[str, Sequence[Any]]
 Plan = Generator[Step, list[dict[str, Any]], T]
@@ -67,8 +64,9 @@ async def fetch(sql: str, values: Sequence[Any] = ()) -> list[dict[str, Any]]:
 
 async def tuples(sql: str, values: Sequence[Any] = ()) -> list[Sequence[Any]]:
     """Run ``sql`` (``?`` placeholders) outside any transaction; rows as plain tuples, for
-    reads of many rows (the reports). On SQLite a database file is read through a connection
-    of its own, opened read-only for this statement in a worker thread: WAL lets it read the
+    reads of many rows (the reports). On SQLite a database file is read through a read-only
+    connection of its own in a worker thread (``SqliteClient.reader``: a few are kept open
+    between statements, their schema read and page cache warm): WAL lets it read the
     committed rows while the writer goes on, so a long read neither waits for the writer's
     connection nor holds it (and statements run side by side use both cores; sqlite3
     releases the GIL while SQLite works). ``:memory:`` goes through the one connection. On
@@ -89,8 +87,9 @@ async def shaped(sql: str, values: Sequence[Any], shape: Callable[[list[Any]], T
     connection = get_connection("default")
     if connection.capabilities.dialect == "sqlite":
         path = str(getattr(connection, "filename", ""))
-        if path and path != ":memory:" and not path.startswith("file:"):
-            return await asyncio.to_thread(_read_apart, path, sql, values, shape)
+        apart = path and path != ":memory:" and not path.startswith("file:")
+        if apart and isinstance(connection, SqliteClient):
+            return await asyncio.to_thread(_read_apart, connection, sql, values, shape)
         async with connection.acquire_connection() as aio:
             found: T = await in_thread(aio, _read_shaped, raw(aio), sql, values, shape)
             return found
@@ -113,13 +112,16 @@ def _read_shaped(
     return shape(_fetch_all(conn, sql, values))
 
 
-def _read_apart(path: str, sql: str, values: Sequence[Any], shape: Callable[[list[Any]], T]) -> T:
-    uri = "file:" + urllib.parse.quote(os.path.abspath(path)) + "?mode=ro"
-    conn = sqlite3.connect(uri, uri=True, timeout=READ_TIMEOUT, check_same_thread=False)
+def _read_apart(
+    client: SqliteClient, sql: str, values: Sequence[Any], shape: Callable[[list[Any]], T]
+) -> T:
+    conn = client.reader()
     try:
         found = _fetch_all(conn, sql, values)
-    finally:
-        conn.close()
+    except BaseException:
+        client.release(conn, broken=True)
+        raise
+    client.release(conn)
     return shape(found)
 
 

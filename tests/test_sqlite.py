@@ -173,3 +173,34 @@ def test_the_data_dir_and_the_generated_key_are_private(tmp_path: Path) -> None:
     build_service(settings)
     assert _mode(data_dir) == 0o700 and _mode(data_dir.parent) == 0o700
     assert _mode(data_dir / "jwt_secret") == 0o600
+
+
+async def test_reads_apart_keep_a_few_read_only_connections(tmp_path: Path) -> None:
+    """The reports' reads (``storage.sql.tuples``) run on read-only connections of their
+    own, a few kept between statements: a kept one sees what was committed after its last
+    read, cannot write, and is closed with the database."""
+    database = Database(f"sqlite://{tmp_path / 'msgcenter.db'}")
+    await database.open()
+    client = Tortoise.get_connection("default")
+    assert isinstance(client, SqliteClient)
+    count = 'SELECT COUNT(*) FROM "users" WHERE "username" = ?'
+    try:
+        assert await sql.tuples(count, ["ann"]) == [(0,)]
+        assert len(client._readers) == 1
+        kept = client._readers[0]
+        await User.create(username="ann", display_name="Ann", password_hash="x")
+        assert await sql.tuples(count, ["ann"]) == [(1,)]
+        assert client._readers == [kept]  # the same connection, read again
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            await sql.tuples('UPDATE "users" SET "display_name" = ?', ["Bob"])
+        assert kept not in client._readers  # a failed read's connection is not kept
+        many = await asyncio.gather(*(sql.tuples(count, ["ann"]) for _ in range(8)))
+        assert many == [[(1,)]] * 8
+        assert 1 <= len(client._readers) <= client.readers_kept
+        readers = list(client._readers)
+    finally:
+        await database.close()
+    assert client._readers == []
+    for reader in readers:
+        with pytest.raises(sqlite3.ProgrammingError):
+            reader.execute("SELECT 1")

@@ -40,6 +40,7 @@ DURATIONS = {
 DISTRIBUTED = ("first_response_seconds", "resolution_seconds")
 AGENT_DURATIONS = {k: v for k, v in DURATIONS.items() if k != "assigned"}
 BOT_FACTS = ("reopened", "handed_off", "resolved", "bot_answer", "bot_fallback")
+BOT_COUNTED = BOT_FACTS[:3]  # counted apart where the answers' own read counts the rest
 BOUNDS = metrics.BOUNDS
 UNMATCHED = 20  # the bot's most frequent questions it did not understand
 COMMENTS = 100  # the newest CSAT comments
@@ -241,15 +242,17 @@ class Reports:
         window = self._range(query)
         scope = store.Scope(window.start, window.end, business=query.business_hours)
         everything = store.Grouping()
+        # SQLite counts the answers and fallbacks from the rows ``answers`` reads anyway.
+        counted_names = BOT_COUNTED if store.answers_counted() else BOT_FACTS
         counts, created, handoffs, found, unmatched, llm = await asyncio.gather(
-            store.counts(scope, everything, BOT_FACTS),
+            store.counts(scope, everything, counted_names),
             store.created(scope, everything),
             store.details(scope, ("handed_off",)),
             store.answers(scope, "answer"),
             store.unmatched(scope, UNMATCHED),
             llm_reports.answers(window.start, window.end),
         )
-        counted: dict[str, int] = defaultdict(int)
+        counted: dict[str, int] = defaultdict(int, found.counts or {})
         bot_resolved = 0
         for _, name, number, bot in counts:
             counted[name] += number

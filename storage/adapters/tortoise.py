@@ -18,7 +18,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
+import urllib.parse
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -53,9 +55,41 @@ class SqliteClient(TortoiseSqliteClient):
     database is opened; ``busy_timeout`` is the connection's, read when it is opened."""
 
     busy_timeout = 0  # ms
+    readers_kept = 4  # idle read-only connections kept for reads apart (:meth:`reader`)
+    read_timeout = 5.0  # seconds a read apart waits for a lock (WAL readers rarely wait)
+
+    def __init__(self, file_path: str, **kwargs: Any) -> None:
+        super().__init__(file_path, **kwargs)
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_open = True
 
     def before_connect(self) -> None:
         """Called before the database file is opened."""
+
+    def reader(self) -> sqlite3.Connection:
+        """A read-only connection of its own to the database file, for one statement in a
+        worker thread (``storage.sql.shaped``): an idle one kept from before (its schema
+        read and its page cache warm), or a new one. Give it back with :meth:`release`."""
+        try:
+            return self._readers.pop()  # atomic: any thread may take or give back
+        except IndexError:
+            pass
+        uri = "file:" + urllib.parse.quote(os.path.abspath(self.filename)) + "?mode=ro"
+        return sqlite3.connect(uri, uri=True, timeout=self.read_timeout, check_same_thread=False)
+
+    def release(self, conn: sqlite3.Connection, *, broken: bool = False) -> None:
+        """``conn`` from :meth:`reader` done with: kept for the next read (up to
+        :attr:`readers_kept`), or closed (when ``broken`` too, or the client closed)."""
+        if broken or not self._readers_open or len(self._readers) >= self.readers_kept:
+            conn.close()
+        else:
+            self._readers.append(conn)
+
+    async def close(self) -> None:
+        self._readers_open = False
+        while self._readers:
+            self._readers.pop().close()
+        await super().close()
 
     @property
     def aio(self) -> aiosqlite.Connection:
@@ -67,6 +101,7 @@ class SqliteClient(TortoiseSqliteClient):
     async def create_connection(self, with_db: bool) -> None:
         if self._connection:
             return
+        self._readers_open = True
         self.before_connect()
         # As Tortoise's own, but usable from the event loop's thread too.
         self._connection = await aiosqlite.connect(
