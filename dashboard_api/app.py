@@ -22,6 +22,7 @@ from dashboard_api import (
     system,
     templates,
     users,
+    widget,
     ws,
 )
 from dashboard_api.adapters import aiohttp as aiohttp_adapter
@@ -49,6 +50,7 @@ ROUTES: list[Route] = [
     *reports.ROUTES,
     *kb.ROUTES,
     *ws.ROUTES,
+    *widget.ROUTES,
     *system.ROUTES,
 ]
 

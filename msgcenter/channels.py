@@ -11,6 +11,7 @@ import ipaddress
 import logging
 from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
+from typing import Protocol
 
 from aiohttp import web
 from pydantic import SecretStr
@@ -153,7 +154,37 @@ def _email(settings: Settings, sink: Sink, blobs: Blobs) -> Connector | None:
     return EmailConnector(config, sink, blobs, sniff=sniff)
 
 
-FACTORIES: dict[str, Factory] = {"Telegram": _telegram, "WhatsApp": _whatsapp, "Email": _email}
+def _widget(settings: Settings, sink: Sink, blobs: Blobs) -> Connector | None:
+    """The website widget's channel: always there (its widgets are made through the API);
+    :func:`connect_widget` gives it the email relay for replies to visitors who left an
+    address while nobody was online."""
+    from connectors.widget import WidgetConnector
+
+    return WidgetConnector()
+
+
+FACTORIES: dict[str, Factory] = {
+    "Telegram": _telegram, "WhatsApp": _whatsapp, "Email": _email, "Widget": _widget,
+}  # fmt: skip
+
+
+class ReplyEmails(Protocol):
+    """Where a widget chat's replies are also mailed (``handoff.usecases.widget.Visitors``)."""
+
+    async def email_for_replies(self, chat_key: str) -> str | None: ...
+
+
+def connect_widget(connectors: list[Connector], visitors: ReplyEmails) -> None:
+    """The widget's replies by email go through the email channel's relay (when the email
+    channel is on), to the address ``visitors`` names for the chat."""
+    from connectors.widget import WidgetConnector
+
+    widget = next((c for c in connectors if isinstance(c, WidgetConnector)), None)
+    email = next((c for c in connectors if c.channel == "Email"), None)
+    if widget is None or email is None:
+        return
+    widget.mailer = email.send
+    widget.email_for = visitors.email_for_replies
 
 
 def build_connectors(settings: Settings, sink: Sink, blobs: Blobs) -> list[Connector]:

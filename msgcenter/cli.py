@@ -424,11 +424,13 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
         await demo_data.tag_demo_chats()
         service.core.staff.label_names.forget()
         await demo_data.seed_kb(service.core.kb)
+        await demo_data.seed_widget(settings.server.public_url)
 
     def serving(_text: str) -> None:  # aiohttp calls this once every socket serves
         print(_demo_banner(settings, sum(created)), flush=True)
 
     app.on_startup.append(seed)
+    app.router.add_get("/widget/demo", demo_data.demo_page)  # a shop's page with the widget
     _run(app, settings, sockets, serving)
     return 0
 
@@ -457,6 +459,7 @@ def _demo_banner(settings: Settings, created: int) -> str:
             f"  web console:   {base}/",
             f"  dashboard API: {base}   (every route but login needs a bearer token)",
             f"  API docs:      {base}/docs (interactive), {base}/openapi.json (with a token)",
+            f"  chat widget:   {base}/widget/demo (a shop's page embedding it)",
             "  logins:        admin / admin123      agent / agent123",
             f"  data:          {settings.storage.url}  ({created} demo chats created)",
             f"  mock providers on {mock.host}: Telegram :{mock.telegram_port}, "

@@ -1,4 +1,5 @@
-"""Demo data: an admin, an agent, four chats and a knowledge base, for trying msgcenter out.
+"""Demo data: an admin, an agent, four chats, a knowledge base and a website widget (with a
+page that embeds it, ``/widget/demo``), for trying msgcenter out.
 
 The demo passwords are public; they are printed as demo-only and the demo runs
 on its own database file so they never end up in a real deployment's data.
@@ -6,18 +7,23 @@ on its own database file so they never end up in a real deployment's data.
 
 from __future__ import annotations
 
+import html
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from aiohttp import web
 from tortoise import timezone
 from tortoise.transactions import in_transaction
 
 from bot.settings import BotSettings
 from handoff.domain import labels
+from handoff.domain import widget as widget_rules
 from handoff.read.views import preview
 from handoff.usecases.kb import KnowledgeBase
 from handoff.usecases.staff import NewUser, Staff
+from handoff.usecases.widget import snippet
 from storage import contacts, identities, sql
 from storage.models import (
     Channel,
@@ -30,6 +36,7 @@ from storage.models import (
     Sender,
     Status,
     User,
+    Widget,
 )
 
 DEMO_USERS = (
@@ -224,3 +231,40 @@ async def _create_chat(demo: DemoChat, agent: User, start: datetime, hours: str)
     chat.last_message_sender = last_sender.value
     chat.created_at = times[0]
     await chat.save()
+
+
+DEMO_WIDGET = "Demo shop"
+DEMO_PAGE = Path(__file__).resolve().parents[1] / "dashboard_api" / "widget_static" / "demo.html"
+
+
+async def seed_widget(public_url: str) -> Widget:
+    """The demo's website widget, allowed on the demo server itself (its page:
+    ``GET /widget/demo``), created once; its origin follows the demo's address."""
+    origin = widget_rules.origin(public_url)
+    origins = [origin]
+    for local, other in (("127.0.0.1", "localhost"), ("localhost", "127.0.0.1")):
+        if f"://{local}" in origin:  # the same machine by either name
+            origins.append(origin.replace(f"://{local}", f"://{other}"))
+    found = await Widget.get_or_none(name=DEMO_WIDGET)
+    if found is None:
+        return await Widget.create(
+            name=DEMO_WIDGET, allowed_origins=origins, greeting="Hi! How can we help you today?",
+            identity_secret=secrets.token_hex(32),
+        )  # fmt: skip
+    missing = [item for item in origins if item not in found.allowed_origins]
+    if missing:
+        found.allowed_origins = [*found.allowed_origins, *missing][-widget_rules.MAX_ORIGINS :]
+        await found.save(update_fields=["allowed_origins", "updated_at"])
+    return found
+
+
+async def demo_page(request: web.Request) -> web.Response:
+    """``GET /widget/demo``: a shop's page embedding the demo widget (the demo only)."""
+    widget = await Widget.get_or_none(name=DEMO_WIDGET)
+    if widget is None:
+        raise web.HTTPNotFound()
+    base = f"{request.scheme}://{request.host}"
+    tag = snippet(base, widget.id)
+    page = DEMO_PAGE.read_text().replace("<!--SNIPPET-->", tag)
+    page = page.replace('<pre id="snippet"></pre>', f'<pre id="snippet">{html.escape(tag)}</pre>')
+    return web.Response(text=page, content_type="text/html")

@@ -30,6 +30,7 @@ from dashboard_api.auth import LoginThrottle, Tokens, load_or_create_secret
 from dashboard_api.errors import ApiError
 from dashboard_api.routing import Call, Route
 from dashboard_api.typedefs import ApiContext, Degraded, HealthCheck, Unhealthy
+from dashboard_api.widget import setup_widget
 from dashboard_api.ws import SOCKETS
 from handoff.core import ASSIGN_SWEEP, Core, CoreSink
 from handoff.domain.events import CHAT_UPDATED, MESSAGE_CREATED
@@ -43,7 +44,14 @@ from handoff.usecases.csat import CsatOptions
 from handoff.usecases.llm_usage import LlmUsage
 from handoff.usecases.presence import PresenceStore
 from handoff.usecases.staff import Passwords
-from msgcenter.channels import add_web_routes, build_connector, build_connectors, running
+from handoff.usecases.widget import Visitors, WidgetOptions, Widgets
+from msgcenter.channels import (
+    add_web_routes,
+    build_connector,
+    build_connectors,
+    connect_widget,
+    running,
+)
 from msgcenter.lease import Lease, leased
 from msgcenter.metrics import MeteredSink, Metrics, may_scrape, webhook_timer
 from msgcenter.roles import ALL as ALL_ROLES
@@ -70,6 +78,8 @@ class Service:
     roles: frozenset[str] = ALL_ROLES
     parts: list[Part] = field(default_factory=list)
     leases: dict[str, Lease] = field(default_factory=dict)
+    # The website widget's settings and keys' secret (docs/api.md, "Website widget").
+    widget: WidgetOptions | None = None
 
     @property
     def leased(self) -> bool:
@@ -192,7 +202,34 @@ def build_service(
         api.health["files"] = _bucket_check(blobs)
     metrics = Metrics()
     metrics.watch(core)
-    return Service(settings, database, core, api, metrics, roles)
+    service = Service(settings, database, core, api, metrics, roles)
+    service.widget = widget_options(settings, secret)
+    return service
+
+
+def widget_options(settings: Settings, secret: str) -> WidgetOptions:
+    """The widget's settings (``[widget]``); its keys are derived from ``secret``."""
+    widget = settings.widget
+    return WidgetOptions(
+        secret=secret,
+        public_url=settings.server.public_url,
+        max_message_chars=widget.max_message_chars,
+        messages_per_minute=widget.messages_per_minute,
+        visitor_token_days=widget.visitor_token_days,
+        new_visitors_per_minute=widget.new_visitors_per_minute,
+        max_file_bytes=widget.max_file_bytes,
+    )
+
+
+def widget_parts(service: Service) -> tuple[Widgets, Visitors]:
+    """The widget's admin side and visitor side, on the service's core."""
+    core = service.core
+    options = service.widget or widget_options(service.settings, "")
+    visitors = Visitors(
+        options, core.inbox, core.receipts, core.presence, core.staff, core.presenter, core.bus,
+        clock=core.clock,
+    )  # fmt: skip
+    return Widgets(options), visitors
 
 
 @runtime_checkable
@@ -388,6 +425,10 @@ def build_app(settings: Settings, service: Service | None = None) -> web.Applica
     # The core's own store (opened with the service): email keeps customers' files there.
     blobs = service.core.blobs or blob_store(settings)
     connectors = build_connectors(settings, sink, blobs)
+    widgets, visitors = widget_parts(service)
+    if "api" in roles:
+        setup_widget(app, widgets, visitors)
+    connect_widget(connectors, visitors)
     if "api" in roles:
         add_web_routes(app, connectors)
     # Where each channel's inbound side runs: here with the sender, here under a lease

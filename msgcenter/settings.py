@@ -301,6 +301,10 @@ class WidgetSettings(_Section):
     messages_per_minute: int = Field(default=20, ge=1, le=1000)
     # How long a visitor's token holds (a returning visitor within it keeps their chat).
     visitor_token_days: int = Field(default=180, ge=1, le=3650)
+    # New visitor tokens one address may get a minute (a page reloaded without storage).
+    new_visitors_per_minute: int = Field(default=10, ge=1, le=10_000)
+    # The largest file a visitor may send, in bytes.
+    max_file_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=100 * 1024 * 1024)
 
 
 class LoggingSettings(_Section):

@@ -7,13 +7,16 @@ and belongs to one contact only (a unique key of ``contact_identities``):
 - WhatsApp: the phone number in E.164 (``"WhatsApp", "+6281234567890"``) and the
   business-scoped user id Meta states beside it or alone (``"WhatsApp", "ID.1349..."``): a
   message that states both ties them to one contact;
+- Widget: the chat's key, ``<widget id>:<visitor id>`` (a signed-in user's ``u:<user id>``
+  is the same on every device);
 - Email: the sender's address, normalized (:func:`email`), when the sender was
   authenticated; an unauthenticated sender's address is kept apart as
   ``"unverified:<address>"`` (its own contact, never linked).
 
 A *point* is a phone number or an e-mail address of a contact (``contact_points``, not
 unique): ``verified`` when a provider stated it (a WhatsApp number, a Telegram user sharing
-their own number, an authenticated sender), else typed by an agent or imported. A new chat
+their own number, an authenticated sender, the address a site gave with a valid identity
+hash for its signed-in user), else typed by an agent or imported. A new chat
 joins the contact that holds one of its identities, else the one that holds one of its
 verified points; contacts that share a point are offered for merging. Display names never
 link anything.
@@ -26,7 +29,9 @@ from __future__ import annotations
 
 import re
 
-TELEGRAM, WHATSAPP, EMAIL = "Telegram", "WhatsApp", "Email"
+TELEGRAM, WHATSAPP, EMAIL, WIDGET = "Telegram", "WhatsApp", "Email", "Widget"
+# A widget visitor the site vouched for (an identity hash): ``<widget id>:u:<user id>``.
+WIDGET_USER = ":u:"
 PHONE, MAIL = "phone", "email"
 UNVERIFIED = "unverified:"  # connectors.base.UNVERIFIED_PREFIX
 
@@ -92,6 +97,10 @@ def points(channel: str, key: str, phone: str | None, address: str | None) -> li
         number = e164(key)
     if number is not None:
         found.append((PHONE, number))
+    if channel == WIDGET and WIDGET_USER in key:  # the site vouched for its user's address
+        mail = email(address)
+        if mail is not None:
+            found.append((MAIL, mail))
     if channel == EMAIL and not key.startswith(UNVERIFIED):
         mail = email(address or key)
         if mail is not None:

@@ -837,3 +837,26 @@ class Widget(Model):
 
     class Meta:
         table = "widgets"
+
+
+class WidgetVisitor(Model):
+    """A visitor of a widget who told us something of themselves: the pre-chat form's name
+    and email, or a signed-in user's (``visitor_id`` ``u:<user id>``). ``email_replies``: the
+    visitor left an address while no agent was online, so agents' replies are mailed to it
+    too (docs/api.md, "Website widget")."""
+
+    id = fields.IntField(primary_key=True)
+    widget: fields.ForeignKeyRelation[Widget] = fields.ForeignKeyField(
+        "models.Widget", related_name="visitors", on_delete=fields.CASCADE
+    )
+    widget_id: int
+    visitor_id = fields.CharField(max_length=140)
+    name = fields.CharField(max_length=100, default="")
+    email = fields.CharField(max_length=254, null=True)
+    email_replies = fields.BooleanField(default=False)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "widget_visitors"
+        unique_together = (("widget_id", "visitor_id"),)

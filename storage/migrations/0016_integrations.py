@@ -105,6 +105,21 @@ class Migration(migrations.Migration):
             options={'table': 'widgets', 'app': 'models', 'pk_attr': 'id', 'table_description': 'A website live-chat widget (docs/api.md, "Website widget"). Its chats are'},
             bases=['Model'],
         ),
+        ops.CreateModel(
+            name='WidgetVisitor',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('widget', fields.ForeignKeyField('models.Widget', source_field='widget_id', db_constraint=True, to_field='id', related_name='visitors', on_delete=OnDelete.CASCADE)),
+                ('visitor_id', fields.CharField(max_length=140)),
+                ('name', fields.CharField(default='', max_length=100)),
+                ('email', fields.CharField(null=True, max_length=254)),
+                ('email_replies', fields.BooleanField(default=False)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+                ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
+            ],
+            options={'table': 'widget_visitors', 'app': 'models', 'unique_together': (('widget_id', 'visitor_id'),), 'pk_attr': 'id', 'table_description': 'A visitor of a widget who told us something of themselves: the pre-chat form\'s name'},
+            bases=['Model'],
+        ),
         ops.AlterField(
             model_name='Chat',
             name='channel',
