@@ -81,6 +81,9 @@ class VisitorHub:
         self.open: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
         self._task: asyncio.Task[None] | None = None
         self.agents_online: bool | None = None  # as last told to visitors
+        # Chat keys with a socket whose chat did not exist yet (the visitor's first message
+        # may be stored by another process: its event names the chat).
+        self.unattached: dict[str, int] = {}
 
     def add(self, member: VisitorSocket) -> None:
         if self._task is None or self._task.done():
@@ -89,9 +92,14 @@ class VisitorHub:
         self.by_key.setdefault(member.visitor.chat_key, set()).add(member)
         if member.chat_id is not None:
             self.by_chat.setdefault(member.chat_id, set()).add(member)
+        else:
+            key = member.visitor.chat_key
+            self.unattached[key] = self.unattached.get(key, 0) + 1
 
     def remove(self, member: VisitorSocket) -> None:
         key = member.visitor.chat_key
+        if member.chat_id is None:
+            self._attached(key)
         mine = self.by_key.get(key)
         if mine is not None:
             mine.discard(member)
@@ -109,6 +117,14 @@ class VisitorHub:
             if member.chat_id is None:
                 member.chat_id = chat_id
                 self.by_chat.setdefault(chat_id, set()).add(member)
+                self._attached(chat_key)
+
+    def _attached(self, key: str) -> None:
+        left = self.unattached.get(key, 0) - 1
+        if left > 0:
+            self.unattached[key] = left
+        else:
+            self.unattached.pop(key, None)
 
     async def _listen(self) -> None:
         while True:
@@ -132,7 +148,7 @@ class VisitorHub:
         if chat_id is None:
             return
         members = self.by_chat.get(chat_id)
-        if not members and event.type == events.MESSAGE_CREATED and self._unattached():
+        if not members and event.type == events.MESSAGE_CREATED and self.unattached:
             chat = event.data.get("chat")
             if isinstance(chat, dict) and chat.get("channel") == "Widget":
                 key = await Chat.filter(id=chat_id).values_list("external_id", flat=True)
@@ -165,9 +181,6 @@ class VisitorHub:
         for members in list(self.by_key.values()):
             for member in list(members):
                 await member.send({"type": "agents", "online": online})
-
-    def _unattached(self) -> bool:
-        return any(m.chat_id is None for ms in self.by_key.values() for m in ms)
 
     async def _catch_up(self, member: VisitorSocket) -> None:
         if member.chat_id is None:

@@ -15,11 +15,18 @@ import pytest
 
 from dashboard_api.widget import STATIC
 from handoff.domain import widget as rules
+from msgcenter.settings import Settings
 from storage.models import Channel, Chat, ContactIdentity, ContactPoint, Message
-from tests.support import Api, eventually, frames_within
+from tests.support import Api, eventually, frames_within, make_settings
 
 SITE = "https://shop.example"
 OTHER = "https://evil.example"
+MAX_FILE = 4096
+
+
+@pytest.fixture
+def settings(db_url: str, tmp_path: Path) -> Settings:
+    return make_settings(db_url, tmp_path / "data", widget={"max_file_bytes": MAX_FILE})
 
 
 async def make_widget(admin: Api, **fields: Any) -> dict[str, Any]:
@@ -303,4 +310,27 @@ async def test_a_visitor_sends_and_downloads_files(admin: Api, anon: Api, tmp_pa
     async with anon.client.post(url, data=html, headers={"Origin": SITE}) as response:
         assert response.status == 415
         assert (await response.json())["error"]["code"] == "file_type_refused"
+    big = aiohttp.FormData()
+    big.add_field("ref", ref())
+    big.add_field("file", png + b"\x00" * MAX_FILE, filename="big.png")
+    async with anon.client.post(url, data=big, headers={"Origin": SITE}) as response:
+        assert response.status == 413
+        assert (await response.json())["error"]["code"] == "file_too_large"
+    async with anon.client.post(url, data=form, headers={"Origin": OTHER}) as response:
+        assert response.status == 403
+    assert await Message.filter(chat__channel=Channel.WIDGET, sender="customer").count() == 1
     await ws.close()
+
+
+async def test_a_token_is_one_widgets(admin: Api, anon: Api) -> None:
+    first = await make_widget(admin)
+    second = await make_widget(admin, name="Other shop")
+    _, started = await session(anon, first["id"])
+    status, other = await session(anon, second["id"], token=started["token"])
+    assert status == 200 and other["visitor_id"] != started["visitor_id"]  # a new visitor
+    form = aiohttp.FormData()
+    form.add_field("ref", ref())
+    form.add_field("file", b"hello", filename="a.txt")
+    url = f"/widget/{second['id']}/uploads?token={started['token']}"
+    async with anon.client.post(url, data=form, headers={"Origin": SITE}) as response:
+        assert response.status == 403

@@ -254,7 +254,7 @@ class Visitors:
                         code="rate_limited",
                     )
                 visitor = rules.Visitor(widget.id, rules.new_visitor_id(), expires)
-        row = await self._profile(visitor, name, email, verified=user_id is not None)
+        row = await self._profile(visitor, name, email)
         return Session(
             token=rules.sign_visitor(self.key, visitor),
             visitor=visitor,
@@ -285,11 +285,11 @@ class Visitors:
     ) -> dict[str, Any]:
         """The visitor's name and email (the pre-chat form, or the address they leave when
         nobody is online: agents' replies are then mailed to it too)."""
-        row = await self._profile(visitor, name, email, verified=False)
+        row = await self._profile(visitor, name, email)
         return {"name": row.name if row else "", "email": row.email if row else None}
 
     async def _profile(
-        self, visitor: rules.Visitor, name: str | None, email: str | None, *, verified: bool
+        self, visitor: rules.Visitor, name: str | None, email: str | None
     ) -> VisitorRow | None:
         clean_name = " ".join((name or "").split())[:MAX_NAME]
         address = None
