@@ -16,7 +16,7 @@ import pytest
 from dashboard_api.widget import STATIC
 from handoff.domain import widget as rules
 from msgcenter.settings import Settings
-from storage.models import Channel, Chat, ContactIdentity, ContactPoint, Message
+from storage.models import Channel, Chat, ContactIdentity, ContactPoint, Message, WidgetVisitor
 from tests.support import Api, eventually, frames_within, make_settings
 
 SITE = "https://shop.example"
@@ -245,6 +245,10 @@ async def test_identity_verification(admin: Api, anon: Api) -> None:
     assert identity.external_id == f"{widget['id']}:u:user-42"
     point = await ContactPoint.get(contact_id=chat.contact_id, kind="email")
     assert point.value == "sari@shop.example" and point.verified
+    # Erasing the contact forgets what the visitor told the widget too.
+    assert await WidgetVisitor.filter(visitor_id="u:user-42").exists()
+    assert (await admin.call("DELETE", f"/contacts/{chat.contact_id}"))[0] == 200
+    assert not await WidgetVisitor.filter(visitor_id="u:user-42").exists()
     # An anonymous token cannot name a user: the token is signed.
     forged = started_token_for(first["token"], "u:user-43")
     with pytest.raises(aiohttp.WSServerHandshakeError):

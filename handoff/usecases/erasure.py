@@ -25,6 +25,7 @@ from tortoise import timezone
 from tortoise.expressions import Q
 
 from handoff.domain import events
+from handoff.domain import widget as widget_rules
 from handoff.domain.errors import Forbidden, NotFound
 from handoff.domain.events import Event
 from handoff.domain.modes import Actor
@@ -50,6 +51,7 @@ from storage.models import (
     EventRecord,
     Message,
     Notification,
+    WidgetVisitor,
 )
 from storage.models import Channel as ChannelName
 
@@ -252,6 +254,7 @@ class Erasure:
                 await ChatWatcher.filter(chat_id__in=chat_ids).delete()
                 await Message.filter(chat_id__in=chat_ids).delete()
                 await Chat.filter(id__in=chat_ids).delete()
+                await _forget_visitors(chats)
             stale = [
                 int(seq)
                 for seq, data in await EventRecord.filter(
@@ -297,6 +300,21 @@ class Erasure:
                 await self.blobs.delete(sha256)
             except (OSError, StoreUnavailable) as exc:
                 log.error("an erased contact's file %s was not deleted: %s", sha256, exc)
+
+
+async def _forget_visitors(chats: Sequence[Chat]) -> None:
+    """The website widget's visitors of these chats (the name and address they left)."""
+    keys = [
+        key
+        for chat in chats
+        if str(chat.channel) == ChannelName.WIDGET.value
+        and (key := widget_rules.split_key(chat.external_id or "")) is not None
+    ]
+    if keys:
+        which = Q(
+            *(Q(widget_id=widget, visitor_id=visitor) for widget, visitor in keys), join_type="OR"
+        )
+        await WidgetVisitor.filter(which).delete()
 
 
 def _admin(actor: Actor) -> None:
