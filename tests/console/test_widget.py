@@ -210,3 +210,15 @@ def http(method: str, url: str, body: Any, origin: str) -> tuple[int, Any]:
     except urllib.error.HTTPError as error:
         cors = error.headers.get("Access-Control-Allow-Origin")
         return error.code, {**json.loads(error.read()), "cors": cors}
+
+
+def test_the_demo_serves_a_shop_page_with_its_own_widget(console: Console, demo: Demo) -> None:
+    page = console.page()
+    page.goto(demo.base + "/widget/demo")
+    expect(page.locator("#snippet")).to_contain_text("/widget.js")
+    page.click(".launch")
+    panel = page.locator(".panel")
+    expect(panel.locator(".greet")).to_have_text("Hi! How can we help you today?")
+    page.fill(".bar textarea", "what are your opening hours?")
+    page.keyboard.press("Enter")
+    expect(panel.locator(".msg.bot").first).to_be_visible(timeout=10_000)
