@@ -138,7 +138,11 @@ class VisitorHub:
                 return  # the bus closed
             for members in list(self.by_chat.values()):  # events may be lost: read again
                 for member in list(members):
-                    await self._catch_up(member)
+                    try:
+                        await self._catch_up(member)
+                    except Exception:  # its next reconnect reads the chat again
+                        log.exception("a widget socket could not catch up")
+                        await member.socket.close(code=WSCloseCode.TRY_AGAIN_LATER)
 
     async def _event(self, event: Event) -> None:
         chat_id = event.chat_id
@@ -268,6 +272,10 @@ async def _read(member: VisitorSocket, visitors: Visitors, hub: VisitorHub) -> N
             await _handle(member, frame, visitors, hub)
         except DomainError as exc:
             await member.send(_error(exc.code, exc.message, frame.get("ref")))
+        except Exception:  # the database did not answer, ...: this frame fails, not the socket
+            log.exception("a widget visitor's %s frame failed", str(frame.get("type"))[:40])
+            said = "something went wrong on our side; try again"
+            await member.send(_error("internal_error", said, frame.get("ref")))
 
 
 def _error(code: str, message: str, ref: Any = None) -> dict[str, Any]:
