@@ -326,6 +326,32 @@ async def test_a_visitor_sends_and_downloads_files(admin: Api, anon: Api, tmp_pa
     await ws.close()
 
 
+async def test_an_agents_file_reaches_the_visitor_by_a_signed_link(admin: Api, anon: Api) -> None:
+    widget = await make_widget(admin)
+    _, started = await session(anon, widget["id"])
+    ws = await visitor_socket(anon, started["token"])
+    await ws.send_json({"type": "message", "ref": ref(), "text": "can you send the invoice?"})
+    await frames_of(ws, "ack")
+    chat = await Chat.get(channel=Channel.WIDGET)
+    pdf = b"%PDF-1.4\n" + b"0" * 100
+    form = aiohttp.FormData()
+    form.add_field("chat_id", str(chat.id))
+    form.add_field("text", "Here it is")
+    form.add_field("file", pdf, filename="invoice.pdf", content_type="application/pdf")
+    async with anon.client.post("/chats/messages", data=form, headers=admin.headers()) as response:
+        assert response.status == 201, await response.text()
+        sent = await response.json()
+    pushed = await until_frame(ws, "message", lambda f: f["message"]["id"] == sent["id"])
+    (item,) = pushed["message"]["attachments"]
+    assert item["filename"] == "invoice.pdf" and pushed["message"]["text"] == "Here it is"
+    async with anon.client.get(item["url"].removeprefix("http://127.0.0.1:8000")) as response:
+        assert response.status == 200 and await response.read() == pdf
+        # PDF is served as a download, never rendered in msgcenter's origin.
+        assert response.headers["Content-Disposition"].startswith("attachment")
+        assert response.headers["Content-Type"] == "application/octet-stream"
+    await ws.close()
+
+
 async def test_a_token_is_one_widgets(admin: Api, anon: Api) -> None:
     first = await make_widget(admin)
     second = await make_widget(admin, name="Other shop")

@@ -133,6 +133,10 @@ RULES: dict[str, FileRules] = {
     "Email": FileRules(
         "Email", max_file=20 * MB, max_total=20 * MB, one_per_message=False, caption_limit=None
     ),
+    # The website widget: msgcenter serves the files itself (signed links, docs/api.md).
+    "Widget": FileRules(
+        "Widget", max_file=20 * MB, max_total=20 * MB, one_per_message=False, caption_limit=None
+    ),
 }
 
 
