@@ -222,3 +222,42 @@ def test_the_demo_serves_a_shop_page_with_its_own_widget(console: Console, demo:
     page.fill(".bar textarea", "what are your opening hours?")
     page.keyboard.press("Enter")
     expect(panel.locator(".msg.bot").first).to_be_visible(timeout=10_000)
+
+
+def test_the_pre_chat_form_names_the_visitor_and_a_picture_goes_along(
+    console: Console, demo: Demo, site: Site
+) -> None:
+    widget = make_widget(demo, site, pre_chat_form=True)
+    site.page = SHOP.format(snippet=widget["snippet"])
+    visitor = visitor_page(console, site)
+    visitor.click(".launch")
+    form = visitor.locator(".panel form.prechat")
+    expect(form).to_be_visible()
+    expect(visitor.locator(".panel .bar")).to_be_hidden()  # the form first
+    form.locator("input[type=text]").fill("Rina Wijaya")
+    form.locator("input[type=email]").fill("rina@example.com")
+    form.locator("button").click()
+    expect(visitor.locator(".panel .bar textarea")).to_be_visible()
+    visitor.fill(".bar textarea", "is this in stock?")
+    visitor.keyboard.press("Enter")
+    panel = visitor.locator(".panel")
+    expect(panel.locator(".msg.visitor", has_text="is this in stock?")).to_be_visible()
+    png = (ROOT / "dashboard_api" / "static" / "favicon.svg").read_bytes()  # refused: SVG
+    visitor.locator(".panel input[type=file]").set_input_files(
+        files=[{"name": "shoe.svg", "mimeType": "image/svg+xml", "buffer": png}]
+    )
+    expect(panel.locator(".msg.visitor", has_text="Not sent")).to_be_visible()
+    visitor.locator(".panel input[type=file]").set_input_files(
+        files=[{"name": "shoe.png", "mimeType": "image/png", "buffer": PNG}]
+    )
+    expect(panel.locator(".msg.visitor img")).to_be_visible(timeout=10_000)
+    token = demo.login("admin", "admin123")
+    status, chats = demo.call("GET", "/chats/?channel=Widget", token=token)
+    assert status == 200 and "Rina Wijaya" in [chat["name"] for chat in chats]
+
+
+# A 1x1 PNG.
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360f8cf0000000301010018dd8db00000000049454e44ae426082"
+)
