@@ -219,14 +219,13 @@ async def upload(call: Call) -> web.Response:
                         {"max_bytes": limit},
                     ) from exc  # fmt: skip
             elif part.name in ("ref", "text"):
-                raw = await part.read(decode=False)
-                if len(raw) > visitors.options.max_message_chars * 4:
-                    raise ApiError(413, "message_too_long", "the text is too long")
-                fields[part.name] = raw.decode("utf-8", "replace")
+                fields[part.name] = await _field(part, visitors.options.max_message_chars * 4)
             else:
                 raise ApiError(422, "validation_error", f"unexpected form part {part.name!r}")
         if spool is None or spool.size == 0:
             raise ApiError(422, "validation_error", "a non-empty file part is required")
+        if not rules.REF.fullmatch(fields.get("ref", "")):  # before the file is kept
+            raise ApiError(422, "validation_error", "ref: 8 to 64 of A-Z a-z 0-9 _ -")
         mime = media.sniff(spool.head[:HEAD_BYTES], None)
         if mime not in FILE_TYPES:
             raise ApiError(
@@ -248,6 +247,16 @@ async def upload(call: Call) -> web.Response:
     hub = call.request.app[HUB]
     hub.attach(visitor.chat_key, chat_id)
     return json_response({"chat_id": chat_id, "message_id": message_id}, status=201)
+
+
+async def _field(part: BodyPartReader, limit: int) -> str:
+    """A text field of the form, read a chunk at a time: 413 past ``limit`` bytes."""
+    raw = bytearray()
+    while chunk := await part.read_chunk(8192):
+        raw += chunk
+        if len(raw) > limit:
+            raise ApiError(413, "message_too_long", "the text is too long")
+    return raw.decode("utf-8", "replace")
 
 
 async def download(request: web.Request) -> web.StreamResponse:
