@@ -8,6 +8,8 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from dashboard_api import (
+    api_channels,
+    api_keys,
     attachments,
     canned,
     chats,
@@ -34,25 +36,29 @@ from dashboard_api.routing import Route, to_aiohttp
 from dashboard_api.system import OPENAPI
 from dashboard_api.typedefs import CONTEXT, ApiContext
 
-ROUTES: list[Route] = [
-    *users.ROUTES,
-    *chats.ROUTES,
-    *labels.ROUTES,
-    # Before the contacts module's /contacts/{contact_id}: /contacts/suggestions is a path.
-    *contact_merge.ROUTES,
-    *snooze.ROUTES,
-    *copilot.ROUTES,
-    *attachments.ROUTES,
-    *templates.ROUTES,
-    *canned.ROUTES,
-    *notifications.ROUTES,
-    *contacts.ROUTES,
-    *reports.ROUTES,
-    *kb.ROUTES,
-    *ws.ROUTES,
-    *widget.ROUTES,
-    *system.ROUTES,
-]
+ROUTES: list[Route] = api_keys.scoped(
+    [
+        *users.ROUTES,
+        *chats.ROUTES,
+        *labels.ROUTES,
+        # Before the contacts module's /contacts/{contact_id}: /contacts/suggestions is a path.
+        *contact_merge.ROUTES,
+        *snooze.ROUTES,
+        *copilot.ROUTES,
+        *attachments.ROUTES,
+        *templates.ROUTES,
+        *canned.ROUTES,
+        *notifications.ROUTES,
+        *contacts.ROUTES,
+        *reports.ROUTES,
+        *kb.ROUTES,
+        *api_keys.ROUTES,
+        *api_channels.ROUTES,
+        *ws.ROUTES,
+        *widget.ROUTES,
+        *system.ROUTES,
+    ]
+)
 
 
 def cors_middleware(origins: Sequence[str]) -> Middleware:

@@ -23,7 +23,17 @@ and send the `access_token` it returns as `Authorization: Bearer <token>` on the
 marked with a lock (on `/docs`, *Authorize* is already set when you logged in there).
 Errors are JSON: `{"error": {"code", "message", "details"}}`. Live events arrive on the
 WebSocket `GET /ws?token=<token>`.
+
+Systems of your own call it with an API key (`POST /api-keys`, admins), also as
+`Authorization: Bearer <key>`, on the routes of the key's scopes: each such route names
+its scope in `x-scope` and in its description. A key sees what an admin sees within its
+scopes; it may not call the other routes (403 `forbidden`), nor those of scopes it lacks
+(403 `insufficient_scope`), and makes at most `api_keys.requests_per_minute` requests a
+minute (429 `rate_limited`).
 """
+KEY_SCHEME = (
+    "An API key (mck_...) made by an admin (POST /api-keys), on the routes of its scopes (x-scope)."
+)
 FORM = "multipart/form-data"
 ERROR_STATUSES = {
     400: "malformed JSON or an empty body",
@@ -95,6 +105,9 @@ def _operation(route: Route) -> dict[str, Any]:
         statuses.setdefault(401, ERROR_STATUSES[401])
     if route.access == "admin":
         statuses.setdefault(403, "only admins")
+    if route.scope is not None:
+        statuses.setdefault(403, f"an API key without the scope {route.scope}")
+        statuses.setdefault(429, "rate_limited: the API key's requests a minute (Retry-After)")
     if route.body is not None:
         for status in (400, 413):
             statuses.setdefault(status, ERROR_STATUSES[status])
@@ -113,8 +126,15 @@ def _operation(route: Route) -> dict[str, Any]:
         "parameters": _parameters(route),
         "responses": responses,
     }
-    if route.access != "public":
+    if route.access == "key":
+        operation["security"] = [{"apiKey": []}]
+    elif route.access != "public":
         operation["security"] = [{"bearer": []}]
+        if route.scope is not None:
+            operation["security"].append({"apiKey": []})
+    if route.scope is not None:
+        operation["x-scope"] = route.scope
+        operation["description"] = f"API keys: scope `{route.scope}`."
     if route.body is not None:
         operation["requestBody"] = {
             "required": not route.body_optional,
@@ -151,7 +171,8 @@ def build_openapi(routes: Iterable[Route], title: str = "msgcenter") -> dict[str
         "components": {
             "schemas": schemas.get("$defs", {}),
             "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "apiKey": {"type": "http", "scheme": "bearer", "description": KEY_SCHEME},
             },
         },
     }

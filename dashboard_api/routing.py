@@ -20,6 +20,7 @@ from dashboard_api.auth import actor_for, bearer_token, user_for_token
 from dashboard_api.errors import ApiError, validation_details, validation_message
 from dashboard_api.typedefs import CONTEXT, ApiContext
 from handoff.domain.modes import Actor
+from handoff.usecases.api_keys import KeyUse, RateLimited, is_key
 from storage.models import MAX_ID, User
 
 M = TypeVar("M", bound=BaseModel)
@@ -32,9 +33,12 @@ class Call:
     user: User | None = None
     body: BaseModel | None = None
     query: BaseModel | None = None
+    key: KeyUse | None = None  # the API key the call came with (then ``user`` is None)
 
     @property
     def actor(self) -> Actor:
+        if self.key is not None:
+            return self.key.actor
         if self.user is None:
             raise ApiError(401, "unauthorized", "a bearer token is required")
         return actor_for(self.user)
@@ -69,10 +73,12 @@ class Route:
     response: Any = None  # a pydantic model, list[model], or None (see responses)
     body_optional: bool = False  # an empty body is fine (the handler gets None)
     status: int = 200
-    access: str = "user"  # "public", "user" or "admin"
+    # "public", "user", "admin" (people: a logged-in user, an admin) or "key" (API keys only).
+    access: str = "user"
     # The API key scope that lets a key call this route (docs/api.md, "API keys"):
     # "chats:read", "messages:write", "contacts:write", "reports:read", "webhooks:write".
-    # None: keys may not call it (users and keys themselves are managed by people only).
+    # None: keys may not call it (users, keys and channels are managed by people only).
+    # A key passes "admin" routes of its scopes: it has an admin's sight within them.
     scope: str | None = None
     responses: dict[int, str] = field(default_factory=dict)
     media_type: str = "application/json"  # of the success response
@@ -95,9 +101,14 @@ def to_aiohttp(route: Route) -> web.RouteDef:
         call = Call(request, request.app[CONTEXT])
         if route.access != "public":
             token = bearer_token(request.headers.get("Authorization"))
-            call.user, _ = await user_for_token(call.context.tokens, token)
-            if route.access == "admin" and not call.actor.is_admin:
-                raise ApiError(403, "forbidden", "only admins may do this")
+            if is_key(token):
+                call.key = await key_for(call.context, route.scope, token)
+            else:
+                call.user, _ = await user_for_token(call.context.tokens, token)
+                if route.access == "key":
+                    raise ApiError(403, "forbidden", "only API keys may call this")
+                if route.access == "admin" and not call.actor.is_admin:
+                    raise ApiError(403, "forbidden", "only admins may do this")
         if route.query is not None:
             call.query = parse_query(request, route.query)
         streamed = route.form is not None and request.content_type == "multipart/form-data"
@@ -106,6 +117,36 @@ def to_aiohttp(route: Route) -> web.RouteDef:
         return await route.handler(call)
 
     return web.route(route.method, route.path, endpoint)
+
+
+async def key_for(context: ApiContext, scope: str | None, key: str) -> KeyUse:
+    """The API key ``key`` if it may call a route of ``scope`` now: 401 when it is unknown
+    or revoked, 429 past its requests a minute, 403 when the route is not for keys
+    (``forbidden``) or not of its scopes (``insufficient_scope``)."""
+    keys = context.core.api_keys
+    use = await keys.authenticate(key)
+    if use is None:
+        raise ApiError(
+            401, "invalid_token", "the API key is not valid, or was revoked",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )  # fmt: skip
+    try:
+        keys.rate.take(use.id)
+    except RateLimited as exc:
+        raise ApiError(
+            429, "rate_limited",
+            f"this key made more than {keys.rate.per_minute} requests a minute; "
+            f"try again in {exc.retry_after} s",
+            {"retry_after": exc.retry_after}, headers={"Retry-After": str(exc.retry_after)},
+        ) from exc  # fmt: skip
+    if scope is None:
+        raise ApiError(403, "forbidden", "API keys may not call this; it is for people (log in)")
+    if scope not in use.scopes:
+        raise ApiError(
+            403, "insufficient_scope", f"this key lacks the scope {scope}",
+            {"required": scope, "scopes": sorted(use.scopes)},
+        )  # fmt: skip
+    return use
 
 
 def parse_query(request: web.Request, model: type[M]) -> M:

@@ -674,7 +674,7 @@ class AuditEntryOut(Open):
     # label_added, label_removed, priority_changed, snoozed, woke, note_added, ...
     action: str
     by: str | None  # the person's name; None for the bot and the system
-    by_kind: Literal["admin", "agent", "bot", "system", "customer"]
+    by_kind: Literal["admin", "agent", "bot", "system", "customer", "integration"]
     data: dict[str, Any]  # e.g. {"label": "billing"}, {"from": "none", "to": "urgent"}
     created_at: str | None
 

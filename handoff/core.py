@@ -24,6 +24,7 @@ from connectors.base import (
     StatusUpdate,
     StorageUnavailable,
 )
+from connectors.callbacks import CallbackPoster
 from handoff.domain import events
 from handoff.domain.events import Event
 from handoff.domain.modes import Actor
@@ -36,6 +37,8 @@ from handoff.read.queries import ChatQueries
 from handoff.read.replay import MessageEvents
 from handoff.read.reports import Reports
 from handoff.read.views import Presenter, chat_audience
+from handoff.usecases.api_channels import ApiChannels
+from handoff.usecases.api_keys import ApiKeys
 from handoff.usecases.assignment import Assigner
 from handoff.usecases.autopilot import HISTORY, Autopilot, ReplyLimit
 from handoff.usecases.bulk import Bulk
@@ -117,6 +120,9 @@ class Core:
     llm_usage: LlmUsage
     # Suggest a reply, summarize, translate (docs/api.md "Copilot").
     copilot: Copilot
+    # API keys (made, revoked, authenticated, rate-limited) and API channels.
+    api_keys: ApiKeys
+    api_channels: ApiChannels
     connectors: dict[str, Connector] = field(default_factory=dict)
     # Where kept files live (customer media, agents' uploads); None: files are not kept.
     blobs: Blobs | None = None
@@ -164,6 +170,8 @@ class Core:
         bot_timeout: float = 15.0,
         bot_history: int = HISTORY,
         copilot: CopilotOptions | None = None,
+        api_requests_per_minute: int = 600,
+        callbacks: CallbackPoster | None = None,
     ) -> Core:
         """Every service, and who listens to whom.
 
@@ -193,6 +201,9 @@ class Core:
         ``bot_history``: earlier messages the bot sees.
         ``copilot``: the copilot's model, knowledge base and settings (None: no model, the
         copilot answers 409).
+        ``api_requests_per_minute``: what one API key may make (``[api_keys]``).
+        ``callbacks``: checks the URLs msgcenter posts to (API channels' callbacks) as
+        ``[integrations]`` says (None: public destinations only).
         """
         connectors: dict[str, Connector] = {}
         names = AgentNames()
@@ -237,6 +248,7 @@ class Core:
         llm_usage = llm_usage or LlmUsage(clock=clock)
         notes = Notes(writer, staff, presenter, postgres=postgres)
         helper = Copilot(copilot or CopilotOptions(), desk, notes, llm_usage)
+        destinations = callbacks or CallbackPoster(allow_private=False, timeout_seconds=10)
         autopilot = None
         if bot is not None:
             autopilot = Autopilot(
@@ -303,12 +315,20 @@ class Core:
             ),
             llm_usage=llm_usage,
             copilot=helper,
+            api_keys=ApiKeys(
+                writer, presenter, requests_per_minute=api_requests_per_minute, clock=clock
+            ),
+            api_channels=ApiChannels(writer, presenter, destinations.check, clock=clock),
             connectors=connectors,
             blobs=blobs,
             media=media,
             clock=clock,
             reporting=reporting,
         )
+
+    def sink(self) -> CoreSink:
+        """What a connector is given (the API channel's route hands its messages here)."""
+        return CoreSink(self)
 
     def add_connector(self, connector: Connector) -> None:
         """Route the channel's replies to ``connector`` (the desk applies its reply rules)."""
@@ -332,6 +352,7 @@ class Core:
         if self.autopilot is not None:
             await self.autopilot.drain()
         await self.copilot.drain()
+        await self.api_keys.drain()
 
     async def _tidy(self) -> None:
         """Now and then: forget events older than the log keeps, and receipts never matched."""
@@ -356,6 +377,7 @@ class Core:
         await self.outbox.stop()
         await self.queue_watch.stop()
         await self.snoozer.stop()
+        await self.api_keys.drain()  # last uses being written, before the writer stops
         if self.media is not None:
             await self.media.stop()
         if self.autopilot is not None:

@@ -16,7 +16,9 @@ from typing import Protocol
 from aiohttp import web
 from pydantic import SecretStr
 
+from connectors.api_channel import ApiChannelConnector
 from connectors.base import Connector, HasWebRoutes, Sink
+from connectors.callbacks import CallbackPoster
 from connectors.whatsapp import WhatsAppConfig, WhatsAppConnector
 from handoff.domain.media import sniff
 from msgcenter.settings import Settings, SettingsError
@@ -154,6 +156,29 @@ def _email(settings: Settings, sink: Sink, blobs: Blobs) -> Connector | None:
     return EmailConnector(config, sink, blobs, sniff=sniff)
 
 
+def _api(settings: Settings, sink: Sink, blobs: Blobs) -> Connector | None:
+    """Always on: it posts replies to the API channels admins made (none: it never runs)."""
+    return ApiChannelConnector(callback_poster(settings))
+
+
+def callback_poster(settings: Settings) -> CallbackPoster:
+    """Signed posts to the desk's own URLs, under ``[integrations]``'s destination rules."""
+    section = settings.integrations
+    return CallbackPoster(
+        allow_private=section.allow_private_destinations,
+        timeout_seconds=section.timeout_seconds,
+    )
+
+
+FACTORIES: dict[str, Factory] = {
+    "Telegram": _telegram,
+    "WhatsApp": _whatsapp,
+    "Email": _email,
+    "API": _api,
+    "Widget": _widget,
+}
+
+
 def _widget(settings: Settings, sink: Sink, blobs: Blobs) -> Connector | None:
     """The website widget's channel: always there (its widgets are made through the API);
     :func:`connect_widget` gives it the email relay for replies to visitors who left an
@@ -163,9 +188,6 @@ def _widget(settings: Settings, sink: Sink, blobs: Blobs) -> Connector | None:
     return WidgetConnector()
 
 
-FACTORIES: dict[str, Factory] = {
-    "Telegram": _telegram, "WhatsApp": _whatsapp, "Email": _email, "Widget": _widget,
-}  # fmt: skip
 
 
 class ReplyEmails(Protocol):

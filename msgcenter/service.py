@@ -49,6 +49,7 @@ from msgcenter.channels import (
     add_web_routes,
     build_connector,
     build_connectors,
+    callback_poster,
     connect_widget,
     running,
 )
@@ -175,6 +176,8 @@ def build_service(
             words=settings.csat.words(),
         ),
         copilot=copilot_options(settings, retriever),
+        api_requests_per_minute=settings.api_keys.requests_per_minute,
+        callbacks=callback_poster(settings),
     )
     api = ApiContext(
         core=core,

@@ -791,13 +791,15 @@ class ApiChannel(Model):
     """A generic channel (docs/api.md, "API channel"): customers' messages come in through
     ``POST /channels/api/{id}/messages``; replies are posted, signed with ``secret``, to
     ``callback_url``. Its chats are ``Channel.API`` with the external id
-    ``"<channel id>:<customer id>"``."""
+    ``"<channel id>:<customer id>"``. A deleted channel keeps its row (``deleted_at``), so
+    its id, which its chats carry, is never given to another."""
 
     id = fields.IntField(primary_key=True)
     name = fields.CharField(max_length=100)
     callback_url = fields.CharField(max_length=2048)
     secret = fields.CharField(max_length=255)
     active = fields.BooleanField(default=True)
+    deleted_at = fields.DatetimeField(null=True)
     created_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="api_channels", null=True, on_delete=fields.SET_NULL
     )

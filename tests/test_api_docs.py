@@ -118,6 +118,8 @@ async def test_the_description_needs_a_token_and_declares_the_bearer_scheme(
     assert spec["components"]["securitySchemes"]["bearer"] == {
         "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
     }  # fmt: skip
-    assert spec["paths"]["/chats/"]["get"]["security"] == [{"bearer": []}]
+    # A person's token, or an API key of the route's scope (tests/test_api_keys.py).
+    assert spec["paths"]["/chats/"]["get"]["security"] == [{"bearer": []}, {"apiKey": []}]
+    assert spec["paths"]["/users"]["get"]["security"] == [{"bearer": []}]
     assert "security" not in spec["paths"]["/auth/login"]["post"]
     assert "/docs" not in spec["paths"]

@@ -41,6 +41,9 @@ class ActorKind(StrEnum):
     CUSTOMER = "customer"
     BOT = "bot"
     SYSTEM = "system"  # automatic assignment, time-outs
+    # A system of the desk's own calling the API with a key (docs/api.md, "API keys"): an
+    # admin's sight within the key's scopes; it replies without taking a chat over.
+    INTEGRATION = "integration"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +52,16 @@ class Actor:
     user_id: int | None = None
     is_admin: bool = False
     name: str = ""
+    key_id: int | None = None  # an integration's API key (``api_keys.id``)
 
     @classmethod
     def person(cls, user_id: int, *, is_admin: bool, name: str = "") -> Actor:
         return cls(ActorKind.PERSON, user_id, is_admin, name)
+
+    @classmethod
+    def integration(cls, key_id: int, name: str) -> Actor:
+        """An API key: sees what an admin sees, within the routes of its scopes."""
+        return cls(ActorKind.INTEGRATION, None, True, name, key_id)
 
 
 # Why a transition happened, as stable codes with their English text: the "reason" of a

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from handoff.domain.modes import Actor
+from handoff.domain.modes import Actor, ActorKind
 from storage.models import AuditEntry
 
 # Actions recorded (``AuditEntry.action``).
@@ -40,6 +40,16 @@ CONTACT_ATTRIBUTE_CREATED = "contact_attribute_created"
 CONTACT_ATTRIBUTE_UPDATED = "contact_attribute_updated"
 CONTACT_ATTRIBUTE_DELETED = "contact_attribute_deleted"
 
+# API keys (chat_id null; data: api_key_id, name, scopes) and the replies keys write (on
+# the chat; data: message_ids, api_key_id, api_key_name: the message itself has no agent).
+API_KEY_CREATED = "api_key_created"
+API_KEY_REVOKED = "api_key_revoked"
+API_REPLY = "api_reply"
+# API channels (chat_id null; data: api_channel_id, name, fields changed; never the secret).
+API_CHANNEL_CREATED = "api_channel_created"
+API_CHANNEL_UPDATED = "api_channel_updated"
+API_CHANNEL_DELETED = "api_channel_deleted"
+
 # Knowledge-base articles (chat_id null; data: article_id, title, source or fields changed).
 KB_ARTICLE_CREATED = "kb_article_created"
 KB_ARTICLE_UPDATED = "kb_article_updated"
@@ -48,7 +58,11 @@ KB_ARTICLE_DELETED = "kb_article_deleted"
 
 async def record(chat_id: int | None, actor: Actor, action: str, **data: Any) -> None:
     """One audit row: who (``actor``) did ``action`` to ``chat_id``, with its ``data``
-    (ids and values, no customer text). Call inside a writer operation."""
+    (ids and values, no customer text). Call inside a writer operation. An integration's
+    entry (an API key's) names its key in ``data`` (``api_key_id``, ``api_key_name``): its
+    ``actor_id`` is null, as ids there are users'."""
+    if actor.kind == ActorKind.INTEGRATION:
+        data = {**data, "api_key_id": actor.key_id, "api_key_name": actor.name}
     await AuditEntry.create(
         chat_id=chat_id,
         action=action,

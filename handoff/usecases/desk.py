@@ -26,7 +26,7 @@ from handoff.hooks import Hook, Step
 from handoff.infra.locks import ASSIGNMENT, exclusive
 from handoff.infra.writer import Unit, Writer
 from handoff.read.views import Presenter, chat_audience, chat_values, message_values, preview
-from handoff.usecases import tags, templates
+from handoff.usecases import audit, tags, templates
 from handoff.usecases.notifications import ASSIGNED, notify
 from handoff.usecases.reporting import Reporting
 from handoff.usecases.staff import Staff
@@ -120,12 +120,11 @@ class Desk:
             chat = await self.writable_chat(actor, chat_id)
             now = self.clock()
             self._check_channel_allows_reply(chat, now)
-            if chat.mode in (Mode.BOT, Mode.CLOSED):
-                await self.transition(unit, chat, Action.TAKE_OVER, actor, now=now)
-            await self.reporting.human_reply(chat, actor.user_id, now)
+            await self._replying(unit, chat, actor, now)
             message = await self.queue_message(
                 unit, chat, text, Sender.AGENT, now, agent_id=actor.user_id, attachments=attachments
             )
+            await self._replied(chat, actor, [message])
             return message
 
         return await self.writer.run(operation)
@@ -158,12 +157,12 @@ class Desk:
                 )
             spec, text = await templates.resolve(name, language, given)
             now = self.clock()
-            if chat.mode in (Mode.BOT, Mode.CLOSED):
-                await self.transition(unit, chat, Action.TAKE_OVER, actor, now=now)
-            await self.reporting.human_reply(chat, actor.user_id, now)
-            return await self.queue_message(
+            await self._replying(unit, chat, actor, now)
+            message = await self.queue_message(
                 unit, chat, text, Sender.AGENT, now, agent_id=actor.user_id, template=spec
             )
+            await self._replied(chat, actor, [message])
+            return message
 
         return await self.writer.run(operation)
 
@@ -193,18 +192,35 @@ class Desk:
                 raise Conflict(f"chat {chat_id} is not a {channel} chat", code="channel_changed")
             now = self.clock()
             self._check_channel_allows_reply(chat, now)
-            if chat.mode in (Mode.BOT, Mode.CLOSED):
-                await self.transition(unit, chat, Action.TAKE_OVER, actor, now=now)
+            await self._replying(unit, chat, actor, now)  # the first part answers
             agent = actor.user_id
-            await self.reporting.human_reply(chat, agent, now)  # the first part answers
-            return [
+            messages = [
                 await self.queue_message(
                     unit, chat, text, Sender.AGENT, now, agent_id=agent, attachments=attachments
                 )
                 for text, attachments in parts
             ]
+            await self._replied(chat, actor, messages)
+            return messages
 
         return await self.writer.run(operation)
+
+    async def _replying(self, unit: Unit, chat: Chat, actor: Actor, now: datetime) -> None:
+        """Before a reply is queued: a person's reply to a bot or closed chat takes it over,
+        and counts as a human reply in the reports. An integration's (an API key's) changes
+        neither the mode nor the reports: it is a message on the chat, like the bot's."""
+        if actor.kind == ActorKind.INTEGRATION:
+            return
+        if chat.mode in (Mode.BOT, Mode.CLOSED):
+            await self.transition(unit, chat, Action.TAKE_OVER, actor, now=now)
+        await self.reporting.human_reply(chat, actor.user_id, now)
+
+    async def _replied(self, chat: Chat, actor: Actor, messages: Sequence[dict[str, Any]]) -> None:
+        """After an integration's reply is queued: the audit record says which key wrote it
+        (the message has no agent)."""
+        if actor.kind == ActorKind.INTEGRATION:
+            ids = [message["id"] for message in messages]
+            await audit.record(chat.id, actor, audit.API_REPLY, message_ids=ids)
 
     def _check_channel_allows_reply(self, chat: Chat, now: datetime) -> None:
         """Conflict when the chat's channel cannot take a reply now (WhatsApp's 24 hours)."""

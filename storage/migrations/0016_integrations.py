@@ -21,6 +21,7 @@ class Migration(migrations.Migration):
                 ('callback_url', fields.CharField(max_length=2048)),
                 ('secret', fields.CharField(max_length=255)),
                 ('active', fields.BooleanField(default=True)),
+                ('deleted_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('created_by', fields.ForeignKeyField('models.User', source_field='created_by_id', null=True, db_constraint=True, to_field='id', related_name='api_channels', on_delete=OnDelete.SET_NULL)),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
                 ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
