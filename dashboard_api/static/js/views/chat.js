@@ -6,7 +6,7 @@ import { t } from "../i18n.js";
 import { canWrite, CONFIRM, NEEDS_AGENT, offeredActions, splitActions } from "../modes.js";
 import { isAdmin, on, state } from "../state.js";
 import * as tags from "../tags.js";
-import { agentName, channelIcon, modeBadge } from "./common.js";
+import { agentName, channelIcon, channelLabel, modeBadge } from "./common.js";
 import { mountComposer } from "./composer.js";
 import { renderMessage } from "./messages.js";
 import { mountSnooze } from "./snooze.js";
@@ -69,7 +69,7 @@ export function mountChat(root, { onTogglePanel, panelOpen }) {
       backButton(),
       h("div", { class: "chat-title" },
         h("h2", { id: "chat-name" }, chat.name),
-        h("p", { class: "chat-sub" }, channelIcon(chat.channel), h("span", {}, chat.channel),
+        h("p", { class: "chat-sub" }, channelIcon(chat.channel), h("span", {}, channelLabel(chat.channel)),
           modeBadge(chat), h("span", { class: "assignee" }, assigned)),
         chatTags(chat)),
       snooze.control,

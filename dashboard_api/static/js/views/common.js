@@ -4,12 +4,20 @@ import { h, icon } from "../dom.js";
 import { t } from "../i18n.js";
 import { state } from "../state.js";
 
-export const CHANNELS = ["WhatsApp", "Telegram", "Email"];
+// "API": a system of the desk's own posting through the API; "Widget": the website live chat.
+export const CHANNELS = ["WhatsApp", "Telegram", "Email", "API", "Widget"];
 export const MODES = ["bot", "agent", "paused", "closed"];
 
+const CHANNEL_ICONS = { WhatsApp: "whatsapp", Telegram: "telegram", Email: "email", API: "api", Widget: "widget" };
+
+/** A channel's name in the reader's language ("Website chat" for "Widget"). */
+export function channelLabel(channel) {
+  return CHANNEL_ICONS[channel] ? t(`channel.${channel}`) : channel;
+}
+
 export function channelIcon(channel) {
-  const name = { WhatsApp: "whatsapp", Telegram: "telegram", Email: "email" }[channel] || "chats";
-  return h("span", { class: `channel channel-${name}` }, icon(name, channel));
+  const name = CHANNEL_ICONS[channel] || "chats";
+  return h("span", { class: `channel channel-${name}`, "data-channel": channel }, icon(name, channelLabel(channel)));
 }
 
 export function modeBadge(chat) {

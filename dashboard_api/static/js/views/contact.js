@@ -8,7 +8,7 @@ import * as contacts from "../contacts.js";
 import { fill, h, icon } from "../dom.js";
 import { fullTime, shortTime, t } from "../i18n.js";
 import { isAdmin, on, state } from "../state.js";
-import { channelIcon, modeBadge } from "./common.js";
+import { channelIcon, channelLabel, modeBadge } from "./common.js";
 
 /**
  * `mode`: "panel" | "page"; `currentChatId()`: the chat shown beside it (marked in the
@@ -243,7 +243,7 @@ export function contactView({ mode, currentChatId = () => null, onOpenChat, onEr
             channelIcon(row.channel),
             h("span", { class: "contact-chat-main" },
               h("span", { class: "contact-chat-name" }, row.subject || row.name || `#${row.id}`),
-              h("span", { class: "contact-chat-preview" }, row.last_message?.text || row.channel)),
+              h("span", { class: "contact-chat-preview" }, row.last_message?.text || channelLabel(row.channel))),
             h("span", { class: "contact-chat-side" },
               here ? h("span", { class: "badge here" }, t("contacts.thisChat")) : modeBadge(row),
               when && h("time", { datetime: when, title: fullTime(when) }, shortTime(when))),
@@ -251,7 +251,7 @@ export function contactView({ mode, currentChatId = () => null, onOpenChat, onEr
           return h("li", { "data-chat": String(row.id) }, here
             ? h("div", { class: "contact-chat current", "aria-current": "true" }, body)
             : h("button", { type: "button", class: "contact-chat", "aria-label": t("contacts.openChat",
-              { name: row.subject || row.name || `#${row.id}`, channel: row.channel }), onclick: () => onOpenChat(row) }, body));
+              { name: row.subject || row.name || `#${row.id}`, channel: channelLabel(row.channel) }), onclick: () => onOpenChat(row) }, body));
         }))
         : h("p", { class: "empty" }, t("contacts.noConversations")));
   }

@@ -5,7 +5,7 @@ import { debounce, fill, h, icon } from "../dom.js";
 import { duration, fullTime, shortTime, t } from "../i18n.js";
 import { emit, isAdmin, listRows, on, state } from "../state.js";
 import * as tags from "../tags.js";
-import { CHANNELS, channelIcon, MODES, modeBadge, previewPrefix } from "./common.js";
+import { CHANNELS, channelIcon, channelLabel, MODES, modeBadge, previewPrefix } from "./common.js";
 import { bulkBar } from "./bulk.js";
 import { wakeStamp } from "./snooze.js";
 
@@ -19,7 +19,7 @@ export function mountList(root) {
   );
   const modeSelect = select("filter-mode", t("filter.mode"), MODES.map((m) => [m, t(`mode.${m}`)]),
     (value) => setFilter("mode", value));
-  const channelSelect = select("filter-channel", t("filter.channel"), CHANNELS.map((c) => [c, c]),
+  const channelSelect = select("filter-channel", t("filter.channel"), CHANNELS.map((c) => [c, channelLabel(c)]),
     (value) => setFilter("channel", value));
   const search = h("input", {
     type: "search", id: "chat-search", class: "search", value: state.filters.q,
@@ -169,7 +169,7 @@ function renderRows(list, rows, current) {
 function renderRow(li, chat) {
   const open = state.open?.id === chat.id;
   const last = chat.last_message;
-  const label = [chat.name, chat.channel, t(`mode.${chat.queued ? "queued" : chat.mode}`),
+  const label = [chat.name, channelLabel(chat.channel), t(`mode.${chat.queued ? "queued" : chat.mode}`),
     ["high", "urgent"].includes(chat.priority) ? t(`priority.${chat.priority}`) : "",
     ...(chat.labels || []),
     chat.unread ? t("list.unread", { count: chat.unread }) : "",

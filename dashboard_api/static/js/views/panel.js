@@ -5,7 +5,7 @@ import * as contacts from "../contacts.js";
 import { fill, h, icon } from "../dom.js";
 import { ago, fullTime, t } from "../i18n.js";
 import { on, state } from "../state.js";
-import { agentName, channelIcon } from "./common.js";
+import { agentName, channelIcon, channelLabel } from "./common.js";
 import { contactView } from "./contact.js";
 import { reasonText, unverifiedMark } from "./messages.js";
 
@@ -41,7 +41,7 @@ export function mountPanel(root, { onClose, onOpenChat }) {
       ["verified", chat.sender_unverified && h("span", { class: "unverified-fact" },
         unverifiedMark(null), h("span", { class: "hint" }, t("panel.unverifiedHint")))],
       ["name", chat.name],
-      ["channel", h("span", { class: "with-icon" }, channelIcon(chat.channel), chat.channel)],
+      ["channel", h("span", { class: "with-icon" }, channelIcon(chat.channel), channelLabel(chat.channel))],
       ["phone", profile.phone],
       ["email", profile.email && email(profile.email)],
       ["address", profile.address],
