@@ -109,6 +109,7 @@ async def main_async(a: argparse.Namespace) -> int:
         "MSGCENTER_MOCK__SMTP_PORT": str(relay_port),
         "MSGCENTER_MOCK__SMTP_CONTROL_PORT": str(free_port()),
         "MSGCENTER_MOCK__OPENAI_PORT": str(free_port()),
+        "MSGCENTER_MOCK__API_PORT": str(free_port()),
     }
     mc = Msgcenter(
         work,

@@ -188,8 +188,6 @@ def _widget(settings: Settings, sink: Sink, blobs: Blobs) -> Connector | None:
     return WidgetConnector()
 
 
-
-
 class ReplyEmails(Protocol):
     """Where a widget chat's replies are also mailed (``handoff.usecases.widget.Visitors``)."""
 

@@ -402,6 +402,9 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
         check_free(email.host, email.port, "the SMTP server", "channels.email.port")
         providers = MockProviders(settings)
         settings = with_mocks(settings, providers)
+        # The demo's API channel posts to the receiver on 127.0.0.1: only the demo may.
+        integrations = settings.integrations.model_copy(update={"allow_private_destinations": True})
+        settings = settings.model_copy(update={"integrations": integrations})
         service = build_service(settings)
         app = build_app(settings, service)
     except BaseException:
@@ -416,6 +419,7 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     app.cleanup_ctx.insert(0, run_mocks)  # the providers are up before the channels start
 
     created: list[int] = []
+    api: list[demo_data.DemoApi] = []
 
     async def seed(_app: web.Application) -> None:
         users = await demo_data.seed_users(service.core.staff)
@@ -425,9 +429,14 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
         service.core.staff.label_names.forget()
         await demo_data.seed_kb(service.core.kb)
         await demo_data.seed_widget(settings.server.public_url)
+        api.append(
+            await demo_data.seed_api_channel(
+                service.core, providers.api.callback_url, providers.secrets.api_channel_secret
+            )
+        )
 
     def serving(_text: str) -> None:  # aiohttp calls this once every socket serves
-        print(_demo_banner(settings, sum(created)), flush=True)
+        print(_demo_banner(settings, sum(created), api[0] if api else None), flush=True)
 
     app.on_startup.append(seed)
     app.router.add_get("/widget/demo", demo_data.demo_page)  # a shop's page with the widget
@@ -444,14 +453,29 @@ def check_mock_ports(settings: Settings) -> None:
         ("the mock SMTP relay", mock.smtp_port, "mock.smtp_port"),
         ("the mock SMTP relay's control API", mock.smtp_control_port, "mock.smtp_control_port"),
         ("the mock OpenAI-compatible model", mock.openai_port, "mock.openai_port"),
+        ("the mock API channel receiver", mock.api_port, "mock.api_port"),
     ):
         check_free(mock.host, port, what, setting)
 
 
-def _demo_banner(settings: Settings, created: int) -> str:
+def _demo_banner(settings: Settings, created: int, api: demo_data.DemoApi | None = None) -> str:
     base = settings.server.public_url
     mock = settings.mock
     login = '-d \'{"identifier":"admin","password":"admin123"}\''
+    lines = []
+    if api is not None:
+        message = (
+            '{"external_id":"m-1","customer":{"id":"u-1","name":"Dewi"},"text":"Halo, ongkir?"}'
+        )
+        lines = [
+            f"  API channel:   {base}/channels/api/{api.channel_id}/messages (a system's "
+            f"customers write through it); its replies go to {api.callback_url}",
+            f"  demo API key:  {api.key}   (every scope; a new one each start)",
+            f"    curl -s -X POST {base}/channels/api/{api.channel_id}/messages "
+            f"-H 'Authorization: Bearer {api.key}' -H 'Content-Type: application/json' "
+            f"-d '{message}'",
+            f"    curl -s http://{mock.host}:{mock.api_port}/_mock/received   (the signed replies)",
+        ]
     return "\n".join(
         [
             "",
@@ -472,6 +496,7 @@ def _demo_banner(settings: Settings, created: int) -> str:
             "    .venv/bin/msgcenter simulate email --name 'Rina' I want to talk to a human",
             f"  log in: curl -s -X POST {base}/auth/login "
             f"-H 'Content-Type: application/json' {login}",
+            *lines,
             "",
         ]
     )
@@ -488,6 +513,11 @@ def _mock(_args: argparse.Namespace, settings: Settings) -> int:
         for line in providers.env_lines():
             print(f"  export {line}")
         print(f"mock model (OpenAI-compatible, offline): {providers.openai.url}")
+        print(
+            f"mock API channel receiver: {providers.api.callback_url} (secret "
+            f"{providers.secrets.api_channel_secret}; needs "
+            "MSGCENTER_INTEGRATIONS__ALLOW_PRIVATE_DESTINATIONS=true)"
+        )
         print("(Ctrl+C stops them)", flush=True)
         try:
             await asyncio.Event().wait()

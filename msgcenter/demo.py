@@ -1,5 +1,5 @@
-"""Demo data: an admin, an agent, four chats, a knowledge base and a website widget (with a
-page that embeds it, ``/widget/demo``), for trying msgcenter out.
+"""Demo data: an admin, an agent, four chats, a knowledge base, an API channel with a key,
+and a website widget (with a page that embeds it, ``/widget/demo``), for trying msgcenter out.
 
 The demo passwords are public; they are printed as demo-only and the demo runs
 on its own database file so they never end up in a real deployment's data.
@@ -18,14 +18,19 @@ from tortoise import timezone
 from tortoise.transactions import in_transaction
 
 from bot.settings import BotSettings
+from handoff.core import Core
 from handoff.domain import labels
 from handoff.domain import widget as widget_rules
+from handoff.domain.modes import SYSTEM
 from handoff.read.views import preview
+from handoff.usecases.api_keys import SCOPES
 from handoff.usecases.kb import KnowledgeBase
 from handoff.usecases.staff import NewUser, Staff
 from handoff.usecases.widget import snippet
 from storage import contacts, identities, sql
 from storage.models import (
+    ApiChannel,
+    ApiKey,
     Channel,
     Chat,
     ChatLabel,
@@ -268,3 +273,34 @@ async def demo_page(request: web.Request) -> web.Response:
     page = DEMO_PAGE.read_text().replace("<!--SNIPPET-->", tag)
     page = page.replace('<pre id="snippet"></pre>', f'<pre id="snippet">{html.escape(tag)}</pre>')
     return web.Response(text=page, content_type="text/html")
+
+
+@dataclass(frozen=True, slots=True)
+class DemoApi:
+    """The demo's API channel and a key to post to it with."""
+
+    channel_id: int
+    callback_url: str
+    key: str
+
+
+DEMO_API_CHANNEL = "Demo app"
+DEMO_API_KEY = "Demo key"
+
+
+async def seed_api_channel(core: Core, callback_url: str, secret: str) -> DemoApi:
+    """The demo's API channel (made once; pointed at this run's receiver and secret) and a
+    new key of every scope (the earlier demo keys revoked: a key is shown only when made)."""
+    channels = core.api_channels
+    existing = await ApiChannel.filter(name=DEMO_API_CHANNEL, deleted_at=None).first()
+    if existing is None:
+        made = await channels.create(SYSTEM, DEMO_API_CHANNEL, callback_url, secret)
+        channel_id = int(made["id"])
+    else:
+        channel_id = existing.id
+        changes = {"callback_url": callback_url, "secret": secret, "active": True}
+        await channels.update(SYSTEM, channel_id, changes)
+    for old in await ApiKey.filter(name=DEMO_API_KEY, revoked_at=None).only("id"):
+        await core.api_keys.revoke(SYSTEM, old.id)
+    key = await core.api_keys.create(SYSTEM, DEMO_API_KEY, list(SCOPES))
+    return DemoApi(channel_id, callback_url, str(key["key"]))

@@ -19,6 +19,7 @@ from typing import Any
 
 import aiohttp
 
+from connectors.mock.api_receiver import MockApiReceiver
 from connectors.mock.openai import MockOpenAI
 from connectors.mock.smtp import MockSmtp
 from connectors.mock.telegram import MockTelegram
@@ -34,6 +35,7 @@ class MockSecrets:
     whatsapp_access_token: str
     whatsapp_app_secret: str
     whatsapp_verify_token: str
+    api_channel_secret: str  # the demo's API channel signs its callbacks with it
 
     @classmethod
     def generate(cls) -> MockSecrets:
@@ -42,11 +44,13 @@ class MockSecrets:
             whatsapp_access_token=secrets.token_urlsafe(32),
             whatsapp_app_secret=secrets.token_hex(16),
             whatsapp_verify_token=secrets.token_urlsafe(16),
+            api_channel_secret=secrets.token_urlsafe(24),
         )
 
 
 class MockProviders:
-    """Telegram, WhatsApp, SMTP and model stand-ins on the ports of ``[mock]``.
+    """Telegram, WhatsApp, SMTP, model and API-channel receiver stand-ins on the ports of
+    ``[mock]``.
 
     The model (``openai``) is only started: nothing is pointed at it, the bot engine
     stays what the settings say (the demo's is the rules bot); its ``url`` is printed.
@@ -65,6 +69,8 @@ class MockProviders:
         )
         self.smtp = MockSmtp(email.host, email.port, to_address=email.address)
         self.openai = MockOpenAI()
+        # The system behind the demo's API channel: takes its signed replies.
+        self.api = MockApiReceiver(self.secrets.api_channel_secret)
 
     async def start(self) -> None:
         host = self.ports.host
@@ -72,8 +78,10 @@ class MockProviders:
         await self.whatsapp.start(host, self.ports.whatsapp_port)
         await self.smtp.start(host, self.ports.smtp_port, self.ports.smtp_control_port)
         await self.openai.start(host, self.ports.openai_port)
+        await self.api.start(host, self.ports.api_port)
 
     async def stop(self) -> None:
+        await self.api.stop()
         await self.openai.stop()
         await self.smtp.stop()
         await self.whatsapp.stop()

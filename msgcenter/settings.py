@@ -483,6 +483,8 @@ class MockSettings(_Section):
     smtp_port: int = Field(default=2526, ge=0, le=65535)
     smtp_control_port: int = Field(default=8083, ge=0, le=65535)
     openai_port: int = Field(default=8084, ge=0, le=65535)
+    # The receiver of the demo's API channel (its callbacks, /_mock/received).
+    api_port: int = Field(default=8085, ge=0, le=65535)
     # channels.email.sender_auth while the mocks stand in (the simulated mail is unsigned).
     sender_auth: Literal["off", "verify"] = "off"
 

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -190,7 +191,7 @@ async def test_demo_serves_the_seed_flow_and_simulated_customers(tmp_path: Path)
         "MSGCENTER_CHANNELS__EMAIL__PORT": str(_free_port()),
         **{f"MSGCENTER_MOCK__{name}": str(_free_port())
            for name in ("TELEGRAM_PORT", "WHATSAPP_PORT", "SMTP_PORT", "SMTP_CONTROL_PORT",
-                        "OPENAI_PORT")},
+                        "OPENAI_PORT", "API_PORT")},
     }  # fmt: skip
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "msgcenter.cli", "demo", "--port", str(port),
@@ -228,6 +229,31 @@ async def test_demo_serves_the_seed_flow_and_simulated_customers(tmp_path: Path)
                 if {"Budi", "Sari", "Rina"} <= chats.keys():
                     break
                 await asyncio.sleep(0.1)
+            # The demo's API channel: a customer's message in with a key, the bot's reply
+            # posted, signed, to the mock receiver on 127.0.0.1.
+            async with http.get(f"{base}/channels/api", headers=headers) as response:
+                (channel,) = (await response.json())["items"]
+            assert channel["name"] == "Demo app"
+            key_body = {"name": "test", "scopes": ["messages:write"]}
+            async with http.post(f"{base}/api-keys", json=key_body, headers=headers) as response:
+                key = (await response.json())["key"]
+            posted = {"external_id": "m-1", "customer": {"id": "u-1", "name": "Dewi"},
+                      "text": "Halo, ongkir ke Bandung?"}  # fmt: skip
+            async with http.post(
+                f"{base}/channels/api/{channel['id']}/messages", json=posted,
+                headers={"Authorization": f"Bearer {key}"},
+            ) as response:  # fmt: skip
+                assert response.status == 200, await response.text()
+            receiver = f"http://127.0.0.1:{env['MSGCENTER_MOCK__API_PORT']}/_mock/received"
+            received: list[dict[str, Any]] = []
+            for _ in range(100):
+                async with http.get(receiver) as response:
+                    received = await response.json()
+                if received:
+                    break
+                await asyncio.sleep(0.1)
+            assert received and received[0]["verified"] is True, received
+            assert received[0]["body"]["customer_id"] == "u-1"
         assert {chats[n]["channel"] for n in ("Budi", "Sari", "Rina")} == {
             "WhatsApp", "Telegram", "Email",
         }  # fmt: skip
@@ -240,6 +266,7 @@ async def test_demo_serves_the_seed_flow_and_simulated_customers(tmp_path: Path)
     banner = output.decode()
     assert f"{base}/docs" in banner and "bearer token" in banner
     assert f"mock model (OpenAI-compatible, offline): {model}" in banner
+    assert f"/channels/api/{channel['id']}/messages" in banner and "demo API key:  mck_" in banner
 
 
 async def test_msgcenter_mock_runs_the_model_stand_in_and_prints_its_url(tmp_path: Path) -> None:
@@ -250,7 +277,8 @@ async def test_msgcenter_mock_runs_the_model_stand_in_and_prints_its_url(tmp_pat
         **{k: v for k, v in os.environ.items() if not k.startswith("MSGCENTER_")},
         "MSGCENTER_STORAGE__DATA_DIR": str(tmp_path / "data"),
         **{f"MSGCENTER_MOCK__{name}": str(_free_port())
-           for name in ("TELEGRAM_PORT", "WHATSAPP_PORT", "SMTP_PORT", "SMTP_CONTROL_PORT")},
+           for name in ("TELEGRAM_PORT", "WHATSAPP_PORT", "SMTP_PORT", "SMTP_CONTROL_PORT",
+                        "API_PORT")},
         "MSGCENTER_MOCK__OPENAI_PORT": str(port),
     }  # fmt: skip
     process = await asyncio.create_subprocess_exec(

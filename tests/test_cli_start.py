@@ -22,7 +22,9 @@ from tests.conftest import POSTGRES_URL
 from tests.support import make_settings
 
 ROOT = Path(__file__).resolve().parent.parent
-MOCK_PORTS = ("TELEGRAM_PORT", "WHATSAPP_PORT", "SMTP_PORT", "SMTP_CONTROL_PORT", "OPENAI_PORT")
+MOCK_PORTS = (
+    "TELEGRAM_PORT", "WHATSAPP_PORT", "SMTP_PORT", "SMTP_CONTROL_PORT", "OPENAI_PORT", "API_PORT",
+)  # fmt: skip
 
 
 def _free_port() -> int:
@@ -109,6 +111,7 @@ def test_a_second_demo_stops_at_once_naming_the_port(tmp_path: Path, taken: int)
         ("SMTP_PORT", "mock.smtp_port", "the mock SMTP relay"),
         ("SMTP_CONTROL_PORT", "mock.smtp_control_port", "the mock SMTP relay's control API"),
         ("OPENAI_PORT", "mock.openai_port", "the mock OpenAI-compatible model"),
+        ("API_PORT", "mock.api_port", "the mock API channel receiver"),
     ],
 )
 def test_the_demo_stops_when_a_mock_port_is_taken(

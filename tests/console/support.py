@@ -140,6 +140,7 @@ def start_demo(data_dir: Path, log_path: Path, **settings: str) -> Demo:
         "smtp": free_port(),
         "email": free_port(),
         "openai": free_port(),
+        "api": free_port(),
     }
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("MSGCENTER_")},
@@ -154,6 +155,7 @@ def start_demo(data_dir: Path, log_path: Path, **settings: str) -> Demo:
         "MSGCENTER_MOCK__SMTP_PORT": str(mock_ports["smtp"]),
         "MSGCENTER_MOCK__SMTP_CONTROL_PORT": str(mock_ports["email"]),
         "MSGCENTER_MOCK__OPENAI_PORT": str(mock_ports["openai"]),
+        "MSGCENTER_MOCK__API_PORT": str(mock_ports["api"]),
         **{f"MSGCENTER_{key}": value for key, value in settings.items()},
     }
     with log_path.open("wb") as log:
