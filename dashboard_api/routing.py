@@ -146,6 +146,7 @@ async def key_for(context: ApiContext, scope: str | None, key: str) -> KeyUse:
             403, "insufficient_scope", f"this key lacks the scope {scope}",
             {"required": scope, "scopes": sorted(use.scopes)},
         )  # fmt: skip
+    keys.touch(use.id)
     return use
 
 

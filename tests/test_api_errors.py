@@ -46,6 +46,16 @@ def _assert_error(status: int, body: Any, expected_status: int, code: str | None
         assert body["error"]["code"] == code
 
 
+async def _caller(admin: Api, route: Any) -> Api:
+    """Who may call ``route``: the admin, or for a route of API keys only, a key of its
+    scope (made by the admin)."""
+    if route.access != "key":
+        return admin
+    status, made = await admin.post("/api-keys", {"name": "errors", "scopes": [route.scope]})
+    assert status == 201, made
+    return Api(admin.client, made["key"])
+
+
 def _token(**claims: Any) -> str:
     now = int(time.time())
     payload = {"sub": "1", "role": "admin", "ver": 0, "iat": now, "exp": now + 600, **claims}
@@ -95,13 +105,14 @@ async def test_expired_token_says_so(anon: Api) -> None:
 
 @pytest.mark.parametrize("route", WITH_BODY, ids=lambda r: f"{r.method} {r.path}")
 async def test_malformed_json_is_400(admin: Api, route: Any) -> None:
+    caller = await _caller(admin, route)
     before = await _counts()
     for raw in (b'{"chat_id": 1,', b"\xff\xfe", b"not json"):
-        status, body = await admin.call(route.method, _path(route.path), data=raw)
+        status, body = await caller.call(route.method, _path(route.path), data=raw)
         _assert_error(status, body, 400, "malformed_json")
-    status, body = await admin.call(route.method, _path(route.path), data=b"")
+    status, body = await caller.call(route.method, _path(route.path), data=b"")
     _assert_error(status, body, 400, "empty_body")
-    status, body = await admin.call(route.method, _path(route.path), data=b"[1, 2]")
+    status, body = await caller.call(route.method, _path(route.path), data=b"[1, 2]")
     _assert_error(status, body, 422, "validation_error")
     assert await _counts() == before
 
@@ -308,9 +319,10 @@ async def test_hostile_json_to_login_is_400_never_500(anon: Api, kind: str) -> N
 
 @pytest.mark.parametrize("route", WITH_BODY, ids=lambda r: f"{r.method} {r.path}")
 async def test_hostile_json_is_400_on_every_route(admin: Api, route: Any) -> None:
+    caller = await _caller(admin, route)
     before = await _counts()
     for raw, code in HOSTILE_JSON.values():
-        status, body = await admin.call(route.method, _path(route.path), data=raw)
+        status, body = await caller.call(route.method, _path(route.path), data=raw)
         _assert_error(status, body, 400, code)
     assert await _counts() == before
 

@@ -115,6 +115,8 @@ async def test_a_revoked_key_is_refused_at_once(admin: Api) -> None:
 
 async def test_the_last_use_is_recorded(admin: Api) -> None:
     reader, made = await make_key(admin, ["chats:read"])
+    assert (await reader.get("/reports/summary"))[0] == 403  # not let through: no use
+    await admin.service.core.api_keys.drain()
     assert (await ApiKey.get(id=made["id"])).last_used_at is None
     assert (await reader.get("/chats/"))[0] == 200
     await admin.service.core.api_keys.drain()

@@ -108,11 +108,12 @@ class ApiChannels:
 
         async def operation(unit: Unit) -> ApiChannel:
             row = await _existing(channel_id)
+            if not changes:
+                return row
             for field, value in changes.items():
                 setattr(row, field, value)
-            if changes:
-                row.updated_at = self.clock()
-                await row.save(update_fields=[*changes, "updated_at"])
+            row.updated_at = self.clock()
+            await row.save(update_fields=[*changes, "updated_at"])
             await audit.record(
                 None, actor, audit.API_CHANNEL_UPDATED, api_channel_id=row.id,
                 fields=sorted(changes),

@@ -163,8 +163,7 @@ class ApiKeys:
         await self.writer.run(operation)
 
     async def authenticate(self, key: str) -> KeyUse | None:
-        """The key in use, or None when there is no such key or it was revoked. Its last use
-        is written soon after, off the request's path."""
+        """The key in use, or None when there is no such key or it was revoked."""
         if len(key) > MAX_KEY_CHARS:
             return None
         row = (
@@ -174,10 +173,11 @@ class ApiKeys:
         )
         if row is None:
             return None
-        self._touch(row["id"])
         return KeyUse(row["id"], row["name"], frozenset(row["scopes"] or ()))
 
-    def _touch(self, key_id: int) -> None:
+    def touch(self, key_id: int) -> None:
+        """The key was used now: its ``last_used_at`` is written soon, off the request's
+        path, unless it was written less than a minute ago (by this process)."""
         now = time.monotonic()
         if now - self._touched.get(key_id, -math.inf) < TOUCH_SECONDS:
             return
