@@ -33,8 +33,9 @@ def delivery_id(message_id: int) -> str:
 
 
 def split(chat_external_id: str) -> tuple[int, str] | None:
-    """``(channel id, customer id)`` of an API chat's external id, or None."""
-    raw, sep, customer = chat_external_id.partition(":")
+    """``(channel id, customer id)`` of an API chat's external id, or None (a chat made on
+    the dashboard has none: it reaches nobody)."""
+    raw, sep, customer = (chat_external_id or "").partition(":")
     if not sep or not raw.isdigit() or len(raw) > 10 or not customer:
         return None
     return int(raw), customer
@@ -51,9 +52,6 @@ class ApiChannelConnector:
 
     async def stop(self) -> None:
         await self.poster.close()
-
-    async def health(self) -> str:
-        return "ok"
 
     async def send(self, message: OutboundMessage) -> str:
         parts = split(message.chat_external_id)
@@ -99,6 +97,9 @@ class ApiChannelConnector:
                 "sender": str(row["sender"]) if row else None,
                 "agent_name": message.agent_name,
                 "attachments": [item.as_dict() for item in message.attachments],
+                # Choices offered (a satisfaction survey): {"kind", "options": [{"id",
+                # "title"}]}; the customer's choice comes back as a message's "payload".
+                "interactive": message.interactive,
                 "created_at": created.astimezone(UTC).isoformat() if created else None,
             },
         }

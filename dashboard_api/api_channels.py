@@ -68,6 +68,14 @@ class PostCustomerMessage(Strict):
     ]
     customer: Customer
     text: Annotated[str, Field(min_length=1, max_length=channels.MAX_TEXT_CHARS)]
+    # The id of an option the customer chose on a message with "interactive" choices (a
+    # satisfaction survey's rating); "text" is then what they saw, e.g. the option's title.
+    payload: (
+        Annotated[
+            str, StringConstraints(min_length=1, max_length=channels.MAX_PAYLOAD_CHARS, pattern=Id)
+        ]
+        | None
+    ) = None
 
 
 class PostedMessage(Open):
@@ -114,6 +122,7 @@ async def post_message(call: Call) -> web.Response:
         customer_id=body.customer.id,
         customer_name=body.customer.name,
         text=body.text,
+        payload=body.payload,
     )
     try:
         result = await core.api_channels.receive(core.sink(), call.int_param("channel_id"), message)

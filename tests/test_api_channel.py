@@ -15,11 +15,22 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from connectors.api_channel import split
 from connectors.callbacks import DELIVERY_HEADER, verify
 from msgcenter import demo
 from msgcenter.service import SERVICE, Service, build_app
 from msgcenter.settings import Settings
-from storage.models import ApiChannel, AuditEntry, Channel, Chat, Message, Mode, Sender, Status
+from storage.models import (
+    ApiChannel,
+    AuditEntry,
+    Channel,
+    Chat,
+    CsatSurvey,
+    Message,
+    Mode,
+    Sender,
+    Status,
+)
 from tests.support import Api, ClientFactory, eventually, make_settings
 
 SECRET = "channel-secret-0123456789"
@@ -275,3 +286,45 @@ async def test_a_deleted_channels_chats_get_no_more_posts(admin: Api, receiver: 
     assert status == 201, reply
     await eventually(lambda: _status(reply["id"], Status.FAILED))
     assert len(receiver.posts) == seen
+
+
+@pytest.mark.parametrize(
+    ("external_id", "expected"),
+    [("3:u-42", (3, "u-42")), ("3:a:b", (3, "a:b")), ("", None), ("x:1", None), ("3:", None),
+     ("12345678901:u", None)],
+)  # fmt: skip
+def test_an_api_chats_external_id_names_its_channel_and_customer(
+    external_id: str, expected: tuple[int, str] | None
+) -> None:
+    assert split(external_id) == expected
+
+
+async def test_a_satisfaction_survey_goes_out_with_its_choices_and_comes_back_rated(
+    admin: Api, receiver: Receiver
+) -> None:
+    app, channel_id = await setup(admin, receiver)
+    path = f"/channels/api/{channel_id}/messages"
+    status, posted = await app.post(path, message("m-1", "My parcel is damaged"))
+    assert status == 200, posted
+    chat_id = posted["chat_id"]
+    status, reply = await admin.post(
+        "/chats/messages", {"chat_id": chat_id, "text": "Sorry! A new one is on its way."}
+    )
+    assert status == 201, reply
+    status, closed = await admin.post(f"/chats/{chat_id}/close")
+    assert status == 200, closed
+
+    async def survey() -> list[dict[str, Any]]:
+        return [b for b in await receiver.bodies() if b["message"]["interactive"]]
+
+    (asked,) = await eventually(survey, within=30)
+    options = asked["message"]["interactive"]["options"]
+    assert len(options) == 5 and all({"id", "title"} <= set(o) for o in options)
+    best = next(o for o in options if o["id"].endswith(":5"))  # csat:<survey>:<rating>
+    status, answered = await app.post(
+        path, {**message("m-2", best["title"]), "payload": best["id"]}
+    )
+    assert status == 200, answered
+    rated = await CsatSurvey.get(chat_id=chat_id)
+    assert rated.rating == 5
+    assert (await Chat.get(id=chat_id)).mode == Mode.CLOSED  # a rating reopens nothing

@@ -33,6 +33,7 @@ MAX_EXTERNAL_ID_CHARS = 200
 MAX_CUSTOMER_ID_CHARS = 128
 MAX_CUSTOMER_NAME_CHARS = 128
 MAX_NAME_CHARS = 100
+MAX_PAYLOAD_CHARS = 64
 SECRET_CHARS = (16, 255)
 
 # (url) -> None, or DestinationRefused: may msgcenter post there (CallbackPoster.check)?
@@ -51,6 +52,8 @@ class CustomerMessage:
     customer_id: str
     customer_name: str
     text: str
+    # The id of a choice the customer made on a message of ours (a survey's option), or None.
+    payload: str | None = None
 
 
 class ApiChannels:
@@ -177,6 +180,7 @@ class ApiChannels:
                 message_external_id=message.external_id,
                 text=text,
                 customer_name=clean(message.customer_name).strip() or message.customer_id,
+                payload=message.payload,
             )
             (received,) = await sink.receive([inbound])  # StorageUnavailable: 503
             if not received.duplicate:
