@@ -97,6 +97,8 @@ class Cluster:
         async with self.http.request(
             method, f"{process.base}{path}", json=body, headers=headers
         ) as response:
+            if response.content_type != "application/json":  # 204
+                return response.status, None
             return response.status, await response.json()
 
     async def webhook(self, process: Process, name: str, text: str) -> None:
