@@ -23,6 +23,7 @@ SCOPED: dict[tuple[str, str], str] = {
     ("GET", "/chats/"): "chats:read",
     ("GET", "/chats/queue"): "chats:read",
     ("GET", "/chats/{chat_id}"): "chats:read",
+    ("GET", "/chats/{chat_id}/messages/{message_id}/attachments/{index}"): "chats:read",
     ("POST", "/chats/messages"): "messages:write",
     ("GET", "/contacts"): "contacts:write",
     ("GET", "/contacts/export"): "contacts:write",

@@ -12,7 +12,7 @@ import pytest
 from handoff.usecases.api_keys import KeyRate, RateLimited
 from msgcenter import demo
 from msgcenter.service import SERVICE, Service, build_app
-from storage.models import ApiKey, AuditEntry, Chat, Message, Mode, Sender
+from storage.models import MAX_ID, ApiKey, AuditEntry, Chat, Message, Mode, Sender
 from tests.support import Api, ClientFactory, make_settings
 
 ALL = ["chats:read", "messages:write", "contacts:write", "reports:read", "webhooks:write"]
@@ -53,6 +53,12 @@ async def test_a_key_reads_chats_as_an_admin_sees_them(admin: Api, agent: Api) -
     assert status == 200 and detail["id"] == chats[0]["id"]
     status, _ = await reader.get("/chats/queue")
     assert status == 200
+    files = f"/chats/{chats[0]['id']}/messages/{MAX_ID}/attachments/0"
+    status, body = await reader.get(files)
+    assert (status, body["error"]["code"]) == (404, "not_found")  # let in: no such message
+    other, _ = await make_key(admin, ["contacts:write"], name="other")
+    status, body = await other.get(files)
+    assert (status, body["error"]["code"]) == (403, "insufficient_scope")
 
 
 async def test_scopes_are_enforced(admin: Api) -> None:
