@@ -51,7 +51,7 @@ class Attachment:
 class InboundMessage:
     """One message a customer wrote, as a channel delivered it."""
 
-    channel: str  # "Telegram" | "WhatsApp" | "Email"
+    channel: str  # "Telegram" | "WhatsApp" | "Email" | "API" | "Widget"
     chat_external_id: str
     message_external_id: str
     text: str
