@@ -264,6 +264,9 @@ async def test_channels_agents_and_labels(admin: Api, agent: Api) -> None:
         ("Telegram", (1, 0, 0, 1, 1)),  # c2
         ("WhatsApp", (1, 0, 1, 1, 0)),  # c1
         ("Email", (1, 1, 1, 1, 0)),  # c3 reopened
+        # Every channel has its group, none of these chats on it.
+        ("API", (0, 0, 0, 0, 0)),
+        ("Widget", (0, 0, 0, 0, 0)),
     ]
 
     _, agents = await admin.get(f"/reports/summary?{RANGE}&group_by=agent")
