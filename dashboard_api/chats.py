@@ -130,6 +130,8 @@ async def send_message(call: Call) -> web.Response:
     if uploads.is_form(call.request):  # a reply with files (dashboard_api/uploads.py)
         return await uploads.send_files(call)
     body = call.body_as(s.SendMessage)
+    if body.internal and call.key is not None:  # a note needs a person to be its author
+        raise ApiError(403, "forbidden", "an API key sends replies, not private notes")
     if body.internal:  # a private note: stored, never sent (docs/api.md)
         if body.template is not None:
             raise ApiError(

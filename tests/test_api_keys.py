@@ -148,6 +148,11 @@ async def test_a_reply_by_a_key_is_the_keys_and_changes_no_mode(admin: Api) -> N
     assert entry["data"]["api_key_name"] == "Order system"
     assert entry["data"]["api_key_id"] == made["id"]
     assert entry["data"]["message_ids"] == [row.id]
+    status, body = await writer.post(
+        "/chats/messages", {"chat_id": chat.id, "text": "psst", "internal": True}
+    )
+    assert (status, body["error"]["code"]) == (403, "forbidden")  # a note needs a person
+    assert await Message.filter(chat_id=chat.id, text="psst").count() == 0
 
 
 async def test_bad_keys_bodies_change_nothing(admin: Api, agent: Api) -> None:
@@ -200,3 +205,15 @@ async def test_the_openapi_document_names_each_routes_scope(admin: Api) -> None:
     assert "x-scope" not in document["paths"]["/users"]["get"]
     posting = document["paths"]["/channels/api/{channel_id}/messages"]["post"]
     assert (posting["x-scope"], posting["security"]) == ("messages:write", [{"apiKey": []}])
+
+
+async def test_a_contact_changed_by_a_key_names_the_key_in_the_audit_record(admin: Api) -> None:
+    crm, made = await make_key(admin, ["contacts:write"], name="CRM sync")
+    status, contacts = await crm.get("/contacts")
+    assert status == 200 and contacts, contacts
+    contact_id = contacts[0]["id"]
+    status, changed = await crm.patch(f"/contacts/{contact_id}", {"notes": "VIP since 2024"})
+    assert status == 200, changed
+    entry = await AuditEntry.get(action="contact_updated")
+    assert entry.actor_kind == "integration" and entry.actor_id is None
+    assert (entry.data["api_key_id"], entry.data["api_key_name"]) == (made["id"], "CRM sync")
