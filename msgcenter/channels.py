@@ -170,15 +170,6 @@ def callback_poster(settings: Settings) -> CallbackPoster:
     )
 
 
-FACTORIES: dict[str, Factory] = {
-    "Telegram": _telegram,
-    "WhatsApp": _whatsapp,
-    "Email": _email,
-    "API": _api,
-    "Widget": _widget,
-}
-
-
 def _widget(settings: Settings, sink: Sink, blobs: Blobs) -> Connector | None:
     """The website widget's channel: always there (its widgets are made through the API);
     :func:`connect_widget` gives it the email relay for replies to visitors who left an
@@ -186,6 +177,15 @@ def _widget(settings: Settings, sink: Sink, blobs: Blobs) -> Connector | None:
     from connectors.widget import WidgetConnector
 
     return WidgetConnector()
+
+
+FACTORIES: dict[str, Factory] = {
+    "Telegram": _telegram,
+    "WhatsApp": _whatsapp,
+    "Email": _email,
+    "API": _api,
+    "Widget": _widget,
+}
 
 
 class ReplyEmails(Protocol):
