@@ -190,6 +190,13 @@ PLANS: dict[str, tuple[str, list[Any]]] = {
         "messages_fts MATCH ?) OR customer_name LIKE ? OR customer_phone LIKE ? OR "
         "customer_email LIKE ? ORDER BY activity_at DESC, id DESC LIMIT 51",
         ['"surabaya"*'] + ["%x%"] * 3),
+    "list, q=, window": (  # (a common search: the list's next 204 chats first)
+        "SELECT * FROM chats WHERE id IN (9998, 9999, 10000) AND (CASE WHEN id IN (SELECT "
+        "rowid / 2147483648 FROM messages_fts WHERE messages_fts MATCH ? AND rowid >= "
+        "21470541512704 AND rowid < 21476983963648) THEN 1 ELSE 0 END = 1 OR customer_name "
+        "LIKE ? OR customer_phone LIKE ? OR customer_email LIKE ?) ORDER BY activity_at DESC, "
+        "id DESC LIMIT 51",
+        ['"belum sampai"'] + ["%x%"] * 3),
     "list, q=, probed": (  # (a common word: storage.search.plan)
         "SELECT * FROM chats WHERE CASE WHEN EXISTS (SELECT 1 FROM messages_fts WHERE "
         "messages_fts MATCH ? AND rowid >= chats.id * 2147483648 AND rowid < (chats.id + 1) "

@@ -29,6 +29,7 @@ from typing import Any
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from storage import fts
+from storage.models import MAX_ID
 from storage.sql import fetch, is_postgres
 
 CHAT_SHIFT = 2**31  # messages_fts.rowid = chat_id * CHAT_SHIFT + message id
@@ -42,6 +43,9 @@ MAX_PAGE = 200
 # a chat).
 COMMON = 20_000
 MAX_EXPANSIONS = 16  # a prefix written out as the words the index holds, when as few
+# A search the index finds in this many messages or more is first looked for among the list's
+# next chats only (handoff.read.queries: a window of 4 pages), by the range of their ids.
+WINDOW_MIN = 2_000
 
 # The text as PostgreSQL's index reads it: ``translate`` is the same in every locale.
 _PG_SPACES = "@./:+-_"
@@ -173,12 +177,7 @@ async def plan(query: fts.Query, *, threshold: int = COMMON) -> Plan:
     term = query.terms[0]
     expression = rare.expression
     if term.prefix:
-        start = term.words[0]
-        if not start.isascii():  # (the index folds cases and accents its own way)
-            return rare
-        end = start[:-1] + chr(ord(start[-1]) + 1)  # the first text after every word of it
-        words = await fetch(_PREFIX_WORDS, [start, end, end, MAX_EXPANSIONS + 1])
-        written = _written_out([str(row["term"]) for row in words])
+        written = await _prefix_words(term.words[0])
         if written is None:
             return rare
         expression = written
@@ -186,6 +185,16 @@ async def plan(query: fts.Query, *, threshold: int = COMMON) -> Plan:
     if int(row["hits"]) < threshold or 2 * int(row["chats"]) < int(row["span"] or 0):
         return rare
     return Plan(expression, common=True)
+
+
+async def _prefix_words(start: str) -> str | None:
+    """The words of the index that begin with ``start``, as an FTS5 OR (:func:`_written_out`),
+    or None."""
+    if not start.isascii():  # (the index folds cases and accents its own way)
+        return None
+    end = start[:-1] + chr(ord(start[-1]) + 1)  # the first text after every word of it
+    words = await fetch(_PREFIX_WORDS, [start, end, end, MAX_EXPANSIONS + 1])
+    return _written_out([str(row["term"]) for row in words])
 
 
 def _written_out(words: list[str]) -> str | None:
@@ -220,7 +229,52 @@ def matching_sql(chosen: Plan, postgres: bool) -> str:
     return _matching_sql(chosen.expression, postgres)
 
 
-def _matching_sql(expression: str, postgres: bool) -> str:
+async def window_expression(query: fts.Query) -> str | None:
+    """What the index is asked for the chats of a window (:func:`matching_window`), or None
+    when a search is better listed whole (then :func:`plan` would list it too): on
+    PostgreSQL; when the index finds it in fewer than :data:`WINDOW_MIN` messages (the list
+    of its chats costs little; one statement counts them, its words without a prefix when it
+    has some); when a prefix is not one word of its term or stands for more than
+    :data:`MAX_EXPANSIONS` words of the index (FTS5 merges a prefix's words over the whole
+    index, whatever the range: it is written out as those words, one statement a prefix)."""
+    if is_postgres():
+        return None
+    plain = [f'"{" ".join(term.words)}"' for term in query.terms if not term.prefix]
+    if plain and not await _found_in(" AND ".join(plain), WINDOW_MIN):
+        return None
+    parts = []
+    for term in query.terms:
+        quoted = '"' + " ".join(term.words) + '"'
+        if term.prefix:
+            written = await _prefix_words(term.words[0]) if len(term.words) == 1 else None
+            if written is None:
+                return None
+            quoted = written
+        parts.append(quoted)
+    expression = " AND ".join(parts)
+    if not plain and not await _found_in(expression, WINDOW_MIN):
+        return None
+    return expression
+
+
+async def _found_in(expression: str, messages: int) -> bool:
+    """Whether the index finds ``expression`` in ``messages`` messages or more."""
+    [row] = await fetch(_COUNT_MATCHES, [expression, int(messages)])
+    return int(row["hits"]) >= messages
+
+
+def matching_window(expression: str, first: int, last: int) -> str:
+    """The condition of :func:`matching_chats` for chats whose ids are ``first`` to ``last``
+    (SQLite; any other chat is 0): the matching chats listed from that range of the index
+    only (``rowid`` within the chats' bounds: FTS5 seeks to the first and stops after the
+    last). ``expression``: from :func:`window_expression`."""
+    first, last = int(first), int(last)
+    if not 0 <= first <= last <= MAX_ID:
+        raise ValueError("not a range of chat ids")
+    return _matching_sql(expression, False, (first, last))
+
+
+def _matching_sql(expression: str, postgres: bool, chats: tuple[int, int] | None = None) -> str:
     if postgres:
         hits = (
             'SELECT "chat_id" FROM "messages" WHERE '  # noqa: S608
@@ -231,6 +285,10 @@ def _matching_sql(expression: str, postgres: bool) -> str:
             f"SELECT rowid / {CHAT_SHIFT} FROM messages_fts WHERE messages_fts MATCH "  # noqa: S608
             f"{_literal(expression)}"
         )
+        if chats is not None:
+            hits += (
+                f" AND rowid >= {chats[0] * CHAT_SHIFT} AND rowid < {(chats[1] + 1) * CHAT_SHIFT}"
+            )
     return f'CASE WHEN "chats"."id" IN ({hits}) THEN 1 ELSE 0 END'
 
 
@@ -296,6 +354,7 @@ SQLITE_STATEMENTS = (
     _latest_sql(2, False),
     f'SELECT "id" FROM "chats" WHERE {_matching_sql(_EXAMPLE_MATCH, False)} = 1',  # noqa: S608
     f'SELECT "id" FROM "chats" WHERE {matching_sql(Plan("late deliv", True), False)} = 1',  # noqa: S608
+    f'SELECT "id" FROM "chats" WHERE {matching_window(_EXAMPLE_MATCH, 2, 7)} = 1',  # noqa: S608
     SQLITE_FILL[0],
     _PREFIX_WORDS,
     _COUNT_MATCHES,

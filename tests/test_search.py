@@ -16,7 +16,7 @@ from tortoise.log import db_client_logger
 
 from connectors.base import InboundEdit, InboundMessage
 from storage import fts, search
-from storage.models import Chat, Message
+from storage.models import Chat, Message, User
 from storage.search import CHAT_SHIFT, INDEXED, PG_DOCUMENT
 from storage.sql import fetch, is_postgres
 from tests.support import Api
@@ -341,32 +341,84 @@ async def test_both_plans_list_the_same_chats(admin: Api) -> None:
         assert parc.expression == '("parcel" OR "parcelling" OR "parcels")'
 
 
+async def test_a_window_of_the_list_gives_the_same_pages(
+    admin: Api, agent: Api, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A search looked for among the list's next chats first (any search found at all, here)
+    pages through the same chats, with the same matches, as the whole list searched."""
+    await customers(admin, PLAN_TEXTS)
+    theirs = [*(f"Pembeli {i:02d}" for i in range(0, 14, 2)), "Rudi", "Wati"]
+    agent_id = (await User.get(username="agent")).id
+    await Chat.filter(customer_name__in=theirs).update(assigned_agent_id=agent_id)
+    caplog.set_level(logging.DEBUG, logger=db_client_logger.name)
+
+    async def walk(api: Api, url: str) -> tuple[list[Any], bool]:
+        seen: list[Any] = []
+        caplog.clear()
+        while url:
+            status, page = await api.get(url)
+            assert status == 200, page
+            seen.extend((chat["id"], chat["match"]) for chat in page)
+            link = api.last_headers.get("Link", "")
+            url = link[1 : link.index(">")] if link else ""
+        windowed = any("AND rowid >= " in r.getMessage() for r in caplog.records)
+        return seen, windowed
+
+    used = set()
+    for text in (*PLAN_SEARCHES, "Pembeli", "paket sampai", '"sudah sampai" arrived'):
+        for api, limit, extra in (
+            (admin, 1, ""),
+            (admin, 3, ""),
+            (admin, 2, "&mode=bot"),
+            (agent, 1, ""),
+        ):
+            url = f"/chats/?q={quote(text)}&limit={limit}{extra}"
+            monkeypatch.setattr(search, "WINDOW_MIN", 10**9)
+            whole, windowed = await walk(api, url)
+            assert not windowed
+            monkeypatch.setattr(search, "WINDOW_MIN", 1)
+            paged, windowed = await walk(api, url)
+            assert paged == whole, (text, limit)
+            if windowed:
+                used.add((text, api is agent))
+    if not is_postgres():
+        for text in ("sampai", "parcel", '"parcel"', "paket sampai"):
+            assert {(text, False), (text, True)} <= used, (text, used)
+
+
 async def test_only_lists_walked_in_their_own_order_are_probed(
-    admin: Api, agent: Api, caplog: pytest.LogCaptureFixture
+    admin: Api, agent: Api, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # An agent's scope (theirs or watched) and the channel, label, updated_since and snoozed
     # filters make SQLite sort the chats it keeps, each probed first: those keep the list
-    # and ask nothing about the search's words beforehand (SQLite's statements counted).
+    # and do not count the matches for the probe (SQLite's statements read; the window's
+    # count stops earlier, at WINDOW_MIN). A search too rare for a window is not probed.
     await customers(admin, PLAN_TEXTS)
     caplog.set_level(logging.DEBUG, logger=db_client_logger.name)
-
-    async def asks_the_vocabulary(api: Api, path: str) -> bool:
-        caplog.clear()
-        status, _ = await api.get(path)
-        assert status == 200
-        return any("messages_fts_vocab" in r.getMessage() for r in caplog.records)
-
+    assert not await plans(admin, "/chats/?q=parcel", caplog)  # 16 messages < WINDOW_MIN
+    monkeypatch.setattr(search, "WINDOW_MIN", 1)  # (a window of 204 chats: more than here)
     sqlite = not is_postgres()
-    assert await asks_the_vocabulary(admin, "/chats/?q=parcel") == sqlite
-    assert await asks_the_vocabulary(admin, "/chats/?q=parcel&mode=agent") == sqlite
+    assert await plans(admin, "/chats/?q=parcel", caplog) == sqlite
+    assert await plans(admin, "/chats/?q=parcel&mode=agent", caplog) == sqlite
     for path in (
         "/chats/?q=parcel&channel=Telegram",
         "/chats/?q=parcel&label=vip",
         "/chats/?q=parcel&snoozed=false",
         "/chats/?q=parcel&assigned=none",
     ):
-        assert not await asks_the_vocabulary(admin, path), path
-    assert not await asks_the_vocabulary(agent, "/chats/?q=parcel")
+        assert not await plans(admin, path, caplog), path
+    assert not await plans(agent, "/chats/?q=parcel", caplog)
+
+
+async def plans(api: Api, path: str, caplog: pytest.LogCaptureFixture) -> bool:
+    """Whether listing ``path`` counted the matches for a probe (storage.search.plan)."""
+    caplog.clear()
+    status, _ = await api.get(path)
+    assert status == 200
+    return any(
+        'count(*) AS "hits"' in r.getMessage() and r.getMessage().endswith(f", {search.COMMON}]")
+        for r in caplog.records
+    )
 
 
 async def test_the_common_plan_stops_after_the_page(admin: Api) -> None:

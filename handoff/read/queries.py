@@ -36,13 +36,21 @@ from storage.models import (
     Role,
     User,
 )
-from storage.search import latest_matches, matching_chats, recent_messages
+from storage.search import (
+    latest_matches,
+    matching_chats,
+    matching_window,
+    recent_messages,
+    window_expression,
+)
 
 MAX_LIMIT = 200
 AUDIT_LIMIT = 500  # the newest audit rows of a chat shown
 # The queue's order (docs/modes.md): highest priority first, then longest waiting; the
 # index (mode, priority, queued_at) serves it. Automatic assignment takes chats in this order.
 QUEUE_ORDER = ("-priority", "queued_at", "id")
+# A search's page is first looked for among the list's next WINDOW * (limit + 1) chats (SQLite).
+WINDOW = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,15 +113,27 @@ class ChatQueries:
             query = query.filter(channel=chat_filter.channel)
         if chat_filter.updated_since is not None:
             query = query.filter(updated_at__gte=chat_filter.updated_since)
+        if chat_filter.label:
+            query = query.filter(_labelled(chat_filter.label))
+        if chat_filter.snoozed is not None:
+            query = query.filter(snoozed_at__isnull=not chat_filter.snoozed)
         search: fts.Query | None = None
         text = clean(chat_filter.q).strip() if chat_filter.q else ""
+        page: Page | None = None
+        windowed: str | None = None
         if text:  # (PostgreSQL refuses NUL even in a LIKE pattern: what cannot be stored goes)
             search = parse_search(text)
+            windowed = await window_expression(search) if search is not None else None
+            if windowed is not None:
+                page = await self._windowed(query, windowed, text, chat_filter)
+        if text and page is None:
             # Chats probed one by one only where the list walks them in its own order (the
             # activity index, or mode's): other filters and an agent's scope make SQLite sort
-            # every chat they keep, each probed first.
+            # every chat they keep, each probed first. A search too rare for a window is
+            # too rare to probe: listed.
             in_order = (
-                actor.is_admin
+                windowed is not None
+                and actor.is_admin
                 and chat_filter.assigned in (None, "any")
                 and chat_filter.channel is None
                 and chat_filter.updated_since is None
@@ -126,11 +146,8 @@ class ChatQueries:
                 else RawSQL("0")
             )
             query = query.annotate(search_hit=hit).filter(_search(text))
-        if chat_filter.label:
-            query = query.filter(_labelled(chat_filter.label))
-        if chat_filter.snoozed is not None:
-            query = query.filter(snoozed_at__isnull=not chat_filter.snoozed)
-        page = await self._page(query, chat_filter.limit, chat_filter.cursor)
+        if page is None:
+            page = await self._page(query, chat_filter.limit, chat_filter.cursor)
         if search is not None:
             await _add_matches(search, page.rows)
         elif text:
@@ -260,11 +277,40 @@ class ChatQueries:
             return Q(assigned_agent_id=int(assigned))
         raise Invalid("assigned must be me, none, any or an agent id", field="assigned")
 
+    async def _windowed(
+        self, query: Any, expression: str, text: str, chat_filter: ChatFilter
+    ) -> Page | None:
+        """The page of a search found among the list's next ``WINDOW * (limit + 1)`` chats,
+        or None (then the whole list is searched): when fewer chats are left, or when the
+        window holds too few of the search's chats. ``expression``: from
+        :func:`storage.search.window_expression`. One statement for the window's
+        ids, then the list's, which asks the index only for their range of chat ids: a
+        common word or phrase fills its page from the newest chats without listing its
+        every match."""
+        size = WINDOW * (chat_filter.limit + 1)
+        ordered = _after(query, chat_filter.cursor).order_by("-activity_at", "-id")
+        ids = [int(i) for i in await ordered.limit(size).values_list("id", flat=True)]
+        if len(ids) < size:
+            return None
+        hit = RawSQL(matching_window(expression, min(ids), max(ids)))
+        query = query.filter(id__in=ids).annotate(search_hit=hit).filter(_search(text))
+        rows = await self._rows(query, chat_filter.limit, chat_filter.cursor)
+        if len(rows) <= chat_filter.limit:  # the page may go on past the window
+            return None
+        return await self._paged(rows, chat_filter.limit)
+
     async def _page(self, query: Any, limit: int, cursor: str | None) -> Page:
-        if cursor:
-            stamp, last_id = decode_cursor(cursor)
-            query = query.filter(Q(activity_at__lt=stamp) | Q(activity_at=stamp, id__lt=last_id))
-        rows = await query.order_by("-activity_at", "-id").limit(limit + 1).values(*CHAT_FIELDS)
+        return await self._paged(await self._rows(query, limit, cursor), limit)
+
+    async def _rows(self, query: Any, limit: int, cursor: str | None) -> list[dict[str, Any]]:
+        """The list's next ``limit + 1`` rows (the one more tells whether a page follows)."""
+        query = _after(query, cursor)
+        rows: list[dict[str, Any]] = (
+            await query.order_by("-activity_at", "-id").limit(limit + 1).values(*CHAT_FIELDS)
+        )
+        return rows
+
+    async def _paged(self, rows: list[dict[str, Any]], limit: int) -> Page:
         more = len(rows) > limit
         rows = rows[:limit]
         next_cursor = encode_cursor(rows[-1]["activity_at"], rows[-1]["id"]) if more else None
@@ -276,6 +322,14 @@ class ChatQueries:
         wanted = label_ids(rows)
         labels = await self.labels.names(wanted) if wanted else NO_NAMES
         return [self.presenter.chat_row(row, names, labels) for row in rows]
+
+
+def _after(query: Any, cursor: str | None) -> Any:
+    """The list's chats after ``cursor`` (in its order: newest activity first)."""
+    if not cursor:
+        return query
+    stamp, last_id = decode_cursor(cursor)
+    return query.filter(Q(activity_at__lt=stamp) | Q(activity_at=stamp, id__lt=last_id))
 
 
 def parse_search(text: str) -> fts.Query | None:

@@ -49,7 +49,12 @@ def fold(word: str) -> str:
 def spans(query: fts.Query, text: str) -> list[tuple[int, int]] | None:
     """The ranges of ``text`` (its first :data:`SCAN_CHARS` characters) that the terms of
     ``query`` matched, in order and merged; None when a term does not match."""
-    words = [(m.start(), m.end(), fold(m.group())) for m in _WORD.finditer(text[:SCAN_CHARS])]
+    text = text[:SCAN_CHARS]
+    if text.isascii():  # a term's first word not even in the text: no need to cut it in words
+        lowered = text.lower()
+        if any(fold(term.words[0]) not in lowered for term in query.terms):
+            return None
+    words = [(m.start(), m.end(), fold(m.group())) for m in _WORD.finditer(text)]
     at: dict[str, list[int]] = {}
     for index, (_, _, word) in enumerate(words):
         at.setdefault(word, []).append(index)
