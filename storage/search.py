@@ -315,13 +315,15 @@ def _recent_sql(chats: int, postgres: bool) -> str:
 async def latest_matches(query: fts.Query, chat_ids: Sequence[int]) -> list[dict[str, Any]]:
     """Each chat's newest message matching ``query`` (``id``, ``chat_id``, ``text``: its
     first :data:`SCAN_CHARS` characters), for the chats among ``chat_ids`` that have one:
-    one statement."""
+    one statement (SQLite: the index read from the smallest chat's rowids to the largest's,
+    not every match)."""
     chat_ids = [int(i) for i in chat_ids][:MAX_PAGE]
     if not chat_ids:
         return []
     if is_postgres():
         return await fetch(_latest_sql(len(chat_ids), True), [*chat_ids, fts.tsquery(query)])
-    return await fetch(_latest_sql(len(chat_ids), False), [fts.fts5(query), *chat_ids])
+    bounds = [min(chat_ids) * CHAT_SHIFT, (max(chat_ids) + 1) * CHAT_SHIFT]
+    return await fetch(_latest_sql(len(chat_ids), False), [fts.fts5(query), *bounds, *chat_ids])
 
 
 def _latest_sql(chats: int, postgres: bool) -> str:
@@ -337,7 +339,8 @@ def _latest_sql(chats: int, postgres: bool) -> str:
         f'SELECT "id", "chat_id", substr("text", 1, {SCAN_CHARS}) AS "text" FROM "messages" '  # noqa: S608
         'WHERE "id" IN ('
         f"SELECT max(rowid % {CHAT_SHIFT}) FROM messages_fts WHERE messages_fts MATCH ? "
-        f"AND rowid / {CHAT_SHIFT} IN ({marks}) GROUP BY rowid / {CHAT_SHIFT})"
+        f"AND rowid >= ? AND rowid < ? AND rowid / {CHAT_SHIFT} IN ({marks}) "
+        f"GROUP BY rowid / {CHAT_SHIFT})"
     )
 
 
