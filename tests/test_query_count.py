@@ -44,15 +44,19 @@ async def test_list_and_detail_queries_do_not_grow_with_the_page(
     many = await _queries(admin, caplog, f"/chats/{busy}?limit=200")
     assert 1 <= few == many <= 3
     # A search: the page, then each chat's newest messages (its match is among them), then,
-    # for the chats whose match is not (here: the names matched), the index once more. On
-    # SQLite a search for one word first asks the index how common it is (the last word
-    # typed, a prefix: the words it stands for, then their messages counted up to a bound;
-    # no word of a message begins with "customer": nothing to count).
-    sqlite = not is_postgres()
-    for q, more in (("message", 1 + 2 * sqlite), ('"message 7"', 1), ("customer", 2 + sqlite)):
+    # for the chats whose match is not (here: the names matched), the index once more.
+    # First, on SQLite, the index is asked how common it is (the last word typed, a prefix:
+    # the words it stands for, then their messages counted up to a bound; no word of a
+    # message begins with "customer": nothing to count): too rare for a window here. On
+    # PostgreSQL the window's ids (the list's next 4 pages): at limit=5 the window holds the
+    # page; at limit=200 there are fewer chats than a window, and the whole list is asked;
+    # a phrase in one chat leaves the window's page short, and the whole list is asked too.
+    postgres = is_postgres()
+    for q, more, short in (("message", 3 - postgres, 0), ('"message 7"', 2, 1), ("customer", 3, 0)):
         small_search = await _queries(admin, caplog, f"/chats/?limit=5&q={q}")
         large_search = await _queries(admin, caplog, f"/chats/?limit=200&q={q}")
-        assert small_search == large_search == small + more, q
+        assert small_search == small + more + short * postgres, q
+        assert large_search == small + more, q
 
 
 async def test_replaying_the_event_log_does_not_grow_with_the_page(
