@@ -24,6 +24,7 @@ from dashboard_api import (
     system,
     templates,
     users,
+    webhooks,
     widget,
     ws,
 )
@@ -54,6 +55,7 @@ ROUTES: list[Route] = api_keys.scoped(
         *kb.ROUTES,
         *api_keys.ROUTES,
         *api_channels.ROUTES,
+        *webhooks.ROUTES,
         *ws.ROUTES,
         *widget.ROUTES,
         *system.ROUTES,

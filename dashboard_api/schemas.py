@@ -737,7 +737,9 @@ class NotificationsQuery(Query):
 
 class NotificationOut(Open):
     id: int
-    kind: Literal["mention", "assigned", "message", "queue_waiting", "snooze_ended"]
+    kind: Literal[
+        "mention", "assigned", "message", "queue_waiting", "snooze_ended", "webhook_disabled"
+    ]
     chat_id: int | None
     message_id: int | None
     # mention: by, customer, text; assigned: by, by_kind, customer, reason_code; message:

@@ -64,6 +64,7 @@ from handoff.usecases.snooze import Snoozer
 from handoff.usecases.staff import Passwords, Staff
 from handoff.usecases.tags import Tags
 from handoff.usecases.templates import Templates
+from handoff.usecases.webhooks import WebhookOptions, Webhooks
 from storage.blobs import Blobs
 from storage.db import unreachable
 from storage.files import FileStore
@@ -123,6 +124,9 @@ class Core:
     # API keys (made, revoked, authenticated, rate-limited) and API channels.
     api_keys: ApiKeys
     api_channels: ApiChannels
+    # Outgoing webhooks: endpoints, deliveries queued with each change, the dispatcher
+    # (started where the outbox runs).
+    webhooks: Webhooks
     connectors: dict[str, Connector] = field(default_factory=dict)
     # Where kept files live (customer media, agents' uploads); None: files are not kept.
     blobs: Blobs | None = None
@@ -172,6 +176,7 @@ class Core:
         copilot: CopilotOptions | None = None,
         api_requests_per_minute: int = 600,
         callbacks: CallbackPoster | None = None,
+        webhooks: WebhookOptions | None = None,
     ) -> Core:
         """Every service, and who listens to whom.
 
@@ -204,6 +209,7 @@ class Core:
         ``api_requests_per_minute``: what one API key may make (``[api_keys]``).
         ``callbacks``: checks the URLs msgcenter posts to (API channels' callbacks) as
         ``[integrations]`` says (None: public destinations only).
+        ``webhooks``: the outgoing webhooks' settings ([integrations]; None: the defaults).
         """
         connectors: dict[str, Connector] = {}
         names = AgentNames()
@@ -319,6 +325,7 @@ class Core:
                 writer, presenter, requests_per_minute=api_requests_per_minute, clock=clock
             ),
             api_channels=ApiChannels(writer, presenter, destinations.check, clock=clock),
+            webhooks=Webhooks(writer, log, presenter, webhooks),
             connectors=connectors,
             blobs=blobs,
             media=media,
@@ -340,6 +347,7 @@ class Core:
     def start(self) -> None:
         """Start the writer; call after the database is open (its context must be visible)."""
         self.writer.start()
+        self.webhooks.start()
         self.presence.start()
         self.assigner.start()
         self._tidying = asyncio.get_running_loop().create_task(self._tidy(), name="tidy")
@@ -384,6 +392,7 @@ class Core:
             await self.autopilot.drain()
         await self.kb.close()
         await self.copilot.close()
+        await self.webhooks.stop()
         await self.writer.stop()
         if self.autopilot is not None:
             await close_bot(self.autopilot.bot)

@@ -34,6 +34,7 @@ from dashboard_api.widget import setup_widget
 from dashboard_api.ws import SOCKETS
 from handoff.core import ASSIGN_SWEEP, Core, CoreSink
 from handoff.domain.events import CHAT_UPDATED, MESSAGE_CREATED
+from handoff.domain.webhooks import SOURCES as WEBHOOK_SOURCES
 from handoff.infra.bus import EventBus, MemoryEventBus
 from handoff.infra.bus_redis import RedisEventBus
 from handoff.infra.presence_redis import RedisPresence
@@ -44,6 +45,7 @@ from handoff.usecases.csat import CsatOptions
 from handoff.usecases.llm_usage import LlmUsage
 from handoff.usecases.presence import PresenceStore
 from handoff.usecases.staff import Passwords
+from handoff.usecases.webhooks import WebhookOptions
 from handoff.usecases.widget import Visitors, WidgetOptions, Widgets
 from msgcenter.channels import (
     add_web_routes,
@@ -178,6 +180,12 @@ def build_service(
         copilot=copilot_options(settings, retriever),
         api_requests_per_minute=settings.api_keys.requests_per_minute,
         callbacks=callback_poster(settings),
+        webhooks=WebhookOptions(
+            allow_private=settings.integrations.allow_private_destinations,
+            timeout_seconds=settings.integrations.timeout_seconds,
+            retry_hours=settings.integrations.retry_hours,
+            disable_after_hours=settings.integrations.disable_after_hours,
+        ),
     )
     api = ApiContext(
         core=core,
@@ -474,6 +482,8 @@ def build_app(settings: Settings, service: Service | None = None) -> web.Applica
                 await service.database.close()
                 raise
         core.start()
+        # What the webhook endpoints want is known before anything is stored.
+        await core.webhooks.refresh()
         async with AsyncExitStack() as stack:
             stack.push_async_callback(service.database.close)
             if isinstance(blobs, Opens):  # after the core's workers stopped
@@ -506,17 +516,20 @@ def build_app(settings: Settings, service: Service | None = None) -> web.Applica
 @asynccontextmanager
 async def _outbox(service: Service) -> AsyncIterator[None]:
     """The delivery worker, the media fetcher, the availability sweep (chats of people gone
-    offline), the queue watch (admins told of chats waiting too long) and the snoozer (waking
-    snoozed chats at their time): right here with SQLite; under the outbox lease otherwise,
-    woken by what other processes store (``message.created`` on the bus: replies queued,
-    customer files pending; ``chat.updated`` of a chat snoozed until a time kicks the
-    snoozer, which also looks every 30 s)."""
+    offline), the queue watch (admins told of chats waiting too long), the snoozer (waking
+    snoozed chats at their time) and the webhooks' dispatcher: right here with SQLite; under
+    the outbox lease otherwise, woken by what other processes store (``message.created`` on
+    the bus: replies queued, customer files pending; ``chat.updated`` of a chat snoozed until
+    a time kicks the snoozer, which also looks every 30 s; the events webhook deliveries are
+    made of wake the dispatcher, which also looks every 10 s)."""
     outbox, media, roster = service.core.outbox, service.core.media, service.core.roster
     snoozer = service.core.snoozer
     lease = service.leases.get("outbox")
     watch = service.core.queue_watch  # admins told of chats waiting too long
+    webhooks = service.core.webhooks
     if lease is None:
         outbox.start()
+        webhooks.start_dispatcher()
         roster.start()
         watch.start()
         snoozer.start()
@@ -525,6 +538,7 @@ async def _outbox(service: Service) -> AsyncIterator[None]:
         try:
             yield
         finally:
+            await webhooks.stop_dispatcher()
             await roster.stop()
             await watch.stop()
             await snoozer.stop()
@@ -534,6 +548,7 @@ async def _outbox(service: Service) -> AsyncIterator[None]:
 
     async def start() -> None:
         outbox.start()
+        webhooks.start_dispatcher()
         roster.start()
         watch.start()
         snoozer.start()
@@ -542,6 +557,7 @@ async def _outbox(service: Service) -> AsyncIterator[None]:
 
     async def stop() -> None:
         await outbox.stop()
+        await webhooks.stop_dispatcher()
         await roster.stop()
         await watch.stop()
         await snoozer.stop()
@@ -578,6 +594,7 @@ async def _waking(core: Core) -> AsyncIterator[None]:
             subscription = core.bus.subscribe(10_000)
             core.outbox.wake()  # also after a lost connection: replies may have been missed
             core.snoozer.kick()  # and snoozes set elsewhere meanwhile
+            core.webhooks.wake()  # and webhook deliveries queued elsewhere
             if core.media is not None:
                 core.media.wake()
             while (event := await subscription.get()) is not None:
@@ -588,6 +605,8 @@ async def _waking(core: Core) -> AsyncIterator[None]:
                     core.media.wake()
                 if event.type == CHAT_UPDATED and _snoozed_until(event.data.get("chat")):
                     core.snoozer.kick()  # snoozed elsewhere: it may be the next due
+                if event.type in WEBHOOK_SOURCES and core.webhooks.types:
+                    core.webhooks.wake()  # it may have queued webhook deliveries
             if not (subscription.interrupted or subscription.overflowed):
                 return  # the bus closed
 

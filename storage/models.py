@@ -711,8 +711,10 @@ class WebhookEndpoint(Model):
     active = fields.BooleanField(default=True)
     disabled_at = fields.DatetimeField(null=True)
     disabled_reason = fields.CharField(max_length=255, null=True)
-    # Deliveries failed in a row (a success resets it): what disabling is decided on.
+    # Deliveries failed in a row (a success resets it), and when the first of them failed:
+    # an endpoint failing since longer than ``integrations.disable_after_hours`` is disabled.
     failures_in_row = fields.IntField(default=0)
+    failing_since = fields.DatetimeField(null=True)
     created_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="webhook_endpoints", null=True, on_delete=fields.SET_NULL
     )
@@ -752,6 +754,9 @@ class WebhookDelivery(Model):
     duration_ms = fields.IntField(null=True)
     delivered_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField()
+    # When it was queued (or queued again by a redelivery): it is retried
+    # ``integrations.retry_hours`` from then.
+    queued_at = fields.DatetimeField()
 
     class Meta:
         table = "webhook_deliveries"

@@ -12,6 +12,10 @@ the largest single cost of storing a webhook. Read back, it is rebuilt from the 
 chat rows as they are now (the newest state, which is what the dashboard ends on anyway),
 and only for those who may see the chat both then and now.
 
+Outgoing webhooks hook in here (``also``): the deliveries a transaction's events make are
+queued by the same plan as the events, in the same transaction (``handoff.usecases.webhooks``);
+with no endpoint registered the hook is None and costs nothing.
+
 A replay (``page``) reads a bounded page at a time and leaves out, before rebuilding
 anything, the events not stored for the viewer: an agent's replay rebuilds only the
 agent's messages however many others' there are.
@@ -21,7 +25,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -82,6 +86,18 @@ def both(first: Audience, second: Audience) -> Audience:
     return Audience(agent_ids=first.agent_ids & second.agent_ids)
 
 
+# A transaction's events and its time -> a plan of more statements to run in it after the
+# events are stored (the outgoing webhooks' deliveries), or None.
+Also = Callable[[Sequence[Event], datetime | str], sql.Plan[int] | None]
+
+
+def _then(first: sql.Plan[int], then: sql.Plan[int]) -> sql.Plan[int]:
+    """``first``, then ``then``, as one plan; ``first``'s result."""
+    result = yield from first
+    yield from then
+    return result
+
+
 # message ids -> the data of their message.created events and their chats' audiences now.
 Rebuild = Callable[[set[int]], Awaitable[dict[int, tuple[dict[str, Any], Audience]]]]
 
@@ -101,6 +117,10 @@ class EventLog:
         self.rebuild = rebuild
         self.rows_read = 0  # rows read by replays (``page``): for tests and benchmarks
         self.rebuilt = 0  # messages rebuilt from their rows for replays
+        # Outgoing webhooks: see ``Also``; ``on_queued`` runs after a commit it added to.
+        self.also: Also | None = None
+        self.on_queued: Callable[[], None] | None = None
+        self._queued = False
 
     async def append(self, events: Sequence[Event], *, commit: bool = False) -> list[Event]:
         """Number and store ``events``; call inside the writer's transaction (``commit``: the
@@ -113,10 +133,23 @@ class EventLog:
             for event in events
         ]
         at = sql.time_param(timezone.now())
-        last = await sql.run(event_store.append_plan(rows, at), commit=commit)
+        plan = event_store.append_plan(rows, at)
+        also = self.also
+        more = also(events, at) if also is not None else None
+        if more is not None:
+            plan = _then(plan, more)
+            self._queued = True
+        last = await sql.run(plan, commit=commit)
         return [
             Event(e.type, e.chat_id, e.data, e.audience, last + i) for i, e in enumerate(events, 1)
         ]
+
+    def committed(self) -> None:
+        """The writer's transaction committed: tell ``on_queued`` if ``also`` added to it."""
+        if self._queued:
+            self._queued = False
+            if self.on_queued is not None:
+                self.on_queued()
 
     async def last_seq(self) -> int:
         return await _aggregate(Max("seq")) or 0

@@ -241,6 +241,7 @@ class Writer:
     async def _after_commit(
         self, results: list[tuple[_Pending, Any, BaseException | None]], events: list[Event]
     ) -> None:
+        self._log.committed()
         if events:
             try:
                 await self._bus.publish(events)

@@ -55,6 +55,11 @@ KB_ARTICLE_CREATED = "kb_article_created"
 KB_ARTICLE_UPDATED = "kb_article_updated"
 KB_ARTICLE_DELETED = "kb_article_deleted"
 
+# Outgoing webhooks' endpoints (chat_id null; data: endpoint_id, url or the fields changed).
+WEBHOOK_CREATED = "webhook_created"
+WEBHOOK_UPDATED = "webhook_updated"
+WEBHOOK_DELETED = "webhook_deleted"
+
 
 async def record(chat_id: int | None, actor: Actor, action: str, **data: Any) -> None:
     """One audit row: who (``actor``) did ``action`` to ``chat_id``, with its ``data``

@@ -30,7 +30,7 @@ from handoff.usecases import audit, tags, templates
 from handoff.usecases.notifications import ASSIGNED, notify
 from handoff.usecases.reporting import Reporting
 from handoff.usecases.staff import Staff
-from handoff.usecases.transitions import record_transition
+from handoff.usecases.transitions import record_transition, transition_view
 from storage import contacts, identities, sql
 from storage.models import Channel, Chat, Message, Mode, Sender, Status, User
 
@@ -482,7 +482,7 @@ class Desk:
             Event(
                 events.CHAT_UPDATED,
                 chat.id,
-                {"chat": row, "transition": _transition_view(transition)},
+                {"chat": row, "transition": transition_view(transition)},
                 replace(audience, queue=True) if left_queue else audience,
             )
         )
@@ -636,19 +636,6 @@ def _starting_action(chat: Chat, actor: Actor) -> Action | None:
         "another agent holds the chat with this number; ask an admin to assign it to you",
         code="chat_held",
     )
-
-
-def _transition_view(transition: Transition) -> dict[str, Any]:
-    return {
-        "action": str(transition.action),
-        "from": str(transition.from_mode),
-        "to": str(transition.to_mode),
-        "from_agent_id": transition.from_agent_id,
-        "to_agent_id": transition.to_agent_id,
-        "by": transition.actor.user_id,
-        "reason": transition.reason,
-        "reason_code": transition.reason_code,
-    }
 
 
 def _patch_plan(chat: Chat, actor: Actor, change: ChatChange) -> list[tuple[Action, int | None]]:

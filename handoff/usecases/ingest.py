@@ -52,7 +52,7 @@ from handoff.usecases import notifications, snooze
 from handoff.usecases.csat import Surveys
 from handoff.usecases.reporting import Reporting
 from handoff.usecases.staff import Staff
-from handoff.usecases.transitions import record_transition
+from handoff.usecases.transitions import record_transition, transition_view
 from storage import ingest as ingest_store
 from storage import sql
 from storage.models import Chat, Message, Mode, Sender, Status
@@ -299,6 +299,7 @@ class Inbox:
             unit.after_commit(lambda: self.chat_ids.put(key, chat_id))
         previous_agent = chat["assigned_agent_id"]
         note = None
+        reopening: dict[str, Any] | None = None  # the transition of a closed chat reopened
         woke: list[Event] | None = None  # a snoozed chat woken: the note's events
         model, taken = None, None
         # A survey's answer: a payload says so; a comment can only come to a closed chat, which
@@ -319,6 +320,7 @@ class Inbox:
                 actor=modes.CUSTOMER,
             )
             note = await record_transition(reopened, transition, self.staff, now, self.reporting)
+            reopening = transition_view(transition)
             chat = chat_values(reopened)
         elif chat["snoozed_at"] is not None:  # the row says so: no query for awake chats
             snoozed = sql.instance(Chat, outcome.row)
@@ -364,8 +366,9 @@ class Inbox:
                 audience,
             )
         )
-        if note is not None:  # the chat was reopened
-            unit.emit(Event(events.CHAT_UPDATED, chat_id, {"chat": row}, audience))
+        if reopening is not None:  # the chat was reopened
+            reopened_data = {"chat": row, "transition": reopening}
+            unit.emit(Event(events.CHAT_UPDATED, chat_id, reopened_data, audience))
         for event in woke or ():  # after the customer's message: the thread reads in order
             unit.emit(event)
         if taken is not None and model is not None and self.surveys is not None:

@@ -3,9 +3,10 @@
 Kinds (``GET /notifications``, docs/api.md): ``mention`` (a note named them), ``assigned``
 (a chat was given to them), ``message`` (a customer wrote in their chat), ``queue_waiting``
 (admins: a chat has waited in the queue too long), ``snooze_ended`` (their snoozed chat
-woke). :func:`notify` is called inside the operation that causes the notification, so the
-notification and its cause commit together; its ``notification.created`` event goes only
-to the person notified.
+woke), ``webhook_disabled`` (admins: an outgoing webhook's endpoint failed too long and was
+disabled; ``handoff.usecases.webhooks``). :func:`notify` is called inside the operation
+that causes the notification, so the notification and its cause commit together; its
+``notification.created`` event goes only to the person notified.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ ASSIGNED = "assigned"
 MESSAGE = "message"
 QUEUE_WAITING = "queue_waiting"
 SNOOZE_ENDED = "snooze_ended"
-KINDS = (MENTION, ASSIGNED, MESSAGE, QUEUE_WAITING, SNOOZE_ENDED)
+WEBHOOK_DISABLED = "webhook_disabled"
+KINDS = (MENTION, ASSIGNED, MESSAGE, QUEUE_WAITING, SNOOZE_ENDED, WEBHOOK_DISABLED)
 
 
 def view(presenter: Presenter, row: dict[str, Any]) -> dict[str, Any]:

@@ -4,6 +4,7 @@ the facts the reports count (``handoff.usecases.reporting``)."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from handoff.domain.modes import Action, Transition, describe, note
 from handoff.read.views import preview
@@ -89,6 +90,20 @@ async def record_transition(
         note=note(transition, names),
         created_at=now,
     )
+
+
+def transition_view(transition: Transition) -> dict[str, Any]:
+    """A transition as events show it (docs/events.md): ``chat.updated``'s ``transition``."""
+    return {
+        "action": str(transition.action),
+        "from": str(transition.from_mode),
+        "to": str(transition.to_mode),
+        "from_agent_id": transition.from_agent_id,
+        "to_agent_id": transition.to_agent_id,
+        "by": transition.actor.user_id,
+        "reason": transition.reason,
+        "reason_code": transition.reason_code,
+    }
 
 
 async def _last_customer_message_id(chat_id: int) -> int | None:

@@ -309,6 +309,7 @@ const STRINGS = {
     "notify.messages": "{count} new messages from {customer}",
     "notify.queueWaiting": "{customer} has waited over {minutes} min in the queue",
     "notify.snoozeEnded": "{customer} is back from snooze",
+    "notify.webhookDisabled": "Webhook {url} was disabled: its deliveries kept failing",
     // -- canned responses and shortcuts (each feature's strings stay in its own block)
     "header.views": "Views",
     "header.canned": "Canned responses",
@@ -1114,6 +1115,7 @@ const STRINGS = {
     "notify.messages": "{count} pesan baru dari {customer}",
     "notify.queueWaiting": "{customer} sudah menunggu lebih dari {minutes} menit di antrean",
     "notify.snoozeEnded": "{customer} kembali dari tunda",
+    "notify.webhookDisabled": "Webhook {url} dinonaktifkan: pengirimannya terus gagal",
     // -- canned responses and shortcuts (each feature's strings stay in its own block)
     "header.views": "Tampilan",
     "header.canned": "Balasan cepat",

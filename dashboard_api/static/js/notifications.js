@@ -106,6 +106,8 @@ export function describe(item) {
       return t("notify.queueWaiting", { customer, minutes: data.minutes || "?" });
     case "snooze_ended":
       return t("notify.snoozeEnded", { customer });
+    case "webhook_disabled":
+      return t("notify.webhookDisabled", { url: data.url || `#${data.endpoint_id || "?"}` });
     default:
       return item.kind;
   }
