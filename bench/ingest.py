@@ -3,7 +3,7 @@ handler and the seed design, the same load in the same run.
 
     .venv/bin/python -m bench.ingest [--n 2000] [--concurrency 16] [--customers 200]
         [--targets bare,msgcenter,seed] [--rounds 1] [--statuses] [--profile py-spy]
-        [--storage sqlite|postgres|both]
+        [--storage sqlite|postgres|both] [--webhook]
 
 msgcenter runs as ``msgcenter serve`` on a fresh SQLite file (``--storage postgres``: a fresh
 PostgreSQL database, created on ``--postgres-url``'s server and dropped after, with Redis at
@@ -17,6 +17,11 @@ checks the database: every acknowledged message stored exactly once, one chat pe
 every unread count exact, one contact per customer holding their identity once, every chat
 with a contact and no contact without a chat.
 
+``--webhook`` registers one outgoing webhook endpoint subscribed to ``message.created`` (so
+every customer message and every bot answer queues a delivery in its transaction), posting to
+a receiver in this process on 127.0.0.1 (``integrations.allow_private_destinations``), and
+reports when the last delivery arrived and whether every one did, each signature checked.
+
 The seed design (``shared/seed-reference/app-ref``) runs from a copy in /tmp with its own venv
 (/tmp/appref-venv, see its README), as its run_bench.sh starts it. Message i comes from customer
 i % customers; bodies are built and signed before the clock starts.
@@ -26,6 +31,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import json
 import shutil
 import statistics
 import subprocess
@@ -33,6 +40,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import aiohttp
+from aiohttp import web
 
 from bench.common import (
     MAX_N,
@@ -54,6 +64,7 @@ from bench.common import (
     wa_body,
     wait_http,
 )
+from connectors.callbacks import verify
 
 
 def build(
@@ -117,6 +128,64 @@ async def run_seed(
         seed.stop(keep=a.keep)
 
 
+WEBHOOK_SECRET = "bench-webhook-secret-0123456789"
+
+
+class Receiver:
+    """The webhook endpoint: an aiohttp server on 127.0.0.1 that counts signed deliveries."""
+
+    def __init__(self) -> None:
+        self.delivery_ids: set[str] = set()
+        self.posts = 0
+        self.bad = 0
+        self.last = 0.0
+        self.want = 0
+        self.done = asyncio.Event()
+        self.port = free_port()
+        self._runner: web.AppRunner | None = None
+
+    async def hook(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        self.posts += 1
+        self.last = time.perf_counter()
+        if not verify(WEBHOOK_SECRET, request.headers, body):
+            self.bad += 1
+        self.delivery_ids.add(json.loads(body)["id"])
+        if self.want and len(self.delivery_ids) >= self.want:
+            self.done.set()
+        return web.Response(status=204)
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/hook", self.hook)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def register(self, mc: Msgcenter) -> None:
+        body = {"url": f"http://127.0.0.1:{self.port}/hook", "secret": WEBHOOK_SECRET,
+                "events": ["message.created"]}  # fmt: skip
+        headers = {"Authorization": f"Bearer {await mc.token()}"}
+        async with (
+            aiohttp.ClientSession() as s,
+            s.post(f"{mc.base}/integrations/webhooks", json=body, headers=headers) as r,
+        ):
+            if r.status != 201:
+                raise RuntimeError(f"registering the endpoint: {r.status} {await r.text()}")
+
+    async def wait(self, want: int, timeout: float) -> int:
+        """Wait until ``want`` distinct deliveries arrived; how many did."""
+        self.want = want
+        if len(self.delivery_ids) < want:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.done.wait(), timeout)
+        return len(self.delivery_ids)
+
+
 async def run_msgcenter(
     a: argparse.Namespace,
     bodies: list[bytes],
@@ -127,6 +196,9 @@ async def run_msgcenter(
 ) -> LoadResult:
     work = Path(tempfile.mkdtemp(prefix="msgcenter-ingest-"))
     env = {"MSGCENTER_BOT__ENGINE": "bench.silentbot:SilentBot"} if a.silent_bot else {}
+    receiver = Receiver() if a.webhook else None
+    if receiver is not None:
+        env["MSGCENTER_INTEGRATIONS__ALLOW_PRIVATE_DESTINATIONS"] = "true"
     mc = Msgcenter(
         work, statuses=a.statuses, extra_env=env, storage=storage,
         postgres_url=a.postgres_url, redis_url=a.redis_url,
@@ -134,8 +206,13 @@ async def run_msgcenter(
     out = Path(a.profile_out or work / "profile.txt")
     spy: subprocess.Popen[bytes] | None = None
     try:
+        if receiver is not None:
+            mc.add_user()
+            await receiver.start()
         await mc.start()
         pid = mc.pid
+        if receiver is not None:
+            await receiver.register(mc)
         await post_load(mc.webhook, warm[0], a.concurrency, mc.app_secret)
         await drain(mc, 0 if a.silent_bot else len(warm[0]), 60)
         sent_before = await mc.mock_count()
@@ -158,6 +235,15 @@ async def run_msgcenter(
         replies = await drain(mc, want, a.drain_timeout)
         print(f"  outbox: {replies - sent_before} bot replies delivered to the mock Graph API, "
               f"the last {time.perf_counter() - t0:.2f} s after the last 200")  # fmt: skip
+        if receiver is not None:
+            per_message = 1 if a.silent_bot else 2  # the customer's and the bot's answer
+            want = (len(warm[0]) + len(bodies)) * per_message
+            got = await receiver.wait(want, a.drain_timeout)
+            print(f"  webhooks: {got} of {want} deliveries arrived ({receiver.posts} posts, "
+                  f"{receiver.bad} badly signed), the last {receiver.last - t0:.2f} s after "
+                  f"the last 200")  # fmt: skip
+            if got < want or receiver.bad:
+                result.errors += 1
         acked = {wamids[i] for i in result.acked}
         with mc.db() as db:
             problems = check_ingest(db, [*warm[1], *wamids], [*warm[2], *phones],
@@ -180,6 +266,8 @@ async def run_msgcenter(
             stop(spy, 2)  # SIGINT: py-spy writes its profile
             print(f"  profile (load and drain): {out}")
         mc.stop_all()
+        if receiver is not None:
+            await receiver.stop()
         if not a.keep and not a.profile:
             shutil.rmtree(work, ignore_errors=True)
         elif a.keep:
@@ -278,6 +366,11 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=1, help="run every target this many times")
     ap.add_argument("--statuses", action="store_true", help="mock posts status webhooks back")
     ap.add_argument("--silent-bot", action="store_true", help="no bot answers: ingest alone")
+    ap.add_argument(
+        "--webhook",
+        action="store_true",
+        help="one outgoing webhook endpoint (message.created) at a receiver on 127.0.0.1",
+    )
     ap.add_argument(
         "--storage",
         choices=["sqlite", "postgres", "both"],

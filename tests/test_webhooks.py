@@ -231,6 +231,8 @@ async def test_each_event_type_is_delivered_signed(
 
     await eventually(every_type, within=15.0)
     verified = readme_verifier()
+    ids = [item["body"]["id"] for item in receiver.seen]
+    assert len(ids) == len(set(ids))  # each posted once (none failed)
     for item in receiver.seen:
         assert verified(SECRET, item["headers"], item["raw"]), item["headers"]
         assert not verified("another-secret-0123456", item["headers"], item["raw"])

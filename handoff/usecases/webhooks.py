@@ -39,6 +39,7 @@ from handoff.domain.events import Event
 from handoff.domain.modes import Actor
 from handoff.domain.webhooks import SOURCES, webhook_events
 from handoff.infra.eventlog import EventLog
+from handoff.infra.locks import EVENT_LOG, exclusive
 from handoff.infra.tasks import Background
 from handoff.infra.writer import Unit, Writer
 from handoff.read.views import Presenter
@@ -114,6 +115,9 @@ class Webhooks:
         self._dispatcher = Background("webhooks")
         self._wake = asyncio.Event()
         self._in_flight: set[int] = set()  # delivery row ids being posted
+        # Posted and recorded since the current pass began reading: a read that began before
+        # a record committed may still show its row pending.
+        self._finished: set[int] = set()
         self._busy: set[tuple[int, int]] = set()  # (endpoint, chat) being posted to
         self._posts: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(CONCURRENCY)
@@ -279,6 +283,9 @@ class Webhooks:
         """Delete an endpoint and every delivery of it, pending ones included."""
 
         async def operation(unit: Unit) -> None:
+            # The event log's lock first, as every commit takes it before it reads the
+            # endpoints (PostgreSQL: FOR KEY SHARE): the same order, so no deadlock.
+            await exclusive(EVENT_LOG, postgres=self.log.postgres)
             row = await self._endpoint(endpoint_id)
             await WebhookDelivery.filter(endpoint_id=row.id).delete()
             await row.delete()
@@ -367,10 +374,13 @@ class Webhooks:
     async def _dispatch_due(self) -> float:
         """Start posting what is due; seconds until the next is due (at most POLL_SECONDS)."""
         now = self.clock()
+        self._finished.clear()
         rows = await sql.run(webhook_store.due_plan(sql.time_param(now)))
         for row in rows:
             key = (int(row["endpoint_id"]), int(row["chat_id"])) if row["chat_id"] else None
-            if row["id"] in self._in_flight or (key is not None and key in self._busy):
+            if row["id"] in self._in_flight or row["id"] in self._finished:
+                continue
+            if key is not None and key in self._busy:
                 continue
             await self._slots.acquire()
             self._in_flight.add(row["id"])
@@ -402,6 +412,7 @@ class Webhooks:
             log.exception("recording webhook delivery %s failed", row["id"])
         finally:
             self._in_flight.discard(row["id"])
+            self._finished.add(row["id"])
             if key is not None:
                 self._busy.discard(key)
             self._slots.release()
