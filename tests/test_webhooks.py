@@ -456,3 +456,27 @@ async def test_a_name_resolving_to_loopback_is_refused_at_delivery(
     assert row.status == "pending" and row.response_status is None
     assert row.error is not None and row.error.startswith("destination refused")
     assert receiver.seen == []
+
+
+async def test_erasing_a_contact_drops_the_deliveries_about_them(
+    receiver: Receiver, aiohttp_client: ClientFactory, db_url: str, tmp_path: Path
+) -> None:
+    admin = await start(aiohttp_client, db_url, tmp_path)
+    core = admin.service.core
+    await register(admin, receiver.url, ["message.created", "contact.updated"])
+    await core.webhooks.stop_dispatcher()  # queued and kept (as if the receiver were down)
+    gone = await core.inbox.receive(customer("628888", "m1", "Erase me"))
+    kept = await core.inbox.receive(customer("628999", "m1", "Keep me"))
+    for chat_id in (gone.chat_id, kept.chat_id):
+        contact_id = (await Chat.get(id=chat_id)).contact_id
+        status, row = await admin.patch(f"/contacts/{contact_id}", {"notes": "Noted"})
+        assert status == 200, row
+    assert await WebhookDelivery.all().count() == 4
+    erased = (await Chat.get(id=gone.chat_id)).contact_id
+    status, _ = await admin.call("DELETE", f"/contacts/{erased}")
+    assert status == 200, _
+    left = [json.loads(row.body) for row in await WebhookDelivery.all().order_by("id")]
+    assert [(b["type"], b["chat_id"]) for b in left] == [
+        ("message.created", kept.chat_id), ("contact.updated", None)
+    ]  # fmt: skip
+    assert left[1]["data"]["contact"]["id"] != erased

@@ -16,6 +16,7 @@ an ``contact_erased`` audit entry with ids and counts only, and the ``chat.remov
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 from collections.abc import Sequence
@@ -24,7 +25,7 @@ from typing import Any
 from tortoise import timezone
 from tortoise.expressions import Q
 
-from handoff.domain import events
+from handoff.domain import events, webhooks
 from handoff.domain import widget as widget_rules
 from handoff.domain.errors import Forbidden, NotFound
 from handoff.domain.events import Event
@@ -51,6 +52,7 @@ from storage.models import (
     EventRecord,
     Message,
     Notification,
+    WebhookDelivery,
     WidgetVisitor,
 )
 from storage.models import Channel as ChannelName
@@ -248,6 +250,7 @@ class Erasure:
             if chat_ids:
                 await Notification.filter(chat_id__in=chat_ids).delete()
                 await EventRecord.filter(chat_id__in=chat_ids).delete()
+                await WebhookDelivery.filter(chat_id__in=chat_ids).delete()
                 await AuditEntry.filter(chat_id__in=chat_ids).delete()
                 await ChatTransition.filter(chat_id__in=chat_ids).delete()
                 await ChatLabel.filter(chat_id__in=chat_ids).delete()
@@ -264,6 +267,16 @@ class Erasure:
             ]
             if stale:
                 await EventRecord.filter(seq__in=stale).delete()
+            # Outgoing webhooks' deliveries about them, pending or in the log (their bodies).
+            about = [
+                int(row_id)
+                for row_id, body in await WebhookDelivery.filter(
+                    chat_id=None, event_type=webhooks.CONTACT_UPDATED
+                ).values_list("id", "body")
+                if _names(json.loads(body).get("data"), set(ids))
+            ]
+            if about:
+                await WebhookDelivery.filter(id__in=about).delete()
             await ContactMerge.filter(Q(contact_id__in=ids) | Q(other_id__in=ids)).delete()
             await ContactIdentity.filter(contact_id__in=ids).delete()
             await ContactPoint.filter(contact_id__in=ids).delete()
