@@ -482,8 +482,6 @@ def build_app(settings: Settings, service: Service | None = None) -> web.Applica
                 await service.database.close()
                 raise
         core.start()
-        # What the webhook endpoints want is known before anything is stored.
-        await core.webhooks.refresh()
         async with AsyncExitStack() as stack:
             stack.push_async_callback(service.database.close)
             if isinstance(blobs, Opens):  # after the core's workers stopped
@@ -492,6 +490,8 @@ def build_app(settings: Settings, service: Service | None = None) -> web.Applica
             stack.push_async_callback(core.presence.store.close)
             stack.push_async_callback(core.stop)
             await core.bus.start()
+            # What the webhook endpoints want is known before anything is stored.
+            await core.webhooks.refresh()
             if core.autopilot is not None:  # the labels the bot's intents put on chats exist
                 await core.tags.ensure_labels(settings.bot.intent_labels())
             await stack.enter_async_context(running(connectors, inbound_here))

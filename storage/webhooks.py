@@ -70,7 +70,20 @@ DUE = (
 # When the next head not yet due is due (those due now are being posted).
 NEXT_DUE = f'SELECT MIN(d."next_attempt_at") AS "due" {_JOIN}{_HEAD}AND d."next_attempt_at" > ?'
 
-STATEMENTS = (ACTIVE, insert_deliveries(2), DUE, NEXT_DUE)
+# A delivery posted: recorded unless it changed meanwhile (deleted, or queued again).
+DELIVERED = (
+    'UPDATE "webhook_deliveries" SET "status" = \'delivered\', "attempts" = ?, '
+    '"last_attempt_at" = ?, "response_status" = ?, "error" = NULL, "duration_ms" = ?, '
+    '"delivered_at" = ?, "next_attempt_at" = NULL '
+    'WHERE "id" = ? AND "status" = \'pending\''
+)
+# Its endpoint is not failing (any more).
+SUCCEEDED = (
+    'UPDATE "webhook_endpoints" SET "failing_since" = NULL, "failures_in_row" = 0 '
+    'WHERE "id" = ? AND "failures_in_row" > 0'
+)
+
+STATEMENTS = (ACTIVE, insert_deliveries(2), DUE, NEXT_DUE, DELIVERED, SUCCEEDED)
 PG_STATEMENTS = (ACTIVE_LOCKED,)
 
 
@@ -113,6 +126,19 @@ def due_plan(now: datetime | str, limit: int = DUE_LIMIT) -> Plan[list[dict[str,
     """The deliveries to post now (see ``DUE``), soonest due first. Pure."""
     rows = yield DUE, [now, limit]
     return rows
+
+
+# A delivery posted with success: (id, endpoint id, attempts, response status, duration in
+# ms, when: a statement parameter).
+Posted = tuple[int, int, int, int, int, datetime | str]
+
+
+def delivered_plan(posted: Sequence[Posted]) -> Plan[None]:
+    """Record deliveries posted with success; their endpoints are failing no more. Pure."""
+    for row_id, _, attempts, status, duration_ms, at in posted:
+        yield DELIVERED, [attempts, at, status, duration_ms, at, row_id]
+    for endpoint_id in sorted({row[1] for row in posted}):
+        yield SUCCEEDED, [endpoint_id]
 
 
 def next_due_plan(now: datetime | str) -> Plan[Any]:

@@ -421,6 +421,13 @@ class Webhooks:
     async def _record(self, row: dict[str, Any], result: PostResult) -> None:
         now = self.clock()
         attempts = int(row["attempts"]) + 1
+        if result.ok:
+            self.delivered += 1
+            posted = (int(row["id"]), int(row["endpoint_id"]), attempts, int(result.status or 0),
+                      result.duration_ms, sql.time_param(now))  # fmt: skip
+            await self.writer.run_merged("webhooks.delivered", self._delivered, posted)
+            return
+        self.failed_attempts += 1
         outcome = {
             "attempts": attempts,
             "last_attempt_at": now,
@@ -428,21 +435,9 @@ class Webhooks:
             "error": result.error[:512] if result.error else None,
             "duration_ms": result.duration_ms,
         }
-        if result.ok:
-            self.delivered += 1
-        else:
-            self.failed_attempts += 1
 
         async def operation(unit: Unit) -> None:
             found = WebhookDelivery.filter(id=row["id"], status="pending")
-            if result.ok:
-                await found.update(
-                    status="delivered", delivered_at=now, next_attempt_at=None, **outcome
-                )
-                await WebhookEndpoint.filter(id=row["endpoint_id"]).update(
-                    failing_since=None, failures_in_row=0
-                )
-                return
             queued = sql.values(WebhookDelivery, {"queued_at": row["queued_at"]})["queued_at"]
             if now - queued >= timedelta(hours=self.options.retry_hours):
                 await found.update(status="failed", next_attempt_at=None, **outcome)
@@ -452,6 +447,15 @@ class Webhooks:
             await self._failed(unit, int(row["endpoint_id"]), now)
 
         await self.writer.run(operation)
+
+    @staticmethod
+    async def _delivered(
+        units: Sequence[Unit], posted: Sequence[webhook_store.Posted]
+    ) -> list[None]:
+        """Record posts that succeeded, together (one writer call for those that arrive at
+        once; ``storage.webhooks.delivered_plan``)."""
+        await sql.run(webhook_store.delivered_plan(posted))
+        return [None] * len(posted)
 
     async def _failed(self, unit: Unit, endpoint_id: int, now: datetime) -> None:
         """An attempt to the endpoint failed: disable it once it has failed long enough."""
