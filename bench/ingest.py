@@ -239,9 +239,11 @@ async def run_msgcenter(
             per_message = 1 if a.silent_bot else 2  # the customer's and the bot's answer
             want = (len(warm[0]) + len(bodies)) * per_message
             got = await receiver.wait(want, a.drain_timeout)
+            total = cpu_seconds(pid) - cpu0
             print(f"  webhooks: {got} of {want} deliveries arrived ({receiver.posts} posts, "
                   f"{receiver.bad} badly signed), the last {receiver.last - t0:.2f} s after "
-                  f"the last 200")  # fmt: skip
+                  f"the last 200; server CPU from the load's start to the last delivery "
+                  f"{total:.2f} s = {total * 1000 / len(bodies):.2f} ms/msg")  # fmt: skip
             if got < want or receiver.bad:
                 result.errors += 1
         acked = {wamids[i] for i in result.acked}
