@@ -217,3 +217,23 @@ async def test_a_contact_changed_by_a_key_names_the_key_in_the_audit_record(admi
     entry = await AuditEntry.get(action="contact_updated")
     assert entry.actor_kind == "integration" and entry.actor_id is None
     assert (entry.data["api_key_id"], entry.data["api_key_name"]) == (made["id"], "CRM sync")
+
+
+async def test_a_key_with_webhooks_write_manages_endpoints_and_no_other_key_does(
+    admin: Api,
+) -> None:
+    integrator, _ = await make_key(admin, ["webhooks:write"], name="n8n")
+    reader, _ = await make_key(admin, ["chats:read", "reports:read"], name="BI")
+    body = {
+        "url": "https://8.8.8.8/hooks/msgcenter", "secret": "n8n-secret-0123456789",
+        "events": ["chat.closed"],
+    }  # fmt: skip
+    status, made = await integrator.post("/integrations/webhooks", body)
+    assert status == 201, made
+    status, listed = await integrator.get("/integrations/webhooks")
+    assert status == 200 and [item["id"] for item in listed["items"]] == [made["id"]]
+    status, refused = await reader.get("/integrations/webhooks")
+    assert (status, refused["error"]["code"]) == (403, "insufficient_scope")
+    assert refused["error"]["details"]["required"] == "webhooks:write"
+    status, refused = await integrator.get("/chats/")
+    assert (status, refused["error"]["code"]) == (403, "insufficient_scope")
