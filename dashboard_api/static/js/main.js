@@ -23,6 +23,7 @@ import { mountPanel } from "./views/panel.js";
 import { mountProfile } from "./views/profile.js";
 import { mountReports } from "./views/reports.js";
 import { mountFlash, mountHeader } from "./views/shell.js";
+import { mountIntegrations } from "./views/integrations.js";
 import { mountUsers } from "./views/users.js";
 import { mountLabels } from "./views/labels.js";
 import * as tags from "./tags.js";
@@ -126,7 +127,7 @@ function renderApp() {
   document.title = t("app.title");
   const header = h("header", { class: "topbar" });
   const layouts = { users: usersLayout, profile: profileLayout, canned: cannedLayout, labels: labelsLayout,
-    contacts: contactsLayout, reports: reportsLayout, kb: kbLayout };
+    contacts: contactsLayout, reports: reportsLayout, kb: kbLayout, integrations: integrationsLayout };
   const main = (layouts[state.view] || chatsLayout)();
   const flash = h("div", { class: "flash", role: "status", "aria-live": "polite" });
   root.replaceChildren(header, main, flash);
@@ -226,6 +227,12 @@ function openContactChat(row) {
     switchView("chats");
   }
   chats.openChat(row.id);
+}
+
+function integrationsLayout() {
+  const main = h("main", { class: "users-main integrations-main" });
+  unmount.push(mountIntegrations(main, api));
+  return main;
 }
 
 function usersLayout() {

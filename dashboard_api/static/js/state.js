@@ -15,7 +15,7 @@ export function emit(topic, detail) {
 
 export const state = {
   user: null, // {id, username, display_name, role, ...}
-  view: "chats", // "chats" | "contacts" | "reports" | "kb" | "users" | "labels" | "canned" | "profile"
+  view: "chats", // "chats" | "contacts" | "reports" | "kb" | "users" | "labels" | "integrations" | "canned" | "profile"
   screen: "list", // on narrow screens: "list" | "chat"
   connection: "connecting", // "connecting" | "live" | "reconnecting"
   tab: "mine", // "mine" | "snoozed" | "queue" | "all"

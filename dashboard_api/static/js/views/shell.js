@@ -45,7 +45,8 @@ export function mountHeader(root, { onLogout, onLanguage, onView, onAvailability
     viewButton("reports", "chart", t("header.reports"), onView),
     viewButton("kb", "library", t("header.kb"), onView),
     isAdmin() && viewButton("users", "users", t("header.users"), onView),
-    isAdmin() && viewButton("labels", "tag", t("header.labels"), onView));
+    isAdmin() && viewButton("labels", "tag", t("header.labels"), onView),
+    isAdmin() && viewButton("integrations", "plug", t("header.integrations"), onView));
   const availability = availabilityToggle(onAvailability);
   fill(root,
     h("div", { class: "brand" }, h("img", { src: "/static/favicon.svg", alt: "", width: "24", height: "24" }),
