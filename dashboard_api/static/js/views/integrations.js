@@ -13,7 +13,19 @@ export function mountIntegrations(root, api) {
   const status = h("p", { class: "status-line", role: "status", "aria-live": "polite" });
   const say = (text) => { status.textContent = text; };
   const failed = (error) => say(t("integrations.error", { error: error.message }));
-  const context = { api, say, failed };
+  /** Run `work`; say `message` (text, or a function of its result) when it went well, the
+   * error when not. The result, or null. */
+  const act = async (work, message) => {
+    try {
+      const result = await work();
+      if (message) say(typeof message === "function" ? message(result) : message);
+      return result ?? true;
+    } catch (error) {
+      failed(error);
+      return null;
+    }
+  };
+  const context = { api, say, failed, act };
   const sections = [webhooks(context), apiKeys(context), apiChannels(context), widgets(context)];
   fill(root, h("div", { class: "users-view integrations-view" },
     h("h2", {}, t("integrations.heading")), h("p", { class: "hint" }, t("integrations.intro")), status,
@@ -22,13 +34,17 @@ export function mountIntegrations(root, api) {
   return () => {};
 }
 
-/** A section: heading, an explanation, a table, and a form whose fields are `fields`. */
-function section(key, { headers, fields, submit, extra }) {
+/** A section: heading, an explanation, the table of what GET `path` lists (a row each by
+ * `row`), and a form whose fields are `fields`. */
+function section(key, { api, act }, { path, headers, fields, submit, extra, row }) {
   const table = h("table", { class: "users integrations-table", "data-section": key });
   const found = h("div", { class: "integrations-found", hidden: true });
   const form = h("form", { class: "add-user integrations-form", "data-section": key, onsubmit: async (event) => {
     event.preventDefault();
-    if (await submit(form)) form.reset();
+    if (await act(async () => {
+      await submit(form);
+      await load();
+    })) form.reset();
   } },
     fields,
     h("button", { type: "submit", class: "primary" }, t(`integrations.${key}.add`)));
@@ -59,7 +75,8 @@ function section(key, { headers, fields, submit, extra }) {
     box.focus();
     box.select();
   };
-  return { element, render, reveal };
+  const load = () => act(async () => render((await api.get(path)).items, row));
+  return { element, load, reveal };
 }
 
 function field(id, label, props = {}) {
@@ -84,9 +101,19 @@ function swatch(color) {
 }
 const when = (iso) => (iso ? new Date(iso).toLocaleString() : "–");
 
-function webhooks({ api, say, failed }) {
+/** A button that, once confirmed, runs `work` with `act` and reloads the section. */
+function confirmed(label, question, work, { act, load, cls = "danger" }) {
+  return h("button", { type: "button", class: cls, onclick: async () => {
+    if (question && !confirm(question)) return;
+    if (await act(work.run, work.said)) await load();
+  } }, label);
+}
+
+function webhooks(context) {
+  const { api, say, act } = context;
   const log = h("section", { class: "user-editor integrations-log", hidden: true });
-  const view = section("webhooks", {
+  const view = section("webhooks", context, {
+    path: "/integrations/webhooks",
     headers: ["url", "events", "state"],
     fields: [
       field("webhook-url", t("integrations.webhooks.url"), { type: "url", required: true }),
@@ -99,69 +126,39 @@ function webhooks({ api, say, failed }) {
       const body = { url: value(form, "webhook-url"), secret: form.querySelector("#webhook-secret").value,
         events: chosen(form, "events") };
       if (value(form, "webhook-description")) body.description = value(form, "webhook-description");
-      try {
-        await api.post("/integrations/webhooks", body);
-        say(t("integrations.webhooks.created", { url: body.url }));
-        await load();
-        return true;
-      } catch (error) {
-        failed(error);
-        return false;
-      }
+      await api.post("/integrations/webhooks", body);
+      say(t("integrations.webhooks.created", { url: body.url }));
     },
+    row,
   });
-  async function load() {
-    try {
-      const { items } = await api.get("/integrations/webhooks");
-      view.render(items, row);
-    } catch (error) {
-      failed(error);
-    }
-  }
-  async function change(endpoint, changes, message) {
-    try {
-      await api.patch(`/integrations/webhooks/${endpoint.id}`, changes);
-      say(message);
-      await load();
-    } catch (error) {
-      failed(error);
-    }
-  }
+  const load = view.load;
   async function showLog(endpoint) {
-    try {
-      const page = await api.get(`/integrations/webhooks/${endpoint.id}/deliveries`, { limit: 20 });
-      const items = Array.isArray(page) ? page : page.items || [];
-      fill(log, h("h4", {}, t("integrations.webhooks.log", { url: endpoint.url })),
-        h("div", { class: "table-wrap" }, h("table", { class: "users integrations-deliveries" },
-          h("thead", {}, h("tr", {}, ["event", "status", "response", "attempts", "time", "error"]
-            .map((name) => h("th", { scope: "col" }, t(`integrations.delivery.${name}`))), h("td"))),
-          h("tbody", {}, items.length ? items.map((item) => h("tr", { "data-status": item.status },
-            h("td", {}, h("code", {}, item.event_type)),
-            h("td", {}, h("span", { class: `badge delivery-${item.status}` }, t(`integrations.delivery.${item.status}`))),
-            h("td", {}, item.response_status == null ? "–" : String(item.response_status)),
-            h("td", {}, String(item.attempts)),
-            h("td", {}, when(item.last_attempt_at || item.created_at)),
-            h("td", { class: "integrations-error" }, item.error || ""),
-            h("td", {}, item.status === "pending" ? null : h("button", { type: "button", class: "redeliver",
-              onclick: async () => {
-                try {
-                  await api.post(`/integrations/webhooks/${endpoint.id}/deliveries/${item.id}/redeliver`);
-                  say(t("integrations.webhooks.redelivering"));
-                  await showLog(endpoint);
-                } catch (error) {
-                  failed(error);
-                }
-              } }, t("integrations.webhooks.redeliver")))))
-            : h("tr", {}, h("td", { colspan: "7", class: "empty" }, t("integrations.webhooks.noDeliveries")))))),
-        h("button", { type: "button", onclick: () => { log.hidden = true; } }, t("integrations.hide")));
-      log.hidden = false;
-    } catch (error) {
-      failed(error);
-    }
+    const page = await act(() => api.get(`/integrations/webhooks/${endpoint.id}/deliveries`, { limit: 20 }));
+    if (!page) return;
+    const redeliver = (item) => h("button", { type: "button", class: "redeliver", onclick: async () => {
+      const path = `/integrations/webhooks/${endpoint.id}/deliveries/${item.id}/redeliver`;
+      if (await act(() => api.post(path), t("integrations.webhooks.redelivering"))) await showLog(endpoint);
+    } }, t("integrations.webhooks.redeliver"));
+    fill(log, h("h4", {}, t("integrations.webhooks.log", { url: endpoint.url })),
+      h("div", { class: "table-wrap" }, h("table", { class: "users integrations-deliveries" },
+        h("thead", {}, h("tr", {}, ["event", "status", "response", "attempts", "time", "error"]
+          .map((name) => h("th", { scope: "col" }, t(`integrations.delivery.${name}`))), h("td"))),
+        h("tbody", {}, page.items.length ? page.items.map((item) => h("tr", { "data-status": item.status },
+          h("td", {}, h("code", {}, item.event_type)),
+          h("td", {}, h("span", { class: `badge delivery-${item.status}` }, t(`integrations.delivery.${item.status}`))),
+          h("td", {}, item.response_status == null ? "–" : String(item.response_status)),
+          h("td", {}, String(item.attempts)),
+          h("td", {}, when(item.last_attempt_at || item.created_at)),
+          h("td", { class: "integrations-error" }, item.error || ""),
+          h("td", {}, item.status === "pending" ? null : redeliver(item))))
+          : h("tr", {}, h("td", { colspan: "7", class: "empty" }, t("integrations.webhooks.noDeliveries")))))),
+      h("button", { type: "button", onclick: () => { log.hidden = true; } }, t("integrations.hide")));
+    log.hidden = false;
   }
   function row(endpoint) {
     const state = endpoint.active ? t("integrations.active")
       : t("integrations.disabled", { reason: endpoint.disabled_reason || "" });
+    const path = `/integrations/webhooks/${endpoint.id}`;
     return h("tr", { "data-id": String(endpoint.id), class: endpoint.active ? "" : "inactive" },
       h("th", { scope: "row", class: "integrations-url" }, endpoint.url),
       h("td", {}, endpoint.events.map((type) => h("code", { class: "event-type" }, type))),
@@ -169,76 +166,59 @@ function webhooks({ api, say, failed }) {
       h("td", { class: "row-buttons" },
         h("button", { type: "button", class: "deliveries", onclick: () => showLog(endpoint) },
           t("integrations.webhooks.deliveries")),
-        h("button", { type: "button", onclick: () => change(endpoint, { active: !endpoint.active },
-          endpoint.active ? t("integrations.paused") : t("integrations.enabled")) },
-        endpoint.active ? t("integrations.pause") : t("integrations.enable")),
-        h("button", { type: "button", class: "danger", onclick: async () => {
-          if (!confirm(t("integrations.confirmDelete", { name: endpoint.url }))) return;
-          try {
-            await api.request("DELETE", `/integrations/webhooks/${endpoint.id}`);
-            say(t("integrations.deleted"));
+        pauseButton(path, endpoint.active, { act, api, load }),
+        confirmed(t("integrations.delete"), t("integrations.confirmDelete", { name: endpoint.url }), {
+          run: async () => {
+            await api.request("DELETE", path);
             log.hidden = true;
-            await load();
-          } catch (error) {
-            failed(error);
-          }
-        } }, t("integrations.delete"))));
+          },
+          said: t("integrations.deleted"),
+        }, { act, load })));
   }
-  return { element: view.element, load };
+  return view;
 }
 
-function apiKeys({ api, say, failed }) {
-  const view = section("keys", {
+/** Pause or enable (PATCH `path` {"active"}). */
+function pauseButton(path, active, { act, api, load }) {
+  return confirmed(active ? t("integrations.pause") : t("integrations.enable"), null, {
+    run: () => api.patch(path, { active: !active }),
+    said: active ? t("integrations.paused") : t("integrations.enabled"),
+  }, { act, load, cls: "" });
+}
+
+function apiKeys(context) {
+  const { api, say, act } = context;
+  const view = section("keys", context, {
+    path: "/api-keys",
     headers: ["name", "scopes", "lastUsed", "state"],
     fields: [
       field("key-name", t("integrations.keys.name"), { required: true, maxlength: "100" }),
       checkboxes("scopes", SCOPES),
     ],
     submit: async (form) => {
-      const body = { name: value(form, "key-name"), scopes: chosen(form, "scopes") };
-      try {
-        const made = await api.post("/api-keys", body);
-        view.reveal(t("integrations.keys.madeLabel", { name: made.name }), made.key, t("integrations.keys.once"));
-        say(t("integrations.keys.created", { name: made.name }));
-        await load();
-        return true;
-      } catch (error) {
-        failed(error);
-        return false;
-      }
+      const made = await api.post("/api-keys", { name: value(form, "key-name"), scopes: chosen(form, "scopes") });
+      view.reveal(t("integrations.keys.madeLabel", { name: made.name }), made.key, t("integrations.keys.once"));
+      say(t("integrations.keys.created", { name: made.name }));
     },
-  });
-  async function load() {
-    try {
-      const { items } = await api.get("/api-keys");
-      view.render(items, row);
-    } catch (error) {
-      failed(error);
-    }
-  }
-  function row(key) {
-    return h("tr", { "data-id": String(key.id), class: key.revoked_at ? "inactive" : "" },
+    row: (key) => h("tr", { "data-id": String(key.id), class: key.revoked_at ? "inactive" : "" },
       h("th", { scope: "row" }, key.name, " ", h("code", { class: "key-prefix" }, `${key.prefix}…`)),
       h("td", {}, key.scopes.map((scope) => h("code", { class: "event-type" }, scope))),
       h("td", {}, when(key.last_used_at)),
-      h("td", {}, key.revoked_at ? t("integrations.keys.revoked", { when: when(key.revoked_at) }) : t("integrations.active")),
-      h("td", { class: "row-buttons" }, key.revoked_at ? null : h("button", { type: "button", class: "danger",
-        onclick: async () => {
-          if (!confirm(t("integrations.keys.confirmRevoke", { name: key.name }))) return;
-          try {
-            await api.request("DELETE", `/api-keys/${key.id}`);
-            say(t("integrations.keys.revokedNow", { name: key.name }));
-            await load();
-          } catch (error) {
-            failed(error);
-          }
-        } }, t("integrations.keys.revoke"))));
-  }
-  return { element: view.element, load };
+      h("td", {}, key.revoked_at ? t("integrations.keys.revoked", { when: when(key.revoked_at) })
+        : t("integrations.active")),
+      h("td", { class: "row-buttons" }, key.revoked_at ? null : confirmed(t("integrations.keys.revoke"),
+        t("integrations.keys.confirmRevoke", { name: key.name }), {
+          run: () => api.request("DELETE", `/api-keys/${key.id}`),
+          said: t("integrations.keys.revokedNow", { name: key.name }),
+        }, { act, load: () => view.load() }))),
+  });
+  return view;
 }
 
-function apiChannels({ api, say, failed }) {
-  const view = section("channels", {
+function apiChannels(context) {
+  const { api, say, act } = context;
+  const view = section("channels", context, {
+    path: "/channels/api",
     headers: ["name", "callback", "messages", "state"],
     fields: [
       field("channel-name", t("integrations.channels.name"), { required: true, maxlength: "100" }),
@@ -246,63 +226,39 @@ function apiChannels({ api, say, failed }) {
       field("channel-secret", t("integrations.secret"), { required: true, minlength: "16", autocomplete: "off" }),
     ],
     submit: async (form) => {
-      const body = { name: value(form, "channel-name"), callback_url: value(form, "channel-callback"),
-        secret: form.querySelector("#channel-secret").value };
-      try {
-        const made = await api.post("/channels/api", body);
-        view.reveal(t("integrations.channels.madeLabel", { name: made.name }), location.origin + made.messages_path);
-        say(t("integrations.channels.created", { name: made.name }));
-        await load();
-        return true;
-      } catch (error) {
-        failed(error);
-        return false;
-      }
+      const made = await api.post("/channels/api", { name: value(form, "channel-name"),
+        callback_url: value(form, "channel-callback"), secret: form.querySelector("#channel-secret").value });
+      view.reveal(t("integrations.channels.madeLabel", { name: made.name }), location.origin + made.messages_path);
+      say(t("integrations.channels.created", { name: made.name }));
     },
-  });
-  async function load() {
-    try {
-      const { items } = await api.get("/channels/api");
-      view.render(items, row);
-    } catch (error) {
-      failed(error);
-    }
-  }
-  function row(channel) {
-    return h("tr", { "data-id": String(channel.id), class: channel.active ? "" : "inactive" },
+    row: (channel) => h("tr", { "data-id": String(channel.id), class: channel.active ? "" : "inactive" },
       h("th", { scope: "row" }, channel.name),
       h("td", { class: "integrations-url" }, channel.callback_url),
       h("td", { class: "integrations-url" }, h("code", {}, channel.messages_path)),
       h("td", {}, channel.active ? t("integrations.active") : t("integrations.inactive")),
       h("td", { class: "row-buttons" },
-        h("button", { type: "button", onclick: async () => {
-          try {
-            await api.patch(`/channels/api/${channel.id}`, { active: !channel.active });
-            say(channel.active ? t("integrations.paused") : t("integrations.enabled"));
-            await load();
-          } catch (error) {
-            failed(error);
-          }
-        } }, channel.active ? t("integrations.pause") : t("integrations.enable"))));
-  }
-  return { element: view.element, load };
+        pauseButton(`/channels/api/${channel.id}`, channel.active, { act, api, load: () => view.load() }))),
+  });
+  return view;
 }
 
-function widgets({ api, say, failed }) {
-  const view = section("widgets", {
+function widgets(context) {
+  const { api, say, act } = context;
+  const show = (widget) => view.reveal(t("integrations.widgets.snippetOf", { name: widget.name }), widget.snippet,
+    widget.identity_secret ? t("integrations.widgets.identity", { secret: widget.identity_secret }) : "");
+  const select = (id, options) => h("div", { class: "field" },
+    h("label", { for: id }, t(`integrations.widgets.${id.slice("widget-".length)}`)),
+    h("select", { id }, options.map(([option, label]) => h("option", { value: option }, label))));
+  const view = section("widgets", context, {
+    path: "/channels/widget",
     headers: ["name", "origins", "look", "state"],
     fields: [
       field("widget-name", t("integrations.widgets.name"), { required: true, maxlength: "100" }),
-      field("widget-origins", t("integrations.widgets.origins"),
-        { required: true, multiline: true, rows: "2" }),
+      field("widget-origins", t("integrations.widgets.origins"), { required: true, multiline: true, rows: "2" }),
       field("widget-greeting", t("integrations.widgets.greeting"), { maxlength: "500" }),
       field("widget-color", t("integrations.widgets.color"), { type: "color", value: "#2563eb" }),
-      h("div", { class: "field" }, h("label", { for: "widget-position" }, t("integrations.widgets.position")),
-        h("select", { id: "widget-position" }, ["right", "left"].map((side) =>
-          h("option", { value: side }, t(`integrations.widgets.${side}`))))),
-      h("div", { class: "field" }, h("label", { for: "widget-language" }, t("integrations.widgets.language")),
-        h("select", { id: "widget-language" }, h("option", { value: "en" }, "English"),
-          h("option", { value: "id" }, "Bahasa Indonesia"))),
+      select("widget-position", ["right", "left"].map((side) => [side, t(`integrations.widgets.${side}`)])),
+      select("widget-language", [["en", "English"], ["id", "Bahasa Indonesia"]]),
       h("label", { class: "check field" }, h("input", { type: "checkbox", id: "widget-prechat" }), " ",
         t("integrations.widgets.preChat")),
     ],
@@ -316,30 +272,11 @@ function widgets({ api, say, failed }) {
         pre_chat_form: form.querySelector("#widget-prechat").checked,
       };
       if (value(form, "widget-greeting")) body.greeting = value(form, "widget-greeting");
-      try {
-        const made = await api.post("/channels/widget", body);
-        show(made);
-        say(t("integrations.widgets.created", { name: made.name }));
-        await load();
-        return true;
-      } catch (error) {
-        failed(error);
-        return false;
-      }
+      const made = await api.post("/channels/widget", body);
+      show(made);
+      say(t("integrations.widgets.created", { name: made.name }));
     },
-  });
-  const show = (widget) => view.reveal(t("integrations.widgets.snippetOf", { name: widget.name }), widget.snippet,
-    widget.identity_secret ? t("integrations.widgets.identity", { secret: widget.identity_secret }) : "");
-  async function load() {
-    try {
-      const { items } = await api.get("/channels/widget");
-      view.render(items, row);
-    } catch (error) {
-      failed(error);
-    }
-  }
-  function row(widget) {
-    return h("tr", { "data-id": String(widget.id), class: widget.active === false ? "inactive" : "" },
+    row: (widget) => h("tr", { "data-id": String(widget.id), class: widget.active === false ? "inactive" : "" },
       h("th", { scope: "row" }, widget.name),
       h("td", {}, (widget.allowed_origins || []).map((origin) => h("code", { class: "event-type" }, origin))),
       h("td", {}, swatch(widget.color),
@@ -348,16 +285,10 @@ function widgets({ api, say, failed }) {
       h("td", { class: "row-buttons" },
         widget.snippet && h("button", { type: "button", class: "snippet", onclick: () => show(widget) },
           t("integrations.widgets.snippet")),
-        h("button", { type: "button", class: "danger", onclick: async () => {
-          if (!confirm(t("integrations.confirmDelete", { name: widget.name }))) return;
-          try {
-            await api.request("DELETE", `/channels/widget/${widget.id}`);
-            say(t("integrations.deleted"));
-            await load();
-          } catch (error) {
-            failed(error);
-          }
-        } }, t("integrations.delete"))));
-  }
-  return { element: view.element, load };
+        confirmed(t("integrations.delete"), t("integrations.confirmDelete", { name: widget.name }), {
+          run: () => api.request("DELETE", `/channels/widget/${widget.id}`),
+          said: t("integrations.deleted"),
+        }, { act, load: () => view.load() }))),
+  });
+  return view;
 }
