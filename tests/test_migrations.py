@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tortoise import Tortoise
+
 
 def test_the_migrations_describe_the_models(tmp_path: Path) -> None:
     """`tortoise makemigrations` finds nothing to add (run on a copy: it writes files)."""
@@ -23,3 +25,43 @@ def test_the_migrations_describe_the_models(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "No changes detected" in result.stdout + result.stderr
+
+
+async def _indexed_columns(db_url: str, table: str) -> set[tuple[str, ...]]:
+    """The column lists of ``table``'s indexes (unique ones included) in the database."""
+    connection = Tortoise.get_connection("default")
+    if db_url.startswith("sqlite"):
+        found = set()
+        for index in await connection.execute_query_dict(f"PRAGMA index_list('{table}')"):
+            columns = await connection.execute_query_dict(f"PRAGMA index_info('{index['name']}')")
+            found.add(tuple(str(c["name"]) for c in sorted(columns, key=lambda c: c["seqno"])))
+        return found
+    rows = await connection.execute_query_dict(
+        "SELECT array_agg(a.attname ORDER BY k.n) AS columns FROM pg_index i "
+        "JOIN pg_class t ON t.oid = i.indrelid "
+        "CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n) "
+        "JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum "
+        "WHERE t.relname = $1 GROUP BY i.indexrelid",
+        [table],
+    )
+    return {tuple(row["columns"]) for row in rows}
+
+
+async def test_a_migrated_database_has_every_index_the_models_declare(db_url: str) -> None:
+    """Each model's indexes and unique constraints are in the migrated tables (an operation
+    that rebuilds a table, as Tortoise's AlterField does on SQLite, must not lose them)."""
+    await Tortoise.init(db_url=db_url, modules={"models": ["storage.models"]})
+    try:
+        missing = []
+        for model in Tortoise.apps["models"].values():
+            meta = model._meta
+            wanted = [tuple(index.fields) for index in meta.indexes]
+            wanted += [tuple(fields) for fields in meta.unique_together]
+            have = await _indexed_columns(db_url, meta.db_table)
+            for fields in wanted:
+                columns = tuple(meta.fields_db_projection.get(name, name) for name in fields)
+                if columns not in have:
+                    missing.append(f"{meta.db_table}{columns}")
+        assert not missing, missing
+    finally:
+        await Tortoise.close_connections()
