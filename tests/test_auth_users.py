@@ -118,4 +118,6 @@ async def test_health_needs_no_token_and_openapi_describes_every_route(
     ]  # fmt: skip
     for path, method in expected:
         assert method in spec["paths"][path], (path, method)
-    assert spec["paths"]["/chats/"]["get"]["security"] == [{"bearer": []}]
+    # A person's token on every route; an API key too on the routes of a scope (the chats).
+    assert spec["paths"]["/chats/"]["get"]["security"] == [{"bearer": []}, {"apiKey": []}]
+    assert spec["paths"]["/users"]["post"]["security"] == [{"bearer": []}]
