@@ -300,7 +300,9 @@ async def test_every_failure_hands_off_with_its_reason(
     assert decision.text is None  # the configured handoff message is sent
     assert decision.usage is not None
     assert (decision.usage.outcome, decision.usage.error) == (outcome, reason)
-    assert decision.usage.seconds > (2 if outcome == "timeout" else 0)
+    # A timeout's seconds are about the timeout: the loop's timer and the clock that measures
+    # may differ by a millisecond (CI once measured 1.9995 s), so the bound leaves 0.1 s.
+    assert decision.usage.seconds > (1.9 if outcome == "timeout" else 0)
 
 
 async def test_a_failing_knowledge_base_hands_off(
