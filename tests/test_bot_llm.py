@@ -300,9 +300,13 @@ async def test_every_failure_hands_off_with_its_reason(
     assert decision.text is None  # the configured handoff message is sent
     assert decision.usage is not None
     assert (decision.usage.outcome, decision.usage.error) == (outcome, reason)
-    # A timeout's seconds are about the timeout: the loop's timer and the clock that measures
-    # may differ by a millisecond (CI once measured 1.9995 s), so the bound leaves 0.1 s.
-    assert decision.usage.seconds > (1.9 if outcome == "timeout" else 0)
+    if outcome == "timeout":
+        # The engine gave up at its 2 s timeout, not when the model answered at 3 s. The
+        # lower bound leaves 10 ms: CI once read 1.9995 s (two readings of the monotonic
+        # clock on a 2-core VM, taken on different cores).
+        assert 1.99 <= decision.usage.seconds < 2.5
+    else:
+        assert 0 < decision.usage.seconds < 2
 
 
 async def test_a_failing_knowledge_base_hands_off(
