@@ -190,6 +190,13 @@ PLANS: dict[str, tuple[str, list[Any]]] = {
         "messages_fts MATCH ?) OR customer_name LIKE ? OR customer_phone LIKE ? OR "
         "customer_email LIKE ? ORDER BY activity_at DESC, id DESC LIMIT 51",
         ['"surabaya"*'] + ["%x%"] * 3),
+    "list, q=, found": (  # (a rare search of 3 characters or more: storage.search)
+        "SELECT rowid / 2147483648 AS id FROM messages_fts WHERE messages_fts MATCH ? UNION "
+        "SELECT rowid AS id FROM chats_fts WHERE chats_fts MATCH ? LIMIT 1001",
+        ['"xyzzy"*', '"xyzzy"']),
+    "list, q=, found ids": (
+        "SELECT * FROM chats WHERE id IN (17, 4711) ORDER BY activity_at DESC, id DESC "
+        "LIMIT 51", []),
     "list, q=, window": (  # (a common search: the list's next 204 chats first)
         "SELECT * FROM chats WHERE id IN (9998, 9999, 10000) AND (CASE WHEN id IN (SELECT "
         "rowid / 2147483648 FROM messages_fts WHERE messages_fts MATCH ? AND rowid >= "

@@ -15,6 +15,13 @@ read as spaces (PostgreSQL's parser keeps ``name@example.com``, ``example.com`` 
 written, lower-cased, no stemming and no stop words, the same for English and Indonesian
 (and like SQLite's). The index is on an expression, so it is always in step with the rows.
 
+The customer's name, phone and email (SQLite): ``chats_fts``, a contentless FTS5 table with
+the ``trigram`` tokenizer, rowid the chat's id, kept by triggers on ``chats`` (a chat
+inserted, one of the three changed, a chat deleted). A phrase of trigrams is a substring in
+any case, what the list's ``icontains`` finds, so a rare search lists its chats by id
+(:func:`found_chats`) and reads no other chat; text under 3 characters has no trigram and is
+filtered row by row. PostgreSQL filters the three row by row (``ILIKE``).
+
 The search text is parsed by :mod:`storage.fts`; the expressions written here hold nothing
 else than what it makes (letters, digits, quotes, ``*``, ``&``, ``<->``, ``:*``), checked
 again before it is put into SQL.
@@ -46,6 +53,12 @@ MAX_EXPANSIONS = 16  # a prefix written out as the words the index holds, when a
 # A search the index finds in this many messages or more is first looked for among the list's
 # next chats only (handoff.read.queries: a window of 4 pages), by the range of their ids.
 WINDOW_MIN = 2_000
+
+# A rare search's chats listed by id up to this many (found_chats); more are filtered row by
+# row in the list's order, which stops after the page.
+LISTED = 1_000
+TRIGRAM = 3  # characters of a trigram: shorter search text has none
+NAME_COLUMNS = ("customer_name", "customer_phone", "customer_email")
 
 # The text as PostgreSQL's index reads it: ``translate`` is the same in every locale.
 _PG_SPACES = "@./:+-_"
@@ -84,7 +97,41 @@ def _sqlite_ddl() -> tuple[str, ...]:
     )
 
 
+def _names_ddl() -> tuple[str, ...]:
+    """The trigram table of the chats' names, phones and emails, and the triggers that keep
+    it (an update only when one of the three changed: most updates of a chat are its
+    activity)."""
+    old = ", ".join(f"OLD.{column}" for column in NAME_COLUMNS)
+    new = ", ".join(f"NEW.{column}" for column in NAME_COLUMNS)
+    add = f"INSERT INTO chats_fts (rowid, name, phone, email) VALUES (NEW.id, {new});"  # noqa: S608
+    remove = (
+        "INSERT INTO chats_fts (chats_fts, rowid, name, phone, email) "  # noqa: S608
+        f"VALUES ('delete', OLD.id, {old});"
+    )
+    changed = " OR ".join(f"OLD.{column} IS NOT NEW.{column}" for column in NAME_COLUMNS)
+    return (
+        "CREATE VIRTUAL TABLE IF NOT EXISTS chats_fts USING fts5("
+        "name, phone, email, content='', columnsize=0, tokenize='trigram')",
+        f"CREATE TRIGGER IF NOT EXISTS chats_fts_insert AFTER INSERT ON chats BEGIN {add} END",
+        f"CREATE TRIGGER IF NOT EXISTS chats_fts_delete AFTER DELETE ON chats BEGIN {remove} END",
+        f"CREATE TRIGGER IF NOT EXISTS chats_fts_update AFTER UPDATE OF {', '.join(NAME_COLUMNS)} "
+        f"ON chats WHEN {changed} BEGIN {remove} {add} END",
+    )
+
+
 SQLITE_DDL = _sqlite_ddl()
+NAMES_DDL = _names_ddl()
+NAMES_FILL = (
+    "INSERT INTO chats_fts (rowid, name, phone, email) "  # noqa: S608
+    f"SELECT id, {', '.join(NAME_COLUMNS)} FROM chats",
+    "INSERT INTO chats_fts (chats_fts) VALUES ('optimize')",
+)
+NAMES_DROP = (
+    "DROP TRIGGER IF EXISTS chats_fts_insert",
+    "DROP TRIGGER IF EXISTS chats_fts_delete",
+    "DROP TRIGGER IF EXISTS chats_fts_update",
+    "DROP TABLE IF EXISTS chats_fts",
+)
 SQLITE_FILL = (
     "INSERT INTO messages_fts (rowid, text) SELECT {}, substr(text, 1, {}) FROM messages".format(  # noqa: S608
         _ROWID.format(row="messages"), INDEXED
@@ -121,6 +168,21 @@ async def drop(client: BaseDBAsyncClient) -> None:
     postgres = client.capabilities.dialect == "postgres"
     for sql in POSTGRES_DROP if postgres else SQLITE_DROP:
         await client.execute_script(sql)
+
+
+async def create_names(client: BaseDBAsyncClient) -> None:
+    """SQLite: make the trigram index of the chats' names, phones and emails and fill it with
+    the chats already stored (migration 0017); PostgreSQL: nothing."""
+    if client.capabilities.dialect != "postgres":
+        for sql in (*NAMES_DDL, *NAMES_FILL):
+            await client.execute_script(sql)
+
+
+async def drop_names(client: BaseDBAsyncClient) -> None:
+    """Undo :func:`create_names`."""
+    if client.capabilities.dialect != "postgres":
+        for sql in NAMES_DROP:
+            await client.execute_script(sql)
 
 
 def _literal(expression: str) -> str:
@@ -296,6 +358,39 @@ def _matching_sql(expression: str, postgres: bool, chats: tuple[int, int] | None
     return f'CASE WHEN "chats"."id" IN ({hits}) THEN 1 ELSE 0 END'
 
 
+def _found_sql(messages: bool) -> str:
+    """The chats whose customer's name, phone or email holds a text (a trigram phrase), and
+    with ``messages`` those with a message the index matches; one more than
+    :data:`LISTED` at most."""
+    names = 'SELECT rowid AS "id" FROM chats_fts WHERE chats_fts MATCH ?'
+    if messages:
+        names = (
+            f'SELECT rowid / {CHAT_SHIFT} AS "id" FROM messages_fts WHERE messages_fts MATCH ? '  # noqa: S608
+            f"UNION {names}"
+        )
+    return f"{names} LIMIT {LISTED + 1}"
+
+
+def substring(text: str) -> str:
+    """``text`` as a trigram phrase: FTS5's double quotes around it, its own doubled."""
+    return '"' + text.replace('"', '""') + '"'
+
+
+async def found_chats(query: fts.Query | None, text: str) -> list[int] | None:
+    """SQLite: the ids of the chats a search finds, in no order: a message matches ``query``
+    (None: no word to look for) or the customer's name, phone or email contains ``text`` in
+    any case (``text`` as typed, trimmed). None when there are more than :data:`LISTED`, when
+    ``text`` is shorter than a trigram, and on PostgreSQL: then the list filters its rows one
+    by one. One statement, two index lookups."""
+    if is_postgres() or len(text) < TRIGRAM:
+        return None
+    params = [substring(text)] if query is None else [fts.fts5(query), substring(text)]
+    found = await fetch(_found_sql(query is not None), params)
+    if len(found) > LISTED:
+        return None
+    return [int(row["id"]) for row in found]
+
+
 async def recent_messages(chat_ids: Sequence[int]) -> list[dict[str, Any]]:
     """The newest :data:`RECENT` messages of each chat (``id``, ``chat_id``, ``text``: its
     first :data:`RECENT_CHARS` characters), newest first: one statement, an indexed range
@@ -364,6 +459,9 @@ SQLITE_STATEMENTS = (
     f'SELECT "id" FROM "chats" WHERE {matching_sql(Plan("late deliv", True), False)} = 1',  # noqa: S608
     f'SELECT "id" FROM "chats" WHERE {_matching_sql(_EXAMPLE_MATCH, False, (2, 7))} = 1',  # noqa: S608
     SQLITE_FILL[0],
+    NAMES_FILL[0],
+    _found_sql(True),
+    _found_sql(False),
     _PREFIX_WORDS,
     _COUNT_MATCHES,
 )

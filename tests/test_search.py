@@ -167,6 +167,50 @@ async def test_edits_erasure_and_deleted_chats_leave_the_index(admin: Api) -> No
     assert await indexed("came") == 1
 
 
+async def test_names_phones_and_emails_are_found_by_any_part_in_any_case(admin: Api) -> None:
+    ids = await customers(admin)
+    await Chat.filter(id=ids["Raka"]).update(customer_phone="+62 812-7731", customer_email=None)
+    await Chat.filter(id=ids["Dewi"]).update(customer_email="dewi.lestari@Example.co.id")
+    assert await found(admin, "aka") == ["Raka"]  # inside a name
+    assert await found(admin, "SOFÍA") == ["Sofía"]  # any case, beyond ASCII too
+    assert await found(admin, "812-77") == ["Raka"]  # a phone as written
+    assert await found(admin, "lestari@example") == ["Dewi"]  # an email, any case
+    assert await found(admin, 'ri@ex"') == []  # a double quote is text, not syntax
+    assert await found(admin, "ía") == ["Sofía"]  # shorter than a trigram: row by row
+    assert await found(admin, "kA") == ["Raka"]
+    # A name changed: found by the new one only; a contact erased: not by the old one.
+    await Chat.filter(id=ids["Tono"]).update(customer_name="Antonio Wibowo")
+    assert await found(admin, "tono") == ["Antonio Wibowo"]  # (inside "Antonio")
+    assert await found(admin, "wibowo") == ["Antonio Wibowo"]
+    dewi = await Chat.get(id=ids["Dewi"])
+    assert (await admin.call("DELETE", f"/contacts/{dewi.contact_id}"))[0] == 200
+    assert await found(admin, "lestari") == []
+    if not is_postgres():  # the trigram index itself, not only the list
+        await Chat.filter(id=ids["Raka"]).delete()
+        rows = await fetch(
+            "SELECT rowid FROM chats_fts WHERE chats_fts MATCH ?", [search.substring("aka")]
+        )
+        assert rows == []
+
+
+async def test_a_search_with_more_chats_than_listed_finds_the_same(
+    admin: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    names = {f"Pelanggan {i:02d}": f"pesanan nomor {i}" for i in range(7)}
+    ids = await customers(admin, names)
+    searches = ("pelanggan", "pesanan", "nomor 3", "elangg", "Pe")
+    pages = {q: await found(admin, q) for q in searches}
+    assert pages["pelanggan"] == pages["pesanan"] == sorted(names)
+    assert pages["nomor 3"] == ["Pelanggan 03"] and set(names) <= set(pages["Pe"])
+    if not is_postgres():
+        query = fts.parse("pesanan", last_prefix=True)
+        assert sorted(await search.found_chats(query, "pesanan") or []) == sorted(ids.values())
+        assert await search.found_chats(query, "pe") is None  # no trigram in it
+        monkeypatch.setattr(search, "LISTED", 3)  # more than that: filtered row by row
+        assert await search.found_chats(query, "pesanan") is None
+    assert {q: await found(admin, q) for q in searches} == pages
+
+
 async def indexed(word: str) -> int:
     """How many messages the index holds with ``word`` (the index itself, not the list)."""
     if is_postgres():

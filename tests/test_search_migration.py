@@ -1,6 +1,7 @@
-"""Migration 0015 on a populated copy: the messages stored before it are in the full-text
-index afterwards (SQLite: the FTS5 table filled; PostgreSQL: the GIN index built), and the
-messages written after it are indexed as they come."""
+"""Migrations 0015 and 0017 on a populated copy: the messages stored before them are in the
+full-text index afterwards (SQLite: the FTS5 table filled; PostgreSQL: the GIN index built),
+on SQLite the chats' names in their trigram index too, and what is written after them is
+indexed as it comes."""
 
 from __future__ import annotations
 
@@ -125,6 +126,16 @@ async def test_the_migration_indexes_the_messages_already_stored(db_url: str) ->
     )
     [(new_id,)] = await query(db_url, "SELECT id FROM messages WHERE text = 'zanzibar'")
     assert await matches(db_url, "zanzibar") == {(1, new_id)}
+    if sqlite_path(db_url) is not None:  # 0017: every chat's name, by any part of it
+        assert "0017_chat_names_search" in applied, applied
+        named = await query(db_url, "SELECT rowid FROM chats_fts WHERE chats_fts MATCH ?",
+                            '"OMER 17"')  # fmt: skip
+        expected = {i for i in range(1, CHATS + 1) if str(i).startswith("17")}
+        assert {r for (r,) in named} == expected
+        await query(db_url, "UPDATE chats SET customer_name = 'Zanzibar Ltd' WHERE id = 17")
+        named = await query(db_url, "SELECT rowid FROM chats_fts WHERE chats_fts MATCH ?",
+                            '"OMER 17"')  # fmt: skip
+        assert {r for (r,) in named} == expected - {17}
     if sqlite_path(db_url) is None:  # the search's expression is the index's, to the letter
         connection = await asyncpg.connect(asyncpg_dsn(db_url))
         try:
@@ -152,5 +163,11 @@ async def test_the_way_back_drops_the_index_and_its_vocabulary(db_url: str) -> N
     if sqlite:  # the vocabulary reads the index: a word and its messages
         rows = await query(db_url, "SELECT count(*) FROM messages_fts_vocab")
         assert rows == [(0,)]
+    if sqlite:  # 0017's way back drops the names' index and its triggers
+        names = "SELECT name FROM sqlite_master WHERE name LIKE 'chats_fts%'"
+        assert len(await query(db_url, names)) >= 4  # the table, its shadows, 3 triggers
+        await migrate(db_url, target="models.0016_integrations")
+        assert await query(db_url, names) == []
+        assert {name for (name,) in await query(db_url, listed)} == made
     await migrate(db_url, target=BEFORE)
     assert await query(db_url, listed) == []

@@ -37,6 +37,7 @@ from storage.models import (
     User,
 )
 from storage.search import (
+    found_chats,
     latest_matches,
     matching_chats,
     matching_window,
@@ -126,6 +127,12 @@ class ChatQueries:
             windowed = await window_expression(search) if search is not None else None
             if windowed is not None:
                 page = await self._windowed(query, windowed, text, chat_filter)
+            else:  # a rare search: its few chats by id (SQLite's indexes), then sorted
+                listed = await found_chats(search, text)
+                if listed is not None:
+                    page = await self._page(
+                        query.filter(id__in=listed), chat_filter.limit, chat_filter.cursor
+                    )
         if text and page is None:
             # Chats probed one by one only where the list walks them in its own order (the
             # activity index, or mode's): other filters and an agent's scope make SQLite sort
