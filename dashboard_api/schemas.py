@@ -87,6 +87,20 @@ class CreateChat(Strict):
     customer_address: Short | None = None
     subject: Short | None = None
 
+    @field_validator("channel")
+    @classmethod
+    def _startable(cls, value: Channel) -> Channel:
+        # Their chats are made by their customers' first message, which gives the address
+        # replies go to: a chat made here could never be answered.
+        if value == Channel.API:
+            raise ValueError(
+                "an API chat starts with its customer's first message, posted by the system "
+                "(POST /channels/api/{id}/messages)"
+            )
+        if value == Channel.WIDGET:
+            raise ValueError("a website chat starts when its visitor writes in the widget")
+        return value
+
     @field_validator("phone")
     @classmethod
     def _whatsapp(cls, value: str | None, info: ValidationInfo) -> str | None:

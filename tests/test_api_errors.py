@@ -131,6 +131,10 @@ async def test_malformed_json_is_400(admin: Api, route: Any) -> None:
         ("PATCH", "/chats/1", {"online": "yes"}, "online"),
         ("PATCH", "/chats/1", {"assigned_agent_id": -1}, "assigned_agent_id"),
         ("POST", "/chats/", {"customer_name": "A", "channel": "Fax"}, "channel"),
+        # Made by their customers' first message (its address): a chat made here could
+        # never be answered.
+        ("POST", "/chats/", {"customer_name": "A", "channel": "API"}, "channel"),
+        ("POST", "/chats/", {"customer_name": "A", "channel": "Widget"}, "channel"),
         ("POST", "/chats/", {"channel": "Email"}, "customer_name"),
         ("POST", "/auth/login", {"identifier": "admin"}, "password"),
         ("POST", "/auth/login", {"identifier": 1, "password": "x"}, "identifier"),

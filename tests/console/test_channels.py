@@ -4,8 +4,11 @@ Indonesian, wide and narrow."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
+import aiohttp
 import pytest
 
 from tests.console.support import (
@@ -28,7 +31,7 @@ WIDGET_VISITOR = "Web Visitor"
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     """The demo, with an API chat (its callback on a closed local port: replies are retried,
-    nothing leaves the machine) and a website chat."""
+    nothing leaves the machine) and a website chat (a visitor's first message)."""
     folder = tmp_path_factory.mktemp("console-channels")
     running = start_demo(
         folder / "data", folder / "demo.log", INTEGRATIONS__ALLOW_PRIVATE_DESTINATIONS="true"
@@ -52,12 +55,36 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         token=key["key"],
     )  # fmt: skip
     assert status == 200, posted
-    status, chat = running.call(
-        "POST", "/chats/", {"channel": "Widget", "customer_name": WIDGET_VISITOR}, token=token
-    )
-    assert status == 201, chat
+    with ThreadPoolExecutor(1) as thread:  # (Playwright's loop runs in this one)
+        thread.submit(lambda: asyncio.run(visitor_writes(running, token))).result()
     yield running
     stop_demo(running)
+
+
+async def visitor_writes(demo: Demo, token: str) -> None:
+    """A website visitor's first message, as the widget sends it: a session on the site's
+    origin, then the message over the visitor's socket, until its acknowledgement."""
+    origin = "https://shop.example"
+    status, widget = demo.call(
+        "POST", "/channels/widget", {"name": "Shop", "allowed_origins": [origin]}, token=token
+    )
+    assert status == 201, widget
+    async with aiohttp.ClientSession(demo.base, headers={"Origin": origin}) as http:
+        body = {"name": WIDGET_VISITOR}
+        async with http.post(f"/widget/{widget['id']}/session", json=body) as answer:
+            assert answer.status == 200, await answer.text()
+            visitor = await answer.json()
+        async with http.ws_connect(f"/widget/ws?token={visitor['token']}&after=0") as ws:
+            assert (await ws.receive_json(timeout=10))["type"] == "hello"
+            await ws.send_json(
+                {"type": "message", "ref": "first-message", "text": "Halo dari situs"}
+            )
+            for _ in range(20):
+                frame = await ws.receive_json(timeout=10)
+                assert frame["type"] != "error", frame
+                if frame["type"] == "ack":
+                    return
+    raise AssertionError("the visitor's message was not acknowledged")
 
 
 def test_api_and_website_chats_show_their_channel(console: Console) -> None:
