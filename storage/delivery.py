@@ -28,7 +28,7 @@ _ROW = columns.row(Message, without=_BOOKKEEPING)
 
 _DUE = (
     'SELECT m."id", m."chat_id", m."next_attempt_at", c."channel" FROM "messages" m '
-    'JOIN "chats" c ON c."id" = m."chat_id" WHERE m."status" = ? AND m."internal" = ?{busy} '
+    'JOIN "chats" c ON c."id" = m."chat_id" WHERE {queued} AND m."internal" = ?{busy} '
     'ORDER BY m."id" LIMIT ?'
 )
 QUEUE_DEPTH = 'SELECT COUNT(*) AS "queued" FROM "messages" WHERE "status" = ? AND "internal" = ?'
@@ -104,12 +104,17 @@ Chats = dict[int, Row]  # chat id -> its "id", "mode" and "assigned_agent_id"
 
 
 @lru_cache(maxsize=16)
-def _due(busy: int) -> str:
-    """The due query leaving out ``busy`` chats (a power of two, or 0)."""
+def _due(busy: int, *, sqlite: bool = False) -> str:
+    """The due query leaving out ``busy`` chats (a power of two, or 0); on SQLite the
+    queued status marked as rare (``storage.sql.seldom``: found through its index, also
+    once ``ANALYZE`` has seen that nearly no message is queued)."""
+    queued = 'm."status" = ?'
+    if sqlite:
+        queued = sql.seldom(queued)
     if not busy:
-        return _DUE.format(busy="")
+        return _DUE.format(queued=queued, busy="")
     marks = ", ".join("?" for _ in range(busy))
-    return _DUE.format(busy=f' AND m."chat_id" NOT IN ({marks})')
+    return _DUE.format(queued=queued, busy=f' AND m."chat_id" NOT IN ({marks})')
 
 
 def due_plan(busy: Collection[int]) -> sql.Plan[list[Row]]:
@@ -119,7 +124,13 @@ def due_plan(busy: Collection[int]) -> sql.Plan[list[Row]]:
     if left_out:  # padded to a power of two: a few statements, whatever the count
         size = 1 << (len(left_out) - 1).bit_length()
         left_out += [left_out[-1]] * (size - len(left_out))
-    rows = yield _due(len(left_out)), [Status.QUEUED.value, False, *left_out, DUE_LIMIT]
+    # The dialect is asked here, not in the plan's steps (which may run in SQLite's thread).
+    due = _due(len(left_out), sqlite=not sql.is_postgres())
+    return _due_rows(due, [Status.QUEUED.value, False, *left_out, DUE_LIMIT])
+
+
+def _due_rows(due: str, values: list[Any]) -> sql.Plan[list[Row]]:
+    rows = yield due, values
     return [sql.values(Message, row) for row in rows]
 
 
@@ -325,3 +336,4 @@ STATEMENTS = (
     SET_FAILED, CANCEL, CHAT, MESSAGE_IN_CHAT, AUDIENCE.format(marks="?, ?"), STATUS_OF,
     KEEP_RECEIPT, EARLY_RECEIPTS, FORGET_RECEIPTS,
 )  # fmt: skip
+SQLITE_STATEMENTS = (_due(0, sqlite=True), _due(2, sqlite=True))

@@ -28,11 +28,15 @@ _ROW = columns.row(
     without=("external_id", "reply_to_external_id", "attempts", "next_attempt_at", "updated_at"),
 )
 # The columns are the model's, not input: no injection below.
-WAITING = (
+_WAITING = (
     'SELECT m."id", m."chat_id", m."attachments", m."created_at", c."channel" '
     'FROM "messages" m JOIN "chats" c ON c."id" = m."chat_id" '
-    'WHERE m."media_pending" = ? AND m."id" > ? ORDER BY m."id" LIMIT ?'
+    'WHERE {pending} AND m."id" > ? ORDER BY m."id" LIMIT ?'
 )
+WAITING = _WAITING.format(pending='m."media_pending" = ?')
+# SQLite: the flag marked as rare (``storage.sql.seldom``), so the index on ("media_pending",
+# "id") finds the few pending messages also once ANALYZE has seen nearly none is.
+WAITING_SQLITE = _WAITING.format(pending=sql.seldom('m."media_pending" = ?'))
 ATTACHMENTS_OF = 'SELECT "attachments" FROM "messages" WHERE "id" = ?'
 SETTLE = (
     'UPDATE "messages" SET "attachments" = ?, "media_pending" = ? '  # noqa: S608
@@ -74,7 +78,13 @@ class Change:
 
 def waiting_plan(after_id: int, limit: int = PAGE) -> sql.Plan[list[Waiting]]:
     """The next ``limit`` messages after ``after_id`` with files to fetch, oldest first. Pure."""
-    rows = yield WAITING, [True, after_id, limit]
+    # The dialect is asked here, not in the plan's steps (which may run in SQLite's thread).
+    waiting = WAITING if sql.is_postgres() else WAITING_SQLITE
+    return _waiting_rows(waiting, [True, after_id, limit])
+
+
+def _waiting_rows(waiting: str, params: list[Any]) -> sql.Plan[list[Waiting]]:
+    rows = yield waiting, params
     found = []
     for row in rows:
         values = sql.values(Message, row)
@@ -144,3 +154,4 @@ def _chats(rows: Sequence[Row | None]) -> sql.Plan[Chats]:
 
 
 STATEMENTS = (WAITING, ATTACHMENTS_OF, SETTLE, AUDIENCE.format(marks="?, ?"))
+SQLITE_STATEMENTS = (WAITING_SQLITE,)
