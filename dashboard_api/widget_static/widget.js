@@ -147,7 +147,7 @@
     ids.forEach(function (id) { list.appendChild(bubble(state.messages[id], id === lastVisitor)); });
     Object.keys(state.pending).forEach(function (ref) {
       var p = state.pending[ref];
-      if (p.id && state.messages[p.id]) { delete state.pending[ref]; return; }
+      if (p.id ? state.messages[p.id] : p.acked) { delete state.pending[ref]; return; }  // a repeat's ack has no id
       list.appendChild(bubble({ sender: "visitor", text: p.text, attachments: [], pending: p.error ? t("failed", { why: p.error }) : t("sending") }, false));
     });
     if (!needsForm() && !state.agentsOnline && !state.email && state.started) list.appendChild(profileForm(false));
@@ -260,10 +260,10 @@
     ws.onmessage = function (ev) {
       var f;
       try { f = JSON.parse(ev.data); } catch (e) { return; }
-      if (f.type === "hello") { state.connected = true; state.agentsOnline = f.agents_online; render(); }
+      if (f.type === "hello") { state.connected = true; state.agentsOnline = f.agents_online; flush(); render(); }
       else if (f.type === "history") merge(f.messages);
       else if (f.type === "message") merge([f.message]);
-      else if (f.type === "ack") { if (state.pending[f.ref]) state.pending[f.ref].id = f.id; render(); }
+      else if (f.type === "ack") { if (state.pending[f.ref]) { state.pending[f.ref].id = f.id; state.pending[f.ref].acked = true; } render(); }
       else if (f.type === "agents") { state.agentsOnline = f.online; render(); }
       else if (f.type === "typing") { state.typingName = f.name; state.typingUntil = Date.now() + 6000; render(); setTimeout(render, 6100); }
       else if (f.type === "seen") { Object.keys(state.messages).forEach(function (id) { var m = state.messages[id]; if (m.sender === "visitor") m.status = "read"; }); render(); }
@@ -291,6 +291,16 @@
     return false;
   }
 
+  // What the visitor wrote while the socket was not open yet (the page just opened, or the
+  // connection dropped), or that was sent but not acknowledged before it dropped: sent on every
+  // hello, in the order written. The server keeps a ref once, so a repeat is harmless.
+  function flush() {
+    Object.keys(state.pending).forEach(function (ref) {
+      var p = state.pending[ref];
+      if (!p.upload && !p.acked && !p.error) send({ type: "message", ref: ref, text: p.text });
+    });
+  }
+
   function newRef() {
     var bytes = new Uint8Array(12);
     (window.crypto || window.msCrypto).getRandomValues(bytes);
@@ -304,7 +314,7 @@
     var ref = newRef();
     state.pending[ref] = { text: text };
     state.error = "";
-    if (!send({ type: "message", ref: ref, text: text })) state.pending[ref].error = t("reconnecting");
+    send({ type: "message", ref: ref, text: text });  // or at the next hello (flush)
     input.value = "";
     state.stick = true;
     render();
@@ -325,7 +335,7 @@
     form.append("ref", ref);
     form.append("text", input.value.trim());
     form.append("file", chosen, chosen.name);
-    state.pending[ref] = { text: "📎 " + chosen.name };
+    state.pending[ref] = { text: "📎 " + chosen.name, upload: true };
     input.value = "";
     file.value = "";
     state.stick = true;

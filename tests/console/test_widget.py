@@ -154,6 +154,46 @@ def test_a_visitor_on_another_site_chats_with_the_bot_and_an_agent(
     assert history.count() >= 5  # hello, the bot, agent, the handoff message, the answer
 
 
+def test_what_a_visitor_writes_before_the_connection_opens_is_sent_when_it_does(
+    console: Console, demo: Demo, site: Site
+) -> None:
+    """The panel opens at once; the session and the socket follow. A message written
+    meanwhile waits as "Sending…" and goes out at the socket's hello, once."""
+    widget = make_widget(demo, site)
+    site.page = SHOP.format(snippet=widget["snippet"])
+    visitor = visitor_page(console, site)
+    held: list[Any] = []
+
+    def hold(route: Any) -> None:
+        held.append(route)
+
+    visitor.route(f"{demo.base}/widget/{widget['id']}/session", hold)
+    visitor.click(".launch")
+    panel = visitor.locator(".panel")
+    expect(panel).to_be_visible()
+    for _ in range(250):  # Playwright calls its handler while the test waits in Playwright
+        if held:
+            break
+        visitor.wait_for_timeout(20)
+    assert len(held) == 1  # the session is on its way, and held: no socket yet
+    visitor.fill(".bar textarea", "hello before the socket")
+    visitor.keyboard.press("Enter")
+    mine = panel.locator(".msg.visitor", has_text="hello before the socket")
+    expect(mine.locator(".meta")).to_have_text("Sending…")
+    expect(panel.locator(".msg.bot")).to_have_count(0)
+    held[0].continue_()
+    expect(panel.locator(".msg.bot").first).to_be_visible(timeout=10_000)  # the demo bot answered
+    expect(mine).to_have_count(1)
+    expect(mine.locator(".meta", has_text="Sending…")).to_have_count(0)
+    token = demo.login("admin", "admin123")
+    status, chats = demo.call("GET", "/chats/?channel=Widget&q=before%20the%20socket", token=token)
+    assert status == 200 and len(chats) == 1, chats
+    status, chat = demo.call("GET", f"/chats/{chats[0]['id']}", token=token)
+    assert status == 200, chat
+    stored = [m for m in chat["messages"] if m["text"] == "hello before the socket"]
+    assert len(stored) == 1 and stored[0]["sender"] == "customer", chat["messages"]
+
+
 def visitor_name(demo: Demo) -> str:
     token = demo.login("admin", "admin123")
     status, chats = demo.call("GET", "/chats/?channel=Widget", token=token)
