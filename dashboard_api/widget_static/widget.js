@@ -191,8 +191,13 @@
         var frame = { type: "profile", email: mail.value.trim() || null };
         if (prechat) frame.name = name.value.trim();
         if (prechat && !frame.name) return;
-        send(frame);
-        if (prechat) { state.name = frame.name; render(); input.focus(); }
+        if (!send(frame)) {  // sent at the next hello (flush); until then the form is done
+          state.profile = frame;
+          if (frame.email) state.email = frame.email;
+        }
+        if (prechat) state.name = frame.name;
+        render();
+        if (prechat) input.focus();
       }
     }, kids);
   }
@@ -215,7 +220,7 @@
       var m = state.messages[id];
       if (m.sender !== "visitor" && m.status !== "read" && m.id > upto) upto = m.id;
     });
-    if (upto > state.readUpto) { state.readUpto = upto; send({ type: "read", upto: upto }); }
+    if (upto > state.readUpto && send({ type: "read", upto: upto })) state.readUpto = upto;
   }
 
   function save() {
@@ -243,7 +248,7 @@
     if (who.email) body.email = String(who.email);
     state.starting = request("POST", "/widget/" + widgetId + "/session", body).then(function (s) {
       state.token = s.token; state.widget = s.widget; state.agentsOnline = s.agents_online;
-      state.email = s.email; state.name = s.name; state.identified = s.identified; state.limits = s.limits;
+      state.email = s.email || state.email; state.name = s.name || state.name; state.identified = s.identified; state.limits = s.limits;
       state.started = true; state.error = "";
       save(); connect(); render();
     }, function (err) {
@@ -293,8 +298,10 @@
 
   // What the visitor wrote while the socket was not open yet (the page just opened, or the
   // connection dropped), or that was sent but not acknowledged before it dropped: sent on every
-  // hello, in the order written. The server keeps a ref once, so a repeat is harmless.
+  // hello, in the order written. The server keeps a ref once, so a repeat is harmless. The
+  // profile (pre-chat form, an address left) goes first: the messages may need its name.
   function flush() {
+    if (state.profile && send(state.profile)) state.profile = null;
     Object.keys(state.pending).forEach(function (ref) {
       var p = state.pending[ref];
       if (!p.upload && !p.acked && !p.error) send({ type: "message", ref: ref, text: p.text });

@@ -5,6 +5,7 @@ the visitor sees it live and, after a reload, the history. Another origin is ref
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import threading
 import urllib.error
@@ -294,6 +295,55 @@ def test_the_pre_chat_form_names_the_visitor_and_a_picture_goes_along(
     token = demo.login("admin", "admin123")
     status, chats = demo.call("GET", "/chats/?channel=Widget", token=token)
     assert status == 200 and "Rina Wijaya" in [chat["name"] for chat in chats]
+
+
+def test_a_dropped_connection_loses_neither_the_pre_chat_form_nor_a_message(
+    console: Console, demo: Demo, site: Site
+) -> None:
+    """The socket is refused until the visitor has filled the form and written; then it
+    comes back, and both reach msgcenter: the chat has the visitor's name and the message,
+    once."""
+    widget = make_widget(demo, site, pre_chat_form=True)
+    site.page = SHOP.format(snippet=widget["snippet"])
+    visitor = visitor_page(console, site, NARROW)
+    down = [True]
+
+    def socket(route: Any) -> None:
+        if down[0]:
+            route.close(code=1011, reason="down")
+        else:
+            route.connect_to_server()
+
+    visitor.route_web_socket(re.compile(r"/widget/ws\?"), socket)
+    visitor.click(".launch")
+    panel = visitor.locator(".panel")
+    form = panel.locator("form.prechat")
+    expect(form).to_be_visible()
+    expect(panel.locator(".head p")).to_have_text("Reconnecting…")
+    form.locator("input[type=text]").fill("Dewi Lestari")
+    form.locator("input[type=email]").fill("dewi@example.com")
+    form.locator("button").click()
+    visitor.fill(".bar textarea", "do you ship to Bali?")
+    visitor.keyboard.press("Enter")
+    mine = panel.locator(".msg.visitor", has_text="do you ship to Bali?")
+    expect(mine.locator(".meta")).to_have_text("Sending…")
+    visitor.wait_for_timeout(1500)  # a retry or two, refused
+    expect(mine.locator(".meta")).to_have_text("Sending…")
+    expect(panel.locator("form.offline")).to_have_count(0)  # the address is given already
+    shot(visitor, "widget-reconnecting-390")
+    down[0] = False
+    expect(panel.locator(".head p")).not_to_have_text("Reconnecting…", timeout=10_000)
+    expect(mine.locator(".meta", has_text="Sending…")).to_have_count(0, timeout=10_000)
+    expect(panel.locator(".msg.bot").first).to_be_visible(timeout=10_000)
+    expect(mine).to_have_count(1)
+    token = demo.login("admin", "admin123")
+    status, chats = demo.call("GET", "/chats/?channel=Widget&q=ship%20to%20Bali", token=token)
+    assert status == 200 and len(chats) == 1, chats
+    assert chats[0]["name"] == "Dewi Lestari" and chats[0]["email"] == "dewi@example.com"
+    status, chat = demo.call("GET", f"/chats/{chats[0]['id']}", token=token)
+    assert status == 200, chat
+    stored = [m for m in chat["messages"] if m["text"] == "do you ship to Bali?"]
+    assert len(stored) == 1, chat["messages"]
 
 
 # A 1x1 PNG.
