@@ -211,6 +211,41 @@ async def test_typing_goes_both_ways(admin: Api, anon: Api) -> None:
     await ws.close()
 
 
+async def test_a_name_and_address_given_later_reach_the_chat_and_its_agents(
+    admin: Api, anon: Api
+) -> None:
+    """The visitor writes first and tells who they are afterwards (the address left when
+    nobody is online): the chat's row shows it at once, pushed as ``chat.updated``; the same
+    again changes nothing."""
+    widget = await make_widget(admin)
+    _, started = await session(anon, widget["id"])
+    ws = await visitor_socket(anon, started["token"])
+    await ws.send_json({"type": "message", "ref": ref(), "text": "where is my parcel?"})
+    await until_frame(ws, "ack")
+    chat = await eventually(lambda: Chat.filter(channel=Channel.WIDGET).first())
+    assert chat.customer_name.startswith("Visitor") and chat.customer_email is None
+    dashboard = await admin.socket()
+    await frames_within(dashboard, 0.3)  # the bot's answer, whatever else came first
+    await ws.send_json({"type": "profile", "name": "Wulan", "email": "Wulan@Mail.example"})
+    await until_frame(ws, "profile")
+    await chat.refresh_from_db()
+    assert chat.customer_name == "Wulan" and chat.customer_email == "wulan@mail.example"
+    pushed = [
+        f for f in await frames_within(dashboard, 1.0)
+        if f["type"] == "chat.updated" and f["chat_id"] == chat.id
+    ]  # fmt: skip
+    assert len(pushed) == 1, pushed
+    assert pushed[0]["data"]["chat"]["name"] == "Wulan"
+    assert pushed[0]["data"]["chat"]["email"] == "wulan@mail.example"
+    status, found = await admin.get("/chats/?q=wulan")
+    assert status == 200 and [c["id"] for c in found] == [chat.id]
+    await ws.send_json({"type": "profile", "name": "Wulan", "email": "wulan@mail.example"})
+    await until_frame(ws, "profile")
+    assert not [f for f in await frames_within(dashboard, 0.5) if f["type"] == "chat.updated"]
+    await dashboard.close()
+    await ws.close()
+
+
 async def test_identity_verification(admin: Api, anon: Api) -> None:
     widget = await make_widget(admin)
     secret = widget["identity_secret"]

@@ -26,7 +26,8 @@ from handoff.domain import widget as rules
 from handoff.domain.errors import Exhausted, Forbidden, Invalid, NotFound
 from handoff.domain.events import Event
 from handoff.infra.bus import EventBus
-from handoff.read.views import Presenter, chat_audience
+from handoff.infra.writer import Unit
+from handoff.read.views import Presenter, chat_audience, chat_values
 from handoff.usecases.ingest import Inbox
 from handoff.usecases.presence import Presence
 from handoff.usecases.receipts import Receipts
@@ -308,14 +309,41 @@ class Visitors:
                 widget_id=visitor.widget_id, visitor_id=visitor.visitor_id, name=clean_name,
                 email=address, email_replies=offline,
             )  # fmt: skip
-            return row
-        if clean_name:
-            row.name = clean_name
-        if address is not None:
-            row.email = address
-            row.email_replies = row.email_replies or offline
-        await row.save()
+        else:
+            if clean_name:
+                row.name = clean_name
+            if address is not None:
+                row.email = address
+                row.email_replies = row.email_replies or offline
+            await row.save()
+        await self._restate(visitor, clean_name, address)
         return row
+
+    async def _restate(self, visitor: rules.Visitor, name: str, email: str | None) -> None:
+        """Put a name or address given after the chat began on the chat's row, as agents see
+        it (``chat.updated``); a message would bring the name only, and not at all if the
+        visitor leaves their address and goes."""
+
+        async def operation(unit: Unit) -> None:
+            chat = await Chat.get_or_none(channel=Channel.WIDGET, external_id=visitor.chat_key)
+            if chat is None:
+                return
+            changed = []
+            if name and chat.customer_name != name:
+                chat.customer_name = name
+                changed.append("customer_name")
+            if email is not None and chat.customer_email != email:
+                chat.customer_email = email
+                changed.append("customer_email")
+            if not changed:
+                return
+            chat.updated_at = self.clock()
+            await chat.save(update_fields=[*changed, "updated_at"])
+            row = await self.staff.chat_row(self.presenter, chat_values(chat))
+            unit.emit(Event(events.CHAT_UPDATED, chat.id, {"chat": row}, chat_audience(chat)))
+
+        if await Chat.filter(channel=Channel.WIDGET, external_id=visitor.chat_key).exists():
+            await self.inbox.writer.run(operation)
 
     async def email_for_replies(self, chat_key: str) -> str | None:
         """The address agents' replies to this chat are also mailed to, or None."""
