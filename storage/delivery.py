@@ -32,10 +32,11 @@ _DUE = (
     'ORDER BY m."id" LIMIT ?'
 )
 QUEUE_DEPTH = 'SELECT COUNT(*) AS "queued" FROM "messages" WHERE "status" = ? AND "internal" = ?'
-# With the message, who wrote it: the agent's name and email signature (NULL for the bot's).
+# With the message, who wrote it: the agent's name and email signature (NULL for the bot's
+# and an integration's, whose key's name is the message's author).
 DELIVERY_ROW = (
     'SELECT m."id", m."chat_id", m."status", m."sender", m."text", m."attempts", '
-    'm."attachments", m."template", m."interactive", c."mode", c."channel", '
+    'm."attachments", m."template", m."interactive", m."author", c."mode", c."channel", '
     'c."external_id", '
     'c."customer_name", c."customer_email", c."subject", '
     'u."display_name" AS "agent_display_name", u."username" AS "agent_username", '
@@ -51,7 +52,7 @@ EARLIER_IDS = (
 # one row with none when there are none or the message is no longer queued).
 DELIVERY_WITH_EARLIER = (
     'SELECT m."id", m."chat_id", m."status", m."sender", m."text", m."attempts", '
-    'm."attachments", m."template", m."interactive", c."mode", c."channel", '
+    'm."attachments", m."template", m."interactive", m."author", c."mode", c."channel", '
     'c."external_id", '
     'c."customer_name", c."customer_email", c."subject", '
     'u."display_name" AS "agent_display_name", u."username" AS "agent_username", '

@@ -326,6 +326,9 @@ class Message(Model):
     # The knowledge-base articles an answer of the LLM engine used, as shown to agents:
     # [{"id": article id, "title": ...}]; None for every other message.
     sources: fields.Field[list[dict[str, Any]] | None] = fields.JSONField(null=True)
+    # Who wrote an agent message no user wrote: the name of the API key that sent it (an
+    # integration, docs/api.md "API keys"); None for every other message.
+    author = fields.CharField(max_length=100, null=True)
     attempts = fields.IntField(default=0)
     next_attempt_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)

@@ -139,7 +139,10 @@ async def test_a_reply_by_a_key_is_the_keys_and_changes_no_mode(admin: Api) -> N
     )
     assert status == 201, message
     row = await Message.get(id=message["id"])
-    assert (row.sender, row.agent_id) == (Sender.AGENT, None)
+    assert (row.sender, row.agent_id, row.author) == (Sender.AGENT, None, "Order system")
+    assert message["author"] == "Order system"  # shown under the key's name
+    status, shown = await admin.get(f"/chats/{chat.id}")
+    assert [m["author"] for m in shown["messages"] if m["id"] == row.id] == ["Order system"]
     assert (await Chat.get(id=chat.id)).mode == Mode.BOT  # not taken over
     status, audit = await admin.get(f"/chats/{chat.id}/audit")
     assert status == 200
@@ -153,6 +156,8 @@ async def test_a_reply_by_a_key_is_the_keys_and_changes_no_mode(admin: Api) -> N
     )
     assert (status, body["error"]["code"]) == (403, "forbidden")  # a note needs a person
     assert await Message.filter(chat_id=chat.id, text="psst").count() == 0
+    status, mine = await admin.post("/chats/messages", {"chat_id": chat.id, "text": "And hi"})
+    assert status == 201 and mine["author"] is None and mine["agent_id"] is not None
 
 
 async def test_bad_keys_bodies_change_nothing(admin: Api, agent: Api) -> None:

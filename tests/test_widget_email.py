@@ -67,6 +67,23 @@ async def test_replies_to_a_visitor_who_left_an_email_while_nobody_was_online_ar
     # The bot's answers stay in the chat: only people's replies are mailed.
     bot_texts = await Message.filter(chat_id=chat.id, sender="bot").values_list("text", flat=True)
     assert not [m for m in relay.sent for text in bot_texts if text and text[:20] in m.text]
+    # An integration's reply goes out, and is shown, under its key's name.
+    status, made = await admin.post(
+        "/api-keys", {"name": "Order system", "scopes": ["messages:write"]}
+    )
+    assert status == 201, made
+    status, shipped = await Api(admin.client, made["key"]).post(
+        "/chats/messages", {"chat_id": chat.id, "text": "Order 77 has shipped."}
+    )
+    assert status == 201 and shipped["author"] == "Order system", shipped
+    pushed = await until_frame(ws, "message", lambda f: f["message"]["id"] == shipped["id"])
+    assert pushed["message"]["name"] == "Order system" and pushed["message"]["sender"] == "agent"
+
+    async def mailed_by_key() -> list[object]:
+        return [mail for mail in relay.sent if "Order 77" in mail.text]
+
+    (mail,) = await eventually(mailed_by_key)
+    assert "Order system" in mail.from_ and mail.rcpt_tos == ("rina@customer.example",)
     await ws.close()
 
 

@@ -65,6 +65,7 @@ MESSAGE_FIELDS = (
     "sender_auth",
     "template",
     "sources",
+    "author",
 )
 # A Telegram or WhatsApp customer counts as online this long after their last message (or
 # after a PATCH said so). Email customers are never online: mail is not a live session.
@@ -234,6 +235,8 @@ class Presenter:
             "template": row.get("template"),
             # An LLM answer's knowledge-base articles, [{"id", "title"}]; else None.
             "sources": row.get("sources"),
+            # An integration's reply: its API key's name (agent_id is null); else None.
+            "author": row.get("author"),
         }
 
 

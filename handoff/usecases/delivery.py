@@ -250,7 +250,9 @@ class Outbox:
                 for a in attachments or []
             ),
             template=delivery_store.read_template(template) if template is not None else None,
-            agent_name=(row["agent_display_name"] or row["agent_username"]) if by_agent else None,
+            agent_name=(
+                (row["agent_display_name"] or row["agent_username"]) if by_agent else row["author"]
+            ),
             signature=(row["agent_signature"] or None) if by_agent else None,
             interactive=interactive,
         )

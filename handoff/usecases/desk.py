@@ -122,8 +122,9 @@ class Desk:
             self._check_channel_allows_reply(chat, now)
             await self._replying(unit, chat, actor, now)
             message = await self.queue_message(
-                unit, chat, text, Sender.AGENT, now, agent_id=actor.user_id, attachments=attachments
-            )
+                unit, chat, text, Sender.AGENT, now, agent_id=actor.user_id,
+                author=_author(actor), attachments=attachments,
+            )  # fmt: skip
             await self._replied(chat, actor, [message])
             return message
 
@@ -159,8 +160,9 @@ class Desk:
             now = self.clock()
             await self._replying(unit, chat, actor, now)
             message = await self.queue_message(
-                unit, chat, text, Sender.AGENT, now, agent_id=actor.user_id, template=spec
-            )
+                unit, chat, text, Sender.AGENT, now, agent_id=actor.user_id,
+                author=_author(actor), template=spec,
+            )  # fmt: skip
             await self._replied(chat, actor, [message])
             return message
 
@@ -193,12 +195,19 @@ class Desk:
             now = self.clock()
             self._check_channel_allows_reply(chat, now)
             await self._replying(unit, chat, actor, now)  # the first part answers
-            agent = actor.user_id
+            agent, author = actor.user_id, _author(actor)
             messages = [
                 await self.queue_message(
-                    unit, chat, text, Sender.AGENT, now, agent_id=agent, attachments=attachments
+                    unit,
+                    chat,
+                    text,
+                    Sender.AGENT,
+                    now,
+                    agent_id=agent,
+                    author=author,
+                    attachments=files,
                 )
-                for text, attachments in parts
+                for text, files in parts
             ]
             await self._replied(chat, actor, messages)
             return messages
@@ -557,6 +566,7 @@ class Desk:
         now: datetime,
         *,
         agent_id: int | None = None,
+        author: str | None = None,
         internal: bool = False,
         attachments: Sequence[Attachment] = (),
         template: dict[str, Any] | None = None,
@@ -564,7 +574,8 @@ class Desk:
     ) -> dict[str, Any]:
         """Store a message for the customer (``queued``; an ``internal`` note ``sent``) in
         ``unit`` and tell the dashboards; ``interactive``: choices offered with it
-        (``Message.interactive``: a satisfaction survey)."""
+        (``Message.interactive``: a satisfaction survey); ``author``: an integration's
+        name (:func:`_author`)."""
         text = clean(text)
         message = await Message.create(
             chat_id=chat.id,
@@ -573,6 +584,7 @@ class Desk:
             status=Status.SENT if internal else Status.QUEUED,
             internal=internal,
             agent_id=agent_id,
+            author=author,
             attachments=[attachment.as_dict() for attachment in attachments],
             template=template,
             created_at=now,
@@ -606,6 +618,12 @@ class Desk:
 
     async def _row(self, chat: Chat) -> dict[str, Any]:
         return await self.staff.chat_row(self.presenter, chat_values(chat))
+
+
+def _author(actor: Actor) -> str | None:
+    """The name an integration's (an API key's) message goes out and is shown under: its
+    key's; None for a person (their user is the message's agent)."""
+    return actor.name[:100] if actor.kind == ActorKind.INTEGRATION else None
 
 
 def _kinds(attachments: Sequence[Attachment]) -> str:

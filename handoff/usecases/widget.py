@@ -452,7 +452,7 @@ class Visitors:
             "id": message["id"],
             "text": message.get("text") or "",
             "sender": rules.sender(message),
-            "name": names.get(int(agent)) if agent else None,
+            "name": names.get(int(agent)) if agent else message.get("author"),
             "status": message.get("status"),
             "created_at": message.get("created_at"),
             "attachments": files,

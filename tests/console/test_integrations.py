@@ -22,6 +22,7 @@ from tests.console.support import (
     Demo,
     expect,
     http,
+    open_chat,
     screenshot,
     wait_for,
 )
@@ -152,3 +153,29 @@ def test_the_page_on_a_phone_in_indonesian_and_none_for_agents(console: Console)
     agent = console.login("agent", "agent123")
     expect(agent.locator("button.view-button[data-view=kb]")).to_be_visible()
     expect(agent.locator("button.view-button[data-view=integrations]")).to_have_count(0)
+
+
+def test_a_keys_reply_shows_under_the_keys_name(console: Console, demo: Demo) -> None:
+    """An integration's reply has no agent: the thread names its key, in either language."""
+    token = demo.login("admin", "admin123")
+    body = {"name": "Order system", "scopes": ["chats:read", "messages:write"]}
+    status, made = demo.call("POST", "/api-keys", body, token=token)
+    assert status == 201, made
+    status, chats = demo.call("GET", "/chats/?q=Maria", token=made["key"])
+    assert status == 200 and chats, chats
+    reply = {"chat_id": chats[0]["id"], "text": "Your order 1042 has shipped: JNE 8842113."}
+    status, sent = demo.call("POST", "/chats/messages", reply, token=made["key"])
+    assert status == 201 and sent["author"] == "Order system", sent
+
+    page = console.login("admin", "admin123")
+    open_chat(page, "Maria Lopez")
+    shown = page.locator(f".msg[data-message-id='{sent['id']}']")
+    expect(shown.locator(".who")).to_have_text("Order system (API)")
+    screenshot(page, "integration-reply-1280")
+    phone = console.login("admin", "admin123", NARROW)
+    phone.locator("#lang-switch").select_option("id")
+    open_chat(phone, "Maria Lopez")
+    shown = phone.locator(f".msg[data-message-id='{sent['id']}']")
+    expect(shown.locator(".who")).to_have_text("Order system (API)")
+    shown.scroll_into_view_if_needed()
+    screenshot(phone, "integration-reply-390")

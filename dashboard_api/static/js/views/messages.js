@@ -148,6 +148,7 @@ export function isNote(message) {
 function who(message) {
   if (message.internal) return t("chat.internal");
   if (message.sender === "agent" && message.agent_id) return agentName(message.agent_id);
+  if (message.sender === "agent" && message.author) return t("sender.integration", { name: message.author });
   return t(`sender.${message.sender}`);
 }
 
