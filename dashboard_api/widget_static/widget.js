@@ -137,6 +137,7 @@
   function render() {
     paint();
     var atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+    var typing = focused();
     list.textContent = "";
     if (state.widget && state.widget.greeting) list.appendChild(el("div", { class: "greet", text: state.widget.greeting }));
     if (needsForm()) list.appendChild(profileForm(true));
@@ -157,6 +158,27 @@
     errorLine.classList.toggle("hidden", !state.error);
     if (atBottom || state.stick) list.scrollTop = list.scrollHeight;
     state.stick = false;
+    refocus(typing);
+  }
+
+  // The field the visitor is typing in, and where, so that a render (which moves a kept
+  // form out of the list and back) leaves the cursor where it was.
+  function focused() {
+    var active = root.activeElement !== undefined ? root.activeElement : document.activeElement;
+    if (!active || !list.contains(active)) return null;
+    var at = null;
+    try { at = [active.selectionStart, active.selectionEnd]; } catch (e) { at = null; }
+    return { node: active, at: at };
+  }
+
+  function refocus(typing) {
+    if (!typing || !typing.node.isConnected) return;
+    var active = root.activeElement !== undefined ? root.activeElement : document.activeElement;
+    if (active === typing.node) return;
+    typing.node.focus();
+    if (typing.at && typing.at[0] !== null) {
+      try { typing.node.setSelectionRange(typing.at[0], typing.at[1]); } catch (e) { /* not a text field */ }
+    }
   }
 
   function bubble(m, last) {
@@ -176,7 +198,17 @@
     return node;
   }
 
+  // The forms are made once and kept: every render rebuilds the list, and a new form would
+  // lose what the visitor is typing in it (a frame arriving between two fields, say).
+  var forms = {};
+
   function profileForm(prechat) {
+    var kind = prechat ? "prechat" : "offline";
+    if (!forms[kind]) forms[kind] = makeForm(prechat);
+    return forms[kind];
+  }
+
+  function makeForm(prechat) {
     var name = el("input", { type: "text", placeholder: t("name"), maxlength: "100", autocomplete: "name" });
     var mail = el("input", { type: "email", placeholder: t("email"), maxlength: "254", autocomplete: "email" });
     var button = el("button", { class: "btn", type: "submit", text: t(prechat ? "start" : "save") });
