@@ -163,8 +163,12 @@
 
   // The field the visitor is typing in, and where, so that a render (which moves a kept
   // form out of the list and back) leaves the cursor where it was.
+  function activeNode() {
+    return root.activeElement !== undefined ? root.activeElement : document.activeElement;
+  }
+
   function focused() {
-    var active = root.activeElement !== undefined ? root.activeElement : document.activeElement;
+    var active = activeNode();
     if (!active || !list.contains(active)) return null;
     var at = null;
     try { at = [active.selectionStart, active.selectionEnd]; } catch (e) { at = null; }
@@ -173,8 +177,7 @@
 
   function refocus(typing) {
     if (!typing || !typing.node.isConnected) return;
-    var active = root.activeElement !== undefined ? root.activeElement : document.activeElement;
-    if (active === typing.node) return;
+    if (activeNode() === typing.node) return;
     typing.node.focus();
     if (typing.at && typing.at[0] !== null) {
       try { typing.node.setSelectionRange(typing.at[0], typing.at[1]); } catch (e) { /* not a text field */ }
