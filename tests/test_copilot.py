@@ -322,7 +322,10 @@ async def test_a_slow_model_is_504_and_recorded(agent: Api, control: OpenAIMockC
     assert (row.purpose, row.outcome, row.error) == (
         "summarize", "timeout", f"no answer within {TIMEOUT:g} s",
     )  # fmt: skip
-    assert TIMEOUT <= row.seconds < TIMEOUT * 4
+    # Given up at the timeout, not when the model answered. The lower bound leaves 10 ms:
+    # CI read 0.49998 s here, as 1.9995 s in tests/test_bot_llm.py (two readings of the
+    # monotonic clock on a 2-core VM, taken on different cores).
+    assert TIMEOUT - 0.01 <= row.seconds < TIMEOUT * 4
     assert not await Message.filter(chat_id=john, internal=True, sender="agent").exists()
 
 
