@@ -342,6 +342,8 @@ class Visitors:
             row = await self.staff.chat_row(self.presenter, chat_values(chat))
             unit.emit(Event(events.CHAT_UPDATED, chat.id, {"chat": row}, chat_audience(chat)))
 
+        # A read first: most profiles come before the first message (the pre-chat form),
+        # with no chat yet, and need no turn of the writer.
         if await Chat.filter(channel=Channel.WIDGET, external_id=visitor.chat_key).exists():
             await self.inbox.writer.run(operation)
 
